@@ -1,0 +1,45 @@
+package kernels
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Registry maps kernel names to kernels. It is a value given to the
+// launcher, never a package-level table. A Registry is read-only once
+// built and safe for concurrent use.
+type Registry struct {
+	byName map[string]Kernel
+}
+
+// NewRegistry returns a registry holding ks. Two kernels with one name, an
+// empty name or a nil Func are errors.
+func NewRegistry(ks ...Kernel) (*Registry, error) {
+	r := &Registry{byName: make(map[string]Kernel, len(ks))}
+	for _, k := range ks {
+		if k.Name == "" || k.Func == nil {
+			return nil, fmt.Errorf("kernels: kernel %q has no name or no function", k.Name)
+		}
+		if _, dup := r.byName[k.Name]; dup {
+			return nil, fmt.Errorf("kernels: kernel %q registered twice", k.Name)
+		}
+		r.byName[k.Name] = k
+	}
+	return r, nil
+}
+
+// Lookup returns the kernel called name.
+func (r *Registry) Lookup(name string) (Kernel, bool) {
+	k, ok := r.byName[name]
+	return k, ok
+}
+
+// Names returns the registered names in sorted order.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.byName))
+	for n := range r.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
