@@ -42,6 +42,8 @@ func commands() []command {
 		{"bench", "measure the runtime on the standard workloads", cmdBench},
 		{"hostlist", "expand, compress or count SLURM hostlist expressions", cmdHostlist},
 		{"script", "print a ready sbatch or qsub script for a topology", cmdScript},
+		{"synth", "synthesise a circuit for a unitary on the runtime", cmdSynth},
+		{"compile", "resynthesise a whole OpenQASM circuit block by block on the runtime", cmdCompile},
 	}
 }
 
