@@ -1,0 +1,67 @@
+# qlaunch — thin targets over go and the scripts in .ci/ and lab/.
+# `make` alone prints this menu.
+
+GO        ?= go
+BIN       ?= bin/qlaunch
+FUZZTIME  ?= 4s
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## print this menu
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/qlaunch (pure Go, CGO_ENABLED=0)
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/qlaunch
+
+.PHONY: build-mpi
+build-mpi: ## build bin/qlaunch-mpi with the Open MPI bootstrap (needs libopenmpi-dev)
+	$(GO) build -tags mpi -o bin/qlaunch-mpi ./cmd/qlaunch
+
+.PHONY: demo
+demo: build ## run the main job: attached mode on this machine
+	$(BIN) run configs/local.toml -- $(BIN) submit fanout 100 2
+
+.PHONY: deps
+deps: ## install what the tests need (Debian packages, staticcheck, the SLURM lab); needs root
+	.ci/deps
+
+.PHONY: test
+test: ## run every test with the race detector
+	$(GO) test -race -timeout 30m ./...
+
+.PHONY: test-cpu1
+test-cpu1: ## run the tests once more on one CPU, without the race detector
+	$(GO) test -cpu=1 -timeout 30m ./...
+
+.PHONY: fuzz-short
+fuzz-short: ## run every fuzz target briefly (FUZZTIME each)
+	FUZZTIME=$(FUZZTIME) .ci/fuzz-short
+
+.PHONY: bench
+bench: ## run the Go benchmarks once each
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: not formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags mpi ./rank/... 2>/dev/null || true
+	$(STATICCHECK) ./...
+
+.PHONY: tidy-check
+tidy-check: ## fail when go.mod or go.sum are not tidy
+	$(GO) mod tidy -diff
+
+.PHONY: lab-up
+lab-up: ## bring up the 3-node SLURM lab on this machine (root)
+	lab/up.sh
+
+.PHONY: lab-down
+lab-down: ## stop the SLURM lab
+	lab/down.sh
+
+.PHONY: check
+check: deps lint tidy-check test fuzz-short ## everything CI runs: install, lint, race tests, short fuzzing
