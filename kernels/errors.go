@@ -9,4 +9,7 @@ var (
 	ErrCancelled = errors.New("kernels: task cancelled")
 	// ErrUnknownFuture is returned for a future this runtime did not issue.
 	ErrUnknownFuture = errors.New("kernels: unknown future")
+	// ErrUnknownKernel is returned for a task naming a kernel that is not
+	// in the registry.
+	ErrUnknownKernel = errors.New("kernels: unknown kernel")
 )
