@@ -1,0 +1,295 @@
+// Package sched is the scheduling core of a relay node (the server or a
+// manager): a pure state machine with no goroutines, no clock and no I/O.
+//
+// The caller feeds it events (a batch of tasks arrived from a source, a
+// result came back from a child, a child joined, reported its load or was
+// lost, a source asked to cancel or went away) and drains the decisions it
+// took as plain data with Ready: send this task to that child, this result
+// to that source, cancel these tasks on that child, fail this task because
+// its child was lost, ask that child to hand back queued tasks.
+//
+// Tasks are renumbered at every hop: a task that arrives from source S with
+// S's id x gets a fresh local id l (a counter, never reused), goes down as
+// l, and its result comes back as l and goes up to S as x. Every table is a
+// map keyed by local id, so scheduling and routing cost O(1) per task plus
+// a scan of the (few) children to pick where it goes.
+package sched
+
+// Peer identifies a connection of the node: a source of tasks (a client, a
+// parent, a child submitting surplus) or a child. The caller chooses the
+// numbers; sched only compares them.
+type Peer int
+
+// ActionKind says what an Action asks the caller to do.
+type ActionKind uint8
+
+// Action kinds.
+const (
+	SendTask   ActionKind = iota // send task ID (Body) to child To
+	SendResult                   // send result ID (Body) to source To
+	SendCancel                   // ask child To to cancel task ID
+	FailTask                     // tell source To that its task ID was lost with child Lost
+	Steal                        // ask child To to hand back up to N queued tasks
+)
+
+// Action is one decision of the scheduler.
+type Action struct {
+	Kind ActionKind
+	To   Peer
+	ID   uint64
+	Body []byte // SendTask, SendResult: the record body, passed through
+	Lost Peer   // FailTask: the child that was lost
+	N    int    // Steal: how many tasks
+}
+
+type child struct {
+	peer     Peer
+	slots    int // worker slots in the child's subtree
+	out      int // tasks sent and not finished
+	idle     int // idle slots, as last reported
+	queued   int // queued tasks, as last reported
+	sent     int // tasks sent since the last load report
+	stealing bool
+}
+
+type entry struct {
+	src   Peer
+	srcID uint64
+	dst   Peer
+	gone  bool // the source went away or cancelled: drop the result
+}
+
+// Sched is the state of one relay node. The zero value is not ready; use
+// New.
+type Sched struct {
+	children []child
+	tasks    map[uint64]*entry
+	next     uint64
+	actions  []Action
+	// Held are tasks that arrived while no child had a slot; they are
+	// placed as soon as one joins.
+	held []heldTask
+}
+
+type heldTask struct {
+	id   uint64
+	body []byte
+}
+
+// New returns an empty scheduler.
+func New() *Sched { return &Sched{tasks: make(map[uint64]*entry), next: 1} }
+
+// Ready returns the actions taken since the last call. The slice is reused
+// by the next event; the caller must act on it before feeding one.
+func (s *Sched) Ready() []Action {
+	a := s.actions
+	s.actions = s.actions[:0]
+	return a
+}
+
+// Pending returns the number of tasks in flight through this node.
+func (s *Sched) Pending() int { return len(s.tasks) }
+
+// Slots returns the worker slots below this node.
+func (s *Sched) Slots() int {
+	n := 0
+	for i := range s.children {
+		n += s.children[i].slots
+	}
+	return n
+}
+
+func (s *Sched) find(p Peer) *child {
+	for i := range s.children {
+		if s.children[i].peer == p {
+			return &s.children[i]
+		}
+	}
+	return nil
+}
+
+// AddChild records a child with slots worker slots below it, or updates
+// the slot count of a known child.
+func (s *Sched) AddChild(p Peer, slots int) {
+	if c := s.find(p); c != nil {
+		c.slots = slots
+	} else {
+		s.children = append(s.children, child{peer: p, slots: slots, idle: slots})
+	}
+	if slots > 0 && len(s.held) > 0 {
+		held := s.held
+		s.held = nil
+		for _, h := range held {
+			s.place(h.id, h.body)
+		}
+	}
+}
+
+// pick returns the child a new task should go to: one with reported idle
+// slots not yet filled first, else the one with the fewest tasks per slot.
+func (s *Sched) pick() *child {
+	var best *child
+	for i := range s.children {
+		c := &s.children[i]
+		if c.slots == 0 {
+			continue
+		}
+		if c.idle > c.sent {
+			return c
+		}
+		if best == nil || c.out*best.slots < best.out*c.slots {
+			best = c
+		}
+	}
+	return best
+}
+
+// Submit schedules one task that source src numbered srcID.
+func (s *Sched) Submit(src Peer, srcID uint64, body []byte) {
+	id := s.next
+	s.next++
+	s.tasks[id] = &entry{src: src, srcID: srcID, dst: -1}
+	s.place(id, body)
+}
+
+func (s *Sched) place(id uint64, body []byte) {
+	e := s.tasks[id]
+	c := s.pick()
+	if c == nil {
+		s.held = append(s.held, heldTask{id, body})
+		return
+	}
+	c.out++
+	c.sent++
+	e.dst = c.peer
+	s.actions = append(s.actions, Action{Kind: SendTask, To: c.peer, ID: id, Body: body})
+}
+
+// Result routes the result of local task id, which came back from child
+// from, to the task's source.
+func (s *Sched) Result(from Peer, id uint64, body []byte) {
+	e, ok := s.tasks[id]
+	if !ok || e.dst != from {
+		return // unknown, or late after the task was failed
+	}
+	delete(s.tasks, id)
+	if c := s.find(from); c != nil {
+		c.out--
+	}
+	if !e.gone {
+		s.actions = append(s.actions, Action{Kind: SendResult, To: e.src, ID: e.srcID, Body: body})
+	}
+}
+
+// Route returns where a log record of local task id goes: its source and
+// the source's id for it.
+func (s *Sched) Route(id uint64) (Peer, uint64, bool) {
+	e, ok := s.tasks[id]
+	if !ok || e.gone {
+		return 0, 0, false
+	}
+	return e.src, e.srcID, true
+}
+
+// Cancel cancels the tasks that source src numbered ids, and their
+// descendants, wherever they run. Cancelling costs a scan of the tasks in
+// flight; it is rare.
+func (s *Sched) Cancel(src Peer, ids []uint64) {
+	want := make(map[uint64]struct{}, len(ids))
+	for _, id := range ids {
+		want[id] = struct{}{}
+	}
+	s.cancelWhere(func(e *entry) bool {
+		_, ok := want[e.srcID]
+		return e.src == src && ok
+	})
+}
+
+func (s *Sched) cancelWhere(match func(*entry) bool) {
+	for id, e := range s.tasks {
+		if e.gone || !match(e) {
+			continue
+		}
+		e.gone = true
+		if e.dst < 0 {
+			s.unhold(id)
+			delete(s.tasks, id)
+			continue
+		}
+		// The entry stays until the child's cancelled result comes back,
+		// so the child's slot accounting stays right.
+		s.actions = append(s.actions, Action{Kind: SendCancel, To: e.dst, ID: id})
+	}
+}
+
+func (s *Sched) unhold(id uint64) {
+	for i, h := range s.held {
+		if h.id == id {
+			s.held = append(s.held[:i], s.held[i+1:]...)
+			return
+		}
+	}
+}
+
+// DropSource forgets a source that went away: its tasks are cancelled
+// below and their results dropped.
+func (s *Sched) DropSource(src Peer) {
+	s.cancelWhere(func(e *entry) bool { return e.src == src })
+}
+
+// RemoveChild forgets a lost child: every task it held is failed towards
+// its source, and tasks it had submitted are cancelled.
+func (s *Sched) RemoveChild(p Peer) {
+	for i := range s.children {
+		if s.children[i].peer == p {
+			s.children = append(s.children[:i], s.children[i+1:]...)
+			break
+		}
+	}
+	for id, e := range s.tasks {
+		if e.dst == p {
+			delete(s.tasks, id)
+			if !e.gone {
+				s.actions = append(s.actions, Action{Kind: FailTask, To: e.src, ID: e.srcID, Lost: p})
+			}
+		}
+	}
+	s.DropSource(p)
+}
+
+// Load records a load report of child p: idle slots and queued tasks. When
+// one child has idle slots and another queued work, the busy one is asked
+// to hand tasks back (work sharing).
+func (s *Sched) Load(p Peer, idle, queued int) {
+	c := s.find(p)
+	if c == nil {
+		return
+	}
+	c.idle, c.queued, c.sent, c.stealing = idle, queued, 0, false
+	s.balance()
+}
+
+func (s *Sched) balance() {
+	spare := 0
+	for i := range s.children {
+		c := &s.children[i]
+		if c.idle > c.sent && c.queued == 0 {
+			spare += c.idle - c.sent
+		}
+	}
+	if spare == 0 {
+		return
+	}
+	for i := range s.children {
+		c := &s.children[i]
+		if c.queued > 1 && !c.stealing && spare > 0 {
+			n := min(c.queued/2, spare*4)
+			if n == 0 {
+				continue
+			}
+			c.stealing = true
+			spare -= min(spare, n)
+			s.actions = append(s.actions, Action{Kind: Steal, To: c.peer, N: n})
+		}
+	}
+}

@@ -1,0 +1,486 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// This file holds the encoding of message bodies: flat binary, lengths as
+// uvarints, append-style encoders (AppendX(dst, …) []byte) and decoders that
+// check every length against the bytes left before slicing, so a hostile
+// body can neither allocate more than its own size nor read out of bounds.
+//
+// Task and result batches (KindSubmit, KindResult) are sequences of
+// records, each "uvarint id | uvarint len | body", with no count in front:
+// a relay (server, manager) reads only the ids and copies bodies through
+// without parsing them, and a batch is built by appending records.
+
+// ErrBadMessage reports a message body that does not decode.
+var ErrBadMessage = errors.New("wire: malformed message body")
+
+func badMessage(what string) error { return fmt.Errorf("%w: %s", ErrBadMessage, what) }
+
+// decoder reads fields from a message body; the first failure sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = badMessage(what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint(what string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// int reads a uvarint that must fit an int.
+func (d *decoder) int(what string) int {
+	v := d.uvarint(what)
+	if v > math.MaxInt32 {
+		d.fail(what)
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) byte(what string) byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail(what)
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+// bytes returns a length-prefixed field as a sub-slice of the body.
+func (d *decoder) bytes(what string) []byte {
+	n := d.uvarint(what)
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail(what)
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string(what string) string { return string(d.bytes(what)) }
+
+// count reads a element count, bounded by the bytes left (each element
+// takes at least min bytes), so a count cannot make the caller allocate
+// more than the body's size.
+func (d *decoder) count(what string, min int) int {
+	n := d.uvarint(what)
+	if d.err != nil {
+		return 0
+	}
+	if n > uint64(len(d.b)/min) {
+		d.fail(what)
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) end(what string) error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail(what + ": trailing bytes")
+	}
+	return d.err
+}
+
+func appendBytes(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// AppendRecord appends one record of a task or result batch.
+func AppendRecord(dst []byte, id uint64, body []byte) []byte {
+	dst = binary.AppendUvarint(dst, id)
+	return appendBytes(dst, body)
+}
+
+// Records iterates over the records of a task or result batch without
+// copying: bodies are sub-slices of the batch.
+type Records struct {
+	d decoder
+}
+
+// NewRecords returns an iterator over batch.
+func NewRecords(batch []byte) Records { return Records{d: decoder{b: batch}} }
+
+// Next returns the next record; ok is false at the end or on a malformed
+// batch (then Err says why).
+func (r *Records) Next() (id uint64, body []byte, ok bool) {
+	if r.d.err != nil || len(r.d.b) == 0 {
+		return 0, nil, false
+	}
+	id = r.d.uvarint("record id")
+	body = r.d.bytes("record body")
+	return id, body, r.d.err == nil
+}
+
+// Err reports a malformed batch.
+func (r *Records) Err() error { return r.d.err }
+
+// CountRecords checks a whole batch and returns its number of records.
+func CountRecords(batch []byte) (int, error) {
+	r := NewRecords(batch)
+	n := 0
+	for {
+		if _, _, ok := r.Next(); !ok {
+			break
+		}
+		n++
+	}
+	return n, r.Err()
+}
+
+// Task is the body of one task record: the kernel to run, its arguments
+// and payload, and the lowest log level its submitter wants forwarded.
+type Task struct {
+	Kernel   string
+	Args     []string
+	Payload  []byte
+	LogLevel int // slog.Level of the submitting client; descendants inherit it
+}
+
+// AppendTask appends the encoding of t.
+func AppendTask(dst []byte, t *Task) []byte {
+	dst = binary.AppendVarint(dst, int64(t.LogLevel))
+	dst = appendString(dst, t.Kernel)
+	dst = binary.AppendUvarint(dst, uint64(len(t.Args)))
+	for _, a := range t.Args {
+		dst = appendString(dst, a)
+	}
+	return appendBytes(dst, t.Payload)
+}
+
+// DecodeTask decodes a task body into t. t.Payload aliases b.
+func DecodeTask(b []byte, t *Task) error {
+	d := decoder{b: b}
+	lvl := d.varint("task log level")
+	if lvl < math.MinInt32 || lvl > math.MaxInt32 {
+		d.fail("task log level")
+	}
+	t.LogLevel = int(lvl)
+	t.Kernel = d.string("task kernel")
+	n := d.count("task args", 1)
+	t.Args = t.Args[:0]
+	if n > 0 && t.Args == nil {
+		t.Args = make([]string, 0, n)
+	}
+	for range n {
+		t.Args = append(t.Args, d.string("task arg"))
+	}
+	t.Payload = d.bytes("task payload")
+	return d.end("task")
+}
+
+// Status of a result.
+const (
+	ResultOK        byte = iota // Value holds the kernel's output
+	ResultError                 // the kernel failed: Message, Kernel, Rank, Host
+	ResultCancelled             // the task was cancelled before it finished
+	ResultLost                  // the rank running it was lost: Rank, Host
+	resultStatusCount
+)
+
+// Result is the body of one result record.
+type Result struct {
+	Status  byte
+	Value   []byte // ResultOK: the output
+	Message string // otherwise: what went wrong
+	Kernel  string
+	Rank    int
+	Host    string
+}
+
+// AppendResult appends the encoding of r.
+func AppendResult(dst []byte, r *Result) []byte {
+	dst = append(dst, r.Status)
+	if r.Status == ResultOK {
+		return appendBytes(dst, r.Value)
+	}
+	dst = appendString(dst, r.Message)
+	dst = appendString(dst, r.Kernel)
+	dst = binary.AppendVarint(dst, int64(r.Rank))
+	return appendString(dst, r.Host)
+}
+
+// DecodeResult decodes a result body into r. r.Value aliases b.
+func DecodeResult(b []byte, r *Result) error {
+	d := decoder{b: b}
+	r.Status = d.byte("result status")
+	if d.err == nil && r.Status >= resultStatusCount {
+		d.fail("result status")
+	}
+	*r = Result{Status: r.Status}
+	if r.Status == ResultOK {
+		r.Value = d.bytes("result value")
+		return d.end("result")
+	}
+	r.Message = d.string("result message")
+	r.Kernel = d.string("result kernel")
+	rank := d.varint("result rank")
+	if rank < math.MinInt32 || rank > math.MaxInt32 {
+		d.fail("result rank")
+	}
+	r.Rank = int(rank)
+	r.Host = d.string("result host")
+	return d.end("result")
+}
+
+// AppendCancel appends a cancel message: the ids of the tasks to cancel.
+func AppendCancel(dst []byte, ids []uint64) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(ids)))
+	for _, id := range ids {
+		dst = binary.AppendUvarint(dst, id)
+	}
+	return dst
+}
+
+// DecodeCancel appends the ids of a cancel message to ids.
+func DecodeCancel(b []byte, ids []uint64) ([]uint64, error) {
+	d := decoder{b: b}
+	n := d.count("cancel count", 1)
+	for range n {
+		ids = append(ids, d.uvarint("cancel id"))
+	}
+	return ids, d.end("cancel")
+}
+
+// LogRecord is one log record of a task on its way to the client.
+type LogRecord struct {
+	Task  uint64 // the task that logged (numbered per hop, like results)
+	Time  int64  // Unix nanoseconds
+	Level int    // slog.Level
+	Rank  int
+	Host  string
+	Msg   string
+	Attrs []string // key, value, key, value … (values already formatted)
+}
+
+// AppendLog appends the encoding of one log record; a log message is one
+// or more records back to back.
+func AppendLog(dst []byte, l *LogRecord) []byte {
+	dst = binary.AppendUvarint(dst, l.Task)
+	dst = binary.AppendVarint(dst, l.Time)
+	dst = binary.AppendVarint(dst, int64(l.Level))
+	dst = binary.AppendVarint(dst, int64(l.Rank))
+	dst = appendString(dst, l.Host)
+	dst = appendString(dst, l.Msg)
+	dst = binary.AppendUvarint(dst, uint64(len(l.Attrs)))
+	for _, a := range l.Attrs {
+		dst = appendString(dst, a)
+	}
+	return dst
+}
+
+// DecodeLog decodes the first log record of b into l and returns the rest.
+func DecodeLog(b []byte, l *LogRecord) (rest []byte, err error) {
+	d := decoder{b: b}
+	l.Task = d.uvarint("log task")
+	l.Time = d.varint("log time")
+	lvl := d.varint("log level")
+	rank := d.varint("log rank")
+	if lvl < math.MinInt32 || lvl > math.MaxInt32 || rank < math.MinInt32 || rank > math.MaxInt32 {
+		d.fail("log level or rank")
+	}
+	l.Level, l.Rank = int(lvl), int(rank)
+	l.Host = d.string("log host")
+	l.Msg = d.string("log message")
+	n := d.count("log attrs", 1)
+	if n%2 != 0 {
+		d.fail("log attrs: odd count")
+	}
+	l.Attrs = nil
+	if d.err == nil && n > 0 {
+		l.Attrs = make([]string, 0, n)
+	}
+	for range n {
+		l.Attrs = append(l.Attrs, d.string("log attr"))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return d.b, nil
+}
+
+// RankStatus is one rank's line in a status reply.
+type RankStatus struct {
+	Rank   int
+	Parent int // -1 for the top
+	Role   string
+	Host   string
+	Slots  int // worker slots (worker ranks)
+	Busy   int // slots running a kernel
+	Queued int // tasks waiting for a slot
+	Done   uint64
+}
+
+// Status is a status request (Reply false, no ranks) or reply.
+type Status struct {
+	ID    uint64
+	Reply bool
+	Ranks []RankStatus
+}
+
+// AppendStatus appends the encoding of s.
+func AppendStatus(dst []byte, s *Status) []byte {
+	dst = binary.AppendUvarint(dst, s.ID)
+	if !s.Reply {
+		return append(dst, 0)
+	}
+	dst = append(dst, 1)
+	dst = binary.AppendUvarint(dst, uint64(len(s.Ranks)))
+	for i := range s.Ranks {
+		r := &s.Ranks[i]
+		dst = binary.AppendVarint(dst, int64(r.Rank))
+		dst = binary.AppendVarint(dst, int64(r.Parent))
+		dst = appendString(dst, r.Role)
+		dst = appendString(dst, r.Host)
+		dst = binary.AppendUvarint(dst, uint64(r.Slots))
+		dst = binary.AppendUvarint(dst, uint64(r.Busy))
+		dst = binary.AppendUvarint(dst, uint64(r.Queued))
+		dst = binary.AppendUvarint(dst, r.Done)
+	}
+	return dst
+}
+
+func (d *decoder) smallInt(what string) int {
+	v := d.varint(what)
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		d.fail(what)
+		return 0
+	}
+	return int(v)
+}
+
+// DecodeStatus decodes a status message into s.
+func DecodeStatus(b []byte, s *Status) error {
+	d := decoder{b: b}
+	s.ID = d.uvarint("status id")
+	switch d.byte("status flag") {
+	case 0:
+		s.Reply, s.Ranks = false, nil
+		return d.end("status")
+	case 1:
+		s.Reply = true
+	default:
+		d.fail("status flag")
+		return d.err
+	}
+	n := d.count("status ranks", 8)
+	s.Ranks = make([]RankStatus, 0, n)
+	for range n {
+		var r RankStatus
+		r.Rank = d.smallInt("status rank")
+		r.Parent = d.smallInt("status parent")
+		r.Role = d.string("status role")
+		r.Host = d.string("status host")
+		r.Slots = d.int("status slots")
+		r.Busy = d.int("status busy")
+		r.Queued = d.int("status queued")
+		r.Done = d.uvarint("status done")
+		s.Ranks = append(s.Ranks, r)
+	}
+	return d.end("status")
+}
+
+// Load is a load update. Going up, a child reports its idle slots and
+// queued tasks; going down, Steal asks the child to hand up to that many
+// of its queued tasks back up for other ranks to run.
+type Load struct {
+	Idle   int
+	Queued int
+	Steal  int
+}
+
+// AppendLoad appends the encoding of l.
+func AppendLoad(dst []byte, l *Load) []byte {
+	dst = binary.AppendUvarint(dst, uint64(l.Idle))
+	dst = binary.AppendUvarint(dst, uint64(l.Queued))
+	return binary.AppendUvarint(dst, uint64(l.Steal))
+}
+
+// DecodeLoad decodes a load message into l.
+func DecodeLoad(b []byte, l *Load) error {
+	d := decoder{b: b}
+	l.Idle = d.int("load idle")
+	l.Queued = d.int("load queued")
+	l.Steal = d.int("load steal")
+	return d.end("load")
+}
+
+// Join reports, going up, the ranks and worker slots of a child's whole
+// subtree; it is sent when a child connects and whenever its subtree
+// changes, so the server knows when every expected rank has joined.
+type Join struct {
+	Ranks int
+	Slots int
+}
+
+// AppendJoin appends the encoding of j.
+func AppendJoin(dst []byte, j *Join) []byte {
+	dst = binary.AppendUvarint(dst, uint64(j.Ranks))
+	return binary.AppendUvarint(dst, uint64(j.Slots))
+}
+
+// DecodeJoin decodes a join message into j.
+func DecodeJoin(b []byte, j *Join) error {
+	d := decoder{b: b}
+	j.Ranks = d.int("join ranks")
+	j.Slots = d.int("join slots")
+	return d.end("join")
+}
+
+// AppendText appends a message that is one string: the reason of a
+// shutdown or the text of a connection-level error.
+func AppendText(dst []byte, s string) []byte { return appendString(dst, s) }
+
+// DecodeText decodes a one-string message.
+func DecodeText(b []byte) (string, error) {
+	d := decoder{b: b}
+	s := d.string("text")
+	return s, d.end("text")
+}
