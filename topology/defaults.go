@@ -1,0 +1,58 @@
+package topology
+
+// Default values of the topology keys.
+const (
+	DefaultPort              = 7472
+	DefaultCompressThreshold = 1024
+	DefaultAddressFile       = ".qlaunch/addr"
+	DefaultFanout            = 32
+	DefaultBLASThreads       = 1
+)
+
+// Default returns the topology of an empty file: every key at its default.
+func Default() *Topology {
+	return &Topology{
+		Runtime: Runtime{
+			Port:              DefaultPort,
+			Compression:       CompressZstd,
+			CompressThreshold: DefaultCompressThreshold,
+			LogLevel:          LogInfo,
+			AddressFile:       DefaultAddressFile,
+		},
+		Server:   Server{Placement: PlaceShared},
+		Managers: Managers{Fanout: DefaultFanout},
+		Workers: Workers{
+			Pin:         PinNone,
+			BLASThreads: DefaultBLASThreads,
+			RanksPerGPU: 1,
+			GPUEnv:      GPUCUDA,
+		},
+	}
+}
+
+// WithCPUsPerNode returns a copy of t whose Workers.CPUsPerNode is n when
+// the file left it 0 (unknown); otherwise t's own value is kept. Every rank
+// must pass the same n, or the ranks' plans differ.
+func (t *Topology) WithCPUsPerNode(n int) *Topology {
+	c := *t
+	if c.Workers.CPUsPerNode == 0 {
+		c.Workers.CPUsPerNode = n
+	}
+	return &c
+}
+
+// WorkerRanksPerNode returns the worker ranks the topology puts on each
+// node: Workers.RanksPerNode when set, else GPUsPerNode*RanksPerGPU with
+// GPUs, else the number of explicit CPU lists, else 1.
+func (t *Topology) WorkerRanksPerNode() int {
+	w := t.Workers
+	switch {
+	case w.RanksPerNode > 0:
+		return w.RanksPerNode
+	case w.GPUsPerNode > 0:
+		return w.GPUsPerNode * max(w.RanksPerGPU, 1)
+	case w.Pin == PinExplicit && len(w.CPUs) > 0:
+		return len(w.CPUs)
+	}
+	return 1
+}

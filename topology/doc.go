@@ -1,0 +1,102 @@
+// Package topology reads a qlaunch topology file and computes the plan of a
+// job: from the topology, the scheduler's node list and the ranks per node,
+// every rank's role, parent, children, listen port, CPU set, GPUs and
+// environment. It is pure: no I/O beyond reading the file (Load), no clock,
+// no randomness, no goroutines; the same inputs give the same plan on every
+// rank. Node lists arrive as plain data ([]string hosts, []int ranks per
+// node), never through the slurm or pbs packages.
+//
+// # The file
+//
+// A topology file is TOML and says the shape of a job, never node names.
+// Every key has a default, so an empty file is a valid topology:
+//
+//	[runtime]
+//	port = 7472                  # server listens on port, managers on port+1
+//	compression = "zstd"         # zstd | s2 | none
+//	compress_threshold = 1024    # frames below this many bytes go plain
+//	log_level = "info"           # debug | info | warn | error
+//	address_file = ".qlaunch/addr"  # where the server's address appears once the tree has joined
+//	secret_file = ""             # "" = one secret generated per job
+//
+//	[server]
+//	placement = "shared"         # shared: rank 0 = server + node 0's manager
+//	                             # dedicated: rank 0 = server alone, rank 1 = node 0's manager
+//	[managers]
+//	fanout = 32                  # most children of any rank, its own worker ranks included
+//
+//	[workers]
+//	ranks_per_node = 0           # 0 = gpus_per_node*ranks_per_gpu, else len(cpus) when explicit, else 1
+//	slots_per_rank = 0           # 0 = cpus_per_node / worker ranks (at least 1), or the explicit list's size
+//	cpus_per_node = 0            # 0 = supplied at plan time (WithCPUsPerNode)
+//	pin = "none"                 # none | compact | spread | explicit
+//	cpus = ["0-7", "8-15"]       # explicit: one Linux cpulist per worker rank
+//	blas_threads = 1             # OMP/OPENBLAS/MKL/NUMEXPR/VECLIB thread variables; 0 = unset
+//	gpus_per_node = 0
+//	ranks_per_gpu = 1
+//	gpu_env = "CUDA_VISIBLE_DEVICES"  # or ROCR_VISIBLE_DEVICES, ZE_AFFINITY_MASK
+//
+//	[workers.env]                # every worker rank; templates {rank} {local_rank} {node} {host} {gpu}
+//	MY_VAR = "w{rank}-gpu{gpu}"
+//
+//	[env]                        # every rank (no {gpu})
+//
+// {node} is the node's index in the node list, {host} its name, {gpu} the
+// rank's GPUs (comma-separated node-local indices).
+//
+// Decoding is strict. An unknown key, a value of the wrong type, a bad
+// enum value, a failed check or an impossible shape (more pinned worker
+// ranks × slots than CPUs, worker ranks that do not match GPUs × ranks per
+// GPU, overlapping explicit cpulists, a fanout with no room for child
+// managers) is a *ConfigError naming file, line, column and key, and Parse
+// reports all of them at once, joined with errors.Join. BurntSushi/toml
+// does not expose key positions, so the package keeps its own key → line
+// index over the file text. ConfigError and InputError have BadInput() so
+// that the qlaunch command exits 2 on them.
+//
+// # The runtime settings
+//
+// The runtime reads t.Runtime: Port (int), Compression (CompressZstd,
+// CompressS2, CompressNone), CompressThreshold (bytes), LogLevel (with
+// Level() for log/slog), AddressFile and SecretFile. Use
+// Runtime.AddressPath(getenv) and Runtime.SecretPath(getenv) for the paths
+// to use: $QLAUNCH_ADDRESS_FILE and $QLAUNCH_SECRET_FILE, which the scripts
+// of "qlaunch script" export per job, take precedence; otherwise the file's
+// value with $VAR and ${VAR} expanded.
+//
+// # The plan
+//
+// Ranks are laid out node by node in node-list order: node i holds ranks
+// starting at the sum of the earlier nodes' counts. Its first rank is its
+// manager (under the dedicated placement node 0 first holds the server,
+// rank 0, then its manager, rank 1); the rest are worker ranks, local worker
+// index 0, 1, … Each worker rank's parent is its own node's manager.
+//
+// The managers form a complete k-ary tree in breadth-first node order,
+// k = fanout − (most worker ranks of a node), so that no rank has more than
+// fanout children: tree position 0 is the server (node 0's manager under the
+// shared placement), position h has parent (h−1)/k and children k·h+1 …
+// k·h+k. The depth is about log_k(nodes). Because positions are closed
+// formulas, RankOf computes one rank's entry without building the plan.
+//
+// Every link is dialled by the child: Rank.ParentHost and Rank.ParentPort
+// (or Plan.ParentAddr) give where. The server listens on Runtime.Port,
+// managers on Runtime.Port+1 (+1 more per earlier node with the same host
+// name, so that a node list repeating one host still works unpinned);
+// worker ranks listen on nothing (Port 0).
+//
+// Pinning gives each worker rank w of a node with C CPUs, W worker ranks and
+// S slots per rank: compact, CPUs w·S … w·S+S−1; spread, CPUs from w·⌊C/W⌋,
+// S of them (ranks spread evenly over the node, each contiguous); explicit,
+// the w-th list of workers.cpus; none, no CPU set. Server and manager ranks
+// are never pinned: they mostly wait on the network. Worker rank w gets GPU
+// ⌊w / ranks_per_gpu⌋, written to gpu_env.
+//
+// The JSON form of a plan ("qlaunch plan --format json") is
+// {"ranks":[…]} with the fields of Rank; "role" joins two roles with "+".
+//
+// # cpulists
+//
+// ParseCPUList follows the Linux kernel's bitmap_parselist grammar and
+// CPUSet.String its canonical printing; see ParseCPUList.
+package topology

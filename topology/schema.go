@@ -1,0 +1,230 @@
+package topology
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// Topology is a decoded topology file: the shape of a qlaunch job, never its
+// node names. Load and Parse return it with defaults filled in for every key
+// the file leaves out; Validate checks it.
+type Topology struct {
+	Runtime  Runtime
+	Server   Server
+	Managers Managers
+	Workers  Workers
+	// Env is set in every rank's environment (templates allowed, {gpu} only
+	// for worker ranks); Workers.Env overrides it for worker ranks.
+	Env map[string]string
+
+	// src locates keys in the file, for errors found after decoding.
+	src source
+}
+
+// Runtime holds the settings the runtime reads (table [runtime]).
+type Runtime struct {
+	// Port is the base TCP port: the server listens on Port, every manager
+	// on Port+1; worker ranks listen on nothing (they dial their manager).
+	// Key port, default 7472.
+	Port int
+	// Compression is the frame compression, key compression: zstd (default),
+	// s2 or none.
+	Compression Compression
+	// CompressThreshold is the frame payload size in bytes below which
+	// frames are sent plain. Key compress_threshold, default 1024.
+	CompressThreshold int
+	// LogLevel is the runtime's log level, key log_level: debug, info
+	// (default), warn or error.
+	LogLevel LogLevel
+	// AddressFile is where the server writes its address once the whole
+	// tree has joined. Key address_file, default ".qlaunch/addr"; relative
+	// paths are relative to the working directory of the server rank (the
+	// submit directory under srun and mpiexec). May hold $VAR or ${VAR}; see
+	// AddressPath.
+	AddressFile string
+	// SecretFile holds the job secret every connection must prove. Key
+	// secret_file, default "": no file, one secret generated per job; see
+	// SecretPath.
+	SecretFile string
+}
+
+// Server says where the server rank goes (table [server]).
+type Server struct {
+	// Placement is shared (default: rank 0 is the server and node 0's
+	// manager, one process with role "server+manager") or dedicated (rank 0
+	// is the server alone on node 0; node 0's manager is rank 1).
+	Placement Placement
+}
+
+// Managers shapes the manager tree (table [managers]).
+type Managers struct {
+	// Fanout is the most children any rank of the tree has, its own
+	// node's worker ranks included. Key fanout, default 32.
+	Fanout int
+}
+
+// Workers shapes the worker ranks of every node (table [workers]).
+type Workers struct {
+	// RanksPerNode is the number of worker ranks per node. Key
+	// ranks_per_node, default 0: GPUsPerNode*RanksPerGPU with GPUs, else
+	// len(CPUs) with explicit pinning, else 1. See WorkerRanksPerNode.
+	RanksPerNode int
+	// SlotsPerRank is the number of worker slots (concurrent tasks) of one
+	// worker rank. Key slots_per_rank, default 0: CPUsPerNode divided by the
+	// worker ranks of the node (at least 1), or the size of the rank's list
+	// with explicit pinning.
+	SlotsPerRank int
+	// CPUsPerNode is the number of CPUs of a node. Key cpus_per_node,
+	// default 0: not known from the file; the caller supplies it at plan
+	// time with WithCPUsPerNode (from the scheduler, e.g.
+	// SLURM_CPUS_ON_NODE, or from the machine).
+	CPUsPerNode int
+	// Pin is the CPU pinning policy: none (default), compact, spread or
+	// explicit. See the package documentation.
+	Pin PinPolicy
+	// CPUs lists one cpulist per worker rank of a node (local worker index
+	// order), for Pin = explicit. Key cpus.
+	CPUs []string
+	// BLASThreads is the value of OMP_NUM_THREADS, OPENBLAS_NUM_THREADS,
+	// MKL_NUM_THREADS, NUMEXPR_NUM_THREADS and VECLIB_MAXIMUM_THREADS in
+	// worker ranks. Key blas_threads, default 1; 0 leaves them unset.
+	BLASThreads int
+	// GPUsPerNode is the number of GPUs of a node. Key gpus_per_node,
+	// default 0.
+	GPUsPerNode int
+	// RanksPerGPU is the number of worker ranks sharing one GPU. Key
+	// ranks_per_gpu, default 1.
+	RanksPerGPU int
+	// GPUEnv is the variable that gives a worker rank its GPU: key gpu_env,
+	// CUDA_VISIBLE_DEVICES (default), ROCR_VISIBLE_DEVICES or
+	// ZE_AFFINITY_MASK.
+	GPUEnv GPUEnv
+	// Env is set in every worker rank's environment, after the BLAS and GPU
+	// variables (so it may override them). Table [workers.env]; values are
+	// templates over {rank}, {local_rank}, {node}, {host} and {gpu}.
+	Env map[string]string
+}
+
+// Compression names a frame compression.
+type Compression string
+
+// The compressions.
+const (
+	CompressZstd Compression = "zstd"
+	CompressS2   Compression = "s2"
+	CompressNone Compression = "none"
+)
+
+// UnmarshalText accepts zstd, s2 or none.
+func (c *Compression) UnmarshalText(b []byte) error {
+	return unmarshalEnum((*string)(c), b, "zstd", "s2", "none")
+}
+
+// MarshalText returns the name.
+func (c Compression) MarshalText() ([]byte, error) { return []byte(c), nil }
+
+// LogLevel names a log level.
+type LogLevel string
+
+// The log levels.
+const (
+	LogDebug LogLevel = "debug"
+	LogInfo  LogLevel = "info"
+	LogWarn  LogLevel = "warn"
+	LogError LogLevel = "error"
+)
+
+// UnmarshalText accepts debug, info, warn or error.
+func (l *LogLevel) UnmarshalText(b []byte) error {
+	return unmarshalEnum((*string)(l), b, "debug", "info", "warn", "error")
+}
+
+// MarshalText returns the name.
+func (l LogLevel) MarshalText() ([]byte, error) { return []byte(l), nil }
+
+// Level returns the slog level (info for an unknown name).
+func (l LogLevel) Level() slog.Level {
+	switch l {
+	case LogDebug:
+		return slog.LevelDebug
+	case LogWarn:
+		return slog.LevelWarn
+	case LogError:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Placement says where the server rank goes.
+type Placement string
+
+// The placements.
+const (
+	PlaceShared    Placement = "shared"
+	PlaceDedicated Placement = "dedicated"
+)
+
+// UnmarshalText accepts shared or dedicated.
+func (p *Placement) UnmarshalText(b []byte) error {
+	return unmarshalEnum((*string)(p), b, "shared", "dedicated")
+}
+
+// MarshalText returns the name.
+func (p Placement) MarshalText() ([]byte, error) { return []byte(p), nil }
+
+// PinPolicy is a CPU pinning policy for worker ranks.
+type PinPolicy string
+
+// The pinning policies.
+const (
+	PinNone     PinPolicy = "none"
+	PinCompact  PinPolicy = "compact"
+	PinSpread   PinPolicy = "spread"
+	PinExplicit PinPolicy = "explicit"
+)
+
+// UnmarshalText accepts none, compact, spread or explicit.
+func (p *PinPolicy) UnmarshalText(b []byte) error {
+	return unmarshalEnum((*string)(p), b, "none", "compact", "spread", "explicit")
+}
+
+// MarshalText returns the name.
+func (p PinPolicy) MarshalText() ([]byte, error) { return []byte(p), nil }
+
+// GPUEnv is the environment variable that selects a rank's GPUs.
+type GPUEnv string
+
+// The GPU variables.
+const (
+	GPUCUDA  GPUEnv = "CUDA_VISIBLE_DEVICES"
+	GPUROCr  GPUEnv = "ROCR_VISIBLE_DEVICES"
+	GPULevel GPUEnv = "ZE_AFFINITY_MASK"
+)
+
+// UnmarshalText accepts CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES or
+// ZE_AFFINITY_MASK.
+func (g *GPUEnv) UnmarshalText(b []byte) error {
+	return unmarshalEnum((*string)(g), b, string(GPUCUDA), string(GPUROCr), string(GPULevel))
+}
+
+// MarshalText returns the name.
+func (g GPUEnv) MarshalText() ([]byte, error) { return []byte(g), nil }
+
+func unmarshalEnum(dst *string, b []byte, allowed ...string) error {
+	s := string(b)
+	for _, a := range allowed {
+		if s == a {
+			*dst = s
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
+}
+
+// BLASVars are the thread-count variables set to Workers.BLASThreads.
+var blasVars = [...]string{"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"}
+
+// BLASVars returns the names of the BLAS thread variables, in the order
+// they are documented.
+func BLASVars() []string { return blasVars[:] }

@@ -1,0 +1,155 @@
+package topology
+
+import (
+	"fmt"
+)
+
+// Validate checks t and returns every problem found, each a *ConfigError,
+// joined with errors.Join; nil when t is sound. It never modifies t. Parse
+// and Load call it; call it again after changing a Topology by hand.
+func (t *Topology) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, t.src.errAt(key, fmt.Sprintf(format, a...)))
+	}
+	r := t.Runtime
+	if r.Port < 1 || r.Port > 65534 {
+		bad("runtime.port", "%d is not a port in 1..65534 (managers listen on port+1)", r.Port)
+	}
+	if r.CompressThreshold < 0 {
+		bad("runtime.compress_threshold", "%d is negative", r.CompressThreshold)
+	}
+	if r.AddressFile == "" {
+		bad("runtime.address_file", "must not be empty")
+	}
+	w := t.Workers
+	for _, c := range []struct {
+		key string
+		v   int
+		min int
+	}{
+		{"managers.fanout", t.Managers.Fanout, 1},
+		{"workers.ranks_per_node", w.RanksPerNode, 0},
+		{"workers.slots_per_rank", w.SlotsPerRank, 0},
+		{"workers.cpus_per_node", w.CPUsPerNode, 0},
+		{"workers.blas_threads", w.BLASThreads, 0},
+		{"workers.gpus_per_node", w.GPUsPerNode, 0},
+		{"workers.ranks_per_gpu", w.RanksPerGPU, 1},
+	} {
+		if c.v < c.min {
+			bad(c.key, "%d is below the minimum %d", c.v, c.min)
+		}
+	}
+	if w.CPUsPerNode > MaxCPUs {
+		bad("workers.cpus_per_node", "%d is above the maximum %d", w.CPUsPerNode, MaxCPUs)
+	}
+	if w.GPUsPerNode > 0 && w.RanksPerNode > 0 && w.RanksPerGPU >= 1 && w.RanksPerNode != w.GPUsPerNode*w.RanksPerGPU {
+		bad("workers.ranks_per_node", "%d worker ranks do not fit %d GPUs with %d ranks per GPU (need %d)",
+			w.RanksPerNode, w.GPUsPerNode, w.RanksPerGPU, w.GPUsPerNode*w.RanksPerGPU)
+	}
+	if w.Pin != PinExplicit && len(w.CPUs) > 0 {
+		bad("workers.cpus", "is used only with pin = \"explicit\" (pin is %q)", w.Pin)
+	}
+	nw := t.WorkerRanksPerNode()
+	if t.Managers.Fanout >= 1 && nw >= 0 && t.Managers.Fanout <= nw {
+		bad("managers.fanout", "%d leaves no room for child managers beside %d worker ranks per node (need at least %d)",
+			t.Managers.Fanout, nw, nw+1)
+	}
+	if w.RanksPerNode >= 0 && w.SlotsPerRank >= 0 && w.CPUsPerNode >= 0 {
+		errs = append(errs, t.shapeErrors(nw, w.CPUsPerNode)...)
+	}
+	errs = append(errs, t.envErrors()...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return joinSorted(errs)
+}
+
+// shapeErrors checks that nw worker ranks fit a node of cpus CPUs (0:
+// unknown, checked later at plan time) under the pinning policy.
+func (t *Topology) shapeErrors(nw, cpus int) []error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, t.src.errAt(key, fmt.Sprintf(format, a...)))
+	}
+	w := t.Workers
+	switch w.Pin {
+	case PinExplicit:
+		if len(w.CPUs) == 0 {
+			bad("workers.cpus", "pin = \"explicit\" needs one cpulist per worker rank")
+			break
+		}
+		if len(w.CPUs) != nw {
+			bad("workers.cpus", "%d cpulists for %d worker ranks per node", len(w.CPUs), nw)
+		}
+		var all CPUSet
+		for i, s := range w.CPUs {
+			set, err := ParseCPUList(s, cpus)
+			if err != nil {
+				bad("workers.cpus", "element %d: %v", i, err)
+				continue
+			}
+			switch {
+			case set.IsEmpty():
+				bad("workers.cpus", "element %d (%q) is empty", i, s)
+			case set.Intersects(all):
+				bad("workers.cpus", "element %d (%q) overlaps an earlier list", i, s)
+			case w.SlotsPerRank > set.Len():
+				bad("workers.slots_per_rank", "%d slots do not fit the %d CPUs of cpus element %d (%q)", w.SlotsPerRank, set.Len(), i, s)
+			}
+			all = all.Union(set)
+		}
+	case PinCompact, PinSpread:
+		if cpus == 0 {
+			break
+		}
+		if nw > cpus {
+			bad("workers.ranks_per_node", "%d pinned worker ranks do not fit %d CPUs per node", nw, cpus)
+			break
+		}
+		if w.SlotsPerRank > 0 && nw*w.SlotsPerRank > cpus {
+			bad("workers.slots_per_rank", "%d worker ranks × %d slots pinned need %d CPUs; a node has %d",
+				nw, w.SlotsPerRank, nw*w.SlotsPerRank, cpus)
+		}
+	}
+	return errs
+}
+
+func (t *Topology) envErrors() []error {
+	var errs []error
+	check := func(table string, env map[string]string, gpuOK bool) {
+		for _, k := range sortedKeys(env) {
+			key := join(table, k)
+			if !validEnvName(k) {
+				errs = append(errs, t.src.errAt(key, fmt.Sprintf("%q is not a valid environment variable name", k)))
+			}
+			names, err := parseTemplate(env[k])
+			if err != nil {
+				errs = append(errs, t.src.errAt(key, err.Error()))
+				continue
+			}
+			for _, n := range names {
+				if n == "gpu" && !gpuOK {
+					msg := "{gpu} is defined only for worker ranks with GPUs (workers.gpus_per_node > 0)"
+					errs = append(errs, t.src.errAt(key, msg))
+				}
+			}
+		}
+	}
+	check("env", t.Env, false)
+	check("workers.env", t.Workers.Env, t.Workers.GPUsPerNode > 0)
+	return errs
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
