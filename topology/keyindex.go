@@ -251,7 +251,7 @@ func (sc *keyScanner) basicString() (string, bool) {
 	return "", false
 }
 
-// literalString reads '…' or '''…'''.
+// literalString reads '…' or ”'…”'.
 func (sc *keyScanner) literalString() (string, bool) {
 	if strings.HasPrefix(sc.s[sc.i:], `'''`) {
 		sc.i += 3
