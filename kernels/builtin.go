@@ -1,0 +1,170 @@
+package kernels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxFanoutDepth is the deepest fanout tree the fanout kernel builds.
+const MaxFanoutDepth = 64
+
+// UsageError reports a task whose arguments do not fit its kernel.
+type UsageError struct {
+	Kernel string // the kernel's name
+	Usage  string // the kernel's synopsis, Kernel.Usage
+	Msg    string // what is wrong
+}
+
+func (e *UsageError) Error() string {
+	if e.Usage == "" {
+		return fmt.Sprintf("%s: %s (usage: %s)", e.Kernel, e.Msg, e.Kernel)
+	}
+	return fmt.Sprintf("%s: %s (usage: %s %s)", e.Kernel, e.Msg, e.Kernel, e.Usage)
+}
+
+// BadInput marks a usage error as the caller's fault (exit status 2 in the
+// command-line tools).
+func (e *UsageError) BadInput() bool { return true }
+
+// Builtin returns the built-in kernels, a new slice at each call:
+//
+//	noop                 returns nothing
+//	sleep MS             waits MS milliseconds (or until cancelled), returns nothing
+//	echo [TEXT…]         returns the arguments joined by spaces; with none, the payload
+//	fail MESSAGE…        fails with the arguments joined by spaces as its error message
+//	fanout N DEPTH       maps N children running fanout N DEPTH-1, down to noop
+//	                     leaves (DEPTH 0 is one leaf); returns the number of
+//	                     leaves, N^DEPTH, as decimal text
+//	exec [--] CMD [ARG…] runs CMD with the payload on its standard input and
+//	                     returns its standard output (see ExecError, MaxExecOutput)
+//
+// noop, sleep, echo and fanout are retryable; fail and exec are not. Wrong
+// arguments fail the task with a *UsageError.
+func Builtin() []Kernel {
+	return []Kernel{
+		{Name: "noop", Func: noop, Retryable: true, Usage: "", Doc: "return nothing"},
+		{Name: "sleep", Func: sleep, Retryable: true, Usage: "MS", Doc: "wait MS milliseconds, return nothing"},
+		{Name: "echo", Func: echo, Retryable: true, Usage: "[TEXT…]", Doc: "return the arguments joined by spaces, or the payload when there are none"},
+		{Name: "fail", Func: fail, Usage: "MESSAGE…", Doc: "fail with MESSAGE"},
+		{Name: "fanout", Func: fanout, Retryable: true, Usage: "N DEPTH", Doc: "map N children doing fanout N DEPTH-1 down to noop leaves; return the number of leaves"},
+		{Name: "exec", Func: execKernel(MaxExecOutput), Usage: "[--] CMD [ARG…]", Doc: "run CMD with the payload on stdin, return its stdout"},
+	}
+}
+
+func usageErr(kernel, usage, format string, a ...any) error {
+	return &UsageError{Kernel: kernel, Usage: usage, Msg: fmt.Sprintf(format, a...)}
+}
+
+// atoiArg parses a non-negative integer argument.
+func atoiArg(kernel, usage, name, s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, usageErr(kernel, usage, "%s must be a non-negative integer, not %q", name, s)
+	}
+	return n, nil
+}
+
+func noop(_ context.Context, _ Runtime, args []string, _ []byte) ([]byte, error) {
+	if len(args) != 0 {
+		return nil, usageErr("noop", "", "takes no arguments, got %d", len(args))
+	}
+	return nil, nil
+}
+
+func sleep(ctx context.Context, _ Runtime, args []string, _ []byte) ([]byte, error) {
+	const usage = "MS"
+	if len(args) != 1 {
+		return nil, usageErr("sleep", usage, "takes 1 argument, got %d", len(args))
+	}
+	ms, err := atoiArg("sleep", usage, "MS", args[0])
+	if err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("sleep: %w", context.Cause(ctx))
+	}
+}
+
+func echo(_ context.Context, _ Runtime, args []string, payload []byte) ([]byte, error) {
+	if len(args) == 0 {
+		return payload, nil
+	}
+	return []byte(strings.Join(args, " ")), nil
+}
+
+func fail(_ context.Context, _ Runtime, args []string, _ []byte) ([]byte, error) {
+	if len(args) == 0 {
+		return nil, usageErr("fail", "MESSAGE…", "needs a message")
+	}
+	return nil, errors.New(strings.Join(args, " "))
+}
+
+func fanout(ctx context.Context, rt Runtime, args []string, _ []byte) ([]byte, error) {
+	const usage = "N DEPTH"
+	if len(args) != 2 {
+		return nil, usageErr("fanout", usage, "takes 2 arguments, got %d", len(args))
+	}
+	n, err := atoiArg("fanout", usage, "N", args[0])
+	if err != nil {
+		return nil, err
+	}
+	depth, err := atoiArg("fanout", usage, "DEPTH", args[1])
+	if err != nil {
+		return nil, err
+	}
+	if depth > MaxFanoutDepth {
+		return nil, usageErr("fanout", usage, "DEPTH %d is over the limit of %d", depth, MaxFanoutDepth)
+	}
+	leaves := 1
+	for range depth {
+		if n != 0 && leaves > math.MaxInt/n {
+			return nil, usageErr("fanout", usage, "%d^%d leaves overflow an int", n, depth)
+		}
+		leaves *= n
+	}
+	if depth == 0 {
+		return []byte("1"), nil
+	}
+	child := Task{Kernel: "noop"}
+	if depth > 1 {
+		child = Task{Kernel: "fanout", Args: []string{args[0], strconv.Itoa(depth - 1)}}
+	}
+	ts := make([]Task, n)
+	for i := range ts {
+		ts[i] = child
+	}
+	f, err := rt.Map(ctx, ts)
+	if err != nil {
+		return nil, fmt.Errorf("fanout: %w", err)
+	}
+	vals, err := rt.Wait(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("fanout: %w", err)
+	}
+	total := 0
+	for _, v := range vals {
+		if depth == 1 {
+			total++
+			continue
+		}
+		c, err := strconv.Atoi(string(v))
+		if err != nil {
+			return nil, fmt.Errorf("fanout: child returned %q, not a count", v)
+		}
+		total += c
+	}
+	if total != leaves {
+		return nil, fmt.Errorf("fanout: counted %d leaves, want %d", total, leaves)
+	}
+	return []byte(strconv.Itoa(total)), nil
+}

@@ -1,0 +1,211 @@
+package kernels
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	// MaxExecOutput is the most standard output the exec kernel returns;
+	// a command writing more is killed and its task fails with
+	// ErrExecOutputTooLarge.
+	MaxExecOutput = 64 << 20
+	// ExecStderrTail is how many bytes of the end of a failed command's
+	// standard error an ExecError keeps.
+	ExecStderrTail = 4 << 10
+	// execDrainGrace bounds how long the exec kernel waits for the pipes
+	// to close once the command and its process group are gone: only a
+	// process that left the group (setsid) can hold them that long.
+	execDrainGrace = 2 * time.Second
+)
+
+// ErrExecOutputTooLarge fails an exec task whose command wrote more than
+// MaxExecOutput bytes to standard output.
+var ErrExecOutputTooLarge = errors.New("kernels: exec: standard output over the limit")
+
+// ExecError reports a command run by the exec kernel that exited with a
+// non-zero status or was killed by a signal.
+type ExecError struct {
+	Cmd        string // the command as given, without its arguments
+	ExitCode   int    // the exit status; -1 when killed by a signal
+	StderrTail string // the last ExecStderrTail bytes of its standard error
+}
+
+func (e *ExecError) Error() string {
+	status := fmt.Sprintf("exit status %d", e.ExitCode)
+	if e.ExitCode < 0 {
+		status = "killed by a signal"
+	}
+	tail := strings.TrimRight(e.StderrTail, "\n")
+	if tail == "" {
+		return fmt.Sprintf("exec %s: %s", e.Cmd, status)
+	}
+	return fmt.Sprintf("exec %s: %s: %s", e.Cmd, status, tail)
+}
+
+// execKernel returns the exec kernel with a limit of maxOut bytes of
+// standard output.
+//
+// The command runs in its own process group, in the environment and
+// working directory of this process (the worker rank, whose environment
+// and CPU affinity the runtime set before it started). When the task is
+// cancelled the whole group is killed; when the command exits, whatever
+// it left running in its group is killed too, so no process outlives its
+// task.
+func execKernel(maxOut int) Func {
+	return func(ctx context.Context, _ Runtime, args []string, payload []byte) ([]byte, error) {
+		const usage = "[--] CMD [ARG…]"
+		if len(args) > 0 && args[0] == "--" {
+			args = args[1:]
+		}
+		if len(args) == 0 || args[0] == "" {
+			return nil, usageErr("exec", usage, "needs a command")
+		}
+		return runCommand(ctx, args[0], args[1:], payload, maxOut)
+	}
+}
+
+func runCommand(ctx context.Context, name string, argv []string, stdin []byte, maxOut int) ([]byte, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	cmd := exec.CommandContext(ctx, name, argv...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid: true,
+		// Should this process die, its command dies with it.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	cmd.Cancel = func() error {
+		killGroup(cmd.Process.Pid)
+		return nil
+	}
+
+	// The command's standard streams are pipes this function owns, so that
+	// Wait returns as soon as the command exits and the group can be
+	// killed before the pipes are drained.
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	pipe := func() (r, w *os.File, err error) {
+		r, w, err = os.Pipe()
+		if err == nil {
+			files = append(files, r, w)
+		}
+		return r, w, err
+	}
+	inR, inW, err := pipe()
+	if err != nil {
+		return nil, fmt.Errorf("exec %s: %w", name, err)
+	}
+	outR, outW, err := pipe()
+	if err != nil {
+		return nil, fmt.Errorf("exec %s: %w", name, err)
+	}
+	errR, errW, err := pipe()
+	if err != nil {
+		return nil, fmt.Errorf("exec %s: %w", name, err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("exec %s: %w", name, err)
+	}
+	// The child holds its own copies now.
+	inR.Close()
+	outW.Close()
+	errW.Close()
+
+	var (
+		wg     sync.WaitGroup
+		stdout []byte
+		tail   tailBuffer
+	)
+	tail.max = ExecStderrTail
+	wg.Go(func() {
+		// A command that exits without reading its input makes this
+		// write fail with EPIPE, which is no error of the task.
+		inW.Write(stdin)
+		inW.Close()
+	})
+	wg.Go(func() {
+		stdout, _ = io.ReadAll(io.LimitReader(outR, int64(maxOut)+1))
+		if len(stdout) > maxOut {
+			cancel(ErrExecOutputTooLarge)
+			io.Copy(io.Discard, outR)
+		}
+	})
+	wg.Go(func() {
+		io.Copy(&tail, errR)
+	})
+
+	waitErr := cmd.Wait()
+	killGroup(cmd.Process.Pid)
+	deadline := time.Now().Add(execDrainGrace)
+	outR.SetReadDeadline(deadline)
+	errR.SetReadDeadline(deadline)
+	inW.SetWriteDeadline(deadline)
+	wg.Wait()
+
+	if ctx.Err() != nil {
+		cause := context.Cause(ctx)
+		if errors.Is(cause, ErrExecOutputTooLarge) {
+			return nil, fmt.Errorf("exec %s: %w (%d bytes)", name, ErrExecOutputTooLarge, maxOut)
+		}
+		return nil, fmt.Errorf("exec %s: %w", name, cause)
+	}
+	var ee *exec.ExitError
+	if errors.As(waitErr, &ee) {
+		return nil, &ExecError{Cmd: name, ExitCode: ee.ExitCode(), StderrTail: string(tail.bytes())}
+	}
+	if waitErr != nil {
+		return nil, fmt.Errorf("exec %s: %w", name, waitErr)
+	}
+	if stdout == nil {
+		stdout = []byte{}
+	}
+	return stdout, nil
+}
+
+// killGroup kills the process group led by pid; a group already gone is
+// no error.
+func killGroup(pid int) {
+	syscall.Kill(-pid, syscall.SIGKILL)
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) >= t.max {
+		t.buf = append(t.buf[:0], p[len(p)-t.max:]...)
+		return n, nil
+	}
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 2*t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return n, nil
+}
+
+func (t *tailBuffer) bytes() []byte {
+	if len(t.buf) > t.max {
+		return bytes.Clone(t.buf[len(t.buf)-t.max:])
+	}
+	return bytes.Clone(t.buf)
+}
