@@ -1,0 +1,151 @@
+package sched
+
+import (
+	"reflect"
+	"testing"
+)
+
+func kinds(as []Action) []ActionKind {
+	var k []ActionKind
+	for _, a := range as {
+		k = append(k, a.Kind)
+	}
+	return k
+}
+
+func TestRouting(t *testing.T) {
+	s := New()
+	const client, a, b Peer = 1, 2, 3
+	s.AddChild(a, 1)
+	s.AddChild(b, 1)
+	s.Submit(client, 100, []byte("t0"))
+	s.Submit(client, 101, []byte("t1"))
+	got := s.Ready()
+	if len(got) != 2 || got[0].To != a || got[1].To != b || string(got[0].Body) != "t0" {
+		t.Fatalf("placement: %+v", got)
+	}
+	idA, idB := got[0].ID, got[1].ID
+	s.Result(b, idB, []byte("r1"))
+	s.Result(a, idA, []byte("r0"))
+	want := []Action{
+		{Kind: SendResult, To: client, ID: 101, Body: []byte("r1")},
+		{Kind: SendResult, To: client, ID: 100, Body: []byte("r0")},
+	}
+	if got := s.Ready(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("results: got %+v, want %+v", got, want)
+	}
+	if s.Pending() != 0 {
+		t.Fatalf("pending %d, want 0", s.Pending())
+	}
+}
+
+func TestLeastLoadedBySlots(t *testing.T) {
+	s := New()
+	s.AddChild(1, 1)
+	s.AddChild(2, 3)
+	s.Load(1, 0, 0)
+	s.Load(2, 0, 0)
+	s.Ready()
+	count := map[Peer]int{}
+	for i := range 8 {
+		s.Submit(9, uint64(i), nil)
+	}
+	for _, a := range s.Ready() {
+		count[a.To]++
+	}
+	if count[1] != 2 || count[2] != 6 {
+		t.Fatalf("placement %v, want 2 on the 1-slot child and 6 on the 3-slot child", count)
+	}
+}
+
+func TestHeldUntilAChildJoins(t *testing.T) {
+	s := New()
+	s.Submit(1, 5, []byte("x"))
+	if got := s.Ready(); len(got) != 0 {
+		t.Fatalf("placed with no child: %+v", got)
+	}
+	s.AddChild(2, 1)
+	got := s.Ready()
+	if len(got) != 1 || got[0].Kind != SendTask || got[0].To != 2 {
+		t.Fatalf("after join: %+v", got)
+	}
+}
+
+func TestLostChildFailsItsTasks(t *testing.T) {
+	s := New()
+	s.AddChild(2, 1)
+	s.AddChild(3, 1)
+	s.Submit(1, 10, nil)
+	s.Submit(1, 11, nil)
+	placed := s.Ready()
+	lost := placed[0].To
+	s.RemoveChild(lost)
+	got := s.Ready()
+	if len(got) != 1 || got[0].Kind != FailTask || got[0].To != 1 || got[0].ID != 10 || got[0].Lost != lost {
+		t.Fatalf("after loss: %+v", got)
+	}
+	// The next task goes to the survivor.
+	s.Submit(1, 12, nil)
+	if got := s.Ready(); len(got) != 1 || got[0].To == lost {
+		t.Fatalf("after loss, placement: %+v", got)
+	}
+}
+
+func TestCancelAndDropSource(t *testing.T) {
+	s := New()
+	s.AddChild(2, 4)
+	s.Submit(1, 10, nil)
+	s.Submit(1, 11, nil)
+	s.Submit(7, 10, nil)
+	placed := s.Ready()
+	s.Cancel(1, []uint64{11})
+	got := s.Ready()
+	if !reflect.DeepEqual(kinds(got), []ActionKind{SendCancel}) || got[0].ID != placed[1].ID {
+		t.Fatalf("cancel: %+v", got)
+	}
+	// The cancelled task's result is dropped, the entry freed.
+	s.Result(2, placed[1].ID, nil)
+	if got := s.Ready(); len(got) != 0 {
+		t.Fatalf("result of a cancelled task forwarded: %+v", got)
+	}
+	s.DropSource(7)
+	got = s.Ready()
+	if len(got) != 1 || got[0].Kind != SendCancel || got[0].ID != placed[2].ID {
+		t.Fatalf("drop source: %+v", got)
+	}
+}
+
+func TestStealWhenSiblingIdle(t *testing.T) {
+	s := New()
+	s.AddChild(1, 1)
+	s.AddChild(2, 1)
+	s.Load(1, 0, 10)
+	s.Load(2, 1, 0)
+	got := s.Ready()
+	if len(got) != 1 || got[0].Kind != Steal || got[0].To != 1 || got[0].N != 4 {
+		t.Fatalf("steal: %+v", got)
+	}
+	// A second report while the steal is outstanding asks nothing more.
+	s.Load(2, 1, 0)
+	if got := s.Ready(); len(got) != 0 {
+		t.Fatalf("second steal: %+v", got)
+	}
+	// Surplus handed up by child 1 goes to the idle child 2.
+	s.Submit(1, 50, nil)
+	if got := s.Ready(); len(got) != 1 || got[0].To != 2 {
+		t.Fatalf("surplus placement: %+v", got)
+	}
+}
+
+func BenchmarkSubmitResult(b *testing.B) {
+	s := New()
+	s.AddChild(1, 2)
+	body := []byte("task")
+	for b.Loop() {
+		s.Submit(9, 1, body)
+		a := s.Ready()
+		s.Result(1, a[0].ID, body)
+		s.Ready()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/task")
+}

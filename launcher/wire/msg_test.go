@@ -1,0 +1,166 @@
+package wire
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func TestTaskRoundTrip(t *testing.T) {
+	for _, tc := range []Task{
+		{Kernel: "noop"},
+		{Kernel: "echo", Args: []string{"a", "", "ccc"}, Payload: []byte("xyz"), LogLevel: -4},
+		{Kernel: "fanout", Args: []string{"100", "2"}, LogLevel: 8},
+	} {
+		b := AppendTask([]byte{9}, &tc)
+		var got Task
+		if err := DecodeTask(b[1:], &got); err != nil {
+			t.Fatalf("%+v: %v", tc, err)
+		}
+		if got.Kernel != tc.Kernel || got.LogLevel != tc.LogLevel || string(got.Payload) != string(tc.Payload) || len(got.Args) != len(tc.Args) {
+			t.Fatalf("got %+v, want %+v", got, tc)
+		}
+		for i := range tc.Args {
+			if got.Args[i] != tc.Args[i] {
+				t.Fatalf("arg %d: got %q, want %q", i, got.Args[i], tc.Args[i])
+			}
+		}
+		// Every strict prefix is malformed.
+		for i := range len(b) - 1 {
+			if err := DecodeTask(b[1:1+i], &got); !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("prefix %d of %+v: err %v, want ErrBadMessage", i, tc, err)
+			}
+		}
+	}
+}
+
+func TestResultRoundTrip(t *testing.T) {
+	for _, tc := range []Result{
+		{Status: ResultOK, Value: []byte("100")},
+		{Status: ResultOK},
+		{Status: ResultError, Message: "Boo!", Kernel: "fail", Rank: 3, Host: "node1"},
+		{Status: ResultCancelled},
+		{Status: ResultLost, Message: "connection lost", Rank: -1, Host: "h"},
+	} {
+		b := AppendResult(nil, &tc)
+		var got Result
+		if err := DecodeResult(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Value) == 0 {
+			got.Value = nil
+		}
+		if len(tc.Value) == 0 {
+			tc.Value = nil
+		}
+		if !reflect.DeepEqual(got, tc) {
+			t.Fatalf("got %+v, want %+v", got, tc)
+		}
+	}
+	if err := DecodeResult([]byte{7}, new(Result)); !errors.Is(err, ErrBadMessage) {
+		t.Fatalf("bad status: %v", err)
+	}
+}
+
+func TestRecords(t *testing.T) {
+	var b []byte
+	want := []struct {
+		id   uint64
+		body string
+	}{{1, "a"}, {1 << 40, ""}, {7, "hello"}}
+	for _, w := range want {
+		b = AppendRecord(b, w.id, []byte(w.body))
+	}
+	r := NewRecords(b)
+	for i, w := range want {
+		id, body, ok := r.Next()
+		if !ok || id != w.id || string(body) != w.body {
+			t.Fatalf("record %d: got %d %q %v", i, id, body, ok)
+		}
+	}
+	if _, _, ok := r.Next(); ok || r.Err() != nil {
+		t.Fatalf("end: ok %v err %v", ok, r.Err())
+	}
+	if n, err := CountRecords(b[:len(b)-1]); !errors.Is(err, ErrBadMessage) {
+		t.Fatalf("truncated batch: n %d err %v", n, err)
+	}
+}
+
+func TestOtherMessages(t *testing.T) {
+	ids, err := DecodeCancel(AppendCancel(nil, []uint64{1, 2, 1 << 50}), nil)
+	if err != nil || !reflect.DeepEqual(ids, []uint64{1, 2, 1 << 50}) {
+		t.Fatalf("cancel: %v %v", ids, err)
+	}
+	lr := LogRecord{Task: 5, Time: 123, Level: -4, Rank: 2, Host: "h", Msg: "m", Attrs: []string{"k", "v"}}
+	b := AppendLog(nil, &lr)
+	b = AppendLog(b, &lr)
+	var got LogRecord
+	rest, err := DecodeLog(b, &got)
+	if err != nil || !reflect.DeepEqual(got, lr) || len(rest) != len(b)/2 {
+		t.Fatalf("log: %+v %v", got, err)
+	}
+	st := Status{ID: 9, Reply: true, Ranks: []RankStatus{{Rank: 0, Parent: -1, Role: "server", Host: "h"}, {Rank: 1, Role: "worker", Slots: 2, Busy: 1, Queued: 3, Done: 40}}}
+	var gs Status
+	if err := DecodeStatus(AppendStatus(nil, &st), &gs); err != nil || !reflect.DeepEqual(gs, st) {
+		t.Fatalf("status: %+v %v", gs, err)
+	}
+	var gr Status
+	if err := DecodeStatus(AppendStatus(nil, &Status{ID: 3}), &gr); err != nil || gr.ID != 3 || gr.Reply {
+		t.Fatalf("status request: %+v %v", gr, err)
+	}
+	var l Load
+	if err := DecodeLoad(AppendLoad(nil, &Load{Idle: 1, Queued: 2, Steal: 3}), &l); err != nil || l != (Load{1, 2, 3}) {
+		t.Fatalf("load: %+v %v", l, err)
+	}
+	var j Join
+	if err := DecodeJoin(AppendJoin(nil, &Join{Ranks: 4, Slots: 8}), &j); err != nil || j != (Join{4, 8}) {
+		t.Fatalf("join: %+v %v", j, err)
+	}
+	if s, err := DecodeText(AppendText(nil, "SIGINT")); err != nil || s != "SIGINT" {
+		t.Fatalf("text: %q %v", s, err)
+	}
+	// A huge count in a short body is refused before allocating.
+	if _, err := DecodeCancel([]byte{0xff, 0xff, 0xff, 0xff, 0x0f}, nil); !errors.Is(err, ErrBadMessage) {
+		t.Fatalf("huge cancel count: %v", err)
+	}
+}
+
+// FuzzDecodeMessages feeds arbitrary bytes to every message decoder: none
+// may panic, and what decodes must re-encode to a body that decodes the
+// same way.
+func FuzzDecodeMessages(f *testing.F) {
+	f.Add(AppendTask(nil, &Task{Kernel: "echo", Args: []string{"a"}, Payload: []byte("p")}))
+	f.Add(AppendResult(nil, &Result{Status: ResultError, Message: "Boo!", Kernel: "fail", Rank: 1, Host: "h"}))
+	f.Add(AppendRecord(AppendRecord(nil, 1, []byte("x")), 2, nil))
+	f.Add(AppendCancel(nil, []uint64{1, 2}))
+	f.Add(AppendLog(nil, &LogRecord{Task: 1, Msg: "m", Attrs: []string{"a", "b"}}))
+	f.Add(AppendStatus(nil, &Status{ID: 1, Reply: true, Ranks: []RankStatus{{Rank: 1}}}))
+	f.Add(AppendLoad(nil, &Load{Idle: 1}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var task Task
+		if DecodeTask(b, &task) == nil {
+			var again Task
+			if err := DecodeTask(AppendTask(nil, &task), &again); err != nil || again.Kernel != task.Kernel || len(again.Args) != len(task.Args) {
+				t.Fatalf("task round trip: %+v %+v %v", task, again, err)
+			}
+		}
+		var res Result
+		if DecodeResult(b, &res) == nil {
+			var again Result
+			if err := DecodeResult(AppendResult(nil, &res), &again); err != nil || again.Message != res.Message || string(again.Value) != string(res.Value) {
+				t.Fatalf("result round trip: %+v %+v %v", res, again, err)
+			}
+		}
+		_, _ = CountRecords(b)
+		_, _ = DecodeCancel(b, nil)
+		var lr LogRecord
+		_, _ = DecodeLog(b, &lr)
+		var st Status
+		_ = DecodeStatus(b, &st)
+		var ld Load
+		_ = DecodeLoad(b, &ld)
+		var j Join
+		_ = DecodeJoin(b, &j)
+		_, _ = DecodeText(b)
+	})
+}
