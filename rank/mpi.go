@@ -76,6 +76,8 @@ func (m *MPI) Library() string {
 		return "unknown MPI"
 	}
 	v, _, _ := strings.Cut(C.GoStringN(buf, l), "\n")
+	v, _, _ = strings.Cut(v, ",")
+	v = strings.Join(strings.Fields(v), " ")
 	return strings.TrimSpace(v)
 }
 
