@@ -56,15 +56,38 @@ type Stats struct {
 // slots. It is safe for concurrent use: several Run calls may share it.
 type Runtime struct {
 	reg      *kernels.Registry
-	sem      chan struct{}
 	cache    kernels.Cache
 	logger   *slog.Logger
 	onResult func(kernels.Task, kernels.Result)
 
-	nextID     atomic.Uint64
-	tasks      atomic.Int64
-	running    atomic.Int64
-	maxRunning atomic.Int64
+	nextID atomic.Uint64
+	tasks  atomic.Int64
+
+	// mu guards the slots. A slot given back goes first to a waiter (a
+	// kernel back from Wait or Next, or a root task), then to the oldest
+	// child task ready to start, which gets a goroutine only then.
+	mu         sync.Mutex
+	free       int
+	running    int
+	maxRunning int
+	waiters    []*waiter
+	ready      []*child
+	readyHead  int
+}
+
+// waiter is a goroutine waiting for a slot.
+type waiter struct {
+	granted bool          // set under Runtime.mu when the slot is handed over
+	ch      chan struct{} // closed once granted
+}
+
+// child is a task of a future waiting for a slot to start.
+type child struct {
+	fctx context.Context
+	wg   *sync.WaitGroup
+	f    *future
+	i    int
+	t    kernels.Task
 }
 
 // New returns a Runtime running the kernels of reg on slots slots. It
@@ -83,7 +106,7 @@ func New(reg *kernels.Registry, slots int, opts ...Option) *Runtime {
 	}
 	return &Runtime{
 		reg:      reg,
-		sem:      make(chan struct{}, slots),
+		free:     slots,
 		logger:   slog.New(h),
 		onResult: c.onResult,
 	}
@@ -91,7 +114,9 @@ func New(reg *kernels.Registry, slots int, opts ...Option) *Runtime {
 
 // Stats returns the counters so far.
 func (r *Runtime) Stats() Stats {
-	return Stats{Tasks: r.tasks.Load(), MaxRunning: int(r.maxRunning.Load())}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Stats{Tasks: r.tasks.Load(), MaxRunning: r.maxRunning}
 }
 
 // Cache returns the cache every task of r shares.
@@ -119,41 +144,115 @@ func (r *Runtime) acquire(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	select {
-	case r.sem <- struct{}{}:
-	default:
-		select {
-		case r.sem <- struct{}{}:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
+	w := r.enqueueWaiter()
+	if w == nil {
+		return nil
 	}
-	r.noteRunning()
-	return nil
+	select {
+	case <-w.ch:
+		return nil
+	case <-ctx.Done():
+	}
+	r.mu.Lock()
+	if w.granted {
+		r.mu.Unlock()
+		r.release()
+	} else {
+		r.waiters = slices.DeleteFunc(r.waiters, func(x *waiter) bool { return x == w })
+		r.mu.Unlock()
+	}
+	return context.Cause(ctx)
 }
 
 // reacquire takes a slot back for a kernel returning from Wait or Next;
 // the kernel is running again, whatever its context says.
 func (r *Runtime) reacquire() {
-	r.sem <- struct{}{}
-	r.noteRunning()
-}
-
-func (r *Runtime) noteRunning() {
-	n := r.running.Add(1)
-	for {
-		m := r.maxRunning.Load()
-		if n <= m || r.maxRunning.CompareAndSwap(m, n) {
-			return
-		}
+	if w := r.enqueueWaiter(); w != nil {
+		<-w.ch
 	}
 }
 
-// release gives a slot back. The count drops before the slot is free, so
-// running never exceeds the number of slots.
+// enqueueWaiter takes a free slot and returns nil, or queues a waiter
+// for the next slot given back.
+func (r *Runtime) enqueueWaiter() *waiter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.free > 0 {
+		r.free--
+		r.grantLocked()
+		return nil
+	}
+	w := &waiter{ch: make(chan struct{})}
+	r.waiters = append(r.waiters, w)
+	return w
+}
+
+// grantLocked counts one more running kernel.
+func (r *Runtime) grantLocked() {
+	r.running++
+	r.maxRunning = max(r.maxRunning, r.running)
+}
+
+// release gives a slot back: to the first waiter, else to the oldest
+// ready child, else to the free pool.
 func (r *Runtime) release() {
-	r.running.Add(-1)
-	<-r.sem
+	r.mu.Lock()
+	r.running--
+	if len(r.waiters) > 0 {
+		w := r.waiters[0]
+		r.waiters[0] = nil
+		r.waiters = r.waiters[1:]
+		w.granted = true
+		r.grantLocked()
+		r.mu.Unlock()
+		close(w.ch)
+		return
+	}
+	if c := r.popReadyLocked(); c != nil {
+		r.grantLocked()
+		r.mu.Unlock()
+		go r.runChild(c)
+		return
+	}
+	r.free++
+	r.mu.Unlock()
+}
+
+func (r *Runtime) popReadyLocked() *child {
+	if r.readyHead == len(r.ready) {
+		return nil
+	}
+	c := r.ready[r.readyHead]
+	r.ready[r.readyHead] = nil
+	r.readyHead++
+	if r.readyHead == len(r.ready) {
+		r.ready, r.readyHead = r.ready[:0], 0
+	}
+	return c
+}
+
+// start starts the children cs, each on its own goroutine once it has a
+// slot.
+func (r *Runtime) start(cs []*child) {
+	n := 0
+	r.mu.Lock()
+	for ; n < len(cs) && r.free > 0; n++ {
+		r.free--
+		r.grantLocked()
+	}
+	if n < len(cs) {
+		if r.readyHead > 0 && len(r.ready) == cap(r.ready) {
+			// Compact before growing.
+			m := copy(r.ready, r.ready[r.readyHead:])
+			clear(r.ready[m:])
+			r.ready, r.readyHead = r.ready[:m], 0
+		}
+		r.ready = append(r.ready, cs[n:]...)
+	}
+	r.mu.Unlock()
+	for _, c := range cs[:n] {
+		go r.runChild(c)
+	}
 }
 
 // runKernel runs k on the calling goroutine, which holds a slot. Children
@@ -178,22 +277,22 @@ func (r *Runtime) runKernel(parent context.Context, wg *sync.WaitGroup, k kernel
 	return k.Func(ctx, tk, t.Args, t.Payload)
 }
 
-// runChild runs the i-th task of f on its own goroutine and records the
-// result.
-func (r *Runtime) runChild(fctx context.Context, wg *sync.WaitGroup, f *future, i int, t kernels.Task) {
-	defer wg.Done()
-	res := kernels.Result{Index: i}
-	if k, ok := r.reg.Lookup(t.Kernel); !ok {
-		res.Err = fmt.Errorf("kerneltest: %w %q", kernels.ErrUnknownKernel, t.Kernel)
-	} else if err := r.acquire(fctx); err != nil {
-		res.Err = err
+// runChild runs a child on its own goroutine, which holds a slot, and
+// records the result.
+func (r *Runtime) runChild(c *child) {
+	defer c.wg.Done()
+	res := kernels.Result{Index: c.i}
+	if k, ok := r.reg.Lookup(c.t.Kernel); !ok {
+		res.Err = fmt.Errorf("kerneltest: %w %q", kernels.ErrUnknownKernel, c.t.Kernel)
+	} else if c.fctx.Err() != nil {
+		res.Err = context.Cause(c.fctx)
 	} else {
-		res.Value, res.Err = r.runKernel(fctx, wg, k, t)
-		r.release()
+		res.Value, res.Err = r.runKernel(c.fctx, c.wg, k, c.t)
 	}
-	f.deliver(res)
+	r.release()
+	c.f.deliver(res)
 	if r.onResult != nil {
-		r.onResult(t, res)
+		r.onResult(c.t, res)
 	}
 }
 
@@ -244,10 +343,12 @@ func (tk *task) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, err
 	tk.mu.Lock()
 	tk.futures[f.id] = f
 	tk.mu.Unlock()
+	cs := make([]*child, len(ts))
 	for i, t := range ts {
-		tk.wg.Add(1)
-		go tk.rt.runChild(fctx, tk.wg, f, i, cloneTask(t))
+		cs[i] = &child{fctx: fctx, wg: tk.wg, f: f, i: i, t: cloneTask(t)}
 	}
+	tk.wg.Add(len(cs))
+	tk.rt.start(cs)
 	return kernels.Future{ID: f.id, N: f.n}, nil
 }
 
