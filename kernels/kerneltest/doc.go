@@ -11,11 +11,12 @@
 //	// out == []byte("100")
 //
 // Run starts a root task and returns its result once the task and every
-// task it started are done. The tasks a kernel submits (Submit, Map) run on
-// goroutines, at most slots kernels at a time: a counting semaphore. A
-// kernel blocked in Wait or Next gives its slot back and takes one again
-// before the call returns, so fork-join of any depth runs on one slot
-// without deadlock, as in the launcher.
+// task it started are done. At most slots kernels run at a time. The tasks
+// a kernel submits (Submit, Map) queue in submission order and each gets
+// its own goroutine once it gets a slot. A kernel blocked in Wait or Next
+// gives its slot back and takes one again before the call returns (ahead
+// of queued tasks), so fork-join of any depth runs on one slot without
+// deadlock, as in the launcher.
 //
 // The semantics follow the kernels.Runtime contract exactly:
 //
