@@ -10,8 +10,11 @@ import (
 	"time"
 )
 
-// MaxFanoutDepth is the deepest fanout tree the fanout kernel builds.
-const MaxFanoutDepth = 64
+// Limits of the fanout kernel's arguments.
+const (
+	MaxFanoutWidth = 1 << 20 // most children of one fanout task (N)
+	MaxFanoutDepth = 64      // deepest tree (DEPTH)
+)
 
 // UsageError reports a task whose arguments do not fit its kernel.
 type UsageError struct {
@@ -121,6 +124,9 @@ func fanout(ctx context.Context, rt Runtime, args []string, _ []byte) ([]byte, e
 	depth, err := atoiArg("fanout", usage, "DEPTH", args[1])
 	if err != nil {
 		return nil, err
+	}
+	if n > MaxFanoutWidth {
+		return nil, usageErr("fanout", usage, "N %d is over the limit of %d", n, MaxFanoutWidth)
 	}
 	if depth > MaxFanoutDepth {
 		return nil, usageErr("fanout", usage, "DEPTH %d is over the limit of %d", depth, MaxFanoutDepth)

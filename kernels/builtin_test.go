@@ -101,6 +101,7 @@ func TestUsageErrors(t *testing.T) {
 		{"fanout", []string{"10"}, "fanout: takes 2 arguments, got 1 (usage: fanout N DEPTH)"},
 		{"fanout", []string{"ten", "2"}, `fanout: N must be a non-negative integer, not "ten" (usage: fanout N DEPTH)`},
 		{"fanout", []string{"10", "2.5"}, `fanout: DEPTH must be a non-negative integer, not "2.5" (usage: fanout N DEPTH)`},
+		{"fanout", []string{"1048577", "1"}, "fanout: N 1048577 is over the limit of 1048576 (usage: fanout N DEPTH)"},
 		{"fanout", []string{"2", "65"}, "fanout: DEPTH 65 is over the limit of 64 (usage: fanout N DEPTH)"},
 		{"fanout", []string{"2", "63"}, "fanout: 2^63 leaves overflow an int (usage: fanout N DEPTH)"},
 		{"exec", nil, "exec: needs a command (usage: exec [--] CMD [ARG…])"},
@@ -121,8 +122,8 @@ func TestUsageErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := rt.Stats().Tasks; n != 14 {
-		t.Errorf("%d kernels ran, want 14: a usage error starts no child", n)
+	if n := rt.Stats().Tasks; n != 15 {
+		t.Errorf("%d kernels ran, want 15: a usage error starts no child", n)
 	}
 }
 
