@@ -1,0 +1,512 @@
+// Package client is the Go client of a qlaunch runtime: it connects to the
+// server, submits kernels (Submit, Map), takes their results (Wait, Next),
+// cancels them (Cancel), asks for the tree's status (Status), and receives
+// the log records its tasks emit. It links only the wire protocol, never
+// the server.
+//
+// A Client is safe for concurrent use. Tasks travel in batches: calls made
+// while the connection's writer is busy are sent together in one frame.
+// Closing the client (or losing its connection) cancels its tasks in the
+// runtime and fails every call still waiting.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher/wire"
+)
+
+var (
+	// ErrClosed is returned by calls on a closed client, and by waits it
+	// interrupted.
+	ErrClosed = errors.New("client: closed")
+	// ErrRankLost is wrapped by the TaskError of a task whose rank was lost.
+	ErrRankLost = errors.New("client: rank lost")
+)
+
+// TaskError is the error of a task that failed in the runtime.
+type TaskError struct {
+	Kernel    string
+	Rank      int
+	Host      string
+	Message   string
+	Lost      bool
+	Cancelled bool
+}
+
+func (e *TaskError) Error() string {
+	switch {
+	case e.Cancelled:
+		return "task cancelled"
+	case e.Lost:
+		return fmt.Sprintf("rank %d on %s lost: %s", e.Rank, e.Host, e.Message)
+	}
+	return fmt.Sprintf("%s failed on rank %d (%s): %s", e.Kernel, e.Rank, e.Host, e.Message)
+}
+
+// Unwrap lets errors.Is find ErrRankLost and kernels.ErrCancelled.
+func (e *TaskError) Unwrap() error {
+	switch {
+	case e.Lost:
+		return ErrRankLost
+	case e.Cancelled:
+		return kernels.ErrCancelled
+	}
+	return nil
+}
+
+// Options configure a client.
+type Options struct {
+	Secret wire.Secret
+	Wire   wire.Options
+	// Logger receives the records the client's tasks log, with their
+	// rank and host as attributes. Nil drops them.
+	Logger *slog.Logger
+	// LogLevel is the lowest level tasks forward; records below it are not
+	// sent at all. The zero value is slog.LevelInfo.
+	LogLevel slog.Level
+	// DialTimeout bounds connecting and authenticating; zero means 10 s.
+	DialTimeout time.Duration
+	// Host names this client in the server's logs.
+	Host string
+}
+
+// Client is a connection to a qlaunch server.
+type Client struct {
+	opts Options
+	nc   net.Conn
+	fc   *wire.Conn
+
+	mu         sync.Mutex
+	futures    map[uint64]*future
+	nextFuture uint64
+	submitOut  []byte
+	cancelOut  []uint64
+	ctrlOut    []frame
+	statusWait map[uint64]chan []wire.RankStatus
+	nextStatus uint64
+	scratch    []byte
+	err        error
+	wake       chan struct{}
+	wg         sync.WaitGroup
+}
+
+type frame struct {
+	kind wire.Kind
+	body []byte
+}
+
+type future struct {
+	n         int
+	vals      [][]byte
+	errs      []error
+	arrived   []int32
+	taken     int
+	done      int
+	waited    bool
+	cancelled bool
+	waiting   bool
+	next      bool
+	wake      chan struct{}
+}
+
+const indexBits = 32
+
+// Dial connects to the server at addr and authenticates.
+func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	deadline, _ := ctx.Deadline()
+	_ = nc.SetDeadline(deadline)
+	fc := wire.NewConn(nc, opts.Wire)
+	if _, err := wire.ClientHandshake(fc, opts.Secret, wire.Hello{Role: "client", Rank: -1, Host: opts.Host}); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("client: connect %s: %w", addr, err)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	c := &Client{
+		opts: opts, nc: nc, fc: fc,
+		futures: make(map[uint64]*future), statusWait: make(map[uint64]chan []wire.RankStatus),
+		wake: make(chan struct{}, 1),
+	}
+	c.wg.Go(c.readLoop)
+	c.wg.Go(c.writeLoop)
+	return c, nil
+}
+
+// Close closes the connection; the runtime cancels the client's tasks.
+// Calls still waiting return ErrClosed. Closing twice is harmless.
+func (c *Client) Close() error {
+	c.fail(ErrClosed)
+	c.wg.Wait()
+	return nil
+}
+
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+		for _, f := range c.futures {
+			wakeup(f)
+		}
+		for id, ch := range c.statusWait {
+			close(ch)
+			delete(c.statusWait, id)
+		}
+	}
+	c.mu.Unlock()
+	c.nc.Close()
+	c.wakeWriter()
+}
+
+func wakeup(f *future) {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) wakeWriter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Submit starts one task.
+func (c *Client) Submit(ctx context.Context, t kernels.Task) (kernels.Future, error) {
+	return c.Map(ctx, []kernels.Task{t})
+}
+
+// Map starts one task per element of ts; their results come back in input
+// order.
+func (c *Client) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, error) {
+	if err := ctx.Err(); err != nil {
+		return kernels.Future{}, err
+	}
+	if len(ts) >= 1<<indexBits {
+		return kernels.Future{}, fmt.Errorf("client: map of %d tasks is too large", len(ts))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return kernels.Future{}, c.err
+	}
+	c.nextFuture++
+	id := c.nextFuture
+	f := &future{n: len(ts), vals: make([][]byte, len(ts)), wake: make(chan struct{}, 1)}
+	c.futures[id] = f
+	wt := wire.Task{LogLevel: int(c.opts.LogLevel)}
+	for i := range ts {
+		wt.Kernel, wt.Args, wt.Payload = ts[i].Kernel, ts[i].Args, ts[i].Payload
+		c.scratch = wire.AppendTask(c.scratch[:0], &wt)
+		c.submitOut = wire.AppendRecord(c.submitOut, id<<indexBits|uint64(i), c.scratch)
+	}
+	c.wakeWriter()
+	return kernels.Future{ID: id, N: len(ts)}, nil
+}
+
+func (c *Client) lookup(kf kernels.Future) (*future, error) {
+	f, ok := c.futures[kf.ID]
+	if !ok {
+		return nil, fmt.Errorf("client: %w: %d", kernels.ErrUnknownFuture, kf.ID)
+	}
+	return f, nil
+}
+
+// block waits for progress on f. Called with mu held; returns with it held.
+func (c *Client) block(ctx context.Context, f *future, next bool) error {
+	f.waiting, f.next = true, next
+	c.mu.Unlock()
+	var err error
+	select {
+	case <-f.wake:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	c.mu.Lock()
+	f.waiting = false
+	return err
+}
+
+// Wait blocks until every result of f is in and returns them in input
+// order, or the first task error by index.
+func (c *Client) Wait(ctx context.Context, kf kernels.Future) ([][]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, err := c.lookup(kf)
+	if err != nil {
+		return nil, err
+	}
+	for f.done < f.n && !f.cancelled && c.err == nil {
+		if err := c.block(ctx, f, false); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case f.cancelled:
+		return nil, &TaskError{Cancelled: true}
+	case f.done < f.n:
+		return nil, c.err
+	}
+	f.waited = true
+	delete(c.futures, kf.ID)
+	for _, e := range f.errs {
+		if e != nil {
+			return nil, e
+		}
+	}
+	return f.vals, nil
+}
+
+// Next blocks until at least one result of f not yet taken is in and
+// returns all such results. Once every result was taken (or Wait
+// returned), Next returns kernels.ErrNoMoreResults.
+func (c *Client) Next(ctx context.Context, kf kernels.Future) ([]kernels.Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.futures[kf.ID]
+	if !ok || f.waited || f.taken == f.n {
+		if kf.ID != 0 && kf.ID <= c.nextFuture {
+			return nil, kernels.ErrNoMoreResults
+		}
+		return nil, fmt.Errorf("client: %w: %d", kernels.ErrUnknownFuture, kf.ID)
+	}
+	for {
+		switch {
+		case f.cancelled:
+			return nil, &TaskError{Cancelled: true}
+		case f.taken < len(f.arrived):
+			out := make([]kernels.Result, 0, len(f.arrived)-f.taken)
+			for _, i := range f.arrived[f.taken:] {
+				r := kernels.Result{Index: int(i), Value: f.vals[i]}
+				if f.errs != nil {
+					r.Err = f.errs[i]
+				}
+				out = append(out, r)
+			}
+			f.taken = len(f.arrived)
+			return out, nil
+		case c.err != nil:
+			return nil, c.err
+		}
+		if err := c.block(ctx, f, true); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Cancel stops f's tasks and their descendants wherever they run; waiting
+// on f then returns an error wrapping kernels.ErrCancelled.
+func (c *Client) Cancel(kf kernels.Future) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, err := c.lookup(kf)
+	if err != nil {
+		return err
+	}
+	if f.cancelled || f.done == f.n {
+		return nil
+	}
+	f.cancelled = true
+	got := make([]bool, f.n)
+	for _, i := range f.arrived {
+		got[i] = true
+	}
+	for i := range f.n {
+		if !got[i] {
+			c.cancelOut = append(c.cancelOut, kf.ID<<indexBits|uint64(i))
+		}
+	}
+	wakeup(f)
+	c.wakeWriter()
+	return nil
+}
+
+// Status returns one line per rank of the tree.
+func (c *Client) Status(ctx context.Context) ([]wire.RankStatus, error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return nil, c.err
+	}
+	c.nextStatus++
+	id := c.nextStatus
+	ch := make(chan []wire.RankStatus, 1)
+	c.statusWait[id] = ch
+	c.ctrlOut = append(c.ctrlOut, frame{wire.KindStatus, wire.AppendStatus(nil, &wire.Status{ID: id})})
+	c.mu.Unlock()
+	c.wakeWriter()
+	select {
+	case ranks, ok := <-ch:
+		if !ok {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return nil, c.err
+		}
+		return ranks, nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.statusWait, id)
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Client) writeLoop() {
+	for range c.wake {
+		c.mu.Lock()
+		sub, canc, ctrl, err := c.submitOut, c.cancelOut, c.ctrlOut, c.err
+		c.submitOut, c.cancelOut, c.ctrlOut = nil, nil, nil
+		c.mu.Unlock()
+		if err != nil {
+			return
+		}
+		var werr error
+		put := func(k wire.Kind, b []byte) {
+			if werr == nil {
+				werr = c.fc.WriteFrame(k, b)
+			}
+		}
+		for _, f := range ctrl {
+			put(f.kind, f.body)
+		}
+		if len(sub) > 0 {
+			put(wire.KindSubmit, sub)
+		}
+		if len(canc) > 0 {
+			put(wire.KindCancel, wire.AppendCancel(nil, canc))
+		}
+		if werr == nil {
+			werr = c.fc.Flush()
+		}
+		if werr != nil {
+			c.fail(fmt.Errorf("client: connection lost: %w", werr))
+			return
+		}
+	}
+}
+
+func (c *Client) readLoop() {
+	for {
+		k, b, err := c.fc.ReadFrame()
+		if err != nil {
+			c.fail(fmt.Errorf("client: connection lost: %w", err))
+			return
+		}
+		switch k {
+		case wire.KindResult:
+			err = c.onResult(b)
+		case wire.KindLog:
+			err = c.onLog(b)
+		case wire.KindStatus:
+			var s wire.Status
+			if err = wire.DecodeStatus(b, &s); err == nil {
+				c.mu.Lock()
+				if ch, ok := c.statusWait[s.ID]; ok {
+					delete(c.statusWait, s.ID)
+					ch <- s.Ranks
+				}
+				c.mu.Unlock()
+			}
+		case wire.KindHeartbeat:
+			c.mu.Lock()
+			c.ctrlOut = append(c.ctrlOut, frame{wire.KindHeartbeat, nil})
+			c.mu.Unlock()
+			c.wakeWriter()
+		case wire.KindShutdown, wire.KindError:
+			msg, _ := wire.DecodeText(b)
+			err = fmt.Errorf("server: %s", msg)
+		default:
+			err = fmt.Errorf("unexpected %v message", k)
+		}
+		if err != nil {
+			c.fail(fmt.Errorf("client: %w", err))
+			return
+		}
+	}
+}
+
+func (c *Client) onResult(b []byte) error {
+	recs := wire.NewRecords(b)
+	var r wire.Result
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		id, body, ok := recs.Next()
+		if !ok {
+			break
+		}
+		if err := wire.DecodeResult(body, &r); err != nil {
+			return err
+		}
+		f, found := c.futures[id>>indexBits]
+		idx := int(id & (1<<indexBits - 1))
+		if !found || idx >= f.n || f.cancelled {
+			continue
+		}
+		if f.vals[idx] != nil || (f.errs != nil && f.errs[idx] != nil) {
+			continue
+		}
+		switch r.Status {
+		case wire.ResultOK:
+			v := make([]byte, len(r.Value))
+			copy(v, r.Value)
+			f.vals[idx] = v
+		default:
+			if f.errs == nil {
+				f.errs = make([]error, f.n)
+			}
+			f.errs[idx] = &TaskError{
+				Kernel: r.Kernel, Rank: r.Rank, Host: r.Host, Message: r.Message,
+				Lost: r.Status == wire.ResultLost, Cancelled: r.Status == wire.ResultCancelled,
+			}
+		}
+		f.arrived = append(f.arrived, int32(idx))
+		f.done++
+		if f.waiting && (f.next || f.done == f.n) {
+			wakeup(f)
+		}
+	}
+	return recs.Err()
+}
+
+func (c *Client) onLog(b []byte) error {
+	var rec wire.LogRecord
+	for len(b) > 0 {
+		rest, err := wire.DecodeLog(b, &rec)
+		if err != nil {
+			return err
+		}
+		b = rest
+		l := c.opts.Logger
+		if l == nil || !l.Enabled(context.Background(), slog.Level(rec.Level)) {
+			continue
+		}
+		r := slog.NewRecord(time.Unix(0, rec.Time), slog.Level(rec.Level), rec.Msg, 0)
+		r.AddAttrs(slog.Int("rank", rec.Rank), slog.String("host", rec.Host))
+		for i := 0; i+1 < len(rec.Attrs); i += 2 {
+			r.AddAttrs(slog.String(rec.Attrs[i], rec.Attrs[i+1]))
+		}
+		_ = l.Handler().Handle(context.Background(), r)
+	}
+	return nil
+}

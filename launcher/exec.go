@@ -1,0 +1,480 @@
+package launcher
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher/wire"
+)
+
+// This file is the executor of a worker rank: its slots, its run queue,
+// the futures of the kernels it runs, and the kernels.Runtime they see.
+//
+// The state is shared by the rank's kernel goroutines (which call Submit,
+// Map, Wait, Next synchronously) and its connection reader, and guarded by
+// one mutex (worker.mu) rather than owned by a loop goroutine: a kernel
+// calling Map or Wait would otherwise pay two channel hand-offs and a
+// goroutine switch per call. Work is taken in batches, so the lock is taken
+// once per batch of tasks, not once per task.
+//
+// Slots are tokens (worker.free). A goroutine holds a token while it runs
+// a kernel. A kernel that must block in Wait or Next first runs queued
+// tasks itself ("helping", at most maxHelpDepth nested), then gives its
+// token back and parks; when its future is ready it takes a token again,
+// ahead of queued tasks (worker.resumers). So fork-join of any depth runs on
+// one slot.
+
+const (
+	maxHelpDepth = 8
+	maxBatch     = 64
+)
+
+type taskState uint8
+
+const (
+	stateQueued taskState = iota
+	stateRunning
+	stateUp // handed to the parent to run elsewhere
+	stateDone
+)
+
+// task is one task held by this worker rank: received from the parent
+// (remote) or submitted by one of its own kernels (fut != nil).
+type task struct {
+	kernel   string
+	args     []string
+	payload  []byte
+	logLevel int
+
+	state     taskState
+	cancelled bool
+	depth     int // helping depth of the goroutine running it
+
+	fut      *future // local: the future this task is a child of
+	idx      int
+	remoteID uint64 // remote: the parent's id for it
+	upID     uint64 // stateUp: our id for it at the parent
+	logID    uint64 // parent-facing id its log records travel under
+
+	ctx     *cancelCtx
+	own     cancelCtx // the context of a remote task
+	futures []*future // futures its kernel created
+	rt      taskRuntime
+	logger  *slog.Logger
+}
+
+// future is the state behind a kernels.Future.
+type future struct {
+	id      uint64
+	owner   *task
+	tasks   []task
+	vals    [][]byte
+	errs    []error
+	arrived []int32 // indices in completion order, for Next
+	taken   int     // arrived[:taken] were returned by Next
+	done    int
+	waited  bool
+	waiting bool
+	next    bool // the waiter is in Next: wake on every result
+	wake    chan struct{}
+	ctx     cancelCtx
+
+	cancelled bool
+}
+
+func (f *future) complete() bool { return f.done == len(f.tasks) }
+
+type outcome struct {
+	t   *task
+	val []byte
+	err error
+}
+
+func (w *worker) queued() int { return len(w.queue) - w.qhead }
+
+func (w *worker) push(t *task) { w.queue = append(w.queue, t) }
+
+// popBatch takes up to a fair share of the queue, newest first (depth
+// first keeps nested fork-join's working set small).
+func (w *worker) popBatch(buf []*task) []*task {
+	n := w.queued()
+	if n == 0 {
+		return buf
+	}
+	k := min(maxBatch, max(1, n/(2*w.slots)))
+	for range k {
+		last := len(w.queue) - 1
+		t := w.queue[last]
+		w.queue[last] = nil
+		w.queue = w.queue[:last]
+		buf = append(buf, t)
+	}
+	if w.queued() == 0 {
+		w.queue, w.qhead = w.queue[:0], 0
+	}
+	return buf
+}
+
+// stealOldest removes up to n of the oldest queued tasks.
+func (w *worker) stealOldest(n int) []*task {
+	var out []*task
+	for len(out) < n && w.queued() > 0 {
+		t := w.queue[w.qhead]
+		w.queue[w.qhead] = nil
+		w.qhead++
+		out = append(out, t)
+	}
+	if w.queued() == 0 {
+		w.queue, w.qhead = w.queue[:0], 0
+	}
+	return out
+}
+
+// dispatch hands free tokens to parked kernels first, then to new runner
+// goroutines for queued work. Called with mu held.
+func (w *worker) dispatch() {
+	for w.free > 0 {
+		if len(w.resumers) > 0 {
+			ch := w.resumers[0]
+			w.resumers = w.resumers[1:]
+			w.free--
+			close(ch)
+			continue
+		}
+		if w.queued() == 0 || w.stopping {
+			return
+		}
+		batch := w.popBatch(nil)
+		w.free--
+		w.runners.Add(1)
+		go w.runner(batch)
+	}
+}
+
+// runner runs batches while there is work, holding one token.
+func (w *worker) runner(batch []*task) {
+	defer w.runners.Done()
+	outs := make([]outcome, 0, maxBatch)
+	for {
+		outs = outs[:0]
+		for _, t := range batch {
+			outs = append(outs, w.run(t, 0))
+		}
+		w.mu.Lock()
+		for _, o := range outs {
+			w.finish(o.t, o.val, o.err)
+		}
+		if len(w.resumers) > 0 {
+			ch := w.resumers[0]
+			w.resumers = w.resumers[1:]
+			close(ch) // our token passes to the parked kernel
+			w.maybeLoad()
+			w.mu.Unlock()
+			return
+		}
+		batch = w.popBatch(batch[:0])
+		if len(batch) == 0 || w.stopping {
+			w.free++
+			w.maybeLoad()
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+	}
+}
+
+// run executes one task's kernel (mu not held). A task cancelled while
+// queued is not started.
+func (w *worker) run(t *task, depth int) (o outcome) {
+	o.t = t
+	if t.cancelled || (t.fut != nil && t.fut.cancelled) {
+		o.err = kernels.ErrCancelled
+		return o
+	}
+	k, ok := w.cfg.Registry.Lookup(t.kernel)
+	if !ok {
+		o.err = fmt.Errorf("%w %q", kernels.ErrUnknownKernel, t.kernel)
+		return o
+	}
+	t.depth = depth
+	t.rt = taskRuntime{w: w, t: t}
+	defer func() {
+		if p := recover(); p != nil {
+			o.val, o.err = nil, fmt.Errorf("kernel %s panicked: %v\n%s", t.kernel, p, debug.Stack())
+		}
+	}()
+	o.val, o.err = k.Func(t.ctx, &t.rt, t.args, t.payload)
+	return o
+}
+
+// finish records a task's outcome. Called with mu held.
+func (w *worker) finish(t *task, val []byte, err error) {
+	t.state = stateDone
+	w.done++
+	for _, f := range t.futures {
+		if !f.complete() {
+			w.cancelFuture(f)
+		}
+		delete(w.futures, f.id)
+	}
+	t.futures = nil
+	if t.cancelled || (t.fut != nil && t.fut.cancelled) {
+		val, err = nil, kernels.ErrCancelled
+	}
+	if t.fut != nil {
+		w.deliver(t.fut, t.idx, val, err)
+		return
+	}
+	delete(w.remote, t.remoteID)
+	r := wire.Result{Value: val}
+	switch {
+	case err == nil:
+	case t.cancelled:
+		r.Status = wire.ResultCancelled
+	default:
+		r.Status, r.Message, r.Kernel, r.Rank, r.Host = wire.ResultError, err.Error(), t.kernel, w.cfg.Rank, w.cfg.Host
+	}
+	w.resultOut = wire.AppendRecord(w.resultOut, t.remoteID, w.encodeResult(&r))
+	w.wakeWriter()
+}
+
+func (w *worker) encodeResult(r *wire.Result) []byte {
+	w.scratch = wire.AppendResult(w.scratch[:0], r)
+	return w.scratch
+}
+
+// deliver stores result idx of f and wakes its waiter. Called with mu held.
+func (w *worker) deliver(f *future, idx int, val []byte, err error) {
+	f.vals[idx] = val
+	if err != nil {
+		if f.errs == nil {
+			f.errs = make([]error, len(f.tasks))
+		}
+		f.errs[idx] = err
+	}
+	f.arrived = append(f.arrived, int32(idx))
+	f.done++
+	if f.waiting && (f.next || f.complete()) {
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// cancelFuture cancels f's tasks and, through their own futures, their
+// descendants. Called with mu held.
+func (w *worker) cancelFuture(f *future) {
+	if f.cancelled {
+		return
+	}
+	f.cancelled = true
+	f.ctx.cancel()
+	for i := range f.tasks {
+		w.cancelTask(&f.tasks[i])
+	}
+	if f.waiting {
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// cancelTask cancels one task wherever it is. Called with mu held.
+func (w *worker) cancelTask(t *task) {
+	switch t.state {
+	case stateDone:
+		return
+	case stateUp:
+		w.cancelOut = append(w.cancelOut, t.upID)
+		w.wakeWriter()
+	case stateRunning:
+		for _, g := range t.futures {
+			w.cancelFuture(g)
+		}
+	}
+	t.cancelled = true
+	if t.ctx == &t.own {
+		t.own.cancel()
+	}
+}
+
+// newFuture makes a future of len(ts) child tasks of t. Called with mu held.
+func (w *worker) newFuture(t *task, ts []kernels.Task) *future {
+	w.nextFuture++
+	f := &future{id: w.nextFuture, owner: t, wake: make(chan struct{}, 1)}
+	f.tasks = make([]task, len(ts))
+	f.vals = make([][]byte, len(ts))
+	for i := range ts {
+		c := &f.tasks[i]
+		c.kernel, c.args, c.payload = ts[i].Kernel, ts[i].Args, ts[i].Payload
+		c.logLevel, c.logID = t.logLevel, t.logID
+		c.fut, c.idx, c.ctx = f, i, &f.ctx
+	}
+	w.futures[f.id] = f
+	t.futures = append(t.futures, f)
+	return f
+}
+
+// lookup returns the future of t called id.
+func (w *worker) lookup(t *task, kf kernels.Future) (*future, error) {
+	f, ok := w.futures[kf.ID]
+	if !ok || f.owner != t {
+		return nil, fmt.Errorf("%w: %d", kernels.ErrUnknownFuture, kf.ID)
+	}
+	return f, nil
+}
+
+// block helps with queued work or parks t until f makes progress or ctx
+// ends. Called with mu held; returns with mu held.
+func (w *worker) block(t *task, f *future, ctx context.Context, next bool) error {
+	if t.depth < maxHelpDepth && w.queued() > 0 && !w.stopping {
+		batch := w.popBatch(nil)
+		w.mu.Unlock()
+		outs := make([]outcome, 0, len(batch))
+		for _, c := range batch {
+			outs = append(outs, w.run(c, t.depth+1))
+		}
+		w.mu.Lock()
+		for _, o := range outs {
+			w.finish(o.t, o.val, o.err)
+		}
+		return nil
+	}
+	f.waiting, f.next = true, next
+	w.free++
+	w.dispatch()
+	w.maybeLoad()
+	w.mu.Unlock()
+	var err error
+	select {
+	case <-f.wake:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	w.mu.Lock()
+	f.waiting, f.next = false, false
+	if w.free > 0 && len(w.resumers) == 0 {
+		w.free--
+	} else {
+		ch := make(chan struct{})
+		w.resumers = append(w.resumers, ch)
+		w.mu.Unlock()
+		<-ch
+		w.mu.Lock()
+	}
+	return err
+}
+
+// taskRuntime is the kernels.Runtime a task's kernel sees.
+type taskRuntime struct {
+	w *worker
+	t *task
+}
+
+var _ kernels.Runtime = (*taskRuntime)(nil)
+
+func (r *taskRuntime) Submit(ctx context.Context, t kernels.Task) (kernels.Future, error) {
+	return r.Map(ctx, []kernels.Task{t})
+}
+
+func (r *taskRuntime) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, error) {
+	if err := ctx.Err(); err != nil {
+		return kernels.Future{}, err
+	}
+	w := r.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f := w.newFuture(r.t, ts)
+	for i := range f.tasks {
+		w.push(&f.tasks[i])
+	}
+	w.dispatch()
+	w.maybeLoad()
+	return kernels.Future{ID: f.id, N: len(ts)}, nil
+}
+
+func (r *taskRuntime) Wait(ctx context.Context, kf kernels.Future) ([][]byte, error) {
+	w := r.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f, err := w.lookup(r.t, kf)
+	if err != nil {
+		return nil, err
+	}
+	for !f.complete() && !f.cancelled {
+		if err := w.block(r.t, f, ctx, false); err != nil {
+			return nil, err
+		}
+	}
+	if f.cancelled {
+		return nil, kernels.ErrCancelled
+	}
+	f.waited = true
+	for i, e := range f.errs {
+		if e != nil {
+			return nil, fmt.Errorf("child %d: %w", i, e)
+		}
+	}
+	return f.vals, nil
+}
+
+func (r *taskRuntime) Next(ctx context.Context, kf kernels.Future) ([]kernels.Result, error) {
+	w := r.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f, err := w.lookup(r.t, kf)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		if f.waited || f.taken == len(f.tasks) {
+			return nil, kernels.ErrNoMoreResults
+		}
+		if f.cancelled {
+			return nil, kernels.ErrCancelled
+		}
+		if f.taken < len(f.arrived) {
+			out := make([]kernels.Result, 0, len(f.arrived)-f.taken)
+			for _, i := range f.arrived[f.taken:] {
+				res := kernels.Result{Index: int(i), Value: f.vals[i]}
+				if f.errs != nil {
+					res.Err = f.errs[i]
+				}
+				out = append(out, res)
+			}
+			f.taken = len(f.arrived)
+			return out, nil
+		}
+		if err := w.block(r.t, f, ctx, true); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (r *taskRuntime) Cancel(kf kernels.Future) error {
+	w := r.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f, err := w.lookup(r.t, kf)
+	if err != nil {
+		return err
+	}
+	w.cancelFuture(f)
+	return nil
+}
+
+func (r *taskRuntime) Cache() *kernels.Cache { return &r.w.cache }
+func (r *taskRuntime) Rank() int             { return r.w.cfg.Rank }
+func (r *taskRuntime) Host() string          { return r.w.cfg.Host }
+
+func (r *taskRuntime) Logger() *slog.Logger {
+	if r.t.logger == nil {
+		r.t.logger = slog.New(&taskHandler{w: r.w, t: r.t})
+	}
+	return r.t.logger
+}

@@ -1,0 +1,674 @@
+package launcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/qlaunch/qlaunch/launcher/sched"
+	"github.com/qlaunch/qlaunch/launcher/wire"
+)
+
+// NodeConfig configures a relay rank: the server (clients above it) or a
+// manager (a parent above it). Both place tasks on their children with a
+// sched.Sched and route results, logs and status back.
+type NodeConfig struct {
+	Server bool // the top of the tree: accepts clients, has no parent
+	Rank   int
+	Host   string
+	// Listeners accept children dialling up, clients (server) and a
+	// parent dialling down (manager). The node closes them when it stops.
+	Listeners []net.Listener
+	// Children are addresses of children to dial (the server dials its
+	// managers; a manager started with -m dials lower managers).
+	Children []string
+	// Parent is the address of the parent to dial; empty for the server
+	// and for a manager that waits for its parent to dial it.
+	Parent string
+	// ExpectRanks is the number of ranks of the whole tree, this one
+	// included; the server is ready once that many have joined (zero:
+	// ready once every dialled child joined).
+	ExpectRanks int
+	// AddressFile, if set, receives Address atomically once ready.
+	AddressFile string
+	Address     string
+	// Ready, if set, is closed once ready.
+	Ready chan struct{}
+	// ShutdownTimeout bounds how long a stopping node waits for its
+	// children to leave; zero means 5 s.
+	ShutdownTimeout time.Duration
+	Link            LinkConfig
+	Logger          *slog.Logger
+}
+
+func (c NodeConfig) withDefaults() NodeConfig {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 5 * time.Second
+	}
+	c.Link = c.Link.withDefaults()
+	return c
+}
+
+type peerKind uint8
+
+const (
+	peerClient peerKind = iota
+	peerChild
+	peerParent
+)
+
+type nodePeer struct {
+	id    sched.Peer
+	kind  peerKind
+	l     *link
+	out   *wire.Outbox
+	ranks int
+	slots int
+
+	tasks, results, logs []byte
+	cancels              []uint64
+	ctrl                 []ctrlFrame
+	dirty                bool
+}
+
+type nodeEvent struct {
+	p       *nodePeer
+	kind    wire.Kind
+	body    []byte
+	err     error
+	newPeer *nodePeer
+	dialErr error
+}
+
+type statusReq struct {
+	src     *nodePeer
+	srcID   uint64
+	waiting map[sched.Peer]bool
+	ranks   []wire.RankStatus
+}
+
+type node struct {
+	cfg    NodeConfig
+	log    *slog.Logger
+	role   string
+	sched  *sched.Sched
+	peers  map[sched.Peer]*nodePeer
+	nextID sched.Peer
+	parent *nodePeer
+	events chan nodeEvent
+	quit   chan struct{}
+	wg     sync.WaitGroup
+	dirty  []*nodePeer
+	lost   *nodePeer
+
+	status     map[uint64]*statusReq
+	nextStatus uint64
+	done       uint64
+	ready      bool
+	stopping   bool
+	lastJoin   wire.Join
+}
+
+// RunNode runs a relay rank until ctx ends (the server: a clean stop,
+// ErrShutdown), a shutdown message arrives from its parent (ErrShutdown),
+// or its parent is lost (ErrParentLost).
+func RunNode(ctx context.Context, cfg NodeConfig) error {
+	cfg = cfg.withDefaults()
+	n := &node{
+		cfg: cfg, sched: sched.New(), peers: make(map[sched.Peer]*nodePeer),
+		events: make(chan nodeEvent, 256), quit: make(chan struct{}),
+		status: make(map[uint64]*statusReq),
+	}
+	n.role = roleManager
+	if cfg.Server {
+		n.role = roleServer
+	}
+	n.log = cfg.Logger.With("role", n.role, "rank", cfg.Rank, "host", cfg.Host)
+	defer n.wg.Wait()
+	defer close(n.quit)
+	for _, ln := range cfg.Listeners {
+		n.wg.Go(func() { n.acceptLoop(ln) })
+	}
+	me := wire.Hello{Role: n.role + linkParent, Rank: cfg.Rank, Host: cfg.Host}
+	for _, addr := range cfg.Children {
+		n.wg.Go(func() { n.dial(ctx, addr, me, peerChild) })
+	}
+	if cfg.Parent != "" {
+		up := wire.Hello{Role: n.role + linkChild, Rank: cfg.Rank, Host: cfg.Host}
+		n.wg.Go(func() { n.dial(ctx, cfg.Parent, up, peerParent) })
+	}
+	n.checkReady()
+	err := n.loop(ctx)
+	for _, ln := range cfg.Listeners {
+		ln.Close()
+	}
+	for _, p := range n.peers {
+		p.out.Close()
+		p.l.close()
+	}
+	return err
+}
+
+func (n *node) send(ev nodeEvent) bool {
+	select {
+	case n.events <- ev:
+		return true
+	case <-n.quit:
+		return false
+	}
+}
+
+func (n *node) acceptLoop(ln net.Listener) {
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		n.wg.Go(func() {
+			me := wire.Hello{Role: n.role, Rank: n.cfg.Rank, Host: n.cfg.Host}
+			l, err := handshake(nc, n.cfg.Link, me, false)
+			if err != nil {
+				n.log.Warn("refused connection", "remote", nc.RemoteAddr().String(), "err", err)
+				return
+			}
+			p := &nodePeer{l: l}
+			switch role, end := splitRole(l.peer.Role); {
+			case role == roleClient && n.cfg.Server:
+				p.kind = peerClient
+			case end == linkChild:
+				p.kind = peerChild
+			case end == linkParent && !n.cfg.Server:
+				p.kind = peerParent
+			default:
+				n.log.Warn("refused connection", "peer", l.String(), "err", errNotAccepted)
+				l.close()
+				return
+			}
+			if !n.send(nodeEvent{newPeer: p}) {
+				l.close()
+			}
+		})
+	}
+}
+
+func (n *node) dial(ctx context.Context, addr string, me wire.Hello, kind peerKind) {
+	l, err := dialLink(ctx, addr, n.cfg.Link, me)
+	if err != nil {
+		n.send(nodeEvent{dialErr: err})
+		return
+	}
+	if !n.send(nodeEvent{newPeer: &nodePeer{l: l, kind: kind}}) {
+		l.close()
+	}
+}
+
+func (n *node) readLoop(p *nodePeer) {
+	for {
+		k, b, err := p.l.fc.ReadFrame()
+		if err != nil {
+			n.send(nodeEvent{p: p, err: err})
+			return
+		}
+		p.l.seen()
+		if !n.send(nodeEvent{p: p, kind: k, body: append([]byte(nil), b...)}) {
+			return
+		}
+	}
+}
+
+func (n *node) loop(ctx context.Context) error {
+	tick := time.NewTicker(n.cfg.Link.Heartbeat)
+	defer tick.Stop()
+	done := ctx.Done()
+	var stopTimer <-chan time.Time
+	var result error
+	for {
+		select {
+		case ev := <-n.events:
+			if err := n.handle(ev); err != nil {
+				result = err
+				n.beginStop(err)
+			}
+			for i := 0; i < 256; i++ {
+				select {
+				case ev := <-n.events:
+					if err := n.handle(ev); err != nil {
+						result = err
+						n.beginStop(err)
+					}
+					continue
+				default:
+				}
+				break
+			}
+		case <-done:
+			done = nil
+			if result == nil {
+				result = ErrShutdown
+			}
+			n.beginStop(ErrShutdown)
+		case now := <-tick.C:
+			n.heartbeat(now)
+		case <-stopTimer:
+			n.log.Warn("children did not leave in time", "left", n.countChildren())
+			return result
+		}
+		n.flush()
+		if n.stopping {
+			if stopTimer == nil {
+				t := time.NewTimer(n.cfg.ShutdownTimeout)
+				defer t.Stop()
+				stopTimer = t.C
+			}
+			if n.countChildren() == 0 {
+				return result
+			}
+		}
+	}
+}
+
+func (n *node) countChildren() int {
+	c := 0
+	for _, p := range n.peers {
+		if p.kind == peerChild {
+			c++
+		}
+	}
+	return c
+}
+
+// beginStop sends shutdown down the tree and drops clients and the parent.
+func (n *node) beginStop(cause error) {
+	if n.stopping {
+		return
+	}
+	n.stopping = true
+	n.log.Debug("stopping", "cause", cause)
+	for _, ln := range n.cfg.Listeners {
+		ln.Close()
+	}
+	for _, p := range n.peers {
+		switch p.kind {
+		case peerChild:
+			p.ctrl = append(p.ctrl, ctrlFrame{wire.KindShutdown, wire.AppendText(nil, cause.Error())})
+			n.mark(p)
+		default:
+			p.out.Close()
+			p.l.close()
+		}
+	}
+}
+
+func (n *node) heartbeat(now time.Time) {
+	for _, p := range n.peers {
+		if now.UnixNano()-p.l.lastSeen.Load() > int64(n.cfg.Link.HeartbeatTimeout) {
+			n.log.Warn("peer silent, dropping it", "peer", p.l.String())
+			p.l.close()
+			continue
+		}
+		p.ctrl = append(p.ctrl, ctrlFrame{wire.KindHeartbeat, nil})
+		n.mark(p)
+	}
+}
+
+func (n *node) mark(p *nodePeer) {
+	if !p.dirty {
+		p.dirty = true
+		n.dirty = append(n.dirty, p)
+	}
+}
+
+func (n *node) flush() {
+	for _, p := range n.dirty {
+		p.dirty = false
+		for _, c := range p.ctrl {
+			p.out.Put(c.kind, c.body)
+		}
+		p.ctrl = nil
+		if len(p.logs) > 0 {
+			p.out.Put(wire.KindLog, p.logs)
+			p.logs = nil
+		}
+		if len(p.results) > 0 {
+			p.out.Put(wire.KindResult, p.results)
+			p.results = nil
+		}
+		if len(p.tasks) > 0 {
+			p.out.Put(wire.KindSubmit, p.tasks)
+			p.tasks = nil
+		}
+		if len(p.cancels) > 0 {
+			p.out.Put(wire.KindCancel, wire.AppendCancel(nil, p.cancels))
+			p.cancels = nil
+		}
+	}
+	n.dirty = n.dirty[:0]
+}
+
+func (n *node) addPeer(p *nodePeer) {
+	if n.stopping {
+		p.l.close()
+		return
+	}
+	if p.kind == peerParent && n.parent != nil {
+		n.log.Warn("refused second parent", "peer", p.l.String())
+		p.l.close()
+		return
+	}
+	n.nextID++
+	p.id = n.nextID
+	p.out = wire.NewOutbox()
+	n.peers[p.id] = p
+	n.wg.Go(func() {
+		if err := p.out.Run(p.l.fc); err != nil {
+			p.l.close()
+		}
+	})
+	n.wg.Go(func() { n.readLoop(p) })
+	n.log.Debug("connected", "peer", p.l.String())
+	if p.kind == peerParent {
+		n.parent = p
+		n.lastJoin = wire.Join{}
+		n.reportJoin()
+	}
+}
+
+func (n *node) removePeer(p *nodePeer, err error) error {
+	if _, ok := n.peers[p.id]; !ok {
+		return nil
+	}
+	delete(n.peers, p.id)
+	p.out.Stop()
+	p.l.close()
+	switch p.kind {
+	case peerClient:
+		n.log.Debug("client left", "peer", p.l.String())
+		n.sched.DropSource(p.id)
+	case peerChild:
+		if !n.stopping {
+			n.log.Warn("child lost", "peer", p.l.String(), "err", err)
+		}
+		n.lost = p
+		n.sched.RemoveChild(p.id)
+		n.apply()
+		n.lost = nil
+		for id, s := range n.status {
+			if s.waiting[p.id] {
+				delete(s.waiting, p.id)
+				n.statusDone(id, s)
+			}
+		}
+		n.reportJoin()
+	case peerParent:
+		n.parent = nil
+		n.sched.DropSource(p.id)
+		if !n.stopping {
+			n.log.Warn("parent lost", "peer", p.l.String(), "err", err)
+			return ErrParentLost
+		}
+	}
+	n.apply()
+	return nil
+}
+
+// handle processes one event; a non-nil error stops the node.
+func (n *node) handle(ev nodeEvent) error {
+	switch {
+	case ev.dialErr != nil:
+		n.log.Error("dial failed", "err", ev.dialErr)
+		return ev.dialErr
+	case ev.newPeer != nil:
+		n.addPeer(ev.newPeer)
+		return nil
+	case ev.err != nil:
+		return n.removePeer(ev.p, ev.err)
+	}
+	p := ev.p
+	if _, ok := n.peers[p.id]; !ok {
+		return nil
+	}
+	if err := n.message(p, ev.kind, ev.body); err != nil {
+		if errors.Is(err, ErrShutdown) {
+			n.beginStop(err)
+			return ErrShutdown
+		}
+		n.log.Warn("bad message, dropping connection", "peer", p.l.String(), "kind", ev.kind, "err", err)
+		return n.removePeer(p, err)
+	}
+	n.apply()
+	return nil
+}
+
+func (n *node) message(p *nodePeer, k wire.Kind, b []byte) error {
+	switch k {
+	case wire.KindHeartbeat:
+		return nil
+	case wire.KindSubmit:
+		if n.stopping {
+			return nil
+		}
+		recs := wire.NewRecords(b)
+		for {
+			id, body, ok := recs.Next()
+			if !ok {
+				break
+			}
+			n.sched.Submit(p.id, id, body)
+		}
+		return recs.Err()
+	case wire.KindCancel:
+		ids, err := wire.DecodeCancel(b, nil)
+		if err != nil {
+			return err
+		}
+		n.sched.Cancel(p.id, ids)
+		return nil
+	case wire.KindStatus:
+		return n.onStatus(p, b)
+	}
+	if p.kind == peerChild {
+		switch k {
+		case wire.KindResult:
+			recs := wire.NewRecords(b)
+			for {
+				id, body, ok := recs.Next()
+				if !ok {
+					break
+				}
+				n.done++
+				n.sched.Result(p.id, id, body)
+			}
+			return recs.Err()
+		case wire.KindLog:
+			return n.onLog(b)
+		case wire.KindLoad:
+			var l wire.Load
+			if err := wire.DecodeLoad(b, &l); err != nil {
+				return err
+			}
+			n.sched.Load(p.id, l.Idle, l.Queued)
+			return nil
+		case wire.KindJoin:
+			var j wire.Join
+			if err := wire.DecodeJoin(b, &j); err != nil {
+				return err
+			}
+			p.ranks, p.slots = j.Ranks, j.Slots
+			n.sched.AddChild(p.id, j.Slots)
+			n.reportJoin()
+			return nil
+		}
+	}
+	if p.kind == peerParent {
+		switch k {
+		case wire.KindShutdown:
+			return ErrShutdown
+		case wire.KindLoad, wire.KindResult, wire.KindLog:
+			return nil
+		}
+	}
+	return fmt.Errorf("unexpected %v message from %s", k, p.l.peer.Role)
+}
+
+func (n *node) onLog(b []byte) error {
+	var rec wire.LogRecord
+	for len(b) > 0 {
+		rest, err := wire.DecodeLog(b, &rec)
+		if err != nil {
+			return err
+		}
+		b = rest
+		src, id, ok := n.sched.Route(rec.Task)
+		if !ok {
+			continue
+		}
+		if sp := n.peers[src]; sp != nil {
+			rec.Task = id
+			sp.logs = wire.AppendLog(sp.logs, &rec)
+			n.mark(sp)
+		}
+	}
+	return nil
+}
+
+// apply turns the scheduler's decisions into messages.
+func (n *node) apply() {
+	for _, a := range n.sched.Ready() {
+		p := n.peers[a.To]
+		if p == nil {
+			continue
+		}
+		switch a.Kind {
+		case sched.SendTask:
+			p.tasks = wire.AppendRecord(p.tasks, a.ID, a.Body)
+		case sched.SendResult:
+			p.results = wire.AppendRecord(p.results, a.ID, a.Body)
+		case sched.SendCancel:
+			p.cancels = append(p.cancels, a.ID)
+		case sched.FailTask:
+			r := wire.Result{Status: wire.ResultLost, Message: "connection lost"}
+			if n.lost != nil {
+				r.Rank, r.Host = n.lost.l.peer.Rank, n.lost.l.peer.Host
+			}
+			p.results = wire.AppendRecord(p.results, a.ID, wire.AppendResult(nil, &r))
+		case sched.Steal:
+			p.ctrl = append(p.ctrl, ctrlFrame{wire.KindLoad, wire.AppendLoad(nil, &wire.Load{Steal: a.N})})
+		}
+		n.mark(p)
+	}
+}
+
+// subtree returns the ranks and slots of this node's subtree.
+func (n *node) subtree() wire.Join {
+	j := wire.Join{Ranks: 1}
+	for _, p := range n.peers {
+		if p.kind == peerChild {
+			j.Ranks += p.ranks
+			j.Slots += p.slots
+		}
+	}
+	return j
+}
+
+// reportJoin tells the parent about a changed subtree, or, at the server,
+// checks readiness.
+func (n *node) reportJoin() {
+	j := n.subtree()
+	if n.cfg.Server {
+		n.checkReady()
+		return
+	}
+	if n.parent == nil || j == n.lastJoin {
+		return
+	}
+	n.lastJoin = j
+	n.parent.ctrl = append(n.parent.ctrl, ctrlFrame{wire.KindJoin, wire.AppendJoin(nil, &j)})
+	n.mark(n.parent)
+}
+
+func (n *node) checkReady() {
+	if !n.cfg.Server || n.ready {
+		return
+	}
+	j := n.subtree()
+	if n.cfg.ExpectRanks > 0 && j.Ranks < n.cfg.ExpectRanks {
+		return
+	}
+	if n.cfg.ExpectRanks == 0 && n.countChildren() < len(n.cfg.Children) {
+		return
+	}
+	n.ready = true
+	if n.cfg.AddressFile != "" {
+		if err := WriteAddressFile(n.cfg.AddressFile, n.cfg.Address); err != nil {
+			n.log.Error("writing the address file", "err", err)
+		}
+	}
+	n.log.Info("ready", "ranks", j.Ranks, "slots", j.Slots, "address", n.cfg.Address)
+	if n.cfg.Ready != nil {
+		close(n.cfg.Ready)
+	}
+}
+
+func (n *node) ownStatus() wire.RankStatus {
+	parent := -1
+	if n.parent != nil {
+		parent = n.parent.l.peer.Rank
+	}
+	return wire.RankStatus{
+		Rank: n.cfg.Rank, Parent: parent, Role: n.role, Host: n.cfg.Host,
+		Queued: n.sched.Pending(), Done: n.done,
+	}
+}
+
+func (n *node) onStatus(p *nodePeer, b []byte) error {
+	var s wire.Status
+	if err := wire.DecodeStatus(b, &s); err != nil {
+		return err
+	}
+	if s.Reply {
+		req := n.status[s.ID]
+		if req == nil || !req.waiting[p.id] {
+			return nil
+		}
+		delete(req.waiting, p.id)
+		req.ranks = append(req.ranks, s.Ranks...)
+		n.statusDone(s.ID, req)
+		return nil
+	}
+	n.nextStatus++
+	id := n.nextStatus
+	req := &statusReq{src: p, srcID: s.ID, waiting: make(map[sched.Peer]bool), ranks: []wire.RankStatus{n.ownStatus()}}
+	for _, c := range n.peers {
+		if c.kind == peerChild {
+			req.waiting[c.id] = true
+			c.ctrl = append(c.ctrl, ctrlFrame{wire.KindStatus, wire.AppendStatus(nil, &wire.Status{ID: id})})
+			n.mark(c)
+		}
+	}
+	n.status[id] = req
+	n.statusDone(id, req)
+	return nil
+}
+
+func (n *node) statusDone(id uint64, req *statusReq) {
+	if len(req.waiting) > 0 {
+		return
+	}
+	delete(n.status, id)
+	if _, ok := n.peers[req.src.id]; !ok {
+		return
+	}
+	reply := wire.Status{ID: req.srcID, Reply: true, Ranks: req.ranks}
+	req.src.ctrl = append(req.src.ctrl, ctrlFrame{wire.KindStatus, wire.AppendStatus(nil, &reply)})
+	n.mark(req.src)
+}

@@ -1,0 +1,144 @@
+package launcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+)
+
+// Default ports, as BQSKit users know them.
+const (
+	DefaultServerPort  = 7472 // clients connect to the server here
+	DefaultManagerPort = 7473 // a manager waits here for its parent
+	DefaultWorkerPort  = 7474 // a manager waits here for its worker ranks
+)
+
+// ServerConfig configures the server: the top of the tree, which clients
+// connect to.
+type ServerConfig struct {
+	Rank int
+	Host string
+	// Listener accepts clients and children that dial up; nil means
+	// listening on Listen (default ":7472").
+	Listener net.Listener
+	Listen   string
+	// Managers are the addresses of the managers to dial (qlaunch server
+	// ADDR…).
+	Managers []string
+	// ExpectRanks is the number of ranks of the whole tree, the server
+	// included; readiness waits for them (zero: for the dialled managers).
+	ExpectRanks int
+	// AddressFile receives the client address once ready; Address is the
+	// address written (default: the listener's address).
+	AddressFile string
+	Address     string
+	Ready       chan struct{}
+	Link        LinkConfig
+	Logger      *slog.Logger
+}
+
+// RunServer runs the server until ctx ends; a clean stop returns
+// ErrShutdown once the tree below has been told to stop and has left.
+func RunServer(ctx context.Context, cfg ServerConfig) error {
+	ln := cfg.Listener
+	if ln == nil {
+		addr := cfg.Listen
+		if addr == "" {
+			addr = ":" + strconv.Itoa(DefaultServerPort)
+		}
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+	}
+	if cfg.Address == "" {
+		cfg.Address = advertised(ln.Addr(), cfg.Host)
+	}
+	return RunNode(ctx, NodeConfig{
+		Server: true, Rank: cfg.Rank, Host: cfg.Host, Listeners: []net.Listener{ln},
+		Children: cfg.Managers, ExpectRanks: cfg.ExpectRanks, AddressFile: cfg.AddressFile,
+		Address: cfg.Address, Ready: cfg.Ready, Link: cfg.Link, Logger: cfg.Logger,
+	})
+}
+
+// advertised turns a listener address into one a client can dial: an
+// unspecified IP becomes host (or loopback).
+func advertised(a net.Addr, host string) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return a.String()
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+}
+
+// ManagerConfig configures a manager: a relay between its parent (the
+// server or a higher manager) and its children (worker ranks or lower
+// managers).
+type ManagerConfig struct {
+	Rank int
+	Host string
+	// Listeners accept the parent (when it dials) and children that dial
+	// up; nil means listening on Listen (":7473") and WorkerListen
+	// (":7474").
+	Listeners    []net.Listener
+	Listen       string
+	WorkerListen string
+	// Parent, if set, is dialled (with retries) instead of waiting for the
+	// parent to dial in.
+	Parent string
+	// Managers are lower managers to dial (qlaunch manager -m ADDR…).
+	Managers []string
+	Link     LinkConfig
+	Logger   *slog.Logger
+}
+
+// ManagerListeners opens the manager's listeners as cfg says; callers that
+// must know the worker port before starting worker ranks call it first and
+// pass the result in cfg.Listeners.
+func ManagerListeners(cfg ManagerConfig) ([]net.Listener, error) {
+	if cfg.Listeners != nil {
+		return cfg.Listeners, nil
+	}
+	addrs := []string{cfg.Listen, cfg.WorkerListen}
+	if addrs[0] == "" {
+		addrs[0] = ":" + strconv.Itoa(DefaultManagerPort)
+	}
+	if addrs[1] == "" {
+		addrs[1] = ":" + strconv.Itoa(DefaultWorkerPort)
+	}
+	var lns []net.Listener
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("manager: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+// RunManager runs a manager until its parent tells it to stop
+// (ErrShutdown), its parent is lost (ErrParentLost) or ctx ends.
+func RunManager(ctx context.Context, cfg ManagerConfig) error {
+	lns, err := ManagerListeners(cfg)
+	if err != nil {
+		return err
+	}
+	err = RunNode(ctx, NodeConfig{
+		Rank: cfg.Rank, Host: cfg.Host, Listeners: lns, Parent: cfg.Parent,
+		Children: cfg.Managers, Link: cfg.Link, Logger: cfg.Logger,
+	})
+	if errors.Is(err, context.Canceled) {
+		return ErrShutdown
+	}
+	return err
+}

@@ -1,0 +1,441 @@
+package launcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/bits"
+	"sync"
+	"time"
+
+	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher/wire"
+)
+
+// WorkerConfig configures one worker rank: a process (or, in tests, a
+// goroutine group) with Slots worker slots that runs kernels.
+type WorkerConfig struct {
+	Rank     int
+	Host     string
+	Slots    int    // worker slots; 0 means 1
+	Parent   string // address of the manager (or server) to dial
+	Registry *kernels.Registry
+	Link     LinkConfig
+	Logger   *slog.Logger
+	// ShutdownGrace bounds how long a stopping rank waits for its running
+	// kernels to return after cancelling them; zero means 2 s.
+	ShutdownGrace time.Duration
+}
+
+func (c WorkerConfig) withDefaults() WorkerConfig {
+	if c.Slots <= 0 {
+		c.Slots = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 2 * time.Second
+	}
+	c.Link = c.Link.withDefaults()
+	return c
+}
+
+// Validate reports every problem of the configuration.
+func (c WorkerConfig) Validate() error {
+	var errs []error
+	if c.Parent == "" {
+		errs = append(errs, errors.New("worker: no parent address"))
+	}
+	if c.Registry == nil {
+		errs = append(errs, errors.New("worker: no kernel registry"))
+	}
+	return errors.Join(errs...)
+}
+
+type worker struct {
+	cfg WorkerConfig
+	log *slog.Logger
+
+	mu         sync.Mutex
+	slots      int
+	free       int
+	queue      []*task
+	qhead      int
+	resumers   []chan struct{}
+	runners    sync.WaitGroup
+	remote     map[uint64]*task
+	up         map[uint64]*task
+	nextUp     uint64
+	futures    map[uint64]*future
+	nextFuture uint64
+	cache      kernels.Cache
+	done       uint64
+	stopping   bool
+
+	// what the writer sends next
+	resultOut []byte
+	submitOut []byte
+	logOut    []byte
+	cancelOut []uint64
+	ctrlOut   []ctrlFrame
+	scratch   []byte
+	wake      chan struct{}
+	lastIdle  bool
+	lastQueue int
+}
+
+type ctrlFrame struct {
+	kind wire.Kind
+	body []byte
+}
+
+// RunWorker runs a worker rank until its parent tells it to shut down
+// (ErrShutdown), its parent is lost (ErrParentLost) or ctx ends.
+func RunWorker(ctx context.Context, cfg WorkerConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cfg = cfg.withDefaults()
+	log := cfg.Logger.With("role", "worker", "rank", cfg.Rank, "host", cfg.Host)
+	me := wire.Hello{Role: roleWorker + linkChild, Rank: cfg.Rank, Host: cfg.Host}
+	l, err := dialLink(ctx, cfg.Parent, cfg.Link, me)
+	if err != nil {
+		return fmt.Errorf("worker rank %d: %w", cfg.Rank, err)
+	}
+	log.Debug("connected", "parent", cfg.Parent, "parent_rank", l.peer.Rank)
+	return runWorkerOn(ctx, cfg, log, l)
+}
+
+func newWorker(cfg WorkerConfig, log *slog.Logger) *worker {
+	return &worker{
+		cfg: cfg, log: log, slots: cfg.Slots, free: cfg.Slots,
+		remote: make(map[uint64]*task), up: make(map[uint64]*task),
+		futures: make(map[uint64]*future), wake: make(chan struct{}, 1),
+	}
+}
+
+func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *link) error {
+	w := newWorker(cfg, log)
+	w.mu.Lock()
+	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindJoin, wire.AppendJoin(nil, &wire.Join{Ranks: 1, Slots: w.slots})})
+	w.lastIdle = true
+	w.wakeWriter()
+	w.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	writeErr := make(chan error, 1)
+	wg.Go(func() { writeErr <- w.writeLoop(ctx, l) })
+	wg.Go(func() { l.watch(ctx, cfg.Link, w.heartbeat) })
+	readErr := w.readLoop(l)
+	cause := ErrParentLost
+	if errors.Is(readErr, ErrShutdown) {
+		cause = ErrShutdown
+		log.Debug("shutdown requested")
+	} else if ctx.Err() != nil {
+		cause = ctx.Err()
+	} else {
+		log.Warn("parent connection lost", "err", readErr)
+	}
+	w.stop()
+	cancel()
+	l.close()
+	wg.Wait()
+	w.waitRunners(cfg.ShutdownGrace)
+	return cause
+}
+
+// stop cancels everything the rank holds.
+func (w *worker) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopping = true
+	for _, t := range w.remote {
+		w.cancelTask(t)
+	}
+	for _, f := range w.futures {
+		w.cancelFuture(f)
+	}
+	// Parked kernels need a token to return; hand out as many as asked.
+	for _, ch := range w.resumers {
+		close(ch)
+	}
+	w.resumers = nil
+}
+
+func (w *worker) waitRunners(grace time.Duration) {
+	done := make(chan struct{})
+	go func() { w.runners.Wait(); close(done) }()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		w.log.Warn("kernels still running after shutdown grace", "grace", grace)
+	}
+}
+
+func (w *worker) heartbeat() {
+	w.mu.Lock()
+	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindHeartbeat, nil})
+	w.wakeWriter()
+	w.mu.Unlock()
+}
+
+func (w *worker) wakeWriter() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// maybeLoad queues a load report when the rank's idleness or queue length
+// changed enough to matter to the scheduler above. Called with mu held.
+func (w *worker) maybeLoad() {
+	idle := w.free > 0
+	q := w.queued()
+	if idle == w.lastIdle && bits.Len(uint(q)) == bits.Len(uint(w.lastQueue)) {
+		return
+	}
+	w.lastIdle, w.lastQueue = idle, q
+	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindLoad, wire.AppendLoad(nil, &wire.Load{Idle: w.free, Queued: q})})
+	w.wakeWriter()
+}
+
+// writeLoop sends what the rank produced, many messages per flush.
+func (w *worker) writeLoop(ctx context.Context, l *link) error {
+	var spareRes, spareSub, spareLog []byte
+	for {
+		select {
+		case <-w.wake:
+		case <-ctx.Done():
+			return nil
+		}
+		w.mu.Lock()
+		res, sub, lg, canc, ctrl := w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut
+		w.resultOut, w.submitOut, w.logOut = spareRes[:0], spareSub[:0], spareLog[:0]
+		w.cancelOut, w.ctrlOut = nil, nil
+		w.mu.Unlock()
+		var err error
+		put := func(k wire.Kind, b []byte) {
+			if err == nil {
+				err = l.fc.WriteFrame(k, b)
+			}
+		}
+		for _, c := range ctrl {
+			put(c.kind, c.body)
+		}
+		if len(sub) > 0 {
+			put(wire.KindSubmit, sub)
+		}
+		if len(canc) > 0 {
+			put(wire.KindCancel, wire.AppendCancel(nil, canc))
+		}
+		if len(lg) > 0 {
+			put(wire.KindLog, lg)
+		}
+		if len(res) > 0 {
+			put(wire.KindResult, res)
+		}
+		if err == nil {
+			err = l.fc.Flush()
+		}
+		if err != nil {
+			l.close()
+			return err
+		}
+		spareRes, spareSub, spareLog = res, sub, lg
+	}
+}
+
+// readLoop handles frames from the parent until the link fails or a
+// shutdown arrives.
+func (w *worker) readLoop(l *link) error {
+	var ids []uint64
+	for {
+		k, b, err := l.fc.ReadFrame()
+		if err != nil {
+			return err
+		}
+		l.seen()
+		switch k {
+		case wire.KindSubmit:
+			// Task bodies alias the frame: keep our own copy.
+			err = w.onSubmit(append([]byte(nil), b...))
+		case wire.KindResult:
+			err = w.onResult(b)
+		case wire.KindCancel:
+			ids, err = wire.DecodeCancel(b, ids[:0])
+			if err == nil {
+				w.onCancel(ids)
+			}
+		case wire.KindLog:
+			err = w.onLog(b)
+		case wire.KindLoad:
+			var ld wire.Load
+			if err = wire.DecodeLoad(b, &ld); err == nil && ld.Steal > 0 {
+				w.onSteal(ld.Steal)
+			}
+		case wire.KindStatus:
+			err = w.onStatus(b, l.peer.Rank)
+		case wire.KindShutdown:
+			return ErrShutdown
+		case wire.KindHeartbeat:
+		default:
+			err = fmt.Errorf("unexpected %v message from parent", k)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (w *worker) onSubmit(b []byte) error {
+	n, err := wire.CountRecords(b)
+	if err != nil {
+		return err
+	}
+	ts := make([]task, n)
+	recs := wire.NewRecords(b)
+	var wt wire.Task
+	for i := range ts {
+		id, body, _ := recs.Next()
+		wt.Args = nil
+		if err := wire.DecodeTask(body, &wt); err != nil {
+			return err
+		}
+		t := &ts[i]
+		t.kernel, t.args, t.payload, t.logLevel = wt.Kernel, wt.Args, wt.Payload, wt.LogLevel
+		t.remoteID, t.logID = id, id
+		t.ctx = &t.own
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range ts {
+		w.remote[ts[i].remoteID] = &ts[i]
+		w.push(&ts[i])
+	}
+	w.dispatch()
+	w.maybeLoad()
+	return nil
+}
+
+// onResult completes tasks this rank had handed up.
+func (w *worker) onResult(b []byte) error {
+	recs := wire.NewRecords(b)
+	var r wire.Result
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		id, body, ok := recs.Next()
+		if !ok {
+			break
+		}
+		if err := wire.DecodeResult(body, &r); err != nil {
+			return err
+		}
+		t, found := w.up[id]
+		if !found {
+			continue
+		}
+		delete(w.up, id)
+		val, err := resultOutcome(&r)
+		val = append([]byte(nil), val...)
+		w.finishUp(t, val, err)
+	}
+	return recs.Err()
+}
+
+// finishUp completes a task that ran elsewhere. Called with mu held.
+func (w *worker) finishUp(t *task, val []byte, err error) {
+	t.state = stateRunning // finish counts it as run here; undo below
+	w.done--
+	w.finish(t, val, err)
+}
+
+// resultOutcome turns a decoded result into a value or a *TaskError.
+func resultOutcome(r *wire.Result) ([]byte, error) {
+	switch r.Status {
+	case wire.ResultOK:
+		return r.Value, nil
+	case wire.ResultCancelled:
+		return nil, &TaskError{Cancelled: true, Kernel: r.Kernel, Rank: r.Rank, Host: r.Host}
+	case wire.ResultLost:
+		return nil, &TaskError{Lost: true, Kernel: r.Kernel, Rank: r.Rank, Host: r.Host, Message: r.Message}
+	}
+	return nil, &TaskError{Kernel: r.Kernel, Rank: r.Rank, Host: r.Host, Message: r.Message}
+}
+
+func (w *worker) onCancel(ids []uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		if t, ok := w.remote[id]; ok {
+			w.cancelTask(t)
+		}
+	}
+}
+
+func (w *worker) onLog(b []byte) error {
+	var rec wire.LogRecord
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(b) > 0 {
+		rest, err := wire.DecodeLog(b, &rec)
+		if err != nil {
+			return err
+		}
+		b = rest
+		if t, ok := w.up[rec.Task]; ok {
+			rec.Task = t.logID
+			w.logOut = wire.AppendLog(w.logOut, &rec)
+			w.wakeWriter()
+		}
+	}
+	return nil
+}
+
+// onSteal hands up to n of the oldest queued tasks to the parent, which
+// gives them to idle ranks.
+func (w *worker) onSteal(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, t := range w.stealOldest(n) {
+		if t.cancelled || (t.fut != nil && t.fut.cancelled) {
+			w.push(t)
+			continue
+		}
+		w.nextUp++
+		t.upID = w.nextUp
+		t.state = stateUp
+		w.up[t.upID] = t
+		wt := wire.Task{Kernel: t.kernel, Args: t.args, Payload: t.payload, LogLevel: t.logLevel}
+		w.scratch = wire.AppendTask(w.scratch[:0], &wt)
+		w.submitOut = wire.AppendRecord(w.submitOut, t.upID, w.scratch)
+	}
+	w.lastQueue = -1
+	w.maybeLoad()
+	w.wakeWriter()
+}
+
+func (w *worker) onStatus(b []byte, parentRank int) error {
+	var s wire.Status
+	if err := wire.DecodeStatus(b, &s); err != nil {
+		return err
+	}
+	if s.Reply {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	reply := wire.Status{ID: s.ID, Reply: true, Ranks: []wire.RankStatus{{
+		Rank: w.cfg.Rank, Parent: parentRank, Role: roleWorker, Host: w.cfg.Host,
+		Slots: w.slots, Busy: w.slots - w.free, Queued: w.queued(), Done: w.done,
+	}}}
+	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindStatus, wire.AppendStatus(nil, &reply)})
+	w.wakeWriter()
+	return nil
+}
