@@ -88,6 +88,9 @@ func sleep(ctx context.Context, _ Runtime, args []string, _ []byte) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
+	if int64(ms) > math.MaxInt64/int64(time.Millisecond) {
+		return nil, usageErr("sleep", usage, "MS %d is over the limit of %d", ms, math.MaxInt64/int64(time.Millisecond))
+	}
 	t := time.NewTimer(time.Duration(ms) * time.Millisecond)
 	defer t.Stop()
 	select {

@@ -97,6 +97,7 @@ func TestUsageErrors(t *testing.T) {
 		{"sleep", []string{"1", "2"}, "sleep: takes 1 argument, got 2 (usage: sleep MS)"},
 		{"sleep", []string{"soon"}, `sleep: MS must be a non-negative integer, not "soon" (usage: sleep MS)`},
 		{"sleep", []string{"-5"}, `sleep: MS must be a non-negative integer, not "-5" (usage: sleep MS)`},
+		{"sleep", []string{"9223372036855"}, "sleep: MS 9223372036855 is over the limit of 9223372036854 (usage: sleep MS)"},
 		{"fail", nil, "fail: needs a message (usage: fail MESSAGE…)"},
 		{"fanout", []string{"10"}, "fanout: takes 2 arguments, got 1 (usage: fanout N DEPTH)"},
 		{"fanout", []string{"ten", "2"}, `fanout: N must be a non-negative integer, not "ten" (usage: fanout N DEPTH)`},
@@ -122,8 +123,8 @@ func TestUsageErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := rt.Stats().Tasks; n != 15 {
-		t.Errorf("%d kernels ran, want 15: a usage error starts no child", n)
+	if n := rt.Stats().Tasks; n != 16 {
+		t.Errorf("%d kernels ran, want 16: a usage error starts no child", n)
 	}
 }
 
