@@ -1,0 +1,290 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+)
+
+// Conn reads and writes frames on an io.ReadWriter. One goroutine may read
+// and one other may write at the same time; it is not safe for several
+// concurrent writers (or readers). Stats may be called from any goroutine.
+//
+// Deadlines are the caller's business: set them on the net.Conn underneath
+// (a deadline on the handshake, then heartbeats). After any error other
+// than io.EOF from ReadFrame, or any error from WriteFrame or Flush, the
+// stream is out of step and the caller must close the connection.
+type Conn struct {
+	r io.Reader
+	w io.Writer
+
+	maxFrame  int
+	threshold int
+	comp      Compression
+	codecs    *Codecs
+
+	// Read side, owned by the reading goroutine. limit, plainOnly and
+	// bufSize change only during the handshake, before the read and write
+	// goroutines start.
+	limit     int  // largest payload accepted now
+	plainOnly bool // refuse compressed frames (handshake)
+	bufSize   int  // least size of rbuf
+	rbuf      []byte
+	rpos      int // rbuf[rpos:rend] is read but not yet consumed
+	rend      int
+	rerr      error  // error from the reader, returned once the buffer runs dry
+	dbuf      []byte // decompressed payloads
+
+	// Write side, owned by the writing goroutine.
+	wbuf []byte
+	werr error
+
+	in, out counters
+}
+
+// NewConn returns a Conn reading and writing frames on rw. It allocates its
+// buffers on first use, small ones during the handshake.
+func NewConn(rw io.ReadWriter, opts Options) *Conn {
+	opts = opts.withDefaults()
+	return &Conn{
+		r:         rw,
+		w:         rw,
+		maxFrame:  opts.MaxFrame,
+		threshold: opts.Threshold,
+		comp:      opts.Compression,
+		codecs:    opts.Codecs,
+		limit:     opts.MaxFrame,
+		bufSize:   readBufferSize,
+	}
+}
+
+// Stats returns the traffic counts so far.
+func (c *Conn) Stats() Stats {
+	return Stats{
+		FramesIn:      c.in.frames.Load(),
+		FramesOut:     c.out.frames.Load(),
+		PayloadIn:     c.in.payload.Load(),
+		PayloadOut:    c.out.payload.Load(),
+		WireIn:        c.in.wire.Load(),
+		WireOut:       c.out.wire.Load(),
+		CompressedIn:  c.in.compressed.Load(),
+		CompressedOut: c.out.compressed.Load(),
+	}
+}
+
+// WriteFrame appends a frame to the write buffer, compressing payloads of
+// Threshold bytes or more when that makes them smaller. It writes to the
+// connection only when the buffer fills or the payload is large; call Flush
+// to send what is buffered. It does not retain payload.
+func (c *Conn) WriteFrame(kind Kind, payload []byte) error {
+	if c.werr != nil {
+		return c.werr
+	}
+	if !kind.Valid() {
+		return fmt.Errorf("%w: cannot send kind %d", ErrBadFrame, uint8(kind))
+	}
+	if len(payload) > c.maxFrame {
+		return fmt.Errorf("%w: %s payload of %d bytes, limit %d", ErrFrameTooLarge, kind, len(payload), c.maxFrame)
+	}
+	if cap(c.wbuf) < writeBufferSize {
+		c.wbuf = append(make([]byte, 0, writeBufferSize), c.wbuf...)
+	}
+	if c.comp != CompressNone && len(payload) >= c.threshold {
+		done, err := c.appendCompressed(kind, payload)
+		if done || err != nil {
+			return err
+		}
+	}
+	return c.writePlain(kind, payload)
+}
+
+// writePlain buffers an uncompressed frame; a large one is written at once
+// together with what is buffered (one writev on a net.Conn).
+func (c *Conn) writePlain(kind Kind, p []byte) error {
+	if len(c.wbuf)+headerSize+len(p) > writeBufferSize {
+		if len(p) > writeBufferSize/2 {
+			c.wbuf = appendHeader(c.wbuf, len(p), kind, 0)
+			c.out.add(len(p), len(p), false)
+			bufs := net.Buffers{c.wbuf, p}
+			_, err := bufs.WriteTo(c.w)
+			c.wbuf = c.wbuf[:0]
+			if err != nil {
+				c.werr = fmt.Errorf("wire: write: %w", err)
+			}
+			return c.werr
+		}
+		if err := c.Flush(); err != nil {
+			return err
+		}
+	}
+	c.wbuf = appendHeader(c.wbuf, len(p), kind, 0)
+	c.wbuf = append(c.wbuf, p...)
+	c.out.add(len(p), len(p), false)
+	return nil
+}
+
+// appendCompressed buffers a compressed frame and reports whether it did:
+// a payload that does not shrink is left for writePlain.
+func (c *Conn) appendCompressed(kind Kind, p []byte) (bool, error) {
+	start := len(c.wbuf)
+	c.wbuf = appendHeader(c.wbuf, 0, kind, 0)
+	var flags byte
+	switch c.comp {
+	case CompressS2:
+		c.wbuf, flags = appendS2(c.wbuf, p), flagS2
+	case CompressZstd:
+		enc, err := c.codecs.encoder()
+		if err != nil {
+			c.wbuf = c.wbuf[:start]
+			return false, fmt.Errorf("wire: zstd encoder: %w", err)
+		}
+		c.wbuf, flags = enc.EncodeAll(p, c.wbuf), flagZstd
+	}
+	n := len(c.wbuf) - start - headerSize
+	if n >= len(p) {
+		c.wbuf = c.wbuf[:start]
+		return false, nil
+	}
+	appendHeader(c.wbuf[start:start], n, kind, flags)
+	c.out.add(len(p), n, true)
+	if len(c.wbuf) >= writeBufferSize {
+		return true, c.Flush()
+	}
+	return true, nil
+}
+
+// Flush writes the buffered frames in one write.
+func (c *Conn) Flush() error {
+	if c.werr != nil {
+		return c.werr
+	}
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	n, err := c.w.Write(c.wbuf)
+	if err == nil && n < len(c.wbuf) {
+		err = io.ErrShortWrite
+	}
+	c.wbuf = c.wbuf[:0]
+	if err != nil {
+		c.werr = fmt.Errorf("wire: write: %w", err)
+	}
+	return c.werr
+}
+
+// ReadFrame reads the next frame and returns its kind and payload,
+// decompressed. The payload is valid until the next ReadFrame. At the end of
+// the stream, between frames, it returns io.EOF; a stream that ends inside a
+// frame gives an error wrapping io.ErrUnexpectedEOF.
+//
+// A length above MaxFrame is refused with ErrFrameTooLarge before anything
+// is allocated or read past the header; so is a compressed payload whose
+// decoded size would exceed it. An unknown kind or flag is ErrBadFrame.
+func (c *Conn) ReadFrame() (Kind, []byte, error) {
+	if len(c.rbuf) < c.bufSize {
+		c.growRead(c.bufSize)
+	}
+	if err := c.fill(headerSize); err != nil {
+		if err == io.EOF && c.rend == c.rpos {
+			return KindInvalid, nil, io.EOF
+		}
+		return KindInvalid, nil, readErr("header", err)
+	}
+	h := c.rbuf[c.rpos : c.rpos+headerSize]
+	size := binary.BigEndian.Uint32(h)
+	kind, flags := Kind(h[4]), h[5]
+	c.rpos += headerSize
+	if uint64(size) > uint64(c.limit) {
+		return KindInvalid, nil, fmt.Errorf("%w: %s frame of %d bytes, limit %d", ErrFrameTooLarge, kind, size, c.limit)
+	}
+	if !kind.Valid() {
+		return KindInvalid, nil, fmt.Errorf("%w: unknown kind %d", ErrBadFrame, uint8(kind))
+	}
+	if flags != 0 && flags != flagS2 && flags != flagZstd {
+		return KindInvalid, nil, fmt.Errorf("%w: unknown flags %#02x", ErrBadFrame, flags)
+	}
+	if flags != 0 && c.plainOnly {
+		return KindInvalid, nil, fmt.Errorf("%w: compressed frame during the handshake", ErrBadFrame)
+	}
+	n := int(size)
+	if err := c.fill(n); err != nil {
+		return KindInvalid, nil, readErr(kind.String()+" payload", err)
+	}
+	raw := c.rbuf[c.rpos : c.rpos+n : c.rpos+n]
+	c.rpos += n
+	payload := raw
+	switch flags {
+	case flagS2:
+		out, err := decodeS2(c.dbuf, raw, c.limit)
+		if err != nil {
+			return KindInvalid, nil, err
+		}
+		c.dbuf, payload = out, out
+	case flagZstd:
+		dec, err := c.codecs.decoder()
+		if err != nil {
+			return KindInvalid, nil, fmt.Errorf("wire: zstd decoder: %w", err)
+		}
+		out, err := decodeZstd(dec, c.dbuf, raw, c.limit)
+		if err != nil {
+			return KindInvalid, nil, err
+		}
+		c.dbuf, payload = out, out
+	}
+	c.in.add(len(payload), n, flags != 0)
+	return kind, payload, nil
+}
+
+func readErr(what string, err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("wire: truncated frame: reading %s: %w", what, err)
+}
+
+// growRead makes rbuf at least n bytes long, keeping the unread bytes.
+func (c *Conn) growRead(n int) {
+	buf := make([]byte, n)
+	c.rend = copy(buf, c.rbuf[c.rpos:c.rend])
+	c.rpos = 0
+	c.rbuf = buf
+}
+
+// maxEmptyReads bounds successive reads returning no data and no error.
+const maxEmptyReads = 100
+
+// fill makes at least n unread bytes available in rbuf.
+func (c *Conn) fill(n int) error {
+	if c.rend-c.rpos >= n {
+		return nil
+	}
+	if len(c.rbuf)-c.rpos < n {
+		if len(c.rbuf) < n {
+			c.growRead(n)
+		} else {
+			c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
+			c.rpos = 0
+		}
+	}
+	if c.rerr != nil {
+		return c.rerr
+	}
+	for empty := 0; c.rend-c.rpos < n; {
+		m, err := c.r.Read(c.rbuf[c.rend:])
+		c.rend += m
+		if err != nil {
+			c.rerr = err
+			if c.rend-c.rpos >= n {
+				return nil
+			}
+			return err
+		}
+		if m == 0 {
+			if empty++; empty >= maxEmptyReads {
+				return io.ErrNoProgress
+			}
+		}
+	}
+	return nil
+}
