@@ -220,3 +220,25 @@ func TestMatrixValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestMatrixJSON(t *testing.T) {
+	m := matrixOf([]complex128{0.1 + 1i, -2e-300}, []complex128{0, complex(math.Pi, -0.5)})
+	b, err := m.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `[[[0.1,1],[-2e-300,0]],[[0,0],[3.141592653589793,-0.5]]]`
+	if string(b) != want {
+		t.Errorf("MarshalJSON = %s, want %s", b, want)
+	}
+	var back Matrix
+	if err := back.UnmarshalJSON(b); err != nil {
+		t.Fatal(err)
+	}
+	requireClose(t, back, m, 0)
+	for _, bad := range []string{`[[[1,0]],[[0,1]]]`, `[[1,2]]`, `{}`} {
+		if err := back.UnmarshalJSON([]byte(bad)); err == nil {
+			t.Errorf("UnmarshalJSON(%s) succeeded", bad)
+		}
+	}
+}
