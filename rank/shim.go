@@ -1,12 +1,9 @@
 package rank
 
-// Temporary stand-ins until slurm.Expand, slurm.ParseCounts and
-// pbs.ParseNodefile land.
+// Temporary stand-ins until slurm.ParseCounts and pbs.ParseNodefile land.
 
 import (
 	"bufio"
-	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -36,45 +33,6 @@ func parseNodefile(r io.Reader) (nodefileT, error) {
 		nf.RanksPerHost[i]++
 	}
 	return nf, sc.Err()
-}
-
-func expandHosts(expr string) ([]string, error) {
-	var out []string
-	for expr != "" {
-		i := strings.IndexAny(expr, "[,")
-		if i < 0 {
-			out = append(out, expr)
-			break
-		}
-		if expr[i] == ',' {
-			out = append(out, expr[:i])
-			expr = expr[i+1:]
-			continue
-		}
-		j := strings.IndexByte(expr[i:], ']')
-		if j < 0 {
-			return nil, errors.New("unclosed [")
-		}
-		prefix, body := expr[:i], expr[i+1:i+j]
-		for _, part := range strings.Split(body, ",") {
-			lo, hi, isRange := strings.Cut(part, "-")
-			a, err := strconv.Atoi(lo)
-			if err != nil {
-				return nil, err
-			}
-			b := a
-			if isRange {
-				if b, err = strconv.Atoi(hi); err != nil {
-					return nil, err
-				}
-			}
-			for k := a; k <= b; k++ {
-				out = append(out, fmt.Sprintf("%s%0*d", prefix, len(lo), k))
-			}
-		}
-		expr = strings.TrimPrefix(expr[i+j+1:], ",")
-	}
-	return out, nil
 }
 
 func parseCounts(s string) ([]int, error) {
