@@ -159,4 +159,3 @@ func hostlistCount(e *env, args []string) error {
 	_, err = fmt.Fprintln(e.stdout, strconv.FormatUint(total, 10))
 	return err
 }
-
