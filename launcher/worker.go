@@ -126,6 +126,8 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	stopClose := context.AfterFunc(ctx, l.close)
+	defer stopClose()
 	var wg sync.WaitGroup
 	writeErr := make(chan error, 1)
 	wg.Go(func() { writeErr <- w.writeLoop(ctx, l) })

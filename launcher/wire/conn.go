@@ -39,6 +39,8 @@ type Conn struct {
 	// Write side, owned by the writing goroutine.
 	wbuf []byte
 	werr error
+	vec  [][]byte
+	bufs net.Buffers // vec, consumed by a writev
 
 	in, out counters
 }
@@ -106,8 +108,10 @@ func (c *Conn) writePlain(kind Kind, p []byte) error {
 		if len(p) > writeBufferSize/2 {
 			c.wbuf = appendHeader(c.wbuf, len(p), kind, 0)
 			c.out.add(len(p), len(p), false)
-			bufs := net.Buffers{c.wbuf, p}
-			_, err := bufs.WriteTo(c.w)
+			c.vec = append(c.vec[:0], c.wbuf, p)
+			c.bufs = c.vec
+			_, err := c.bufs.WriteTo(c.w)
+			c.vec[1] = nil // do not retain the payload
 			c.wbuf = c.wbuf[:0]
 			if err != nil {
 				c.werr = fmt.Errorf("wire: write: %w", err)

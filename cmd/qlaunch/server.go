@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/qlaunch/qlaunch/launcher"
+)
+
+// cmdServer runs the server: it dials the managers and accepts clients.
+func cmdServer(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "server", "server [-p PORT] [-i IP] [--ranks N] [--address-file F] [--secret-file F] [-v] MANAGER_ADDR[:PORT]…")
+	port := fs.Int("p", launcher.DefaultServerPort, "port clients connect to")
+	ip := fs.String("i", "", "IP address to listen on (default: all)")
+	ranks := fs.Int("ranks", 0, "ranks of the whole tree, the server included; ready once they joined (default: once every manager joined)")
+	addrFile := fs.String("address-file", "", "write the server's address here once ready (default: $QLAUNCH_ADDRESS_FILE, else "+defaultAddressFile+")")
+	secretFile := fs.String("secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default, created if missing)")
+	var v verbosity
+	fs.Var(&v, "v", "more output")
+	pos, err := parseInterleaved(e, fs, args)
+	if err != nil {
+		return err
+	}
+	var managers []string
+	for _, a := range pos {
+		if !strings.Contains(a, ":") {
+			a += ":" + strconv.Itoa(launcher.DefaultManagerPort)
+		}
+		managers = append(managers, a)
+	}
+	secret, _, err := runtimeSecret(e, *secretFile)
+	if err != nil {
+		return err
+	}
+	if *addrFile == "" {
+		*addrFile = e.getenv("QLAUNCH_ADDRESS_FILE")
+	}
+	if *addrFile == "" {
+		*addrFile = defaultAddressFile
+	}
+	host, _ := os.Hostname()
+	ln, err := net.Listen("tcp", net.JoinHostPort(*ip, strconv.Itoa(*port)))
+	if err != nil {
+		return err
+	}
+	err = launcher.RunServer(ctx, launcher.ServerConfig{
+		Host: host, Listener: ln, Managers: managers, ExpectRanks: *ranks,
+		AddressFile: *addrFile, Link: launcher.LinkConfig{Secret: secret},
+		Logger: newLogger(e, v.level()),
+	})
+	if errors.Is(err, launcher.ErrShutdown) {
+		return nil
+	}
+	return err
+}

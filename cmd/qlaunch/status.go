@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/qlaunch/qlaunch/launcher/wire"
+)
+
+// cmdStatus prints the runtime's tree.
+func cmdStatus(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "status", "status [--ip ADDR] [--format text|json]")
+	var cf clientFlags
+	cf.add(fs)
+	format := fs.String("format", "text", "output format: text or json")
+	if err := parseFlags(e, fs, args); err != nil {
+		return err
+	}
+	if *format != "text" && *format != "json" {
+		return usagef("status: unknown format %q", *format)
+	}
+	c, err := cf.dial(ctx, e, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ranks, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	sort.Slice(ranks, func(i, j int) bool { return ranks[i].Rank < ranks[j].Rank })
+	if *format == "json" {
+		type line struct {
+			Rank   int    `json:"rank"`
+			Parent int    `json:"parent"`
+			Role   string `json:"role"`
+			Host   string `json:"host"`
+			Slots  int    `json:"slots"`
+			Busy   int    `json:"busy"`
+			Idle   int    `json:"idle"`
+			Queued int    `json:"queued"`
+			Done   uint64 `json:"done"`
+		}
+		out := struct {
+			Ranks []line `json:"ranks"`
+		}{Ranks: []line{}}
+		for _, r := range ranks {
+			out.Ranks = append(out.Ranks, line{r.Rank, r.Parent, r.Role, r.Host, r.Slots, r.Busy, r.Slots - r.Busy, r.Queued, r.Done})
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RANK\tPARENT\tROLE\tHOST\tSLOTS\tBUSY\tIDLE\tQUEUED\tDONE")
+	printTree(tw, ranks)
+	return tw.Flush()
+}
+
+func printTree(tw *tabwriter.Writer, ranks []wire.RankStatus) {
+	children := map[int][]wire.RankStatus{}
+	known := map[int]bool{}
+	for _, r := range ranks {
+		known[r.Rank] = true
+	}
+	var roots []wire.RankStatus
+	for _, r := range ranks {
+		if r.Parent < 0 || !known[r.Parent] {
+			roots = append(roots, r)
+		} else {
+			children[r.Parent] = append(children[r.Parent], r)
+		}
+	}
+	var walk func(r wire.RankStatus, depth int)
+	walk = func(r wire.RankStatus, depth int) {
+		indent := ""
+		for range depth {
+			indent += "  "
+		}
+		slots, busy, idle := "-", "-", "-"
+		if r.Role == "worker" {
+			slots, busy, idle = fmt.Sprint(r.Slots), fmt.Sprint(r.Busy), fmt.Sprint(r.Slots-r.Busy)
+		}
+		fmt.Fprintf(tw, "%s%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", indent, r.Rank, r.Parent, r.Role, r.Host, slots, busy, idle, r.Queued, r.Done)
+		for _, c := range children[r.Rank] {
+			walk(c, depth+1)
+		}
+	}
+	for _, r := range roots {
+		walk(r, 0)
+	}
+}

@@ -1,0 +1,226 @@
+package launcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher/wire"
+)
+
+// WorkerSpec describes one worker rank that attached mode starts.
+type WorkerSpec struct {
+	Rank  int
+	Slots int
+	CPUs  string   // Linux cpulist to pin to; "" for none
+	Env   []string // KEY=VALUE added to the rank's environment
+}
+
+// AttachedConfig configures a runtime started by, and owned by, this
+// process: the server (which is also this node's manager: worker ranks
+// connect to it directly) and its worker ranks.
+type AttachedConfig struct {
+	Host string
+	// Workers are the worker ranks to start; nil means one rank with one
+	// slot per CPU.
+	Workers []WorkerSpec
+	// InProcess runs the worker ranks as goroutines of this process with
+	// Registry (tests, benchmarks, embedding); otherwise each is a process
+	// made by Command.
+	InProcess bool
+	Registry  *kernels.Registry
+	// Command returns the command that runs worker rank spec as a process
+	// connecting to parent, proving the secret in secretFile. The runtime
+	// starts it in its own process group, kills it if this process dies,
+	// and waits for it on Close.
+	Command func(spec WorkerSpec, parent, secretFile string) *exec.Cmd
+	// Listen is the server's address; default "127.0.0.1:0".
+	Listen string
+	// SecretFile, if set, holds the secret to use; otherwise a fresh
+	// secret goes to a per-run file (mode 0600) removed by Close.
+	SecretFile  string
+	AddressFile string
+	// StartTimeout bounds the wait for every rank to join; zero means 30 s.
+	StartTimeout time.Duration
+	Link         LinkConfig
+	Logger       *slog.Logger
+}
+
+// Attached is a running attached runtime.
+type Attached struct {
+	// Addr is the server's address for clients; SecretFile the file
+	// holding the secret they must prove.
+	Addr       string
+	SecretFile string
+	Secret     wire.Secret
+
+	cancel    context.CancelFunc
+	serverErr chan error
+	procs     []*exec.Cmd
+	procDone  []chan struct{}
+	wg        sync.WaitGroup
+	tmpDir    string
+	once      sync.Once
+	closeErr  error
+	log       *slog.Logger
+}
+
+// StartAttached starts a runtime on this machine and returns once every
+// rank has joined.
+func StartAttached(ctx context.Context, cfg AttachedConfig) (*Attached, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Workers == nil {
+		cfg.Workers = []WorkerSpec{{Rank: 1, Slots: runtime.NumCPU()}}
+	}
+	if cfg.InProcess && cfg.Registry == nil {
+		return nil, errors.New("attached: in-process worker ranks need a registry")
+	}
+	if !cfg.InProcess && cfg.Command == nil {
+		return nil, errors.New("attached: no command to start worker ranks")
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	a := &Attached{log: cfg.Logger, serverErr: make(chan error, 1)}
+	if err := a.secret(cfg); err != nil {
+		return nil, err
+	}
+	cfg.Link.Secret = a.Secret
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		a.removeSecret()
+		return nil, fmt.Errorf("attached: %w", err)
+	}
+	a.Addr = ln.Addr().String()
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	ready := make(chan struct{})
+	a.wg.Go(func() {
+		a.serverErr <- RunServer(runCtx, ServerConfig{
+			Rank: 0, Host: cfg.Host, Listener: ln, ExpectRanks: 1 + len(cfg.Workers),
+			AddressFile: cfg.AddressFile, Address: a.Addr, Ready: ready,
+			Link: cfg.Link, Logger: cfg.Logger,
+		})
+	})
+	exited := make(chan error, len(cfg.Workers))
+	for _, spec := range cfg.Workers {
+		if cfg.InProcess {
+			a.wg.Go(func() {
+				err := RunWorker(runCtx, WorkerConfig{
+					Rank: spec.Rank, Host: cfg.Host, Slots: spec.Slots, Parent: a.Addr,
+					Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
+				})
+				exited <- fmt.Errorf("worker rank %d: %w", spec.Rank, err)
+			})
+			continue
+		}
+		cmd := cfg.Command(spec, a.Addr, a.SecretFile)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("attached: start worker rank %d: %w", spec.Rank, err)
+		}
+		done := make(chan struct{})
+		a.procs = append(a.procs, cmd)
+		a.procDone = append(a.procDone, done)
+		a.wg.Go(func() {
+			err := cmd.Wait()
+			close(done)
+			exited <- fmt.Errorf("worker rank %d exited: %v", spec.Rank, err)
+		})
+	}
+	timer := time.NewTimer(cfg.StartTimeout)
+	defer timer.Stop()
+	select {
+	case <-ready:
+		return a, nil
+	case err := <-exited:
+		a.Close()
+		return nil, fmt.Errorf("attached: %w before the runtime was ready", err)
+	case err := <-a.serverErr:
+		a.serverErr <- err
+		a.Close()
+		return nil, fmt.Errorf("attached: server stopped: %w", err)
+	case <-timer.C:
+		a.Close()
+		return nil, fmt.Errorf("attached: not ready after %v", cfg.StartTimeout)
+	case <-ctx.Done():
+		a.Close()
+		return nil, ctx.Err()
+	}
+}
+
+func (a *Attached) secret(cfg AttachedConfig) error {
+	if cfg.SecretFile != "" {
+		s, err := wire.EnsureSecretFile(cfg.SecretFile)
+		if err != nil {
+			return fmt.Errorf("attached: %w", err)
+		}
+		a.Secret, a.SecretFile = s, cfg.SecretFile
+		return nil
+	}
+	dir, err := os.MkdirTemp("", "qlaunch-run-")
+	if err != nil {
+		return fmt.Errorf("attached: %w", err)
+	}
+	a.tmpDir = dir
+	a.SecretFile = filepath.Join(dir, "secret")
+	s, err := wire.EnsureSecretFile(a.SecretFile)
+	if err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("attached: %w", err)
+	}
+	a.Secret = s
+	return nil
+}
+
+func (a *Attached) removeSecret() {
+	if a.tmpDir != "" {
+		os.RemoveAll(a.tmpDir)
+	}
+}
+
+// Close stops the runtime: the server tells every worker rank to stop and
+// waits for them; a worker process still running after 5 s is killed.
+// Close waits for every process and goroutine it started and removes the
+// per-run secret file. Calling it again returns the first result.
+func (a *Attached) Close() error {
+	a.once.Do(func() {
+		a.cancel()
+		for i, cmd := range a.procs {
+			t := time.NewTimer(5 * time.Second)
+			select {
+			case <-a.procDone[i]:
+			case <-t.C:
+				a.log.Warn("worker rank did not exit, killing it", "pid", cmd.Process.Pid)
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
+			t.Stop()
+		}
+		a.wg.Wait()
+		select {
+		case err := <-a.serverErr:
+			if !errors.Is(err, ErrShutdown) {
+				a.closeErr = err
+			}
+		default:
+		}
+		a.removeSecret()
+	})
+	return a.closeErr
+}
