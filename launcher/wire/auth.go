@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 )
 
@@ -81,7 +82,7 @@ func ClientHandshake(c *Conn, s Secret, me Hello) (peer Hello, err error) {
 	}
 	k, proof, err := c.ReadFrame()
 	if err != nil {
-		return Hello{}, fmt.Errorf("wire: handshake: reading server proof: %w", err)
+		return Hello{}, handshakeReadErr(KindAuth, err)
 	}
 	switch k {
 	case KindAuth:
@@ -184,12 +185,21 @@ func (c *Conn) sendHandshake(kind Kind, p []byte) error {
 func (c *Conn) readHandshake(want Kind) ([]byte, error) {
 	k, p, err := c.ReadFrame()
 	if err != nil {
-		return nil, fmt.Errorf("wire: handshake: reading %s: %w", want, err)
+		return nil, handshakeReadErr(want, err)
 	}
 	if k != want {
 		return nil, fmt.Errorf("%w: handshake: got %s, want %s", ErrBadFrame, k, want)
 	}
 	return bytes.Clone(p), nil
+}
+
+// handshakeReadErr wraps a read error; the end of the stream is unexpected
+// anywhere in a handshake.
+func handshakeReadErr(want Kind, err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("wire: handshake: reading %s: %w", want, err)
 }
 
 func newNonce() ([nonceSize]byte, error) {

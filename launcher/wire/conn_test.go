@@ -169,12 +169,18 @@ func TestWriteLimits(t *testing.T) {
 	}
 }
 
-// panicReader serves b, then panics if read again: it proves that a reader
-// stopped at the header.
-type panicReader struct{ b []byte }
+// panicReader serves b, then panics if read again (or, with eof set,
+// returns io.EOF): it proves that a reader stopped at the header.
+type panicReader struct {
+	b   []byte
+	eof bool
+}
 
 func (r *panicReader) Read(p []byte) (int, error) {
 	if len(r.b) == 0 {
+		if r.eof {
+			return 0, io.EOF
+		}
 		panic("read past the header")
 	}
 	n := copy(p, r.b)
@@ -191,7 +197,7 @@ func TestReadOversize(t *testing.T) {
 	const maxFrame = 1 << 20
 	for _, size := range []uint32{maxFrame + 1, 1 << 31, 1<<32 - 1} {
 		hdr := frameBytes(size, KindSubmit, 0, nil)
-		c := NewConn(readWriter{&panicReader{hdr}, io.Discard}, Options{MaxFrame: maxFrame})
+		c := NewConn(readWriter{&panicReader{b: hdr}, io.Discard}, Options{MaxFrame: maxFrame})
 		if _, _, err := c.ReadFrame(); !errors.Is(err, ErrFrameTooLarge) {
 			t.Errorf("length %d: ReadFrame = %v, want ErrFrameTooLarge", size, err)
 		}
@@ -241,7 +247,7 @@ func TestReadBadHeader(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := NewConn(readWriter{&panicReader{frameBytes(10, tc.kind, tc.flags, nil)}, io.Discard}, Options{})
+			c := NewConn(readWriter{&panicReader{b: frameBytes(10, tc.kind, tc.flags, nil)}, io.Discard}, Options{})
 			if _, _, err := c.ReadFrame(); !errors.Is(err, ErrBadFrame) {
 				t.Errorf("ReadFrame = %v, want ErrBadFrame", err)
 			}
