@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/qlaunch/qlaunch/launcher/boot"
+	"github.com/qlaunch/qlaunch/rank"
+	"github.com/qlaunch/qlaunch/topology"
+)
+
+// cmdBoot is `qlaunch TOPOLOGY.toml`: under srun, mpirun, mpiexec or PBS,
+// take this rank's role in the plan.
+func cmdBoot(ctx context.Context, e *env, args []string) error {
+	path := args[0]
+	fs := newFlagSet(e, path, "TOPOLOGY.toml [--dial-timeout D] [-v]\n\n"+
+		"Run under srun, mpirun, mpiexec (or pbsdsh): every rank detects who it is\n"+
+		"(qlaunch whoami), computes its own entry of the plan (qlaunch plan), pins its\n"+
+		"CPUs, sets its environment and takes its role; the server writes the address\n"+
+		"file once the whole tree has joined. With a binary built with -tags mpi, ranks\n"+
+		"started by an MPI launcher listen on port 0 and exchange addresses by MPI.\n"+
+		"QLAUNCH_MPI=0 turns MPI off, QLAUNCH_MPI=1 forces it on.")
+	dial := fs.Duration("dial-timeout", boot.DefaultDialTimeout, "how long a rank keeps trying to reach its parent")
+	var v verbosity
+	fs.Var(&v, "v", "more output")
+	if err := parseFlags(e, fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected arguments %q", path, fs.Args())
+	}
+	t, err := topology.Load(path)
+	if err != nil {
+		return err
+	}
+	t = t.WithCPUsPerNode(onlineCPUs())
+	info, err := rank.Detect(e.getenv)
+	if err != nil {
+		return err
+	}
+	level := t.Runtime.LogLevel.Level()
+	if v > 0 {
+		level = slog.LevelDebug
+	}
+	log := newLogger(e, level)
+	cfg := boot.Config{
+		Topology: t, Info: info, Getenv: e.getenv, Setenv: os.Setenv,
+		DialTimeout: *dial, Logger: log,
+	}
+	if cfg.Registry, err = kernelRegistry(); err != nil {
+		return err
+	}
+	if cfg.Secret, _, err = runtimeSecret(e, t.Runtime.SecretPath(e.getenv)); err != nil {
+		return err
+	}
+	if useMPI(info, e.getenv) {
+		// MPI_THREAD_FUNNELED: StartMPI locks this goroutine to its thread;
+		// every MPI call, Finalize included, is made here.
+		m, err := rank.StartMPI()
+		if err != nil {
+			return err
+		}
+		defer finalizeMPI(m, log)
+		cfg.MPI = m
+	}
+	return boot.Run(ctx, cfg)
+}
+
+// useMPI reports whether to bootstrap through MPI: in a binary built with
+// it, for ranks an MPI launcher started, unless QLAUNCH_MPI says otherwise.
+func useMPI(info rank.Info, getenv func(string) string) bool {
+	switch getenv("QLAUNCH_MPI") {
+	case "0":
+		return false
+	case "1":
+		return true
+	}
+	if !rank.HaveMPI {
+		return false
+	}
+	switch info.Launcher {
+	case rank.OpenMPI, rank.PMIx, rank.Hydra, rank.PMI:
+		return true
+	}
+	return false
+}
+
+// finalizeMPI calls MPI_Finalize, which waits for the other ranks; a rank
+// whose peers died would wait forever, so it gives up after 30 s.
+func finalizeMPI(m *rank.MPI, log *slog.Logger) {
+	t := time.AfterFunc(30*time.Second, func() {
+		log.Error("MPI_Finalize did not return within 30s: exiting")
+		os.Exit(1)
+	})
+	defer t.Stop()
+	if err := m.Finalize(); err != nil {
+		log.Error("MPI_Finalize", "err", err)
+	}
+}
+
+// onlineCPUs is the machine's CPU count (not this process's affinity, which
+// the launcher may have narrowed): every rank of a node must see the same.
+func onlineCPUs() int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	set, err := topology.ParseCPUList(strings.TrimSpace(string(b)), 0)
+	if err != nil || set.Len() == 0 {
+		return runtime.NumCPU()
+	}
+	return set.Max() + 1
+}
+

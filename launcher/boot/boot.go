@@ -1,0 +1,344 @@
+// Package boot takes one rank of a job started by srun, mpirun, mpiexec or
+// PBS to its role: it is what `qlaunch TOPOLOGY.toml` runs on every rank.
+//
+// Every rank works alone from the same inputs (the topology, and the
+// identity rank.Detect found in its environment) and so computes the same
+// plan: its own entry (topology.RankOf), its parent's address and the
+// number of ranks the tree will hold. In order, Run
+//
+//  1. with MPI, refuses a world whose size is not the launcher's task count
+//     and learns the true layout (which node each rank is on) by Allgather;
+//  2. computes this rank's plan entry, using the rank's position in
+//     node-by-node order (rank.Info.BlockRank), whatever order the launcher
+//     numbered the ranks in;
+//  3. pins the process to the entry's CPUs (GOMAXPROCS follows) and sets
+//     the entry's environment (GPU visibility, BLAS threads, templates)
+//     before anything runs;
+//  4. binds its listener (server and manager ranks) to its node's own
+//     address, the node name resolved through /etc/hosts or DNS: never a
+//     fixed port on 0.0.0.0, since several nodes may share one host. With
+//     MPI it listens on port 0 and the ranks exchange their addresses by
+//     Allgather; without, it listens on the plan's port;
+//  5. runs the role through launcher.RunServer, RunManager or RunWorker.
+//     A child dials its parent with retries for at most DialTimeout and
+//     then fails with a *ParentError naming the parent; the server writes
+//     the address file once every rank of the plan has joined.
+//
+// A clean stop (SIGINT to the server, scancel -s INT, a shutdown from the
+// parent) returns nil.
+package boot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher"
+	"github.com/qlaunch/qlaunch/launcher/wire"
+	"github.com/qlaunch/qlaunch/rank"
+	"github.com/qlaunch/qlaunch/topology"
+)
+
+// DefaultDialTimeout bounds how long a rank tries to reach its parent.
+const DefaultDialTimeout = 60 * time.Second
+
+// Config is what Run needs; zero values mean defaults where stated.
+type Config struct {
+	Topology *topology.Topology // loaded, with CPUs per node supplied
+	Info     rank.Info          // from rank.Detect
+	// MPI, when not nil, is an initialised MPI world (rank.StartMPI, on the
+	// goroutine that calls Run): sizes are checked and the layout and the
+	// listen addresses are exchanged by Allgather.
+	MPI      *rank.MPI
+	Getenv   func(string) string               // reads the environment (address file path)
+	Setenv   func(key, value string) error     // sets the rank's environment; nil: not set
+	Pin      func(cpus []int) error            // default rank.Pin
+	Resolve  func(host string) (string, error) // node name → IP; default: first IPv4 of net.LookupHost
+	Registry *kernels.Registry                 // the kernels a worker rank runs
+	Secret   wire.Secret
+	// DialTimeout bounds the retries to reach the parent; zero means
+	// DefaultDialTimeout.
+	DialTimeout time.Duration
+	Logger      *slog.Logger
+	// Started, when not nil, receives this rank's entry once the rank is
+	// pinned, has its environment and is about to start its role.
+	Started func(topology.Rank)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Getenv == nil {
+		c.Getenv = func(string) string { return "" }
+	}
+	if c.Pin == nil {
+		c.Pin = rank.Pin
+	}
+	if c.Resolve == nil {
+		c.Resolve = ResolveHost
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// ParentError is a rank that could not reach its parent within the dial
+// timeout.
+type ParentError struct {
+	Rank       int
+	Role       topology.Role
+	Host       string
+	Parent     int    // the parent's rank
+	ParentHost string // the parent's node
+	Addr       string // the address dialled
+	Timeout    time.Duration
+	Err        error
+}
+
+func (e *ParentError) Error() string {
+	return fmt.Sprintf("rank %d (%s on %s): parent rank %d on %s unreachable at %s for %v: %v",
+		e.Rank, e.Role, e.Host, e.Parent, e.ParentHost, e.Addr, e.Timeout, e.Err)
+}
+
+func (e *ParentError) Unwrap() error { return e.Err }
+
+// ResolveHost returns the first IPv4 address of host (from /etc/hosts or
+// DNS), else its first address.
+func ResolveHost(host string) (string, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.String(), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil {
+		return "", fmt.Errorf("resolve node %s: %w", host, err)
+	}
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip != nil && ip.To4() != nil {
+			return a, nil
+		}
+	}
+	if len(addrs) == 0 {
+		return "", fmt.Errorf("resolve node %s: no address", host)
+	}
+	return addrs[0], nil
+}
+
+// Entry returns this rank's plan entry: the plan rank is the rank's
+// position in node-by-node order.
+func Entry(t *topology.Topology, info rank.Info) (topology.Rank, error) {
+	br, err := info.BlockRank()
+	if err != nil {
+		return topology.Rank{}, fmt.Errorf("plan: %w (build qlaunch with -tags mpi to learn it by MPI_Allgather)", err)
+	}
+	e, err := t.RankOf(info.NodeList, info.TasksPerNode, br)
+	if err != nil {
+		return topology.Rank{}, fmt.Errorf("plan rank %d on %s: %w", br, info.Node, err)
+	}
+	return e, nil
+}
+
+// Run takes this rank to its role and returns when the role ends: nil on a
+// clean stop.
+func Run(ctx context.Context, cfg Config) error {
+	cfg = cfg.withDefaults()
+	info := cfg.Info
+	if cfg.MPI != nil {
+		var err error
+		if info, err = mpiLayout(cfg.MPI, info); err != nil {
+			return err
+		}
+	}
+	e, err := Entry(cfg.Topology, info)
+	if err != nil {
+		return err
+	}
+	log := cfg.Logger.With("rank", e.Rank, "host", e.Host, "role", e.Roles.String())
+	if e.CPUs != "" {
+		set, err := topology.ParseCPUList(e.CPUs, 0)
+		if err != nil {
+			return fmt.Errorf("rank %d: plan CPUs %q: %w", e.Rank, e.CPUs, err)
+		}
+		if err := cfg.Pin(set.Slice()); err != nil {
+			return fmt.Errorf("rank %d: %w", e.Rank, err)
+		}
+	}
+	if cfg.Setenv != nil {
+		for _, k := range slices.Sorted(mapKeys(e.Env)) {
+			if err := cfg.Setenv(k, e.Env[k]); err != nil {
+				return fmt.Errorf("rank %d: set %s: %w", e.Rank, k, err)
+			}
+		}
+	}
+
+	var ln net.Listener
+	if e.Roles.Has(topology.RoleServer) || e.Roles.Has(topology.RoleManager) {
+		ip, err := cfg.Resolve(e.Host)
+		if err != nil {
+			return fmt.Errorf("rank %d: %w", e.Rank, err)
+		}
+		port := e.Port
+		if cfg.MPI != nil {
+			port = 0
+		}
+		if ln, err = net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port))); err != nil {
+			return fmt.Errorf("rank %d (%s on %s): listen: %w", e.Rank, e.Roles, e.Host, err)
+		}
+		defer ln.Close()
+	}
+	parent := ""
+	if cfg.MPI != nil {
+		if parent, err = mpiParent(cfg.MPI, e, ln); err != nil {
+			return err
+		}
+	} else if e.Parent >= 0 {
+		ip, err := cfg.Resolve(e.ParentHost)
+		if err != nil {
+			return fmt.Errorf("rank %d: parent rank %d: %w", e.Rank, e.Parent, err)
+		}
+		parent = net.JoinHostPort(ip, strconv.Itoa(e.ParentPort))
+	}
+	link := launcher.LinkConfig{Secret: cfg.Secret, DialTimeout: cfg.DialTimeout}
+	if err := link.Wire.Compression.UnmarshalText([]byte(cfg.Topology.Runtime.Compression)); err != nil {
+		return fmt.Errorf("rank %d: compression: %w", e.Rank, err)
+	}
+	link.Wire.Threshold = cfg.Topology.Runtime.CompressThreshold
+	if cfg.Started != nil {
+		cfg.Started(e)
+	}
+	log.Info("starting", "parent", e.Parent, "parent_addr", parent, "cpus", e.CPUs, "listen", addrOf(ln))
+
+	switch {
+	case e.Roles.Has(topology.RoleServer):
+		total := 0
+		for _, n := range info.TasksPerNode {
+			total += n
+		}
+		addrFile := cfg.Topology.Runtime.AddressPath(cfg.Getenv)
+		err = launcher.RunServer(ctx, launcher.ServerConfig{
+			Rank: e.Rank, Host: e.Host, Listener: ln, ExpectRanks: total,
+			AddressFile: addrFile, Address: ln.Addr().String(), Link: link, Logger: cfg.Logger,
+		})
+	case e.Roles.Has(topology.RoleManager):
+		err = launcher.RunManager(ctx, launcher.ManagerConfig{
+			Rank: e.Rank, Host: e.Host, Listeners: []net.Listener{ln}, Parent: parent, Link: link, Logger: cfg.Logger,
+		})
+	default:
+		err = launcher.RunWorker(ctx, launcher.WorkerConfig{
+			Rank: e.Rank, Host: e.Host, Slots: e.Workers, Parent: parent, Registry: cfg.Registry, Link: link, Logger: cfg.Logger,
+		})
+	}
+	switch {
+	case err == nil, errors.Is(err, launcher.ErrShutdown), errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		log.Info("stopped")
+		return nil
+	case errors.Is(err, context.DeadlineExceeded) && e.Parent >= 0:
+		return &ParentError{Rank: e.Rank, Role: e.Roles, Host: e.Host, Parent: e.Parent, ParentHost: e.ParentHost,
+			Addr: parent, Timeout: cfg.DialTimeout, Err: err}
+	default:
+		return fmt.Errorf("rank %d (%s on %s): %w", e.Rank, e.Roles, e.Host, err)
+	}
+}
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+func mapKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// recordSize is the fixed size of a record exchanged by Allgather.
+const recordSize = 320
+
+// gather sends s (at most recordSize-1 bytes) and returns every rank's, in
+// MPI rank order.
+func gather(m *rank.MPI, s string) ([]string, error) {
+	if len(s) >= recordSize {
+		return nil, fmt.Errorf("mpi: record %q longer than %d bytes", s, recordSize-1)
+	}
+	rec := make([]byte, recordSize)
+	copy(rec, s)
+	all, err := m.Allgather(rec)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, m.Size())
+	for i := range out {
+		out[i] = string(bytes.TrimRight(all[i*recordSize:(i+1)*recordSize], "\x00"))
+	}
+	return out, nil
+}
+
+// mpiLayout checks the MPI world against the launcher and replaces the
+// layout by the true one: which node every rank is on, nodes in the order
+// their first rank appears, each rank's local rank its position among its
+// node's ranks.
+func mpiLayout(m *rank.MPI, info rank.Info) (rank.Info, error) {
+	if err := rank.CheckMPISize(info, m.Size(), m.Library()); err != nil {
+		return info, err
+	}
+	if m.Rank() != info.Rank {
+		return info, fmt.Errorf("MPI rank %d differs from the %s launcher's rank %d", m.Rank(), info.Launcher, info.Rank)
+	}
+	nodes, err := gather(m, info.Node)
+	if err != nil {
+		return info, fmt.Errorf("exchange node names: %w", err)
+	}
+	info.NodeList, info.TasksPerNode = nil, nil
+	index := map[string]int{}
+	for r, n := range nodes {
+		i, ok := index[n]
+		if !ok {
+			i = len(info.NodeList)
+			index[n] = i
+			info.NodeList = append(info.NodeList, n)
+			info.TasksPerNode = append(info.TasksPerNode, 0)
+		}
+		if r == info.Rank {
+			info.NodeIndex, info.LocalRank = i, info.TasksPerNode[i]
+		}
+		info.TasksPerNode[i]++
+	}
+	info.LocalSize = info.TasksPerNode[info.NodeIndex]
+	return info, nil
+}
+
+// mpiParent exchanges every rank's plan rank and listen address and
+// returns the parent's address ("" for the server).
+func mpiParent(m *rank.MPI, e topology.Rank, ln net.Listener) (string, error) {
+	recs, err := gather(m, strconv.Itoa(e.Rank)+" "+addrOf(ln))
+	if err != nil {
+		return "", fmt.Errorf("exchange addresses: %w", err)
+	}
+	if e.Parent < 0 {
+		return "", nil
+	}
+	for _, r := range recs {
+		var pr int
+		var addr string
+		if n, _ := fmt.Sscan(r, &pr, &addr); n == 2 && pr == e.Parent {
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("rank %d: parent rank %d sent no listen address", e.Rank, e.Parent)
+}
