@@ -5,30 +5,32 @@ import (
 	"fmt"
 	"os"
 	"slices"
+
+	"github.com/qlaunch/qlaunch/pbs"
 )
 
 // nodefile reads $PBS_NODEFILE: the unique hosts in order and how many
 // lines (slots) each has.
-func (d *detector) nodefile() (nodefileT, bool) {
+func (d *detector) nodefile() (pbs.Nodefile, bool) {
 	path := d.getenv("PBS_NODEFILE")
 	if path == "" {
 		d.fail("PBS_NODEFILE", "", errMissing)
-		return nodefileT{}, false
+		return pbs.Nodefile{}, false
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		d.fail("PBS_NODEFILE", path, err)
-		return nodefileT{}, false
+		return pbs.Nodefile{}, false
 	}
 	defer f.Close()
-	nf, err := parseNodefile(f)
+	nf, err := pbs.ParseNodefile(f)
 	if err != nil {
 		d.fail("PBS_NODEFILE", path, err)
-		return nodefileT{}, false
+		return pbs.Nodefile{}, false
 	}
 	if len(nf.Hosts) == 0 {
 		d.fail("PBS_NODEFILE", path, errors.New("lists no host"))
-		return nodefileT{}, false
+		return pbs.Nodefile{}, false
 	}
 	return nf, true
 }
