@@ -33,9 +33,20 @@ func CompressSorted(hosts []string) string {
 }
 
 // CompressUnique is hostlist_uniq: sorted as CompressSorted, overlapping
-// and adjacent ranges joined, duplicates dropped.
+// and adjacent ranges joined, duplicates dropped. Repeated names are
+// dropped before SLURM's algorithm runs: on its own it keeps a duplicate
+// when zero-padded and unpadded numbers interleave ("9,10,06,10" sorts as
+// 9-10, 06, 10, and the two 10s never meet).
 func CompressUnique(hosts []string) string {
-	rs := pushAll(hosts)
+	seen := make(map[string]bool, len(hosts))
+	distinct := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		if !seen[h] {
+			seen[h] = true
+			distinct = append(distinct, h)
+		}
+	}
+	rs := pushAll(distinct)
 	sortRanges(rs)
 	return format(uniq(rs))
 }
