@@ -371,6 +371,7 @@ func (n *node) addPeer(p *nodePeer) {
 	n.peers[p.id] = p
 	n.wg.Go(func() {
 		if err := p.out.Run(p.l.fc); err != nil {
+			n.log.Warn("write failed, dropping connection", "peer", p.l.String(), "err", err)
 			p.l.close()
 		}
 	})

@@ -83,16 +83,17 @@ func (o *Outbox) Run(w FrameWriter) error {
 				o.mu.Unlock()
 				return nil
 			}
-			batch := o.frames
-			closed := o.closed
-			o.frames = o.spare[:0]
-			o.mu.Unlock()
-			if len(batch) == 0 {
+			if len(o.frames) == 0 {
+				closed := o.closed
+				o.mu.Unlock()
 				if closed {
 					return nil
 				}
 				break
 			}
+			batch := o.frames
+			o.frames, o.spare = o.spare[:0], nil
+			o.mu.Unlock()
 			for i := range batch {
 				if err := w.WriteFrame(batch[i].kind, batch[i].body); err != nil {
 					o.Stop()
