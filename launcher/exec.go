@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -234,6 +235,10 @@ func (w *worker) finish(t *task, val []byte, err error) {
 	case err == nil:
 	case t.cancelled:
 		r.Status = wire.ResultCancelled
+	case errors.Is(err, kernels.ErrCancelled):
+		// The kernel failed because something it waited on was cancelled:
+		// the client sees a cancellation, with who reported it.
+		r.Status, r.Message, r.Kernel, r.Rank, r.Host = wire.ResultCancelled, err.Error(), t.kernel, w.cfg.Rank, w.cfg.Host
 	default:
 		r.Status, r.Message, r.Kernel, r.Rank, r.Host = wire.ResultError, err.Error(), t.kernel, w.cfg.Rank, w.cfg.Host
 	}

@@ -43,6 +43,8 @@ type TaskError struct {
 
 func (e *TaskError) Error() string {
 	switch {
+	case e.Cancelled && e.Message != "":
+		return fmt.Sprintf("%s on rank %d (%s): %s", e.Kernel, e.Rank, e.Host, e.Message)
 	case e.Cancelled:
 		return "task cancelled"
 	case e.Lost:
