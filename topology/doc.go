@@ -72,12 +72,16 @@
 // rank 0, then its manager, rank 1); the rest are worker ranks, local worker
 // index 0, 1, … Each worker rank's parent is its own node's manager.
 //
-// The managers form a complete k-ary tree in breadth-first node order,
-// k = fanout − (most worker ranks of a node), so that no rank has more than
-// fanout children: tree position 0 is the server (node 0's manager under the
-// shared placement), position h has parent (h−1)/k and children k·h+1 …
-// k·h+k. The depth is about log_k(nodes). Because positions are closed
-// formulas, RankOf computes one rank's entry without building the plan.
+// The managers form a complete tree in breadth-first node order, where
+// every manager has up to k = fanout − (most worker ranks of a node) child
+// managers, so that no rank has more than fanout children (a dedicated
+// server, which has no worker ranks, takes up to fanout). Tree position 0
+// is the server (node 0's manager under the shared placement); with r the
+// server's arity, position h > 0 has parent 0 when h ≤ r, else
+// (h−r−1)/k+1, and children r+(h−1)k+1 … r+hk. The depth is about
+// log_k(nodes): 1,000 nodes under fanout 32 with a dedicated server need
+// two levels of managers. Because positions are closed formulas, RankOf
+// computes one rank's entry without building the plan.
 //
 // Every link is dialled by the child: Rank.ParentHost and Rank.ParentPort
 // (or Plan.ParentAddr) give where. The server listens on Runtime.Port,

@@ -251,7 +251,7 @@ func (sc *keyScanner) basicString() (string, bool) {
 	return "", false
 }
 
-// literalString reads '…' or ”'…”'.
+// literalString reads a literal string, single-line or multi-line.
 func (sc *keyScanner) literalString() (string, bool) {
 	if strings.HasPrefix(sc.s[sc.i:], `'''`) {
 		sc.i += 3

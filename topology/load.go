@@ -175,11 +175,15 @@ func sortedKeys[V any](m map[string]V) []string {
 func suggest(k string, fields map[string]func(string, any)) string {
 	known := sortedKeys(fields)
 	for _, f := range known {
-		if strings.EqualFold(f, k) || strings.ReplaceAll(f, "_", "") == strings.ReplaceAll(strings.ToLower(k), "-", "") {
+		if normKey(f) == normKey(k) {
 			return fmt.Sprintf(" (did you mean %s?)", f)
 		}
 	}
 	return fmt.Sprintf(" (known keys: %s)", strings.Join(known, ", "))
+}
+
+func normKey(k string) string {
+	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(k))
 }
 
 func (d *decoder) int(key string, v any, dst *int) {

@@ -161,6 +161,7 @@ type layout struct {
 	total     int
 	dedicated bool
 	k         int // most child managers of a tree position
+	rootK     int // most child managers of the server
 	cpus      int
 	explicit  []CPUSet
 	dup       []int // dup[i] = earlier nodes named nodes[i]; nil: count on demand
@@ -192,7 +193,7 @@ func (t *Topology) layout(nodes []string, tasksPerNode []int) (*layout, error) {
 	maxW, totalW := 0, 0
 	var ws []int // distinct worker counts, to check each shape once
 	for i, h := range nodes {
-		if h == "" || strings.ContainsAny(h, " \t\r\n,") {
+		if !validHost(h) {
 			return nil, inputErrorf(ErrBadNode, "plan: node %d: bad host name %q", i, h)
 		}
 		n := l.nonWorkers(i) + nw
@@ -219,6 +220,10 @@ func (t *Topology) layout(nodes []string, tasksPerNode []int) (*layout, error) {
 	}
 	var errs []error
 	l.k = t.Managers.Fanout - maxW
+	l.rootK = l.k
+	if l.dedicated {
+		l.rootK = t.Managers.Fanout
+	}
 	if l.positions() > 1 && l.k < 1 {
 		errs = append(errs, t.src.errAt("managers.fanout", fmt.Sprintf("%d leaves no room for child managers beside %d worker ranks on a node (need at least %d)", t.Managers.Fanout, maxW, maxW+1)))
 	}
@@ -266,6 +271,17 @@ func (t *Topology) layout(nodes []string, tasksPerNode []int) (*layout, error) {
 	return l, nil
 }
 
+// validHost rejects empty names and names holding hostlist separators.
+func validHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		switch h[i] {
+		case ' ', '\t', '\r', '\n', ',':
+			return false
+		}
+	}
+	return h != ""
+}
+
 func containsInt(s []int, v int) bool {
 	for _, x := range s {
 		if x == v {
@@ -300,10 +316,30 @@ func (l *layout) dupIndex(i int) int {
 
 // Tree positions: the server is position 0; under the shared placement
 // node j's manager is position j (node 0's manager is the server), under
-// the dedicated placement it is position j+1. Position h's parent is
-// (h-1)/k and its children are k*h+1 … k*h+k: a complete k-ary tree in
-// breadth-first order, where k = fanout minus the most worker ranks of a
-// node, so no rank has more than fanout children.
+// the dedicated placement it is position j+1. The tree is complete and in
+// breadth-first order: the server has up to rootK child managers
+// (positions 1 … rootK), every other position h up to k (positions
+// rootK+(h-1)k+1 … rootK+hk). k = fanout minus the most worker ranks of a
+// node, so no rank has more than fanout children; a dedicated server has
+// no worker ranks, so rootK = fanout.
+
+// parentPos returns the parent position of position h > 0.
+func (l *layout) parentPos(h int) int {
+	if h <= l.rootK {
+		return 0
+	}
+	return (h-l.rootK-1)/l.k + 1
+}
+
+// childPos returns the first and one-past-last child positions of h.
+func (l *layout) childPos(h int) (lo, hi int) {
+	if h == 0 {
+		lo, hi = 1, 1+l.rootK
+	} else {
+		lo, hi = l.rootK+(h-1)*l.k+1, l.rootK+h*l.k+1
+	}
+	return min(lo, l.positions()), min(hi, l.positions())
+}
 
 func (l *layout) positions() int {
 	if l.dedicated {
@@ -351,7 +387,7 @@ func (l *layout) posPort(h int) int {
 func (l *layout) depth(h int) int {
 	d := 0
 	for h > 0 {
-		h = (h - 1) / l.k
+		h = l.parentPos(h)
 		d++
 	}
 	return d
@@ -387,7 +423,7 @@ func (l *layout) entry(r int, out *Rank) {
 		}
 		out.Parent = -1
 		if h > 0 {
-			ph := (h - 1) / l.k
+			ph := l.parentPos(h)
 			out.Parent = l.posRank(ph)
 			out.ParentHost = l.nodes[l.posNode(ph)]
 			out.ParentPort = l.posPort(ph)
@@ -399,8 +435,11 @@ func (l *layout) entry(r int, out *Rank) {
 				out.Children = append(out.Children, w)
 			}
 		}
-		for c := l.k*h + 1; l.k > 0 && c <= l.k*h+l.k && c < l.positions(); c++ {
-			out.Children = append(out.Children, l.posRank(c))
+		if l.k > 0 || h == 0 {
+			lo, hi := l.childPos(h)
+			for c := lo; c < hi; c++ {
+				out.Children = append(out.Children, l.posRank(c))
+			}
 		}
 		l.fillEnv(out, l.t.Env, nil)
 		return

@@ -1,0 +1,245 @@
+package topology
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseEmptyIsDefault(t *testing.T) {
+	got, err := Parse("empty.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	got.src, want.src = source{}, source{}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Parse(empty) = %+v, want %+v", got, want)
+	}
+	if want.Runtime.Port != 7472 || want.Runtime.Compression != CompressZstd || want.Runtime.LogLevel.Level().String() != "INFO" ||
+		want.Managers.Fanout != 32 || want.Workers.BLASThreads != 1 || want.Workers.GPUEnv != GPUCUDA || want.Server.Placement != PlaceShared {
+		t.Fatalf("unexpected defaults %+v", want)
+	}
+}
+
+func TestParseFull(t *testing.T) {
+	text := `
+[runtime]
+port = 9000
+compression = "s2"
+compress_threshold = 0
+log_level = "debug"
+address_file = "/shared/${SLURM_JOB_ID}.addr"
+secret_file = "~/.qlaunch/secret"
+
+[server]
+placement = "dedicated"
+
+[managers]
+fanout = 4
+
+[workers]
+ranks_per_node = 2
+slots_per_rank = 3
+cpus_per_node = 8
+pin = "explicit"
+cpus = ["0-2", "4-6"]
+blas_threads = 2
+gpu_env = "ZE_AFFINITY_MASK"
+env = { A = "{rank}", B = 7 }
+
+[env]
+"QUOTED_KEY" = "x"
+`
+	top, err := Parse("full.toml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Topology{
+		Runtime:  Runtime{Port: 9000, Compression: CompressS2, LogLevel: LogDebug, AddressFile: "/shared/${SLURM_JOB_ID}.addr", SecretFile: "~/.qlaunch/secret"},
+		Server:   Server{Placement: PlaceDedicated},
+		Managers: Managers{Fanout: 4},
+		Workers: Workers{RanksPerNode: 2, SlotsPerRank: 3, CPUsPerNode: 8, Pin: PinExplicit, CPUs: []string{"0-2", "4-6"},
+			BLASThreads: 2, RanksPerGPU: 1, GPUEnv: GPULevel, Env: map[string]string{"A": "{rank}", "B": "7"}},
+		Env: map[string]string{"QUOTED_KEY": "x"},
+	}
+	top.src = source{}
+	if !reflect.DeepEqual(*top, want) {
+		t.Fatalf("got  %+v\nwant %+v", *top, want)
+	}
+	env := map[string]string{"SLURM_JOB_ID": "42"}
+	if got := top.Runtime.AddressPath(func(k string) string { return env[k] }); got != "/shared/42.addr" {
+		t.Errorf("AddressPath = %q", got)
+	}
+	env["QLAUNCH_ADDRESS_FILE"] = "/x/addr"
+	if got := top.Runtime.AddressPath(func(k string) string { return env[k] }); got != "/x/addr" {
+		t.Errorf("AddressPath with QLAUNCH_ADDRESS_FILE = %q", got)
+	}
+	if got := top.Runtime.SecretPath(func(k string) string { return env[k] }); got != "~/.qlaunch/secret" {
+		t.Errorf("SecretPath = %q", got)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       []string
+	}{
+		{"syntax", "[runtime\nport = 1\n", []string{
+			"t.toml:2:9: expected '.' or ']' to end table name, but got '\\n' instead",
+		}},
+		{"all at once", `# a comment
+[runtime]
+port = "x"
+compression = "lz4"
+foo = 1
+
+[workers]
+  pin = "compact"
+  ranks_per_node = 9
+  cpus_per_node = 4
+  env.GOOD = "{rank}"
+  env.BAD = "{bogus}"
+  env.GPU = "{gpu}"
+
+[bogus]
+a = 1
+
+[managers]
+fanout = 0
+`, []string{
+			"t.toml:3:1: runtime.port: must be an integer, not a string",
+			"t.toml:4:1: runtime.compression: \"lz4\" is not one of zstd, s2, none",
+			"t.toml:5:1: runtime.foo: unknown key (known keys: address_file, compress_threshold, compression, log_level, port, secret_file)",
+			"t.toml:9:3: workers.ranks_per_node: 9 pinned worker ranks do not fit 4 CPUs per node",
+			"t.toml:12:3: workers.env.BAD: unknown placeholder {bogus} (known: {rank}, {local_rank}, {node}, {host}, {gpu})",
+			"t.toml:13:3: workers.env.GPU: {gpu} is defined only for worker ranks with GPUs (workers.gpus_per_node > 0)",
+			"t.toml:15:1: bogus: unknown key (known keys: env, managers, runtime, server, workers)",
+			"t.toml:19:1: managers.fanout: 0 is below the minimum 1",
+		}},
+		{"shapes", `[workers]
+gpus_per_node = 4
+ranks_per_gpu = 2
+ranks_per_node = 6
+[managers]
+fanout = 6
+`, []string{
+			"t.toml:4:1: workers.ranks_per_node: 6 worker ranks do not fit 4 GPUs with 2 ranks per GPU (need 8)",
+			"t.toml:6:1: managers.fanout: 6 leaves no room for child managers beside 6 worker ranks per node (need at least 7)",
+		}},
+		{"explicit", `[workers]
+pin = "explicit"
+cpus = ["0-3", "3-5", "x", ""]
+slots_per_rank = 3
+cpus_per_node = 8
+ranks_per_node = 2
+`, []string{
+			"t.toml:3:1: workers.cpus: 4 cpulists for 2 worker ranks per node",
+			"t.toml:3:1: workers.cpus: element 1 (\"3-5\") overlaps an earlier list",
+			"t.toml:3:1: workers.cpus: element 2: cpulist \"x\" at \"x\": invalid cpulist",
+			"t.toml:3:1: workers.cpus: element 3 (\"\") is empty",
+		}},
+		{"pinned slots", "[workers]\npin = \"spread\"\nranks_per_node = 2\nslots_per_rank = 5\ncpus_per_node = 8\n", []string{
+			"t.toml:4:1: workers.slots_per_rank: 2 worker ranks × 5 slots pinned need 10 CPUs; a node has 8",
+		}},
+		{"types", "runtime = 3\nenv = [1]\n[workers]\ncpus = \"0-3\"\ngpu_env = \"NVIDIA\"\n[server]\nplacement = 1\n", []string{
+			"t.toml:1:1: runtime: must be a table, not an integer",
+			"t.toml:2:1: env: must be a table of strings, not an array",
+			"t.toml:4:1: workers.cpus: must be an array of strings, not a string",
+			"t.toml:5:1: workers.gpu_env: \"NVIDIA\" is not one of CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES, ZE_AFFINITY_MASK",
+			"t.toml:7:1: server.placement: must be a string, not an integer",
+		}},
+		{"inline and dotted", "workers = { pin = \"none\", bogus = 1 }\nmanagers.fanout = 8\nmanagers.fan_out = 3\n\"env\".\"1BAD\" = \"x\"\n", []string{
+			"t.toml:1:27: workers.bogus: unknown key (known keys: blas_threads, cpus, cpus_per_node, env, gpu_env, gpus_per_node, pin, ranks_per_gpu, ranks_per_node, slots_per_rank)",
+			"t.toml:3:1: managers.fan_out: unknown key (did you mean fanout?)",
+			"t.toml:4:1: env.1BAD: \"1BAD\" is not a valid environment variable name",
+		}},
+		{"arrays of tables", "x = 1\n[[group]]\nname = \"a\"\n[[group]]\nname = \"b\"\n", []string{
+			"t.toml:1:1: x: unknown key (known keys: env, managers, runtime, server, workers)",
+			"t.toml:2:1: group: unknown key (known keys: env, managers, runtime, server, workers)",
+		}},
+		{"multi-line strings", "[env]\nA = \"\"\"\nport = 1\n\"\"\"\nB = '''\n[x]'''\n[runtime]\nbad = 1\n", []string{
+			"t.toml:8:1: runtime.bad: unknown key (known keys: address_file, compress_threshold, compression, log_level, port, secret_file)",
+		}},
+		{"range", "[runtime]\nport = 70000\ncompress_threshold = -1\naddress_file = \"\"\n[workers]\nslots_per_rank = 99999999999\n", []string{
+			"t.toml:2:1: runtime.port: 70000 is not a port in 1..65534 (managers listen on port+1)",
+			"t.toml:3:1: runtime.compress_threshold: -1 is negative",
+			"t.toml:4:1: runtime.address_file: must not be empty",
+			"t.toml:6:1: workers.slots_per_rank: 99999999999 is out of range",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			top, err := Parse("t.toml", []byte(tt.text))
+			if err == nil {
+				t.Fatalf("Parse succeeded: %+v", top)
+			}
+			if top != nil {
+				t.Errorf("Parse returned a topology with an error")
+			}
+			got := strings.Split(err.Error(), "\n")
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Fatalf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			for _, e := range unjoin(err) {
+				var ce *ConfigError
+				if !errors.As(e, &ce) || !ce.BadInput() {
+					t.Errorf("%v is not a *ConfigError", e)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("/nonexistent/x.toml")
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.File != "/nonexistent/x.toml" {
+		t.Fatalf("Load(missing) = %v, want a *ConfigError naming the file", err)
+	}
+}
+
+func TestIndexKeys(t *testing.T) {
+	text := "a = 1 # c\n[t . \"q.k\"]\nx.y = { z = [1, {w = 2}], 'lit' = \"s#\" }\n[[arr]]\nk = \"\"\"\nm = 1\n\"\"\"\n"
+	got := indexKeys(text)
+	want := map[string]pos{
+		"a": {1, 1}, "t": {2, 1}, `t."q.k"`: {2, 1}, `t."q.k".x`: {3, 1}, `t."q.k".x.y`: {3, 1},
+		`t."q.k".x.y.z`: {3, 9}, `t."q.k".x.y.z.w`: {3, 18}, `t."q.k".x.y.lit`: {3, 27},
+		"arr": {4, 1}, "arr.k": {5, 1},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("indexKeys = %v\nwant %v", got, want)
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	for _, s := range []string{
+		"", "[runtime]\nport = 1\n", "[workers]\npin = \"explicit\"\ncpus = [\"0-3\"]\n",
+		"[workers.env]\nA = \"{rank}{gpu}\"\n", "a.b.c = 1\n[[x]]\ny = { z = 2 }\n", "[env]\nA = '''\n[x]\n'''\n",
+		"[managers]\nfanout = 1\n[workers]\nranks_per_node = 3\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		top, err := Parse("f.toml", []byte(s))
+		if err == nil {
+			if top == nil {
+				t.Fatal("nil topology without error")
+			}
+			if verr := top.Validate(); verr != nil {
+				t.Fatalf("Parse accepted a topology Validate rejects: %v", verr)
+			}
+			return
+		}
+		for _, e := range unjoin(err) {
+			var ce *ConfigError
+			if !errors.As(e, &ce) {
+				t.Fatalf("error %T %v is not a *ConfigError", e, e)
+			}
+			if ce.File != "f.toml" || ce.Line < 0 || ce.Line > strings.Count(s, "\n")+1 {
+				t.Fatalf("bad position in %v", ce)
+			}
+		}
+	})
+}
