@@ -9,14 +9,17 @@ import (
 	"strconv"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/kernels/resynth"
 	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/rank"
 	"github.com/qlaunch/qlaunch/topology"
 )
 
-// kernelRegistry is the registry every worker rank of this binary runs.
+// kernelRegistry is the registry every worker rank of this binary runs:
+// the built-in kernels and the quantum-compilation kernels (resynth,
+// synth, instantiate).
 func kernelRegistry() (*kernels.Registry, error) {
-	return kernels.NewRegistry(kernels.Builtin()...)
+	return kernels.NewRegistry(append(kernels.Builtin(), resynth.Kernels()...)...)
 }
 
 // cmdWorker runs one worker rank with N slots.
