@@ -194,8 +194,11 @@ func PALSFromEnv(getenv func(string) string) (PALS, bool, error) {
 		return PALS{}, false, &EnvError{Var: "PALS_LOCAL_RANKID", Value: strconv.Itoa(p.LocalRank),
 			Reason: fmt.Sprintf("local rank not below the local size %d", p.LocalSize)}
 	}
-	if p.Size == 0 || p.LocalSize == 0 {
+	if p.Size == 0 {
 		return PALS{}, false, &EnvError{Var: "PMI_SIZE", Value: "0", Reason: "size 0"}
+	}
+	if p.LocalSize == 0 {
+		return PALS{}, false, &EnvError{Var: "PALS_LOCAL_SIZE", Value: "0", Reason: "local size 0"}
 	}
 	return p, true, nil
 }
