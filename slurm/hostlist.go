@@ -53,7 +53,7 @@ func Count(expr string) (int, error) {
 	}
 	if total > math.MaxInt {
 		return 0, &SyntaxError{Kind: "hostlist", Expr: expr, Part: expr, Err: ErrTooManyHosts,
-			Reason: "host count overflows an int"}
+			Reason: "too many hosts to count (more than 2^63-1)"}
 	}
 	return int(total), nil
 }
