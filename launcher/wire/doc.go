@@ -5,4 +5,78 @@
 //
 // The protocol knows nothing about TCP: it runs over any io.ReadWriter, so
 // tests use net.Pipe and fuzzers use byte slices.
+//
+// # Frames
+//
+// Every message travels in one frame:
+//
+//	+----------------------+-----------+------------+------------------+
+//	| length: uint32, BE   | kind: u8  | flags: u8  | payload (length) |
+//	+----------------------+-----------+------------+------------------+
+//
+// length counts the payload as sent (compressed, if it is). kind is one of
+// the Kind constants; 0 and unknown kinds are errors. flags holds at most one
+// of bit 0 (the payload is one s2 block) and bit 1 (the payload is zstd);
+// any other bit is an error. A frame is plain when no flag is set.
+//
+// A reader refuses, with ErrFrameTooLarge and before allocating or reading
+// past the header, a length above its MaxFrame (default 64 MiB). The size
+// of a compressed payload once decoded is capped at MaxFrame too: an s2
+// block's declared length is checked before decoding, and the zstd decoder
+// runs with WithDecoderMaxMemory(MaxFrame), so a small frame cannot expand
+// into a large allocation. An unknown kind or flag, or a payload that does
+// not decode, is ErrBadFrame. Any of these ends the connection: the stream
+// is out of step, and the caller closes it.
+//
+// A writer sends payloads shorter than the threshold (default 4 KiB) plain,
+// compresses longer ones with the Conn's Compression, and sends them plain
+// after all when compression does not make them smaller. A receiver decodes
+// whatever it is sent, so the two ends need not agree on compression.
+// Frames are buffered and Flush writes them in one write; a Conn reuses its
+// buffers, so plain frames cost no allocation in steady state.
+//
+// # Handshake
+//
+// Before any other frame, the dialing end runs ClientHandshake and the
+// accepting end ServerHandshake. Both ends prove knowledge of the job secret
+// K, each with a fresh 32-byte nonce from crypto/rand:
+//
+//	client → server  hello  version | nonce Nc | role | rank | host
+//	server → client  hello  version | nonce Ns | role | rank | host
+//	client → server  auth   HMAC-SHA256(K, "client proof" | Hc | Hs)
+//	server → client  auth   HMAC-SHA256(K, "server proof" | Hc | Hs)
+//
+// where Hc and Hs are the two hello payloads, each prefixed with its length.
+// The server answers with an error frame instead when the client's proof is
+// wrong. Proofs are compared in constant time (hmac.Equal). Each proof binds
+// both nonces, both hellos and its direction, so a recorded proof fails on
+// a new connection (the peer's nonce differs) and a proof sent back to its
+// maker fails (the direction differs). The client checks the server's proof
+// too, so it cannot be fooled by an impostor that accepts anything.
+//
+// The version is the first field of a hello and is checked first: a peer of
+// another ProtocolVersion gets ErrVersion naming both versions (the server
+// still sends its hello, so the client can tell). Until the peer has
+// proved the secret, frames are limited to 4 KiB and must be plain, so an
+// unauthenticated peer can make a Conn read or allocate only a few KiB.
+//
+// The handshake sets no deadline: the caller sets one on the net.Conn before
+// it (and clears or extends it after), so a silent peer cannot hold a
+// connection open.
+//
+// # Secret
+//
+// The job secret is a Secret, which never prints: String, Format, LogValue
+// and MarshalText give "REDACTED". It is read from a file (LoadSecretFile)
+// that must be a regular file owned by the user with mode 0600 or 0400;
+// EnsureSecretFile creates one with a fresh secret on first use.
+// ResolveSecretPath picks the file: --secret-file, else $QLAUNCH_SECRET_FILE,
+// else qlaunch/secret under the user's configuration directory.
+//
+// # Concurrency
+//
+// A Conn may be read by one goroutine and written by another at the same
+// time, but not written (or read) by several. Stats may be called from any
+// goroutine. The zstd encoder and decoder (Codecs) are safe for concurrent
+// use and may be shared by many Conns through Options.Codecs.
 package wire
