@@ -1,0 +1,98 @@
+package pbs
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var updateScripts = flag.Bool("update-scripts", false, "rewrite the golden qsub scripts under testdata/script")
+
+func TestScriptGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  ScriptConfig
+	}{
+		{"polaris", ScriptConfig{Topology: "configs/pbs-polaris.toml", Nodes: 10, TasksPerNode: 5, CPUsPerNode: 32, GPUsPerNode: 4,
+			Time: "00:30:00", Account: "Quantum", Queue: "debug-scaling", Client: []string{"qlaunch", "compile", "in.qasm", "-o", "out.qasm"}}},
+		{"plain", ScriptConfig{Topology: "t.toml", Qlaunch: "./qlaunch", Nodes: 1, TasksPerNode: 2, ReadyTimeout: "30s",
+			Client: []string{"sh", "-c", "echo \"$QLAUNCH_ADDR\"; exit 3"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Script(tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", "script", tt.name+".qsub")
+			if *updateScripts {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (go test ./pbs -update-scripts)", err)
+			}
+			if got != string(want) {
+				t.Fatalf("script differs from %s (review, then go test ./pbs -update-scripts):\n%s", golden, got)
+			}
+			checkShell(t, golden)
+		})
+	}
+}
+
+// checkShell runs bash -n and shellcheck on a script file. Without
+// shellcheck the test skips the lint, unless CI=true, where it fails.
+func checkShell(t *testing.T, path string) {
+	t.Helper()
+	if out, err := exec.Command("bash", "-n", path).CombinedOutput(); err != nil {
+		t.Fatalf("bash -n %s: %v\n%s", path, err, out)
+	}
+	sc, err := exec.LookPath("shellcheck")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("shellcheck is not installed (apt-get install -y shellcheck); CI=true requires it")
+		}
+		t.Log("shellcheck not installed: lint skipped (apt-get install -y shellcheck)")
+		return
+	}
+	if out, err := exec.Command(sc, "--shell=bash", path).CombinedOutput(); err != nil {
+		t.Fatalf("shellcheck %s: %v\n%s", path, err, out)
+	}
+}
+
+func TestScriptErrors(t *testing.T) {
+	_, err := Script(ScriptConfig{Nodes: 0, TasksPerNode: 0, Account: "a b"})
+	want := []string{
+		"no topology file",
+		"nodes 0: need at least 1",
+		"bad shape: 0 tasks, 0 CPUs, 0 GPUs per node",
+		"no client command",
+		`account "a b": no spaces, quotes or shell characters allowed`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Fatalf("Script error = %v\nwant %s", err, strings.Join(want, "\n"))
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"":          "''",
+		"plain-1.x": "plain-1.x",
+		"a b":       "'a b'",
+		"it's":      `'it'\''s'`,
+		"$HOME":     "'$HOME'",
+		"x=1,y:2":   "x=1,y:2",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

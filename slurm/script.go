@@ -1,0 +1,216 @@
+package slurm
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ScriptConfig is the batch job Script writes: plain data, filled in by the
+// caller (qlaunch script slurm) from a topology.
+type ScriptConfig struct {
+	Topology  string // path of the topology file, as the job sees it
+	Qlaunch   string // the qlaunch binary; "" means "qlaunch" from $PATH
+	JobName   string // #SBATCH --job-name; "" means "qlaunch"
+	Account   string // #SBATCH --account, when set
+	Partition string // #SBATCH --partition, when set
+	Time      string // #SBATCH --time, when set
+	Nodes     int    // #SBATCH --nodes
+	// TasksPerNode is the ranks of every node (manager plus worker ranks).
+	TasksPerNode int
+	// ExtraOnFirst is how many more ranks node 0 holds (1 for a dedicated
+	// server). Then the ranks are laid out from a hostfile written by
+	// "qlaunch plan --format hostfile" (srun --distribution=arbitrary).
+	ExtraOnFirst int
+	// CPUsPerTask is srun's --cpus-per-task; 0 means the node's CPUs
+	// divided by TasksPerNode, computed in the job from SLURM_CPUS_ON_NODE.
+	CPUsPerTask  int
+	GPUsPerNode  int      // #SBATCH --gpus-per-node, when > 0
+	ReadyTimeout string   // qlaunch wait --timeout; "" means "10m"
+	Client       []string // the client command and its arguments
+}
+
+// Script returns a complete, commented sbatch script that starts the
+// qlaunch runtime with srun in the background, waits until every rank has
+// joined, runs the client command, stops the runtime with SIGINT, waits for
+// it and exits with the client's status.
+func Script(c ScriptConfig) (string, error) {
+	var errs []error
+	if c.Topology == "" {
+		errs = append(errs, errors.New("no topology file"))
+	}
+	if c.Nodes < 1 {
+		errs = append(errs, fmt.Errorf("nodes %d: need at least 1", c.Nodes))
+	}
+	if c.TasksPerNode < 1 || c.ExtraOnFirst < 0 || c.CPUsPerTask < 0 || c.GPUsPerNode < 0 {
+		errs = append(errs, fmt.Errorf("bad shape: %d tasks per node, %d extra on node 0, %d CPUs per task, %d GPUs per node",
+			c.TasksPerNode, c.ExtraOnFirst, c.CPUsPerTask, c.GPUsPerNode))
+	}
+	if len(c.Client) == 0 {
+		errs = append(errs, errors.New("no client command"))
+	}
+	for _, v := range []struct{ name, value string }{{"job name", c.JobName}, {"account", c.Account}, {"partition", c.Partition}, {"time", c.Time}} {
+		if strings.ContainsAny(v.value, " \t\n\r\"'\\$`") {
+			errs = append(errs, fmt.Errorf("%s %q: no spaces, quotes or shell characters allowed", v.name, v.value))
+		}
+	}
+	if len(errs) > 0 {
+		return "", errors.Join(errs...)
+	}
+	qlaunch := c.Qlaunch
+	if qlaunch == "" {
+		qlaunch = "qlaunch"
+	}
+	name := c.JobName
+	if name == "" {
+		name = "qlaunch"
+	}
+	timeout := c.ReadyTimeout
+	if timeout == "" {
+		timeout = "10m"
+	}
+	perNode := c.TasksPerNode + c.ExtraOnFirst // what the allocation must hold on every node
+	total := c.Nodes*c.TasksPerNode + c.ExtraOnFirst
+
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	w("#!/bin/bash")
+	w("# Batch script for a qlaunch job: start the runtime on %d node(s), wait until", c.Nodes)
+	w("# every rank has joined, run the client, stop the runtime, exit with the")
+	w("# client's status. Submit with: sbatch THIS_FILE")
+	w("#SBATCH --job-name=%s", name)
+	w("#SBATCH --nodes=%d", c.Nodes)
+	w("#SBATCH --ntasks-per-node=%d", perNode)
+	if c.CPUsPerTask > 0 {
+		w("#SBATCH --cpus-per-task=%d", c.CPUsPerTask)
+	}
+	if c.GPUsPerNode > 0 {
+		w("#SBATCH --gpus-per-node=%d", c.GPUsPerNode)
+	}
+	w("# Whole nodes: qlaunch places and pins its worker ranks itself.")
+	w("#SBATCH --exclusive")
+	if c.Time != "" {
+		w("#SBATCH --time=%s", c.Time)
+	}
+	if c.Account != "" {
+		w("#SBATCH --account=%s", c.Account)
+	}
+	if c.Partition != "" {
+		w("#SBATCH --partition=%s", c.Partition)
+	}
+	w("")
+	w("set -euo pipefail")
+	w("")
+	w("QLAUNCH=%s", shellQuote(qlaunch))
+	w("TOPOLOGY=%s", shellQuote(c.Topology))
+	w("")
+	w("# Per-job files in the submit directory (seen by every node): the server")
+	w("# writes its address (first line: HOST:PORT) to the address file once the")
+	w("# whole tree has joined; every rank and the client prove the secret.")
+	w("# qlaunch reads both paths from these variables, which srun passes on.")
+	w("jobdir=\"${SLURM_SUBMIT_DIR:-$PWD}/.qlaunch\"")
+	w("mkdir -p \"$jobdir\"")
+	w("export QLAUNCH_ADDRESS_FILE=\"$jobdir/job-${SLURM_JOB_ID}.addr\"")
+	w("export QLAUNCH_SECRET_FILE=\"$jobdir/job-${SLURM_JOB_ID}.secret\"")
+	w("rm -f \"$QLAUNCH_ADDRESS_FILE\"")
+	w("(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \\n' >\"$QLAUNCH_SECRET_FILE\")")
+	w("")
+	w("# On any exit (failure included) stop the runtime if it still runs, wait")
+	w("# for it and remove the per-job files, so that nothing is left behind.")
+	w("runtime_pid=\"\"")
+	w("# shellcheck disable=SC2317 # called from the EXIT trap too")
+	w("stop_runtime() {")
+	w("  if [ -n \"$runtime_pid\" ]; then")
+	w("    # One SIGINT to srun itself is not forwarded to the tasks; scancel")
+	w("    # signals the tasks of the runtime's step (the job's first step, 0).")
+	w("    scancel --signal=INT \"${SLURM_JOB_ID}.0\" 2>/dev/null || kill -INT \"$runtime_pid\" 2>/dev/null || true")
+	w("    runtime_status=0")
+	w("    wait \"$runtime_pid\" || runtime_status=$?")
+	w("    runtime_pid=\"\"")
+	w("    if [ \"$runtime_status\" -ne 0 ]; then")
+	w("      echo \"qlaunch: the runtime exited with status $runtime_status\" >&2")
+	w("    fi")
+	w("  fi")
+	w("}")
+	w("# shellcheck disable=SC2317 # called from the EXIT trap")
+	w("cleanup() {")
+	w("  status=$?")
+	w("  trap - EXIT")
+	w("  stop_runtime")
+	w("  rm -f \"${QLAUNCH_ADDRESS_FILE:-}\" \"${QLAUNCH_SECRET_FILE:-}\"%s", map[bool]string{true: " \"${SLURM_HOSTFILE:-}\"", false: ""}[c.ExtraOnFirst > 0])
+	w("  exit \"$status\"")
+	w("}")
+	w("trap cleanup EXIT")
+	w("trap 'exit 130' INT")
+	w("trap 'exit 143' TERM")
+	w("")
+	if c.CPUsPerTask > 0 {
+		w("cpus_per_task=%d", c.CPUsPerTask)
+	} else {
+		w("# Every task gets an equal share of the node's CPUs.")
+		w("cpus_per_task=$(( ${SLURM_CPUS_ON_NODE:-%d} / %d ))", perNode, perNode)
+		w("if [ \"$cpus_per_task\" -lt 1 ]; then cpus_per_task=1; fi")
+	}
+	w("")
+	layout := fmt.Sprintf("--ntasks-per-node=%d", c.TasksPerNode)
+	if c.ExtraOnFirst > 0 {
+		w("# Node 0 holds %d more rank(s) than the others (the dedicated server), so", c.ExtraOnFirst)
+		w("# the ranks are laid out host by host from the plan's hostfile.")
+		w("export SLURM_HOSTFILE=\"$jobdir/job-${SLURM_JOB_ID}.hosts\"")
+		w("\"$QLAUNCH\" plan \"$TOPOLOGY\" --nodelist \"$SLURM_JOB_NODELIST\" --format hostfile >\"$SLURM_HOSTFILE\"")
+		w("")
+		layout = "--distribution=arbitrary"
+	}
+	w("# Start the runtime: %d rank(s), each takes its role from the plan.", total)
+	w("# --cpu-bind=none: by default SLURM binds each task to one core, which")
+	w("# would starve the server and manager ranks (GOMAXPROCS=1); unbound, every")
+	w("# rank sees the step's CPUs and qlaunch pins worker ranks as the topology")
+	w("# says. --cpus-per-task gives the step all the node's CPUs.")
+	w("srun --ntasks=%d %s --cpus-per-task=\"$cpus_per_task\" --cpu-bind=none \\", total, layout)
+	w("  --kill-on-bad-exit=1 \"$QLAUNCH\" \"$TOPOLOGY\" &")
+	w("runtime_pid=$!")
+	w("")
+	w("# Wait until every rank has joined: qlaunch wait exits 0 once the tree is")
+	w("# up, 1 naming the missing ranks after the timeout.")
+	w("\"$QLAUNCH\" wait --address-file \"$QLAUNCH_ADDRESS_FILE\" --timeout %s", shellQuote(timeout))
+	w("read -r QLAUNCH_ADDR <\"$QLAUNCH_ADDRESS_FILE\"")
+	w("export QLAUNCH_ADDR")
+	w("")
+	w("# The client. Its words are quoted literally, as given to qlaunch script.")
+	w("client_status=0")
+	w("# shellcheck disable=SC2016")
+	w("%s || client_status=$?", shellJoin(c.Client))
+	w("")
+	w("# Stop the runtime with SIGINT and wait for it; exit with the client's status.")
+	w("stop_runtime")
+	w("exit \"$client_status\"")
+	return b.String(), nil
+}
+
+// shellJoin quotes each word for bash.
+func shellJoin(words []string) string {
+	q := make([]string, len(words))
+	for i, s := range words {
+		q[i] = shellQuote(s)
+	}
+	return strings.Join(q, " ")
+}
+
+// shellQuote returns s as one bash word: unchanged when it holds only safe
+// characters, else in single quotes.
+func shellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./=:,+@%", c)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
