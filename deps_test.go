@@ -36,6 +36,8 @@ var rules = []struct {
 	{"launcher/boot", []string{"std", "launcher/...", "kernels/...", "topology", "rank", "slurm", "pbs", "golang.org/x/sys/..."}},
 	{"launcher", []string{"std", "launcher/wire", "launcher/sched", "kernels/...", "topology", "rank", "golang.org/x/sys/..."}},
 	{"lab", []string{"std"}},
+	{"configs", []string{"std", "topology"}},
+	{"launcher/bench", []string{"std", "launcher/client", "launcher/wire", "kernels/...", "golang.org/x/term"}},
 	{"cmd/qlaunch", []string{"std", "...", "github.com/...", "golang.org/...", "gonum.org/...", "honnef.co/..."}},
 }
 
