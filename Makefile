@@ -21,8 +21,8 @@ build-mpi: ## build bin/qlaunch-mpi with the Open MPI bootstrap (needs libopenmp
 	$(GO) build -tags mpi -o bin/qlaunch-mpi ./cmd/qlaunch
 
 .PHONY: demo
-demo: build ## run the main job: attached mode on this machine
-	$(BIN) run configs/local.toml -- $(BIN) submit fanout 100 2
+demo: build ## the main job: synthesise a Toffoli gate on a runtime started here (attached mode)
+	$(BIN) run configs/local.toml -- $(BIN) synth --target toffoli
 
 .PHONY: deps
 deps: ## install what the tests need (Debian packages, staticcheck, the SLURM lab); needs root
