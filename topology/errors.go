@@ -74,3 +74,8 @@ var (
 	ErrCPUListOverflow = errors.New("cpulist number overflows 32 bits")
 	ErrCPUListRange    = errors.New("cpulist bit out of range")
 )
+
+// ConfigError returns a *ConfigError about key (dotted, e.g.
+// "server.placement") at the key's position in t's file, for checks made
+// outside this package.
+func (t *Topology) ConfigError(key, msg string) *ConfigError { return t.src.errAt(key, msg) }
