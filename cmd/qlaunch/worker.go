@@ -11,15 +11,17 @@ import (
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/kernels/resynth"
 	"github.com/qlaunch/qlaunch/launcher"
+	"github.com/qlaunch/qlaunch/launcher/bench"
 	"github.com/qlaunch/qlaunch/rank"
 	"github.com/qlaunch/qlaunch/topology"
 )
 
 // kernelRegistry is the registry every worker rank of this binary runs:
-// the built-in kernels and the quantum-compilation kernels (resynth,
-// synth, instantiate).
+// the built-in kernels, the quantum-compilation kernels (resynth,
+// synth, instantiate) and the benchmark kernels (len).
 func kernelRegistry() (*kernels.Registry, error) {
-	return kernels.NewRegistry(append(kernels.Builtin(), resynth.Kernels()...)...)
+	ks := append(kernels.Builtin(), resynth.Kernels()...)
+	return kernels.NewRegistry(append(ks, bench.Kernels()...)...)
 }
 
 // cmdWorker runs one worker rank with N slots.

@@ -1,0 +1,44 @@
+// Package bench holds the workloads that `qlaunch bench` runs against a
+// qlaunch runtime, as a library: the command, the Go benchmarks and the
+// scale simulation all run the same code.
+//
+// # Workloads
+//
+//	loopback    the same-run baseline, in this process: a 64-byte TCP echo
+//	            round trip over 127.0.0.1 (median_us, p99_us), pipelined
+//	            64-byte messages (msgs_per_s) and 1 MiB writes (MB_per_s)
+//	tiny        one task maps N noop children inside the runtime
+//	            (fanout N 1) → tasks_per_s
+//	client-map  the client maps N noop tasks → tasks_per_s
+//	latency     N sequential submit → result round trips of noop
+//	            → median_us, p99_us
+//	payload     N tasks carrying Options.Payload bytes to the len kernel,
+//	            random (incompressible) and repetitive (compressible)
+//	            → MB_per_s each
+//	nested      a task maps 100 children, each mapping 100 noop
+//	            grandchildren (fanout 100 2, 10,100 tasks) → seconds
+//	startup     runs Options.Launch (qlaunch run TOPOLOGY -- qlaunch submit
+//	            echo ready) as a child process: launch to its first output
+//	            byte (the first result) and from there to its exit
+//	            (shutdown) → ms each
+//
+// Every workload runs once unmeasured (warm-up), then Options.Repeat times;
+// a Result gives the minimum, median and maximum over the repeats of its
+// wall time and of each figure (taken one by one, so the fastest rate and
+// the shortest time may come from different repeats).
+//
+// # Kernels
+//
+// The payload workload needs the len kernel (Kernels), which returns the
+// length of its payload as decimal text. A runtime's worker ranks must
+// register it next to the built-in kernels: the qlaunch binary does.
+//
+// # Output
+//
+// WriteJSON prints one JSON object per line: workload, variant (when the
+// workload has several), tasks, repeat, seconds (the median), seconds_min,
+// seconds_max, then each figure F as F (the median), F_min and F_max.
+// WriteTable prints the same as an aligned table. Header describes the
+// machine, the tree and the build; WriteJSON prints it first as an object
+// with workload "header", tasks 0 and seconds 0.
+package bench

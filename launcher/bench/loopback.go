@@ -1,0 +1,270 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Sizes of the loopback baseline.
+const (
+	loopbackMessage    = 64      // bytes per message
+	loopbackRoundTrips = 2000    // round trips per repeat
+	loopbackBulkWrite  = 1 << 20 // bytes per bulk write
+	loopbackBulkWrites = 64      // bulk writes per repeat
+)
+
+// runLoopback measures the physical reference for one hop, in this
+// process: what TCP over 127.0.0.1 gives with no runtime in the way.
+func runLoopback(ctx context.Context, r *runner) ([]Result, error) {
+	lb, err := startLoopback()
+	if err != nil {
+		return nil, err
+	}
+	defer lb.close()
+	stop := context.AfterFunc(ctx, func() { lb.close() })
+	defer stop()
+
+	var out []Result
+	res, err := r.repeat("round-trip", loopbackRoundTrips, func() (sample, error) {
+		return lb.roundTrips(loopbackRoundTrips)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, res)
+	n := r.tasks
+	res, err = r.repeat("pipelined", n, func() (sample, error) {
+		return lb.pipelined(n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, res)
+	res, err = r.repeat("bulk", loopbackBulkWrites, func() (sample, error) {
+		return lb.bulk(loopbackBulkWrites)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(out, res), nil
+}
+
+// loopback is an in-process TCP server on 127.0.0.1 that serves each
+// connection by the mode its first byte names.
+type loopback struct {
+	ln     net.Listener
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
+	once   sync.Once
+}
+
+const (
+	modeEcho     = 'e' // echo 64-byte messages
+	modeCount    = 'c' // read N (8 bytes) then N messages, answer one byte
+	modeDiscard  = 'd' // read N (8 bytes) then N bytes, answer one byte
+	loopbackDone = 'k'
+)
+
+func startLoopback() (*loopback, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("loopback: %w", err)
+	}
+	lb := &loopback{ln: ln}
+	lb.wg.Go(lb.accept)
+	return lb, nil
+}
+
+func (lb *loopback) close() {
+	lb.once.Do(func() {
+		lb.ln.Close()
+		lb.mu.Lock()
+		lb.closed = true
+		for _, c := range lb.conns {
+			c.Close()
+		}
+		lb.mu.Unlock()
+	})
+	lb.wg.Wait()
+}
+
+func (lb *loopback) track(c net.Conn) bool {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	if lb.closed {
+		return false
+	}
+	lb.conns = append(lb.conns, c)
+	return true
+}
+
+func (lb *loopback) accept() {
+	for {
+		c, err := lb.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !lb.track(c) {
+			c.Close()
+			return
+		}
+		lb.wg.Go(func() {
+			defer c.Close()
+			_ = serveLoopback(c)
+		})
+	}
+}
+
+func serveLoopback(c net.Conn) error {
+	br := bufio.NewReaderSize(c, 64<<10)
+	mode, err := br.ReadByte()
+	if err != nil {
+		return err
+	}
+	msg := make([]byte, loopbackMessage)
+	switch mode {
+	case modeEcho:
+		for {
+			if _, err := io.ReadFull(br, msg); err != nil {
+				return err
+			}
+			if _, err := c.Write(msg); err != nil {
+				return err
+			}
+		}
+	case modeCount, modeDiscard:
+		for {
+			var hdr [8]byte
+			if _, err := io.ReadFull(br, hdr[:]); err != nil {
+				return err
+			}
+			n := int64(0)
+			for _, b := range hdr {
+				n = n<<8 | int64(b)
+			}
+			if mode == modeCount {
+				for range n {
+					if _, err := io.ReadFull(br, msg); err != nil {
+						return err
+					}
+				}
+			} else if _, err := io.CopyN(io.Discard, br, n); err != nil {
+				return err
+			}
+			if _, err := c.Write([]byte{loopbackDone}); err != nil {
+				return err
+			}
+		}
+	}
+	return errors.New("loopback: unknown mode")
+}
+
+func (lb *loopback) dial(mode byte) (net.Conn, error) {
+	c, err := net.Dial("tcp", lb.ln.Addr().String())
+	if err != nil {
+		return nil, fmt.Errorf("loopback: %w", err)
+	}
+	if _, err := c.Write([]byte{mode}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("loopback: %w", err)
+	}
+	return c, nil
+}
+
+func (lb *loopback) roundTrips(n int) (sample, error) {
+	c, err := lb.dial(modeEcho)
+	if err != nil {
+		return sample{}, err
+	}
+	defer c.Close()
+	msg := make([]byte, loopbackMessage)
+	lat := make([]time.Duration, n)
+	start := time.Now()
+	for i := range lat {
+		t0 := time.Now()
+		if _, err := c.Write(msg); err != nil {
+			return sample{}, fmt.Errorf("loopback: %w", err)
+		}
+		if _, err := io.ReadFull(c, msg); err != nil {
+			return sample{}, fmt.Errorf("loopback: %w", err)
+		}
+		lat[i] = time.Since(t0)
+	}
+	total := time.Since(start)
+	slices.Sort(lat)
+	return sample{seconds: total.Seconds(), figures: []Figure{
+		fig("median_us", micros(quantile(lat, 0.5))),
+		fig("p99_us", micros(quantile(lat, 0.99))),
+	}}, nil
+}
+
+// stream sends the 8-byte count n, then calls write, then waits for the
+// server's answer, and returns the time it all took.
+func (lb *loopback) stream(mode byte, n int, write func(w *bufio.Writer) error) (time.Duration, error) {
+	c, err := lb.dial(mode)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	bw := bufio.NewWriterSize(c, 64<<10)
+	t0 := time.Now()
+	var hdr [8]byte
+	for i := range hdr {
+		hdr[i] = byte(uint64(n) >> (56 - 8*i))
+	}
+	_, _ = bw.Write(hdr[:])
+	if err := write(bw); err != nil {
+		return 0, fmt.Errorf("loopback: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return 0, fmt.Errorf("loopback: %w", err)
+	}
+	var ack [1]byte
+	if _, err := io.ReadFull(c, ack[:]); err != nil {
+		return 0, fmt.Errorf("loopback: %w", err)
+	}
+	return time.Since(t0), nil
+}
+
+func (lb *loopback) pipelined(n int) (sample, error) {
+	msg := make([]byte, loopbackMessage)
+	d, err := lb.stream(modeCount, n, func(w *bufio.Writer) error {
+		for range n {
+			if _, err := w.Write(msg); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return sample{}, err
+	}
+	return rate("msgs_per_s", n, d), nil
+}
+
+func (lb *loopback) bulk(writes int) (sample, error) {
+	buf := make([]byte, loopbackBulkWrite)
+	d, err := lb.stream(modeDiscard, writes*len(buf), func(w *bufio.Writer) error {
+		for range writes {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return sample{}, err
+	}
+	return sample{seconds: d.Seconds(), figures: []Figure{
+		fig("MB_per_s", float64(writes*len(buf))/1e6/d.Seconds()),
+	}}, nil
+}
