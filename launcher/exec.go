@@ -111,6 +111,7 @@ func (w *worker) popBatch(buf []*task) []*task {
 		t := w.queue[last]
 		w.queue[last] = nil
 		w.queue = w.queue[:last]
+		t.state = stateRunning
 		buf = append(buf, t)
 	}
 	if w.queued() == 0 {
@@ -191,7 +192,7 @@ func (w *worker) runner(batch []*task) {
 // queued is not started.
 func (w *worker) run(t *task, depth int) (o outcome) {
 	o.t = t
-	if t.cancelled || (t.fut != nil && t.fut.cancelled) {
+	if t.ctx.Err() != nil {
 		o.err = kernels.ErrCancelled
 		return o
 	}
