@@ -190,10 +190,13 @@ func (c *Conn) ReadFrame() (Kind, []byte, error) {
 		c.growRead(c.bufSize)
 	}
 	if err := c.fill(headerSize); err != nil {
-		if err == io.EOF && c.rend == c.rpos {
+		switch {
+		case c.rend > c.rpos:
+			return KindInvalid, nil, readErr("header", err)
+		case err == io.EOF:
 			return KindInvalid, nil, io.EOF
 		}
-		return KindInvalid, nil, readErr("header", err)
+		return KindInvalid, nil, fmt.Errorf("wire: read: %w", err)
 	}
 	h := c.rbuf[c.rpos : c.rpos+headerSize]
 	size := binary.BigEndian.Uint32(h)

@@ -367,8 +367,13 @@ func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 func TestReadErrors(t *testing.T) {
 	boom := errors.New("boom")
 	c := NewConn(readWriter{errReader{boom}, io.Discard}, Options{})
-	if _, _, err := c.ReadFrame(); !errors.Is(err, boom) {
-		t.Errorf("ReadFrame = %v, want boom", err)
+	if _, _, err := c.ReadFrame(); !errors.Is(err, boom) || err.Error() != "wire: read: boom" {
+		t.Errorf("ReadFrame = %v, want wire: read: boom", err)
+	}
+	// An error after part of a frame is a truncated frame.
+	c = NewConn(readWriter{io.MultiReader(bytes.NewReader([]byte{0, 0}), errReader{boom}), io.Discard}, Options{})
+	if _, _, err := c.ReadFrame(); !errors.Is(err, boom) || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("ReadFrame after 2 bytes = %v, want a truncated frame wrapping boom", err)
 	}
 	c = NewConn(readWriter{errReader{nil}, io.Discard}, Options{})
 	if _, _, err := c.ReadFrame(); !errors.Is(err, io.ErrNoProgress) {
