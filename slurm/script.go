@@ -69,7 +69,7 @@ func Script(c ScriptConfig) (string, error) {
 	if timeout == "" {
 		timeout = "10m"
 	}
-	perNode := c.TasksPerNode + c.ExtraOnFirst // what the allocation must hold on every node
+	perNode := c.TasksPerNode + c.ExtraOnFirst // the most ranks of a node
 	total := c.Nodes*c.TasksPerNode + c.ExtraOnFirst
 
 	var b strings.Builder
@@ -80,15 +80,17 @@ func Script(c ScriptConfig) (string, error) {
 	w("# client's status. Submit with: sbatch THIS_FILE")
 	w("#SBATCH --job-name=%s", name)
 	w("#SBATCH --nodes=%d", c.Nodes)
-	w("#SBATCH --ntasks-per-node=%d", perNode)
-	if c.CPUsPerTask > 0 {
-		w("#SBATCH --cpus-per-task=%d", c.CPUsPerTask)
-	}
+	w("#SBATCH --ntasks=%d", total)
 	if c.GPUsPerNode > 0 {
 		w("#SBATCH --gpus-per-node=%d", c.GPUsPerNode)
 	}
-	w("# Whole nodes: qlaunch places and pins its worker ranks itself.")
+	w("# Whole nodes: qlaunch places and pins its worker ranks itself. Server and")
+	w("# manager ranks mostly wait on the network: --overcommit lets them share")
+	w("# cores with the worker ranks instead of each holding one (SLURM refuses")
+	w("# --ntasks-per-node above a node's CPU count even with --overcommit, so")
+	w("# the per-node layout is given to srun below, not here).")
 	w("#SBATCH --exclusive")
+	w("#SBATCH --overcommit")
 	if c.Time != "" {
 		w("#SBATCH --time=%s", c.Time)
 	}
@@ -166,7 +168,8 @@ func Script(c ScriptConfig) (string, error) {
 	w("# would starve the server and manager ranks (GOMAXPROCS=1); unbound, every")
 	w("# rank sees the step's CPUs and qlaunch pins worker ranks as the topology")
 	w("# says. --cpus-per-task gives the step all the node's CPUs.")
-	w("srun --ntasks=%d %s --cpus-per-task=\"$cpus_per_task\" --cpu-bind=none \\", total, layout)
+	w("# --overcommit: more ranks than CPUs on a node is fine.")
+	w("srun --ntasks=%d %s --cpus-per-task=\"$cpus_per_task\" --cpu-bind=none --overcommit \\", total, layout)
 	w("  --kill-on-bad-exit=1 \"$QLAUNCH\" \"$TOPOLOGY\" &")
 	w("runtime_pid=$!")
 	w("")
