@@ -35,14 +35,17 @@ type Conn struct {
 	rend      int
 	rerr      error  // error from the reader, returned once the buffer runs dry
 	dbuf      []byte // decompressed payloads
+	in        counters
+
+	// Keep the two sides' fields off each other's cache lines.
+	_ [128]byte
 
 	// Write side, owned by the writing goroutine.
 	wbuf []byte
 	werr error
 	vec  [][]byte
 	bufs net.Buffers // vec, consumed by a writev
-
-	in, out counters
+	out  counters
 }
 
 // NewConn returns a Conn reading and writing frames on rw. It allocates its
