@@ -1,0 +1,115 @@
+// Package launcher is the qlaunch runtime: the server, managers and worker
+// ranks that run kernels submitted by clients, connected by the
+// authenticated, framed and compressed protocol of package wire.
+//
+// # Roles
+//
+//	client ──► server ──► manager ──► worker rank (N slots)
+//	              │          └──────► manager ──► worker rank …
+//	              └─────────► worker rank
+//
+// The server (RunServer) accepts clients and is the top of the tree. A
+// manager (RunManager) relays between its parent and its children. Both are
+// the same relay code (RunNode): a node places the tasks it receives on its
+// children and routes results, log records and status replies back; the
+// server's sources are clients, a manager's its parent. Any node may have
+// worker ranks and lower managers side by side, so trees of any shape,
+// unbalanced included, work alike. A worker rank (RunWorker) runs kernels
+// from a kernels.Registry on Slots worker slots.
+//
+// Either end of a link may dial: worker ranks dial their manager (BQSKit's
+// worker port), the server dials the managers it is given (qlaunch server
+// ADDR…), a manager given a Parent dials it (the srun/mpirun bootstrap,
+// where every rank dials its parent from the plan). The dialler says in its
+// wire.Hello which end it is ("worker:child", "server:parent"); clients say
+// "client", and only the server accepts them. Every connection proves the
+// job secret before any other frame is read (wire.ClientHandshake); a
+// connection that fails, or sends a frame that does not decode or that its
+// role may not send, is closed and logged, and nothing else is disturbed.
+//
+// # Message flow
+//
+// Tasks go down as batches (wire.KindSubmit) of records "id | body" and
+// results come up as batches (wire.KindResult) of the same shape. A relay
+// reads only the ids: it renumbers each task with a fresh local id, keeps
+// (source, source's id, child) in its table (package sched), and copies the
+// body through, so a hop costs one map insert and delete per task. Every
+// message a step produces for one peer goes into one frame per kind, and a
+// connection's writer goroutine writes everything queued since it last
+// woke with one flush (wire.Outbox): under load, many tasks share a frame
+// and many frames share a system call.
+//
+// Placement: each node knows, per child, its worker slots (from wire.Join,
+// sent when a child connects and whenever its subtree changes), the tasks
+// it holds, and its idle slots and queued tasks (wire.Load, sent by worker
+// ranks when these change noticeably). Tasks go to children with unfilled
+// idle slots first, then to the child with the fewest tasks per slot.
+//
+// Local first: a kernel's children (Submit, Map) are queued on its own
+// worker rank and run on its slots with no network hop. When a sibling rank
+// is idle and this one has a queue, the manager asks it (wire.Load with
+// Steal) to hand its oldest queued tasks back up; the manager places them
+// like any task, and their results come back to the kernel that asked.
+//
+// # Worker slots
+//
+// A worker rank's slots are tokens. A goroutine holds one while it runs a
+// kernel; runners take queued tasks in batches, newest first. A kernel that
+// calls Wait or Next on an incomplete future first runs queued tasks itself
+// (up to a bounded depth), then gives its token back and parks; when its
+// future is ready it takes a token again ahead of queued tasks. So fork-join
+// of any depth and width runs on a single slot. The state is guarded by one
+// mutex instead of being owned by a loop goroutine: kernels call the
+// runtime synchronously, and a channel round trip per Map or Wait would
+// cost more than the work of a tiny task.
+//
+// # Cancellation and failures
+//
+// A kernel's context is cancelled when its task is. Cancelling a future
+// cancels its tasks: queued ones never start, running ones see their
+// context end and have their own futures cancelled, tasks handed to the
+// parent get a wire.KindCancel that every hop follows down (sched.Cancel).
+// A cancelled task's result still travels up, so every hop frees its
+// entry. When a kernel returns, the futures it left incomplete are
+// cancelled. A client that disconnects has all its tasks cancelled.
+//
+// When a child's connection breaks, or the child stays silent for
+// LinkConfig.HeartbeatTimeout (heartbeats flow both ways every
+// LinkConfig.Heartbeat), every task it held fails with a result of status
+// wire.ResultLost naming its rank and host (a *TaskError wrapping
+// ErrRankLost), and tasks it had submitted are cancelled; the rest of the
+// job goes on.
+//
+// # Readiness and shutdown
+//
+// The server counts the ranks below it from the Join messages; once
+// ExpectRanks have joined it writes its address to the address file
+// (atomically: temp file and rename), logs one "ready" line and closes its
+// Ready channel. Clients find the server through --ip, QLAUNCH_ADDR or the
+// address file.
+//
+// Stopping the server (its context ends: SIGINT or SIGTERM in qlaunch)
+// sends wire.KindShutdown to every child and closes the clients; each
+// manager passes it down and waits for its children to leave, each worker
+// rank cancels its kernels and leaves; every Run function returns
+// ErrShutdown and every process exits 0. A node waits at most
+// ShutdownTimeout for its children. A client cannot stop the runtime: a
+// shutdown frame from a client is a protocol error that closes that client.
+// A rank whose parent connection breaks without a shutdown returns
+// ErrParentLost.
+//
+// # Attached mode
+//
+// StartAttached starts a server and its worker ranks on this machine (as
+// processes, or in-process for tests and embedding) with a per-run secret
+// file, and returns once they joined; Close stops them, waits for every
+// process and removes the secret file. qlaunch run builds on it.
+//
+// # Goroutines
+//
+// Every goroutine has an owner that waits for it: a node's loop owns its
+// accept, dial, reader and writer goroutines (RunNode returns after them);
+// a worker rank owns its reader, writer, heartbeat and runner goroutines
+// (runners are waited for at most ShutdownGrace, since a kernel that
+// ignores its context cannot be stopped from outside).
+package launcher
