@@ -224,7 +224,9 @@ func (t *Topology) layout(nodes []string, tasksPerNode []int) (*layout, error) {
 	if l.dedicated {
 		l.rootK = t.Managers.Fanout
 	}
-	if l.positions() > 1 && l.k < 1 {
+	if maxW > t.Managers.Fanout {
+		errs = append(errs, t.src.errAt("managers.fanout", fmt.Sprintf("%d is below the %d worker ranks on a node (each is a child of its manager)", t.Managers.Fanout, maxW)))
+	} else if l.positions() > 1 && l.k < 1 {
 		errs = append(errs, t.src.errAt("managers.fanout", fmt.Sprintf("%d leaves no room for child managers beside %d worker ranks on a node (need at least %d)", t.Managers.Fanout, maxW, maxW+1)))
 	}
 	needCPUs := t.Workers.Pin == PinCompact || t.Workers.Pin == PinSpread || t.Workers.SlotsPerRank == 0 && t.Workers.Pin != PinExplicit

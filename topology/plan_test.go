@@ -217,6 +217,11 @@ func TestPlanInputErrors(t *testing.T) {
 	if err == nil || err.Error() != "test.toml:1:1: workers.ranks_per_node: 6 pinned worker ranks do not fit 4 CPUs per node" {
 		t.Fatalf("Plan with 6 pinned worker ranks on 4 CPUs: %v", err)
 	}
+	narrow := mustParse(t, "[workers]\ncpus_per_node = 4\n[managers]\nfanout = 2\n")
+	_, err = narrow.Plan([]string{"a"}, []int{4})
+	if err == nil || err.Error() != "test.toml:4:1: managers.fanout: 2 is below the 3 worker ranks on a node (each is a child of its manager)" {
+		t.Fatalf("Plan with 3 worker ranks under fanout 2: %v", err)
+	}
 	_, err = pinned.Plan([]string{"a", "b"}, []int{3, 9})
 	if err == nil || !strings.Contains(err.Error(), "test.toml:5:1: managers.fanout: 8 leaves no room for child managers beside 8 worker ranks") {
 		t.Fatalf("Plan with 8 worker ranks under fanout 8: %v", err)
