@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
 
 	"github.com/qlaunch/qlaunch/pbs"
 	"github.com/qlaunch/qlaunch/slurm"
@@ -26,7 +25,7 @@ func (o *planOptions) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.nodefile, "nodefile", "", "PBS node file: one line per rank (default: $PBS_NODEFILE)")
 	fs.IntVar(&o.tasksPerNode, "ntasks-per-node", 0, "ranks on every node (default: as many as the topology needs; a node file's own counts)")
 	fs.StringVar(&o.format, "format", "table", "output: table, json, dot (the manager tree for Graphviz) or hostfile (one line per rank)")
-	fs.IntVar(&o.cpus, "cpus", 0, "CPUs per node where the topology leaves cpus_per_node = 0 (default: $SLURM_CPUS_ON_NODE, else this machine's)")
+	fs.IntVar(&o.cpus, "cpus", 0, "CPUs per node where the topology leaves cpus_per_node = 0 (default: this machine's online CPUs, as the ranks of a job use)")
 }
 
 // cmdPlan prints the plan of a topology for a node list.
@@ -69,10 +68,7 @@ func cmdPlan(ctx context.Context, e *env, args []string) error {
 	}
 	cpus := o.cpus
 	if cpus == 0 {
-		cpus, _ = strconv.Atoi(e.getenv("SLURM_CPUS_ON_NODE"))
-	}
-	if cpus <= 0 {
-		cpus = onlineCPUs()
+		cpus = onlineCPUs() // what every rank of a job uses (see boot.go)
 	}
 	p, err := t.WithCPUsPerNode(cpus).Plan(nodes, tpn)
 	if err != nil {

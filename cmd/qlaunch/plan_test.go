@@ -59,7 +59,7 @@ func TestPlanCommand(t *testing.T) {
   r0 -> r4;
 }
 `},
-		{name: "hostfile from the SLURM environment", vars: map[string]string{"SLURM_JOB_NODELIST": "a[1-2]", "SLURM_CPUS_ON_NODE": "2"},
+		{name: "hostfile from the SLURM environment", vars: map[string]string{"SLURM_JOB_NODELIST": "a[1-2]"},
 			args: []string{"plan", "../../configs/hierarchy.toml", "--format", "hostfile"}, stdout: "a1\na1\na1\na2\na2\n"},
 		{name: "nodefile", args: []string{"plan", "../../configs/slurm-cpu.toml", "--nodefile", nodefile, "--format", "hostfile", "--cpus", "2"},
 			stdout: "h1\nh1\nh1\nh2\nh2\n"},
