@@ -93,7 +93,7 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add(randomBytes(1, 3000), uint16(1))
 	codecs := NewCodecs(fuzzMaxFrame) // built once: building is slow under coverage
 	f.Fuzz(func(t *testing.T, payload []byte, threshold uint16) {
-		if len(payload) > fuzzMaxFrame {
+		if len(payload) > 16<<10 { // larger ones make minimizing slow; unit tests cover them
 			return
 		}
 		orig := bytes.Clone(payload)
