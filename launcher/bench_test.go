@@ -11,11 +11,16 @@ import (
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/client"
+	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
 // startBench starts an attached in-process runtime with one worker rank of
 // two slots, the shape of configs/local.toml on a 2-core machine.
-func startBench(b *testing.B) *client.Client {
+func startBench(b *testing.B, wo ...wire.Options) *client.Client {
+	var opts wire.Options
+	if len(wo) > 0 {
+		opts = wo[0]
+	}
 	reg, err := kernels.NewRegistry(kernels.Builtin()...)
 	if err != nil {
 		b.Fatal(err)
@@ -23,12 +28,13 @@ func startBench(b *testing.B) *client.Client {
 	a, err := launcher.StartAttached(context.Background(), launcher.AttachedConfig{
 		Host: "bench", InProcess: true, Registry: reg,
 		Workers: []launcher.WorkerSpec{{Rank: 1, Slots: 2}},
+		Link:    launcher.LinkConfig{Wire: opts},
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { a.Close() })
-	c, err := client.Dial(context.Background(), a.Addr, client.Options{Secret: a.Secret})
+	c, err := client.Dial(context.Background(), a.Addr, client.Options{Secret: a.Secret, Wire: opts})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -66,9 +72,23 @@ func BenchmarkNested(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/run")
 }
 
-// BenchmarkClientMap maps N noop tasks from the client.
+// BenchmarkClientMap maps N noop tasks from the client, plain and with
+// zstd or s2 compression of frames over 4 KiB, reporting the bytes and
+// frames the client sent and received per task.
 func BenchmarkClientMap(b *testing.B) {
-	c := startBench(b)
+	for _, comp := range []string{"none", "zstd", "s2"} {
+		b.Run("compression="+comp, func(b *testing.B) {
+			var wc wire.Compression
+			if err := wc.UnmarshalText([]byte(comp)); err != nil {
+				b.Fatal(err)
+			}
+			benchClientMap(b, wire.Options{Compression: wc})
+		})
+	}
+}
+
+func benchClientMap(b *testing.B, wo wire.Options) {
+	c := startBench(b, wo)
 	const n = 10000
 	ts := make([]kernels.Task, n)
 	for i := range ts {
@@ -85,6 +105,11 @@ func BenchmarkClientMap(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tasks/s")
+	st := c.Stats()
+	tasks := float64(n * b.N)
+	b.ReportMetric(float64(st.WireOut)/tasks, "B-out/task")
+	b.ReportMetric(float64(st.WireIn)/tasks, "B-in/task")
+	b.ReportMetric(float64(st.FramesOut+st.FramesIn)/tasks, "frames/task")
 }
 
 // BenchmarkLatency measures one noop round trip at a time, against a raw

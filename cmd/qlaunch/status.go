@@ -6,16 +6,20 @@ import (
 	"fmt"
 	"sort"
 	"text/tabwriter"
+	"time"
+
+	"github.com/qlaunch/qlaunch/launcher/client"
 
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
 // cmdStatus prints the runtime's tree.
 func cmdStatus(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "status", "status [--ip ADDR] [--format text|json]")
+	fs := newFlagSet(e, "status", "status [--ip ADDR] [--watch D] [--format text|json]")
 	var cf clientFlags
 	cf.add(fs)
 	format := fs.String("format", "text", "output format: text or json")
+	watch := fs.Duration("watch", 0, "print the status again every D until interrupted (e.g. 1s)")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
@@ -27,12 +31,31 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
+	if *watch <= 0 {
+		return printStatus(ctx, e, c, *format)
+	}
+	tick := time.NewTicker(*watch)
+	defer tick.Stop()
+	for {
+		if err := printStatus(ctx, e, c, *format); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		fmt.Fprintln(e.stdout)
+	}
+}
+
+func printStatus(ctx context.Context, e *env, c *client.Client, format string) error {
 	ranks, err := c.Status(ctx)
 	if err != nil {
 		return err
 	}
 	sort.Slice(ranks, func(i, j int) bool { return ranks[i].Rank < ranks[j].Rank })
-	if *format == "json" {
+	if format == "json" {
 		type line struct {
 			Rank   int    `json:"rank"`
 			Parent int    `json:"parent"`

@@ -512,3 +512,6 @@ func (c *Client) onLog(b []byte) error {
 	}
 	return nil
 }
+
+// Stats returns the traffic of the client's connection so far.
+func (c *Client) Stats() wire.Stats { return c.fc.Stats() }
