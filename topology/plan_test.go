@@ -418,7 +418,7 @@ func FuzzPlanProperties(f *testing.F) {
 		// Uneven tasks per node: some nodes get extra worker ranks.
 		tpn := top.RanksPerNode(nodes)
 		for i := range tpn {
-			if int(extra) > 0 && i%int(extra+1) == 0 {
+			if extra > 0 && i%(int(extra)+1) == 0 {
 				tpn[i] += int(extra) % 3
 			}
 		}
