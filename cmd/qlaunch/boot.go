@@ -115,4 +115,3 @@ func onlineCPUs() int {
 	}
 	return set.Max() + 1
 }
-
