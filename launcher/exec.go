@@ -175,6 +175,7 @@ func (w *worker) runner(batch []*task) {
 			close(ch) // our token passes to the parked kernel
 			w.maybeLoad()
 			w.mu.Unlock()
+			_ = w.flushNow()
 			return
 		}
 		batch = w.popBatch(batch[:0])
@@ -182,9 +183,11 @@ func (w *worker) runner(batch []*task) {
 			w.free++
 			w.maybeLoad()
 			w.mu.Unlock()
+			_ = w.flushNow()
 			return
 		}
 		w.mu.Unlock()
+		_ = w.flushNow()
 	}
 }
 

@@ -81,6 +81,12 @@ type worker struct {
 	cancelOut []uint64
 	ctrlOut   []ctrlFrame
 	scratch   []byte
+
+	link     *link
+	writeMu  sync.Mutex // held while writing to link; guards the spares
+	spareRes []byte
+	spareSub []byte
+	spareLog []byte
 	wake      chan struct{}
 	lastIdle  bool
 	lastQueue int
@@ -118,6 +124,7 @@ func newWorker(cfg WorkerConfig, log *slog.Logger) *worker {
 
 func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *link) error {
 	w := newWorker(cfg, log)
+	w.link = l
 	w.mu.Lock()
 	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindJoin, wire.AppendJoin(nil, &wire.Join{Ranks: 1, Slots: w.slots})})
 	w.lastIdle = true
@@ -130,7 +137,7 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 	defer stopClose()
 	var wg sync.WaitGroup
 	writeErr := make(chan error, 1)
-	wg.Go(func() { writeErr <- w.writeLoop(ctx, l) })
+	wg.Go(func() { writeErr <- w.writeLoop(ctx) })
 	wg.Go(func() { l.watch(ctx, cfg.Link, w.heartbeat) })
 	readErr := w.readLoop(l)
 	cause := ErrParentLost
@@ -207,50 +214,75 @@ func (w *worker) maybeLoad() {
 	w.wakeWriter()
 }
 
-// writeLoop sends what the rank produced, many messages per flush.
-func (w *worker) writeLoop(ctx context.Context, l *link) error {
-	var spareRes, spareSub, spareLog []byte
+// writeLoop sends what the rank produced when woken. Runners also write
+// directly (flushNow) after a batch, which saves the hand-off to this
+// goroutine on the path of a result.
+func (w *worker) writeLoop(ctx context.Context) error {
 	for {
 		select {
 		case <-w.wake:
 		case <-ctx.Done():
 			return nil
 		}
-		w.mu.Lock()
-		res, sub, lg, canc, ctrl := w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut
-		w.resultOut, w.submitOut, w.logOut = spareRes[:0], spareSub[:0], spareLog[:0]
-		w.cancelOut, w.ctrlOut = nil, nil
-		w.mu.Unlock()
-		var err error
-		put := func(k wire.Kind, b []byte) {
-			if err == nil {
-				err = l.fc.WriteFrame(k, b)
-			}
-		}
-		for _, c := range ctrl {
-			put(c.kind, c.body)
-		}
-		if len(sub) > 0 {
-			put(wire.KindSubmit, sub)
-		}
-		if len(canc) > 0 {
-			put(wire.KindCancel, wire.AppendCancel(nil, canc))
-		}
-		if len(lg) > 0 {
-			put(wire.KindLog, lg)
-		}
-		if len(res) > 0 {
-			put(wire.KindResult, res)
-		}
-		if err == nil {
-			err = l.fc.Flush()
-		}
-		if err != nil {
-			l.close()
+		if err := w.flushNow(); err != nil {
 			return err
 		}
-		spareRes, spareSub, spareLog = res, sub, lg
 	}
+}
+
+// flushNow writes everything pending unless another goroutine is writing;
+// that one checks again for pending output after it finishes, so nothing
+// is left behind.
+func (w *worker) flushNow() error {
+	for w.writeMu.TryLock() {
+		w.mu.Lock()
+		res, sub, lg, canc, ctrl := w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut
+		if len(res)+len(sub)+len(lg)+len(canc)+len(ctrl) == 0 {
+			w.mu.Unlock()
+			w.writeMu.Unlock()
+			return nil
+		}
+		w.resultOut, w.submitOut, w.logOut = w.spareRes[:0], w.spareSub[:0], w.spareLog[:0]
+		w.cancelOut, w.ctrlOut = nil, nil
+		w.mu.Unlock()
+		err := w.writeFrames(res, sub, lg, canc, ctrl)
+		w.spareRes, w.spareSub, w.spareLog = res, sub, lg
+		w.writeMu.Unlock()
+		if err != nil {
+			w.link.close()
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *worker) writeFrames(res, sub, lg []byte, canc []uint64, ctrl []ctrlFrame) error {
+	fc := w.link.fc
+	var err error
+	put := func(k wire.Kind, b []byte) {
+		if err == nil {
+			err = fc.WriteFrame(k, b)
+		}
+	}
+	for _, c := range ctrl {
+		put(c.kind, c.body)
+	}
+	if len(sub) > 0 {
+		put(wire.KindSubmit, sub)
+	}
+	if len(canc) > 0 {
+		put(wire.KindCancel, wire.AppendCancel(nil, canc))
+	}
+	if len(lg) > 0 {
+		put(wire.KindLog, lg)
+	}
+	if len(res) > 0 {
+		put(wire.KindResult, res)
+	}
+	if err == nil {
+		err = fc.Flush()
+	}
+	return err
 }
 
 // readLoop handles frames from the parent until the link fails or a

@@ -97,6 +97,7 @@ type Client struct {
 	scratch    []byte
 	err        error
 	wake       chan struct{}
+	writeMu    sync.Mutex // held while writing to the connection
 	wg         sync.WaitGroup
 }
 
@@ -208,8 +209,8 @@ func (c *Client) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, er
 		return kernels.Future{}, fmt.Errorf("client: map of %d tasks is too large", len(ts))
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.err != nil {
+		c.mu.Unlock()
 		return kernels.Future{}, c.err
 	}
 	c.nextFuture++
@@ -222,7 +223,8 @@ func (c *Client) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, er
 		c.scratch = wire.AppendTask(c.scratch[:0], &wt)
 		c.submitOut = wire.AppendRecord(c.submitOut, id<<indexBits|uint64(i), c.scratch)
 	}
-	c.wakeWriter()
+	c.mu.Unlock()
+	c.flushNow()
 	return kernels.Future{ID: id, N: len(ts)}, nil
 }
 
@@ -373,13 +375,31 @@ func (c *Client) Status(ctx context.Context) ([]wire.RankStatus, error) {
 	}
 }
 
+// writeLoop writes what calls queued when woken; calls also write directly
+// (flushNow) when no other goroutine is writing, which saves a hand-off on
+// the path of a submission.
 func (c *Client) writeLoop() {
 	for range c.wake {
+		c.mu.Lock()
+		err := c.err
+		c.mu.Unlock()
+		if err != nil {
+			return
+		}
+		c.flushNow()
+	}
+}
+
+// flushNow writes everything queued unless another goroutine is writing;
+// that one checks again after it finishes.
+func (c *Client) flushNow() {
+	for c.writeMu.TryLock() {
 		c.mu.Lock()
 		sub, canc, ctrl, err := c.submitOut, c.cancelOut, c.ctrlOut, c.err
 		c.submitOut, c.cancelOut, c.ctrlOut = nil, nil, nil
 		c.mu.Unlock()
-		if err != nil {
+		if err != nil || len(sub)+len(canc)+len(ctrl) == 0 {
+			c.writeMu.Unlock()
 			return
 		}
 		var werr error
@@ -400,6 +420,7 @@ func (c *Client) writeLoop() {
 		if werr == nil {
 			werr = c.fc.Flush()
 		}
+		c.writeMu.Unlock()
 		if werr != nil {
 			c.fail(fmt.Errorf("client: connection lost: %w", werr))
 			return
