@@ -82,11 +82,11 @@ type worker struct {
 	ctrlOut   []ctrlFrame
 	scratch   []byte
 
-	link     *link
-	writeMu  sync.Mutex // held while writing to link; guards the spares
-	spareRes []byte
-	spareSub []byte
-	spareLog []byte
+	link      *link
+	writeMu   sync.Mutex // held while writing to link; guards the spares
+	spareRes  []byte
+	spareSub  []byte
+	spareLog  []byte
 	wake      chan struct{}
 	lastIdle  bool
 	lastQueue int
