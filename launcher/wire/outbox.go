@@ -25,6 +25,7 @@ type Outbox struct {
 	wake    chan struct{}
 	closed  bool
 	stopped bool
+	writing bool // a goroutine is in Drain
 }
 
 // NewOutbox returns an empty outbox.
@@ -75,39 +76,68 @@ func (o *Outbox) Stop() {
 // Run writes queued frames to w until Close (nil, once drained) or Stop
 // (nil), or a write fails (the error).
 func (o *Outbox) Run(w FrameWriter) error {
-	for {
-		<-o.wake
-		for {
-			o.mu.Lock()
-			if o.stopped {
-				o.mu.Unlock()
-				return nil
-			}
-			if len(o.frames) == 0 {
-				closed := o.closed
-				o.mu.Unlock()
-				if closed {
-					return nil
-				}
-				break
-			}
-			batch := o.frames
-			o.frames, o.spare = o.spare[:0], nil
-			o.mu.Unlock()
-			for i := range batch {
-				if err := w.WriteFrame(batch[i].kind, batch[i].body); err != nil {
-					o.Stop()
-					return err
-				}
-				batch[i] = outFrame{}
-			}
-			if err := w.Flush(); err != nil {
-				o.Stop()
-				return err
-			}
-			o.mu.Lock()
-			o.spare = batch[:0]
-			o.mu.Unlock()
+	for range o.wake {
+		if err := o.Drain(w); err != nil {
+			return err
 		}
+		o.mu.Lock()
+		done := o.stopped || (o.closed && len(o.frames) == 0 && !o.writing)
+		o.mu.Unlock()
+		if done {
+			return nil
+		}
+	}
+	return nil
+}
+
+// Drain writes everything queued to w and flushes, from the calling
+// goroutine, unless another goroutine is writing; that one keeps writing
+// until the queue is empty, so a frame queued before Drain is never left
+// behind. A goroutine that produced frames calls Drain to save the
+// hand-off to the writer goroutine.
+func (o *Outbox) Drain(w FrameWriter) error {
+	o.mu.Lock()
+	if o.writing || o.stopped {
+		o.mu.Unlock()
+		return nil
+	}
+	o.writing = true
+	for len(o.frames) > 0 && !o.stopped {
+		batch := o.frames
+		o.frames, o.spare = o.spare[:0], nil
+		o.mu.Unlock()
+		err := writeBatch(w, batch)
+		o.mu.Lock()
+		o.spare = batch[:0]
+		if err != nil {
+			o.writing, o.closed, o.stopped = false, true, true
+			o.mu.Unlock()
+			o.wakeup()
+			return err
+		}
+	}
+	o.writing = false
+	closed := o.closed
+	o.mu.Unlock()
+	if closed {
+		o.wakeup() // let Run see that everything was written
+	}
+	return nil
+}
+
+func writeBatch(w FrameWriter, batch []outFrame) error {
+	for i := range batch {
+		if err := w.WriteFrame(batch[i].kind, batch[i].body); err != nil {
+			return err
+		}
+		batch[i] = outFrame{}
+	}
+	return w.Flush()
+}
+
+func (o *Outbox) wakeup() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
 	}
 }

@@ -70,3 +70,47 @@ func TestOutboxThroughConn(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboxDrainFromProducers has producers write directly with Drain
+// while the writer goroutine runs: every frame arrives exactly once, and
+// each producer's frames in order.
+func TestOutboxDrainFromProducers(t *testing.T) {
+	o := NewOutbox()
+	w := &recordingWriter{}
+	done := make(chan error)
+	go func() { done <- o.Run(w) }()
+	const producers, each = 4, 5000
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for i := range each {
+				o.Put(KindResult, binary.AppendUvarint(nil, uint64(p*each+i)))
+				if i%7 == 0 {
+					if err := o.Drain(w); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	o.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(w.frames) != producers*each {
+		t.Fatalf("got %d frames, want %d", len(w.frames), producers*each)
+	}
+	last := make([]int, producers)
+	for i := range last {
+		last[i] = -1
+	}
+	for _, v := range w.frames {
+		p, i := int(v)/each, int(v)%each
+		if i <= last[p] {
+			t.Fatalf("producer %d: frame %d after %d", p, i, last[p])
+		}
+		last[p] = i
+	}
+}
