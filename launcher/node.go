@@ -78,15 +78,6 @@ type nodePeer struct {
 	dirty                bool
 }
 
-type nodeEvent struct {
-	p       *nodePeer
-	kind    wire.Kind
-	body    []byte
-	err     error
-	newPeer *nodePeer
-	dialErr error
-}
-
 type statusReq struct {
 	src     *nodePeer
 	srcID   uint64
@@ -102,11 +93,18 @@ type node struct {
 	peers  map[sched.Peer]*nodePeer
 	nextID sched.Peer
 	parent *nodePeer
-	events chan nodeEvent
 	quit   chan struct{}
 	wg     sync.WaitGroup
-	dirty  []*nodePeer
 	lost   *nodePeer
+
+	// mu guards the node's state: the goroutine that read a frame handles
+	// it under mu (no hand-off to a loop goroutine), then writes what it
+	// produced with Outbox.Drain after releasing mu.
+	mu     sync.Mutex
+	dirty  []*nodePeer
+	closed bool
+	result error
+	idle   chan struct{} // closed when stopping and no child is left
 
 	status     map[uint64]*statusReq
 	nextStatus uint64
@@ -123,7 +121,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	cfg = cfg.withDefaults()
 	n := &node{
 		cfg: cfg, sched: sched.New(), peers: make(map[sched.Peer]*nodePeer),
-		events: make(chan nodeEvent, 256), quit: make(chan struct{}),
+		quit: make(chan struct{}), idle: make(chan struct{}),
 		status: make(map[uint64]*statusReq),
 	}
 	n.role = roleManager
@@ -131,8 +129,6 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		n.role = roleServer
 	}
 	n.log = cfg.Logger.With("role", n.role, "rank", cfg.Rank, "host", cfg.Host)
-	defer n.wg.Wait()
-	defer close(n.quit)
 	for _, ln := range cfg.Listeners {
 		n.wg.Go(func() { n.acceptLoop(ln) })
 	}
@@ -144,8 +140,26 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		up := wire.Hello{Role: n.role + linkChild, Rank: cfg.Rank, Host: cfg.Host}
 		n.wg.Go(func() { n.dial(ctx, cfg.Parent, up, peerParent) })
 	}
-	n.checkReady()
-	err := n.loop(ctx)
+	n.wg.Go(n.ticker)
+	n.do(n.checkReady)
+
+	select {
+	case <-ctx.Done():
+		n.do(func() { n.fail(ErrShutdown) })
+	case <-n.idle:
+	}
+	t := time.NewTimer(n.cfg.ShutdownTimeout)
+	select {
+	case <-n.idle:
+	case <-t.C:
+		n.mu.Lock()
+		n.log.Warn("children did not leave in time", "left", n.countChildren())
+		n.mu.Unlock()
+	}
+	t.Stop()
+
+	n.mu.Lock()
+	n.closed = true
 	for _, ln := range cfg.Listeners {
 		ln.Close()
 	}
@@ -153,15 +167,59 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		p.out.Close()
 		p.l.close()
 	}
-	return err
+	result := n.result
+	n.mu.Unlock()
+	close(n.quit)
+	n.wg.Wait()
+	return result
 }
 
-func (n *node) send(ev nodeEvent) bool {
-	select {
-	case n.events <- ev:
-		return true
-	case <-n.quit:
-		return false
+// do runs fn with the node's state locked, then writes what it produced.
+func (n *node) do(fn func()) {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	fn()
+	dirty := n.flush()
+	if n.stopping && n.countChildren() == 0 {
+		select {
+		case <-n.idle:
+		default:
+			close(n.idle)
+		}
+	}
+	n.mu.Unlock()
+	for _, p := range dirty {
+		if err := p.out.Drain(p.l.fc); err != nil {
+			n.log.Warn("write failed, dropping connection", "peer", p.l.String(), "err", err)
+			p.l.close()
+		}
+	}
+}
+
+// fail stops the node with err as its result (the first one wins).
+func (n *node) fail(err error) {
+	if err == nil {
+		return
+	}
+	if n.result == nil {
+		n.result = err
+	}
+	n.beginStop(err)
+}
+
+func (n *node) ticker() {
+	t := time.NewTicker(n.cfg.Link.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.quit:
+			return
+		case now := <-t.C:
+			n.do(func() { n.heartbeat(now) })
+		}
 	}
 }
 
@@ -194,86 +252,42 @@ func (n *node) acceptLoop(ln net.Listener) {
 				l.close()
 				return
 			}
-			if !n.send(nodeEvent{newPeer: p}) {
-				l.close()
-			}
+			n.adopt(p)
 		})
+	}
+}
+
+// adopt adds an authenticated peer, or closes it if the node is done.
+func (n *node) adopt(p *nodePeer) {
+	added := false
+	n.do(func() { added = n.addPeer(p) })
+	if !added {
+		p.l.close()
 	}
 }
 
 func (n *node) dial(ctx context.Context, addr string, me wire.Hello, kind peerKind) {
 	l, err := dialLink(ctx, addr, n.cfg.Link, me)
 	if err != nil {
-		n.send(nodeEvent{dialErr: err})
+		n.do(func() {
+			n.log.Error("dial failed", "err", err)
+			n.fail(err)
+		})
 		return
 	}
-	if !n.send(nodeEvent{newPeer: &nodePeer{l: l, kind: kind}}) {
-		l.close()
-	}
+	n.adopt(&nodePeer{l: l, kind: kind})
 }
 
+// readLoop handles p's frames in this goroutine, under the node's lock.
 func (n *node) readLoop(p *nodePeer) {
 	for {
 		k, b, err := p.l.fc.ReadFrame()
 		if err != nil {
-			n.send(nodeEvent{p: p, err: err})
+			n.do(func() { n.fail(n.removePeer(p, err)) })
 			return
 		}
 		p.l.seen()
-		if !n.send(nodeEvent{p: p, kind: k, body: append([]byte(nil), b...)}) {
-			return
-		}
-	}
-}
-
-func (n *node) loop(ctx context.Context) error {
-	tick := time.NewTicker(n.cfg.Link.Heartbeat)
-	defer tick.Stop()
-	done := ctx.Done()
-	var stopTimer <-chan time.Time
-	var result error
-	for {
-		select {
-		case ev := <-n.events:
-			if err := n.handle(ev); err != nil {
-				result = err
-				n.beginStop(err)
-			}
-			for i := 0; i < 256; i++ {
-				select {
-				case ev := <-n.events:
-					if err := n.handle(ev); err != nil {
-						result = err
-						n.beginStop(err)
-					}
-					continue
-				default:
-				}
-				break
-			}
-		case <-done:
-			done = nil
-			if result == nil {
-				result = ErrShutdown
-			}
-			n.beginStop(ErrShutdown)
-		case now := <-tick.C:
-			n.heartbeat(now)
-		case <-stopTimer:
-			n.log.Warn("children did not leave in time", "left", n.countChildren())
-			return result
-		}
-		n.flush()
-		if n.stopping {
-			if stopTimer == nil {
-				t := time.NewTimer(n.cfg.ShutdownTimeout)
-				defer t.Stop()
-				stopTimer = t.C
-			}
-			if n.countChildren() == 0 {
-				return result
-			}
-		}
+		n.do(func() { n.fail(n.handle(p, k, b)) })
 	}
 }
 
@@ -328,7 +342,10 @@ func (n *node) mark(p *nodePeer) {
 	}
 }
 
-func (n *node) flush() {
+func (n *node) flush() []*nodePeer {
+	if len(n.dirty) == 0 {
+		return nil
+	}
 	for _, p := range n.dirty {
 		p.dirty = false
 		for _, c := range p.ctrl {
@@ -352,18 +369,18 @@ func (n *node) flush() {
 			p.cancels = nil
 		}
 	}
-	n.dirty = n.dirty[:0]
+	dirty := n.dirty
+	n.dirty = nil
+	return dirty
 }
 
-func (n *node) addPeer(p *nodePeer) {
+func (n *node) addPeer(p *nodePeer) bool {
 	if n.stopping {
-		p.l.close()
-		return
+		return false
 	}
 	if p.kind == peerParent && n.parent != nil {
 		n.log.Warn("refused second parent", "peer", p.l.String())
-		p.l.close()
-		return
+		return false
 	}
 	n.nextID++
 	p.id = n.nextID
@@ -382,6 +399,7 @@ func (n *node) addPeer(p *nodePeer) {
 		n.lastJoin = wire.Join{}
 		n.reportJoin()
 	}
+	return true
 }
 
 func (n *node) removePeer(p *nodePeer, err error) error {
@@ -422,28 +440,20 @@ func (n *node) removePeer(p *nodePeer, err error) error {
 	return nil
 }
 
-// handle processes one event; a non-nil error stops the node.
-func (n *node) handle(ev nodeEvent) error {
-	switch {
-	case ev.dialErr != nil:
-		n.log.Error("dial failed", "err", ev.dialErr)
-		return ev.dialErr
-	case ev.newPeer != nil:
-		n.addPeer(ev.newPeer)
-		return nil
-	case ev.err != nil:
-		return n.removePeer(ev.p, ev.err)
-	}
-	p := ev.p
+// handle processes one frame from p; a non-nil error stops the node.
+func (n *node) handle(p *nodePeer, k wire.Kind, b []byte) error {
 	if _, ok := n.peers[p.id]; !ok {
 		return nil
 	}
-	if err := n.message(p, ev.kind, ev.body); err != nil {
+	if k == wire.KindSubmit {
+		// Held tasks keep their bodies past the next read.
+		b = append([]byte(nil), b...)
+	}
+	if err := n.message(p, k, b); err != nil {
 		if errors.Is(err, ErrShutdown) {
-			n.beginStop(err)
 			return ErrShutdown
 		}
-		n.log.Warn("bad message, dropping connection", "peer", p.l.String(), "kind", ev.kind, "err", err)
+		n.log.Warn("bad message, dropping connection", "peer", p.l.String(), "kind", k, "err", err)
 		return n.removePeer(p, err)
 	}
 	n.apply()
