@@ -41,7 +41,7 @@
 // too: no hand-off between goroutines lies on the path of a task, and
 // under load many tasks share a frame and many frames share a system call.
 // (A loop goroutine owning the state, as in etcd-io/raft, costs two
-// goroutine wake-ups per hop; measured, that was most of a hop's latency.)
+// goroutine wake-ups per hop.)
 //
 // Placement: each node knows, per child, its worker slots (from wire.Join,
 // sent when a child connects and whenever its subtree changes), the tasks
