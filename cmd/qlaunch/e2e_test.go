@@ -169,6 +169,10 @@ func TestDetachedTree(t *testing.T) {
 			}
 		})
 	}
+	// Waiting for more ranks than joined times out naming the missing.
+	if r := e2eRun(t, env, "", "wait", "--ranks", "5", "--timeout", "300ms"); r.code != 1 || !strings.Contains(r.stderr, "3 of 5 ranks joined; missing ranks: [3 4]") {
+		t.Fatalf("wait for 5 ranks: %+v", r)
+	}
 	// The status lists the three ranks.
 	r := e2eRun(t, env, "", "status", "--format", "json")
 	if r.code != 0 || strings.Count(r.stdout, `"rank"`) != 3 || !strings.Contains(r.stdout, `"role": "worker"`) || !strings.Contains(r.stdout, `"slots": 2`) {
