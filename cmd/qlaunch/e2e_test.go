@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher/client"
+	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
 // qlaunchBin is the qlaunch binary built once by TestMain for the tests
@@ -169,6 +174,56 @@ func TestDetachedTree(t *testing.T) {
 			}
 		})
 	}
+	// The Go client against the real tree: identity map in order, next
+	// without repeats, cancel of a 1 s sleep, two jobs at once.
+	t.Run("client", func(t *testing.T) {
+		sec, err := wire.LoadSecretFile(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := t.Context()
+		c, err := client.Dial(ctx, "127.0.0.1:"+strconv.Itoa(sport), client.Options{Secret: sec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ts := make([]kernels.Task, 10)
+		for i := range ts {
+			ts[i] = kernels.Task{Kernel: "echo", Args: []string{strconv.Itoa(i)}}
+		}
+		f1, _ := c.Map(ctx, ts)
+		f2, _ := c.Map(ctx, ts)
+		vals, err := c.Wait(ctx, f1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range vals {
+			if string(v) != strconv.Itoa(i) {
+				t.Fatalf("map: result %d = %q", i, v)
+			}
+		}
+		seen := map[int]bool{}
+		for len(seen) < 10 {
+			rs, err := c.Next(ctx, f2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rs {
+				if seen[r.Index] || string(r.Value) != strconv.Itoa(r.Index) {
+					t.Fatalf("next: %d %q", r.Index, r.Value)
+				}
+				seen[r.Index] = true
+			}
+		}
+		if _, err := c.Next(ctx, f2); !errors.Is(err, kernels.ErrNoMoreResults) {
+			t.Fatalf("next after all: %v", err)
+		}
+		f3, _ := c.Submit(ctx, kernels.Task{Kernel: "sleep", Args: []string{"1000"}})
+		c.Cancel(f3)
+		if _, err := c.Wait(ctx, f3); !errors.Is(err, kernels.ErrCancelled) {
+			t.Fatalf("cancelled sleep: %v", err)
+		}
+	})
 	// Waiting for more ranks than joined times out naming the missing.
 	if r := e2eRun(t, env, "", "wait", "--ranks", "5", "--timeout", "300ms"); r.code != 1 || !strings.Contains(r.stderr, "3 of 5 ranks joined; missing ranks: [3 4]") {
 		t.Fatalf("wait for 5 ranks: %+v", r)
