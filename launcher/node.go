@@ -652,7 +652,10 @@ func (n *node) onStatus(p *nodePeer, b []byte) error {
 			return nil
 		}
 		delete(req.waiting, p.id)
-		req.ranks = append(req.ranks, s.Ranks...)
+		for _, r := range s.Ranks {
+			r.Depth++
+			req.ranks = append(req.ranks, r)
+		}
 		n.statusDone(s.ID, req)
 		return nil
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -54,11 +54,11 @@ func printStatus(ctx context.Context, e *env, c *client.Client, format string) e
 	if err != nil {
 		return err
 	}
-	sort.Slice(ranks, func(i, j int) bool { return ranks[i].Rank < ranks[j].Rank })
 	if format == "json" {
 		type line struct {
 			Rank   int    `json:"rank"`
 			Parent int    `json:"parent"`
+			Depth  int    `json:"depth"`
 			Role   string `json:"role"`
 			Host   string `json:"host"`
 			Slots  int    `json:"slots"`
@@ -71,7 +71,7 @@ func printStatus(ctx context.Context, e *env, c *client.Client, format string) e
 			Ranks []line `json:"ranks"`
 		}{Ranks: []line{}}
 		for _, r := range ranks {
-			out.Ranks = append(out.Ranks, line{r.Rank, r.Parent, r.Role, r.Host, r.Slots, r.Busy, r.Slots - r.Busy, r.Queued, r.Done})
+			out.Ranks = append(out.Ranks, line{r.Rank, r.Parent, r.Depth, r.Role, r.Host, r.Slots, r.Busy, r.Slots - r.Busy, r.Queued, r.Done})
 		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -83,36 +83,15 @@ func printStatus(ctx context.Context, e *env, c *client.Client, format string) e
 	return tw.Flush()
 }
 
+// printTree prints the ranks in the order the tree answered (each rank
+// followed by its subtree), indented by depth.
 func printTree(tw *tabwriter.Writer, ranks []wire.RankStatus) {
-	children := map[int][]wire.RankStatus{}
-	known := map[int]bool{}
 	for _, r := range ranks {
-		known[r.Rank] = true
-	}
-	var roots []wire.RankStatus
-	for _, r := range ranks {
-		if r.Parent < 0 || !known[r.Parent] {
-			roots = append(roots, r)
-		} else {
-			children[r.Parent] = append(children[r.Parent], r)
-		}
-	}
-	var walk func(r wire.RankStatus, depth int)
-	walk = func(r wire.RankStatus, depth int) {
-		indent := ""
-		for range depth {
-			indent += "  "
-		}
+		indent := strings.Repeat("  ", r.Depth)
 		slots, busy, idle := "-", "-", "-"
 		if r.Role == "worker" {
 			slots, busy, idle = fmt.Sprint(r.Slots), fmt.Sprint(r.Busy), fmt.Sprint(r.Slots-r.Busy)
 		}
 		fmt.Fprintf(tw, "%s%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", indent, r.Rank, r.Parent, r.Role, r.Host, slots, busy, idle, r.Queued, r.Done)
-		for _, c := range children[r.Rank] {
-			walk(c, depth+1)
-		}
-	}
-	for _, r := range roots {
-		walk(r, 0)
 	}
 }

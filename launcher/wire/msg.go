@@ -350,6 +350,7 @@ func DecodeLog(b []byte, l *LogRecord) (rest []byte, err error) {
 type RankStatus struct {
 	Rank   int
 	Parent int // -1 for the top
+	Depth  int // hops below the rank that answered the request
 	Role   string
 	Host   string
 	Slots  int // worker slots (worker ranks)
@@ -377,6 +378,7 @@ func AppendStatus(dst []byte, s *Status) []byte {
 		r := &s.Ranks[i]
 		dst = binary.AppendVarint(dst, int64(r.Rank))
 		dst = binary.AppendVarint(dst, int64(r.Parent))
+		dst = binary.AppendUvarint(dst, uint64(r.Depth))
 		dst = appendString(dst, r.Role)
 		dst = appendString(dst, r.Host)
 		dst = binary.AppendUvarint(dst, uint64(r.Slots))
@@ -410,12 +412,13 @@ func DecodeStatus(b []byte, s *Status) error {
 		d.fail("status flag")
 		return d.err
 	}
-	n := d.count("status ranks", 8)
+	n := d.count("status ranks", 9)
 	s.Ranks = make([]RankStatus, 0, n)
 	for range n {
 		var r RankStatus
 		r.Rank = d.smallInt("status rank")
 		r.Parent = d.smallInt("status parent")
+		r.Depth = d.int("status depth")
 		r.Role = d.string("status role")
 		r.Host = d.string("status host")
 		r.Slots = d.int("status slots")

@@ -99,7 +99,7 @@ func TestOtherMessages(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, lr) || len(rest) != len(b)/2 {
 		t.Fatalf("log: %+v %v", got, err)
 	}
-	st := Status{ID: 9, Reply: true, Ranks: []RankStatus{{Rank: 0, Parent: -1, Role: "server", Host: "h"}, {Rank: 1, Role: "worker", Slots: 2, Busy: 1, Queued: 3, Done: 40}}}
+	st := Status{ID: 9, Reply: true, Ranks: []RankStatus{{Rank: 0, Parent: -1, Role: "server", Host: "h"}, {Rank: 1, Depth: 1, Role: "worker", Slots: 2, Busy: 1, Queued: 3, Done: 40}}}
 	var gs Status
 	if err := DecodeStatus(AppendStatus(nil, &st), &gs); err != nil || !reflect.DeepEqual(gs, st) {
 		t.Fatalf("status: %+v %v", gs, err)
