@@ -36,7 +36,8 @@ type AttachedConfig struct {
 	Workers []WorkerSpec
 	// InProcess runs the worker ranks as goroutines of this process with
 	// Registry (tests, benchmarks, embedding); otherwise each is a process
-	// made by Command.
+	// made by Command. The server also reads Registry, when set, for which
+	// kernels are retryable.
 	InProcess bool
 	Registry  *kernels.Registry
 	// Command returns the command that runs worker rank spec as a process
@@ -114,7 +115,7 @@ func StartAttached(ctx context.Context, cfg AttachedConfig) (*Attached, error) {
 		a.serverErr <- RunServer(runCtx, ServerConfig{
 			Rank: 0, Host: cfg.Host, Listener: ln, ExpectRanks: 1 + len(cfg.Workers),
 			AddressFile: cfg.AddressFile, Address: a.Addr, Ready: ready,
-			Link: cfg.Link, Logger: cfg.Logger,
+			Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
 		})
 	})
 	exited := make(chan error, len(cfg.Workers))

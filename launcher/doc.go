@@ -82,7 +82,10 @@
 // LinkConfig.Heartbeat), every task it held fails with a result of status
 // wire.ResultLost naming its rank and host (a *TaskError wrapping
 // ErrRankLost), and tasks it had submitted are cancelled; the rest of the
-// job goes on.
+// job goes on. A task whose kernel is marked Retryable (idempotent) is
+// instead placed again on another child, up to sched.MaxRetries times; a
+// relay knows which kernels are retryable from NodeConfig.Registry and keeps
+// such tasks' bodies until their results come back.
 //
 // # Readiness and shutdown
 //

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,5 +244,29 @@ func TestShutdownStopsEveryRank(t *testing.T) {
 	}
 	if _, err := c.Wait(ctx, f); err == nil {
 		t.Fatal("wait succeeded after the runtime stopped")
+	}
+}
+
+func TestRetryableTaskRunsAgainAfterRankLoss(t *testing.T) {
+	p := newProbe()
+	var attempts atomic.Int32
+	ks := append(p.kernels(), kernels.Kernel{Name: "once", Retryable: true, Func: func(ctx context.Context, rt kernels.Runtime, _ []string, _ []byte) ([]byte, error) {
+		if attempts.Add(1) == 1 {
+			p.started <- rt.Rank()
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return []byte("second attempt on rank " + strconv.Itoa(rt.Rank())), nil
+	}})
+	tr := launchertest.Start(t, launchertest.Shape{Workers: []int{1, 1}}, launchertest.Options{Kernels: ks})
+	c := tr.Client()
+	ctx := ctxT(t)
+	f, _ := c.Submit(ctx, kernels.Task{Kernel: "once"})
+	a := recv(t, p.started, "first attempt")
+	tr.Kill(a)
+	vs, err := c.Wait(ctx, f)
+	other := 3 - a
+	if err != nil || string(vs[0]) != "second attempt on rank "+strconv.Itoa(other) {
+		t.Fatalf("retryable task after losing rank %d: %q %v", a, vs, err)
 	}
 }

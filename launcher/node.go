@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/launcher/sched"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
@@ -41,8 +42,11 @@ type NodeConfig struct {
 	// ShutdownTimeout bounds how long a stopping node waits for its
 	// children to leave; zero means 5 s.
 	ShutdownTimeout time.Duration
-	Link            LinkConfig
-	Logger          *slog.Logger
+	// Registry, if set, says which kernels are retryable: their tasks are
+	// placed again when the child running them is lost.
+	Registry *kernels.Registry
+	Link     LinkConfig
+	Logger   *slog.Logger
 }
 
 func (c NodeConfig) withDefaults() NodeConfig {
@@ -106,6 +110,7 @@ type node struct {
 	result error
 	idle   chan struct{} // closed when stopping and no child is left
 
+	retry      map[string]bool
 	status     map[uint64]*statusReq
 	nextStatus uint64
 	done       uint64
@@ -123,6 +128,13 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		cfg: cfg, sched: sched.New(), peers: make(map[sched.Peer]*nodePeer),
 		quit: make(chan struct{}), idle: make(chan struct{}),
 		status: make(map[uint64]*statusReq),
+	}
+	if cfg.Registry != nil {
+		n.retry = make(map[string]bool)
+		for _, name := range cfg.Registry.Names() {
+			k, _ := cfg.Registry.Lookup(name)
+			n.retry[name] = k.Retryable
+		}
 	}
 	n.role = roleManager
 	if cfg.Server {
@@ -474,7 +486,7 @@ func (n *node) message(p *nodePeer, k wire.Kind, b []byte) error {
 			if !ok {
 				break
 			}
-			n.sched.Submit(p.id, id, body)
+			n.sched.Submit(p.id, id, body, n.retry[string(wire.TaskKernel(body))])
 		}
 		return recs.Err()
 	case wire.KindCancel:

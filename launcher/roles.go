@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+
+	"github.com/qlaunch/qlaunch/kernels"
 )
 
 // Default ports, as BQSKit users know them.
@@ -36,8 +38,10 @@ type ServerConfig struct {
 	AddressFile string
 	Address     string
 	Ready       chan struct{}
-	Link        LinkConfig
-	Logger      *slog.Logger
+	// Registry, if set, marks retryable kernels (see NodeConfig).
+	Registry *kernels.Registry
+	Link     LinkConfig
+	Logger   *slog.Logger
 }
 
 // RunServer runs the server until ctx ends; a clean stop returns
@@ -60,7 +64,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	return RunNode(ctx, NodeConfig{
 		Server: true, Rank: cfg.Rank, Host: cfg.Host, Listeners: []net.Listener{ln},
 		Children: cfg.Managers, ExpectRanks: cfg.ExpectRanks, AddressFile: cfg.AddressFile,
-		Address: cfg.Address, Ready: cfg.Ready, Link: cfg.Link, Logger: cfg.Logger,
+		Address: cfg.Address, Ready: cfg.Ready, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
 	})
 }
 
@@ -94,6 +98,8 @@ type ManagerConfig struct {
 	Parent string
 	// Managers are lower managers to dial (qlaunch manager -m ADDR…).
 	Managers []string
+	// Registry, if set, marks retryable kernels (see NodeConfig).
+	Registry *kernels.Registry
 	Link     LinkConfig
 	Logger   *slog.Logger
 }
@@ -135,7 +141,7 @@ func RunManager(ctx context.Context, cfg ManagerConfig) error {
 	}
 	err = RunNode(ctx, NodeConfig{
 		Rank: cfg.Rank, Host: cfg.Host, Listeners: lns, Parent: cfg.Parent,
-		Children: cfg.Managers, Link: cfg.Link, Logger: cfg.Logger,
+		Children: cfg.Managers, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
 	})
 	if errors.Is(err, context.Canceled) {
 		return ErrShutdown

@@ -84,9 +84,14 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if len(specs) == 0 {
 		return usagef("run: the plan of %s has no worker rank", topoPath)
 	}
+	reg, err := kernelRegistry()
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	a, err := launcher.StartAttached(ctx, launcher.AttachedConfig{
 		Host:        host,
+		Registry:    reg,
 		Workers:     specs,
 		SecretFile:  topo.Runtime.SecretPath(e.getenv),
 		AddressFile: topo.Runtime.AddressPath(e.getenv),

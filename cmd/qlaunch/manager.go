@@ -54,6 +54,10 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	reg, err := kernelRegistry()
+	if err != nil {
+		return err
+	}
 	log := newLogger(e, v.level())
 	host, _ := os.Hostname()
 	lns, err := launcher.ManagerListeners(launcher.ManagerConfig{
@@ -75,7 +79,7 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	}
 	err = launcher.RunManager(ctx, launcher.ManagerConfig{
 		Rank: *rankNo, Host: host, Listeners: lns, Parent: *parent, Managers: lower,
-		Link: launcher.LinkConfig{Secret: secret}, Logger: log,
+		Registry: reg, Link: launcher.LinkConfig{Secret: secret}, Logger: log,
 	})
 	if worker != nil {
 		reap(worker, log)

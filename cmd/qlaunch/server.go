@@ -42,6 +42,10 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 	if *addrFile == "" {
 		*addrFile = defaultAddressFile
 	}
+	reg, err := kernelRegistry()
+	if err != nil {
+		return err
+	}
 	host, _ := os.Hostname()
 	ln, err := net.Listen("tcp", net.JoinHostPort(*ip, strconv.Itoa(*port)))
 	if err != nil {
@@ -49,7 +53,7 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 	}
 	err = launcher.RunServer(ctx, launcher.ServerConfig{
 		Host: host, Listener: ln, Managers: managers, ExpectRanks: *ranks,
-		AddressFile: *addrFile, Link: launcher.LinkConfig{Secret: secret},
+		AddressFile: *addrFile, Registry: reg, Link: launcher.LinkConfig{Secret: secret},
 		Logger: newLogger(e, v.level()),
 	})
 	if errors.Is(err, launcher.ErrShutdown) {

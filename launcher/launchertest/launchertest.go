@@ -148,7 +148,7 @@ func Start(t testing.TB, shape Shape, opts ...Options) *Tree {
 	tr.run(ctx, server, func(ctx context.Context) error {
 		return launcher.RunServer(ctx, launcher.ServerConfig{
 			Rank: 0, Host: server.Host, Listener: ln, ExpectRanks: shape.Ranks(),
-			Ready: ready, Link: tr.link(server), Logger: tr.logger(),
+			Ready: ready, Registry: reg, Link: tr.link(server), Logger: tr.logger(),
 		})
 	})
 	tr.startLevel(ctx, shape, 0, tr.Addr)
@@ -221,7 +221,7 @@ func (tr *Tree) startLevel(ctx context.Context, s Shape, parent int, parentAddr 
 		tr.run(ctx, r, func(ctx context.Context) error {
 			return launcher.RunManager(ctx, launcher.ManagerConfig{
 				Rank: r.Rank, Host: r.Host, Listeners: []net.Listener{ln}, Parent: parentAddr,
-				Link: tr.link(r), Logger: tr.logger(),
+				Registry: tr.reg, Link: tr.link(r), Logger: tr.logger(),
 			})
 		})
 		tr.startLevel(ctx, m, r.Rank, ln.Addr().String())

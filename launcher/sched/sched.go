@@ -15,6 +15,8 @@
 // a scan of the (few) children to pick where it goes.
 package sched
 
+import "slices"
+
 // Peer identifies a connection of the node: a source of tasks (a client, a
 // parent, a child submitting surplus) or a child. The caller chooses the
 // numbers; sched only compares them.
@@ -56,8 +58,14 @@ type entry struct {
 	src   Peer
 	srcID uint64
 	dst   Peer
-	gone  bool // the source went away or cancelled: drop the result
+	gone  bool   // the source went away or cancelled: drop the result
+	body  []byte // kept only for retryable tasks
+	tries int    // placements after the first, for retryable tasks
 }
+
+// MaxRetries is how many times a retryable task is placed again after the
+// rank running it was lost.
+const MaxRetries = 3
 
 // Sched is the state of one relay node. The zero value is not ready; use
 // New.
@@ -144,11 +152,17 @@ func (s *Sched) pick() *child {
 	return best
 }
 
-// Submit schedules one task that source src numbered srcID.
-func (s *Sched) Submit(src Peer, srcID uint64, body []byte) {
+// Submit schedules one task that source src numbered srcID. A retryable
+// task (its kernel is idempotent) is placed again, up to MaxRetries times,
+// when the child running it is lost; its body is kept until it finishes.
+func (s *Sched) Submit(src Peer, srcID uint64, body []byte, retryable bool) {
 	id := s.next
 	s.next++
-	s.tasks[id] = &entry{src: src, srcID: srcID, dst: -1}
+	e := &entry{src: src, srcID: srcID, dst: -1}
+	if retryable {
+		e.body = body
+	}
+	s.tasks[id] = e
 	s.place(id, body)
 }
 
@@ -173,6 +187,7 @@ func (s *Sched) Result(from Peer, id uint64, body []byte) {
 		return // unknown, or late after the task was failed
 	}
 	delete(s.tasks, id)
+	e.body = nil
 	if c := s.find(from); c != nil {
 		c.out--
 	}
@@ -246,15 +261,30 @@ func (s *Sched) RemoveChild(p Peer) {
 			break
 		}
 	}
+	var retry []uint64
 	for id, e := range s.tasks {
-		if e.dst == p {
-			delete(s.tasks, id)
-			if !e.gone {
-				s.actions = append(s.actions, Action{Kind: FailTask, To: e.src, ID: e.srcID, Lost: p})
-			}
+		if e.dst != p {
+			continue
+		}
+		if !e.gone && e.body != nil && e.tries < MaxRetries && e.src != p {
+			retry = append(retry, id)
+			continue
+		}
+		delete(s.tasks, id)
+		if !e.gone {
+			s.actions = append(s.actions, Action{Kind: FailTask, To: e.src, ID: e.srcID, Lost: p})
 		}
 	}
 	s.DropSource(p)
+	// Place retries in id order, so the outcome does not depend on map
+	// iteration order.
+	slices.Sort(retry)
+	for _, id := range retry {
+		e := s.tasks[id]
+		e.tries++
+		e.dst = -1
+		s.place(id, e.body)
+	}
 }
 
 // Load records a load report of child p: idle slots and queued tasks. When

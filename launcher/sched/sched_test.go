@@ -2,6 +2,7 @@ package sched
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -18,8 +19,8 @@ func TestRouting(t *testing.T) {
 	const client, a, b Peer = 1, 2, 3
 	s.AddChild(a, 1)
 	s.AddChild(b, 1)
-	s.Submit(client, 100, []byte("t0"))
-	s.Submit(client, 101, []byte("t1"))
+	s.Submit(client, 100, []byte("t0"), false)
+	s.Submit(client, 101, []byte("t1"), false)
 	got := s.Ready()
 	if len(got) != 2 || got[0].To != a || got[1].To != b || string(got[0].Body) != "t0" {
 		t.Fatalf("placement: %+v", got)
@@ -48,7 +49,7 @@ func TestLeastLoadedBySlots(t *testing.T) {
 	s.Ready()
 	count := map[Peer]int{}
 	for i := range 8 {
-		s.Submit(9, uint64(i), nil)
+		s.Submit(9, uint64(i), nil, false)
 	}
 	for _, a := range s.Ready() {
 		count[a.To]++
@@ -60,7 +61,7 @@ func TestLeastLoadedBySlots(t *testing.T) {
 
 func TestHeldUntilAChildJoins(t *testing.T) {
 	s := New()
-	s.Submit(1, 5, []byte("x"))
+	s.Submit(1, 5, []byte("x"), false)
 	if got := s.Ready(); len(got) != 0 {
 		t.Fatalf("placed with no child: %+v", got)
 	}
@@ -75,8 +76,8 @@ func TestLostChildFailsItsTasks(t *testing.T) {
 	s := New()
 	s.AddChild(2, 1)
 	s.AddChild(3, 1)
-	s.Submit(1, 10, nil)
-	s.Submit(1, 11, nil)
+	s.Submit(1, 10, nil, false)
+	s.Submit(1, 11, nil, false)
 	placed := s.Ready()
 	lost := placed[0].To
 	s.RemoveChild(lost)
@@ -85,7 +86,7 @@ func TestLostChildFailsItsTasks(t *testing.T) {
 		t.Fatalf("after loss: %+v", got)
 	}
 	// The next task goes to the survivor.
-	s.Submit(1, 12, nil)
+	s.Submit(1, 12, nil, false)
 	if got := s.Ready(); len(got) != 1 || got[0].To == lost {
 		t.Fatalf("after loss, placement: %+v", got)
 	}
@@ -94,9 +95,9 @@ func TestLostChildFailsItsTasks(t *testing.T) {
 func TestCancelAndDropSource(t *testing.T) {
 	s := New()
 	s.AddChild(2, 4)
-	s.Submit(1, 10, nil)
-	s.Submit(1, 11, nil)
-	s.Submit(7, 10, nil)
+	s.Submit(1, 10, nil, false)
+	s.Submit(1, 11, nil, false)
+	s.Submit(7, 10, nil, false)
 	placed := s.Ready()
 	s.Cancel(1, []uint64{11})
 	got := s.Ready()
@@ -131,7 +132,7 @@ func TestStealWhenSiblingIdle(t *testing.T) {
 		t.Fatalf("second steal: %+v", got)
 	}
 	// Surplus handed up by child 1 goes to the idle child 2.
-	s.Submit(1, 50, nil)
+	s.Submit(1, 50, nil, false)
 	if got := s.Ready(); len(got) != 1 || got[0].To != 2 {
 		t.Fatalf("surplus placement: %+v", got)
 	}
@@ -142,10 +143,52 @@ func BenchmarkSubmitResult(b *testing.B) {
 	s.AddChild(1, 2)
 	body := []byte("task")
 	for b.Loop() {
-		s.Submit(9, 1, body)
+		s.Submit(9, 1, body, false)
 		a := s.Ready()
 		s.Result(1, a[0].ID, body)
 		s.Ready()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/task")
+}
+
+func TestRetryableTaskPlacedAgain(t *testing.T) {
+	s := New()
+	s.AddChild(2, 1)
+	s.Submit(1, 10, []byte("retry me"), true)
+	s.Submit(1, 11, []byte("fail me"), false)
+	placed := s.Ready()
+	if len(placed) != 2 || placed[0].To != 2 || placed[1].To != 2 {
+		t.Fatalf("placement: %+v", placed)
+	}
+	cur := Peer(2)
+	for i := range MaxRetries {
+		next := Peer(10 + i)
+		s.AddChild(next, 1)
+		s.Ready()
+		s.RemoveChild(cur)
+		got := s.Ready()
+		var sent, failed []uint64
+		for _, a := range got {
+			switch {
+			case a.Kind == SendTask && a.To == next && string(a.Body) == "retry me":
+				sent = append(sent, a.ID)
+			case a.Kind == FailTask && a.Lost == cur:
+				failed = append(failed, a.ID)
+			default:
+				t.Fatalf("loss %d: unexpected %+v", i, a)
+			}
+		}
+		wantFailed := []uint64(nil)
+		if i == 0 {
+			wantFailed = []uint64{11} // not retryable
+		}
+		if len(sent) != 1 || !slices.Equal(failed, wantFailed) {
+			t.Fatalf("loss %d: sent %v failed %v", i, sent, failed)
+		}
+		cur = next
+	}
+	s.RemoveChild(cur)
+	if got := s.Ready(); len(got) != 1 || got[0].Kind != FailTask || got[0].ID != 10 {
+		t.Fatalf("after %d retries: %+v, want task 10 failed", MaxRetries, got)
+	}
 }

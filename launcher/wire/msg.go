@@ -216,6 +216,18 @@ func DecodeTask(b []byte, t *Task) error {
 	return d.end("task")
 }
 
+// TaskKernel returns the kernel name of a task body without decoding the
+// rest (nil if the body is malformed). It aliases body.
+func TaskKernel(body []byte) []byte {
+	d := decoder{b: body}
+	d.varint("task log level")
+	k := d.bytes("task kernel")
+	if d.err != nil {
+		return nil
+	}
+	return k
+}
+
 // Status of a result.
 const (
 	ResultOK        byte = iota // Value holds the kernel's output
