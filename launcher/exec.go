@@ -49,6 +49,7 @@ type task struct {
 	args     []string
 	payload  []byte
 	logLevel int
+	logDepth int // levels that still forward logs, this one included; <0 all
 
 	state     taskState
 	cancelled bool
@@ -321,7 +322,10 @@ func (w *worker) newFuture(t *task, ts []kernels.Task) *future {
 	for i := range ts {
 		c := &f.tasks[i]
 		c.kernel, c.args, c.payload = ts[i].Kernel, ts[i].Args, ts[i].Payload
-		c.logLevel, c.logID = t.logLevel, t.logID
+		c.logLevel, c.logID, c.logDepth = t.logLevel, t.logID, t.logDepth
+		if c.logDepth > 0 {
+			c.logDepth--
+		}
 		c.fut, c.idx, c.ctx = f, i, &f.ctx
 	}
 	w.futures[f.id] = f

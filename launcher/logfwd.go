@@ -21,7 +21,7 @@ type taskHandler struct {
 }
 
 func (h *taskHandler) Enabled(_ context.Context, l slog.Level) bool {
-	return l >= slog.Level(h.t.logLevel)
+	return h.t.logDepth != 0 && l >= slog.Level(h.t.logLevel)
 }
 
 func (h *taskHandler) Handle(_ context.Context, r slog.Record) error {

@@ -435,3 +435,46 @@ func TestForkJoinOneSlot(t *testing.T) {
 		}
 	}
 }
+
+// TestLogDepth ports max_logging_depth: records of tasks nested deeper
+// than the client's limit are not forwarded.
+func TestLogDepth(t *testing.T) {
+	nest := kernel("nest", func(ctx context.Context, rt kernels.Runtime, args []string, _ []byte) ([]byte, error) {
+		level, _ := strconv.Atoi(args[0])
+		last, _ := strconv.Atoi(args[1])
+		rt.Logger().Info("level " + args[0])
+		if level == last {
+			return nil, nil
+		}
+		f, err := rt.Submit(ctx, kernels.Task{Kernel: "nest", Args: []string{strconv.Itoa(level + 1), args[1]}})
+		if err != nil {
+			return nil, err
+		}
+		_, err = rt.Wait(ctx, f)
+		return nil, err
+	})
+	tr := launchertest.Start(t, launchertest.Shape{Workers: []int{1}, Managers: []launchertest.Shape{{Workers: []int{1}}}}, launchertest.Options{Kernels: []kernels.Kernel{nest}})
+	for _, tc := range []struct {
+		bqskitDepth int // max_logging_depth
+		levels      int // records expected: levels 0 … levels-1
+	}{{-1, 5}, {0, 1}, {1, 2}, {2, 3}, {3, 4}, {4, 5}} {
+		t.Run(strconv.Itoa(tc.bqskitDepth), func(t *testing.T) {
+			rec := &recorder{}
+			c := tr.Client(client.Options{Logger: slog.New(rec), LogDepth: tc.bqskitDepth + 1})
+			mustRun(t, c, "nest", "0", "4")
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			var want []string
+			for l := range tc.levels {
+				want = append(want, "level "+strconv.Itoa(l))
+			}
+			var got []string
+			for _, r := range rec.records {
+				got = append(got, strings.Fields(r)[1]+" "+strings.Fields(r)[2])
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("max depth %d: records %v, want %v", tc.bqskitDepth, got, want)
+			}
+		})
+	}
+}

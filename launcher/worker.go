@@ -342,7 +342,7 @@ func (w *worker) onSubmit(b []byte) error {
 			return err
 		}
 		t := &ts[i]
-		t.kernel, t.args, t.payload, t.logLevel = wt.Kernel, wt.Args, wt.Payload, wt.LogLevel
+		t.kernel, t.args, t.payload, t.logLevel, t.logDepth = wt.Kernel, wt.Args, wt.Payload, wt.LogLevel, wt.LogDepth
 		t.remoteID, t.logID = id, id
 		t.ctx = &t.own
 	}
@@ -446,7 +446,7 @@ func (w *worker) onSteal(n int) {
 		t.upID = w.nextUp
 		t.state = stateUp
 		w.up[t.upID] = t
-		wt := wire.Task{Kernel: t.kernel, Args: t.args, Payload: t.payload, LogLevel: t.logLevel}
+		wt := wire.Task{Kernel: t.kernel, Args: t.args, Payload: t.payload, LogLevel: t.logLevel, LogDepth: t.logDepth}
 		w.scratch = wire.AppendTask(w.scratch[:0], &wt)
 		w.submitOut = wire.AppendRecord(w.submitOut, t.upID, w.scratch)
 	}

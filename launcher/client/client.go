@@ -74,6 +74,11 @@ type Options struct {
 	// LogLevel is the lowest level tasks forward; records below it are not
 	// sent at all. The zero value is slog.LevelInfo.
 	LogLevel slog.Level
+	// LogDepth limits forwarding to tasks nested less than LogDepth levels
+	// below the client's own tasks (1: only the client's tasks log; 2:
+	// they and their children …). Zero means no limit. BQSKit's
+	// max_logging_depth d is LogDepth d+1.
+	LogDepth int
 	// DialTimeout bounds connecting and authenticating; zero means 10 s.
 	DialTimeout time.Duration
 	// Host names this client in the server's logs.
@@ -217,7 +222,10 @@ func (c *Client) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, er
 	id := c.nextFuture
 	f := &future{n: len(ts), vals: make([][]byte, len(ts)), wake: make(chan struct{}, 1)}
 	c.futures[id] = f
-	wt := wire.Task{LogLevel: int(c.opts.LogLevel)}
+	wt := wire.Task{LogLevel: int(c.opts.LogLevel), LogDepth: -1}
+	if c.opts.LogDepth > 0 {
+		wt.LogDepth = c.opts.LogDepth
+	}
 	for i := range ts {
 		wt.Kernel, wt.Args, wt.Payload = ts[i].Kernel, ts[i].Args, ts[i].Payload
 		c.scratch = wire.AppendTask(c.scratch[:0], &wt)

@@ -182,11 +182,15 @@ type Task struct {
 	Args     []string
 	Payload  []byte
 	LogLevel int // slog.Level of the submitting client; descendants inherit it
+	// LogDepth is how many levels of tasks, this one included, still
+	// forward log records: 0 none, negative all. A child gets one less.
+	LogDepth int
 }
 
 // AppendTask appends the encoding of t.
 func AppendTask(dst []byte, t *Task) []byte {
 	dst = binary.AppendVarint(dst, int64(t.LogLevel))
+	dst = binary.AppendVarint(dst, int64(t.LogDepth))
 	dst = appendString(dst, t.Kernel)
 	dst = binary.AppendUvarint(dst, uint64(len(t.Args)))
 	for _, a := range t.Args {
@@ -203,6 +207,7 @@ func DecodeTask(b []byte, t *Task) error {
 		d.fail("task log level")
 	}
 	t.LogLevel = int(lvl)
+	t.LogDepth = d.smallInt("task log depth")
 	t.Kernel = d.string("task kernel")
 	n := d.count("task args", 1)
 	t.Args = t.Args[:0]
@@ -221,6 +226,7 @@ func DecodeTask(b []byte, t *Task) error {
 func TaskKernel(body []byte) []byte {
 	d := decoder{b: body}
 	d.varint("task log level")
+	d.varint("task log depth")
 	k := d.bytes("task kernel")
 	if d.err != nil {
 		return nil

@@ -9,7 +9,8 @@ import (
 func TestTaskRoundTrip(t *testing.T) {
 	for _, tc := range []Task{
 		{Kernel: "noop"},
-		{Kernel: "echo", Args: []string{"a", "", "ccc"}, Payload: []byte("xyz"), LogLevel: -4},
+		{Kernel: "echo", Args: []string{"a", "", "ccc"}, Payload: []byte("xyz"), LogLevel: -4, LogDepth: -1},
+		{Kernel: "x", LogDepth: 3},
 		{Kernel: "fanout", Args: []string{"100", "2"}, LogLevel: 8},
 	} {
 		b := AppendTask([]byte{9}, &tc)
@@ -17,13 +18,16 @@ func TestTaskRoundTrip(t *testing.T) {
 		if err := DecodeTask(b[1:], &got); err != nil {
 			t.Fatalf("%+v: %v", tc, err)
 		}
-		if got.Kernel != tc.Kernel || got.LogLevel != tc.LogLevel || string(got.Payload) != string(tc.Payload) || len(got.Args) != len(tc.Args) {
+		if got.Kernel != tc.Kernel || got.LogLevel != tc.LogLevel || got.LogDepth != tc.LogDepth || string(got.Payload) != string(tc.Payload) || len(got.Args) != len(tc.Args) {
 			t.Fatalf("got %+v, want %+v", got, tc)
 		}
 		for i := range tc.Args {
 			if got.Args[i] != tc.Args[i] {
 				t.Fatalf("arg %d: got %q, want %q", i, got.Args[i], tc.Args[i])
 			}
+		}
+		if k := TaskKernel(b[1:]); string(k) != tc.Kernel {
+			t.Fatalf("TaskKernel = %q, want %q", k, tc.Kernel)
 		}
 		// Every strict prefix is malformed.
 		for i := range len(b) - 1 {
