@@ -91,7 +91,7 @@ func TestWorkerRankDies(t *testing.T) {
 func TestHungRankDetectedByHeartbeat(t *testing.T) {
 	p := newProbe()
 	tr := launchertest.Start(t, launchertest.Shape{Workers: []int{1, 1}}, launchertest.Options{
-		Kernels: p.kernels(), Heartbeat: 10 * time.Millisecond, HeartbeatTimeout: 150 * time.Millisecond,
+		Kernels: p.kernels(), Heartbeat: 20 * time.Millisecond, HeartbeatTimeout: 500 * time.Millisecond,
 	})
 	c := tr.Client()
 	ctx := ctxT(t)
