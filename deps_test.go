@@ -33,6 +33,7 @@ var rules = []struct {
 	{"launcher/sched", []string{"std!net,os,os/exec,net/http"}},
 	{"launcher/client", []string{"std", "launcher/wire", "kernels"}},
 	{"launcher/launchertest", []string{"std", "launcher/...", "kernels/...", "topology", "golang.org/x/sys/..."}},
+	{"launcher/netpick", []string{"std"}},
 	{"launcher/boot", []string{"std", "launcher/...", "kernels/...", "topology", "rank", "slurm", "pbs", "golang.org/x/sys/..."}},
 	{"launcher", []string{"std", "launcher/wire", "launcher/sched", "kernels/...", "topology", "rank", "golang.org/x/sys/..."}},
 	{"lab", []string{"std"}},
@@ -81,6 +82,8 @@ func TestRulesCatchForbiddenEdges(t *testing.T) {
 		{"kernels/circuit", "gonum.org/v1/gonum/mat", true},
 		{"rank", module + "/topology", false},
 		{"cmd/qlaunch", module + "/launcher", true},
+		{"launcher/netpick", module + "/topology", false},
+		{"launcher/boot", module + "/launcher/netpick", true},
 	} {
 		allowed, _ := rulesFor(c.pkg)
 		if got := permitted(c.imp, allowed); got != c.want {
