@@ -41,8 +41,16 @@ fuzz-short: ## run every fuzz target briefly (FUZZTIME each)
 	FUZZTIME=$(FUZZTIME) .ci/fuzz-short
 
 .PHONY: bench
-bench: ## run the Go benchmarks once each
+bench: build ## the runtime's workloads on an attached runtime, beside a loopback baseline from the same run
+	$(BIN) run configs/local.toml -- $(BIN) bench --workload all
+
+.PHONY: bench-go
+bench-go: ## every Go benchmark once (wire, plan, kernels, workloads in process)
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
+
+.PHONY: bench-scale
+bench-scale: ## the scale simulation: 1 server, 64 managers, 4,096 slots, beside a small tree
+	$(GO) test -run='^$$' -bench=Scale -benchtime=1x ./launcher/bench
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
