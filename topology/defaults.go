@@ -18,6 +18,7 @@ func Default() *Topology {
 			CompressThreshold: DefaultCompressThreshold,
 			LogLevel:          LogInfo,
 			AddressFile:       DefaultAddressFile,
+			Network:           NetworkAuto,
 		},
 		Server:   Server{Placement: PlaceShared},
 		Managers: Managers{Fanout: DefaultFanout},

@@ -18,12 +18,15 @@
 //	log_level = "info"           # debug | info | warn | error
 //	address_file = ".qlaunch/addr"  # where the server's address appears once the tree has joined
 //	secret_file = ""             # "" = one secret generated per job
+//	network = "auto"             # where ranks listen and dial: auto | interface (ib0) | CIDR (10.1.0.0/16) | address
 //
 //	[server]
 //	placement = "shared"         # shared: rank 0 = server + node 0's manager
 //	                             # dedicated: rank 0 = server alone, rank 1 = node 0's manager
+//	network = ""                 # "" = runtime.network; the server's own (clients reach it there)
 //	[managers]
 //	fanout = 32                  # most children of any rank, its own worker ranks included
+//	network = ""                 # "" = runtime.network
 //
 //	[workers]
 //	ranks_per_node = 0           # 0 = gpus_per_node*ranks_per_gpu, else len(cpus) when explicit, else 1
@@ -84,7 +87,13 @@
 // computes one rank's entry without building the plan.
 //
 // Every link is dialled by the child: Rank.ParentHost and Rank.ParentPort
-// (or Plan.ParentAddr) give where. The server listens on Runtime.Port,
+// (or Plan.ParentAddr) give where, on the parent's network
+// (Topology.ParentNetwork; a rank listens on Topology.NetworkOf its roles).
+// The plan holds node names, not addresses: each node resolves a network
+// to an address itself (auto: the node name's address when local, else
+// the first interface that is up and not loopback, else loopback; an
+// interface name; a CIDR; one address), and a child finds its parent's
+// address among those the parent's node name resolves to, in that network. The server listens on Runtime.Port,
 // managers on Runtime.Port+1 (+1 more per earlier node with the same host
 // name, so that a node list repeating one host still works unpinned);
 // worker ranks listen on nothing (Port 0).

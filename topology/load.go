@@ -105,16 +105,19 @@ func decode(name, text string, raw map[string]any) (*Topology, []error) {
 				"log_level":          func(k string, v any) { d.enum(k, v, &t.Runtime.LogLevel) },
 				"address_file":       func(k string, v any) { d.str(k, v, &t.Runtime.AddressFile) },
 				"secret_file":        func(k string, v any) { d.str(k, v, &t.Runtime.SecretFile) },
+				"network":            func(k string, v any) { d.enum(k, v, &t.Runtime.Network) },
 			})
 		},
 		"server": func(k string, v any) {
 			d.table(k, v, map[string]func(string, any){
 				"placement": func(k string, v any) { d.enum(k, v, &t.Server.Placement) },
+				"network":   func(k string, v any) { d.enum(k, v, &t.Server.Network) },
 			})
 		},
 		"managers": func(k string, v any) {
 			d.table(k, v, map[string]func(string, any){
-				"fanout": func(k string, v any) { d.int(k, v, &t.Managers.Fanout) },
+				"fanout":  func(k string, v any) { d.int(k, v, &t.Managers.Fanout) },
+				"network": func(k string, v any) { d.enum(k, v, &t.Managers.Network) },
 			})
 		},
 		"workers": func(k string, v any) {

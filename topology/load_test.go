@@ -32,12 +32,15 @@ compress_threshold = 0
 log_level = "debug"
 address_file = "/shared/${SLURM_JOB_ID}.addr"
 secret_file = "~/.qlaunch/secret"
+network = "10.1.0.0/16"
 
 [server]
 placement = "dedicated"
+network = "eth0"
 
 [managers]
 fanout = 4
+network = "auto"
 
 [workers]
 ranks_per_node = 2
@@ -57,9 +60,9 @@ env = { A = "{rank}", B = 7 }
 		t.Fatal(err)
 	}
 	want := Topology{
-		Runtime:  Runtime{Port: 9000, Compression: CompressS2, LogLevel: LogDebug, AddressFile: "/shared/${SLURM_JOB_ID}.addr", SecretFile: "~/.qlaunch/secret"},
-		Server:   Server{Placement: PlaceDedicated},
-		Managers: Managers{Fanout: 4},
+		Runtime:  Runtime{Port: 9000, Compression: CompressS2, LogLevel: LogDebug, AddressFile: "/shared/${SLURM_JOB_ID}.addr", SecretFile: "~/.qlaunch/secret", Network: "10.1.0.0/16"},
+		Server:   Server{Placement: PlaceDedicated, Network: "eth0"},
+		Managers: Managers{Fanout: 4, Network: NetworkAuto},
 		Workers: Workers{RanksPerNode: 2, SlotsPerRank: 3, CPUsPerNode: 8, Pin: PinExplicit, CPUs: []string{"0-2", "4-6"},
 			BLASThreads: 2, RanksPerGPU: 1, GPUEnv: GPULevel, Env: map[string]string{"A": "{rank}", "B": "7"}},
 		Env: map[string]string{"QUOTED_KEY": "x"},
@@ -111,7 +114,7 @@ fanout = 0
 `, []string{
 			"t.toml:3:1: runtime.port: must be an integer, not a string",
 			"t.toml:4:1: runtime.compression: \"lz4\" is not one of zstd, s2, none",
-			"t.toml:5:1: runtime.foo: unknown key (known keys: address_file, compress_threshold, compression, log_level, port, secret_file)",
+			"t.toml:5:1: runtime.foo: unknown key (known keys: address_file, compress_threshold, compression, log_level, network, port, secret_file)",
 			"t.toml:9:3: workers.ranks_per_node: 9 pinned worker ranks do not fit 4 CPUs per node",
 			"t.toml:12:3: workers.env.BAD: unknown placeholder {bogus} (known: {rank}, {local_rank}, {node}, {host}, {gpu})",
 			"t.toml:13:3: workers.env.GPU: {gpu} is defined only for worker ranks with GPUs (workers.gpus_per_node > 0)",
@@ -160,7 +163,12 @@ ranks_per_node = 2
 			"t.toml:2:1: group: unknown key (known keys: env, managers, runtime, server, workers)",
 		}},
 		{"multi-line strings", "[env]\nA = \"\"\"\nport = 1\n\"\"\"\nB = '''\n[x]'''\n[runtime]\nbad = 1\n", []string{
-			"t.toml:8:1: runtime.bad: unknown key (known keys: address_file, compress_threshold, compression, log_level, port, secret_file)",
+			"t.toml:8:1: runtime.bad: unknown key (known keys: address_file, compress_threshold, compression, log_level, network, port, secret_file)",
+		}},
+		{"networks", "[runtime]\nnetwork = \"10.1.0.0/33\"\n[server]\nnetwork = \"a b\"\n[managers]\nnetwork = 3\n", []string{
+			"t.toml:2:1: runtime.network: \"10.1.0.0/33\" is not a CIDR: netip.ParsePrefix(\"10.1.0.0/33\"): prefix length out of range",
+			"t.toml:4:1: server.network: \"a b\" is not auto, a CIDR, an address or an interface name",
+			"t.toml:6:1: managers.network: must be a string, not an integer",
 		}},
 		{"range", "[runtime]\nport = 70000\ncompress_threshold = -1\naddress_file = \"\"\n[workers]\nslots_per_rank = 99999999999\n", []string{
 			"t.toml:2:1: runtime.port: 70000 is not a port in 1..65534 (managers listen on port+1)",
@@ -242,4 +250,29 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestNetworkOf(t *testing.T) {
+	for _, c := range []struct {
+		name, text                            string
+		server, manager, worker, underServer string
+	}{
+		{"default", "", "auto", "auto", "auto", "auto"},
+		{"runtime", "[runtime]\nnetwork = \"ib0\"\n", "ib0", "ib0", "ib0", "ib0"},
+		{"per role", "[runtime]\nnetwork = \"ib0\"\n[server]\nnetwork = \"eth0\"\n[managers]\nnetwork = \"10.1.0.0/16\"\n",
+			"eth0", "10.1.0.0/16", "ib0", "eth0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			top, err := Parse("t.toml", []byte(c.text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []Network{top.NetworkOf(RoleServer | RoleManager), top.NetworkOf(RoleManager), top.NetworkOf(RoleWorker),
+				top.ParentNetwork(Rank{Parent: 0}), top.ParentNetwork(Rank{Parent: 3}), top.ParentNetwork(Rank{Parent: -1})}
+			want := []Network{Network(c.server), Network(c.manager), Network(c.worker), Network(c.underServer), Network(c.manager), ""}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("server, manager, worker, parent 0, parent 3, no parent = %q, want %q", got, want)
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 )
 
@@ -47,6 +48,9 @@ type Runtime struct {
 	// secret_file, default "": no file, one secret generated per job; see
 	// SecretPath.
 	SecretFile string
+	// Network is the network the server and managers listen on and their
+	// children dial: key network, default auto. See Network.
+	Network Network
 }
 
 // Server says where the server rank goes (table [server]).
@@ -55,6 +59,9 @@ type Server struct {
 	// manager, one process with role "server+manager") or dedicated (rank 0
 	// is the server alone on node 0; node 0's manager is rank 1).
 	Placement Placement
+	// Network overrides Runtime.Network for the server rank (key network,
+	// default "": the runtime's), e.g. the network clients reach it on.
+	Network Network
 }
 
 // Managers shapes the manager tree (table [managers]).
@@ -62,6 +69,9 @@ type Managers struct {
 	// Fanout is the most children any rank of the tree has, its own
 	// node's worker ranks included. Key fanout, default 32.
 	Fanout int
+	// Network overrides Runtime.Network for the manager ranks (key
+	// network, default "": the runtime's).
+	Network Network
 }
 
 // Workers shapes the worker ranks of every node (table [workers]).
@@ -220,6 +230,76 @@ func unmarshalEnum(dst *string, b []byte, allowed ...string) error {
 		}
 	}
 	return fmt.Errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
+}
+
+// Network names a network: auto (the address the node name resolves to,
+// else the first interface that is up and not loopback, else loopback), an
+// interface name (ib0, hsn0, lo), a CIDR (10.1.0.0/16) or one address.
+// The launcher resolves it on each node; the topology checks its form.
+type Network string
+
+// NetworkAuto is the default network.
+const NetworkAuto Network = "auto"
+
+// UnmarshalText accepts auto, a CIDR, an IP address or an interface name
+// (at most 15 printable characters, no space, '/' or ':').
+func (n *Network) UnmarshalText(b []byte) error {
+	s := string(b)
+	switch {
+	case s == string(NetworkAuto):
+	case strings.Contains(s, "/"):
+		if _, err := netip.ParsePrefix(s); err != nil {
+			return fmt.Errorf("%q is not a CIDR: %v", s, err)
+		}
+	default:
+		if a, err := netip.ParseAddr(s); err == nil {
+			if a.Zone() != "" {
+				return fmt.Errorf("%q: an address with a zone is not supported", s)
+			}
+			break
+		}
+		if s == "" || len(s) > 15 || strings.ContainsFunc(s, func(c rune) bool { return c <= ' ' || c == ':' || c > '~' }) {
+			return fmt.Errorf("%q is not auto, a CIDR, an address or an interface name", s)
+		}
+	}
+	*n = Network(s)
+	return nil
+}
+
+// MarshalText returns the spec.
+func (n Network) MarshalText() ([]byte, error) { return []byte(n), nil }
+
+// NetworkOf returns the network a rank with the given roles listens on:
+// the server's or the managers' own, else the runtime's, else auto.
+// A child dials its parent on the parent's network.
+func (t *Topology) NetworkOf(roles Role) Network {
+	n := Network("")
+	switch {
+	case roles.Has(RoleServer):
+		n = t.Server.Network
+	case roles.Has(RoleManager):
+		n = t.Managers.Network
+	}
+	if n == "" {
+		n = t.Runtime.Network
+	}
+	if n == "" {
+		n = NetworkAuto
+	}
+	return n
+}
+
+// ParentNetwork returns the network rank r dials its parent on: the
+// server's when the parent is rank 0 (the server under both placements),
+// else the managers'. It is "" for the server, which has no parent.
+func (t *Topology) ParentNetwork(r Rank) Network {
+	switch {
+	case r.Parent < 0:
+		return ""
+	case r.Parent == 0:
+		return t.NetworkOf(RoleServer)
+	}
+	return t.NetworkOf(RoleManager)
 }
 
 // BLASVars are the thread-count variables set to Workers.BLASThreads.
