@@ -254,7 +254,7 @@ func FuzzLoad(f *testing.F) {
 
 func TestNetworkOf(t *testing.T) {
 	for _, c := range []struct {
-		name, text                            string
+		name, text                           string
 		server, manager, worker, underServer string
 	}{
 		{"default", "", "auto", "auto", "auto", "auto"},
