@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qlaunch/qlaunch/launcher/boot"
+	"github.com/qlaunch/qlaunch/launcher/netpick"
 	"github.com/qlaunch/qlaunch/rank"
 	"github.com/qlaunch/qlaunch/topology"
 )
@@ -17,7 +18,7 @@ import (
 // take this rank's role in the plan.
 func cmdBoot(ctx context.Context, e *env, args []string) error {
 	path := args[0]
-	fs := newFlagSet(e, path, "TOPOLOGY.toml [--dial-timeout D] [-v]\n\n"+
+	fs := newFlagSet(e, path, "TOPOLOGY.toml [--dial-timeout D] [--network NET] [-v]\n\n"+
 		"Run under srun, mpirun, mpiexec (or pbsdsh): every rank detects who it is\n"+
 		"(qlaunch whoami), computes its own entry of the plan (qlaunch plan), pins its\n"+
 		"CPUs, sets its environment and takes its role; the server writes the address\n"+
@@ -25,6 +26,7 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 		"started by an MPI launcher listen on port 0 and exchange addresses by MPI.\n"+
 		"QLAUNCH_MPI=0 turns MPI off, QLAUNCH_MPI=1 forces it on.")
 	dial := fs.Duration("dial-timeout", boot.DefaultDialTimeout, "how long a rank keeps trying to reach its parent")
+	network := fs.String("network", "", "network every rank listens and dials on, replacing the topology's: auto, an interface (ib0), a CIDR (10.1.0.0/16) or an address")
 	var v verbosity
 	fs.Var(&v, "v", "more output")
 	if err := parseFlags(e, fs, args[1:]); err != nil {
@@ -32,6 +34,9 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("%s: unexpected arguments %q", path, fs.Args())
+	}
+	if _, err := netpick.Parse(*network); err != nil {
+		return usagef("%s: --network: %v", path, err)
 	}
 	t, err := topology.Load(path)
 	if err != nil {
@@ -49,7 +54,7 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 	log := newLogger(e, level)
 	cfg := boot.Config{
 		Topology: t, Info: info, Getenv: e.getenv, Setenv: os.Setenv,
-		DialTimeout: *dial, Logger: log,
+		DialTimeout: *dial, Logger: log, Network: *network,
 	}
 	if cfg.Registry, err = kernelRegistry(); err != nil {
 		return err

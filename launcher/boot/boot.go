@@ -14,11 +14,15 @@
 //  3. pins the process to the entry's CPUs (GOMAXPROCS follows) and sets
 //     the entry's environment (GPU visibility, BLAS threads, templates)
 //     before anything runs;
-//  4. binds its listener (server and manager ranks) to its node's own
-//     address, the node name resolved through /etc/hosts or DNS: never a
-//     fixed port on 0.0.0.0, since several nodes may share one host. With
-//     MPI it listens on port 0 and the ranks exchange their addresses by
-//     Allgather; without, it listens on the plan's port;
+//  4. binds its listener (server and manager ranks) to its node's address
+//     on the network of its role (topology key network, or Config.Network:
+//     auto, an interface, a CIDR; see package netpick), never a fixed port
+//     on 0.0.0.0, since several nodes may share one host. With MPI it
+//     listens on port 0 and the ranks exchange their addresses by
+//     Allgather; without, it listens on the plan's port, and a child finds
+//     its parent's address among those of the parent's node name that lie
+//     on the parent's network. It logs once where it listens and whom it
+//     dials;
 //  5. runs the role through launcher.RunServer, RunManager or RunWorker.
 //     A child dials its parent with retries for at most DialTimeout and
 //     then fails with a *ParentError naming the parent; the server writes
@@ -35,12 +39,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/launcher"
+	"github.com/qlaunch/qlaunch/launcher/netpick"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/rank"
 	"github.com/qlaunch/qlaunch/topology"
@@ -56,13 +62,18 @@ type Config struct {
 	// MPI, when not nil, is an initialised MPI world (rank.StartMPI, on the
 	// goroutine that calls Run): sizes are checked and the layout and the
 	// listen addresses are exchanged by Allgather.
-	MPI      *rank.MPI
-	Getenv   func(string) string               // reads the environment (address file path)
-	Setenv   func(key, value string) error     // sets the rank's environment; nil: not set
-	Pin      func(cpus []int) error            // default rank.Pin
-	Resolve  func(host string) (string, error) // node name → IP; default: first IPv4 of net.LookupHost
-	Registry *kernels.Registry                 // the kernels a worker rank runs
-	Secret   wire.Secret
+	MPI     *rank.MPI
+	Getenv  func(string) string               // reads the environment (address file path)
+	Setenv  func(key, value string) error     // sets the rank's environment; nil: not set
+	Pin     func(cpus []int) error            // default rank.Pin
+	Resolve func(host string) (string, error) // node name → IP; default: every address of net.LookupHost
+	// Network, when not "", replaces the topology's networks for every
+	// role: auto, an interface name, a CIDR or an address.
+	Network string
+	// Interfaces lists this node's interfaces; nil means netpick.Interfaces.
+	Interfaces func() ([]netpick.Interface, error)
+	Registry   *kernels.Registry // the kernels a worker rank runs
+	Secret     wire.Secret
 	// DialTimeout bounds the retries to reach the parent; zero means
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
@@ -78,9 +89,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Pin == nil {
 		c.Pin = rank.Pin
-	}
-	if c.Resolve == nil {
-		c.Resolve = ResolveHost
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = DefaultDialTimeout
@@ -110,29 +118,6 @@ func (e *ParentError) Error() string {
 }
 
 func (e *ParentError) Unwrap() error { return e.Err }
-
-// ResolveHost returns the first IPv4 address of host (from /etc/hosts or
-// DNS), else its first address.
-func ResolveHost(host string) (string, error) {
-	if ip := net.ParseIP(host); ip != nil {
-		return ip.String(), nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
-	if err != nil {
-		return "", fmt.Errorf("resolve node %s: %w", host, err)
-	}
-	for _, a := range addrs {
-		if ip := net.ParseIP(a); ip != nil && ip.To4() != nil {
-			return a, nil
-		}
-	}
-	if len(addrs) == 0 {
-		return "", fmt.Errorf("resolve node %s: no address", host)
-	}
-	return addrs[0], nil
-}
 
 // Entry returns this rank's plan entry: the plan rank is the rank's
 // position in node-by-node order.
@@ -181,17 +166,18 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 
+	nets := Networks{Topology: cfg.Topology, Override: cfg.Network, Picker: cfg.picker()}
 	var ln net.Listener
-	if e.Roles.Has(topology.RoleServer) || e.Roles.Has(topology.RoleManager) {
-		ip, err := cfg.Resolve(e.Host)
+	if listens(e) {
+		ip, err := nets.Listen(ctx, e)
 		if err != nil {
-			return fmt.Errorf("rank %d: %w", e.Rank, err)
+			return err
 		}
 		port := e.Port
 		if cfg.MPI != nil {
 			port = 0
 		}
-		if ln, err = net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port))); err != nil {
+		if ln, err = net.Listen("tcp", netip.AddrPortFrom(ip, uint16(port)).String()); err != nil {
 			return fmt.Errorf("rank %d (%s on %s): listen: %w", e.Rank, e.Roles, e.Host, err)
 		}
 		defer ln.Close()
@@ -202,11 +188,11 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	} else if e.Parent >= 0 {
-		ip, err := cfg.Resolve(e.ParentHost)
+		ap, err := nets.Parent(ctx, e)
 		if err != nil {
-			return fmt.Errorf("rank %d: parent rank %d: %w", e.Rank, e.Parent, err)
+			return err
 		}
-		parent = net.JoinHostPort(ip, strconv.Itoa(e.ParentPort))
+		parent = ap.String()
 	}
 	link := launcher.LinkConfig{Secret: cfg.Secret, DialTimeout: cfg.DialTimeout}
 	if err := link.Wire.Compression.UnmarshalText([]byte(cfg.Topology.Runtime.Compression)); err != nil {
@@ -216,7 +202,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Started != nil {
 		cfg.Started(e)
 	}
-	log.Info("starting", "parent", e.Parent, "parent_addr", parent, "cpus", e.CPUs, "listen", addrOf(ln))
+	log.Info("starting", "parent", e.Parent, "parent_addr", parent, "cpus", e.CPUs, "listen", addrOf(ln),
+		"network", nets.of(e.Roles))
 
 	switch {
 	case e.Roles.Has(topology.RoleServer):
@@ -248,6 +235,84 @@ func Run(ctx context.Context, cfg Config) error {
 	default:
 		return fmt.Errorf("rank %d (%s on %s): %w", e.Rank, e.Roles, e.Host, err)
 	}
+}
+
+// listens reports whether rank e has a listener: server and manager ranks.
+func listens(e topology.Rank) bool {
+	return e.Roles.Has(topology.RoleServer) || e.Roles.Has(topology.RoleManager)
+}
+
+func (c Config) picker() netpick.Picker {
+	p := netpick.Picker{Interfaces: c.Interfaces}
+	if c.Resolve != nil {
+		resolve := c.Resolve
+		p.LookupHost = func(_ context.Context, host string) ([]string, error) {
+			a, err := resolve(host)
+			if err != nil {
+				return nil, err
+			}
+			return []string{a}, nil
+		}
+	}
+	return p
+}
+
+// resolveTimeout bounds a node name lookup.
+const resolveTimeout = 10 * time.Second
+
+// Networks turns the networks of a topology into the addresses of ranks.
+type Networks struct {
+	Topology *topology.Topology
+	// Override, when not "", replaces the topology's network of every role.
+	Override string
+	Picker   netpick.Picker
+}
+
+func (n Networks) of(roles topology.Role) string {
+	if n.Override != "" {
+		return n.Override
+	}
+	return string(n.Topology.NetworkOf(roles))
+}
+
+func (n Networks) parentOf(e topology.Rank) string {
+	if n.Override != "" {
+		return n.Override
+	}
+	return string(n.Topology.ParentNetwork(e))
+}
+
+// Listen returns the address rank e (a server or manager rank) listens on,
+// on this node: its node's address on the network of its roles.
+func (n Networks) Listen(ctx context.Context, e topology.Rank) (netip.Addr, error) {
+	spec, err := netpick.Parse(n.of(e.Roles))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("rank %d (%s on %s): %w", e.Rank, e.Roles, e.Host, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
+	a, err := n.Picker.Local(ctx, spec, e.Host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("rank %d (%s on %s): listen address: %w", e.Rank, e.Roles, e.Host, err)
+	}
+	return a, nil
+}
+
+// Parent returns the address rank e dials to reach its parent: the
+// parent's node name resolved on the parent's network, with the plan's
+// port.
+func (n Networks) Parent(ctx context.Context, e topology.Rank) (netip.AddrPort, error) {
+	spec, err := netpick.Parse(n.parentOf(e))
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("rank %d (%s on %s): %w", e.Rank, e.Roles, e.Host, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
+	a, err := n.Picker.Remote(ctx, spec, e.ParentHost)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("rank %d: parent rank %d: %w", e.Rank, e.Parent, err)
+	}
+	return netip.AddrPortFrom(a, uint16(e.ParentPort)), nil
 }
 
 func addrOf(ln net.Listener) string {
