@@ -247,8 +247,8 @@ func (w *worker) finish(t *task, val []byte, err error) {
 	default:
 		r.Status, r.Message, r.Kernel, r.Rank, r.Host = wire.ResultError, err.Error(), t.kernel, w.cfg.Rank, w.cfg.Host
 	}
+	// The caller flushes: runners write directly after their batch.
 	w.resultOut = wire.AppendRecord(w.resultOut, t.remoteID, w.encodeResult(&r))
-	w.wakeWriter()
 }
 
 func (w *worker) encodeResult(r *wire.Result) []byte {
@@ -356,6 +356,7 @@ func (w *worker) block(t *task, f *future, ctx context.Context, next bool) error
 		for _, o := range outs {
 			w.finish(o.t, o.val, o.err)
 		}
+		w.wakeWriter()
 		return nil
 	}
 	f.waiting, f.next = true, next

@@ -201,15 +201,22 @@ func (w *worker) wakeWriter() {
 	}
 }
 
-// maybeLoad queues a load report when the rank's idleness or queue length
-// changed enough to matter to the scheduler above. Called with mu held.
+// maybeLoad queues a load report when it tells the scheduler above
+// something it can act on: the queue grew or shrank past a power of two
+// (one queued task is no surplus), or the rank became idle since it last
+// said it was busy. Going busy alone is not reported: a rank that runs
+// one task at a time sends no load message at all. Called with mu held.
 func (w *worker) maybeLoad() {
 	idle := w.free > 0
 	q := w.queued()
-	if idle == w.lastIdle && bits.Len(uint(q)) == bits.Len(uint(w.lastQueue)) {
+	b := 0
+	if q >= 2 {
+		b = bits.Len(uint(q))
+	}
+	if b == w.lastQueue && (!idle || w.lastIdle) {
 		return
 	}
-	w.lastIdle, w.lastQueue = idle, q
+	w.lastIdle, w.lastQueue = idle, b
 	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindLoad, wire.AppendLoad(nil, &wire.Load{Idle: w.free, Queued: q})})
 	w.wakeWriter()
 }
@@ -359,6 +366,13 @@ func (w *worker) onSubmit(b []byte) error {
 
 // onResult completes tasks this rank had handed up.
 func (w *worker) onResult(b []byte) error {
+	err := w.completeUp(b)
+	_ = w.flushNow()
+	return err
+}
+
+// completeUp completes the tasks of a result batch from the parent.
+func (w *worker) completeUp(b []byte) error {
 	recs := wire.NewRecords(b)
 	var r wire.Result
 	w.mu.Lock()
