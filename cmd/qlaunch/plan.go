@@ -18,6 +18,7 @@ type planOptions struct {
 	tasksPerNode int
 	format       string
 	cpus         int
+	checkOptions
 }
 
 func (o *planOptions) addFlags(fs *flag.FlagSet) {
@@ -26,11 +27,13 @@ func (o *planOptions) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.tasksPerNode, "ntasks-per-node", 0, "ranks on every node (default: as many as the topology needs; a node file's own counts)")
 	fs.StringVar(&o.format, "format", "table", "output: table, json, dot (the manager tree for Graphviz) or hostfile (one line per rank)")
 	fs.IntVar(&o.cpus, "cpus", 0, "CPUs per node where the topology leaves cpus_per_node = 0 (default: this machine's online CPUs, as the ranks of a job use)")
+	o.checkOptions.addFlags(fs)
 }
 
 // cmdPlan prints the plan of a topology for a node list.
 func cmdPlan(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "plan", "plan TOPOLOGY.toml [--nodelist EXPR | --nodefile FILE] [--ntasks-per-node N] [--format table|json|dot|hostfile] [--cpus N]")
+	fs := newFlagSet(e, "plan", "plan TOPOLOGY.toml [--nodelist EXPR | --nodefile FILE] [--ntasks-per-node N] [--format table|json|dot|hostfile] [--cpus N]\n"+
+		"       plan TOPOLOGY.toml --check [--check-timeout D] [--listen [--duration D]] [--network NET]   (as every rank: srun -N$N qlaunch plan … --check)")
 	var o planOptions
 	o.addFlags(fs)
 	pos, extra, err := parseInterspersed(e, fs, args)
@@ -52,9 +55,22 @@ func cmdPlan(ctx context.Context, e *env, args []string) error {
 	if o.tasksPerNode < 0 || o.cpus < 0 {
 		return usagef("plan: --ntasks-per-node and --cpus must not be negative")
 	}
+	if err := o.checkOptions.validate(); err != nil {
+		return err
+	}
+	if o.check && (o.nodelist != "" || o.nodefile != "" || o.tasksPerNode > 0) {
+		return usagef("plan: --check takes the node list from the job each rank runs in, not from --nodelist, --nodefile or --ntasks-per-node")
+	}
 	t, err := topology.Load(pos[0])
 	if err != nil {
 		return err
+	}
+	cpus := o.cpus
+	if cpus == 0 {
+		cpus = onlineCPUs() // what every rank of a job uses (see boot.go)
+	}
+	if o.check {
+		return runCheck(ctx, e, t.WithCPUsPerNode(cpus), &o.checkOptions)
 	}
 	nodes, tpn, err := planNodes(e, &o)
 	if err != nil {
@@ -65,10 +81,6 @@ func cmdPlan(ctx context.Context, e *env, args []string) error {
 		for i := range tpn {
 			tpn[i] = o.tasksPerNode
 		}
-	}
-	cpus := o.cpus
-	if cpus == 0 {
-		cpus = onlineCPUs() // what every rank of a job uses (see boot.go)
 	}
 	p, err := t.WithCPUsPerNode(cpus).Plan(nodes, tpn)
 	if err != nil {

@@ -35,6 +35,22 @@ import (
 // ErrNoAddress is wrapped by every failure to find an address for a spec.
 var ErrNoAddress = errors.New("no address")
 
+// AddressError is a network spec with no address: none of this node's, or
+// none of a remote node's in the network.
+type AddressError struct {
+	Spec   string // the network
+	Reason string
+}
+
+func (e *AddressError) Error() string { return "network " + e.Spec + ": no address: " + e.Reason }
+
+// Unwrap returns ErrNoAddress.
+func (e *AddressError) Unwrap() error { return ErrNoAddress }
+
+func noAddress(spec Spec, format string, a ...any) error {
+	return &AddressError{Spec: spec.String(), Reason: fmt.Sprintf(format, a...)}
+}
+
 // Auto is the spec of the default network.
 const Auto = "auto"
 
@@ -214,8 +230,7 @@ func (p Picker) Local(ctx context.Context, spec Spec, host string) (netip.Addr, 
 	if spec.kind == kindInterface {
 		i := slices.IndexFunc(ifs, func(i Interface) bool { return i.Name == spec.name })
 		if i < 0 {
-			return netip.Addr{}, fmt.Errorf("network %s: %w: no interface %s that is up (up: %s)",
-				spec, ErrNoAddress, spec.name, names(ifs))
+			return netip.Addr{}, noAddress(spec, "no interface %s that is up (up: %s)", spec.name, names(ifs))
 		}
 		ifs = ifs[i : i+1]
 	}
@@ -240,12 +255,12 @@ func (p Picker) Local(ctx context.Context, spec Spec, host string) (netip.Addr, 
 		if a := spec.prefix.Addr(); isLocal(a, ifs) {
 			return a, nil
 		}
-		return netip.Addr{}, fmt.Errorf("network %s: %w: the address is not local", spec, ErrNoAddress)
+		return netip.Addr{}, noAddress(spec, "the address is not local")
 	case kindInterface:
 		if a, ok := firstAddr(ifs[0], inNet); ok {
 			return a, nil
 		}
-		return netip.Addr{}, fmt.Errorf("network %s: %w: the interface has no usable address", spec, ErrNoAddress)
+		return netip.Addr{}, noAddress(spec, "the interface has no usable address")
 	case kindPrefix:
 		for _, i := range ifs {
 			if a, ok := firstAddr(i, inNet); ok {
@@ -260,8 +275,7 @@ func (p Picker) Local(ctx context.Context, spec Spec, host string) (netip.Addr, 
 				}
 			}
 		}
-		return netip.Addr{}, fmt.Errorf("network %s: %w: no interface has an address in it (up: %s)",
-			spec, ErrNoAddress, describe(ifs))
+		return netip.Addr{}, noAddress(spec, "no interface has an address in it (up: %s)", describe(ifs))
 	}
 	for _, loopback := range []bool{false, true} {
 		for _, i := range ifs {
@@ -273,7 +287,7 @@ func (p Picker) Local(ctx context.Context, spec Spec, host string) (netip.Addr, 
 			}
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("network auto: %w: no interface is up", ErrNoAddress)
+	return netip.Addr{}, noAddress(spec, "no interface is up")
 }
 
 // Remote returns the address to dial to reach node host on the network of
@@ -286,7 +300,7 @@ func (p Picker) Remote(ctx context.Context, spec Spec, host string) (netip.Addr,
 		return netip.Addr{}, fmt.Errorf("resolve node %s: %w", host, err)
 	}
 	if len(addrs) == 0 {
-		return netip.Addr{}, fmt.Errorf("resolve node %s: %w", host, ErrNoAddress)
+		return netip.Addr{}, noAddress(spec, "node %s resolves to no address", host)
 	}
 	var prefixes []netip.Prefix
 	switch spec.kind {
@@ -302,7 +316,7 @@ func (p Picker) Remote(ctx context.Context, spec Spec, host string) (netip.Addr,
 		}
 		i := slices.IndexFunc(ifs, func(i Interface) bool { return i.Name == spec.name })
 		if i < 0 {
-			return netip.Addr{}, fmt.Errorf("network %s: %w: no interface %s here to tell its network", spec, ErrNoAddress, spec.name)
+			return netip.Addr{}, noAddress(spec, "no interface %s here to tell its network", spec.name)
 		}
 		for _, pre := range ifs[i].Addrs {
 			if !pre.Addr().IsLinkLocalUnicast() {
@@ -317,8 +331,7 @@ func (p Picker) Remote(ctx context.Context, spec Spec, host string) (netip.Addr,
 			}
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("network %s: %w: node %s resolves to %s, none in %s",
-		spec, ErrNoAddress, host, joinAddrs(addrs), joinPrefixes(prefixes))
+	return netip.Addr{}, noAddress(spec, "node %s resolves to %s, none in %s", host, joinAddrs(addrs), joinPrefixes(prefixes))
 }
 
 // isLocal reports whether a is assigned to one of ifs or lies in the
