@@ -32,7 +32,7 @@ type NodeConfig struct {
 	Parent string
 	// ExpectRanks is the number of ranks of the whole tree, this one
 	// included; the server is ready once that many have joined (zero:
-	// ready once every dialled child joined).
+	// once every dialled child joined with worker slots below it).
 	ExpectRanks int
 	// AddressFile, if set, receives Address atomically once ready.
 	AddressFile string
@@ -627,8 +627,17 @@ func (n *node) checkReady() {
 	if n.cfg.ExpectRanks > 0 && j.Ranks < n.cfg.ExpectRanks {
 		return
 	}
-	if n.cfg.ExpectRanks == 0 && n.countChildren() < len(n.cfg.Children) {
-		return
+	if n.cfg.ExpectRanks == 0 {
+		// Every dialled child must have joined with worker slots below it.
+		withSlots := 0
+		for _, p := range n.peers {
+			if p.kind == peerChild && p.slots > 0 {
+				withSlots++
+			}
+		}
+		if withSlots < len(n.cfg.Children) {
+			return
+		}
 	}
 	n.ready = true
 	if n.cfg.AddressFile != "" {

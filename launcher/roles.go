@@ -31,7 +31,8 @@ type ServerConfig struct {
 	// ADDR…).
 	Managers []string
 	// ExpectRanks is the number of ranks of the whole tree, the server
-	// included; readiness waits for them (zero: for the dialled managers).
+	// included; readiness waits for them (zero: for every dialled manager
+	// to have worker slots below it).
 	ExpectRanks int
 	// AddressFile receives the client address once ready; Address is the
 	// address written (default: the listener's address).
