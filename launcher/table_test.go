@@ -356,16 +356,24 @@ func TestCache(t *testing.T) {
 func TestTaskError(t *testing.T) {
 	for _, s := range shapes {
 		t.Run(s.name, func(t *testing.T) {
-			tr := launchertest.Start(t, s.shape)
+			panics := kernel("panics", func(context.Context, kernels.Runtime, []string, []byte) ([]byte, error) { panic("oops") })
+			tr := launchertest.Start(t, s.shape, launchertest.Options{Kernels: []kernels.Kernel{panics}})
 			_, err := submitWait(t, tr.Client(), "fail", "Boo!")
 			var te *client.TaskError
 			if !errors.As(err, &te) || te.Message != "Boo!" || te.Kernel != "fail" || te.Host == "" || te.Rank < 1 {
 				t.Fatalf("error %#v, want the task error Boo! naming rank and host", err)
 			}
-			// A failing child fails its parent with the child's message.
+			// An unknown kernel, and a kernel that panics, are task errors.
 			_, err = submitWait(t, tr.Client(), "unknown-kernel")
 			if !errors.As(err, &te) || !strings.Contains(te.Message, "unknown kernel") {
 				t.Fatalf("unknown kernel: %v", err)
+			}
+			_, err = submitWait(t, tr.Client(), "panics")
+			if !errors.As(err, &te) || !strings.Contains(te.Message, "kernel panics panicked: oops") {
+				t.Fatalf("panicking kernel: %v", err)
+			}
+			if got := mustRun(t, tr.Client(), "echo", "alive"); got != "alive" {
+				t.Fatalf("after a panic: %q", got)
 			}
 		})
 	}
