@@ -52,6 +52,20 @@ bench-go: ## every Go benchmark once (wire, plan, kernels, workloads in process)
 bench-scale: ## the scale simulation: 1 server, 64 managers, 4,096 slots, beside a small tree
 	$(GO) test -run='^$$' -bench=Scale -benchtime=1x ./launcher/bench
 
+RELREPORT ?= $(CURDIR)/bin/reliability.tsv
+
+.PHONY: reliability
+reliability: ## fault matrix, exactly-once, hostile input, short soak on real processes; prints a table
+	@mkdir -p $(dir $(RELREPORT)); rm -f $(RELREPORT)
+	@QLAUNCH_RELIABILITY_REPORT=$(RELREPORT) $(GO) test -race -count=1 -timeout 10m ./reliability/; s=$$?; \
+	  $(GO) run ./reliability/reldriver table $(RELREPORT); exit $$s
+
+.PHONY: reliability-long
+reliability-long: ## the long soak (10^6 tiny tasks, 10^4 of 1 MiB) through qlaunch run; prints a table
+	@mkdir -p $(dir $(RELREPORT)); rm -f $(RELREPORT)
+	@QLAUNCH_SOAK=1 QLAUNCH_RELIABILITY_REPORT=$(RELREPORT) $(GO) test -count=1 -run Soak -v -timeout 60m ./reliability/; s=$$?; \
+	  $(GO) run ./reliability/reldriver table $(RELREPORT); exit $$s
+
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: not formatted:"; echo "$$out"; exit 1; fi

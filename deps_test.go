@@ -39,6 +39,7 @@ var rules = []struct {
 	{"lab", []string{"std"}},
 	{"configs", []string{"std", "topology"}},
 	{"launcher/bench", []string{"std", "launcher/client", "launcher/wire", "kernels/...", "golang.org/x/term"}},
+	{"reliability/...", []string{"std", "reliability", "launcher/client", "launcher/wire", "kernels"}},
 	{"cmd/qlaunch", []string{"std", "...", "github.com/...", "golang.org/...", "gonum.org/...", "honnef.co/..."}},
 }
 

@@ -1,0 +1,30 @@
+// Package reliability measures how the qlaunch runtime behaves under
+// faults, hostile input and sustained load, by driving the real qlaunch
+// binary on loopback.
+//
+// The package's tests build bin/qlaunch and the driver (reldriver) once,
+// start detached trees (qlaunch manager, worker and server processes,
+// managers of managers) or attached runs (qlaunch run), and inject faults
+// from outside: kill -9 of a worker rank, of a manager with a subtree, of
+// the server and of a client; SIGSTOP of a worker rank (a hang the
+// heartbeats must detect); a link cut by closing a proxied socket. For each
+// they check what the client sees (an error naming the lost rank and its
+// host, or a retried result for retryable kernels), that the other tasks
+// finish, how long detection takes, and that no process is left behind.
+//
+// Further tests count results at the wire level to check exactly-once
+// delivery across a lost rank, send hostile input (oversize and truncated
+// frames, other protocol versions, replayed handshakes, a slow sender, a
+// connection flood) to a server and a manager, and soak an attached
+// runtime with many tiny tasks and then 1 MiB payloads while sampling the
+// resident memory of every process.
+//
+// The quick part runs with go test ./... (and make reliability, which
+// prints a table of the results). The long soak (10^6 tiny tasks, 10^4
+// tasks of 1 MiB) runs only when QLAUNCH_SOAK=1 (make reliability-long).
+// When QLAUNCH_RELIABILITY_REPORT names a file, every test appends one row
+// to it (see Row); reldriver table prints them aligned.
+//
+// The non-test code is small: reading processes from /proc (Processes,
+// ReadMem) and the report rows.
+package reliability
