@@ -374,4 +374,3 @@ func TestLinkCut(t *testing.T) {
 	rec.Note = "task below: lost naming rank 3; cut-off manager and its rank exited"
 	r.shutdown()
 }
-

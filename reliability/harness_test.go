@@ -54,7 +54,9 @@ func newRecord(t *testing.T, name string) *record {
 	return r
 }
 
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms" }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
+}
 
 // lockedBuffer collects a process's output.
 type lockedBuffer struct {

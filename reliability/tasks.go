@@ -10,7 +10,7 @@ import (
 )
 
 // ReadyFIFO and GateFIFO name the FIFOs of GatedTask in dir.
-func ReadyFIFO(dir string) string        { return filepath.Join(dir, "ready") }
+func ReadyFIFO(dir string) string       { return filepath.Join(dir, "ready") }
 func GateFIFO(dir string, i int) string { return filepath.Join(dir, "gate."+strconv.Itoa(i)) }
 
 // GatedTask returns an exec task (not retryable) that writes the line
