@@ -67,7 +67,9 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	start := time.Now()
+	p := newProgress(e, 0, "compile "+inPath)
 	raw, err := nf.runTask(ctx, e, kernels.Task{Kernel: resynth.KernelResynth, Payload: payload})
+	p.Done()
 	if err != nil {
 		return fmt.Errorf("compile: %w", err)
 	}

@@ -145,7 +145,9 @@ func cmdSynth(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	start := time.Now()
+	p := newProgress(e, 0, "synth")
 	out, err := nf.runTask(ctx, e, kernels.Task{Kernel: synth.KernelSynth, Payload: payload})
+	p.Done()
 	if err != nil {
 		return fmt.Errorf("synth: %w", err)
 	}
