@@ -2,7 +2,7 @@
 // faults, hostile input and sustained load, by driving the real qlaunch
 // binary on loopback.
 //
-// The package's tests build bin/qlaunch and the driver (reldriver) once,
+// The package's tests build qlaunch and the driver (reldriver) once,
 // start detached trees (qlaunch manager, worker and server processes,
 // managers of managers) or attached runs (qlaunch run), and inject faults
 // from outside: kill -9 of a worker rank, of a manager with a subtree, of
