@@ -119,20 +119,20 @@ func e2eRun(t *testing.T, env []string, stdin string, args ...string) e2eResult 
 // e2eProcesses lists the live processes running the test's binary.
 func e2eProcesses(bin string) []string {
 	var out []string
-	ents, _ := os.ReadDir("/e2eProc")
+	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
-		exe, err := os.Readlink(filepath.Join("/e2eProc", e.Name(), "exe"))
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
 		if err != nil || exe != bin {
 			continue
 		}
-		stat, _ := os.ReadFile(filepath.Join("/e2eProc", e.Name(), "stat"))
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
 		if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
 			continue
 		}
-		cmdline, _ := os.ReadFile(filepath.Join("/e2eProc", e.Name(), "cmdline"))
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		out = append(out, e.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
 	}
 	return out
