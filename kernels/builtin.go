@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,14 +49,33 @@ func (e *UsageError) BadInput() bool { return true }
 //
 // noop, sleep, echo and fanout are retryable; fail and exec are not. Wrong
 // arguments fail the task with a *UsageError.
-func Builtin() []Kernel {
+//
+// Builtin's exec runs its commands without a guard; BuiltinWith can give
+// it one.
+func Builtin() []Kernel { return BuiltinWith(BuiltinOptions{}) }
+
+// BuiltinOptions adjust the built-in kernels; the zero value gives those of
+// Builtin.
+type BuiltinOptions struct {
+	// ExecGuard is the command line (program and leading arguments) that
+	// starts an exec guard, a program calling RunExecGuard: for example
+	// {"/proc/self/exe", ExecGuardArg} in a binary that dispatches
+	// ExecGuardArg to RunExecGuard. With a guard, the processes an exec
+	// command started are killed even when the worker rank is killed -9.
+	// Empty: commands run directly under the rank.
+	ExecGuard []string
+}
+
+// BuiltinWith returns the built-in kernels (see Builtin) adjusted by o, a
+// new slice at each call.
+func BuiltinWith(o BuiltinOptions) []Kernel {
 	return []Kernel{
 		{Name: "noop", Func: noop, Retryable: true, Usage: "", Doc: "return nothing"},
 		{Name: "sleep", Func: sleep, Retryable: true, Usage: "MS", Doc: "wait MS milliseconds, return nothing"},
 		{Name: "echo", Func: echo, Retryable: true, Usage: "[TEXT…]", Doc: "return the arguments joined by spaces, or the payload when there are none"},
 		{Name: "fail", Func: fail, Usage: "MESSAGE…", Doc: "fail with MESSAGE"},
 		{Name: "fanout", Func: fanout, Retryable: true, Usage: "N DEPTH", Doc: "map N children doing fanout N DEPTH-1 down to noop leaves; return the number of leaves"},
-		{Name: "exec", Func: execKernel(MaxExecOutput), Usage: "[--] CMD [ARG…]", Doc: "run CMD with the payload on stdin, return its stdout"},
+		{Name: "exec", Func: execKernel(MaxExecOutput, slices.Clone(o.ExecGuard)), Usage: "[--] CMD [ARG…]", Doc: "run CMD with the payload on stdin, return its stdout"},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,15 +54,19 @@ func (e *ExecError) Error() string {
 }
 
 // execKernel returns the exec kernel with a limit of maxOut bytes of
-// standard output.
+// standard output, its commands run under guard (the program and leading
+// arguments that start an exec guard, see RunExecGuard) or, when guard is
+// empty, directly.
 //
 // The command runs in its own process group, in the environment and
 // working directory of this process (the worker rank, whose environment
 // and CPU affinity the runtime set before it started). When the task is
 // cancelled the whole group is killed; when the command exits, whatever
 // it left running in its group is killed too, so no process outlives its
-// task.
-func execKernel(maxOut int) Func {
+// task. Should the rank itself be killed (kill -9), an unguarded command
+// is killed (PR_SET_PDEATHSIG) but not the processes it started; a guarded
+// one is killed with its whole group.
+func execKernel(maxOut int, guard []string) Func {
 	return func(ctx context.Context, _ Runtime, args []string, payload []byte) ([]byte, error) {
 		const usage = "[--] CMD [ARG…]"
 		if len(args) > 0 && args[0] == "--" {
@@ -70,19 +75,36 @@ func execKernel(maxOut int) Func {
 		if len(args) == 0 || args[0] == "" {
 			return nil, usageErr("exec", usage, "needs a command")
 		}
-		return runCommand(ctx, args[0], args[1:], payload, maxOut)
+		return runCommand(ctx, guard, args[0], args[1:], payload, maxOut)
 	}
 }
 
-func runCommand(ctx context.Context, name string, argv []string, stdin []byte, maxOut int) ([]byte, error) {
+func runCommand(ctx context.Context, guard []string, name string, argv []string, stdin []byte, maxOut int) ([]byte, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	cmd := exec.CommandContext(ctx, name, argv...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid: true,
-		// Should this process die, its command dies with it.
-		Pdeathsig: syscall.SIGKILL,
+	var cmd *exec.Cmd
+	if len(guard) == 0 {
+		cmd = exec.CommandContext(ctx, name, argv...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Setpgid: true,
+			// Should this process die, its command dies with it.
+			Pdeathsig: syscall.SIGKILL,
+		}
+	} else {
+		// The guard starts the command; resolving it here keeps the
+		// errors of a missing command those of exec.Command.
+		path, err := exec.LookPath(name)
+		if err != nil {
+			return nil, fmt.Errorf("exec %s: %w", name, err)
+		}
+		gargs := append(guard[1:len(guard):len(guard)], "--", strconv.Itoa(os.Getpid()), path, name)
+		cmd = exec.CommandContext(ctx, guard[0], append(gargs, argv...)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Setpgid: true,
+			// Should this process die, the guard kills the group.
+			Pdeathsig: syscall.SIGTERM,
+		}
 	}
 	cmd.Cancel = func() error {
 		killGroup(cmd.Process.Pid)
@@ -118,6 +140,13 @@ func runCommand(ctx context.Context, name string, argv []string, stdin []byte, m
 		return nil, fmt.Errorf("exec %s: %w", name, err)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+	var statusR, statusW *os.File
+	if len(guard) > 0 {
+		if statusR, statusW, err = pipe(); err != nil {
+			return nil, fmt.Errorf("exec %s: %w", name, err)
+		}
+		cmd.ExtraFiles = []*os.File{statusW}
+	}
 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("exec %s: %w", name, err)
@@ -126,6 +155,9 @@ func runCommand(ctx context.Context, name string, argv []string, stdin []byte, m
 	inR.Close()
 	outW.Close()
 	errW.Close()
+	if statusW != nil {
+		statusW.Close()
+	}
 
 	var (
 		wg     sync.WaitGroup
@@ -150,6 +182,13 @@ func runCommand(ctx context.Context, name string, argv []string, stdin []byte, m
 		io.Copy(&tail, errR)
 	})
 
+	var status []byte
+	if statusR != nil {
+		// The guard reports once the command has exited, then waits to
+		// be killed with its group; EOF alone means it was killed first.
+		status, _ = io.ReadAll(io.LimitReader(statusR, ExecStderrTail))
+		killGroup(cmd.Process.Pid)
+	}
 	waitErr := cmd.Wait()
 	killGroup(cmd.Process.Pid)
 	deadline := time.Now().Add(execDrainGrace)
@@ -165,12 +204,34 @@ func runCommand(ctx context.Context, name string, argv []string, stdin []byte, m
 		}
 		return nil, fmt.Errorf("exec %s: %w", name, cause)
 	}
+	if statusR != nil {
+		return guardedResult(name, string(status), stdout, tail.bytes())
+	}
 	var ee *exec.ExitError
 	if errors.As(waitErr, &ee) {
 		return nil, &ExecError{Cmd: name, ExitCode: ee.ExitCode(), StderrTail: string(tail.bytes())}
 	}
 	if waitErr != nil {
 		return nil, fmt.Errorf("exec %s: %w", name, waitErr)
+	}
+	if stdout == nil {
+		stdout = []byte{}
+	}
+	return stdout, nil
+}
+
+// guardedResult is the result of a command that an exec guard ran, from
+// the status line the guard wrote.
+func guardedResult(name, status string, stdout, stderrTail []byte) ([]byte, error) {
+	if msg, ok := strings.CutPrefix(status, guardStatusStart); ok {
+		return nil, fmt.Errorf("exec %s: %s", name, msg)
+	}
+	code, err := strconv.Atoi(strings.TrimPrefix(status, guardStatusExit))
+	if err != nil || !strings.HasPrefix(status, guardStatusExit) {
+		return nil, fmt.Errorf("exec %s: the exec guard ended without a status", name)
+	}
+	if code != 0 {
+		return nil, &ExecError{Cmd: name, ExitCode: code, StderrTail: string(stderrTail)}
 	}
 	if stdout == nil {
 		stdout = []byte{}

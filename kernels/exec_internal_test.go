@@ -21,7 +21,7 @@ func TestExecOutputLimit(t *testing.T) {
 		{"endless", []string{"yes"}, 0, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out, err := execKernel(limit)(t.Context(), nil, c.args, nil)
+			out, err := execKernel(limit, nil)(t.Context(), nil, c.args, nil)
 			if c.tooBig {
 				if !errors.Is(err, ErrExecOutputTooLarge) {
 					t.Errorf("got %d bytes, %v; want ErrExecOutputTooLarge", len(out), err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,19 +16,78 @@ import (
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/kernels/kerneltest"
 )
 
 // procTimeout bounds every wait on another process; reaching it fails.
 const procTimeout = 10 * time.Second
 
-func runExec(t *testing.T, ctx context.Context, payload []byte, args ...string) ([]byte, error) {
+// Arguments of this test binary that select a mode other than testing.
+const fakeRankArg = "exec-fake-rank"
+
+// testGuard starts an exec guard: this test binary in exec guard mode.
+var testGuard = []string{"/proc/self/exe", kernels.ExecGuardArg}
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case kernels.ExecGuardArg:
+			err := kernels.RunExecGuard(os.Args[2:])
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		case fakeRankArg:
+			os.Exit(fakeRank(os.Args[2:]))
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// fakeRank plays a worker rank: it runs one exec task, args being the
+// kernel's arguments, with the test guard.
+func fakeRank(args []string) int {
+	reg, err := kernels.NewRegistry(kernels.BuiltinWith(kernels.BuiltinOptions{ExecGuard: testGuard})...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if _, err := kerneltest.New(reg, 1).Run(context.Background(), kernels.Task{Kernel: "exec", Args: args}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// execMode is a way to run the exec kernel: directly or under a guard.
+type execMode struct {
+	name  string
+	guard []string
+}
+
+var execModes = []execMode{{"direct", nil}, {"guarded", testGuard}}
+
+// forModes runs f as a subtest for each exec mode.
+func forModes(t *testing.T, f func(t *testing.T, m execMode)) {
+	for _, m := range execModes {
+		t.Run(m.name, func(t *testing.T) { f(t, m) })
+	}
+}
+
+func (m execMode) run(t *testing.T, ctx context.Context, payload []byte, args ...string) ([]byte, error) {
 	t.Helper()
-	return newRuntime(t, 1).Run(ctx, kernels.Task{Kernel: "exec", Args: args, Payload: payload})
+	reg, err := kernels.NewRegistry(kernels.BuiltinWith(kernels.BuiltinOptions{ExecGuard: m.guard})...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kerneltest.New(reg, 1).Run(ctx, kernels.Task{Kernel: "exec", Args: args, Payload: payload})
 }
 
 func TestExecOutput(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	t.Setenv("QLAUNCH_EXEC_TEST", "inherited value")
+	forModes(t, func(t *testing.T, m execMode) { testExecOutput(t, m, big) })
+}
+
+func testExecOutput(t *testing.T, m execMode, big []byte) {
 	for _, c := range []struct {
 		name    string
 		args    []string
@@ -45,7 +105,7 @@ func TestExecOutput(t *testing.T) {
 		{"stderr-ignored", []string{"--", "sh", "-c", "echo out; echo err >&2"}, nil, []byte("out\n")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out, err := runExec(t, t.Context(), c.payload, c.args...)
+			out, err := m.run(t, t.Context(), c.payload, c.args...)
 			if err != nil || !bytes.Equal(out, c.want) {
 				t.Errorf("got %.80q (%d bytes), %v; want %.80q (%d bytes)", out, len(out), err, c.want, len(c.want))
 			}
@@ -54,6 +114,10 @@ func TestExecOutput(t *testing.T) {
 }
 
 func TestExecError(t *testing.T) {
+	forModes(t, testExecError)
+}
+
+func testExecError(t *testing.T, m execMode) {
 	long := strings.Repeat("x", 10000) + "END"
 	for _, c := range []struct {
 		name string
@@ -83,7 +147,7 @@ func TestExecError(t *testing.T) {
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out, err := runExec(t, t.Context(), nil, c.args...)
+			out, err := m.run(t, t.Context(), nil, c.args...)
 			var ee *kernels.ExecError
 			if !errors.As(err, &ee) {
 				t.Fatalf("got %q, %v; want an *ExecError", out, err)
@@ -97,11 +161,11 @@ func TestExecError(t *testing.T) {
 		})
 	}
 	t.Run("not-found", func(t *testing.T) {
-		_, err := runExec(t, t.Context(), nil, "--", "/nonexistent/qlaunch-test-command")
+		_, err := m.run(t, t.Context(), nil, "--", "/nonexistent/qlaunch-test-command")
 		if !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("got %v, want ErrNotExist", err)
 		}
-		_, err = runExec(t, t.Context(), nil, "--", "qlaunch-test-no-such-command")
+		_, err = m.run(t, t.Context(), nil, "--", "qlaunch-test-no-such-command")
 		if !errors.Is(err, exec.ErrNotFound) {
 			t.Errorf("got %v, want exec.ErrNotFound", err)
 		}
@@ -109,7 +173,7 @@ func TestExecError(t *testing.T) {
 	t.Run("cancelled-before", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		if _, err := runExec(t, ctx, nil, "--", "true"); !errors.Is(err, context.Canceled) {
+		if _, err := m.run(t, ctx, nil, "--", "true"); !errors.Is(err, context.Canceled) {
 			t.Errorf("got %v, want context.Canceled", err)
 		}
 	})
@@ -191,20 +255,20 @@ func pids(t *testing.T, s string) []int {
 	return out
 }
 
-func TestExecCancelKillsGroup(t *testing.T) {
+// reportFIFO makes a FIFO through which a test command reports its pids.
+func reportFIFO(t *testing.T) string {
+	t.Helper()
 	fifo := filepath.Join(t.TempDir(), "pids")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		// The shell reports its pid and its background child's through
-		// the FIFO, then waits for the child: only a group kill stops both.
-		_, err := runExec(t, ctx, nil, "--", "sh", "-c", `sleep 100 & echo $$ $! > "$1"; wait`, "sh", fifo)
-		done <- err
-	}()
+	return fifo
+}
+
+// readPIDs reads the pids a command writes to fifo, waiting at most
+// procTimeout.
+func readPIDs(t *testing.T, fifo string) []int {
+	t.Helper()
 	report := make(chan string, 1)
 	go func() {
 		f, err := os.Open(fifo) // blocks until the shell opens it
@@ -216,46 +280,145 @@ func TestExecCancelKillsGroup(t *testing.T) {
 		b, _ := io.ReadAll(f)
 		report <- string(b)
 	}()
-	var ps []int
 	select {
 	case s := <-report:
-		ps = pids(t, s)
+		return pids(t, s)
 	case <-time.After(procTimeout):
 		t.Fatal("the command never reported its pids")
+		return nil
 	}
-	if len(ps) != 2 {
-		t.Fatalf("pids %v, want the shell's and sleep's", ps)
+}
+
+// groupOf returns the process group of the shell and of its background
+// child, failing unless both are alive in one group led by neither the
+// test nor (when guarded) the shell.
+func groupOf(t *testing.T, m execMode, shell, child int) int {
+	t.Helper()
+	_, g, ok := procState(shell)
+	if !ok {
+		t.Fatalf("shell %d not found", shell)
 	}
-	shell, child := ps[0], ps[1]
-	if st, g, ok := procState(child); !ok || st == 'Z' || g != shell {
-		t.Fatalf("sleep %d: state %c, group %d, exists %v; want it alive in group %d", child, st, g, ok, shell)
+	if st, gc, ok := procState(child); !ok || st == 'Z' || gc != g {
+		t.Fatalf("child %d: state %c, group %d, exists %v; want it alive in group %d", child, st, gc, ok, g)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("cancelled exec: %v, want context.Canceled", err)
+	// Directly, the shell leads the group; guarded, the guard does.
+	if wantShell := m.guard == nil; (g == shell) != wantShell || g == syscall.Getpgrp() {
+		t.Fatalf("group %d of shell %d (test's group %d), want the shell leading it: %v", g, shell, syscall.Getpgrp(), wantShell)
+	}
+	return g
+}
+
+// The shell reports its pid and its background child's through the FIFO
+// $1, then waits for the child: only a group kill stops both.
+const reportAndWait = `sleep 100 & echo $$ $! > "$1"; wait`
+
+func TestExecCancelKillsGroup(t *testing.T) {
+	forModes(t, func(t *testing.T, m execMode) {
+		fifo := reportFIFO(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			_, err := m.run(t, ctx, nil, "--", "sh", "-c", reportAndWait, "sh", fifo)
+			done <- err
+		}()
+		ps := readPIDs(t, fifo)
+		if len(ps) != 2 {
+			t.Fatalf("pids %v, want the shell's and sleep's", ps)
 		}
-	case <-time.After(procTimeout):
-		t.Fatal("cancelled exec did not return")
-	}
-	waitNoGroup(t, shell, shell, child)
+		g := groupOf(t, m, ps[0], ps[1])
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("cancelled exec: %v, want context.Canceled", err)
+			}
+		case <-time.After(procTimeout):
+			t.Fatal("cancelled exec did not return")
+		}
+		waitNoGroup(t, g, ps...)
+	})
 }
 
 func TestExecKillsLeftovers(t *testing.T) {
-	// The shell exits at once, leaving sleep behind in its group, holding
-	// the stdout pipe: the kernel kills it and returns.
-	start := time.Now()
-	out, err := runExec(t, t.Context(), nil, "--", "sh", "-c", "sleep 100 & echo $$ $!")
-	if err != nil {
+	forModes(t, func(t *testing.T, m execMode) {
+		// The shell exits at once, leaving sleep behind in its group,
+		// holding the stdout pipe: the kernel kills it and returns.
+		start := time.Now()
+		out, err := m.run(t, t.Context(), nil, "--", "sh", "-c", "sleep 100 & echo $$ $! $(cut -d' ' -f5 /proc/$$/stat)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := pids(t, string(out))
+		if len(ps) != 3 {
+			t.Fatalf("output %q, want two pids and a group", out)
+		}
+		if d := time.Since(start); d > 90*time.Second {
+			t.Errorf("exec waited %v for the leftover process", d)
+		}
+		waitNoGroup(t, ps[2], ps[:2]...)
+	})
+}
+
+// TestExecGuardRankKilled kills -9 a process playing a worker rank while
+// its exec task's command (a shell) waits for a child of its own: the
+// guard kills both.
+func TestExecGuardRankKilled(t *testing.T) {
+	fifo := reportFIFO(t)
+	rank := exec.Command("/proc/self/exe", fakeRankArg, "--", "sh", "-c", reportAndWait, "sh", fifo)
+	var stderr bytes.Buffer
+	rank.Stderr = &stderr
+	if err := rank.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ps := pids(t, string(out))
+	ps := readPIDs(t, fifo)
 	if len(ps) != 2 {
-		t.Fatalf("output %q, want two pids", out)
+		rank.Process.Kill()
+		t.Fatalf("pids %v, want the shell's and sleep's", ps)
 	}
-	if d := time.Since(start); d > 90*time.Second {
-		t.Errorf("exec waited %v for the leftover process", d)
+	g := groupOf(t, execModes[1], ps[0], ps[1])
+	rank.Process.Kill()
+	if err := rank.Wait(); err == nil {
+		t.Fatalf("rank killed -9 exited 0; stderr:\n%s", &stderr)
 	}
-	waitNoGroup(t, ps[0], ps...)
+	waitNoGroup(t, g, append(ps, g)...)
+}
+
+func TestRunExecGuardBadArgs(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"none", nil, "exec guard: want -- PARENT_PID PATH ARGV0 [ARG…]"},
+		{"no-dashes", []string{"1", "/bin/true", "true", "x"}, "exec guard: want -- PARENT_PID PATH ARGV0 [ARG…]"},
+		{"no-argv0", []string{"--", "1", "/bin/true"}, "exec guard: want -- PARENT_PID PATH ARGV0 [ARG…]"},
+		{"bad-pid", []string{"--", "x", "/bin/true", "true"}, `exec guard: bad parent pid "x"`},
+		{"zero-pid", []string{"--", "0", "/bin/true", "true"}, `exec guard: bad parent pid "0"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := kernels.RunExecGuard(c.args); err == nil || err.Error() != c.want {
+				t.Errorf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+// BenchmarkExec measures an exec task running true, directly and under the
+// exec guard (one more process start per task).
+func BenchmarkExec(b *testing.B) {
+	for _, m := range execModes {
+		b.Run(m.name, func(b *testing.B) {
+			reg, err := kernels.NewRegistry(kernels.BuiltinWith(kernels.BuiltinOptions{ExecGuard: m.guard})...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rt := kerneltest.New(reg, 1)
+			for b.Loop() {
+				if _, err := rt.Run(b.Context(), kernels.Task{Kernel: "exec", Args: []string{"true"}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

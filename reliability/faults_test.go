@@ -382,8 +382,6 @@ func TestLinkCut(t *testing.T) {
 func TestWorkerKilledExecGrandchild(t *testing.T) {
 	t.Parallel()
 	rec := newRecord(t, "worker kill -9, exec task with a grandchild")
-	rec.Note = "known: the grandchild outlives the rank (left 1 when run)"
-	t.Skip("known: kernels/exec.go kills only its direct child on rank death (Pdeathsig); the task's process group (Setpgid) outlives a kill -9 of the rank")
 	r := newTree(t)
 	workers := r.flat(1)
 	g := newGates(t, r.dir, 1)

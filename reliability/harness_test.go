@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/launcher/client"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/reliability"
@@ -357,10 +358,15 @@ func (g *gates) release(i int) {
 	}
 }
 
-// rankOf returns the --rank of process pid (a worker rank).
+// rankOf returns the --rank of process pid: a worker rank, or the exec
+// guard under which a rank runs an exec task's command (the guard's parent
+// is the rank).
 func rankOf(t *testing.T, pid int) int {
 	t.Helper()
 	p, ok := reliability.FindProcess(pid)
+	if ok && strings.Contains(p.Cmdline, " "+kernels.ExecGuardArg+" ") {
+		p, ok = reliability.FindProcess(p.PPID)
+	}
 	f := strings.Fields(p.Cmdline)
 	for i := 0; ok && i+1 < len(f); i++ {
 		if f[i] == "--rank" {

@@ -14,10 +14,11 @@ func ReadyFIFO(dir string) string       { return filepath.Join(dir, "ready") }
 func GateFIFO(dir string, i int) string { return filepath.Join(dir, "gate."+strconv.Itoa(i)) }
 
 // GatedTask returns an exec task (not retryable) that writes the line
-// "I PPID PID" to the FIFO ReadyFIFO(dir) once it runs (PPID is the worker
-// rank's process), then waits for a line on the FIFO GateFIFO(dir, i) and
-// returns "I\n". Tests learn from the first line where and when the task
-// runs, and release it when they choose; no sleep is involved.
+// "I PPID PID" to the FIFO ReadyFIFO(dir) once it runs (PPID is the exec
+// guard the worker rank runs the command under, a child of the rank), then
+// waits for a line on the FIFO GateFIFO(dir, i) and returns "I\n". Tests
+// learn from the first line where and when the task runs, and release it
+// when they choose; no sleep is involved.
 func GatedTask(dir string, i int) kernels.Task {
 	script := fmt.Sprintf(`echo "%d $PPID $$" > %s; read x < %s; echo %d`, i, shQuote(ReadyFIFO(dir)), shQuote(GateFIFO(dir, i)), i)
 	return kernels.Task{Kernel: "exec", Args: []string{"--", "sh", "-c", script}}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/qlaunch/qlaunch/kernels"
 )
 
 // env is what a subcommand may touch of the outside world. Tests build one
@@ -71,6 +73,10 @@ func dispatch(ctx context.Context, args []string, e *env) error {
 	case "help", "-h", "-help", "--help":
 		usage(e.stdout)
 		return nil
+	case kernels.ExecGuardArg:
+		// Hidden: the process-group guard of an exec task's command,
+		// started by a worker rank of this binary.
+		return kernels.RunExecGuard(args[1:])
 	}
 	for _, c := range commands() {
 		if c.name == name {

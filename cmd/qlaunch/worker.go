@@ -18,9 +18,13 @@ import (
 
 // kernelRegistry is the registry every worker rank of this binary runs:
 // the built-in kernels, the quantum-compilation kernels (resynth,
-// synth, instantiate) and the benchmark kernels (len).
+// synth, instantiate) and the benchmark kernels (len). Exec commands run
+// under this binary's exec guard (the hidden subcommand
+// kernels.ExecGuardArg), so that a rank killed -9 leaves none of their
+// processes behind.
 func kernelRegistry() (*kernels.Registry, error) {
-	ks := append(kernels.Builtin(), resynth.Kernels()...)
+	guard := []string{"/proc/self/exe", kernels.ExecGuardArg}
+	ks := append(kernels.BuiltinWith(kernels.BuiltinOptions{ExecGuard: guard}), resynth.Kernels()...)
 	return kernels.NewRegistry(append(ks, bench.Kernels()...)...)
 }
 
