@@ -23,8 +23,9 @@ var rules = []struct {
 	allowed []string
 }{
 	{"", nil}, // the root package holds only this test
-	{"slurm", []string{"std"}},
-	{"pbs", []string{"std"}},
+	{"jobscript", []string{"std"}},
+	{"slurm", []string{"std", "jobscript"}},
+	{"pbs", []string{"std", "jobscript"}},
 	{"topology", []string{"std", "github.com/BurntSushi/toml"}},
 	{"rank", []string{"std", "slurm", "pbs", "golang.org/x/sys/..."}},
 	{"kernels/kerneltest", []string{"std", "kernels"}},
@@ -72,6 +73,8 @@ func TestRulesCatchForbiddenEdges(t *testing.T) {
 	}{
 		{"slurm", "strings", true},
 		{"slurm", module + "/topology", false},
+		{"slurm", module + "/jobscript", true},
+		{"jobscript", module + "/slurm", false},
 		{"topology", module + "/slurm", false},
 		{"topology", "github.com/BurntSushi/toml", true},
 		{"launcher/client", module + "/launcher", false},

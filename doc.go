@@ -4,6 +4,7 @@
 //   - cmd/qlaunch: the qlaunch command (flag parsing and wiring only)
 //   - topology: the TOML topology file and the plan (who runs what where)
 //   - slurm, pbs: hostlists, task counts, node files, job environments, job scripts
+//   - jobscript: what every batch script for a qlaunch job holds, whatever the scheduler
 //   - rank: who am I under SLURM, MPI, PBS or PALS; CPU pinning; the MPI bootstrap
 //   - launcher: the runtime (server, managers, worker ranks), with launcher/wire
 //     (the protocol), launcher/sched (the scheduler), launcher/client (the Go client)

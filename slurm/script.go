@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/qlaunch/qlaunch/jobscript"
 )
 
 // ScriptConfig is the batch job Script writes: plain data, filled in by the
@@ -50,24 +52,16 @@ func Script(c ScriptConfig) (string, error) {
 		errs = append(errs, errors.New("no client command"))
 	}
 	for _, v := range []struct{ name, value string }{{"job name", c.JobName}, {"account", c.Account}, {"partition", c.Partition}, {"time", c.Time}} {
-		if strings.ContainsAny(v.value, " \t\n\r\"'\\$`") {
-			errs = append(errs, fmt.Errorf("%s %q: no spaces, quotes or shell characters allowed", v.name, v.value))
+		if err := jobscript.CheckWord(v.name, v.value); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {
 		return "", errors.Join(errs...)
 	}
-	qlaunch := c.Qlaunch
-	if qlaunch == "" {
-		qlaunch = "qlaunch"
-	}
 	name := c.JobName
 	if name == "" {
 		name = "qlaunch"
-	}
-	timeout := c.ReadyTimeout
-	if timeout == "" {
-		timeout = "10m"
 	}
 	perNode := c.TasksPerNode + c.ExtraOnFirst // the most ranks of a node
 	total := c.Nodes*c.TasksPerNode + c.ExtraOnFirst
@@ -101,51 +95,31 @@ func Script(c ScriptConfig) (string, error) {
 		w("#SBATCH --partition=%s", c.Partition)
 	}
 	w("")
-	w("set -euo pipefail")
-	w("")
-	w("QLAUNCH=%s", shellQuote(qlaunch))
-	w("TOPOLOGY=%s", shellQuote(c.Topology))
-	w("")
-	w("# Per-job files in the submit directory (seen by every node): the server")
-	w("# writes its address (first line: HOST:PORT) to the address file once the")
-	w("# whole tree has joined; every rank and the client prove the secret.")
-	w("# qlaunch reads both paths from these variables, which srun passes on.")
-	w("jobdir=\"${SLURM_SUBMIT_DIR:-$PWD}/.qlaunch\"")
-	w("mkdir -p \"$jobdir\"")
-	w("export QLAUNCH_ADDRESS_FILE=\"$jobdir/job-${SLURM_JOB_ID}.addr\"")
-	w("export QLAUNCH_SECRET_FILE=\"$jobdir/job-${SLURM_JOB_ID}.secret\"")
-	w("rm -f \"$QLAUNCH_ADDRESS_FILE\"")
-	w("(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \\n' >\"$QLAUNCH_SECRET_FILE\")")
-	w("")
-	w("# On any exit (failure included) stop the runtime if it still runs, wait")
-	w("# for it and remove the per-job files, so that nothing is left behind.")
-	w("runtime_pid=\"\"")
-	w("# shellcheck disable=SC2317 # called from the EXIT trap too")
-	w("stop_runtime() {")
-	w("  if [ -n \"$runtime_pid\" ]; then")
-	w("    # One SIGINT to srun itself is not forwarded to the tasks; scancel")
-	w("    # signals the tasks of the runtime's step (the job's first step, 0).")
-	w("    scancel --signal=INT \"${SLURM_JOB_ID}.0\" 2>/dev/null || kill -INT \"$runtime_pid\" 2>/dev/null || true")
-	w("    runtime_status=0")
-	w("    wait \"$runtime_pid\" || runtime_status=$?")
-	w("    runtime_pid=\"\"")
-	w("    if [ \"$runtime_status\" -ne 0 ]; then")
-	w("      echo \"qlaunch: the runtime exited with status $runtime_status\" >&2")
-	w("    fi")
-	w("  fi")
-	w("}")
-	w("# shellcheck disable=SC2317 # called from the EXIT trap")
-	w("cleanup() {")
-	w("  status=$?")
-	w("  trap - EXIT")
-	w("  stop_runtime")
-	w("  rm -f \"${QLAUNCH_ADDRESS_FILE:-}\" \"${QLAUNCH_SECRET_FILE:-}\"%s", map[bool]string{true: " \"${SLURM_HOSTFILE:-}\"", false: ""}[c.ExtraOnFirst > 0])
-	w("  exit \"$status\"")
-	w("}")
-	w("trap cleanup EXIT")
-	w("trap 'exit 130' INT")
-	w("trap 'exit 143' TERM")
-	w("")
+	var extra []string
+	if c.ExtraOnFirst > 0 {
+		extra = []string{"\"${SLURM_HOSTFILE:-}\""}
+	}
+	jobscript.Body{
+		Topology: c.Topology, Qlaunch: c.Qlaunch, ReadyTimeout: c.ReadyTimeout, Client: c.Client,
+		Launcher: "srun",
+		JobDir:   "\"${SLURM_SUBMIT_DIR:-$PWD}/.qlaunch\"",
+		JobID:    "${SLURM_JOB_ID}",
+		Interrupt: []string{
+			"# One SIGINT to srun itself is not forwarded to the tasks; scancel",
+			"# signals the tasks of the runtime's step (the job's first step, 0).",
+			"scancel --signal=INT \"${SLURM_JOB_ID}.0\" 2>/dev/null || kill -INT \"$runtime_pid\" 2>/dev/null || true",
+		},
+		ExtraFiles: extra,
+		Start:      srunLines(c, perNode, total),
+	}.Write(&b)
+	return b.String(), nil
+}
+
+// srunLines are the lines of the script that start the runtime's ranks
+// with srun in the background.
+func srunLines(c ScriptConfig, perNode, total int) []string {
+	var lines []string
+	w := func(format string, a ...any) { lines = append(lines, fmt.Sprintf(format, a...)) }
 	if c.CPUsPerTask > 0 {
 		w("cpus_per_task=%d", c.CPUsPerTask)
 	} else {
@@ -171,49 +145,5 @@ func Script(c ScriptConfig) (string, error) {
 	w("# --overcommit: more ranks than CPUs on a node is fine.")
 	w("srun --ntasks=%d %s --cpus-per-task=\"$cpus_per_task\" --cpu-bind=none --overcommit \\", total, layout)
 	w("  --kill-on-bad-exit=1 \"$QLAUNCH\" \"$TOPOLOGY\" &")
-	w("runtime_pid=$!")
-	w("")
-	w("# Wait until every rank has joined: qlaunch wait exits 0 once the tree is")
-	w("# up, 1 naming the missing ranks after the timeout.")
-	w("\"$QLAUNCH\" wait --address-file \"$QLAUNCH_ADDRESS_FILE\" --timeout %s", shellQuote(timeout))
-	w("read -r QLAUNCH_ADDR <\"$QLAUNCH_ADDRESS_FILE\"")
-	w("export QLAUNCH_ADDR")
-	w("")
-	w("# The client. Its words are quoted literally, as given to qlaunch script.")
-	w("client_status=0")
-	w("# shellcheck disable=SC2016")
-	w("%s || client_status=$?", shellJoin(c.Client))
-	w("")
-	w("# Stop the runtime with SIGINT and wait for it; exit with the client's status.")
-	w("stop_runtime")
-	w("exit \"$client_status\"")
-	return b.String(), nil
-}
-
-// shellJoin quotes each word for bash.
-func shellJoin(words []string) string {
-	q := make([]string, len(words))
-	for i, s := range words {
-		q[i] = shellQuote(s)
-	}
-	return strings.Join(q, " ")
-}
-
-// shellQuote returns s as one bash word: unchanged when it holds only safe
-// characters, else in single quotes.
-func shellQuote(s string) string {
-	if s == "" {
-		return "''"
-	}
-	safe := true
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./=:,+@%", c)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return lines
 }

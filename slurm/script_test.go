@@ -83,18 +83,3 @@ func TestScriptErrors(t *testing.T) {
 		t.Fatalf("Script error = %v\nwant %s", err, strings.Join(want, "\n"))
 	}
 }
-
-func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{
-		"":          "''",
-		"plain-1.x": "plain-1.x",
-		"a b":       "'a b'",
-		"it's":      `'it'\''s'`,
-		"$HOME":     "'$HOME'",
-		"x=1,y:2":   "x=1,y:2",
-	} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
-		}
-	}
-}
