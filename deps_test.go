@@ -79,6 +79,7 @@ func TestRulesCatchForbiddenEdges(t *testing.T) {
 		{"topology", "github.com/BurntSushi/toml", true},
 		{"launcher/client", module + "/launcher", false},
 		{"launcher/client", module + "/launcher/wire", true},
+		{"launcher/client", module + "/kernels", true},
 		{"launcher/sched", "net", false},
 		{"launcher/sched", "sort", true},
 		{"launcher/wire", module + "/kernels", false},

@@ -28,41 +28,12 @@ var (
 	// interrupted.
 	ErrClosed = errors.New("client: closed")
 	// ErrRankLost is wrapped by the TaskError of a task whose rank was lost.
-	ErrRankLost = errors.New("client: rank lost")
+	ErrRankLost = kernels.ErrRankLost
 )
 
-// TaskError is the error of a task that failed in the runtime.
-type TaskError struct {
-	Kernel    string
-	Rank      int
-	Host      string
-	Message   string
-	Lost      bool
-	Cancelled bool
-}
-
-func (e *TaskError) Error() string {
-	switch {
-	case e.Cancelled && e.Message != "":
-		return fmt.Sprintf("%s on rank %d (%s): %s", e.Kernel, e.Rank, e.Host, e.Message)
-	case e.Cancelled:
-		return "task cancelled"
-	case e.Lost:
-		return fmt.Sprintf("rank %d on %s lost: %s", e.Rank, e.Host, e.Message)
-	}
-	return fmt.Sprintf("%s failed on rank %d (%s): %s", e.Kernel, e.Rank, e.Host, e.Message)
-}
-
-// Unwrap lets errors.Is find ErrRankLost and kernels.ErrCancelled.
-func (e *TaskError) Unwrap() error {
-	switch {
-	case e.Lost:
-		return ErrRankLost
-	case e.Cancelled:
-		return kernels.ErrCancelled
-	}
-	return nil
-}
+// TaskError is the error of a task that failed in the runtime: see
+// kernels.TaskError.
+type TaskError = kernels.TaskError
 
 // Options configure a client.
 type Options struct {
