@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/qlaunch/qlaunch/rank"
+	"github.com/qlaunch/qlaunch/topology"
 )
 
 // whoami is what `qlaunch whoami` prints.
@@ -53,7 +54,7 @@ func cmdWhoami(ctx context.Context, e *env, args []string) error {
 		Launcher: info.Launcher, Rank: info.Rank, Size: info.Size,
 		LocalRank: info.LocalRank, LocalSize: info.LocalSize,
 		Node: info.Node, NodeIndex: info.NodeIndex, NodeList: info.NodeList,
-		TasksPerNode: info.TasksPerNode, JobID: info.JobID, CPUs: cpuList(cpus),
+		TasksPerNode: info.TasksPerNode, JobID: info.JobID, CPUs: topology.NewCPUSet(cpus...).String(),
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(e.stdout)
@@ -94,25 +95,4 @@ func joinInts(xs []int) string {
 		s[i] = strconv.Itoa(x)
 	}
 	return strings.Join(s, ",")
-}
-
-// cpuList formats increasing CPU numbers as a Linux cpulist: "0-3,6".
-func cpuList(cpus []int) string {
-	var b strings.Builder
-	for i := 0; i < len(cpus); {
-		j := i
-		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.Itoa(cpus[i]))
-		if j > i {
-			b.WriteByte('-')
-			b.WriteString(strconv.Itoa(cpus[j]))
-		}
-		i = j + 1
-	}
-	return b.String()
 }

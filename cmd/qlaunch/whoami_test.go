@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/qlaunch/qlaunch/rank"
+	"github.com/qlaunch/qlaunch/topology"
 )
 
 // whoamiRun runs "qlaunch ARGS…" in-process with the environment vars.
@@ -25,7 +26,7 @@ func TestWhoami(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	aff := cpuList(cpus)
+	aff := topology.NewCPUSet(cpus...).String()
 	for _, c := range []struct {
 		name string
 		vars map[string]string
@@ -109,18 +110,5 @@ func TestWhoamiErrors(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errs, c.wantCode, c.wantErr)
 			}
 		})
-	}
-}
-
-func TestCPUList(t *testing.T) {
-	for _, c := range []struct {
-		in   []int
-		want string
-	}{
-		{nil, ""}, {[]int{0}, "0"}, {[]int{0, 1}, "0-1"}, {[]int{0, 1, 2, 3, 6}, "0-3,6"}, {[]int{1, 3, 5, 6, 7}, "1,3,5-7"},
-	} {
-		if got := cpuList(c.in); got != c.want {
-			t.Errorf("cpuList(%v) = %q, want %q", c.in, got, c.want)
-		}
 	}
 }
