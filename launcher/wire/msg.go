@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // This file holds the encoding of message bodies: flat binary, lengths as
@@ -375,7 +376,46 @@ type RankStatus struct {
 	Busy   int // slots running a kernel
 	Queued int // tasks waiting for a slot
 	Done   uint64
+
+	// The fields below travel in the reply's extension block (see
+	// AppendStatus); a reply without one decodes them as zero.
+
+	// State says whether the rank is in the tree (RankJoined) or, for a
+	// rank the server expected from its plan or a child a relay lost, why
+	// not.
+	State RankState
+	// Since is when a lost rank was lost (Unix nanoseconds; 0 unknown).
+	Since int64
+	// Reason says why a rank is lost or missing ("connection reset", "its
+	// parent rank 2 was lost").
+	Reason string
+	// Silent is how long the rank's parent had not heard from it when the
+	// status was taken (its last heartbeat's age); 0 for the top.
+	Silent time.Duration
 }
+
+// RankState is a rank's state in a status reply.
+type RankState uint8
+
+// States of a rank.
+const (
+	RankJoined  RankState = iota // connected, in the tree
+	RankMissing                  // expected by the plan, never connected
+	RankLost                     // connected, then lost (Since, Reason)
+	rankStateCount
+)
+
+var rankStateNames = [...]string{RankJoined: "joined", RankMissing: "missing", RankLost: "lost"}
+
+func (s RankState) String() string {
+	if s < rankStateCount {
+		return rankStateNames[s]
+	}
+	return fmt.Sprintf("RankState(%d)", uint8(s))
+}
+
+// MarshalText writes the state's name (joined, missing, lost).
+func (s RankState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Status is a status request (Reply false, no ranks) or reply.
 type Status struct {
@@ -384,7 +424,12 @@ type Status struct {
 	Ranks []RankStatus
 }
 
-// AppendStatus appends the encoding of s.
+// AppendStatus appends the encoding of s. A reply is the request's id, a
+// flag, the ranks' base fields, then an extension block: one
+// length-prefixed record per rank (state, since, reason, silent). A
+// decoder reads the fields of a record it knows and skips the rest, so
+// later fields can be added at the end of a record; a reply with no
+// extension block (the first encoding) decodes with those fields zero.
 func AppendStatus(dst []byte, s *Status) []byte {
 	dst = binary.AppendUvarint(dst, s.ID)
 	if !s.Reply {
@@ -403,6 +448,18 @@ func AppendStatus(dst []byte, s *Status) []byte {
 		dst = binary.AppendUvarint(dst, uint64(r.Busy))
 		dst = binary.AppendUvarint(dst, uint64(r.Queued))
 		dst = binary.AppendUvarint(dst, r.Done)
+	}
+	if len(s.Ranks) == 0 {
+		return dst
+	}
+	var ext []byte
+	for i := range s.Ranks {
+		r := &s.Ranks[i]
+		ext = append(ext[:0], byte(r.State))
+		ext = binary.AppendVarint(ext, r.Since)
+		ext = appendString(ext, r.Reason)
+		ext = binary.AppendUvarint(ext, uint64(max(r.Silent, 0)))
+		dst = appendBytes(dst, ext)
 	}
 	return dst
 }
@@ -445,7 +502,37 @@ func DecodeStatus(b []byte, s *Status) error {
 		r.Done = d.uvarint("status done")
 		s.Ranks = append(s.Ranks, r)
 	}
+	if d.err != nil || len(d.b) == 0 {
+		return d.end("status")
+	}
+	for i := range s.Ranks {
+		decodeRankExt(d.bytes("status extension"), &s.Ranks[i], &d)
+	}
 	return d.end("status")
+}
+
+// decodeRankExt decodes one rank's extension record into r; fields it
+// does not know (after those it reads) are skipped.
+func decodeRankExt(b []byte, r *RankStatus, outer *decoder) {
+	if outer.err != nil {
+		return
+	}
+	d := decoder{b: b}
+	st := RankState(d.byte("status state"))
+	if d.err == nil && st >= rankStateCount {
+		d.fail("status state")
+	}
+	r.State = st
+	r.Since = d.varint("status since")
+	r.Reason = d.string("status reason")
+	silent := d.uvarint("status silent")
+	if silent > math.MaxInt64 {
+		d.fail("status silent")
+	}
+	r.Silent = time.Duration(silent)
+	if d.err != nil {
+		outer.err, outer.b = d.err, nil
+	}
 }
 
 // Load is a load update. Going up, a child reports its idle slots and

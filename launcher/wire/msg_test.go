@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestTaskRoundTrip(t *testing.T) {
@@ -108,6 +109,14 @@ func TestOtherMessages(t *testing.T) {
 	if err := DecodeStatus(AppendStatus(nil, &st), &gs); err != nil || !reflect.DeepEqual(gs, st) {
 		t.Fatalf("status: %+v %v", gs, err)
 	}
+	lost := Status{ID: 10, Reply: true, Ranks: []RankStatus{
+		{Rank: 0, Parent: -1, Role: "server", Host: "h"},
+		{Rank: 2, Parent: 0, Role: "worker", Host: "n2", State: RankLost, Since: 1_700_000_000_123, Reason: "connection reset", Silent: 1500 * time.Millisecond},
+		{Rank: 3, Parent: 0, Role: "worker", Host: "n3", State: RankMissing, Reason: "never connected"},
+	}}
+	if err := DecodeStatus(AppendStatus(nil, &lost), &gs); err != nil || !reflect.DeepEqual(gs, lost) {
+		t.Fatalf("status with states: %+v %v", gs, err)
+	}
 	var gr Status
 	if err := DecodeStatus(AppendStatus(nil, &Status{ID: 3}), &gr); err != nil || gr.ID != 3 || gr.Reply {
 		t.Fatalf("status request: %+v %v", gr, err)
@@ -139,6 +148,7 @@ func FuzzDecodeMessages(f *testing.F) {
 	f.Add(AppendCancel(nil, []uint64{1, 2}))
 	f.Add(AppendLog(nil, &LogRecord{Task: 1, Msg: "m", Attrs: []string{"a", "b"}}))
 	f.Add(AppendStatus(nil, &Status{ID: 1, Reply: true, Ranks: []RankStatus{{Rank: 1}}}))
+	f.Add(AppendStatus(nil, &Status{ID: 2, Reply: true, Ranks: []RankStatus{{Rank: 1, Host: "n1", State: RankLost, Since: 5, Reason: "reset", Silent: 7}, {Rank: 2, State: RankMissing}}}))
 	f.Add(AppendLoad(nil, &Load{Idle: 1}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var task Task
@@ -160,11 +170,71 @@ func FuzzDecodeMessages(f *testing.F) {
 		var lr LogRecord
 		_, _ = DecodeLog(b, &lr)
 		var st Status
-		_ = DecodeStatus(b, &st)
+		if DecodeStatus(b, &st) == nil {
+			var again Status
+			if err := DecodeStatus(AppendStatus(nil, &st), &again); err != nil || !reflect.DeepEqual(again, st) {
+				t.Fatalf("status round trip: %+v %+v %v", st, again, err)
+			}
+		}
 		var ld Load
 		_ = DecodeLoad(b, &ld)
 		var j Join
 		_ = DecodeJoin(b, &j)
 		_, _ = DecodeText(b)
 	})
+}
+
+// TestStatusExtension: a reply in the first encoding (no extension block)
+// decodes with the extension fields zero, and fields a later version adds
+// at the end of an extension record are skipped.
+func TestStatusExtension(t *testing.T) {
+	st := Status{ID: 9, Reply: true, Ranks: []RankStatus{
+		{Rank: 0, Parent: -1, Role: "server", Host: "h"},
+		{Rank: 1, Depth: 1, Role: "worker", Host: "n1", Slots: 2, Busy: 1, Queued: 3, Done: 40},
+	}}
+	full := AppendStatus(nil, &st)
+	base := func() []byte { return append([]byte(nil), full[:len(full)-5*len(st.Ranks)]...) }
+	// Zero extension fields take 5 bytes a rank: length 4, state, since,
+	// reason length, silent.
+	tests := []struct {
+		name string
+		body []byte
+		want Status
+	}{
+		{"first encoding", base(), st},
+		{"current", full, st},
+		{"later fields", func() []byte {
+			b := base()
+			for range st.Ranks {
+				b = append(b, 7, byte(RankLost), 2, 0, 0, 0xAA, 0xBB, 0xCC)
+			}
+			return b
+		}(), func() Status {
+			w := st
+			w.Ranks = append([]RankStatus(nil), st.Ranks...)
+			for i := range w.Ranks {
+				w.Ranks[i].State, w.Ranks[i].Since = RankLost, 1
+			}
+			return w
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got Status
+			if err := DecodeStatus(tt.body, &got); err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+	bad := [][]byte{
+		append(base(), 4, 9, 0, 0, 0, 4, 0, 0, 0, 0), // unknown state
+		append(base(), 4, 0, 0, 0, 0),                // one record short
+		append(append([]byte(nil), full...), 0),      // trailing byte
+	}
+	for i, b := range bad {
+		var got Status
+		if err := DecodeStatus(b, &got); !errors.Is(err, ErrBadMessage) {
+			t.Errorf("bad body %d: %v, want ErrBadMessage", i, err)
+		}
+	}
 }
