@@ -77,6 +77,9 @@ type Sched struct {
 	// Held are tasks that arrived while no child had a slot; they are
 	// placed as soon as one joins.
 	held []heldTask
+	// retries counts retryable tasks placed again after their child was
+	// lost.
+	retries uint64
 }
 
 type heldTask struct {
@@ -97,6 +100,13 @@ func (s *Sched) Ready() []Action {
 
 // Pending returns the number of tasks in flight through this node.
 func (s *Sched) Pending() int { return len(s.tasks) }
+
+// Held returns the number of tasks waiting for a child with a free slot.
+func (s *Sched) Held() int { return len(s.held) }
+
+// Retries returns how many times a retryable task was placed again after
+// the child running it was lost.
+func (s *Sched) Retries() uint64 { return s.retries }
 
 // Slots returns the worker slots below this node.
 func (s *Sched) Slots() int {
@@ -282,6 +292,7 @@ func (s *Sched) RemoveChild(p Peer) {
 	for _, id := range retry {
 		e := s.tasks[id]
 		e.tries++
+		s.retries++
 		e.dst = -1
 		s.place(id, e.body)
 	}

@@ -62,13 +62,13 @@ func TestLeastLoadedBySlots(t *testing.T) {
 func TestHeldUntilAChildJoins(t *testing.T) {
 	s := New()
 	s.Submit(1, 5, []byte("x"), false)
-	if got := s.Ready(); len(got) != 0 {
-		t.Fatalf("placed with no child: %+v", got)
+	if got := s.Ready(); len(got) != 0 || s.Held() != 1 {
+		t.Fatalf("placed with no child: %+v, %d held", got, s.Held())
 	}
 	s.AddChild(2, 1)
 	got := s.Ready()
-	if len(got) != 1 || got[0].Kind != SendTask || got[0].To != 2 {
-		t.Fatalf("after join: %+v", got)
+	if len(got) != 1 || got[0].Kind != SendTask || got[0].To != 2 || s.Held() != 0 {
+		t.Fatalf("after join: %+v, %d held", got, s.Held())
 	}
 }
 
@@ -182,8 +182,8 @@ func TestRetryableTaskPlacedAgain(t *testing.T) {
 		if i == 0 {
 			wantFailed = []uint64{11} // not retryable
 		}
-		if len(sent) != 1 || !slices.Equal(failed, wantFailed) {
-			t.Fatalf("loss %d: sent %v failed %v", i, sent, failed)
+		if len(sent) != 1 || !slices.Equal(failed, wantFailed) || s.Retries() != uint64(i+1) {
+			t.Fatalf("loss %d: sent %v failed %v, %d retries", i, sent, failed, s.Retries())
 		}
 		cur = next
 	}
