@@ -24,6 +24,7 @@
 //	placement = "shared"         # shared: rank 0 = server + node 0's manager
 //	                             # dedicated: rank 0 = server alone, rank 1 = node 0's manager
 //	network = ""                 # "" = runtime.network; the server's own (clients reach it there)
+//	metrics = ""                 # "" = none; "9464" or "HOST:PORT": Prometheus metrics over HTTP (loopback unless HOST says)
 //	[managers]
 //	fanout = 32                  # most children of any rank, its own worker ranks included
 //	network = ""                 # "" = runtime.network

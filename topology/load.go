@@ -112,6 +112,7 @@ func decode(name, text string, raw map[string]any) (*Topology, []error) {
 			d.table(k, v, map[string]func(string, any){
 				"placement": func(k string, v any) { d.enum(k, v, &t.Server.Placement) },
 				"network":   func(k string, v any) { d.enum(k, v, &t.Server.Network) },
+				"metrics":   func(k string, v any) { d.str(k, v, &t.Server.Metrics) },
 			})
 		},
 		"managers": func(k string, v any) {

@@ -170,6 +170,9 @@ ranks_per_node = 2
 			"t.toml:4:1: server.network: \"a b\" is not auto, a CIDR, an address or an interface name",
 			"t.toml:6:1: managers.network: must be a string, not an integer",
 		}},
+		{"metrics", "[server]\nmetrics = \"localhost\"\n", []string{
+			"t.toml:2:1: server.metrics: \":localhost\": port \"localhost\" is not a number in 0..65535",
+		}},
 		{"range", "[runtime]\nport = 70000\ncompress_threshold = -1\naddress_file = \"\"\n[workers]\nslots_per_rank = 99999999999\n", []string{
 			"t.toml:2:1: runtime.port: 70000 is not a port in 1..65534 (managers listen on port+1)",
 			"t.toml:3:1: runtime.compress_threshold: -1 is negative",
@@ -274,5 +277,28 @@ func TestNetworkOf(t *testing.T) {
 				t.Fatalf("server, manager, worker, parent 0, parent 3, no parent = %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+func TestMetricsAddr(t *testing.T) {
+	tests := []struct{ spec, want, err string }{
+		{"", "", ""},
+		{"9464", "127.0.0.1:9464", ""},
+		{":9464", "127.0.0.1:9464", ""},
+		{"0.0.0.0:9464", "0.0.0.0:9464", ""},
+		{"[::1]:0", "[::1]:0", ""},
+		{"node1:80", "node1:80", ""},
+		{"a:b:c", "", `"a:b:c" is not a port or HOST:PORT`},
+		{"70000", "", `":70000": port "70000" is not a number in 0..65535`},
+	}
+	for _, tt := range tests {
+		got, err := MetricsAddr(tt.spec)
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if got != tt.want || msg != tt.err {
+			t.Errorf("MetricsAddr(%q) = %q, %q; want %q, %q", tt.spec, got, msg, tt.want, tt.err)
+		}
 	}
 }

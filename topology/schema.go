@@ -62,6 +62,11 @@ type Server struct {
 	// Network overrides Runtime.Network for the server rank (key network,
 	// default "": the runtime's), e.g. the network clients reach it on.
 	Network Network
+	// Metrics is where the server serves Prometheus metrics over HTTP
+	// (key metrics, default "": none): a port ("9464", on loopback) or
+	// HOST:PORT (":9464" is loopback too; "0.0.0.0:9464" every
+	// interface). See MetricsAddr.
+	Metrics string
 }
 
 // Managers shapes the manager tree (table [managers]).

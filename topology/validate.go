@@ -2,6 +2,9 @@ package topology
 
 import (
 	"fmt"
+	"net"
+	"strconv"
+	"strings"
 )
 
 // Validate checks t and returns every problem found, each a *ConfigError,
@@ -21,6 +24,9 @@ func (t *Topology) Validate() error {
 	}
 	if r.AddressFile == "" {
 		bad("runtime.address_file", "must not be empty")
+	}
+	if _, err := MetricsAddr(t.Server.Metrics); err != nil {
+		bad("server.metrics", "%v", err)
 	}
 	w := t.Workers
 	for _, c := range []struct {
@@ -152,4 +158,27 @@ func validEnvName(s string) bool {
 		}
 	}
 	return true
+}
+
+// MetricsAddr returns the address a metrics endpoint given as spec listens
+// on: "" for none; a port alone, or ":PORT", on loopback (127.0.0.1);
+// HOST:PORT as given.
+func MetricsAddr(spec string) (string, error) {
+	if spec == "" {
+		return "", nil
+	}
+	if !strings.Contains(spec, ":") {
+		spec = ":" + spec
+	}
+	host, port, err := net.SplitHostPort(spec)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a port or HOST:PORT", spec)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return "", fmt.Errorf("%q: port %q is not a number in 0..65535", spec, port)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
 }
