@@ -35,6 +35,7 @@ var rules = []struct {
 	{"launcher/client", []string{"std", "launcher/wire", "kernels"}},
 	{"launcher/launchertest", []string{"std", "launcher/...", "kernels/...", "topology", "golang.org/x/sys/..."}},
 	{"launcher/netpick", []string{"std"}},
+	{"launcher/metrics", []string{"std", "launcher", "launcher/wire", "github.com/prometheus/client_golang/..."}},
 	{"launcher/boot", []string{"std", "launcher/...", "kernels/...", "topology", "rank", "slurm", "pbs", "golang.org/x/sys/..."}},
 	{"launcher", []string{"std", "launcher/wire", "launcher/sched", "kernels/...", "topology", "rank", "golang.org/x/sys/..."}},
 	{"lab", []string{"std"}},

@@ -47,6 +47,11 @@ type NodeConfig struct {
 	Registry *kernels.Registry
 	Link     LinkConfig
 	Logger   *slog.Logger
+	// Plan, if set (the server of a planned job), lists every rank the
+	// tree should hold; status replies then name the ranks not in it.
+	Plan []PlannedRank
+	// Monitor, if set, is attached to the node while it runs.
+	Monitor *Monitor
 }
 
 func (c NodeConfig) withDefaults() NodeConfig {
@@ -80,6 +85,7 @@ type nodePeer struct {
 	cancels              []uint64
 	ctrl                 []ctrlFrame
 	dirty                bool
+	lostReason           string // why the node dropped it, for status replies
 }
 
 type statusReq struct {
@@ -87,6 +93,8 @@ type statusReq struct {
 	srcID   uint64
 	waiting map[sched.Peer]bool
 	ranks   []wire.RankStatus
+	reply   chan<- []wire.RankStatus // src nil: a Monitor's request
+	silent  map[sched.Peer]time.Duration
 }
 
 type node struct {
@@ -117,6 +125,8 @@ type node struct {
 	ready      bool
 	stopping   bool
 	lastJoin   wire.Join
+	lostRanks  []wire.RankStatus // children lost, for status replies
+	counts     observeCounts
 }
 
 // RunNode runs a relay rank until ctx ends (the server: a clean stop,
@@ -153,6 +163,10 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		n.wg.Go(func() { n.dial(ctx, cfg.Parent, up, peerParent) })
 	}
 	n.wg.Go(n.ticker)
+	if cfg.Monitor != nil {
+		cfg.Monitor.attach(n)
+		defer cfg.Monitor.detach(n)
+	}
 	n.do(n.checkReady)
 
 	select {
@@ -339,6 +353,7 @@ func (n *node) heartbeat(now time.Time) {
 	for _, p := range n.peers {
 		if now.UnixNano()-p.l.lastSeen.Load() > int64(n.cfg.Link.HeartbeatTimeout) {
 			n.log.Warn("peer silent, dropping it", "peer", p.l.String())
+			p.lostReason = fmt.Sprintf("silent for %v (no heartbeat)", time.Duration(now.UnixNano()-p.l.lastSeen.Load()).Round(time.Millisecond))
 			p.l.close()
 			continue
 		}
@@ -421,6 +436,7 @@ func (n *node) removePeer(p *nodePeer, err error) error {
 	delete(n.peers, p.id)
 	p.out.Stop()
 	p.l.close()
+	addWire(&n.counts.closedWire, p.l.fc.Stats())
 	switch p.kind {
 	case peerClient:
 		n.log.Debug("client left", "peer", p.l.String())
@@ -428,6 +444,7 @@ func (n *node) removePeer(p *nodePeer, err error) error {
 	case peerChild:
 		if !n.stopping {
 			n.log.Warn("child lost", "peer", p.l.String(), "err", err)
+			n.recordLost(p, err)
 		}
 		n.lost = p
 		n.sched.RemoveChild(p.id)
@@ -485,6 +502,9 @@ func (n *node) message(p *nodePeer, k wire.Kind, b []byte) error {
 			id, body, ok := recs.Next()
 			if !ok {
 				break
+			}
+			if p.kind == peerClient {
+				n.counts.submitted++
 			}
 			n.sched.Submit(p.id, id, body, n.retry[string(wire.TaskKernel(body))])
 		}
@@ -576,6 +596,9 @@ func (n *node) apply() {
 			p.tasks = wire.AppendRecord(p.tasks, a.ID, a.Body)
 		case sched.SendResult:
 			p.results = wire.AppendRecord(p.results, a.ID, a.Body)
+			if p.kind == peerClient {
+				n.counts.countResult(a.Body)
+			}
 		case sched.SendCancel:
 			p.cancels = append(p.cancels, a.ID)
 		case sched.FailTask:
@@ -584,6 +607,9 @@ func (n *node) apply() {
 				r.Rank, r.Host = n.lost.l.peer.Rank, n.lost.l.peer.Host
 			}
 			p.results = wire.AppendRecord(p.results, a.ID, wire.AppendResult(nil, &r))
+			if p.kind == peerClient {
+				n.counts.failed++
+			}
 		case sched.Steal:
 			p.ctrl = append(p.ctrl, ctrlFrame{wire.KindLoad, wire.AppendLoad(nil, &wire.Load{Steal: a.N})})
 		}
@@ -674,25 +700,38 @@ func (n *node) onStatus(p *nodePeer, b []byte) error {
 		}
 		delete(req.waiting, p.id)
 		for _, r := range s.Ranks {
+			if r.Depth == 0 && r.State == wire.RankJoined {
+				// The child itself: how long it had been silent when asked.
+				r.Silent = req.silent[p.id]
+			}
 			r.Depth++
 			req.ranks = append(req.ranks, r)
 		}
 		n.statusDone(s.ID, req)
 		return nil
 	}
+	n.startStatus(&statusReq{src: p, srcID: s.ID})
+	return nil
+}
+
+// startStatus asks every child for its subtree's status; req is answered
+// once they all replied (or were lost).
+func (n *node) startStatus(req *statusReq) {
 	n.nextStatus++
 	id := n.nextStatus
-	req := &statusReq{src: p, srcID: s.ID, waiting: make(map[sched.Peer]bool), ranks: []wire.RankStatus{n.ownStatus()}}
+	req.waiting, req.ranks = make(map[sched.Peer]bool), n.statusRows()
+	req.silent = make(map[sched.Peer]time.Duration)
+	now := time.Now().UnixNano()
 	for _, c := range n.peers {
 		if c.kind == peerChild {
 			req.waiting[c.id] = true
+			req.silent[c.id] = time.Duration(now - c.l.lastSeen.Load())
 			c.ctrl = append(c.ctrl, ctrlFrame{wire.KindStatus, wire.AppendStatus(nil, &wire.Status{ID: id})})
 			n.mark(c)
 		}
 	}
 	n.status[id] = req
 	n.statusDone(id, req)
-	return nil
 }
 
 func (n *node) statusDone(id uint64, req *statusReq) {
@@ -700,6 +739,13 @@ func (n *node) statusDone(id uint64, req *statusReq) {
 		return
 	}
 	delete(n.status, id)
+	if n.cfg.Server {
+		req.ranks = withExpected(req.ranks, n.cfg.Plan)
+	}
+	if req.src == nil {
+		req.reply <- req.ranks
+		return
+	}
 	if _, ok := n.peers[req.src.id]; !ok {
 		return
 	}

@@ -43,6 +43,13 @@ type ServerConfig struct {
 	Registry *kernels.Registry
 	Link     LinkConfig
 	Logger   *slog.Logger
+	// Plan, if set, lists every rank of the job (from its topology plan):
+	// status replies then name each rank not in the tree, with its host
+	// and why (never connected, lost when and why).
+	Plan []PlannedRank
+	// Monitor, if set, reads the server's counters while it runs (the
+	// metrics endpoint).
+	Monitor *Monitor
 }
 
 // RunServer runs the server until ctx ends; a clean stop returns
@@ -66,6 +73,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		Server: true, Rank: cfg.Rank, Host: cfg.Host, Listeners: []net.Listener{ln},
 		Children: cfg.Managers, ExpectRanks: cfg.ExpectRanks, AddressFile: cfg.AddressFile,
 		Address: cfg.Address, Ready: cfg.Ready, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
+		Plan: cfg.Plan, Monitor: cfg.Monitor,
 	})
 }
 

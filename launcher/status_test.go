@@ -1,9 +1,12 @@
 package launcher_test
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/qlaunch/qlaunch/launcher/launchertest"
+	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
 func TestStatusTree(t *testing.T) {
@@ -47,5 +50,47 @@ func TestStatusTree(t *testing.T) {
 	}
 	if done != 13 { // fanout 3 2: 1 + 3 + 9 tasks
 		t.Fatalf("workers report %d tasks done, want 13 (%+v)", done, st)
+	}
+}
+
+// TestStatusLostRank: a worker rank killed under a manager shows in the
+// status as lost, with its host, when and why, until nothing else; the
+// ranks still there report how long their parent has not heard from them.
+func TestStatusLostRank(t *testing.T) {
+	shape := launchertest.Shape{Workers: []int{1}, Managers: []launchertest.Shape{{Workers: []int{1, 1}}}}
+	tr := launchertest.Start(t, shape)
+	c := tr.Client()
+	before := time.Now().UnixNano()
+	tr.Kill(3)
+	ctx := ctxT(t)
+	var lost *wire.RankStatus
+	var st []wire.RankStatus
+	for lost == nil {
+		var err error
+		if st, err = c.Status(ctx); err != nil {
+			t.Fatalf("no status showing rank 3 lost: %v", err)
+		}
+		for i := range st {
+			if st[i].Rank == 3 && st[i].State == wire.RankLost {
+				lost = &st[i]
+			}
+		}
+	}
+	if lost.Parent != 2 || lost.Depth != 2 || lost.Host != tr.Ranks[3].Host || lost.Role != "worker" ||
+		lost.Since < before || lost.Since > time.Now().UnixNano() || !strings.HasPrefix(lost.Reason, "connection lost: ") {
+		t.Fatalf("lost rank 3: %+v", *lost)
+	}
+	joined := 0
+	for _, r := range st {
+		if r.State != wire.RankJoined {
+			continue
+		}
+		joined++
+		if r.Rank == 0 && r.Silent != 0 || r.Silent < 0 || r.Silent > 10*time.Second {
+			t.Errorf("rank %d silent for %v", r.Rank, r.Silent)
+		}
+	}
+	if joined != 4 || len(st) != 5 {
+		t.Fatalf("want 4 joined ranks and rank 3 lost: %+v", st)
 	}
 }

@@ -48,6 +48,8 @@ type Options struct {
 	Heartbeat, HeartbeatTimeout time.Duration
 	// Wire options of every link (compression, frame limit).
 	Wire wire.Options
+	// Monitor, if set, is given to the server.
+	Monitor *launcher.Monitor
 }
 
 // Tree is a running in-process tree.
@@ -148,7 +150,7 @@ func Start(t testing.TB, shape Shape, opts ...Options) *Tree {
 	tr.run(ctx, server, func(ctx context.Context) error {
 		return launcher.RunServer(ctx, launcher.ServerConfig{
 			Rank: 0, Host: server.Host, Listener: ln, ExpectRanks: shape.Ranks(),
-			Ready: ready, Registry: reg, Link: tr.link(server), Logger: tr.logger(),
+			Ready: ready, Registry: reg, Link: tr.link(server), Logger: tr.logger(), Monitor: o.Monitor,
 		})
 	})
 	tr.startLevel(ctx, shape, 0, tr.Addr)

@@ -1,0 +1,242 @@
+// Package metrics serves a qlaunch server's metrics over HTTP in the
+// Prometheus text format, with the Prometheus client library.
+//
+// The endpoint is off unless asked for (qlaunch server --metrics ADDR,
+// qlaunch run --metrics ADDR, the topology's server.metrics) and bound to
+// loopback unless an address says otherwise. Every scrape reads the
+// server's counters through a launcher.Monitor and asks the tree for its
+// status (bounded by a timeout), so the per-rank figures are as fresh as
+// the scrape. Each server has its own prometheus.Registry: nothing is
+// registered globally.
+//
+// Metrics (all prefixed qlaunch_):
+//
+//	tasks_submitted_total, tasks_completed_total, tasks_failed_total,
+//	tasks_cancelled_total, tasks_retried_total   counters, the server's clients' tasks
+//	queue_depth, tasks_in_flight                  tasks waiting for a slot; placed and unfinished
+//	ranks, slots, clients                         the tree's size and connected clients
+//	wire_payload_bytes_total{direction}           bytes before compression (in, out)
+//	wire_bytes_total{direction}                   bytes on the wire, after compression
+//	wire_frames_total{direction}, wire_compressed_frames_total{direction}
+//	rank_up{rank,host,role}                       1 joined, 0 missing or lost (planned jobs)
+//	rank_slots, rank_busy_slots, rank_queued_tasks{rank,host,role}
+//	rank_tasks_done_total{rank,host,role}         tasks the rank finished
+//	rank_heartbeat_age_seconds{rank,host,role}    how long its parent had not heard from it
+//	scrape_status_errors_total                    scrapes whose tree status failed
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/qlaunch/qlaunch/launcher"
+	"github.com/qlaunch/qlaunch/launcher/wire"
+)
+
+// DefaultStatusTimeout bounds the tree status a scrape asks for.
+const DefaultStatusTimeout = 2 * time.Second
+
+// Source is what the metrics read: a *launcher.Monitor.
+type Source interface {
+	Stats() (launcher.Stats, error)
+	Status(ctx context.Context) ([]wire.RankStatus, error)
+}
+
+// Collector turns a server's counters and its tree's status into metrics.
+type Collector struct {
+	src     Source
+	timeout time.Duration
+	errs    atomic.Uint64
+
+	submitted, completed, failed, cancelled, retried *prometheus.Desc
+	queue, inFlight, ranks, slots, clients           *prometheus.Desc
+	payload, wireBytes, frames, compressed           *prometheus.Desc
+	up, rankSlots, busy, queued, done, heartbeat     *prometheus.Desc
+	statusErrors                                     *prometheus.Desc
+}
+
+// NewCollector returns a Collector reading src; timeout bounds the tree
+// status of one scrape (zero: DefaultStatusTimeout).
+func NewCollector(src Source, timeout time.Duration) *Collector {
+	if timeout <= 0 {
+		timeout = DefaultStatusTimeout
+	}
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("qlaunch_"+name, help, labels, nil)
+	}
+	rank := []string{"rank", "host", "role"}
+	return &Collector{
+		src: src, timeout: timeout,
+		submitted:    d("tasks_submitted_total", "Tasks the server's clients submitted."),
+		completed:    d("tasks_completed_total", "Tasks whose kernel returned, as reported to clients."),
+		failed:       d("tasks_failed_total", "Tasks whose kernel failed or whose rank was lost, as reported to clients."),
+		cancelled:    d("tasks_cancelled_total", "Tasks cancelled, as reported to clients."),
+		retried:      d("tasks_retried_total", "Retryable tasks placed again after their rank was lost."),
+		queue:        d("queue_depth", "Tasks at the server waiting for a free worker slot."),
+		inFlight:     d("tasks_in_flight", "Tasks placed below the server and not finished."),
+		ranks:        d("ranks", "Ranks in the tree, the server included."),
+		slots:        d("slots", "Worker slots in the tree."),
+		clients:      d("clients", "Clients connected to the server."),
+		payload:      d("wire_payload_bytes_total", "Frame payload bytes of the server's connections before compression.", "direction"),
+		wireBytes:    d("wire_bytes_total", "Bytes of the server's connections on the wire, after compression.", "direction"),
+		frames:       d("wire_frames_total", "Frames of the server's connections.", "direction"),
+		compressed:   d("wire_compressed_frames_total", "Frames of the server's connections that travelled compressed.", "direction"),
+		up:           d("rank_up", "1 for a rank in the tree, 0 for a planned rank missing or lost.", rank...),
+		rankSlots:    d("rank_slots", "Worker slots of a worker rank.", rank...),
+		busy:         d("rank_busy_slots", "Worker slots running a kernel.", rank...),
+		queued:       d("rank_queued_tasks", "Tasks queued at a rank.", rank...),
+		done:         d("rank_tasks_done_total", "Tasks a rank finished.", rank...),
+		heartbeat:    d("rank_heartbeat_age_seconds", "How long the rank's parent had not heard from it.", rank...),
+		statusErrors: d("scrape_status_errors_total", "Scrapes whose tree status could not be taken."),
+	}
+}
+
+// Describe sends the descriptors of every metric.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.submitted, c.completed, c.failed, c.cancelled, c.retried, c.queue, c.inFlight, c.ranks, c.slots,
+		c.clients, c.payload, c.wireBytes, c.frames, c.compressed, c.up, c.rankSlots, c.busy, c.queued,
+		c.done, c.heartbeat, c.statusErrors,
+	} {
+		ch <- d
+	}
+}
+
+// Collect reads the server's counters and its tree's status.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s, err := c.src.Stats()
+	if err != nil {
+		return // not running: no metrics
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter(c.submitted, s.Submitted)
+	counter(c.completed, s.Completed)
+	counter(c.failed, s.Failed)
+	counter(c.cancelled, s.Cancelled)
+	counter(c.retried, s.Retried)
+	gauge(c.queue, float64(s.Held))
+	gauge(c.inFlight, float64(s.InFlight))
+	gauge(c.ranks, float64(s.Ranks))
+	gauge(c.slots, float64(s.Slots))
+	gauge(c.clients, float64(s.Clients))
+	counter(c.payload, s.Wire.PayloadIn, "in")
+	counter(c.payload, s.Wire.PayloadOut, "out")
+	counter(c.wireBytes, s.Wire.WireIn, "in")
+	counter(c.wireBytes, s.Wire.WireOut, "out")
+	counter(c.frames, s.Wire.FramesIn, "in")
+	counter(c.frames, s.Wire.FramesOut, "out")
+	counter(c.compressed, s.Wire.CompressedIn, "in")
+	counter(c.compressed, s.Wire.CompressedOut, "out")
+
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	ranks, err := c.src.Status(ctx)
+	if err != nil {
+		c.errs.Add(1)
+	}
+	counter(c.statusErrors, c.errs.Load())
+	seen := make(map[int]bool, len(ranks))
+	for _, r := range ranks {
+		if seen[r.Rank] {
+			continue // a rank lost then joined again: its live row came first
+		}
+		seen[r.Rank] = true
+		l := []string{strconv.Itoa(r.Rank), r.Host, r.Role}
+		if r.State != wire.RankJoined {
+			gauge(c.up, 0, l...)
+			continue
+		}
+		gauge(c.up, 1, l...)
+		gauge(c.heartbeat, r.Silent.Seconds(), l...)
+		gauge(c.queued, float64(r.Queued), l...)
+		counter(c.done, r.Done, l...)
+		if r.Role == "worker" {
+			gauge(c.rankSlots, float64(r.Slots), l...)
+			gauge(c.busy, float64(r.Busy), l...)
+		}
+	}
+}
+
+// NewRegistry returns a registry holding a Collector of src and the Go
+// runtime and process collectors.
+func NewRegistry(src Source, timeout time.Duration) (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		NewCollector(src, timeout),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return reg, nil
+}
+
+// Handler serves reg's metrics at /metrics (and a short page at /).
+func Handler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ErrorHandling: promhttp.ContinueOnError,
+	}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintln(w, "qlaunch server metrics: /metrics")
+	})
+	return mux
+}
+
+// Serve serves src's metrics on ln until ctx ends, then closes ln. It
+// returns nil after ctx ended.
+func Serve(ctx context.Context, ln net.Listener, src Source, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg, err := NewRegistry(src, 0)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: Handler(reg, log), ReadHeaderTimeout: 10 * time.Second}
+	stopped := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	defer stopped()
+	log.Info("serving metrics", "address", "http://"+ln.Addr().String()+"/metrics")
+	err = srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("metrics: %w", err)
+}
+
+// Listen opens the listener of a metrics address as topology.MetricsAddr
+// returns it (a port alone means loopback).
+func Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	return ln, nil
+}
