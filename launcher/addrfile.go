@@ -36,6 +36,13 @@ func WriteAddressFile(path, addr string) error {
 	return nil
 }
 
+// StartingFile is where a server writes its address while it waits for
+// its tree to join: the address file's path with ".starting" added. A
+// client must not use it to run work; qlaunch wait reads it to ask a
+// server that is not ready which ranks it still misses. The server
+// removes it once ready and when it stops.
+func StartingFile(addressFile string) string { return addressFile + ".starting" }
+
 // ReadAddressFile returns the address written by WriteAddressFile.
 func ReadAddressFile(path string) (string, error) {
 	b, err := os.ReadFile(path)

@@ -55,6 +55,8 @@ type AttachedConfig struct {
 	StartTimeout time.Duration
 	Link         LinkConfig
 	Logger       *slog.Logger
+	// Monitor, if set, is given to the server (see ServerConfig).
+	Monitor *Monitor
 }
 
 // Attached is a running attached runtime.
@@ -115,7 +117,7 @@ func StartAttached(ctx context.Context, cfg AttachedConfig) (*Attached, error) {
 		a.serverErr <- RunServer(runCtx, ServerConfig{
 			Rank: 0, Host: cfg.Host, Listener: ln, ExpectRanks: 1 + len(cfg.Workers),
 			AddressFile: cfg.AddressFile, Address: a.Addr, Ready: ready,
-			Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
+			Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger, Monitor: cfg.Monitor,
 		})
 	})
 	exited := make(chan error, len(cfg.Workers))

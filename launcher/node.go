@@ -167,7 +167,11 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		cfg.Monitor.attach(n)
 		defer cfg.Monitor.detach(n)
 	}
-	n.do(n.checkReady)
+	n.do(func() {
+		n.writeStarting()
+		n.checkReady()
+	})
+	defer n.removeStarting()
 
 	select {
 	case <-ctx.Done():
@@ -670,6 +674,7 @@ func (n *node) checkReady() {
 		if err := WriteAddressFile(n.cfg.AddressFile, n.cfg.Address); err != nil {
 			n.log.Error("writing the address file", "err", err)
 		}
+		n.removeStarting()
 	}
 	n.log.Info("ready", "ranks", j.Ranks, "slots", j.Slots, "address", n.cfg.Address)
 	if n.cfg.Ready != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -252,5 +253,25 @@ func (m *Monitor) Status(ctx context.Context) ([]wire.RankStatus, error) {
 		return nil, ErrNotRunning
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+}
+
+// writeStarting writes the server's address to the starting file while
+// it waits for its tree (see StartingFile).
+func (n *node) writeStarting() {
+	if !n.cfg.Server || n.cfg.AddressFile == "" || n.ready {
+		return
+	}
+	if err := WriteAddressFile(StartingFile(n.cfg.AddressFile), n.cfg.Address); err != nil {
+		n.log.Warn("writing the starting address file", "err", err)
+	}
+}
+
+func (n *node) removeStarting() {
+	if !n.cfg.Server || n.cfg.AddressFile == "" {
+		return
+	}
+	if err := os.Remove(StartingFile(n.cfg.AddressFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		n.log.Warn("removing the starting address file", "err", err)
 	}
 }

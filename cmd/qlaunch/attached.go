@@ -21,7 +21,8 @@ import (
 // topology says, run CMD with QLAUNCH_ADDR and QLAUNCH_SECRET_FILE set,
 // stop the runtime when CMD exits, and exit with CMD's status.
 func cmdRun(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "run", "run TOPOLOGY.toml [--] CMD [ARG…]")
+	fs := newFlagSet(e, "run", "run [--metrics ADDR] TOPOLOGY.toml [--] CMD [ARG…]")
+	metricsAddr := fs.String("metrics", "", metricsHelp+"; replaces the topology's server.metrics")
 	var v verbosity
 	fs.Var(&v, "v", "more output")
 	if err := parseFlags(e, fs, args); err != nil {
@@ -31,6 +32,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if len(rest) < 2 {
 		fs.Usage()
 		return usagef("run: want a topology file and a command")
+	}
+	if err := checkMetrics("run", *metricsAddr); err != nil {
+		return err
 	}
 	topoPath, argv := rest[0], rest[1:]
 	if argv[0] == "--" {
@@ -88,8 +92,18 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *metricsAddr == "" {
+		*metricsAddr = topo.Server.Metrics
+	}
+	mon := launcher.NewMonitor()
+	stopMetrics, err := serveMetrics(ctx, *metricsAddr, mon, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	start := time.Now()
 	a, err := launcher.StartAttached(ctx, launcher.AttachedConfig{
+		Monitor:     mon,
 		Host:        host,
 		Registry:    reg,
 		Workers:     specs,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/boot"
 	"github.com/qlaunch/qlaunch/launcher/netpick"
 	"github.com/qlaunch/qlaunch/rank"
@@ -18,7 +19,7 @@ import (
 // take this rank's role in the plan.
 func cmdBoot(ctx context.Context, e *env, args []string) error {
 	path := args[0]
-	fs := newFlagSet(e, path, "TOPOLOGY.toml [--dial-timeout D] [--network NET] [-v]\n\n"+
+	fs := newFlagSet(e, path, "TOPOLOGY.toml [--dial-timeout D] [--network NET] [--metrics ADDR] [-v]\n\n"+
 		"Run under srun, mpirun, mpiexec (or pbsdsh): every rank detects who it is\n"+
 		"(qlaunch whoami), computes its own entry of the plan (qlaunch plan), pins its\n"+
 		"CPUs, sets its environment and takes its role; the server writes the address\n"+
@@ -27,9 +28,13 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 		"QLAUNCH_MPI=0 turns MPI off, QLAUNCH_MPI=1 forces it on.")
 	dial := fs.Duration("dial-timeout", boot.DefaultDialTimeout, "how long a rank keeps trying to reach its parent")
 	network := fs.String("network", "", "network every rank listens and dials on, replacing the topology's: auto, an interface (ib0), a CIDR (10.1.0.0/16) or an address")
+	metricsAddr := fs.String("metrics", "", metricsHelp+", on the server rank; replaces the topology's server.metrics")
 	var v verbosity
 	fs.Var(&v, "v", "more output")
 	if err := parseFlags(e, fs, args[1:]); err != nil {
+		return err
+	}
+	if err := checkMetrics(path, *metricsAddr); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -62,6 +67,25 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 	if cfg.Secret, _, err = runtimeSecret(e, t.Runtime.SecretPath(e.getenv)); err != nil {
 		return err
 	}
+	if *metricsAddr == "" {
+		*metricsAddr = t.Server.Metrics
+	}
+	// The server rank serves the metrics endpoint, if any.
+	// It cannot be opened: the job goes on without it.
+	stopMetrics := func() {}
+	cfg.Monitor = launcher.NewMonitor()
+	cfg.Started = func(r topology.Rank) {
+		if !r.Roles.Has(topology.RoleServer) {
+			return
+		}
+		stop, err := serveMetrics(ctx, *metricsAddr, cfg.Monitor, log)
+		if err != nil {
+			log.Error("no metrics endpoint", "err", err)
+			return
+		}
+		stopMetrics = stop
+	}
+	defer func() { stopMetrics() }()
 	if useMPI(info, e.getenv) {
 		// MPI_THREAD_FUNNELED: StartMPI locks this goroutine to its thread;
 		// every MPI call, Finalize included, is made here.

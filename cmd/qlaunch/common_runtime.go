@@ -11,7 +11,9 @@ import (
 
 	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/client"
+	"github.com/qlaunch/qlaunch/launcher/metrics"
 	"github.com/qlaunch/qlaunch/launcher/wire"
+	"github.com/qlaunch/qlaunch/topology"
 )
 
 // defaultAddressFile is where a runtime writes its address when nothing
@@ -153,4 +155,41 @@ func parseInterleaved(e *env, fs *flag.FlagSet, args []string) ([]string, error)
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// metricsHelp is the help of the --metrics flag of the runtime commands.
+const metricsHelp = "serve Prometheus metrics over HTTP at /metrics on this address: a port (on loopback) or HOST:PORT (default: none)"
+
+// checkMetrics checks a --metrics value.
+func checkMetrics(cmd, spec string) error {
+	if _, err := topology.MetricsAddr(spec); err != nil {
+		return usagef("%s: --metrics: %v", cmd, err)
+	}
+	return nil
+}
+
+// serveMetrics starts the metrics endpoint of the server mon watches at
+// spec (a port alone: loopback; see topology.MetricsAddr), and returns a
+// function that stops it and waits for it. An empty spec serves nothing.
+func serveMetrics(ctx context.Context, spec string, mon *launcher.Monitor, log *slog.Logger) (stop func(), err error) {
+	addr, err := topology.MetricsAddr(spec)
+	if err != nil {
+		return nil, usagef("--metrics: %v", err)
+	}
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := metrics.Listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := metrics.Serve(ctx, ln, mon, log); err != nil {
+			log.Error("metrics endpoint stopped", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }, nil
 }

@@ -13,16 +13,20 @@ import (
 
 // cmdServer runs the server: it dials the managers and accepts clients.
 func cmdServer(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "server", "server [-p PORT] [-i IP] [--ranks N] [--address-file F] [--secret-file F] [-v] MANAGER_ADDR[:PORT]…")
+	fs := newFlagSet(e, "server", "server [-p PORT] [-i IP] [--ranks N] [--address-file F] [--secret-file F] [--metrics ADDR] [-v] MANAGER_ADDR[:PORT]…")
 	port := fs.Int("p", launcher.DefaultServerPort, "port clients connect to")
 	ip := fs.String("i", "", "IP address to listen on (default: all)")
 	ranks := fs.Int("ranks", 0, "ranks of the whole tree, the server included; ready once they joined (default: once every manager joined)")
 	addrFile := fs.String("address-file", "", "write the server's address here once ready (default: $QLAUNCH_ADDRESS_FILE, else "+defaultAddressFile+")")
 	secretFile := fs.String("secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default, created if missing)")
+	metricsAddr := fs.String("metrics", "", metricsHelp)
 	var v verbosity
 	fs.Var(&v, "v", "more output")
 	pos, err := parseInterleaved(e, fs, args)
 	if err != nil {
+		return err
+	}
+	if err := checkMetrics("server", *metricsAddr); err != nil {
 		return err
 	}
 	var managers []string
@@ -51,10 +55,18 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	log := newLogger(e, v.level())
+	mon := launcher.NewMonitor()
+	stopMetrics, err := serveMetrics(ctx, *metricsAddr, mon, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
 	err = launcher.RunServer(ctx, launcher.ServerConfig{
 		Host: host, Listener: ln, Managers: managers, ExpectRanks: *ranks,
 		AddressFile: *addrFile, Registry: reg, Link: launcher.LinkConfig{Secret: secret},
-		Logger: newLogger(e, v.level()),
+		Logger: log, Monitor: mon,
 	})
 	if errors.Is(err, launcher.ErrShutdown) {
 		return nil

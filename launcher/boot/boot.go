@@ -81,6 +81,9 @@ type Config struct {
 	// Started, when not nil, receives this rank's entry once the rank is
 	// pinned, has its environment and is about to start its role.
 	Started func(topology.Rank)
+	// Monitor, when not nil, is given to the server rank's server (the
+	// metrics endpoint reads it).
+	Monitor *launcher.Monitor
 }
 
 func (c Config) withDefaults() Config {
@@ -212,9 +215,14 @@ func Run(ctx context.Context, cfg Config) error {
 			total += n
 		}
 		addrFile := cfg.Topology.Runtime.AddressPath(cfg.Getenv)
+		var expect []launcher.PlannedRank
+		if expect, err = Expected(cfg.Topology, info); err != nil {
+			return err
+		}
 		err = launcher.RunServer(ctx, launcher.ServerConfig{
 			Rank: e.Rank, Host: e.Host, Listener: ln, ExpectRanks: total,
 			AddressFile: addrFile, Address: ln.Addr().String(), Link: link, Logger: cfg.Logger,
+			Plan: expect, Monitor: cfg.Monitor,
 		})
 	case e.Roles.Has(topology.RoleManager):
 		err = launcher.RunManager(ctx, launcher.ManagerConfig{
@@ -235,6 +243,20 @@ func Run(ctx context.Context, cfg Config) error {
 	default:
 		return fmt.Errorf("rank %d (%s on %s): %w", e.Rank, e.Roles, e.Host, err)
 	}
+}
+
+// Expected returns every rank of the job's plan as the server expects it
+// (its status replies name the ranks that did not join, with their hosts).
+func Expected(t *topology.Topology, info rank.Info) ([]launcher.PlannedRank, error) {
+	p, err := t.Plan(info.NodeList, info.TasksPerNode)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	out := make([]launcher.PlannedRank, len(p.Ranks))
+	for i, r := range p.Ranks {
+		out[i] = launcher.PlannedRank{Rank: r.Rank, Parent: r.Parent, Host: r.Host, Role: r.Roles.String()}
+	}
+	return out, nil
 }
 
 // listens reports whether rank e has a listener: server and manager ranks.
