@@ -259,7 +259,7 @@ func writeStatus(w io.Writer, snap statusSnapshot, format string) error {
 		}
 		beat := "-"
 		if r.Parent >= 0 {
-			beat = (time.Duration(r.HeartbeatAge*float64(time.Second))).Round(time.Millisecond).String() + " ago"
+			beat = (time.Duration(r.HeartbeatAge * float64(time.Second))).Round(time.Millisecond).String() + " ago"
 		}
 		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", indent, r.Rank, r.Role, r.Host, r.State,
 			r.Slots, r.Busy, r.Idle, r.Queued, r.Running, r.Done, rate, beat)
