@@ -93,7 +93,23 @@
 // ExpectRanks have joined it writes its address to the address file
 // (atomically: temp file and rename), logs one "ready" line and closes its
 // Ready channel. Clients find the server through --ip, QLAUNCH_ADDR or the
-// address file.
+// address file. Until then the server keeps its address in the starting
+// file (StartingFile: the address file's name plus ".starting"), where
+// qlaunch wait finds it to ask which ranks are still missing.
+//
+// # Observing the tree
+//
+// A status request walks the tree: each relay answers with its own line,
+// a line per child it lost (when, why: the connection's error, or silence
+// past the heartbeat timeout) and its children's answers; a relay stamps
+// each child's line with how long it had not heard from that child. A
+// server started from a plan (ServerConfig.Plan, given by launcher/boot)
+// adds a line for every planned rank not in the tree: missing (never
+// connected) or lost with the rank above it. A Monitor (ServerConfig.
+// Monitor) gives a process's own observers the server's counters (tasks
+// submitted, completed, failed, cancelled, retried; queue depth; wire
+// bytes before and after compression) and the tree's status; the
+// launcher/metrics package serves them to Prometheus.
 //
 // Stopping the server (its context ends: SIGINT or SIGTERM in qlaunch)
 // sends wire.KindShutdown to every child and closes the clients; each
