@@ -225,7 +225,7 @@ func TestDetachedTree(t *testing.T) {
 		}
 	})
 	// Waiting for more ranks than joined times out naming the missing.
-	if r := e2eRun(t, env, "", "wait", "--ranks", "5", "--timeout", "300ms"); r.code != 1 || !strings.Contains(r.stderr, "3 of 5 ranks joined; missing ranks: [3 4]") {
+	if r := e2eRun(t, env, "", "wait", "--ranks", "5", "--timeout", "300ms"); r.code != 1 || !strings.Contains(r.stderr, "3 of 5 ranks joined; missing:\n  rank(s) 3, 4: never connected") {
 		t.Fatalf("wait for 5 ranks: %+v", r)
 	}
 	// The status lists the three ranks.

@@ -89,7 +89,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return writeStatus(e.stdout, snap, *format)
+		return writeStatus(e.stdout, snap, *format, true)
 	}
 	live := *format == "text" && stdoutTerminal(e)
 	tick := time.NewTicker(watch.interval)
@@ -110,7 +110,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		if *format == "text" {
 			fmt.Fprintf(&buf, "%s  every %v\n", snap.Time.Format("2006-01-02 15:04:05"), watch.interval)
 		}
-		if err := writeStatus(&buf, snap, *format); err != nil {
+		if err := writeStatus(&buf, snap, *format, false); err != nil {
 			return err
 		}
 		if *format == "text" && !live {
@@ -235,9 +235,15 @@ func makeSnapshot(now time.Time, rows []wire.RankStatus, prev *statusSnapshot) s
 	return snap
 }
 
-func writeStatus(w io.Writer, snap statusSnapshot, format string) error {
+// writeStatus prints snap as a table or as JSON (indented, or one line
+// for --watch).
+func writeStatus(w io.Writer, snap statusSnapshot, format string, indent bool) error {
 	if format == "json" {
-		return json.NewEncoder(w).Encode(snap)
+		enc := json.NewEncoder(w)
+		if indent {
+			enc.SetIndent("", "  ")
+		}
+		return enc.Encode(snap)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RANK\tROLE\tHOST\tSTATE\tSLOTS\tBUSY\tIDLE\tQUEUED\tRUNNING\tDONE\tTASKS/S\tHEARTBEAT")

@@ -40,7 +40,7 @@ func TestMakeSnapshot(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := writeStatus(&buf, second, "text"); err != nil {
+	if err := writeStatus(&buf, second, "text", true); err != nil {
 		t.Fatal(err)
 	}
 	wantText := "RANK   ROLE     HOST  STATE   SLOTS  BUSY  IDLE  QUEUED  RUNNING  DONE  TASKS/S  HEARTBEAT\n" +

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
@@ -98,6 +102,39 @@ func TestWaitPlannedTree(t *testing.T) {
 	}
 	if done != 13 { // fanout 3 2: 1 + 3 + 9 tasks
 		t.Fatalf("workers report %d tasks done, want 13: %s", done, r.stdout)
+	}
+
+	// --watch, piped: one JSON object a line; from the second on, each
+	// joined rank has a rate. SIGINT ends it with status 0.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	watch := exec.CommandContext(ctx, qlaunchBin, "status", "--watch=100ms", "--format", "json")
+	watch.Env = append(os.Environ(), p.env...)
+	out, err := watch.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	for i := range 2 {
+		if !lines.Scan() {
+			t.Fatalf("status --watch: line %d missing: %v", i, lines.Err())
+		}
+		var snap statusSnapshot
+		if err := json.Unmarshal(lines.Bytes(), &snap); err != nil || len(snap.Ranks) != 3 {
+			t.Fatalf("status --watch line %d: %v: %s", i, err, lines.Bytes())
+		}
+		for _, l := range snap.Ranks {
+			if (l.TasksPerSecond != nil) != (i == 1) || l.TasksPerSecond != nil && *l.TasksPerSecond != 0 {
+				t.Fatalf("status --watch line %d: rank %d: %v tasks/s", i, l.Rank, l.TasksPerSecond)
+			}
+		}
+	}
+	watch.Process.Signal(syscall.SIGINT)
+	if err := watch.Wait(); err != nil {
+		t.Fatalf("status --watch after SIGINT: %v", err)
 	}
 
 	third.cmd.Process.Kill()
