@@ -29,6 +29,8 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 	network := fs.String("network", "", "network every rank listens and dials on, replacing the topology's: auto, an interface (ib0), a CIDR (10.1.0.0/16) or an address")
 	var v verbosity
 	fs.Var(&v, "v", "more output")
+	var lf linkFlags
+	lf.add(fs)
 	if err := parseFlags(e, fs, args[1:]); err != nil {
 		return err
 	}
@@ -43,6 +45,10 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	t = t.WithCPUsPerNode(onlineCPUs())
+	link, _, err := lf.config(e, t)
+	if err != nil {
+		return err
+	}
 	info, err := rank.Detect(e.getenv)
 	if err != nil {
 		return err
@@ -54,7 +60,7 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 	log := newLogger(e, level)
 	cfg := boot.Config{
 		Topology: t, Info: info, Getenv: e.getenv, Setenv: os.Setenv,
-		DialTimeout: *dial, Logger: log, Network: *network,
+		DialTimeout: *dial, Logger: log, Network: *network, Link: link,
 	}
 	if cfg.Registry, err = kernelRegistry(); err != nil {
 		return err

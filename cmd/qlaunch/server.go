@@ -21,6 +21,8 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 	secretFile := fs.String("secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default, created if missing)")
 	var v verbosity
 	fs.Var(&v, "v", "more output")
+	var lf linkFlags
+	lf.add(fs)
 	pos, err := parseInterleaved(e, fs, args)
 	if err != nil {
 		return err
@@ -32,10 +34,15 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 		}
 		managers = append(managers, a)
 	}
+	link, _, err := lf.config(e, nil)
+	if err != nil {
+		return err
+	}
 	secret, _, err := runtimeSecret(e, *secretFile)
 	if err != nil {
 		return err
 	}
+	link.Secret = secret
 	if *addrFile == "" {
 		*addrFile = e.getenv("QLAUNCH_ADDRESS_FILE")
 	}
@@ -53,7 +60,7 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 	}
 	err = launcher.RunServer(ctx, launcher.ServerConfig{
 		Host: host, Listener: ln, Managers: managers, ExpectRanks: *ranks,
-		AddressFile: *addrFile, Registry: reg, Link: launcher.LinkConfig{Secret: secret},
+		AddressFile: *addrFile, Registry: reg, Link: link,
 		Logger: newLogger(e, v.level()),
 	})
 	if errors.Is(err, launcher.ErrShutdown) {
