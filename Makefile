@@ -40,6 +40,10 @@ test-cpu1: ## run the tests once more on one CPU, without the race detector
 fuzz-short: ## run every fuzz target briefly (FUZZTIME each)
 	FUZZTIME=$(FUZZTIME) .ci/fuzz-short
 
+.PHONY: fuzz-long
+fuzz-long: ## long fuzzing outside CI: every target for FUZZTIME (here 3m unless given; FUZZPKGS=./launcher/wire narrows); prints executions and crashes
+	FUZZTIME=$(if $(filter command line environment,$(origin FUZZTIME)),$(FUZZTIME),3m) FUZZPKGS='$(or $(FUZZPKGS),./...)' FUZZSAVE='$(FUZZSAVE)' .ci/fuzz-long
+
 .PHONY: bench
 bench: build ## the runtime's workloads on an attached runtime, beside a loopback baseline from the same run
 	$(BIN) run configs/local.toml -- $(BIN) bench --workload all

@@ -1,13 +1,17 @@
 package launcher
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/qlaunch/qlaunch/launcher/wire"
@@ -42,6 +46,17 @@ type LinkConfig struct {
 	// is taken as lost.
 	Heartbeat        time.Duration
 	HeartbeatTimeout time.Duration
+	// TLS, if set, runs every connection inside TLS (wire.LoadTLS); the
+	// job-secret handshake still runs inside it. Nil is plain TCP.
+	TLS *wire.TLS
+	// MaxPendingHandshakes bounds the connections one listener
+	// authenticates at once: one more evicts (closes) the oldest of them.
+	// Zero means DefaultMaxPendingHandshakes.
+	MaxPendingHandshakes int
+	// AcceptRate bounds the connections one listener takes per second,
+	// with bursts of up to MaxPendingHandshakes; more are refused at once
+	// (a "busy" error frame, then closed). Zero means DefaultAcceptRate.
+	AcceptRate float64
 	// Dial, if set, replaces net.Dialer (a test seam: launchertest wraps
 	// connections to drop or freeze them).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
@@ -60,8 +75,22 @@ func (c LinkConfig) withDefaults() LinkConfig {
 	if c.HeartbeatTimeout <= 0 {
 		c.HeartbeatTimeout = 10 * c.Heartbeat
 	}
+	if c.MaxPendingHandshakes <= 0 {
+		c.MaxPendingHandshakes = DefaultMaxPendingHandshakes
+	}
+	if c.AcceptRate <= 0 {
+		c.AcceptRate = DefaultAcceptRate
+	}
 	return c
 }
+
+// Defaults of LinkConfig's limits on incoming connections. A listener
+// serves at most fanout children and a few clients, so the limits are far
+// above what a job needs and far below what exhausts a process.
+const (
+	DefaultMaxPendingHandshakes = 128
+	DefaultAcceptRate           = 1000 // connections per second
+)
 
 // link is one authenticated connection.
 type link struct {
@@ -101,10 +130,20 @@ func (l *link) watch(ctx context.Context, cfg LinkConfig, send func()) {
 }
 
 func handshake(nc net.Conn, cfg LinkConfig, me wire.Hello, dialer bool) (*link, error) {
-	fc := wire.NewConn(nc, cfg.Wire)
 	_ = nc.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
-	var peer wire.Hello
+	raw := nc
 	var err error
+	if dialer {
+		nc, err = cfg.TLS.Dial(nc)
+	} else {
+		nc, err = cfg.TLS.Accept(nc)
+	}
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	fc := wire.NewConn(nc, cfg.Wire)
+	var peer wire.Hello
 	if dialer {
 		peer, err = wire.ClientHandshake(fc, cfg.Secret, me)
 	} else {
@@ -112,7 +151,7 @@ func handshake(nc net.Conn, cfg LinkConfig, me wire.Hello, dialer bool) (*link, 
 	}
 	if err != nil {
 		nc.Close()
-		return nil, err
+		return nil, wire.TLSAlert(err)
 	}
 	_ = nc.SetDeadline(time.Time{})
 	l := &link{nc: nc, fc: fc, peer: peer}
@@ -137,11 +176,14 @@ func dialLink(ctx context.Context, addr string, cfg LinkConfig, me wire.Hello) (
 			if tc, ok := nc.(*net.TCPConn); ok {
 				_ = tc.SetNoDelay(true)
 			}
-			l, err := handshake(nc, cfg, me, true)
-			if err != nil {
-				return nil, fmt.Errorf("connect %s: %w", addr, err)
+			l, herr := handshake(nc, cfg, me, true)
+			if herr == nil {
+				return l, nil
 			}
-			return l, nil
+			if !retryable(herr) {
+				return nil, fmt.Errorf("connect %s: %w", addr, herr)
+			}
+			err = herr
 		}
 		t := time.NewTimer(backoff)
 		select {
@@ -165,3 +207,158 @@ func splitRole(r string) (role, end string) {
 // errNotAccepted is the cause logged for connections refused after the
 // handshake (a role this rank does not take).
 var errNotAccepted = errors.New("connection refused: unexpected role")
+
+// retryable reports whether a failed handshake may succeed when tried
+// again: the peer was busy, or closed or reset the connection before
+// answering (a listener shedding a flood). A refusal of our proof, of our
+// version or of our TLS is final.
+func retryable(err error) bool {
+	switch {
+	case errors.Is(err, wire.ErrBusy):
+		return true
+	case errors.Is(err, wire.ErrAuth), errors.Is(err, wire.ErrVersion), errors.Is(err, wire.ErrTLS), errors.Is(err, wire.ErrRefused):
+		return false
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// acceptGate bounds what one listener takes: a token bucket of rate
+// connections per second (bursts of max), and at most max connections in
+// their handshake at once. A connection over the rate is refused at once:
+// it costs the listener one write and one close, no goroutine and no
+// buffer. A connection over the pending bound evicts the oldest pending
+// one (closed, so its handshake ends at once) and takes its place: a flood
+// of silent connections cannot keep a legitimate peer, whose handshake
+// takes a round trip, from being served.
+type acceptGate struct {
+	max  int
+	rate float64
+	mu   sync.Mutex
+	// tokens and last are the bucket; pending holds *pendingConn, oldest
+	// first.
+	tokens  float64
+	last    time.Time
+	pending list.List
+	freed   chan struct{} // a pending connection ended (lossy)
+	// refused and evicted count the connections turned away.
+	refused, evicted atomic.Uint64
+}
+
+type pendingConn struct {
+	nc     net.Conn
+	closed bool
+}
+
+// evictWait bounds how long the accept loop waits for an evicted
+// handshake to end (it ends as soon as its goroutine sees the close).
+const evictWait = 100 * time.Millisecond
+
+func newAcceptGate(cfg LinkConfig, now time.Time) *acceptGate {
+	return &acceptGate{
+		max: cfg.MaxPendingHandshakes, rate: cfg.AcceptRate,
+		tokens: float64(cfg.MaxPendingHandshakes), last: now, freed: make(chan struct{}, 1),
+	}
+}
+
+// evictOldest closes the oldest pending connection, unless one evicted
+// before has not ended yet (its place is about to free).
+func (g *acceptGate) evictOldest() {
+	var oldest *pendingConn
+	for e := g.pending.Back(); e != nil; e = e.Prev() {
+		pc := e.Value.(*pendingConn)
+		if pc.closed {
+			return
+		}
+		oldest = pc
+	}
+	if oldest != nil {
+		oldest.closed = true
+		oldest.nc.Close()
+		g.evicted.Add(1)
+	}
+}
+
+// admit decides on nc, accepted at now: it returns a release function,
+// which the caller calls once nc's handshake ended, or why nc is refused.
+// At most max connections hold a release function at any moment.
+func (g *acceptGate) admit(nc net.Conn, now time.Time) (release func(), why string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.tokens = min(float64(g.max), g.tokens+now.Sub(g.last).Seconds()*g.rate)
+	g.last = now
+	if g.tokens < 1 {
+		g.refused.Add(1)
+		return nil, fmt.Sprintf("%s more than %g connections a second", wire.BusyText, g.rate)
+	}
+	g.tokens--
+	for g.pending.Len() >= g.max {
+		g.evictOldest()
+		g.mu.Unlock()
+		t := time.NewTimer(evictWait)
+		timedOut := false
+		select {
+		case <-g.freed:
+		case <-t.C:
+			timedOut = true
+		}
+		t.Stop()
+		g.mu.Lock()
+		if timedOut && g.pending.Len() >= g.max {
+			g.refused.Add(1)
+			return nil, fmt.Sprintf("%s %d connections already being authenticated", wire.BusyText, g.max)
+		}
+	}
+	e := g.pending.PushBack(&pendingConn{nc: nc})
+	return func() {
+		g.mu.Lock()
+		g.pending.Remove(e)
+		g.mu.Unlock()
+		select {
+		case g.freed <- struct{}{}:
+		default:
+		}
+	}, ""
+}
+
+// serveListener accepts connections from ln until it is closed, through
+// a gate: each admitted connection is handed to handle in a goroutine
+// started with spawn, which must call release once its handshake ended;
+// each refused one is told why and closed at once (see acceptGate). Temporary accept
+// errors (out of file descriptors) pause the loop instead of ending it.
+func serveListener(ln net.Listener, cfg LinkConfig, log *slog.Logger, quit <-chan struct{},
+	spawn func(func()), handle func(nc net.Conn, release func())) {
+	gate := newAcceptGate(cfg, time.Now())
+	var pause time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			log.Warn("accept failed, pausing", "err", err, "pause", pause)
+			t := time.NewTimer(pause)
+			select {
+			case <-quit:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		pause = 0
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		release, why := gate.admit(nc, time.Now())
+		if release == nil {
+			_ = wire.Refuse(nc, why)
+			nc.Close()
+			if n := gate.refused.Load(); n&(n-1) == 0 { // 1, 2, 4, 8 …: no log flood
+				log.Warn("refused connections", "remote", nc.RemoteAddr().String(), "why", why, "refused_so_far", n)
+			}
+			continue
+		}
+		spawn(func() { handle(nc, release) })
+	}
+}

@@ -254,37 +254,29 @@ func (n *node) ticker() {
 }
 
 func (n *node) acceptLoop(ln net.Listener) {
-	for {
-		nc, err := ln.Accept()
+	serveListener(ln, n.cfg.Link, n.log, n.quit, n.wg.Go, func(nc net.Conn, release func()) {
+		me := wire.Hello{Role: n.role, Rank: n.cfg.Rank, Host: n.cfg.Host}
+		l, err := handshake(nc, n.cfg.Link, me, false)
+		release()
 		if err != nil {
+			n.log.Warn("refused connection", "remote", nc.RemoteAddr().String(), "err", err)
 			return
 		}
-		if tc, ok := nc.(*net.TCPConn); ok {
-			_ = tc.SetNoDelay(true)
+		p := &nodePeer{l: l}
+		switch role, end := splitRole(l.peer.Role); {
+		case role == roleClient && n.cfg.Server:
+			p.kind = peerClient
+		case end == linkChild:
+			p.kind = peerChild
+		case end == linkParent && !n.cfg.Server:
+			p.kind = peerParent
+		default:
+			n.log.Warn("refused connection", "peer", l.String(), "err", errNotAccepted)
+			l.close()
+			return
 		}
-		n.wg.Go(func() {
-			me := wire.Hello{Role: n.role, Rank: n.cfg.Rank, Host: n.cfg.Host}
-			l, err := handshake(nc, n.cfg.Link, me, false)
-			if err != nil {
-				n.log.Warn("refused connection", "remote", nc.RemoteAddr().String(), "err", err)
-				return
-			}
-			p := &nodePeer{l: l}
-			switch role, end := splitRole(l.peer.Role); {
-			case role == roleClient && n.cfg.Server:
-				p.kind = peerClient
-			case end == linkChild:
-				p.kind = peerChild
-			case end == linkParent && !n.cfg.Server:
-				p.kind = peerParent
-			default:
-				n.log.Warn("refused connection", "peer", l.String(), "err", errNotAccepted)
-				l.close()
-				return
-			}
-			n.adopt(p)
-		})
-	}
+		n.adopt(p)
+	})
 }
 
 // adopt adds an authenticated peer, or closes it if the node is done.

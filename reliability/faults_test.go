@@ -168,6 +168,12 @@ func TestWorkerHung(t *testing.T) {
 	t.Parallel()
 	rec := newRecord(t, "worker rank SIGSTOP (hang)")
 	r := newTree(t)
+	// A short configured failure detection: heartbeats every 200 ms, a
+	// peer silent for 2 s is lost; checked every heartbeat, so a hang is
+	// found within timeout + 2 heartbeats (the last heartbeat received
+	// may precede the stop by one), plus scheduling slack.
+	const heartbeat, timeout = 200 * time.Millisecond, 2 * time.Second
+	r.linkArgs = []string{"--heartbeat", heartbeat.String(), "--heartbeat-timeout", timeout.String()}
 	workers := r.flat(2)
 	g := newGates(t, r.dir, 2)
 	c := r.client()
@@ -187,10 +193,8 @@ func TestWorkerHung(t *testing.T) {
 	}
 	lostError(t, rs[0].Err, ra)
 	rec.Detection = ms(detect)
-	// The defaults: heartbeat 1 s, timeout 10 heartbeats, checked each
-	// heartbeat. No command-line flag or environment variable sets them.
-	if bound := 10*time.Second + 2*time.Second; detect > bound {
-		t.Errorf("hang detected after %v, want at most %v", detect, bound)
+	if lo, hi := timeout-heartbeat, timeout+2*heartbeat+time.Second; detect < lo || detect > hi {
+		t.Errorf("hang detected after %v, want within [%v, %v] (--heartbeat %v --heartbeat-timeout %v)", detect, lo, hi, heartbeat, timeout)
 	}
 	finishes(t, g, c, f, b.index)
 	// Continued, the rank finds its link closed and exits on its own.
@@ -204,7 +208,7 @@ func TestWorkerHung(t *testing.T) {
 		t.Errorf("left after the hang: %v", left)
 	}
 	stillServes(t, c)
-	rec.Note = "heartbeat 1 s, timeout 10 s (defaults, no flag); rank exits after SIGCONT"
+	rec.Note = "--heartbeat 200ms --heartbeat-timeout 2s; found within timeout+2 heartbeats+1s; rank exits after SIGCONT"
 	r.shutdown()
 }
 

@@ -147,6 +147,9 @@ type tree struct {
 	server     *proc
 	serverAddr string
 	ranks      int // of the whole tree, the server included
+	// linkArgs are flags given to every rank started after they are set
+	// (--heartbeat, --max-handshakes …).
+	linkArgs []string
 }
 
 func newTree(t *testing.T) *tree {
@@ -170,7 +173,8 @@ func newTree(t *testing.T) *tree {
 
 // qlaunch starts a qlaunch process of the tree.
 func (r *tree) qlaunch(name string, args ...string) *proc {
-	p := startProc(r.t, r.env, name, qlaunchBin, append([]string{args[0], "--secret-file", r.secretPath}, args[1:]...)...)
+	head := append([]string{args[0], "--secret-file", r.secretPath}, r.linkArgs...)
+	p := startProc(r.t, r.env, name, qlaunchBin, append(head, args[1:]...)...)
 	r.procs = append(r.procs, p)
 	return p
 }

@@ -1,5 +1,7 @@
 package topology
 
+import "time"
+
 // Default values of the topology keys.
 const (
 	DefaultPort              = 7472
@@ -7,6 +9,11 @@ const (
 	DefaultAddressFile       = ".qlaunch/addr"
 	DefaultFanout            = 32
 	DefaultBLASThreads       = 1
+
+	DefaultHeartbeat            = time.Second
+	DefaultHandshakeTimeout     = 10 * time.Second
+	DefaultMaxPendingHandshakes = 128
+	DefaultAcceptRate           = 1000
 )
 
 // Default returns the topology of an empty file: every key at its default.
@@ -19,6 +26,11 @@ func Default() *Topology {
 			LogLevel:          LogInfo,
 			AddressFile:       DefaultAddressFile,
 			Network:           NetworkAuto,
+
+			Heartbeat:            DefaultHeartbeat,
+			HandshakeTimeout:     DefaultHandshakeTimeout,
+			MaxPendingHandshakes: DefaultMaxPendingHandshakes,
+			AcceptRate:           DefaultAcceptRate,
 		},
 		Server:   Server{Placement: PlaceShared},
 		Managers: Managers{Fanout: DefaultFanout},

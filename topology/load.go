@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -106,6 +107,22 @@ func decode(name, text string, raw map[string]any) (*Topology, []error) {
 				"address_file":       func(k string, v any) { d.str(k, v, &t.Runtime.AddressFile) },
 				"secret_file":        func(k string, v any) { d.str(k, v, &t.Runtime.SecretFile) },
 				"network":            func(k string, v any) { d.enum(k, v, &t.Runtime.Network) },
+				"heartbeat":          func(k string, v any) { d.duration(k, v, &t.Runtime.Heartbeat) },
+				"heartbeat_timeout":  func(k string, v any) { d.duration(k, v, &t.Runtime.HeartbeatTimeout) },
+				"handshake_timeout":  func(k string, v any) { d.duration(k, v, &t.Runtime.HandshakeTimeout) },
+				"max_pending_handshakes": func(k string, v any) {
+					d.int(k, v, &t.Runtime.MaxPendingHandshakes)
+				},
+				"accept_rate": func(k string, v any) { d.int(k, v, &t.Runtime.AcceptRate) },
+			})
+		},
+		"tls": func(k string, v any) {
+			d.table(k, v, map[string]func(string, any){
+				"cert_file":      func(k string, v any) { d.str(k, v, &t.TLS.CertFile) },
+				"key_file":       func(k string, v any) { d.str(k, v, &t.TLS.KeyFile) },
+				"ca_file":        func(k string, v any) { d.str(k, v, &t.TLS.CAFile) },
+				"verify_clients": func(k string, v any) { d.bool(k, v, &t.TLS.VerifyClients) },
+				"server_name":    func(k string, v any) { d.str(k, v, &t.TLS.ServerName) },
 			})
 		},
 		"server": func(k string, v any) {
@@ -210,6 +227,30 @@ func (d *decoder) str(key string, v any, dst *string) {
 		return
 	}
 	*dst = s
+}
+
+func (d *decoder) bool(key string, v any, dst *bool) {
+	b, ok := v.(bool)
+	if !ok {
+		d.errorf(key, "must be a boolean, not %s", tomlType(v))
+		return
+	}
+	*dst = b
+}
+
+// duration decodes a Go duration string ("500ms", "2s", "1m30s").
+func (d *decoder) duration(key string, v any, dst *time.Duration) {
+	s, ok := v.(string)
+	if !ok {
+		d.errorf(key, "must be a duration string such as \"500ms\" or \"2s\", not %s", tomlType(v))
+		return
+	}
+	x, err := time.ParseDuration(s)
+	if err != nil {
+		d.errorf(key, "%q is not a duration (such as \"500ms\" or \"2s\")", s)
+		return
+	}
+	*dst = x
 }
 
 // enum decodes a string through the enum type's UnmarshalText.

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseEmptyIsDefault(t *testing.T) {
@@ -33,6 +34,18 @@ log_level = "debug"
 address_file = "/shared/${SLURM_JOB_ID}.addr"
 secret_file = "~/.qlaunch/secret"
 network = "10.1.0.0/16"
+heartbeat = "250ms"
+heartbeat_timeout = "2s"
+handshake_timeout = "3s"
+max_pending_handshakes = 16
+accept_rate = 50
+
+[tls]
+cert_file = "rank.pem"
+key_file = "rank.key"
+ca_file = "/etc/site/ca.pem"
+verify_clients = true
+server_name = "qlaunch.site"
 
 [server]
 placement = "dedicated"
@@ -60,7 +73,10 @@ env = { A = "{rank}", B = 7 }
 		t.Fatal(err)
 	}
 	want := Topology{
-		Runtime:  Runtime{Port: 9000, Compression: CompressS2, LogLevel: LogDebug, AddressFile: "/shared/${SLURM_JOB_ID}.addr", SecretFile: "~/.qlaunch/secret", Network: "10.1.0.0/16"},
+		Runtime: Runtime{Port: 9000, Compression: CompressS2, LogLevel: LogDebug, AddressFile: "/shared/${SLURM_JOB_ID}.addr", SecretFile: "~/.qlaunch/secret", Network: "10.1.0.0/16",
+			Heartbeat: 250 * time.Millisecond, HeartbeatTimeout: 2 * time.Second, HandshakeTimeout: 3 * time.Second,
+			MaxPendingHandshakes: 16, AcceptRate: 50},
+		TLS:      TLS{CertFile: "rank.pem", KeyFile: "rank.key", CAFile: "/etc/site/ca.pem", VerifyClients: true, ServerName: "qlaunch.site"},
 		Server:   Server{Placement: PlaceDedicated, Network: "eth0"},
 		Managers: Managers{Fanout: 4, Network: NetworkAuto},
 		Workers: Workers{RanksPerNode: 2, SlotsPerRank: 3, CPUsPerNode: 8, Pin: PinExplicit, CPUs: []string{"0-2", "4-6"},
@@ -89,6 +105,24 @@ func TestParseErrors(t *testing.T) {
 		name, text string
 		want       []string
 	}{
+		{"runtime durations and tls", `[runtime]
+heartbeat = "soon"
+heartbeat_timeout = "100ms"
+handshake_timeout = 5
+max_pending_handshakes = 0
+
+[tls]
+cert_file = "c.pem"
+verify_clients = "yes"
+`, []string{
+			"t.toml:2:1: runtime.heartbeat: \"soon\" is not a duration (such as \"500ms\" or \"2s\")",
+			"t.toml:3:1: runtime.heartbeat_timeout: 100ms must be at least two heartbeats (2 × 1s), or 0 for ten",
+			"t.toml:4:1: runtime.handshake_timeout: must be a duration string such as \"500ms\" or \"2s\", not an integer",
+			"t.toml:5:1: runtime.max_pending_handshakes: 0 is below the minimum 1",
+			"t.toml:7:1: tls.ca_file: must be set with TLS on: every rank accepts and dials, so needs a certificate, its key and the CA",
+			"t.toml:7:1: tls.key_file: must be set with TLS on: every rank accepts and dials, so needs a certificate, its key and the CA",
+			"t.toml:9:1: tls.verify_clients: must be a boolean, not a string",
+		}},
 		{"syntax", "[runtime\nport = 1\n", []string{
 			"t.toml:2:9: expected '.' or ']' to end table name, but got '\\n' instead",
 		}},
@@ -114,11 +148,11 @@ fanout = 0
 `, []string{
 			"t.toml:3:1: runtime.port: must be an integer, not a string",
 			"t.toml:4:1: runtime.compression: \"lz4\" is not one of zstd, s2, none",
-			"t.toml:5:1: runtime.foo: unknown key (known keys: address_file, compress_threshold, compression, log_level, network, port, secret_file)",
+			"t.toml:5:1: runtime.foo: unknown key (known keys: accept_rate, address_file, compress_threshold, compression, handshake_timeout, heartbeat, heartbeat_timeout, log_level, max_pending_handshakes, network, port, secret_file)",
 			"t.toml:9:3: workers.ranks_per_node: 9 pinned worker ranks do not fit 4 CPUs per node",
 			"t.toml:12:3: workers.env.BAD: unknown placeholder {bogus} (known: {rank}, {local_rank}, {node}, {host}, {gpu})",
 			"t.toml:13:3: workers.env.GPU: {gpu} is defined only for worker ranks with GPUs (workers.gpus_per_node > 0)",
-			"t.toml:15:1: bogus: unknown key (known keys: env, managers, runtime, server, workers)",
+			"t.toml:15:1: bogus: unknown key (known keys: env, managers, runtime, server, tls, workers)",
 			"t.toml:19:1: managers.fanout: 0 is below the minimum 1",
 		}},
 		{"shapes", `[workers]
@@ -159,11 +193,11 @@ ranks_per_node = 2
 			"t.toml:4:1: env.1BAD: \"1BAD\" is not a valid environment variable name",
 		}},
 		{"arrays of tables", "x = 1\n[[group]]\nname = \"a\"\n[[group]]\nname = \"b\"\n", []string{
-			"t.toml:1:1: x: unknown key (known keys: env, managers, runtime, server, workers)",
-			"t.toml:2:1: group: unknown key (known keys: env, managers, runtime, server, workers)",
+			"t.toml:1:1: x: unknown key (known keys: env, managers, runtime, server, tls, workers)",
+			"t.toml:2:1: group: unknown key (known keys: env, managers, runtime, server, tls, workers)",
 		}},
 		{"multi-line strings", "[env]\nA = \"\"\"\nport = 1\n\"\"\"\nB = '''\n[x]'''\n[runtime]\nbad = 1\n", []string{
-			"t.toml:8:1: runtime.bad: unknown key (known keys: address_file, compress_threshold, compression, log_level, network, port, secret_file)",
+			"t.toml:8:1: runtime.bad: unknown key (known keys: accept_rate, address_file, compress_threshold, compression, handshake_timeout, heartbeat, heartbeat_timeout, log_level, max_pending_handshakes, network, port, secret_file)",
 		}},
 		{"networks", "[runtime]\nnetwork = \"10.1.0.0/33\"\n[server]\nnetwork = \"a b\"\n[managers]\nnetwork = 3\n", []string{
 			"t.toml:2:1: runtime.network: \"10.1.0.0/33\" is not a CIDR: netip.ParsePrefix(\"10.1.0.0/33\"): prefix length out of range",

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // Topology is a decoded topology file: the shape of a qlaunch job, never its
@@ -12,6 +13,7 @@ import (
 // the file leaves out; Validate checks it.
 type Topology struct {
 	Runtime  Runtime
+	TLS      TLS
 	Server   Server
 	Managers Managers
 	Workers  Workers
@@ -51,7 +53,47 @@ type Runtime struct {
 	// Network is the network the server and managers listen on and their
 	// children dial: key network, default auto. See Network.
 	Network Network
+	// Heartbeat is the interval of liveness messages on idle links, key
+	// heartbeat (a Go duration, "500ms"), default 1s.
+	Heartbeat time.Duration
+	// HeartbeatTimeout is how long a silent peer is waited for before it
+	// is taken as lost (a hung rank is found within HeartbeatTimeout plus
+	// one Heartbeat). Key heartbeat_timeout, default 0: ten heartbeats.
+	HeartbeatTimeout time.Duration
+	// HandshakeTimeout bounds the authentication of one connection, key
+	// handshake_timeout, default 10s.
+	HandshakeTimeout time.Duration
+	// MaxPendingHandshakes bounds the connections one listener
+	// authenticates at once (more evict the oldest), key
+	// max_pending_handshakes, default 128.
+	MaxPendingHandshakes int
+	// AcceptRate bounds the connections one listener takes per second
+	// (more are refused as busy), key accept_rate, default 1000.
+	AcceptRate int
 }
+
+// TLS configures optional TLS on every link (table [tls]); the job-secret
+// handshake still runs inside it. TLS is on when any file is named, and
+// then every rank needs all three (each rank both accepts and dials).
+// Relative paths are relative to each rank's working directory.
+type TLS struct {
+	// CertFile and KeyFile are the rank's PEM certificate and key, keys
+	// cert_file and key_file.
+	CertFile, KeyFile string
+	// CAFile holds the authorities that sign the ranks' certificates, key
+	// ca_file.
+	CAFile string
+	// VerifyClients makes TLS mutual: accepting ranks require the dialling
+	// end's certificate. Key verify_clients, default false.
+	VerifyClients bool
+	// ServerName, when set, is the name dialling ranks require in the
+	// certificates of the ranks they dial; default "": the chain is
+	// verified, not the names. Key server_name.
+	ServerName string
+}
+
+// Enabled reports whether TLS is on.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" }
 
 // Server says where the server rank goes (table [server]).
 type Server struct {

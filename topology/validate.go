@@ -28,6 +28,30 @@ func (t *Topology) Validate() error {
 	if _, err := MetricsAddr(t.Server.Metrics); err != nil {
 		bad("server.metrics", "%v", err)
 	}
+	if r.Heartbeat <= 0 {
+		bad("runtime.heartbeat", "%v is not a positive duration", r.Heartbeat)
+	}
+	if r.HeartbeatTimeout < 0 || r.HeartbeatTimeout > 0 && r.Heartbeat > 0 && r.HeartbeatTimeout < 2*r.Heartbeat {
+		bad("runtime.heartbeat_timeout", "%v must be at least two heartbeats (2 × %v), or 0 for ten", r.HeartbeatTimeout, r.Heartbeat)
+	}
+	if r.HandshakeTimeout <= 0 {
+		bad("runtime.handshake_timeout", "%v is not a positive duration", r.HandshakeTimeout)
+	}
+	if r.MaxPendingHandshakes < 1 {
+		bad("runtime.max_pending_handshakes", "%d is below the minimum 1", r.MaxPendingHandshakes)
+	}
+	if r.AcceptRate < 1 {
+		bad("runtime.accept_rate", "%d is below the minimum 1", r.AcceptRate)
+	}
+	if tl := t.TLS; tl.Enabled() {
+		for _, f := range []struct{ key, v string }{{"tls.cert_file", tl.CertFile}, {"tls.key_file", tl.KeyFile}, {"tls.ca_file", tl.CAFile}} {
+			if f.v == "" {
+				bad(f.key, "must be set with TLS on: every rank accepts and dials, so needs a certificate, its key and the CA")
+			}
+		}
+	} else if tl.VerifyClients || tl.ServerName != "" {
+		bad("tls", "verify_clients and server_name need cert_file, key_file and ca_file")
+	}
 	w := t.Workers
 	for _, c := range []struct {
 		key string

@@ -25,6 +25,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	metricsAddr := fs.String("metrics", "", metricsHelp+"; replaces the topology's server.metrics")
 	var v verbosity
 	fs.Var(&v, "v", "more output")
+	var lf linkFlags
+	lf.add(fs)
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
@@ -56,10 +58,15 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	link, tlsFiles, err := lf.config(e, topo)
+	if err != nil {
+		return err
+	}
 	var comp wire.Compression
 	if err := comp.UnmarshalText([]byte(topo.Runtime.Compression)); err != nil {
 		return err
 	}
+	link.Wire = wire.Options{Compression: comp, Threshold: topo.Runtime.CompressThreshold}
 	level := topo.Runtime.LogLevel.Level()
 	if v > 0 {
 		level = v.level()
@@ -109,7 +116,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		Workers:     specs,
 		SecretFile:  topo.Runtime.SecretPath(e.getenv),
 		AddressFile: topo.Runtime.AddressPath(e.getenv),
-		Link:        launcher.LinkConfig{Wire: wire.Options{Compression: comp, Threshold: topo.Runtime.CompressThreshold}},
+		Link:        link,
 		Logger:      log,
 		Command: func(spec launcher.WorkerSpec, parent, secretFile string) *exec.Cmd {
 			args := []string{"worker", strconv.Itoa(spec.Slots), "--manager", parent,
@@ -120,6 +127,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			if v > 0 {
 				args = append(args, "-v")
 			}
+			args = append(args, lf.args(link, tlsFiles)...)
 			cmd := exec.Command(exe, args...)
 			cmd.Env = append(os.Environ(), spec.Env...)
 			cmd.Stdout, cmd.Stderr = e.stderr, e.stderr
@@ -130,7 +138,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log.Debug("runtime started", "addr", a.Addr, "ranks", len(plan.Ranks), "took", time.Since(start))
-	code, runErr := runChild(ctx, e, a, argv)
+	code, runErr := runChild(ctx, e, a, argv, tlsEnv(tlsFiles))
 	if err := a.Close(); err != nil {
 		log.Warn("runtime stopped with an error", "err", err)
 	}
@@ -145,9 +153,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 
 // runChild runs the user's command with the runtime's address and secret
 // in its environment. SIGINT or SIGTERM to qlaunch is passed on to it.
-func runChild(ctx context.Context, e *env, a *launcher.Attached, argv []string) (int, error) {
+func runChild(ctx context.Context, e *env, a *launcher.Attached, argv, extraEnv []string) (int, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "QLAUNCH_ADDR="+a.Addr, "QLAUNCH_SECRET_FILE="+a.SecretFile)
+	cmd.Env = append(append(os.Environ(), "QLAUNCH_ADDR="+a.Addr, "QLAUNCH_SECRET_FILE="+a.SecretFile), extraEnv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = 10 * time.Second

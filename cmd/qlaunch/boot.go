@@ -31,6 +31,8 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 	metricsAddr := fs.String("metrics", "", metricsHelp+", on the server rank; replaces the topology's server.metrics")
 	var v verbosity
 	fs.Var(&v, "v", "more output")
+	var lf linkFlags
+	lf.add(fs)
 	if err := parseFlags(e, fs, args[1:]); err != nil {
 		return err
 	}
@@ -48,6 +50,10 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	t = t.WithCPUsPerNode(onlineCPUs())
+	link, _, err := lf.config(e, t)
+	if err != nil {
+		return err
+	}
 	info, err := rank.Detect(e.getenv)
 	if err != nil {
 		return err
@@ -59,7 +65,7 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 	log := newLogger(e, level)
 	cfg := boot.Config{
 		Topology: t, Info: info, Getenv: e.getenv, Setenv: os.Setenv,
-		DialTimeout: *dial, Logger: log, Network: *network,
+		DialTimeout: *dial, Logger: log, Network: *network, Link: link,
 	}
 	if cfg.Registry, err = kernelRegistry(); err != nil {
 		return err

@@ -114,6 +114,7 @@ func withDefaultPort(a string) string {
 type clientFlags struct {
 	ip, addrFile, secretFile string
 	verbose                  verbosity
+	tls                      tlsFlags
 }
 
 func (c *clientFlags) add(fs *flag.FlagSet) {
@@ -121,6 +122,7 @@ func (c *clientFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&c.addrFile, "address-file", "", "address file to read (default: $QLAUNCH_ADDRESS_FILE, else "+defaultAddressFile+")")
 	fs.StringVar(&c.secretFile, "secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default)")
 	fs.Var(&c.verbose, "v", "more output (debug logs from tasks)")
+	c.tls.add(fs)
 }
 
 func (c *clientFlags) dial(ctx context.Context, e *env, logger *slog.Logger) (*client.Client, error) {
@@ -132,8 +134,12 @@ func (c *clientFlags) dial(ctx context.Context, e *env, logger *slog.Logger) (*c
 	if err != nil {
 		return nil, err
 	}
+	tl, _, err := c.tls.load(e, nil)
+	if err != nil {
+		return nil, err
+	}
 	host, _ := os.Hostname()
-	return client.Dial(ctx, addr, client.Options{Secret: s, Logger: logger, LogLevel: c.verbose.level(), Host: host})
+	return client.Dial(ctx, addr, client.Options{Secret: s, Logger: logger, LogLevel: c.verbose.level(), Host: host, TLS: tl})
 }
 
 // parseInterleaved parses args with fs allowing positional arguments

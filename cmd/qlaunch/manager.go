@@ -33,6 +33,8 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	secretFile := fs.String("secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default, created if missing)")
 	var v verbosity
 	fs.Var(&v, "v", "more output")
+	var lf linkFlags
+	lf.add(fs)
 	pos, err := parseInterleaved(e, fs, args)
 	if err != nil {
 		return err
@@ -50,10 +52,15 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 			spawn = 0
 		}
 	}
+	link, tlsFiles, err := lf.config(e, nil)
+	if err != nil {
+		return err
+	}
 	secret, secretPath, err := runtimeSecret(e, *secretFile)
 	if err != nil {
 		return err
 	}
+	link.Secret = secret
 	reg, err := kernelRegistry()
 	if err != nil {
 		return err
@@ -69,7 +76,7 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	}
 	var worker *exec.Cmd
 	if spawn > 0 {
-		worker, err = spawnWorker(spawn, *rankNo+1, lns[1].Addr(), secretPath, v)
+		worker, err = spawnWorker(spawn, *rankNo+1, lns[1].Addr(), secretPath, v, lf.args(link, tlsFiles))
 		if err != nil {
 			for _, l := range lns {
 				l.Close()
@@ -79,7 +86,7 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	}
 	err = launcher.RunManager(ctx, launcher.ManagerConfig{
 		Rank: *rankNo, Host: host, Listeners: lns, Parent: *parent, Managers: lower,
-		Registry: reg, Link: launcher.LinkConfig{Secret: secret}, Logger: log,
+		Registry: reg, Link: link, Logger: log,
 	})
 	if worker != nil {
 		reap(worker, log)
@@ -94,7 +101,7 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 // the manager's worker port. One process with N slots (goroutines) rather
 // than N processes: a kernel's children then run on the rank's other slots
 // without a network hop.
-func spawnWorker(slots, rank int, wa net.Addr, secretPath string, v verbosity) (*exec.Cmd, error) {
+func spawnWorker(slots, rank int, wa net.Addr, secretPath string, v verbosity, linkArgs []string) (*exec.Cmd, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -105,6 +112,7 @@ func spawnWorker(slots, rank int, wa net.Addr, secretPath string, v verbosity) (
 	if v > 0 {
 		args = append(args, "-v")
 	}
+	args = append(args, linkArgs...)
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

@@ -22,6 +22,8 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 	metricsAddr := fs.String("metrics", "", metricsHelp)
 	var v verbosity
 	fs.Var(&v, "v", "more output")
+	var lf linkFlags
+	lf.add(fs)
 	pos, err := parseInterleaved(e, fs, args)
 	if err != nil {
 		return err
@@ -36,10 +38,15 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 		}
 		managers = append(managers, a)
 	}
+	link, _, err := lf.config(e, nil)
+	if err != nil {
+		return err
+	}
 	secret, _, err := runtimeSecret(e, *secretFile)
 	if err != nil {
 		return err
 	}
+	link.Secret = secret
 	if *addrFile == "" {
 		*addrFile = e.getenv("QLAUNCH_ADDRESS_FILE")
 	}
@@ -65,7 +72,7 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 	defer stopMetrics()
 	err = launcher.RunServer(ctx, launcher.ServerConfig{
 		Host: host, Listener: ln, Managers: managers, ExpectRanks: *ranks,
-		AddressFile: *addrFile, Registry: reg, Link: launcher.LinkConfig{Secret: secret},
+		AddressFile: *addrFile, Registry: reg, Link: link,
 		Logger: log, Monitor: mon,
 	})
 	if errors.Is(err, launcher.ErrShutdown) {

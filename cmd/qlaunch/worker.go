@@ -38,6 +38,8 @@ func cmdWorker(ctx context.Context, e *env, args []string) error {
 	secretFile := fs.String("secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default)")
 	var v verbosity
 	fs.Var(&v, "v", "more output")
+	var lf linkFlags
+	lf.add(fs)
 	pos, err := parseInterleaved(e, fs, args)
 	if err != nil {
 		return err
@@ -68,8 +70,11 @@ func cmdWorker(ctx context.Context, e *env, args []string) error {
 	if parent == "" {
 		parent = net.JoinHostPort("127.0.0.1", strconv.Itoa(*port))
 	}
-	s, err := clientSecret(e, *secretFile)
+	link, _, err := lf.config(e, nil)
 	if err != nil {
+		return err
+	}
+	if link.Secret, err = clientSecret(e, *secretFile); err != nil {
 		return err
 	}
 	reg, err := kernelRegistry()
@@ -79,7 +84,7 @@ func cmdWorker(ctx context.Context, e *env, args []string) error {
 	host, _ := os.Hostname()
 	err = launcher.RunWorker(ctx, launcher.WorkerConfig{
 		Rank: *rankNo, Host: host, Slots: slots, Parent: parent, Registry: reg,
-		Link: launcher.LinkConfig{Secret: s}, Logger: newLogger(e, v.level()),
+		Link: link, Logger: newLogger(e, v.level()),
 	})
 	if errors.Is(err, launcher.ErrShutdown) || errors.Is(err, context.Canceled) {
 		return nil

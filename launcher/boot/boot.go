@@ -77,7 +77,11 @@ type Config struct {
 	// DialTimeout bounds the retries to reach the parent; zero means
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
-	Logger      *slog.Logger
+	// Link holds the rest of the link settings (TLS, heartbeats,
+	// handshake timeout, limits on incoming connections); its Secret,
+	// DialTimeout and Wire are set from the fields above and the topology.
+	Link   launcher.LinkConfig
+	Logger *slog.Logger
 	// Started, when not nil, receives this rank's entry once the rank is
 	// pinned, has its environment and is about to start its role.
 	Started func(topology.Rank)
@@ -197,7 +201,8 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		parent = ap.String()
 	}
-	link := launcher.LinkConfig{Secret: cfg.Secret, DialTimeout: cfg.DialTimeout}
+	link := cfg.Link
+	link.Secret, link.DialTimeout = cfg.Secret, cfg.DialTimeout
 	if err := link.Wire.Compression.UnmarshalText([]byte(cfg.Topology.Runtime.Compression)); err != nil {
 		return fmt.Errorf("rank %d: compression: %w", e.Rank, err)
 	}

@@ -54,6 +54,9 @@ type Options struct {
 	DialTimeout time.Duration
 	// Host names this client in the server's logs.
 	Host string
+	// TLS, if set, runs the connection inside TLS (wire.LoadTLS); the
+	// secret is still proved inside it.
+	TLS *wire.TLS
 }
 
 // Client is a connection to a qlaunch server.
@@ -105,22 +108,10 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
 	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, fc, err := dialBusy(ctx, addr, opts)
 	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
+		return nil, err
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
-	deadline, _ := ctx.Deadline()
-	_ = nc.SetDeadline(deadline)
-	fc := wire.NewConn(nc, opts.Wire)
-	if _, err := wire.ClientHandshake(fc, opts.Secret, wire.Hello{Role: "client", Rank: -1, Host: opts.Host}); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("client: connect %s: %w", addr, err)
-	}
-	_ = nc.SetDeadline(time.Time{})
 	c := &Client{
 		opts: opts, nc: nc, fc: fc,
 		futures: make(map[uint64]*future), statusWait: make(map[uint64]chan []wire.RankStatus),
@@ -515,3 +506,48 @@ func (c *Client) onLog(b []byte) error {
 
 // Stats returns the traffic of the client's connection so far.
 func (c *Client) Stats() wire.Stats { return c.fc.Stats() }
+
+// dialBusy connects and authenticates, trying again while the server
+// answers that it is busy (a listener shedding a connection flood).
+func dialBusy(ctx context.Context, addr string, opts Options) (net.Conn, *wire.Conn, error) {
+	backoff := 10 * time.Millisecond
+	for {
+		nc, fc, err := dialOnce(ctx, addr, opts)
+		if err == nil || !errors.Is(err, wire.ErrBusy) {
+			return nc, fc, err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
+
+func dialOnce(ctx context.Context, addr string, opts Options) (net.Conn, *wire.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: %w", err)
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	deadline, _ := ctx.Deadline()
+	_ = nc.SetDeadline(deadline)
+	raw := nc
+	if nc, err = opts.TLS.Dial(nc); err != nil {
+		raw.Close()
+		return nil, nil, fmt.Errorf("client: connect %s: %w", addr, err)
+	}
+	fc := wire.NewConn(nc, opts.Wire)
+	if _, err := wire.ClientHandshake(fc, opts.Secret, wire.Hello{Role: "client", Rank: -1, Host: opts.Host}); err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("client: connect %s: %w", addr, wire.TLSAlert(err))
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return nc, fc, nil
+}

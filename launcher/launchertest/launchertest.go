@@ -50,6 +50,8 @@ type Options struct {
 	Wire wire.Options
 	// Monitor, if set, is given to the server.
 	Monitor *launcher.Monitor
+	// TLS, if set, runs every link (clients' included) inside TLS.
+	TLS *wire.TLS
 }
 
 // Tree is a running in-process tree.
@@ -175,7 +177,7 @@ func (tr *Tree) link(r *Rank) launcher.LinkConfig {
 	return launcher.LinkConfig{
 		Secret: tr.Secret, Wire: tr.opts.Wire,
 		Heartbeat: tr.opts.Heartbeat, HeartbeatTimeout: tr.opts.HeartbeatTimeout,
-		DialTimeout: 20 * time.Second,
+		DialTimeout: 20 * time.Second, TLS: tr.opts.TLS,
 		Dial: func(ctx context.Context, addr string) (net.Conn, error) {
 			var d net.Dialer
 			nc, err := d.DialContext(ctx, "tcp", addr)
@@ -238,6 +240,9 @@ func (tr *Tree) Client(opts ...client.Options) *client.Client {
 		o = opts[0]
 	}
 	o.Secret = tr.Secret
+	if o.TLS == nil {
+		o.TLS = tr.opts.TLS
+	}
 	if o.Wire == (wire.Options{}) {
 		o.Wire = tr.opts.Wire
 	}

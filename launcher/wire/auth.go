@@ -187,6 +187,13 @@ func (c *Conn) readHandshake(want Kind) ([]byte, error) {
 	if err != nil {
 		return nil, handshakeReadErr(want, err)
 	}
+	if k == KindError && want != KindError {
+		text, err := DecodeText(p)
+		if err != nil {
+			text = "(unreadable reason)"
+		}
+		return nil, refusedErr(text)
+	}
 	if k != want {
 		return nil, fmt.Errorf("%w: handshake: got %s, want %s", ErrBadFrame, k, want)
 	}

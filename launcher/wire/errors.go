@@ -29,4 +29,18 @@ var (
 	// write (its mode allows group or world access, it is not a regular
 	// file, or it is owned by another user).
 	ErrInsecureSecretFile = errors.New("wire: insecure secret file")
+
+	// ErrTLS reports a TLS configuration that cannot be loaded, a TLS
+	// handshake that failed (a peer certificate not signed by the CA, …),
+	// or a peer on the other side of the TLS divide (one end configured
+	// with TLS, the other without).
+	ErrTLS = errors.New("wire: TLS")
+
+	// ErrRefused reports a handshake the peer refused before it began,
+	// with its reason (it requires TLS, it is busy).
+	ErrRefused = errors.New("wire: connection refused by the peer")
+
+	// ErrBusy, with ErrRefused, reports a peer at its limit of connections
+	// being authenticated; trying again later may succeed.
+	ErrBusy = errors.New("busy")
 )
