@@ -154,7 +154,9 @@ func TestPALSBoot(t *testing.T) {
 
 // TestSallocBoot: inside salloc, `srun qlaunch TOPOLOGY.toml &` starts the
 // runtime and a client in the salloc shell finds it through the address
-// file, then the step is interrupted and ends.
+// file, then the step is interrupted and ends. srun --quit-on-interrupt
+// exits 130 when it quits before the ranks' exit statuses reach it (they
+// stop cleanly either way; which comes first depends on the machine's load).
 func TestSallocBoot(t *testing.T) {
 	c := lab.Require(t, os.Getenv)
 	needNodes(t, c, 3)
@@ -165,7 +167,7 @@ step=$!
 "$QL" wait --address-file "$ADDR" --ranks 6 --timeout 60s
 "$QL" submit --address-file "$ADDR" fanout 10 2
 kill -INT $step
-wait $step
+wait $step || test $? -eq 130
 `
 	env := append(append([]string{}, j.env...), "QL="+qlaunch(t), "TOPO="+j.topo, "ADDR="+filepath.Join(j.dir, "addr"))
 	out, _, err := output(slurm(t, 120*time.Second, env, "salloc", "-N3", "-n6", "-O", "sh", "-c", script))
