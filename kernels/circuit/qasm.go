@@ -416,15 +416,15 @@ func (p *parser) application() error {
 	}
 	// Broadcasting: whole registers must agree in size; the gate repeats
 	// once per index.
-	reps := 1
+	reps, whole := 1, false
 	for _, a := range args {
 		if a.index >= 0 {
 			continue
 		}
-		if reps > 1 && a.reg.size != reps {
+		if whole && a.reg.size != reps {
 			return p.errorf(a.tok, "register %s has size %d, others %d", a.tok.text, a.reg.size, reps)
 		}
-		reps = a.reg.size
+		reps, whole = a.reg.size, true
 	}
 	if len(p.c.Ops)+reps > MaxQASMOps {
 		return p.errorf(nameTok, "more than %d operations", MaxQASMOps)
