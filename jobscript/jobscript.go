@@ -137,13 +137,31 @@ func (j Body) Write(b *strings.Builder) {
 	w("exit \"$client_status\"")
 }
 
-// Join quotes each word for bash and joins them with spaces.
+// Join quotes each word for bash and joins them with spaces, as one
+// command: a first word that bash would read as something else than a
+// command name (an assignment "A=1", a reserved word such as "if" or
+// "time", a job spec "%1") is single-quoted although its characters are
+// safe.
 func Join(words []string) string {
 	q := make([]string, len(words))
 	for i, s := range words {
 		q[i] = Quote(s)
 	}
+	if len(words) > 0 && q[0] == words[0] && notCommandName(words[0]) {
+		q[0] = "'" + words[0] + "'"
+	}
 	return strings.Join(q, " ")
+}
+
+// notCommandName reports whether bash reads the bare word w, first in a
+// command, as something else than the name of the command to run.
+func notCommandName(w string) bool {
+	switch w {
+	case "if", "then", "elif", "else", "fi", "case", "esac", "for", "select", "while", "until",
+		"do", "done", "in", "function", "time", "coproc":
+		return true
+	}
+	return strings.ContainsRune(w, '=') || strings.HasPrefix(w, "%")
 }
 
 // Quote returns s as one bash word: unchanged when it holds only safe

@@ -24,6 +24,33 @@ func TestQuote(t *testing.T) {
 	}
 }
 
+// TestJoinFirstWord: the first word is the command's name even when bash
+// would read it bare as an assignment, a reserved word or a job spec; the
+// other words with the same characters stay bare.
+func TestJoinFirstWord(t *testing.T) {
+	for _, c := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"A=1", "B=2"}, "'A=1' B=2"},
+		{[]string{"time", "x"}, "'time' x"},
+		{[]string{"if"}, "'if'"},
+		{[]string{"%1"}, "'%1'"},
+		{[]string{"./run", "x=1"}, "./run x=1"},
+		{[]string{"it's", "if"}, `'it'\''s' if`},
+		{nil, ""},
+	} {
+		if got := Join(c.words); got != c.want {
+			t.Errorf("Join(%q) = %s, want %s", c.words, got, c.want)
+		}
+	}
+	// bash runs the quoted first word as a command, which is not found.
+	out, err := exec.Command("bash", "-c", Join([]string{"A=1", "B=2"})+"; echo \"status $?\"").CombinedOutput()
+	if err != nil || !strings.HasSuffix(string(out), "status 127\n") {
+		t.Fatalf("bash: %v\n%s", err, out)
+	}
+}
+
 func TestCheckWord(t *testing.T) {
 	for _, c := range []struct {
 		value string

@@ -1,5 +1,6 @@
 // Package pbs reads what PBS Pro, OpenPBS, Torque and Cray PALS give a job:
-// the $PBS_NODEFILE and the environment of a rank.
+// the $PBS_NODEFILE and the environment of a rank; and it writes the qsub
+// script of a qlaunch job.
 //
 // # Node file
 //
@@ -22,4 +23,11 @@
 // PALS_RANKID, PALS_NODEID, PALS_LOCAL_RANKID, PALS_LOCAL_SIZE, PALS_DEPTH
 // and the PMI_RANK, PMI_SIZE, PMI_LOCAL_RANK and PMI_LOCAL_SIZE it sets
 // alongside. Both read only through the getenv function they are given.
+//
+// # Batch scripts
+//
+// Script writes a commented qsub script for PBS Pro or OpenPBS that starts
+// the runtime's ranks with Cray PALS mpiexec in the background, waits until
+// all have joined, runs the client command and stops the runtime; package
+// jobscript writes the part that is the same under every scheduler.
 package pbs

@@ -104,7 +104,7 @@ func Detect(getenv func(string) string) (Info, error) {
 // check verifies the invariants every launcher's Info must satisfy.
 func (i Info) check() error {
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%s launcher: inconsistent environment: %s", i.Launcher, fmt.Sprintf(format, a...))
+		return fmt.Errorf("%s launcher: %w: %s", i.Launcher, ErrInconsistent, fmt.Sprintf(format, a...))
 	}
 	switch {
 	case i.Size < 1:
@@ -220,12 +220,12 @@ func (d *detector) slurmStep() slurmStep {
 	s.tasksPerNode = counts
 	s.procID = d.int("SLURM_PROCID")
 	s.localID = d.int("SLURM_LOCALID")
-	_, nt := d.first("SLURM_STEP_NUM_TASKS", "SLURM_NTASKS")
+	ntName, nt := d.first("SLURM_STEP_NUM_TASKS", "SLURM_NTASKS")
 	s.ntasks = sum(counts)
 	if nt != "" {
 		n, err := strconv.Atoi(nt)
 		if err != nil || n != s.ntasks {
-			d.fail("SLURM_STEP_NUM_TASKS", nt, fmt.Errorf("does not match the tasks per node %q", cs))
+			d.fail(ntName, nt, fmt.Errorf("does not match the tasks per node %q", cs))
 		}
 	}
 	s.node = d.getenv("SLURMD_NODENAME")

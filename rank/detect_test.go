@@ -220,6 +220,7 @@ func TestDetectErrors(t *testing.T) {
 		{"missing local id", strings.Replace(srunN3n6rank4, "SLURM_LOCALID=0", "", 1), "SLURM_LOCALID"},
 		{"bad node list", strings.Replace(srunN3n6rank4, "SLURM_STEP_NODELIST=n[1-3]", "SLURM_STEP_NODELIST=n[1-", 1), "SLURM_STEP_NODELIST"},
 		{"task count differs from tasks per node", strings.Replace(srunN3n6rank4, "SLURM_STEP_NUM_TASKS=6", "SLURM_STEP_NUM_TASKS=7", 1), "SLURM_STEP_NUM_TASKS"},
+		{"job task count differs from tasks per node", strings.Replace(strings.Replace(srunN3n6rank4, "SLURM_STEP_NUM_TASKS=6", "", 1), "SLURM_NTASKS=6", "SLURM_NTASKS=7", 1), "SLURM_NTASKS"},
 		{"PMIx outside SLURM", "PMIX_RANK=0 PMIX_NAMESPACE=x", "SLURM_STEP_ID"},
 		{"Open MPI without local size", "OMPI_COMM_WORLD_RANK=0 OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_LOCAL_RANK=0", "OMPI_COMM_WORLD_LOCAL_SIZE"},
 		{"PBS without node file", "PBS_JOBID=1.pbs PBS_VNODENUM=0", "PBS_NODEFILE"},
@@ -241,8 +242,11 @@ func TestDetectErrors(t *testing.T) {
 func TestDetectInconsistent(t *testing.T) {
 	// Rank beyond the size: caught by the invariant check, not a variable.
 	_, err := Detect(envOf("OMPI_COMM_WORLD_RANK=4 OMPI_COMM_WORLD_SIZE=4 OMPI_COMM_WORLD_LOCAL_RANK=0 OMPI_COMM_WORLD_LOCAL_SIZE=4"))
-	if err == nil || !strings.Contains(err.Error(), "rank 4 outside 0..3") {
-		t.Fatalf("Detect = %v, want a rank-outside error", err)
+	if !errors.Is(err, ErrInconsistent) {
+		t.Fatalf("Detect = %v, want an error wrapping ErrInconsistent", err)
+	}
+	if got, want := err.Error(), "ompi launcher: inconsistent environment: rank 4 outside 0..3"; got != want {
+		t.Fatalf("Detect error %q, want %q", got, want)
 	}
 }
 

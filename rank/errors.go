@@ -14,6 +14,10 @@ var (
 	// over the nodes (mpirun across nodes without SLURM, for example); the
 	// MPI build finds out by Allgather.
 	ErrLayout = errors.New("the launcher does not say how many ranks each node runs")
+	// ErrInconsistent is wrapped by Detect's errors for variables that are
+	// each well-formed but contradict each other (a rank beyond the size, a
+	// node missing from the node list, task counts that do not add up).
+	ErrInconsistent = errors.New("inconsistent environment")
 )
 
 // EnvError is a launcher variable that is missing, malformed or

@@ -23,6 +23,7 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"unsafe"
@@ -48,14 +49,21 @@ func StartMPI() (*MPI, error) {
 		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("%w: MPI_Init_thread returned %d", ErrMPI, int(rc))
 	}
+	// MPI is initialised from here on: a failure finalises it and unlocks
+	// the thread, since the caller gets no *MPI to do so.
+	fail := func(err error) (*MPI, error) {
+		C.q_finalize()
+		runtime.UnlockOSThread()
+		return nil, err
+	}
 	if provided < C.q_funneled() {
-		return nil, fmt.Errorf("%w: MPI_Init_thread provides thread level %d, below MPI_THREAD_FUNNELED", ErrMPI, int(provided))
+		return fail(fmt.Errorf("%w: MPI_Init_thread provides thread level %d, below MPI_THREAD_FUNNELED", ErrMPI, int(provided)))
 	}
 	if rc := C.q_rank(&r); rc != 0 {
-		return nil, fmt.Errorf("%w: MPI_Comm_rank returned %d", ErrMPI, int(rc))
+		return fail(fmt.Errorf("%w: MPI_Comm_rank returned %d", ErrMPI, int(rc)))
 	}
 	if rc := C.q_size(&s); rc != 0 {
-		return nil, fmt.Errorf("%w: MPI_Comm_size returned %d", ErrMPI, int(rc))
+		return fail(fmt.Errorf("%w: MPI_Comm_size returned %d", ErrMPI, int(rc)))
 	}
 	return &MPI{rank: int(r), size: int(s)}, nil
 }
@@ -91,6 +99,9 @@ func (m *MPI) Allgather(rec []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: allgather of an empty record", ErrMPI)
 	}
 	total := len(rec) * m.size
+	if total/m.size != len(rec) || total > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: allgather of %d ranks × %d bytes: more than MPI's int count", ErrMPI, m.size, len(rec))
+	}
 	send := C.CBytes(rec)
 	defer C.free(send)
 	recv := C.malloc(C.size_t(total))

@@ -1,5 +1,6 @@
 // Package slurm reads and writes what SLURM gives a job: hostlist
-// expressions, task and CPU count lists, and the environment of a task.
+// expressions, task and CPU count lists, and the environment of a task;
+// and it writes the sbatch script of a qlaunch job.
 //
 // # Hostlists
 //
@@ -52,4 +53,11 @@
 // StepFromEnv reads the SLURM identity of this process through a getenv
 // function, and tells an srun task from a batch script or an allocation
 // shell.
+//
+// # Batch scripts
+//
+// Script writes a commented sbatch script that starts the runtime's ranks
+// with srun in the background, waits until all have joined, runs the
+// client command and stops the runtime; package jobscript writes the part
+// that is the same under every scheduler.
 package slurm

@@ -416,15 +416,15 @@ func (p *parser) application() error {
 	}
 	// Broadcasting: whole registers must agree in size; the gate repeats
 	// once per index.
-	reps := 1
+	reps, whole := 1, false
 	for _, a := range args {
 		if a.index >= 0 {
 			continue
 		}
-		if reps > 1 && a.reg.size != reps {
+		if whole && a.reg.size != reps {
 			return p.errorf(a.tok, "register %s has size %d, others %d", a.tok.text, a.reg.size, reps)
 		}
-		reps = a.reg.size
+		reps, whole = a.reg.size, true
 	}
 	if len(p.c.Ops)+reps > MaxQASMOps {
 		return p.errorf(nameTok, "more than %d operations", MaxQASMOps)
@@ -515,9 +515,23 @@ func (p *parser) unary() (float64, error) {
 	return p.primary()
 }
 
-var functions = map[string]func(float64) float64{
-	"sin": math.Sin, "cos": math.Cos, "tan": math.Tan,
-	"exp": math.Exp, "ln": math.Log, "sqrt": math.Sqrt,
+// function returns the OpenQASM 2.0 unary function called name.
+func function(name string) (func(float64) float64, bool) {
+	switch name {
+	case "sin":
+		return math.Sin, true
+	case "cos":
+		return math.Cos, true
+	case "tan":
+		return math.Tan, true
+	case "exp":
+		return math.Exp, true
+	case "ln":
+		return math.Log, true
+	case "sqrt":
+		return math.Sqrt, true
+	}
+	return nil, false
 }
 
 func (p *parser) primary() (float64, error) {
@@ -533,7 +547,7 @@ func (p *parser) primary() (float64, error) {
 		if t.text == "pi" {
 			return math.Pi, p.advance()
 		}
-		f, ok := functions[t.text]
+		f, ok := function(t.text)
 		if !ok {
 			return 0, p.errorf(t, "unknown identifier %s in a parameter", t.text)
 		}

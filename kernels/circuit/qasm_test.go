@@ -123,6 +123,8 @@ func TestParseQASMErrors(t *testing.T) {
 		{"wrong parameter count", "qreg q[2]; rz q[0];", 1, 12, false},
 		{"repeated qubit", "qreg q[2]; cx q[1], q[1];", 1, 12, false},
 		{"broadcast size mismatch", "qreg a[2]; qreg b[3]; cx a, b;", 1, 29, false},
+		{"broadcast size 1 against 3", "qreg b[3]; qreg a[1]; cx a, b;", 1, 29, false},
+		{"broadcast size 3 against 1", "qreg b[3]; qreg a[1]; cx b, a;", 1, 29, false},
 		{"unknown identifier", "qreg q[1]; rz(theta) q[0];", 1, 15, false},
 		{"non-finite parameter", "qreg q[1]; rz(1/0) q[0];", 1, 15, false},
 		{"bad character", "qreg q[1];\n  h q[0]; @", 2, 11, false},
