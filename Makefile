@@ -90,4 +90,4 @@ lab-down: ## stop the SLURM lab
 	lab/down.sh
 
 .PHONY: check
-check: deps lint tidy-check test fuzz-short ## everything CI runs: install, lint, race tests, short fuzzing
+check: deps lint tidy-check test test-cpu1 fuzz-short ## everything CI runs: install, lint, race tests, a one-CPU lane, short fuzzing

@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ func WriteAddressFile(path, addr string) error {
 	cerr := f.Close()
 	if werr != nil || cerr != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("address file: write %s: %v %v", tmp, werr, cerr)
+		return fmt.Errorf("address file: write %s: %w", tmp, errors.Join(werr, cerr))
 	}
 	if err := os.Chmod(tmp, 0o644); err != nil {
 		os.Remove(tmp)
