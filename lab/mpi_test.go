@@ -90,3 +90,39 @@ func TestMPISizeMismatch(t *testing.T) {
 		t.Fatalf("%d ranks refused, want 2:\n%s", n, out)
 	}
 }
+
+// TestMPIAbort: a rank that calls MPI_Abort ends the whole job, the ranks
+// blocked in MPI_Allgather included, under srun without --kill-on-bad-exit
+// and under mpirun: what a rank failing its bootstrap relies on.
+func TestMPIAbort(t *testing.T) {
+	c := lab.Require(t, os.Getenv)
+	needNodes(t, c, 3)
+	bin := rankTest(t, "mpi")
+	run := []string{"-test.run=^TestMPIAbort$"}
+	for _, tc := range []struct {
+		name, tool string
+		args       []string
+	}{
+		{"srun --mpi=pmix -N3 -n3", "srun", []string{"--mpi=pmix", "-N3", "-n3"}},
+		{"mpirun -n 3", "mpirun", []string{"--oversubscribe", "-n", "3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := cleanEnv("QLAUNCH_TEST_ABORT=1")
+			args := append(append(append([]string{}, tc.args...), bin), run...)
+			cmd := slurm(t, 60*time.Second, env, tc.tool, args...)
+			if tc.tool == "mpirun" {
+				cmd = cmdTimeout(t, 60*time.Second, env, tc.tool, args...)
+			}
+			out, _, err := output(cmd)
+			if err == nil {
+				t.Fatalf("the job succeeded although a rank aborted:\n%s", out)
+			}
+			if strings.Contains(err.Error(), "exit status 124") {
+				t.Fatalf("the job hung until the timeout although a rank aborted: %v", err)
+			}
+			if !strings.Contains(out, "rank 2 aborting") {
+				t.Fatalf("no rank said it aborts:\n%s\n%v", out, err)
+			}
+		})
+	}
+}

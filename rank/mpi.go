@@ -16,6 +16,7 @@ static int q_allgather(void *send, int n, void *recv) {
 	return MPI_Allgather(send, n, MPI_BYTE, recv, n, MPI_BYTE, MPI_COMM_WORLD);
 }
 static int q_finalize(void) { return MPI_Finalize(); }
+static int q_abort(int code) { return MPI_Abort(MPI_COMM_WORLD, code); }
 static int q_version(char *buf, int *len) { return MPI_Get_library_version(buf, len); }
 static int q_max_version(void) { return MPI_MAX_LIBRARY_VERSION_STRING; }
 */
@@ -24,6 +25,7 @@ import "C"
 import (
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"strings"
 	"unsafe"
@@ -124,4 +126,15 @@ func (m *MPI) Finalize() error {
 		return fmt.Errorf("%w: MPI_Finalize returned %d", ErrMPI, int(rc))
 	}
 	return nil
+}
+
+// Abort ends every rank of MPI_COMM_WORLD with exit status code
+// (MPI_Abort): a rank that fails before the address exchange calls it so
+// that the others, waiting in MPI_Allgather, do not wait forever (srun does
+// not end a step when one task fails unless --kill-on-bad-exit). It does
+// not return.
+func (m *MPI) Abort(code int) {
+	C.q_abort(C.int(code))
+	// MPI_Abort may return in a world that is already gone.
+	os.Exit(code)
 }

@@ -2,7 +2,10 @@
 
 package rank
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+)
 
 // HaveMPI reports whether this binary was built with the MPI bootstrap.
 const HaveMPI = false
@@ -30,3 +33,6 @@ func (m *MPI) Allgather([]byte) ([]byte, error) { return nil, ErrNoMPI }
 
 // Finalize does nothing.
 func (m *MPI) Finalize() error { return nil }
+
+// Abort exits with status code.
+func (m *MPI) Abort(code int) { os.Exit(code) }

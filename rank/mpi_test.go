@@ -67,3 +67,23 @@ func TestMPI(t *testing.T) {
 	}
 	fmt.Printf("mpi ok: rank %d of %d on %s via %s (%s)\n", m.Rank(), m.Size(), info.Node, info.Launcher, m.Library())
 }
+
+// TestMPIAbort runs under a launcher with QLAUNCH_TEST_ABORT=1: the last
+// rank calls Abort while the others wait in Allgather; the launcher must end
+// the whole job (the lab's TestMPIAbort checks it ends, and fails).
+func TestMPIAbort(t *testing.T) {
+	if os.Getenv("QLAUNCH_TEST_ABORT") != "1" {
+		t.Skip("QLAUNCH_TEST_ABORT=1 runs it under an MPI launcher")
+	}
+	m, err := StartMPI()
+	if err != nil {
+		t.Fatalf("StartMPI: %v", err)
+	}
+	if m.Rank() == m.Size()-1 {
+		fmt.Printf("rank %d aborting\n", m.Rank())
+		m.Abort(3)
+	}
+	if _, err := m.Allgather(make([]byte, 8)); err == nil {
+		t.Errorf("rank %d: Allgather returned after a rank aborted", m.Rank())
+	}
+}

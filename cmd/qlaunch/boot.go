@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
@@ -99,8 +101,16 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		defer finalizeMPI(m, log)
 		cfg.MPI = m
+		err = boot.Run(ctx, cfg)
+		if se := (*boot.StartError)(nil); errors.As(err, &se) {
+			// The other ranks may wait on this one in MPI_Allgather, and srun
+			// does not end a step for one failed task: end the whole job.
+			fmt.Fprintf(e.stderr, "qlaunch: %v (aborting the MPI job)\n", err)
+			m.Abort(1)
+		}
+		finalizeMPI(m, log)
+		return err
 	}
 	return boot.Run(ctx, cfg)
 }

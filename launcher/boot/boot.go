@@ -140,10 +140,26 @@ func Entry(t *topology.Topology, info rank.Info) (topology.Rank, error) {
 	return e, nil
 }
 
+// StartError is a failure before the rank took its role (plan, pinning,
+// environment, listening, the MPI address exchange): the other ranks may be
+// waiting on this one in a collective, so with MPI the caller ends the job
+// (rank.MPI.Abort) instead of finalising.
+type StartError struct{ Err error }
+
+func (e *StartError) Error() string { return e.Err.Error() }
+
+func (e *StartError) Unwrap() error { return e.Err }
+
 // Run takes this rank to its role and returns when the role ends: nil on a
-// clean stop.
-func Run(ctx context.Context, cfg Config) error {
+// clean stop, a *StartError when the rank failed before taking its role.
+func Run(ctx context.Context, cfg Config) (err error) {
 	cfg = cfg.withDefaults()
+	started := false
+	defer func() {
+		if err != nil && !started {
+			err = &StartError{Err: err}
+		}
+	}()
 	info := cfg.Info
 	if cfg.MPI != nil {
 		var err error
@@ -213,6 +229,7 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("starting", "parent", e.Parent, "parent_addr", parent, "cpus", e.CPUs, "listen", addrOf(ln),
 		"network", nets.of(e.Roles))
 
+	started = true
 	switch {
 	case e.Roles.Has(topology.RoleServer):
 		total := 0

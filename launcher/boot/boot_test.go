@@ -78,6 +78,9 @@ func TestParentUnreachable(t *testing.T) {
 	if !errors.As(err, &pe) {
 		t.Fatalf("Run = %v, want a *ParentError", err)
 	}
+	if se := (*StartError)(nil); errors.As(err, &se) {
+		t.Fatalf("Run = %v: a rank that took its role and then lost its parent is not a start failure", err)
+	}
 	want := "rank 1 (worker on n1): parent rank 0 on n1 unreachable at 127.0.0.1:" + strconv.Itoa(port) + " for 200ms"
 	if !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("error %q\nwant prefix %q", err, want)
@@ -95,6 +98,30 @@ func TestParentUnreachable(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(env, " "), "OMP_NUM_THREADS=1") {
 		t.Errorf("environment set before the role started: %v, want OMP_NUM_THREADS=1 among it", env)
+	}
+}
+
+// TestStartError: a rank that fails before taking its role (here, pinning
+// its CPUs) returns a *StartError, on which the MPI bootstrap ends the job.
+func TestStartError(t *testing.T) {
+	top, err := topology.Parse("t.toml", []byte("[workers]\npin = \"compact\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errPin := errors.New("sched_setaffinity: invalid argument")
+	err = Run(context.Background(), Config{
+		Topology: top.WithCPUsPerNode(2),
+		Info: rank.Info{Launcher: rank.SLURM, Rank: 1, Size: 2, LocalRank: 1, LocalSize: 2, Node: "n1",
+			NodeList: []string{"n1"}, TasksPerNode: []int{2}},
+		Pin:    func([]int) error { return errPin },
+		Setenv: func(string, string) error { return nil },
+	})
+	var se *StartError
+	if !errors.As(err, &se) || !errors.Is(err, errPin) {
+		t.Fatalf("Run = %v, want a *StartError wrapping the pinning error", err)
+	}
+	if want := "rank 1: sched_setaffinity: invalid argument"; err.Error() != want {
+		t.Fatalf("error %q, want %q", err, want)
 	}
 }
 
