@@ -293,7 +293,7 @@ nodes="n[1-$NODES]"; [ "$NODES" = 1 ] && nodes=n1
 	echo "QLAB_TASK_PLUGIN=$bind"
 	echo "QLAB_MPI_DEFAULT=$MPI_DEFAULT"
 	echo "QLAB_PBS=$PBS"
-	echo "QLAB_MPICH=$([ "${QLAB_INSTALL_MPI:-1}" = 1 ] && echo 1 || echo 0)"
+	echo "QLAB_MPICH=$(command -v mpiexec.mpich >/dev/null && pkg-config --exists mpich && echo 1 || echo 0)"
 } >"$INFO.tmp"
 mv "$INFO.tmp" "$INFO"
 say "cluster qlab up: nodes $nodes, $CPUS CPUs/node ($bind), ${GPUS} GPUs/node, MpiDefault=$MPI_DEFAULT, PBS look-alike=$PBS; total $(since "$t_start")s"
