@@ -65,6 +65,10 @@ func (c NodeConfig) withDefaults() NodeConfig {
 	return c
 }
 
+// keepMin is the size from which a received task batch is kept in the
+// connection's own buffer (wire.Conn.Keep) rather than copied.
+const keepMin = 64 << 10
+
 type peerKind uint8
 
 const (
@@ -387,10 +391,8 @@ func (n *node) flush() []*nodePeer {
 			p.out.Put(wire.KindSubmit, p.tasks)
 			p.tasks = nil
 		}
-		if len(p.cancels) > 0 {
-			p.out.Put(wire.KindCancel, wire.AppendCancel(nil, p.cancels))
-			p.cancels = nil
-		}
+		wire.SplitCancel(p.cancels, func(b []byte) { p.out.Put(wire.KindCancel, b) })
+		p.cancels = nil
 	}
 	dirty := n.dirty
 	n.dirty = nil
@@ -471,8 +473,14 @@ func (n *node) handle(p *nodePeer, k wire.Kind, b []byte) error {
 		return nil
 	}
 	if k == wire.KindSubmit {
-		// Held tasks keep their bodies past the next read.
-		b = append([]byte(nil), b...)
+		// Held tasks keep their bodies past the next read: take the
+		// frame's buffer when it is large, saving the copy of a
+		// MiB-sized payload, copy it when small.
+		if len(b) >= keepMin {
+			p.l.fc.Keep()
+		} else {
+			b = append([]byte(nil), b...)
+		}
 	}
 	if err := n.message(p, k, b); err != nil {
 		if errors.Is(err, ErrShutdown) {

@@ -268,7 +268,8 @@ func (w *worker) writeFrames(res, sub, lg []byte, canc []uint64, ctrl []ctrlFram
 	var err error
 	put := func(k wire.Kind, b []byte) {
 		if err == nil {
-			err = fc.WriteFrame(k, b)
+			// Batches go in frames of about wire.MaxBatch at most.
+			err = wire.WriteBatch(fc, k, b)
 		}
 	}
 	for _, c := range ctrl {
@@ -277,9 +278,7 @@ func (w *worker) writeFrames(res, sub, lg []byte, canc []uint64, ctrl []ctrlFram
 	if len(sub) > 0 {
 		put(wire.KindSubmit, sub)
 	}
-	if len(canc) > 0 {
-		put(wire.KindCancel, wire.AppendCancel(nil, canc))
-	}
+	wire.SplitCancel(canc, func(b []byte) { put(wire.KindCancel, b) })
 	if len(lg) > 0 {
 		put(wire.KindLog, lg)
 	}
@@ -304,8 +303,14 @@ func (w *worker) readLoop(l *link) error {
 		l.seen()
 		switch k {
 		case wire.KindSubmit:
-			// Task bodies alias the frame: keep our own copy.
-			err = w.onSubmit(append([]byte(nil), b...))
+			// Task bodies alias the frame: keep it (large) or our own
+			// copy (small).
+			if len(b) >= keepMin {
+				l.fc.Keep()
+			} else {
+				b = append([]byte(nil), b...)
+			}
+			err = w.onSubmit(b)
 		case wire.KindResult:
 			err = w.onResult(b)
 		case wire.KindCancel:
@@ -461,8 +466,7 @@ func (w *worker) onSteal(n int) {
 		t.state = stateUp
 		w.up[t.upID] = t
 		wt := wire.Task{Kernel: t.kernel, Args: t.args, Payload: t.payload, LogLevel: t.logLevel, LogDepth: t.logDepth}
-		w.scratch = wire.AppendTask(w.scratch[:0], &wt)
-		w.submitOut = wire.AppendRecord(w.submitOut, t.upID, w.scratch)
+		w.submitOut = wire.AppendTaskRecord(w.submitOut, t.upID, &wt)
 	}
 	w.lastQueue = -1
 	w.maybeLoad()

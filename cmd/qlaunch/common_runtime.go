@@ -139,7 +139,11 @@ func (c *clientFlags) dial(ctx context.Context, e *env, logger *slog.Logger) (*c
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	return client.Dial(ctx, addr, client.Options{Secret: s, Logger: logger, LogLevel: c.verbose.level(), Host: host, TLS: tl})
+	// zstd as the runtime's links default to: large incompressible
+	// payloads are probed and go plain, compressible ones shrink before
+	// the first hop rather than only after it.
+	return client.Dial(ctx, addr, client.Options{Secret: s, Logger: logger, LogLevel: c.verbose.level(), Host: host, TLS: tl,
+		Wire: wire.Options{Compression: wire.CompressZstd}})
 }
 
 // parseInterleaved parses args with fs allowing positional arguments

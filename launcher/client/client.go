@@ -68,12 +68,13 @@ type Client struct {
 	mu         sync.Mutex
 	futures    map[uint64]*future
 	nextFuture uint64
-	submitOut  []byte
+	submitOut  [][]byte // task batches, each of about wire.MaxBatch at most
+	freeBufs   [][]byte // written batches, for reuse
 	cancelOut  []uint64
 	ctrlOut    []frame
 	statusWait map[uint64]chan []wire.RankStatus
 	nextStatus uint64
-	scratch    []byte
+	maxFrame   int
 	err        error
 	wake       chan struct{}
 	writeMu    sync.Mutex // held while writing to the connection
@@ -101,6 +102,18 @@ type future struct {
 
 const indexBits = 32
 
+// linkBuffer is the socket buffer size asked for, each way: with the
+// kernel's autotuned default (16 KiB to start), maps of 1 MiB payloads ran
+// at three quarters of the speed in process (BenchmarkWorkloads/payload).
+const linkBuffer = 4 << 20
+
+// maxFree is how many written batch buffers (of about wire.MaxBatch) the
+// client keeps for reuse. Map sends a large map batch by batch as it
+// encodes it, so a few suffice; fresh buffers are not free: zeroing new
+// memory (slices.Grow of a 16 MiB map's buffer) was a fifth of the CPU
+// time of the payload workload in process.
+const maxFree = 4
+
 // Dial connects to the server at addr and authenticates.
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if opts.DialTimeout <= 0 {
@@ -115,7 +128,10 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	c := &Client{
 		opts: opts, nc: nc, fc: fc,
 		futures: make(map[uint64]*future), statusWait: make(map[uint64]chan []wire.RankStatus),
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), maxFrame: opts.Wire.MaxFrame,
+	}
+	if c.maxFrame <= 0 {
+		c.maxFrame = wire.DefaultMaxFrame
 	}
 	c.wg.Go(c.readLoop)
 	c.wg.Go(c.writeLoop)
@@ -175,6 +191,18 @@ func (c *Client) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, er
 	if len(ts) >= 1<<indexBits {
 		return kernels.Future{}, fmt.Errorf("client: map of %d tasks is too large", len(ts))
 	}
+	wt := wire.Task{LogLevel: int(c.opts.LogLevel), LogDepth: -1}
+	if c.opts.LogDepth > 0 {
+		wt.LogDepth = c.opts.LogDepth
+	}
+	// A task too large for any frame is refused here rather than breaking
+	// the connection.
+	for i := range ts {
+		wt.Kernel, wt.Args, wt.Payload = ts[i].Kernel, ts[i].Args, ts[i].Payload
+		if n := wire.RecordSize(uint64(1)<<63, wire.TaskSize(&wt)); n > c.maxFrame {
+			return kernels.Future{}, fmt.Errorf("client: task %d (%s): %w: %d bytes encoded, limit %d", i, ts[i].Kernel, wire.ErrFrameTooLarge, n, c.maxFrame)
+		}
+	}
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -184,18 +212,51 @@ func (c *Client) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, er
 	id := c.nextFuture
 	f := &future{n: len(ts), vals: make([][]byte, len(ts)), wake: make(chan struct{}, 1)}
 	c.futures[id] = f
-	wt := wire.Task{LogLevel: int(c.opts.LogLevel), LogDepth: -1}
-	if c.opts.LogDepth > 0 {
-		wt.LogDepth = c.opts.LogDepth
-	}
+	// Encode batch by batch, writing each full one at once (unless
+	// another goroutine is writing, which then takes it): the server
+	// starts on the first MiB of a large map while the rest is encoded,
+	// and the buffers are few and reused.
 	for i := range ts {
 		wt.Kernel, wt.Args, wt.Payload = ts[i].Kernel, ts[i].Args, ts[i].Payload
-		c.scratch = wire.AppendTask(c.scratch[:0], &wt)
-		c.submitOut = wire.AppendRecord(c.submitOut, id<<indexBits|uint64(i), c.scratch)
+		if c.appendTask(id<<indexBits|uint64(i), &wt) {
+			c.mu.Unlock()
+			c.flushNow()
+			c.mu.Lock()
+			if c.err != nil || f.cancelled {
+				break
+			}
+		}
 	}
 	c.mu.Unlock()
 	c.flushNow()
 	return kernels.Future{ID: id, N: len(ts)}, nil
+}
+
+// appendTask adds a task record to the last submit batch, or to a new one
+// when it would grow the last past wire.MaxBatch, and reports whether a
+// full batch now waits to be written. Called with mu held.
+func (c *Client) appendTask(id uint64, t *wire.Task) bool {
+	n := wire.RecordSize(id, wire.TaskSize(t))
+	last := len(c.submitOut) - 1
+	if last < 0 || len(c.submitOut[last]) > 0 && len(c.submitOut[last])+n > wire.MaxBatch {
+		c.submitOut = append(c.submitOut, c.newBuf(n))
+		last++
+	}
+	c.submitOut[last] = wire.AppendTaskRecord(c.submitOut[last], id, t)
+	return last > 0
+}
+
+// newBuf returns an empty buffer for at least n bytes of records. Called
+// with mu held.
+func (c *Client) newBuf(n int) []byte {
+	for len(c.freeBufs) > 0 {
+		b := c.freeBufs[len(c.freeBufs)-1]
+		c.freeBufs = c.freeBufs[:len(c.freeBufs)-1]
+		if cap(b) >= n {
+			return b[:0]
+		}
+	}
+	return make([]byte, 0, max(n, wire.MaxBatch))
 }
 
 func (c *Client) lookup(kf kernels.Future) (*future, error) {
@@ -366,12 +427,13 @@ func (c *Client) flushNow() {
 	for c.writeMu.TryLock() {
 		c.mu.Lock()
 		sub, canc, ctrl, err := c.submitOut, c.cancelOut, c.ctrlOut, c.err
-		c.submitOut, c.cancelOut, c.ctrlOut = nil, nil, nil
-		c.mu.Unlock()
 		if err != nil || len(sub)+len(canc)+len(ctrl) == 0 {
+			c.mu.Unlock()
 			c.writeMu.Unlock()
 			return
 		}
+		c.submitOut, c.cancelOut, c.ctrlOut = nil, nil, nil
+		c.mu.Unlock()
 		var werr error
 		put := func(k wire.Kind, b []byte) {
 			if werr == nil {
@@ -381,15 +443,20 @@ func (c *Client) flushNow() {
 		for _, f := range ctrl {
 			put(f.kind, f.body)
 		}
-		if len(sub) > 0 {
-			put(wire.KindSubmit, sub)
+		for _, b := range sub {
+			put(wire.KindSubmit, b)
 		}
-		if len(canc) > 0 {
-			put(wire.KindCancel, wire.AppendCancel(nil, canc))
-		}
+		wire.SplitCancel(canc, func(b []byte) { put(wire.KindCancel, b) })
 		if werr == nil {
 			werr = c.fc.Flush()
 		}
+		c.mu.Lock()
+		for _, b := range sub {
+			if len(c.freeBufs) < maxFree && cap(b) <= 2*wire.MaxBatch {
+				c.freeBufs = append(c.freeBufs, b[:0])
+			}
+		}
+		c.mu.Unlock()
 		c.writeMu.Unlock()
 		if werr != nil {
 			c.fail(fmt.Errorf("client: connection lost: %w", werr))
@@ -535,6 +602,8 @@ func dialOnce(ctx context.Context, addr string, opts Options) (net.Conn, *wire.C
 	}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
+		_ = tc.SetReadBuffer(linkBuffer)
+		_ = tc.SetWriteBuffer(linkBuffer)
 	}
 	deadline, _ := ctx.Deadline()
 	_ = nc.SetDeadline(deadline)

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/launcher/client"
 	"github.com/qlaunch/qlaunch/launcher/launchertest"
+	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
 func TestClientLifecycle(t *testing.T) {
@@ -70,5 +72,79 @@ func TestDialNoServer(t *testing.T) {
 	defer cancel()
 	if _, err := client.Dial(ctx, "127.0.0.1:1", client.Options{}); err == nil {
 		t.Fatal("dial to a closed port succeeded")
+	}
+}
+
+// TestMapLargerThanFrameLimit maps 100 payloads of about 1 MiB each (well
+// over the 64 MiB frame limit in total) to echo, which returns them: both
+// the task batches going down and the result batches coming up must be cut
+// into frames, and every result must come back exactly once.
+func TestMapLargerThanFrameLimit(t *testing.T) {
+	tr := launchertest.Start(t, launchertest.Shape{Workers: []int{2}})
+	c := tr.Client()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	const n, size = 100, 1 << 20
+	base := make([]byte, size+n)
+	for i := range base {
+		base[i] = byte(i * i >> 5)
+	}
+	ts := make([]kernels.Task, n)
+	for i := range ts {
+		// Task i carries size+i bytes, so each result names its task.
+		ts[i] = kernels.Task{Kernel: "echo", Payload: base[:size+i]}
+	}
+	f, err := c.Map(ctx, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make([]int, n)
+	for taken := 0; taken < n; {
+		rs, err := c.Next(ctx, f)
+		if err != nil {
+			t.Fatalf("after %d results: %v", taken, err)
+		}
+		for _, r := range rs {
+			if r.Err != nil {
+				t.Fatalf("task %d: %v", r.Index, r.Err)
+			}
+			if !bytes.Equal(r.Value, base[:size+r.Index]) {
+				t.Fatalf("task %d returned %d bytes, want its own %d", r.Index, len(r.Value), size+r.Index)
+			}
+			seen[r.Index]++
+		}
+		taken += len(rs)
+	}
+	for i, k := range seen {
+		if k != 1 {
+			t.Errorf("task %d: %d results, want 1", i, k)
+		}
+	}
+	if _, err := c.Next(ctx, f); !errors.Is(err, kernels.ErrNoMoreResults) {
+		t.Errorf("next after every result: %v, want ErrNoMoreResults", err)
+	}
+	st := c.Stats()
+	if st.FramesOut < n/4 {
+		t.Errorf("client sent %d frames for %d MiB of tasks, want them cut near wire.MaxBatch", st.FramesOut, n)
+	}
+}
+
+// TestMapTaskTooLarge: a task whose encoding exceeds the frame limit is
+// refused by Map, and the connection stays usable.
+func TestMapTaskTooLarge(t *testing.T) {
+	tr := launchertest.Start(t, launchertest.Shape{Workers: []int{1}}, launchertest.Options{Wire: wire.Options{MaxFrame: 1 << 20}})
+	c := tr.Client()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	_, err := c.Map(ctx, []kernels.Task{{Kernel: "echo"}, {Kernel: "echo", Payload: make([]byte, 1<<20)}})
+	if !errors.Is(err, wire.ErrFrameTooLarge) {
+		t.Fatalf("map of a task over the frame limit: %v, want ErrFrameTooLarge", err)
+	}
+	f, err := c.Submit(ctx, kernels.Task{Kernel: "echo", Args: []string{"ok"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Wait(ctx, f); err != nil || string(v[0]) != "ok" {
+		t.Fatalf("echo after the refused map: %q %v", v, err)
 	}
 }

@@ -47,6 +47,16 @@ const (
 	// alone would pay from 1 KiB; 4 KiB suits both.
 	DefaultThreshold = 4096
 
+	// probeMin and probeSize: payloads of probeMin bytes or more are
+	// compressed only when the s2 encoding of their first probeSize bytes
+	// is an eighth smaller (Conn.compressible).
+	probeMin  = 128 << 10
+	probeSize = 64 << 10
+
+	// zstdMaxFrame is the largest payload a zstd Conn compresses with zstd;
+	// larger ones use s2 (see appendCompressed).
+	zstdMaxFrame = 2 << 20
+
 	// handshakeMaxFrame bounds every frame read or sent before the peer has
 	// proved the secret.
 	handshakeMaxFrame = 4 << 10

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"time"
 )
 
@@ -199,6 +200,33 @@ func AppendTask(dst []byte, t *Task) []byte {
 	}
 	return appendBytes(dst, t.Payload)
 }
+
+// AppendTaskRecord appends a record of a task batch holding the encoding
+// of t, written in place: AppendRecord of AppendTask's output would copy
+// the payload twice.
+func AppendTaskRecord(dst []byte, id uint64, t *Task) []byte {
+	dst = binary.AppendUvarint(dst, id)
+	dst = binary.AppendUvarint(dst, uint64(TaskSize(t)))
+	return AppendTask(dst, t)
+}
+
+// TaskSize returns the length of AppendTask's encoding of t.
+func TaskSize(t *Task) int {
+	n := varintLen(int64(t.LogLevel)) + varintLen(int64(t.LogDepth))
+	n += uvarintLen(uint64(len(t.Kernel))) + len(t.Kernel)
+	n += uvarintLen(uint64(len(t.Args)))
+	for _, a := range t.Args {
+		n += uvarintLen(uint64(len(a))) + len(a)
+	}
+	return n + uvarintLen(uint64(len(t.Payload))) + len(t.Payload)
+}
+
+// RecordSize returns the length of a batch record of a body of n bytes.
+func RecordSize(id uint64, n int) int { return uvarintLen(id) + uvarintLen(uint64(n)) + n }
+
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+func varintLen(x int64) int { return uvarintLen(uint64(x<<1) ^ uint64(x>>63)) }
 
 // DecodeTask decodes a task body into t. t.Payload aliases b.
 func DecodeTask(b []byte, t *Task) error {

@@ -1,8 +1,11 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
+	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -235,6 +238,26 @@ func TestStatusExtension(t *testing.T) {
 		var got Status
 		if err := DecodeStatus(b, &got); !errors.Is(err, ErrBadMessage) {
 			t.Errorf("bad body %d: %v, want ErrBadMessage", i, err)
+		}
+	}
+}
+
+func TestAppendTaskRecord(t *testing.T) {
+	for _, tc := range []Task{
+		{},
+		{Kernel: "noop"},
+		{Kernel: "len", Args: []string{"a", strings.Repeat("b", 200)}, Payload: make([]byte, 70000), LogLevel: -4, LogDepth: -1},
+		{Kernel: "x", LogLevel: math.MaxInt32, LogDepth: math.MinInt32, Payload: []byte{1}},
+	} {
+		for _, id := range []uint64{0, 127, 128, math.MaxUint64} {
+			want := AppendRecord([]byte{9}, id, AppendTask(nil, &tc))
+			got := AppendTaskRecord([]byte{9}, id, &tc)
+			if !bytes.Equal(got, want) {
+				t.Errorf("AppendTaskRecord(%d, %q) = %x, want %x", id, tc.Kernel, got, want)
+			}
+			if n := RecordSize(id, TaskSize(&tc)); n != len(want)-1 {
+				t.Errorf("RecordSize(%d, TaskSize(%q)) = %d, want %d", id, tc.Kernel, n, len(want)-1)
+			}
 		}
 	}
 }

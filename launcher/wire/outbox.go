@@ -127,7 +127,7 @@ func (o *Outbox) Drain(w FrameWriter) error {
 
 func writeBatch(w FrameWriter, batch []outFrame) error {
 	for i := range batch {
-		if err := w.WriteFrame(batch[i].kind, batch[i].body); err != nil {
+		if err := WriteBatch(w, batch[i].kind, batch[i].body); err != nil {
 			return err
 		}
 		batch[i] = outFrame{}
