@@ -150,9 +150,8 @@ func (w *Workspace) backward(x []float64) {
 			e[3] += e11
 		}
 		th, ph, la := x[g.param], x[g.param+1], x[g.param+2]
-		c, s := math.Cos(th/2), math.Sin(th/2)
-		eph := cmplx.Exp(complex(0, ph))
-		ela := cmplx.Exp(complex(0, la))
+		s, c := math.Sincos(th / 2)
+		eph, ela := expi(ph), expi(la)
 		epl := eph * ela
 		cc, ss := complex(c, 0), complex(s, 0)
 		// dU3/dθ, dU3/dφ, dU3/dλ.
@@ -161,8 +160,8 @@ func (w *Workspace) backward(x []float64) {
 		w.dt[g.param+1] = e[2]*(1i*eph*ss) + e[3]*(1i*epl*cc)
 		w.dt[g.param+2] = e[1]*(-1i*ela*ss) + e[3]*(1i*epl*cc)
 		// Sᵀ ← (S·G)ᵀ = Gᵀ·Sᵀ.
-		u := circuit.U3Matrix(th, ph, la)
-		circuit.Apply1(w.suffix, dim, w.qubits, g.a, [4]complex128{u[0], u[2], u[1], u[3]})
+		// U3 = [[c, −e^{iλ}s], [e^{iφ}s, e^{i(φ+λ)}c]], transposed.
+		circuit.Apply1(w.suffix, dim, w.qubits, g.a, [4]complex128{cc, eph * ss, -ela * ss, epl * cc})
 	}
 }
 
@@ -222,4 +221,10 @@ func (w *Workspace) Distance(x []float64) float64 {
 		return 0
 	}
 	return d
+}
+
+// expi returns e^{ix}.
+func expi(x float64) complex128 {
+	s, c := math.Sincos(x)
+	return complex(c, s)
 }

@@ -1,19 +1,29 @@
 // Package synth synthesises circuits of CNOT and U3 gates for small
 // unitaries, in the style of QSearch and LEAP, on the kernel runtime.
 //
-// Synthesis grows a template (see package instantiate) one CNOT block at a
-// time. Step 0 instantiates a U3 on every qubit. Each later step extends
-// every circuit kept from the step before (Request.Beam of them, the best
-// by distance) by one block on each pair of the coupling graph (every pair
-// by default), and instantiates all those candidates at once: one Map of
-// instantiate tasks, each of which maps its own starting points, so that
-// one synthesis is a nested fork-join over the whole tree. A candidate
-// starts from its parent's solution (start 0) and from random points. The
-// first step with a candidate below the threshold ends the search with the
-// lowest-index such candidate; otherwise it ends when the CNOT budget is
-// spent, with the best circuit found. The result depends only on the
-// request (seeds derive from Request.Seed, the step and the candidate),
-// never on the number of slots or on timing.
+// Synthesis grows templates (see package instantiate) one CNOT block at a
+// time and searches them as a tree. The root is a U3 on every qubit; a
+// node's children extend it by one block on each pair of the coupling
+// graph (every pair by default). Each step expands several nodes at once:
+// the Request.Beam open nodes with the lowest f = Factor·distance +
+// CNOTs (A*, as in QSearch: a shallower node is preferred unless a deeper
+// one is much closer), plus a probe, the closest open node of the deepest
+// layer, so that the search also deepens by one CNOT per step where the
+// distance gives little signal (a generic unitary). All children of a step
+// are instantiated as one flat Map of instantiate.start tasks, candidates
+// × starting points, each candidate starting from its parent's solution
+// (start 0) and from random points: a step of toffoli maps 36 to 72
+// independent tasks, so the slots stay busy until the step's last task.
+// The search ends at the first step that yields a circuit below the
+// threshold (after Request.ExtraSteps more steps over shallower nodes,
+// when asked), keeping the one with fewest CNOTs, or when the probe has
+// spent the CNOT budget, with the closest circuit found.
+//
+// The result depends only on the request, never on the number of slots
+// or on timing: every task of a step is waited for, each candidate keeps
+// its best start by (distance, start index), nodes are ranked with ties
+// broken by their creation order, and seeds derive from Request.Seed, the
+// step and the candidate.
 //
 // # Kernels
 //
@@ -21,12 +31,13 @@
 //
 //	synth   payload: a JSON Request, e.g.
 //	        {"target": [[[re, im], …], …], "seed": 1,
-//	         "coupling": [[0, 1], [1, 2]], "max_cnots": 8, "beam": 2,
-//	         "instantiate": {"threshold": 1e-10, "starts": 8}}
+//	         "coupling": [[0, 1], [1, 2]], "max_cnots": 8, "beam": 5,
+//	         "factor": 20, "extra_steps": 0,
+//	         "instantiate": {"threshold": 1e-10, "starts": 4}}
 //	        (only target is required); output: a JSON Result,
 //	        {"qasm": "OPENQASM 2.0; …", "cnots": 3, "distance": 4e-15,
 //	         "success": true, "template": {…}, "params": […],
-//	         "instantiations": 4}
+//	         "instantiations": 4, "step_tasks": [8, 8, 8, 8]}
 //
 // Target names the unitaries the command line offers: cnot, swap, qft2,
 // qft3, toffoli and random:QUBITS:SEED.

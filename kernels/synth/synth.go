@@ -5,7 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
+	"math"
+	"strconv"
 
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/kernels/circuit"
@@ -26,9 +27,17 @@ type Request struct {
 	// target's qubits. Synthesis stops when it is spent and returns the
 	// best circuit found.
 	MaxCNOTs int `json:"max_cnots,omitempty"`
-	// Beam is the number of circuits kept from one step to the next
-	// (DefaultBeam when 0); each is extended by every coupling pair.
+	// Beam is the number of open circuits expanded per step, the best by
+	// Factor·distance + CNOTs (DefaultBeam when 0), besides the probe (the
+	// closest circuit of the deepest layer); each is extended by every
+	// coupling pair.
 	Beam int `json:"beam,omitempty"`
+	// Factor weighs the distance against the CNOT count in the ranking
+	// (DefaultFactor when 0).
+	Factor float64 `json:"factor,omitempty"`
+	// ExtraSteps bounds the steps run after the first success in search
+	// of one with fewer CNOTs (none by default).
+	ExtraSteps int `json:"extra_steps,omitempty"`
 	// Instantiate tunes each candidate's instantiation (threshold, starts).
 	Instantiate instantiate.Options `json:"instantiate,omitzero"`
 }
@@ -43,6 +52,9 @@ type Result struct {
 	Params   []float64            `json:"params"`
 	// Instantiations is the number of candidate circuits instantiated.
 	Instantiations int `json:"instantiations"`
+	// StepTasks is the number of instantiate.start tasks of each step,
+	// all mapped at once.
+	StepTasks []int `json:"step_tasks"`
 }
 
 // Circuit returns the synthesised circuit.
@@ -62,8 +74,21 @@ func DefaultMaxCNOTs(qubits int) int {
 	return 6 << (2 * (qubits - 2))
 }
 
-// DefaultBeam is the number of circuits kept per step by default.
-const DefaultBeam = 2
+// Defaults of the search.
+const (
+	DefaultBeam   = 5
+	DefaultFactor = 20
+)
+
+// DefaultStarts returns the starting points per candidate by default: 8
+// on two qubits or fewer, where instantiations are cheap and the last
+// step must not miss, 4 beyond, where the search's breadth matters more.
+func DefaultStarts(qubits int) int {
+	if qubits <= 2 {
+		return 8
+	}
+	return 4
+}
 
 // MaxQubits is the most qubits synth accepts.
 const MaxQubits = 4
@@ -94,6 +119,12 @@ func (r *Request) Validate() error {
 	}
 	if r.Beam < 0 || r.Beam > 64 {
 		return &RequestError{fmt.Errorf("beam %d (0 to 64)", r.Beam)}
+	}
+	if math.IsNaN(r.Factor) || r.Factor < 0 || r.Factor > 1e6 {
+		return &RequestError{fmt.Errorf("factor %v (0 to 1e6)", r.Factor)}
+	}
+	if r.ExtraSteps < 0 || r.ExtraSteps > 64 {
+		return &RequestError{fmt.Errorf("extra_steps %d (0 to 64)", r.ExtraSteps)}
 	}
 	if err := r.Instantiate.Validate(); err != nil {
 		return &RequestError{err}
@@ -136,13 +167,14 @@ func synthKernel(ctx context.Context, rt kernels.Runtime, args []string, payload
 	return json.Marshal(res)
 }
 
-// Synthesize grows a template one CNOT block at a time: at each step it
-// instantiates, as one Map of instantiate tasks, the best circuit so far
-// extended by a block on each coupling pair, each starting from the
-// parent's parameters (start 0) and random points, and keeps the best
-// candidate. It stops at the first step with a candidate below the
-// threshold (the lowest-index such candidate) or when the CNOT budget is
-// spent. The result depends only on req.
+// Synthesize searches for the template with fewest CNOTs that reaches
+// the threshold (see search): at each step it instantiates the children
+// of the nodes chosen (each extended by a block on every coupling pair)
+// as one flat Map of instantiate.start tasks, candidates × starts, each
+// candidate starting from its parent's parameters (start 0) and from
+// random points. Every task of a step is waited for and each candidate
+// keeps its best start by (distance, start index), so the result depends
+// only on req, never on the number of slots or on which task ends first.
 func Synthesize(ctx context.Context, rt kernels.Runtime, req *Request) (*Result, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
@@ -152,132 +184,111 @@ func Synthesize(ctx context.Context, rt kernels.Runtime, req *Request) (*Result,
 		opts.Threshold = instantiate.DefaultThreshold
 	}
 	n := max(req.Target.Qubits(), 1)
-	budget := req.MaxCNOTs
-	if budget == 0 {
-		budget = DefaultMaxCNOTs(n)
+	if opts.Starts == 0 {
+		opts.Starts = DefaultStarts(n)
 	}
-	pairs := req.Coupling
-	if len(pairs) == 0 {
+	s := &search{
+		budget:    req.MaxCNOTs,
+		width:     cmp.Or(req.Beam, DefaultBeam),
+		extra:     req.ExtraSteps,
+		factor:    cmp.Or(req.Factor, DefaultFactor),
+		threshold: opts.Threshold,
+		pairs:     req.Coupling,
+	}
+	if s.budget == 0 {
+		s.budget = DefaultMaxCNOTs(n)
+	}
+	if len(s.pairs) == 0 {
 		for a := range n {
 			for b := a + 1; b < n; b++ {
-				pairs = append(pairs, instantiate.Block{a, b})
+				s.pairs = append(s.pairs, instantiate.Block{a, b})
 			}
 		}
-	}
-	beam := req.Beam
-	if beam == 0 {
-		beam = DefaultBeam
 	}
 	res := &Result{}
-	type node struct {
-		tmpl   instantiate.Template
-		params []float64
+	root, err := instantiateStep(ctx, rt, req, opts, 0, []candidate{{tmpl: instantiate.Template{Qubits: n}}})
+	if err != nil {
+		return nil, err
 	}
-	frontier := []node{{tmpl: instantiate.Template{Qubits: n}}}
-	for step := 0; ; step++ {
-		var cands []node
-		var tasks []kernels.Task
-		for _, parent := range frontier {
-			ext := pairs
-			if step == 0 {
-				ext = []instantiate.Block{{-1, -1}} // the bare U3 layer
-			}
-			for _, p := range ext {
-				cand := parent.tmpl
-				if step > 0 {
-					cand = parent.tmpl.With(p)
-				}
-				payload, err := json.Marshal(&instantiate.Request{
-					Target:   req.Target,
-					Template: cand,
-					Seed:     mixSeed(req.Seed, step, len(tasks)),
-					Initial:  parent.params,
-					Options:  opts,
-				})
-				if err != nil {
-					return nil, err
-				}
-				cands = append(cands, node{tmpl: cand})
-				tasks = append(tasks, kernels.Task{Kernel: instantiate.KernelInstantiate, Payload: payload})
-			}
-		}
-		order, results, err := rankCandidates(ctx, rt, tasks, opts.Threshold)
-		if err != nil {
-			return nil, fmt.Errorf("synth: step %d: %w", step, err)
-		}
-		res.Instantiations += len(tasks)
-		top := results[order[0]]
-		res.Template, res.Params, res.Distance = cands[order[0]].tmpl, top.Params, top.Distance
-		if top.Success(opts.Threshold) || step >= budget || len(pairs) == 0 {
+	res.StepTasks = append(res.StepTasks, opts.Starts)
+	s.add(s.newNode(instantiate.Template{Qubits: n}, root[0]))
+	for step := 1; ; step++ {
+		parents := s.next()
+		if len(parents) == 0 {
 			break
 		}
-		frontier = frontier[:0:0]
-		for _, i := range order[:min(beam, len(order))] {
-			frontier = append(frontier, node{tmpl: cands[i].tmpl, params: results[i].Params})
+		var cands []candidate
+		for _, p := range parents {
+			for _, b := range s.pairs {
+				cands = append(cands, candidate{tmpl: p.tmpl.With(b), initial: p.params})
+			}
+		}
+		results, err := instantiateStep(ctx, rt, req, opts, step, cands)
+		if err != nil {
+			return nil, err
+		}
+		res.StepTasks = append(res.StepTasks, len(cands)*opts.Starts)
+		for i, c := range cands {
+			s.add(s.newNode(c.tmpl, results[i]))
 		}
 	}
+	best := s.result()
+	res.Template, res.Params, res.Distance = best.tmpl, best.params, best.dist
+	res.Instantiations = s.nextID
 	res.Success = res.Distance < opts.Threshold
 	res.CNOTs = res.Template.CNOTs()
 	res.QASM = circuit.FormatQASM(res.Circuit())
 	return res, nil
 }
 
-// rankCandidates maps tasks (instantiate tasks) and returns the indexes
-// of those in, best first, with their results. When one is below
-// threshold, order[0] is the lowest-index such task and the rest are
-// cancelled as soon as every task before it is in; otherwise every task
-// is waited for and order is by distance, ties to the lower index. The
-// ranking never depends on timing.
-func rankCandidates(ctx context.Context, rt kernels.Runtime, tasks []kernels.Task, threshold float64) ([]int, []instantiate.Result, error) {
+// candidate is a template to instantiate and its parent's parameters.
+type candidate struct {
+	tmpl    instantiate.Template
+	initial []float64
+}
+
+// instantiateStep instantiates every candidate from opts.Starts starting
+// points as one Map of instantiate.start tasks (candidate-major) and
+// returns each candidate's best start by (distance, start index). The
+// seed of candidate i derives from (req.Seed, step, i).
+func instantiateStep(ctx context.Context, rt kernels.Runtime, req *Request, opts instantiate.Options, step int, cands []candidate) ([]instantiate.Result, error) {
+	tasks := make([]kernels.Task, 0, len(cands)*opts.Starts)
+	for i, c := range cands {
+		payload, err := json.Marshal(&instantiate.Request{
+			Target:   req.Target,
+			Template: c.tmpl,
+			Seed:     mixSeed(req.Seed, step, i),
+			Initial:  c.initial,
+			Options:  opts,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for j := range opts.Starts {
+			tasks = append(tasks, kernels.Task{Kernel: instantiate.KernelStart, Args: []string{strconv.Itoa(j)}, Payload: payload})
+		}
+	}
 	f, err := rt.Map(ctx, tasks)
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("synth: step %d: %w", step, err)
 	}
-	results := make([]instantiate.Result, len(tasks))
-	have := make([]bool, len(tasks))
-	in := 0
-	for {
-		first := -1
-		for i := range results {
-			if !have[i] {
-				break
-			}
-			if results[i].Success(threshold) {
-				first = i
-				break
-			}
+	vals, err := rt.Wait(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("synth: step %d: %w", step, err)
+	}
+	best := make([]instantiate.Result, len(cands))
+
+	for i, v := range vals {
+		var r instantiate.Result
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, fmt.Errorf("synth: step %d: task %d: %w", step, i, err)
 		}
-		if first >= 0 {
-			if in < len(results) {
-				_ = rt.Cancel(f)
-			}
-			return []int{first}, results, nil
-		}
-		if in == len(results) {
-			order := make([]int, len(results))
-			for i := range order {
-				order[i] = i
-			}
-			slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(results[a].Distance, results[b].Distance) })
-			return order, results, nil
-		}
-		batch, err := rt.Next(ctx, f)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, r := range batch {
-			if r.Err != nil {
-				_ = rt.Cancel(f)
-				return nil, nil, fmt.Errorf("candidate %d: %w", r.Index, r.Err)
-			}
-			if err := json.Unmarshal(r.Value, &results[r.Index]); err != nil {
-				_ = rt.Cancel(f)
-				return nil, nil, fmt.Errorf("candidate %d: %w", r.Index, err)
-			}
-			have[r.Index] = true
-			in++
+		c, j := i/opts.Starts, i%opts.Starts
+		if j == 0 || r.Distance < best[c].Distance {
+			best[c] = r
 		}
 	}
+	return best, nil
 }
 
 // mixSeed derives the seed of candidate i at step from the request's seed
