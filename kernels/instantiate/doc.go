@@ -8,7 +8,8 @@
 // one backward sweep carries the suffix and contracts it with each
 // prefix into the 2×2 environment of each U3 (O(gates·4^n) per
 // evaluation). Run minimises C from one starting point with gonum's
-// L-BFGS; Instantiate tries several starting points in turn.
+// L-BFGS, driven in the calling goroutine; Instantiate tries several
+// starting points in turn.
 //
 // # Kernels
 //

@@ -87,9 +87,9 @@ func (c *converger) Converged(loc *optimize.Location) optimize.Status {
 	return c.fc.Converged(loc)
 }
 
-// Run minimises the workspace's cost from x0 with L-BFGS and returns the
-// best point found. x0 is not modified. It returns ctx's cause when ctx
-// ends first.
+// Run minimises the workspace's cost from x0 with L-BFGS (see minimize)
+// and returns the best point found. x0 is not modified. It returns ctx's
+// cause when ctx ends first.
 func Run(ctx context.Context, w *Workspace, x0 []float64, opts Options) (Result, error) {
 	opts = opts.withDefaults()
 	if len(x0) != w.Template().NumParams() {
@@ -100,38 +100,20 @@ func Run(ctx context.Context, w *Workspace, x0 []float64, opts Options) (Result,
 		return Result{Params: []float64{}, Distance: w.Distance(x0)}, nil
 	}
 	w.evals = 0
-	problem := optimize.Problem{
-		Func: w.Cost,
-		Grad: func(grad, x []float64) { w.CostGrad(x, grad) },
-		Status: func() (optimize.Status, error) {
-			if ctx.Err() != nil {
-				return optimize.Failure, context.Cause(ctx)
-			}
-			return optimize.NotTerminated, nil
-		},
+	conv := &converger{
+		target: 2 * opts.Threshold * 1e-3,
+		fc:     optimize.FunctionConverge{Absolute: 1e-16, Relative: 1e-10, Iterations: 20},
 	}
-	settings := &optimize.Settings{
-		GradientThreshold: 1e-15,
-		MajorIterations:   opts.MaxIterations,
-		Converger: &converger{
-			target: 2 * opts.Threshold * 1e-3,
-			fc:     optimize.FunctionConverge{Absolute: 1e-16, Relative: 1e-10, Iterations: 20},
-		},
-	}
-	res, err := optimize.Minimize(problem, x0, settings, &optimize.LBFGS{})
-	if ctx.Err() != nil {
-		return Result{}, context.Cause(ctx)
-	}
-	if res == nil {
-		return Result{}, fmt.Errorf("instantiate: %w", err)
+	x, iters, err := minimize(ctx, w, x0, opts.MaxIterations, 1e-15, conv)
+	if err != nil {
+		return Result{}, err
 	}
 	// A line search may fail near the floor of rounding errors: the best
-	// point found is still good, so only a missing result is an error.
-	x := res.Location.X
+	// point found is still good.
 	return Result{
 		Params:      x,
 		Distance:    w.Distance(x),
-		Iterations:  res.Stats.MajorIterations,
+		Iterations:  iters,
 		Evaluations: w.Evaluations(),
 	}, nil
 }

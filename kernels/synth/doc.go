@@ -14,10 +14,11 @@
 // × starting points, each candidate starting from its parent's solution
 // (start 0) and from random points: a step of toffoli maps 36 to 72
 // independent tasks, so the slots stay busy until the step's last task.
-// The search ends at the first step that yields a circuit below the
-// threshold (after Request.ExtraSteps more steps over shallower nodes,
-// when asked), keeping the one with fewest CNOTs, or when the probe has
-// spent the CNOT budget, with the closest circuit found.
+// The search ends a few steps (Request.ExtraSteps) after the first step
+// that yields a circuit below the threshold, steps that expand only nodes
+// at least two CNOTs shallower, keeping the circuit with fewest CNOTs; or
+// when the probe has spent the CNOT budget, with the closest circuit
+// found.
 //
 // The result depends only on the request, never on the number of slots
 // or on timing: every task of a step is waited for, each candidate keeps
@@ -32,7 +33,7 @@
 //	synth   payload: a JSON Request, e.g.
 //	        {"target": [[[re, im], …], …], "seed": 1,
 //	         "coupling": [[0, 1], [1, 2]], "max_cnots": 8, "beam": 5,
-//	         "factor": 20, "extra_steps": 0,
+//	         "factor": 20, "extra_steps": 2,
 //	         "instantiate": {"threshold": 1e-10, "starts": 4}}
 //	        (only target is required); output: a JSON Result,
 //	        {"qasm": "OPENQASM 2.0; …", "cnots": 3, "distance": 4e-15,

@@ -36,8 +36,8 @@ type Request struct {
 	// (DefaultFactor when 0).
 	Factor float64 `json:"factor,omitempty"`
 	// ExtraSteps bounds the steps run after the first success in search
-	// of one with fewer CNOTs (none by default).
-	ExtraSteps int `json:"extra_steps,omitempty"`
+	// of one with fewer CNOTs (DefaultExtraSteps when absent).
+	ExtraSteps *int `json:"extra_steps,omitempty"`
 	// Instantiate tunes each candidate's instantiation (threshold, starts).
 	Instantiate instantiate.Options `json:"instantiate,omitzero"`
 }
@@ -76,8 +76,9 @@ func DefaultMaxCNOTs(qubits int) int {
 
 // Defaults of the search.
 const (
-	DefaultBeam   = 5
-	DefaultFactor = 20
+	DefaultBeam       = 5
+	DefaultFactor     = 20
+	DefaultExtraSteps = 2
 )
 
 // DefaultStarts returns the starting points per candidate by default: 8
@@ -123,8 +124,8 @@ func (r *Request) Validate() error {
 	if math.IsNaN(r.Factor) || r.Factor < 0 || r.Factor > 1e6 {
 		return &RequestError{fmt.Errorf("factor %v (0 to 1e6)", r.Factor)}
 	}
-	if r.ExtraSteps < 0 || r.ExtraSteps > 64 {
-		return &RequestError{fmt.Errorf("extra_steps %d (0 to 64)", r.ExtraSteps)}
+	if r.ExtraSteps != nil && (*r.ExtraSteps < 0 || *r.ExtraSteps > 64) {
+		return &RequestError{fmt.Errorf("extra_steps %d (0 to 64)", *r.ExtraSteps)}
 	}
 	if err := r.Instantiate.Validate(); err != nil {
 		return &RequestError{err}
@@ -190,10 +191,13 @@ func Synthesize(ctx context.Context, rt kernels.Runtime, req *Request) (*Result,
 	s := &search{
 		budget:    req.MaxCNOTs,
 		width:     cmp.Or(req.Beam, DefaultBeam),
-		extra:     req.ExtraSteps,
+		extra:     DefaultExtraSteps,
 		factor:    cmp.Or(req.Factor, DefaultFactor),
 		threshold: opts.Threshold,
 		pairs:     req.Coupling,
+	}
+	if req.ExtraSteps != nil {
+		s.extra = *req.ExtraSteps
 	}
 	if s.budget == 0 {
 		s.budget = DefaultMaxCNOTs(n)
