@@ -52,6 +52,10 @@ bench: build ## the runtime's workloads on an attached runtime, beside a loopbac
 bench-go: ## every Go benchmark once (wire, plan, kernels, workloads in process)
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
 
+.PHONY: bench-synth
+bench-synth: ## toffoli synthesis on attached runtimes of 1 and 2 worker slots, side by side: the speed-up
+	$(GO) test -run='^$$' -bench=SynthToffoliSlots -benchtime=20x ./cmd/qlaunch
+
 .PHONY: bench-scale
 bench-scale: ## the scale simulation: 1 server, 64 managers, 4,096 slots, beside a small tree
 	$(GO) test -run='^$$' -bench=Scale -benchtime=1x ./launcher/bench

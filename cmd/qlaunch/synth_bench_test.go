@@ -181,3 +181,41 @@ func selfCPU() time.Duration {
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times on Linux.
 const clockTicks = 100
+
+// TestSynthToffoliOnOneAndTwoSlots synthesises toffoli on attached
+// runtimes (worker processes) of 1 and 2 slots: the results must be the
+// same bytes, 6 CNOTs, with at least 36 independent tasks per step from
+// the third on. The speed-up is logged, never asserted (load varies).
+func TestSynthToffoliOnOneAndTwoSlots(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two runtimes")
+	}
+	target, err := synth.Target("toffoli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := json.Marshal(synth.Request{Target: target, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := kernels.Task{Kernel: synth.KernelSynth, Payload: payload}
+	one, two := startSlotRuntime(t, 1, 0), startSlotRuntime(t, 2, 0)
+	out1, d1 := one.run(t, task)
+	out2, d2 := two.run(t, task)
+	if string(out1) != string(out2) {
+		t.Fatalf("1 slot and 2 slots differ:\n%s\n%s", out1, out2)
+	}
+	var res synth.Result
+	if err := json.Unmarshal(out1, &res); err != nil {
+		t.Fatal(err)
+	}
+	if !res.Success || res.CNOTs != 6 {
+		t.Errorf("%d CNOTs at distance %g, want 6 below the threshold", res.CNOTs, res.Distance)
+	}
+	for i, n := range res.StepTasks {
+		if i >= 2 && n < 36 {
+			t.Errorf("step %d maps %d tasks, want at least 36", i, n)
+		}
+	}
+	t.Logf("toffoli: 1 slot %v, 2 slots %v, speed-up %.2f; tasks per step %v", d1, d2, d1.Seconds()/d2.Seconds(), res.StepTasks)
+}
