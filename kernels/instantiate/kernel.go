@@ -1,11 +1,13 @@
 package instantiate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/kernels/circuit"
@@ -94,7 +96,7 @@ func Kernels() []kernels.Kernel {
 	}
 }
 
-func startKernel(ctx context.Context, _ kernels.Runtime, args []string, payload []byte) ([]byte, error) {
+func startKernel(ctx context.Context, rt kernels.Runtime, args []string, payload []byte) ([]byte, error) {
 	if len(args) != 1 {
 		return nil, &kernels.UsageError{Kernel: KernelStart, Usage: "INDEX", Msg: "want one argument"}
 	}
@@ -102,7 +104,7 @@ func startKernel(ctx context.Context, _ kernels.Runtime, args []string, payload 
 	if err != nil || i < 0 {
 		return nil, &kernels.UsageError{Kernel: KernelStart, Usage: "INDEX", Msg: fmt.Sprintf("bad index %q", args[0])}
 	}
-	req, err := DecodeRequest(payload)
+	req, err := decodeShared(rt.Cache(), payload)
 	if err != nil {
 		return nil, err
 	}
@@ -249,4 +251,44 @@ func Instantiate(ctx context.Context, req *Request) (Result, error) {
 		sel.add(i, res)
 	}
 	return sel.best(), nil
+}
+
+// recentKey is the worker-rank cache key of the recently decoded start
+// payloads.
+const recentKey = "instantiate.start/recent"
+
+// recent holds the last few decoded start payloads of a worker rank: the
+// starts of one candidate share one payload, and decoding it (a JSON
+// unitary, checked) costs a few percent of a start.
+type recent struct {
+	mu      sync.Mutex
+	entries [4]struct {
+		payload []byte
+		req     *Request
+	}
+	next int
+}
+
+// decodeShared decodes payload, or returns the Request decoded from the
+// same bytes recently on this rank. The Request is shared: read it only.
+func decodeShared(c *kernels.Cache, payload []byte) (*Request, error) {
+	r := c.GetOrPut(recentKey, func() any { return &recent{} }).(*recent)
+	r.mu.Lock()
+	for _, e := range r.entries {
+		if e.req != nil && bytes.Equal(e.payload, payload) {
+			r.mu.Unlock()
+			return e.req, nil
+		}
+	}
+	r.mu.Unlock()
+	req, err := DecodeRequest(payload)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	e := &r.entries[r.next]
+	e.payload, e.req = bytes.Clone(payload), req
+	r.next = (r.next + 1) % len(r.entries)
+	r.mu.Unlock()
+	return req, nil
 }

@@ -1,6 +1,7 @@
 package instantiate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -158,5 +159,37 @@ func TestKernelCancelled(t *testing.T) {
 	_, err := rt.Run(ctx, kernels.Task{Kernel: KernelInstantiate, Payload: mustJSON(t, Request{Target: target, Template: threeCNOTs})})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v, want context.Canceled", err)
+	}
+}
+
+func TestDecodeShared(t *testing.T) {
+	var c kernels.Cache
+	payloads := make([][]byte, 6)
+	for i := range payloads {
+		p, err := json.Marshal(Request{Target: circuit.Identity(2), Template: Template{Qubits: 1}, Seed: uint64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		payloads[i] = p
+	}
+	first, err := decodeShared(&c, payloads[0])
+	if err != nil || first.Seed != 0 {
+		t.Fatalf("decoded %+v, %v", first, err)
+	}
+	if again, _ := decodeShared(&c, bytes.Clone(payloads[0])); again != first {
+		t.Error("the same bytes were decoded again")
+	}
+	// Four more payloads push the first out of the four entries.
+	for i, p := range payloads[1:5] {
+		if r, err := decodeShared(&c, p); err != nil || r.Seed != uint64(i+1) {
+			t.Fatalf("payload %d: %+v, %v", i+1, r, err)
+		}
+	}
+	if again, _ := decodeShared(&c, payloads[0]); again == first || again.Seed != 0 {
+		t.Errorf("after four others: %p (first %p), seed %d", again, first, again.Seed)
+	}
+	var re *RequestError
+	if _, err := decodeShared(&c, []byte("{")); !errors.As(err, &re) {
+		t.Errorf("bad payload: %v, want a *RequestError", err)
 	}
 }
