@@ -33,7 +33,7 @@ func TestLargeRecordsRelayed(t *testing.T) {
 	repetitive := bytes.Repeat([]byte("qlaunch large record "), 40000)
 	payloads := [][]byte{
 		random(1 << 20), []byte("small"), repetitive, random(64 << 10), random(64<<10 - 1),
-		random(300 << 10), nil, random(2<<20 + 3), repetitive[:100 << 10],
+		random(300 << 10), nil, random(2<<20 + 3), repetitive[:100<<10],
 	}
 	for _, comp := range []wire.Compression{wire.CompressNone, wire.CompressS2, wire.CompressZstd} {
 		t.Run(comp.String(), func(t *testing.T) {
