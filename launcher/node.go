@@ -86,10 +86,20 @@ type nodePeer struct {
 	slots int
 
 	tasks, results, logs []byte
+	large                []largeRecord // records forwarded by reference
 	cancels              []uint64
 	ctrl                 []ctrlFrame
 	dirty                bool
 	lostReason           string // why the node dropped it, for status replies
+}
+
+// largeRecord is a task or result record of at least keepMin body bytes,
+// forwarded in a frame of its own without copying its body (which stays in
+// the buffer it arrived in) into the outgoing batch.
+type largeRecord struct {
+	kind wire.Kind
+	id   uint64
+	body []byte
 }
 
 type statusReq struct {
@@ -391,6 +401,11 @@ func (n *node) flush() []*nodePeer {
 			p.out.Put(wire.KindSubmit, p.tasks)
 			p.tasks = nil
 		}
+		for i, r := range p.large {
+			p.out.PutParts(r.kind, wire.AppendRecordHead(nil, r.id, len(r.body)), r.body)
+			p.large[i] = largeRecord{}
+		}
+		p.large = p.large[:0]
 		wire.SplitCancel(p.cancels, func(b []byte) { p.out.Put(wire.KindCancel, b) })
 		p.cancels = nil
 	}
@@ -472,7 +487,8 @@ func (n *node) handle(p *nodePeer, k wire.Kind, b []byte) error {
 	if _, ok := n.peers[p.id]; !ok {
 		return nil
 	}
-	if k == wire.KindSubmit {
+	switch {
+	case k == wire.KindSubmit:
 		// Held tasks keep their bodies past the next read: take the
 		// frame's buffer when it is large, saving the copy of a
 		// MiB-sized payload, copy it when small.
@@ -481,6 +497,11 @@ func (n *node) handle(p *nodePeer, k wire.Kind, b []byte) error {
 		} else {
 			b = append([]byte(nil), b...)
 		}
+	case k == wire.KindResult && len(b) >= keepMin:
+		// A large result record is forwarded by reference (largeRecord)
+		// and written after this read returns; smaller ones are copied
+		// into the outgoing batch before it.
+		p.l.fc.Keep()
 	}
 	if err := n.message(p, k, b); err != nil {
 		if errors.Is(err, ErrShutdown) {
@@ -597,9 +618,17 @@ func (n *node) apply() {
 		}
 		switch a.Kind {
 		case sched.SendTask:
-			p.tasks = wire.AppendRecord(p.tasks, a.ID, a.Body)
+			if len(a.Body) >= keepMin {
+				p.large = append(p.large, largeRecord{wire.KindSubmit, a.ID, a.Body})
+			} else {
+				p.tasks = wire.AppendRecord(p.tasks, a.ID, a.Body)
+			}
 		case sched.SendResult:
-			p.results = wire.AppendRecord(p.results, a.ID, a.Body)
+			if len(a.Body) >= keepMin {
+				p.large = append(p.large, largeRecord{wire.KindResult, a.ID, a.Body})
+			} else {
+				p.results = wire.AppendRecord(p.results, a.ID, a.Body)
+			}
 			if p.kind == peerClient {
 				n.counts.countResult(a.Body)
 			}

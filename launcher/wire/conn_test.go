@@ -611,3 +611,56 @@ func TestSharedCodecs(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestWriteFramePartsRoundTrip checks that WriteFrameParts sends the same
+// payload as WriteFrame of the joined parts, for every compression, sizes
+// around the buffer and threshold limits, and split points at both ends
+// and inside; and that stats count it as one frame.
+func TestWriteFramePartsRoundTrip(t *testing.T) {
+	const maxFrame = 256 << 10
+	const threshold = 1024
+	sizes := []int{0, 100, threshold, writeBufferSize/2 + 1, writeBufferSize + 1, maxFrame}
+	for _, comp := range allCompressions {
+		for _, content := range []string{"random", "repetitive"} {
+			t.Run(comp.String()+"/"+content, func(t *testing.T) {
+				var payloads [][]byte
+				for i, n := range sizes {
+					p := randomBytes(uint64(i), n)
+					if content == "repetitive" {
+						p = repetitiveBytes(n)
+					}
+					payloads = append(payloads, p)
+				}
+				opts := Options{MaxFrame: maxFrame, Compression: comp, Threshold: threshold}
+				var buf bytes.Buffer
+				w := NewConn(&buf, opts)
+				var want [][]byte
+				for i, p := range payloads {
+					for _, cut := range []int{0, min(10, len(p)), len(p) / 2, len(p)} {
+						if err := w.WriteFrameParts(Kind(1+len(want)%int(kindCount-1)), p[:cut], p[cut:]); err != nil {
+							t.Fatalf("payload %d cut %d: %v", i, cut, err)
+						}
+						want = append(want, p)
+					}
+				}
+				if err := w.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				r := NewConn(&buf, opts)
+				checkFrames(t, r, want)
+				if _, _, err := r.ReadFrame(); err != io.EOF {
+					t.Fatalf("ReadFrame at the end = %v, want io.EOF", err)
+				}
+				if st := w.Stats(); st.FramesOut != uint64(len(want)) || st.WireOut != r.Stats().WireIn {
+					t.Errorf("stats out %+v, in %+v", st, r.Stats())
+				}
+			})
+		}
+	}
+	t.Run("too large", func(t *testing.T) {
+		w := NewConn(readWriter{nil, io.Discard}, Options{MaxFrame: 1000})
+		if err := w.WriteFrameParts(KindSubmit, make([]byte, 10), make([]byte, 991)); !errors.Is(err, ErrFrameTooLarge) {
+			t.Fatalf("err = %v, want ErrFrameTooLarge", err)
+		}
+	})
+}

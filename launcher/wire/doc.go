@@ -36,13 +36,19 @@
 // spent 0.8 ms to save nothing on a random MiB). A zstd Conn sends payloads
 // above 2 MiB as s2, whose cost stays linear in the size. A receiver
 // decodes whatever it is sent, so the two ends need not agree on
-// compression.
+// compression. zstd frames are sent without their optional content
+// checksum (the transport guards the bytes); a frame that carries one is
+// still checked. This changes no byte a receiver must understand, so the
+// protocol version stays.
 //
 // Batch messages (tasks, results, log records) longer than MaxBatch
 // (1 MiB) are sent as several frames of whole records (WriteBatch), so a
 // map of any total size stays far below MaxFrame; a receiver handles each
 // frame as a batch of its own. Only a single record can make a frame
 // larger than MaxBatch.
+// WriteFrameParts sends a frame whose payload is given in two parts (a
+// relay's record header and the record body it received) as one frame;
+// on the wire it is indistinguishable from WriteFrame of the joined parts.
 // Frames are buffered and Flush writes them in one write; a Conn reuses its
 // buffers, so plain frames cost no allocation in steady state.
 //

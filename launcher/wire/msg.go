@@ -141,6 +141,14 @@ func AppendRecord(dst []byte, id uint64, body []byte) []byte {
 	return appendBytes(dst, body)
 }
 
+// AppendRecordHead appends the head of a record of n body bytes:
+// AppendRecord(dst, id, body) is AppendRecordHead(dst, id, len(body))
+// followed by body.
+func AppendRecordHead(dst []byte, id uint64, n int) []byte {
+	dst = binary.AppendUvarint(dst, id)
+	return binary.AppendUvarint(dst, uint64(n))
+}
+
 // Records iterates over the records of a task or result batch without
 // copying: bodies are sub-slices of the batch.
 type Records struct {

@@ -11,7 +11,14 @@ type FrameWriter interface {
 
 type outFrame struct {
 	kind Kind
+	head []byte // PutParts: the payload is head followed by body
 	body []byte
+}
+
+// partsWriter is implemented by writers that send a two-part payload
+// without joining it (*Conn).
+type partsWriter interface {
+	WriteFrameParts(k Kind, head, body []byte) error
 }
 
 // Outbox is the queue of frames waiting for one connection's writer
@@ -39,7 +46,29 @@ func (o *Outbox) Put(k Kind, body []byte) bool {
 		o.mu.Unlock()
 		return false
 	}
-	o.frames = append(o.frames, outFrame{k, body})
+	o.frames = append(o.frames, outFrame{kind: k, body: body})
+	n := len(o.frames)
+	o.mu.Unlock()
+	if n == 1 {
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// PutParts queues one frame whose payload is head followed by body, sent
+// without joining them when the writer allows (Conn.WriteFrameParts). The
+// outbox owns head and body from then on; it is not split as a batch, so
+// it must hold whole records.
+func (o *Outbox) PutParts(k Kind, head, body []byte) bool {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return false
+	}
+	o.frames = append(o.frames, outFrame{k, head, body})
 	n := len(o.frames)
 	o.mu.Unlock()
 	if n == 1 {
@@ -127,7 +156,17 @@ func (o *Outbox) Drain(w FrameWriter) error {
 
 func writeBatch(w FrameWriter, batch []outFrame) error {
 	for i := range batch {
-		if err := WriteBatch(w, batch[i].kind, batch[i].body); err != nil {
+		f := &batch[i]
+		var err error
+		switch pw, ok := w.(partsWriter); {
+		case f.head == nil:
+			err = WriteBatch(w, f.kind, f.body)
+		case ok:
+			err = pw.WriteFrameParts(f.kind, f.head, f.body)
+		default:
+			err = w.WriteFrame(f.kind, append(append([]byte(nil), f.head...), f.body...))
+		}
+		if err != nil {
 			return err
 		}
 		batch[i] = outFrame{}

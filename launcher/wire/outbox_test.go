@@ -114,3 +114,43 @@ func TestOutboxDrainFromProducers(t *testing.T) {
 		last[p] = i
 	}
 }
+
+// joinedWriter is a FrameWriter without WriteFrameParts.
+type joinedWriter struct{ payloads [][]byte }
+
+func (w *joinedWriter) WriteFrame(_ Kind, b []byte) error {
+	w.payloads = append(w.payloads, append([]byte(nil), b...))
+	return nil
+}
+
+func (w *joinedWriter) Flush() error { return nil }
+
+// TestOutboxPutParts checks that a two-part frame reaches the wire as one
+// payload, head then body, through a Conn and through a plain FrameWriter.
+func TestOutboxPutParts(t *testing.T) {
+	body := randomBytes(7, 200<<10)
+	head := AppendRecordHead(nil, 42, len(body))
+	want := append(append([]byte(nil), head...), body...)
+
+	o := NewOutbox()
+	o.PutParts(KindSubmit, head, body)
+	o.Put(KindResult, []byte("after"))
+	var jw joinedWriter
+	if err := o.Drain(&jw); err != nil {
+		t.Fatal(err)
+	}
+	if len(jw.payloads) != 2 || !bytes.Equal(jw.payloads[0], want) || string(jw.payloads[1]) != "after" {
+		t.Fatalf("plain writer got %d payloads, want the joined parts then \"after\"", len(jw.payloads))
+	}
+
+	var buf bytes.Buffer
+	c := NewConn(&buf, Options{})
+	o.PutParts(KindSubmit, head, body)
+	if err := o.Drain(c); err != nil {
+		t.Fatal(err)
+	}
+	k, got, err := NewConn(&buf, Options{}).ReadFrame()
+	if err != nil || k != KindSubmit || !bytes.Equal(got, want) {
+		t.Fatalf("conn: got %v, %d bytes, %v; want submit, the %d joined bytes", k, len(got), err, len(want))
+	}
+}
