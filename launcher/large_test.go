@@ -48,14 +48,7 @@ func TestLargeRecordsRelayed(t *testing.T) {
 				ts[i] = kernels.Task{Kernel: "sumecho", Payload: p}
 			}
 			for round := range 3 {
-				f, err := c.Map(ctx, ts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				vals, err := c.Wait(ctx, f)
-				if err != nil {
-					t.Fatal(err)
-				}
+				vals := mapWait(t, ctx, c, ts)
 				for i, p := range payloads {
 					sum := sha256.Sum256(p)
 					want := append(sum[:], p...)

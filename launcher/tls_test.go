@@ -33,19 +33,7 @@ func TestTLSTree(t *testing.T) {
 	c := tr.Client()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	tasks := make([]kernels.Task, 40)
-	for i := range tasks {
-		tasks[i] = kernels.Task{Kernel: "echo", Args: []string{strconv.Itoa(i)}}
-	}
-	f, err := c.Map(ctx, tasks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals, err := c.Wait(ctx, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range vals {
+	for i, v := range mapWait(t, ctx, c, echoes(40)) {
 		if string(v) != strconv.Itoa(i) {
 			t.Fatalf("task %d returned %q, want %q", i, v, strconv.Itoa(i))
 		}
