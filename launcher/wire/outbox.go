@@ -41,21 +41,7 @@ func NewOutbox() *Outbox { return &Outbox{wake: make(chan struct{}, 1)} }
 // Put queues one frame. The outbox owns body from then on. Put reports
 // false when the outbox is closed (the frame is dropped).
 func (o *Outbox) Put(k Kind, body []byte) bool {
-	o.mu.Lock()
-	if o.closed {
-		o.mu.Unlock()
-		return false
-	}
-	o.frames = append(o.frames, outFrame{kind: k, body: body})
-	n := len(o.frames)
-	o.mu.Unlock()
-	if n == 1 {
-		select {
-		case o.wake <- struct{}{}:
-		default:
-		}
-	}
-	return true
+	return o.put(outFrame{kind: k, body: body})
 }
 
 // PutParts queues one frame whose payload is head followed by body, sent
@@ -63,12 +49,17 @@ func (o *Outbox) Put(k Kind, body []byte) bool {
 // outbox owns head and body from then on; it is not split as a batch, so
 // it must hold whole records.
 func (o *Outbox) PutParts(k Kind, head, body []byte) bool {
+	return o.put(outFrame{k, head, body})
+}
+
+// put queues f and wakes the writer when the queue was empty.
+func (o *Outbox) put(f outFrame) bool {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
 		return false
 	}
-	o.frames = append(o.frames, outFrame{k, head, body})
+	o.frames = append(o.frames, f)
 	n := len(o.frames)
 	o.mu.Unlock()
 	if n == 1 {
