@@ -111,7 +111,7 @@ func cmdSynth(ctx context.Context, e *env, args []string) error {
 	var nf numericFlags
 	nf.clientFlags.add(fs)
 	nf.add(fs)
-	target := fs.String("target", "", "named unitary: "+strings.Join(synth.TargetNames, ", ")+", or random:QUBITS:SEED")
+	target := fs.String("target", "", "named unitary: "+strings.Join(synth.TargetNames(), ", ")+", or random:QUBITS:SEED")
 	unitary := fs.String("unitary", "", `JSON file {"qubits": n, "matrix": [[[re, im], …], …]} (qubit 0 is the most significant bit)`)
 	maxCNOTs := fs.Int("max-cnots", 0, "CNOT budget (default: 3 on two qubits, 14 on three)")
 	if err := parseFlags(e, fs, args); err != nil {

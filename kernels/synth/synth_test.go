@@ -121,7 +121,7 @@ func TestSynthesizeIsDeterministic(t *testing.T) {
 }
 
 func TestTargets(t *testing.T) {
-	for _, name := range append(TargetNames, "random:1:0", "random:4:9") {
+	for _, name := range append(TargetNames(), "random:1:0", "random:4:9") {
 		m, err := Target(name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -20,7 +20,7 @@ func (e *TargetError) Error() string { return fmt.Sprintf("synth: target %q: %s"
 func (e *TargetError) BadInput() bool { return true }
 
 // TargetNames lists the fixed names Target accepts (plus random:QUBITS:SEED).
-var TargetNames = []string{"cnot", "swap", "qft2", "qft3", "toffoli"}
+func TargetNames() []string { return []string{"cnot", "swap", "qft2", "qft3", "toffoli"} }
 
 // Target returns the unitary called name: cnot, swap, qft2, qft3 (the
 // quantum Fourier transform F[j][k] = ω^{jk}/√N), toffoli (controls 0
@@ -53,7 +53,7 @@ func Target(name string) (circuit.Matrix, error) {
 		}
 		return circuit.RandomUnitary(q, rand.New(rand.NewPCG(seed, 0x5eed))), nil
 	}
-	return circuit.Matrix{}, &TargetError{name, "unknown; want one of " + strings.Join(TargetNames, ", ") + " or random:QUBITS:SEED"}
+	return circuit.Matrix{}, &TargetError{name, "unknown; want one of " + strings.Join(TargetNames(), ", ") + " or random:QUBITS:SEED"}
 }
 
 func circuitUnitary(qubits int, ops ...circuit.Op) (circuit.Matrix, error) {
