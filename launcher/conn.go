@@ -216,6 +216,9 @@ func splitRole(r string) (role, end string) {
 // handshake (a role this rank does not take).
 var errNotAccepted = errors.New("connection refused: unexpected role")
 
+// errEvicted is a connection the accept gate closed to make room.
+var errEvicted = errors.New("connection evicted: too many connections being authenticated")
+
 // retryable reports whether a failed handshake may succeed when tried
 // again: the peer was busy, or closed or reset the connection before
 // answering (a listener shedding a flood). A refusal of our proof, of our
@@ -287,9 +290,11 @@ func (g *acceptGate) evictOldest() {
 }
 
 // admit decides on nc, accepted at now: it returns a release function,
-// which the caller calls once nc's handshake ended, or why nc is refused.
+// which the caller calls once nc's handshake ended and which reports
+// whether the gate closed nc meanwhile (evicted, perhaps just after its
+// handshake succeeded), or why nc is refused.
 // At most max connections hold a release function at any moment.
-func (g *acceptGate) admit(nc net.Conn, now time.Time) (release func(), why string) {
+func (g *acceptGate) admit(nc net.Conn, now time.Time) (release func() bool, why string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.tokens = min(float64(g.max), g.tokens+now.Sub(g.last).Seconds()*g.rate)
@@ -316,15 +321,18 @@ func (g *acceptGate) admit(nc net.Conn, now time.Time) (release func(), why stri
 			return nil, fmt.Sprintf("%s %d connections already being authenticated", wire.BusyText, g.max)
 		}
 	}
-	e := g.pending.PushBack(&pendingConn{nc: nc})
-	return func() {
+	pc := &pendingConn{nc: nc}
+	e := g.pending.PushBack(pc)
+	return func() (evicted bool) {
 		g.mu.Lock()
 		g.pending.Remove(e)
+		evicted = pc.closed
 		g.mu.Unlock()
 		select {
 		case g.freed <- struct{}{}:
 		default:
 		}
+		return evicted
 	}, ""
 }
 
@@ -334,7 +342,7 @@ func (g *acceptGate) admit(nc net.Conn, now time.Time) (release func(), why stri
 // each refused one is told why and closed at once (see acceptGate). Temporary accept
 // errors (out of file descriptors) pause the loop instead of ending it.
 func serveListener(ln net.Listener, cfg LinkConfig, log *slog.Logger, quit <-chan struct{},
-	spawn func(func()), handle func(nc net.Conn, release func())) {
+	spawn func(func()), handle func(nc net.Conn, release func() bool)) {
 	gate := newAcceptGate(cfg, time.Now())
 	var pause time.Duration
 	for {

@@ -63,7 +63,7 @@ func TestServeListenerPendingBound(t *testing.T) {
 	var wg sync.WaitGroup
 	cfg := LinkConfig{MaxPendingHandshakes: limit, AcceptRate: 1e9}.withDefaults()
 	wg.Go(func() {
-		serveListener(ln, cfg, slog.New(slog.DiscardHandler), quit, wg.Go, func(nc net.Conn, release func()) {
+		serveListener(ln, cfg, slog.New(slog.DiscardHandler), quit, wg.Go, func(nc net.Conn, release func() bool) {
 			n := inFlight.Add(1)
 			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 			}

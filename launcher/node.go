@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
@@ -141,6 +142,9 @@ type node struct {
 	lastJoin   wire.Join
 	lostRanks  []wire.RankStatus // children lost, for status replies
 	counts     observeCounts
+	// failedHandshakes counts refused connections, logged at 1, 2, 4, 8 …
+	// so that a flood cannot flood the log.
+	failedHandshakes atomic.Uint64
 }
 
 // RunNode runs a relay rank until ctx ends (the server: a clean stop,
@@ -268,12 +272,19 @@ func (n *node) ticker() {
 }
 
 func (n *node) acceptLoop(ln net.Listener) {
-	serveListener(ln, n.cfg.Link, n.log, n.quit, n.wg.Go, func(nc net.Conn, release func()) {
+	serveListener(ln, n.cfg.Link, n.log, n.quit, n.wg.Go, func(nc net.Conn, release func() bool) {
 		me := wire.Hello{Role: n.role, Rank: n.cfg.Rank, Host: n.cfg.Host}
 		l, err := handshake(nc, n.cfg.Link, me, false)
-		release()
+		if release() && err == nil {
+			// Evicted by the gate in the instant after its handshake: the
+			// socket is closed, so the link is not adopted.
+			l.close()
+			err = errEvicted
+		}
 		if err != nil {
-			n.log.Warn("refused connection", "remote", nc.RemoteAddr().String(), "err", err)
+			if c := n.failedHandshakes.Add(1); c&(c-1) == 0 {
+				n.log.Warn("refused connection", "remote", nc.RemoteAddr().String(), "err", err, "refused_so_far", c)
+			}
 			return
 		}
 		p := &nodePeer{l: l}
