@@ -213,6 +213,7 @@ func makeSnapshot(now time.Time, rows []wire.RankStatus, prev *statusSnapshot) s
 			a.Slots += r.Slots
 			a.Busy += r.Busy
 			a.Idle += r.Idle
+			a.Running += r.Running
 			p = a.Parent
 		}
 	}

@@ -21,9 +21,9 @@ func TestMakeSnapshot(t *testing.T) {
 	first := makeSnapshot(t0, rows, nil)
 	rate := func(v float64) *float64 { return &v }
 	want := []statusRank{
-		{Rank: 0, Parent: -1, Role: "server", Host: "n0", State: "joined", Slots: 6, Busy: 4, Idle: 2, Done: 30},
+		{Rank: 0, Parent: -1, Role: "server", Host: "n0", State: "joined", Slots: 6, Busy: 4, Idle: 2, Running: 4, Done: 30},
 		{Rank: 1, Parent: 0, Depth: 1, Role: "worker", Host: "n0", State: "joined", Slots: 4, Busy: 3, Idle: 1, Queued: 2, Running: 3, Done: 10, HeartbeatAge: 0.25},
-		{Rank: 2, Parent: 0, Depth: 1, Role: "manager", Host: "n1", State: "joined", Slots: 2, Busy: 1, Idle: 1, Done: 20, HeartbeatAge: 1},
+		{Rank: 2, Parent: 0, Depth: 1, Role: "manager", Host: "n1", State: "joined", Slots: 2, Busy: 1, Idle: 1, Running: 1, Done: 20, HeartbeatAge: 1},
 		{Rank: 3, Parent: 2, Depth: 2, Role: "worker", Host: "n1", State: "joined", Slots: 2, Busy: 1, Idle: 1, Running: 1, Done: 20},
 		{Rank: 4, Parent: 2, Depth: 2, Role: "worker", Host: "n1", State: "lost", LostAt: "2026-01-02T03:04:05Z", Reason: "connection lost: EOF"},
 	}
@@ -44,9 +44,9 @@ func TestMakeSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantText := "RANK   ROLE     HOST  STATE   SLOTS  BUSY  IDLE  QUEUED  RUNNING  DONE  TASKS/S  HEARTBEAT\n" +
-		"0      server   n0    joined  6      4     2     0       0        50    10.0     -\n" +
+		"0      server   n0    joined  6      4     2     0       4        50    10.0     -\n" +
 		"  1    worker   n0    joined  4      3     1     2       3        30    10.0     250ms ago\n" +
-		"  2    manager  n1    joined  2      1     1     0       0        20    0.0      1s ago\n" +
+		"  2    manager  n1    joined  2      1     1     0       1        20    0.0      1s ago\n" +
 		"    3  worker   n1    joined  2      1     1     0       1        20    0.0      0s ago\n" +
 		"    4  worker   n1    lost    -      -     -     -       -        -     -        at " + t0.Local().Format("15:04:05") + ": connection lost: EOF\n"
 	if buf.String() != wantText {

@@ -17,6 +17,9 @@ import (
 // waitPoll is how often qlaunch wait asks again.
 const waitPoll = 200 * time.Millisecond
 
+// maxWaitRanks bounds --ranks (the report names every missing rank).
+const maxWaitRanks = 1 << 20
+
 // cmdWait waits until the runtime's tree has joined: exit 0 as soon as it
 // has, 1 after the timeout naming the ranks missing, their hosts and why.
 func cmdWait(ctx context.Context, e *env, args []string) error {
@@ -38,8 +41,8 @@ func cmdWait(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("wait: unexpected arguments %q", fs.Args())
 	}
-	if *ranks < 0 || *timeout <= 0 {
-		return usagef("wait: --ranks must not be negative and --timeout must be positive")
+	if *ranks < 0 || *ranks > maxWaitRanks || *timeout <= 0 {
+		return usagef("wait: --ranks must be in 0..%d and --timeout must be positive", maxWaitRanks)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

@@ -229,6 +229,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	log.Info("starting", "parent", e.Parent, "parent_addr", parent, "cpus", e.CPUs, "listen", addrOf(ln),
 		"network", nets.of(e.Roles))
 
+	var expect []launcher.PlannedRank
+	if e.Roles.Has(topology.RoleServer) {
+		if expect, err = Expected(cfg.Topology, info); err != nil {
+			return err
+		}
+	}
 	started = true
 	switch {
 	case e.Roles.Has(topology.RoleServer):
@@ -237,10 +243,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			total += n
 		}
 		addrFile := cfg.Topology.Runtime.AddressPath(cfg.Getenv)
-		var expect []launcher.PlannedRank
-		if expect, err = Expected(cfg.Topology, info); err != nil {
-			return err
-		}
 		err = launcher.RunServer(ctx, launcher.ServerConfig{
 			Rank: e.Rank, Host: e.Host, Listener: ln, ExpectRanks: total,
 			AddressFile: addrFile, Address: ln.Addr().String(), Link: link, Logger: cfg.Logger,

@@ -441,11 +441,14 @@ const (
 	rankStateCount
 )
 
-var rankStateNames = [...]string{RankJoined: "joined", RankMissing: "missing", RankLost: "lost"}
-
 func (s RankState) String() string {
-	if s < rankStateCount {
-		return rankStateNames[s]
+	switch s {
+	case RankJoined:
+		return "joined"
+	case RankMissing:
+		return "missing"
+	case RankLost:
+		return "lost"
 	}
 	return fmt.Sprintf("RankState(%d)", uint8(s))
 }
