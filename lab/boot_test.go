@@ -83,7 +83,7 @@ func (j *job) wait() {
 
 // waitUnlessMPIInitCrash waits like wait, but returns false instead of
 // failing when the launcher ended because Open MPI crashed inside
-// MPI_Init_thread after a failed TCP connect to a peer.
+// MPI_Init_thread (mpiInitCrashed).
 func (j *job) waitUnlessMPIInitCrash() bool {
 	j.t.Helper()
 	ended, err := j.join()
@@ -91,7 +91,7 @@ func (j *job) waitUnlessMPIInitCrash() bool {
 		return true
 	}
 	stderr := j.err.String()
-	if strings.Contains(stderr, "Open MPI failed to TCP connect to a peer") && strings.Contains(stderr, "rank._Cfunc_q_init_thread") {
+	if mpiInitCrashed(stderr) {
 		return false
 	}
 	j.t.Fatalf("the launcher ended before the tree joined: %v\n%s", err, stderr)

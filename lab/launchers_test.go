@@ -41,11 +41,8 @@ func TestMPIBoot(t *testing.T) {
 				tasks, tpn = 4, []int{4}
 			}
 			var j *job
-			// Open MPI 4.1's TCP BTL, started on three "nodes" sharing
-			// one host's loopback, now and then fails a connect inside
-			// MPI_Init_thread under heavy load and crashes there
-			// (SIGSEGV in the library, before qlaunch runs any code of its
-			// own): one retry for that signature only.
+			// Open MPI now and then crashes inside MPI_Init_thread here
+			// (mpiInitCrashed): one retry for that signature only.
 			for attempt := 1; ; attempt++ {
 				j = newJob(t, c, "[workers]\nranks_per_node = "+strconv.Itoa(tpn[0]-1)+"\n"+workerEnv, tc.nodes, tpn)
 				args := append(append([]string{}, tc.args...), bin, j.topo)

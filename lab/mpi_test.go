@@ -18,6 +18,16 @@ func rankTest(t *testing.T, tags string) string {
 	return need(t, name, tags, "test:./rank")
 }
 
+// mpiInitCrashed reports whether a rank's output shows Open MPI crashing
+// inside MPI_Init_thread (a SIGSEGV during the cgo call, before any code of
+// qlaunch ran after it). Open MPI 4.1 under srun --mpi=pmix, with three
+// "nodes" on one host's loopback, does so now and then under heavy load
+// (seen about once in three full CI runs); the tests retry once for this
+// signature only.
+func mpiInitCrashed(out string) bool {
+	return strings.Contains(out, "SIGSEGV") && strings.Contains(out, "rank._Cfunc_q_init_thread")
+}
+
 var mpiOK = regexp.MustCompile(`(?m)^mpi ok: rank (\d+) of (\d+) on (\S+) via (\S+)`)
 
 // checkRanks wants one "mpi ok" line from each of size ranks via launcher,
@@ -61,13 +71,22 @@ func TestMPI(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bin := rankTest(t, tc.tags)
 			args := append(append(append([]string{}, tc.args...), bin), run...)
-			var cmd = slurm(t, 90*time.Second, cleanEnv(), tc.tool, args...)
-			if tc.tool == "mpirun" || tc.tool == "mpiexec.mpich" {
-				cmd = cmdTimeout(t, 90*time.Second, cleanEnv(), tc.tool, args...)
-			}
-			out, _, err := output(cmd)
-			if err != nil {
-				t.Fatal(err)
+			var out string
+			for attempt := 1; ; attempt++ {
+				var cmd = slurm(t, 90*time.Second, cleanEnv(), tc.tool, args...)
+				if tc.tool == "mpirun" || tc.tool == "mpiexec.mpich" {
+					cmd = cmdTimeout(t, 90*time.Second, cleanEnv(), tc.tool, args...)
+				}
+				var err error
+				out, _, err = output(cmd)
+				if err != nil && attempt == 1 && mpiInitCrashed(err.Error()) {
+					t.Logf("attempt 1: Open MPI crashed in MPI_Init_thread; retrying once:\n%v", err)
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				break
 			}
 			checkRanks(t, out, tc.size, tc.launcher, tc.nodes)
 		})
