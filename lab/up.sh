@@ -27,7 +27,6 @@
 #                           generate_pbs_nodefile) and SLURM_* stay set.
 #   QLAB_CTLD_PORT=6817     slurmctld port; slurmd ports are QLAB_SLURMD_PORT0+i
 #   QLAB_SLURMD_PORT0=6820
-#   QLAB_FRESH=0            1: wipe slurmctld state (job ids restart at 1)
 #   QLAB_SMOKE=1            0: skip the final smoke test `srun -N$NODES -n$NODES hostname`
 #   QLAB_WAIT=30            seconds to wait for all nodes to be idle
 set -euo pipefail
@@ -202,7 +201,11 @@ if [ "$PBS" = 1 ]; then
 else
 	rm -f "$PLUG"
 fi
-[ "${QLAB_FRESH:-0}" = 1 ] && rm -rf "${STATE_DIR:?}"/*
+# Every start is a fresh cluster: slurmctld state and slurmd spools from an earlier
+# bring-up are wiped. Kept, they bring back jobs that were running when the machine
+# stopped (a snapshot, a restart): the controller recovers them as RUNNING, their
+# nodes stay "alloc" and the lab never becomes idle. Job ids restart at 1.
+rm -rf "${STATE_DIR:?}"/* "${SPOOL:?}"/n*
 for i in $(seq 1 "$NODES"); do mkdir -p "$SPOOL/n$i/tmp"; done
 
 # Node names must resolve for tasks that look peers up by SLURM_JOB_NODELIST names.
