@@ -65,6 +65,13 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 			break
 		}
 	}
+	if slices.Contains(run, "chain") {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		opts.Hop = []string{exe, bench.HopArg}
+	}
 	if slices.Contains(run, "startup") {
 		launch, env, cleanup, err := startupCommand(*topo)
 		if err != nil {
@@ -89,6 +96,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	var failed []error
+	var all []bench.Result
 	for _, name := range run {
 		rs, err := bench.Run(ctx, c, name, opts)
 		if err != nil {
@@ -99,6 +107,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 			}
 			continue
 		}
+		all = append(all, rs...)
 		if table != nil {
 			table.Write(rs)
 			continue
@@ -107,10 +116,16 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	ratios := bench.Ratios(all)
 	if table != nil {
 		if err := table.Flush(); err != nil {
 			return err
 		}
+		if err := bench.WriteRatios(e.stdout, ratios); err != nil {
+			return err
+		}
+	} else if err := bench.WriteRatiosJSON(e.stdout, ratios); err != nil {
+		return err
 	}
 	if len(failed) > 0 {
 		return exitStatus(1)

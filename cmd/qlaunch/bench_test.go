@@ -74,6 +74,19 @@ func TestBenchJSON(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
 			lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+			// Ratios against the run's baselines come last: only payload
+			// has one alone (repetitive against random).
+			wantRatios := 0
+			if tc.args[1] == "payload" {
+				wantRatios = 1
+			}
+			ratios := 0
+			for len(lines) > 0 && strings.HasPrefix(lines[len(lines)-1], `{"workload":"ratio",`) {
+				lines, ratios = lines[:len(lines)-1], ratios+1
+			}
+			if ratios != wantRatios {
+				t.Errorf("%d ratio lines, want %d:\n%s", ratios, wantRatios, stdout)
+			}
 			if len(lines) != 1+len(tc.want) {
 				t.Fatalf("%d lines, want a header and %d:\n%s", len(lines), len(tc.want), stdout)
 			}
@@ -133,7 +146,7 @@ func TestBenchUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{"unknown workload", []string{"--workload", "warp"}, nil, 2, `qlaunch: bench: unknown workload "warp" (want one of loopback, tiny, client-map, latency, payload, nested, startup or all)` + "\n"},
+		{"unknown workload", []string{"--workload", "warp"}, nil, 2, `qlaunch: bench: unknown workload "warp" (want one of loopback, chain, tiny, client-map, latency, payload, nested, startup or all)` + "\n"},
 		{"bad format", []string{"--format", "xml"}, nil, 2, "qlaunch: bench: unknown format \"xml\"\n"},
 		{"bad repeat", []string{"--repeat", "0"}, nil, 2, "qlaunch: bench: --tasks must be ≥ 0, --payload and --repeat > 0\n"},
 		{"argument", []string{"tiny"}, nil, 2, "qlaunch: bench: unexpected argument \"tiny\"\n"},

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher/bench"
 	"github.com/qlaunch/qlaunch/launcher/client"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
@@ -326,5 +328,35 @@ func TestAttachedInterrupted(t *testing.T) {
 	}
 	if left := e2eProcesses(qlaunchBin); len(left) > 0 {
 		t.Fatalf("processes left after SIGINT to qlaunch run: %v", left)
+	}
+}
+
+// TestBenchChain runs the chain workload as users do: qlaunch bench
+// starts its relay and echo processes from its own binary (the hidden
+// bench-hop subcommand), measures through them and leaves none behind.
+func TestBenchChain(t *testing.T) {
+	r := e2eRun(t, nil, "", "bench", "--workload", "chain", "--repeat", "1", "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("qlaunch bench --workload chain: %+v", r)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	want := []struct{ variant, figure string }{{"round-trip", "median_us"}, {"bulk", "MB_per_s"}}
+	if len(lines) != 1+len(want) {
+		t.Fatalf("%d lines, want a header and %d:\n%s", len(lines), len(want), r.stdout)
+	}
+	for i, w := range want {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(lines[i+1]), &m); err != nil {
+			t.Fatalf("line %d: %v: %s", i+1, err, lines[i+1])
+		}
+		if v, ok := m[w.figure].(float64); m["workload"] != "chain" || m["variant"] != w.variant || !ok || v <= 0 {
+			t.Errorf("line %s, want chain/%s with a positive %s", lines[i+1], w.variant, w.figure)
+		}
+	}
+	if left := e2eProcesses(qlaunchBin); len(left) > 0 {
+		t.Fatalf("processes left after qlaunch bench: %v", left)
+	}
+	if r := e2eRun(t, nil, "", bench.HopArg, "warp"); r.code != 2 || !strings.Contains(r.stderr, "want echo or relay ADDR") {
+		t.Errorf("qlaunch bench-hop warp: %+v, want exit 2 naming the usage", r)
 	}
 }

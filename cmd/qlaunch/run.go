@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher/bench"
 )
 
 // env is what a subcommand may touch of the outside world. Tests build one
@@ -77,6 +78,14 @@ func dispatch(ctx context.Context, args []string, e *env) error {
 		// Hidden: the process-group guard of an exec task's command,
 		// started by a worker rank of this binary.
 		return kernels.RunExecGuard(args[1:])
+	case bench.HopArg:
+		// Hidden: one process of the bench chain workload, started by
+		// qlaunch bench.
+		err := bench.ServeHop(args[1:], e.stdin, e.stdout)
+		if errors.Is(err, bench.ErrHopUsage) {
+			return usagef("%w", err)
+		}
+		return err
 	}
 	for _, c := range commands() {
 		if c.name == name {

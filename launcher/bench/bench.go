@@ -27,6 +27,10 @@ var (
 	// ErrNoLaunch is returned by the startup workload without
 	// Options.Launch.
 	ErrNoLaunch = errors.New("bench: startup needs a launch command")
+	// ErrNoHop is returned by the chain workload without Options.Hop.
+	ErrNoHop = errors.New("bench: chain needs the hop command (qlaunch bench-hop)")
+	// ErrHopUsage is returned by ServeHop for arguments it does not know.
+	ErrHopUsage = errors.New("bench: bench-hop usage")
 )
 
 // Options adjust a run. Zero values mean defaults.
@@ -44,6 +48,9 @@ type Options struct {
 	// TOPOLOGY -- qlaunch submit echo ready).
 	Launch []string
 	Env    []string
+	// Hop is the command that runs one process of the chain workload
+	// (ServeHop): the qlaunch binary and HopArg.
+	Hop []string
 	// Progress, if not nil, receives a progress line per repeat, each
 	// starting with a carriage return, and a final line-clearing
 	// sequence: meant for a terminal.
@@ -120,7 +127,7 @@ type Workload struct {
 	Doc          string
 	DefaultTasks int
 	// NeedsClient is false for the workloads that run without a
-	// runtime (loopback, startup).
+	// runtime (loopback, chain, startup).
 	NeedsClient bool
 	run         func(ctx context.Context, r *runner) ([]Result, error)
 }
@@ -130,6 +137,7 @@ type Workload struct {
 func Workloads() []Workload {
 	return []Workload{
 		{"loopback", "raw TCP over 127.0.0.1 in this process: round trip, pipelined messages, bulk", 1000000, false, runLoopback},
+		{"chain", "raw TCP through three processes (this one, a relay, an echo) as a task travels: round trip, bulk", 0, false, runChain},
 		{"tiny", "one task maps N noop children inside the runtime (fanout N 1)", 10000, true, runTiny},
 		{"client-map", "the client maps N noop tasks", 10000, true, runClientMap},
 		{"latency", "N sequential submit → result round trips of noop", 2000, true, runLatency},

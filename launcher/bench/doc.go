@@ -7,6 +7,12 @@
 //	loopback    the same-run baseline, in this process: a 64-byte TCP echo
 //	            round trip over 127.0.0.1 (median_us, p99_us), pipelined
 //	            64-byte messages (msgs_per_s) and 1 MiB writes (MB_per_s)
+//	chain       the same-run baseline of the runtime's shape: the round
+//	            trip and bulk writes of loopback, but through three
+//	            processes, as a task travels from a client through the
+//	            server to a worker rank: this one, a relay process and an
+//	            echo process (Options.Hop, ServeHop), raw TCP with nothing
+//	            of the runtime in the way (median_us, p99_us; MB_per_s)
 //	tiny        one task maps N noop children inside the runtime
 //	            (fanout N 1) → tasks_per_s
 //	client-map  the client maps N noop tasks → tasks_per_s
@@ -38,7 +44,11 @@
 // WriteJSON prints one JSON object per line: workload, variant (when the
 // workload has several), tasks, repeat, seconds (the median), seconds_min,
 // seconds_max, then each figure F as F (the median), F_min and F_max.
-// WriteTable prints the same as an aligned table. Header describes the
+// TableWriter prints the same as an aligned table. Ratios compares the
+// medians of a run's figures with the baselines of the same run (latency
+// against the chain and loopback round trips, payload against their bulk
+// writes, …); WriteRatios prints them after the table, WriteRatiosJSON as
+// objects with workload "ratio". Header describes the
 // machine, the tree and the build; WriteJSON prints it first as an object
 // with workload "header", tasks 0 and seconds 0.
 package bench

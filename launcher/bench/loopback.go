@@ -33,7 +33,7 @@ func runLoopback(ctx context.Context, r *runner) ([]Result, error) {
 
 	var out []Result
 	res, err := r.repeat("round-trip", loopbackRoundTrips, func() (sample, error) {
-		return lb.roundTrips(loopbackRoundTrips)
+		return roundTrips(lb.addr(), loopbackRoundTrips)
 	})
 	if err != nil {
 		return nil, err
@@ -41,14 +41,14 @@ func runLoopback(ctx context.Context, r *runner) ([]Result, error) {
 	out = append(out, res)
 	n := r.tasks
 	res, err = r.repeat("pipelined", n, func() (sample, error) {
-		return lb.pipelined(n)
+		return pipelined(lb.addr(), n)
 	})
 	if err != nil {
 		return nil, err
 	}
 	out = append(out, res)
 	res, err = r.repeat("bulk", loopbackBulkWrites, func() (sample, error) {
-		return lb.bulk(loopbackBulkWrites)
+		return bulk(lb.addr(), loopbackBulkWrites)
 	})
 	if err != nil {
 		return nil, err
@@ -60,6 +60,7 @@ func runLoopback(ctx context.Context, r *runner) ([]Result, error) {
 // connection by the mode its first byte names.
 type loopback struct {
 	ln     net.Listener
+	serve  func(net.Conn) error
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	conns  []net.Conn
@@ -74,12 +75,16 @@ const (
 	loopbackDone = 'k'
 )
 
-func startLoopback() (*loopback, error) {
+func startLoopback() (*loopback, error) { return startServer(serveLoopback) }
+
+// startServer listens on 127.0.0.1:0 and serves each connection with
+// serve until close.
+func startServer(serve func(net.Conn) error) (*loopback, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("loopback: %w", err)
 	}
-	lb := &loopback{ln: ln}
+	lb := &loopback{ln: ln, serve: serve}
 	lb.wg.Go(lb.accept)
 	return lb, nil
 }
@@ -119,7 +124,7 @@ func (lb *loopback) accept() {
 		}
 		lb.wg.Go(func() {
 			defer c.Close()
-			_ = serveLoopback(c)
+			_ = lb.serve(c)
 		})
 	}
 }
@@ -168,8 +173,12 @@ func serveLoopback(c net.Conn) error {
 	return errors.New("loopback: unknown mode")
 }
 
-func (lb *loopback) dial(mode byte) (net.Conn, error) {
-	c, err := net.Dial("tcp", lb.ln.Addr().String())
+func (lb *loopback) addr() string { return lb.ln.Addr().String() }
+
+// dialEcho connects to the echo server at addr (directly or through a
+// relay) in mode.
+func dialEcho(addr string, mode byte) (net.Conn, error) {
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("loopback: %w", err)
 	}
@@ -180,8 +189,9 @@ func (lb *loopback) dial(mode byte) (net.Conn, error) {
 	return c, nil
 }
 
-func (lb *loopback) roundTrips(n int) (sample, error) {
-	c, err := lb.dial(modeEcho)
+// roundTrips times n sequential 64-byte echo round trips to addr.
+func roundTrips(addr string, n int) (sample, error) {
+	c, err := dialEcho(addr, modeEcho)
 	if err != nil {
 		return sample{}, err
 	}
@@ -209,8 +219,8 @@ func (lb *loopback) roundTrips(n int) (sample, error) {
 
 // stream sends the 8-byte count n, then calls write, then waits for the
 // server's answer, and returns the time it all took.
-func (lb *loopback) stream(mode byte, n int, write func(w *bufio.Writer) error) (time.Duration, error) {
-	c, err := lb.dial(mode)
+func stream(addr string, mode byte, n int, write func(w *bufio.Writer) error) (time.Duration, error) {
+	c, err := dialEcho(addr, mode)
 	if err != nil {
 		return 0, err
 	}
@@ -235,9 +245,9 @@ func (lb *loopback) stream(mode byte, n int, write func(w *bufio.Writer) error) 
 	return time.Since(t0), nil
 }
 
-func (lb *loopback) pipelined(n int) (sample, error) {
+func pipelined(addr string, n int) (sample, error) {
 	msg := make([]byte, loopbackMessage)
-	d, err := lb.stream(modeCount, n, func(w *bufio.Writer) error {
+	d, err := stream(addr, modeCount, n, func(w *bufio.Writer) error {
 		for range n {
 			if _, err := w.Write(msg); err != nil {
 				return err
@@ -251,9 +261,10 @@ func (lb *loopback) pipelined(n int) (sample, error) {
 	return rate("msgs_per_s", n, d), nil
 }
 
-func (lb *loopback) bulk(writes int) (sample, error) {
+// bulk times writes 1 MiB writes to addr, to be discarded there.
+func bulk(addr string, writes int) (sample, error) {
 	buf := make([]byte, loopbackBulkWrite)
-	d, err := lb.stream(modeDiscard, writes*len(buf), func(w *bufio.Writer) error {
+	d, err := stream(addr, modeDiscard, writes*len(buf), func(w *bufio.Writer) error {
 		for range writes {
 			if _, err := w.Write(buf); err != nil {
 				return err
