@@ -21,6 +21,7 @@ import (
 // topology says, run CMD with QLAUNCH_ADDR and QLAUNCH_SECRET_FILE set,
 // stop the runtime when CMD exits, and exit with CMD's status.
 func cmdRun(ctx context.Context, e *env, args []string) error {
+	tuneRoleGC(e)
 	fs := newFlagSet(e, "run", "run [--metrics ADDR] TOPOLOGY.toml [--] CMD [ARG…]")
 	metricsAddr := fs.String("metrics", "", metricsHelp+"; replaces the topology's server.metrics")
 	var v verbosity

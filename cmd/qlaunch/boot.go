@@ -20,6 +20,7 @@ import (
 // cmdBoot is `qlaunch TOPOLOGY.toml`: under srun, mpirun, mpiexec or PBS,
 // take this rank's role in the plan.
 func cmdBoot(ctx context.Context, e *env, args []string) error {
+	tuneRoleGC(e)
 	path := args[0]
 	fs := newFlagSet(e, path, "TOPOLOGY.toml [--dial-timeout D] [--network NET] [--metrics ADDR] [-v]\n\n"+
 		"Run under srun, mpirun, mpiexec (or pbsdsh): every rank detects who it is\n"+

@@ -20,6 +20,7 @@ import (
 // cmdManager runs a manager: it spawns or accepts worker ranks, or manages
 // lower managers, and waits for its parent.
 func cmdManager(ctx context.Context, e *env, args []string) error {
+	tuneRoleGC(e)
 	fs := newFlagSet(e, "manager", "manager [-n N] [-x] [-m ADDR…] [-p PORT] [-w WORKER_PORT] [-i IP] [--parent ADDR] [-v]")
 	n := fs.Int("n", -1, "worker slots to spawn as one worker-rank process (default: one per CPU; none with -x or -m)")
 	x := fs.Bool("x", false, "spawn nothing: wait for worker ranks (qlaunch worker) to connect")

@@ -13,6 +13,7 @@ import (
 
 // cmdServer runs the server: it dials the managers and accepts clients.
 func cmdServer(ctx context.Context, e *env, args []string) error {
+	tuneRoleGC(e)
 	fs := newFlagSet(e, "server", "server [-p PORT] [-i IP] [--ranks N] [--address-file F] [--secret-file F] [--metrics ADDR] [-v] MANAGER_ADDR[:PORT]…")
 	port := fs.Int("p", launcher.DefaultServerPort, "port clients connect to")
 	ip := fs.String("i", "", "IP address to listen on (default: all)")

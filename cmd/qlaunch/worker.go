@@ -30,6 +30,7 @@ func kernelRegistry() (*kernels.Registry, error) {
 
 // cmdWorker runs one worker rank with N slots.
 func cmdWorker(ctx context.Context, e *env, args []string) error {
+	tuneRoleGC(e)
 	fs := newFlagSet(e, "worker", "worker N [--cpus LIST] [-p PORT] [--manager ADDR] [--rank R] [-v]")
 	cpus := fs.String("cpus", "", "pin the rank to these CPUs (Linux cpulist, e.g. 0-3,8)")
 	port := fs.Int("p", launcher.DefaultWorkerPort, "the manager's worker port (on this host)")
