@@ -45,7 +45,7 @@ fuzz-long: ## long fuzzing outside CI: every target for FUZZTIME (here 3m unless
 	FUZZTIME=$(if $(filter command line environment,$(origin FUZZTIME)),$(FUZZTIME),3m) FUZZPKGS='$(or $(FUZZPKGS),./...)' FUZZSAVE='$(FUZZSAVE)' .ci/fuzz-long
 
 .PHONY: bench
-bench: build ## the runtime's workloads on an attached runtime, beside raw-TCP baselines (one hop, the runtime's three-process shape) from the same run, with ratios
+bench: build bench-go ## the Go benchmarks once, then the runtime's workloads on an attached runtime beside raw-TCP baselines from the same run (one hop, the runtime's three-process shape), with ratios
 	$(BIN) run configs/local.toml -- $(BIN) bench --workload all
 
 .PHONY: bench-go
