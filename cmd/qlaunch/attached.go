@@ -171,7 +171,7 @@ func runChild(ctx context.Context, e *env, a *launcher.Attached, argv, extraEnv 
 		}
 		return ee.ExitCode(), nil
 	case errors.Is(err, exec.ErrNotFound):
-		return 0, usagef("run: %v", err)
+		return 0, usagef("run: %w", err)
 	}
 	return 0, fmt.Errorf("run: %w", err)
 }

@@ -139,7 +139,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 // this command alone.
 func startupCommand(topo string) (argv, env []string, cleanup func(), err error) {
 	if _, err := os.Stat(topo); err != nil {
-		return nil, nil, nil, usagef("bench: startup: %v (set --topology)", err)
+		return nil, nil, nil, usagef("bench: startup: %w (set --topology)", err)
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -46,7 +46,7 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 		return usagef("%s: unexpected arguments %q", path, fs.Args())
 	}
 	if _, err := netpick.Parse(*network); err != nil {
-		return usagef("%s: --network: %v", path, err)
+		return usagef("%s: --network: %w", path, err)
 	}
 	t, err := topology.Load(path)
 	if err != nil {

@@ -173,7 +173,7 @@ const metricsHelp = "serve Prometheus metrics over HTTP at /metrics on this addr
 // checkMetrics checks a --metrics value.
 func checkMetrics(cmd, spec string) error {
 	if _, err := topology.MetricsAddr(spec); err != nil {
-		return usagef("%s: --metrics: %v", cmd, err)
+		return usagef("%s: --metrics: %w", cmd, err)
 	}
 	return nil
 }
@@ -184,7 +184,7 @@ func checkMetrics(cmd, spec string) error {
 func serveMetrics(ctx context.Context, spec string, mon *launcher.Monitor, log *slog.Logger) (stop func(), err error) {
 	addr, err := topology.MetricsAddr(spec)
 	if err != nil {
-		return nil, usagef("--metrics: %v", err)
+		return nil, usagef("--metrics: %w", err)
 	}
 	if addr == "" {
 		return func() {}, nil

@@ -63,7 +63,7 @@ func (t *tlsFlags) load(e *env, topo *topology.TLS) (*wire.TLS, wire.TLSFiles, e
 	f := t.files(e, topo)
 	tl, err := wire.LoadTLS(f)
 	if err != nil {
-		return nil, f, usagef("%v", err)
+		return nil, f, usagef("%w", err)
 	}
 	return tl, f, nil
 }

@@ -53,7 +53,7 @@ func (o *checkOptions) validate() error {
 		return usagef("plan: --duration %v: want a positive duration of at most %v", o.duration, maxCheckDuration)
 	}
 	if _, err := netpick.Parse(o.network); err != nil {
-		return usagef("plan: --network: %v", err)
+		return usagef("plan: --network: %w", err)
 	}
 	return nil
 }

@@ -34,7 +34,7 @@ func cmdSubmit(ctx context.Context, e *env, args []string) error {
 		payload, err = os.ReadFile(*input)
 	}
 	if err != nil {
-		return usagef("submit: %v", err)
+		return usagef("submit: %w", err)
 	}
 	c, err := cf.dial(ctx, e, newLogger(e, cf.verbose.level()))
 	if err != nil {

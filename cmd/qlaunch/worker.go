@@ -55,7 +55,7 @@ func cmdWorker(ctx context.Context, e *env, args []string) error {
 	if *cpus != "" {
 		set, err := topology.ParseCPUList(*cpus, runtime.NumCPU()*4+64)
 		if err != nil {
-			return usagef("worker: --cpus: %v", err)
+			return usagef("worker: --cpus: %w", err)
 		}
 		if err := rank.Pin(set.Slice()); err != nil {
 			return err
