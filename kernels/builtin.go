@@ -45,7 +45,8 @@ func (e *UsageError) BadInput() bool { return true }
 //	                     leaves (DEPTH 0 is one leaf); returns the number of
 //	                     leaves, N^DEPTH, as decimal text
 //	exec [--] CMD [ARG…] runs CMD with the payload on its standard input and
-//	                     returns its standard output (see ExecError, MaxExecOutput)
+//	                     returns its standard output (see ExecError, ExecStartError,
+//	                     MaxExecOutput)
 //
 // noop, sleep, echo and fanout are retryable; fail and exec are not. Wrong
 // arguments fail the task with a *UsageError.

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +55,28 @@ func (e *ExecError) Error() string {
 	return fmt.Sprintf("exec %s: %s: %s", e.Cmd, status, tail)
 }
 
+// ExecStartError reports a command that the exec kernel could not start:
+// not found, not executable, not in an executable format, its interpreter
+// missing. Err is the error of starting it as os/exec reports it, the same
+// whether the command runs under an exec guard or directly, so that
+// errors.Is finds exec.ErrNotFound, fs.ErrNotExist, fs.ErrPermission or
+// the syscall.Errno through it.
+type ExecStartError struct {
+	Cmd        string // the command as given, without its arguments
+	Err        error  // why it could not start
+	StderrTail string // the end of the exec guard's standard error, if any
+}
+
+func (e *ExecStartError) Error() string {
+	tail := strings.TrimRight(e.StderrTail, "\n")
+	if tail == "" {
+		return fmt.Sprintf("exec %s: %v", e.Cmd, e.Err)
+	}
+	return fmt.Sprintf("exec %s: %v: %s", e.Cmd, e.Err, tail)
+}
+
+func (e *ExecStartError) Unwrap() error { return e.Err }
+
 // execKernel returns the exec kernel with a limit of maxOut bytes of
 // standard output, its commands run under guard (the program and leading
 // arguments that start an exec guard, see RunExecGuard) or, when guard is
@@ -83,7 +107,10 @@ func runCommand(ctx context.Context, guard []string, name string, argv []string,
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	var cmd *exec.Cmd
+	var (
+		cmd  *exec.Cmd
+		path string // the command's path, when guarded
+	)
 	if len(guard) == 0 {
 		cmd = exec.CommandContext(ctx, name, argv...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -92,11 +119,16 @@ func runCommand(ctx context.Context, guard []string, name string, argv []string,
 			Pdeathsig: syscall.SIGKILL,
 		}
 	} else {
-		// The guard starts the command; resolving it here keeps the
-		// errors of a missing command those of exec.Command.
-		path, err := exec.LookPath(name)
-		if err != nil {
-			return nil, fmt.Errorf("exec %s: %w", name, err)
+		// The guard starts the command. Looking a bare name up in PATH
+		// here, as exec.Command does, keeps the error of a command not
+		// found that of exec.Command; the guard reports any other
+		// failure to start (see guardedResult).
+		path = name
+		if filepath.Base(name) == name {
+			var err error
+			if path, err = exec.LookPath(name); err != nil {
+				return nil, &ExecStartError{Cmd: name, Err: err}
+			}
 		}
 		gargs := append(guard[1:len(guard):len(guard)], "--", strconv.Itoa(os.Getpid()), path, name)
 		cmd = exec.CommandContext(ctx, guard[0], append(gargs, argv...)...)
@@ -149,6 +181,9 @@ func runCommand(ctx context.Context, guard []string, name string, argv []string,
 	}
 
 	if err := cmd.Start(); err != nil {
+		if len(guard) == 0 && ctx.Err() == nil {
+			return nil, &ExecStartError{Cmd: name, Err: err}
+		}
 		return nil, fmt.Errorf("exec %s: %w", name, err)
 	}
 	// The child holds its own copies now.
@@ -205,7 +240,7 @@ func runCommand(ctx context.Context, guard []string, name string, argv []string,
 		return nil, fmt.Errorf("exec %s: %w", name, cause)
 	}
 	if statusR != nil {
-		return guardedResult(name, string(status), stdout, tail.bytes())
+		return guardedResult(name, path, string(status), stdout, tail.bytes())
 	}
 	var ee *exec.ExitError
 	if errors.As(waitErr, &ee) {
@@ -220,11 +255,25 @@ func runCommand(ctx context.Context, guard []string, name string, argv []string,
 	return stdout, nil
 }
 
-// guardedResult is the result of a command that an exec guard ran, from
-// the status line the guard wrote.
-func guardedResult(name, status string, stdout, stderrTail []byte) ([]byte, error) {
-	if msg, ok := strings.CutPrefix(status, guardStatusStart); ok {
-		return nil, fmt.Errorf("exec %s: %s", name, msg)
+// guardedResult is the result of a command that an exec guard ran (name
+// as given, found at path), from the status line the guard wrote. A
+// command the guard could not start fails with the *ExecStartError that
+// starting it directly gives: os/exec's *fs.PathError (fork/exec PATH)
+// around the guard's errno.
+func guardedResult(name, path, status string, stdout, stderrTail []byte) ([]byte, error) {
+	if rest, ok := strings.CutPrefix(status, guardStatusStart); ok {
+		num, msg, _ := strings.Cut(rest, " ")
+		n, err := strconv.ParseUint(num, 10, 32)
+		var cause error
+		switch {
+		case err == nil && n > 0:
+			cause = &fs.PathError{Op: "fork/exec", Path: path, Err: syscall.Errno(n)}
+		case err == nil:
+			cause = errors.New(msg)
+		default:
+			cause = errors.New(rest)
+		}
+		return nil, &ExecStartError{Cmd: name, Err: cause, StderrTail: string(stderrTail)}
 	}
 	code, err := strconv.Atoi(strings.TrimPrefix(status, guardStatusExit))
 	if err != nil || !strings.HasPrefix(status, guardStatusExit) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
+	"syscall"
 	"testing"
 )
 
@@ -60,5 +62,47 @@ func TestTailBuffer(t *testing.T) {
 	tb.Write([]byte("abc"))
 	if got := tb.bytes(); string(got) != "abc" {
 		t.Errorf("short tail %q, want abc", got)
+	}
+}
+
+func TestGuardedStartFailure(t *testing.T) {
+	enoexec := &fs.PathError{Op: "fork/exec", Path: "/bin/x", Err: syscall.ENOEXEC}
+	for _, c := range []struct {
+		name   string
+		status string
+		tail   string
+		want   error // the ExecStartError's Err
+		msg    string
+	}{
+		{"errno", guardStartStatus(enoexec), "", enoexec,
+			"exec x: fork/exec /bin/x: exec format error"},
+		{"errno-with-tail", guardStartStatus(enoexec), "guard: oops\n", enoexec,
+			"exec x: fork/exec /bin/x: exec format error: guard: oops"},
+		{"no-errno", guardStartStatus(errors.New("exec: no command")), "", errors.New("exec: no command"),
+			"exec x: exec: no command"},
+		{"unnumbered", guardStatusStart + "something odd", "", errors.New("something odd"),
+			"exec x: something odd"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := guardedResult("x", "/bin/x", c.status, nil, []byte(c.tail))
+			var se *ExecStartError
+			if !errors.As(err, &se) {
+				t.Fatalf("got %q, %v; want an *ExecStartError", out, err)
+			}
+			if se.Cmd != "x" || se.StderrTail != c.tail || se.Err.Error() != c.want.Error() {
+				t.Errorf("got %+v, want Cmd x, StderrTail %q, Err %v", *se, c.tail, c.want)
+			}
+			if pe, ok := c.want.(*fs.PathError); ok {
+				if got, ok := se.Err.(*fs.PathError); !ok || *got != *pe {
+					t.Errorf("Err %#v, want %#v", se.Err, pe)
+				}
+				if !errors.Is(err, pe.Err) {
+					t.Errorf("errors.Is(%v, %v) = false", err, pe.Err)
+				}
+			}
+			if err.Error() != c.msg {
+				t.Errorf("message %q, want %q", err, c.msg)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package kernels
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -53,8 +54,17 @@ const ExecGuardArg = "exec-guard"
 // Exec guard status lines, written on file descriptor 3.
 const (
 	guardStatusExit  = "exit "  // followed by the exit status; -1: killed by a signal
-	guardStatusStart = "start " // followed by why the command could not start
+	guardStatusStart = "start " // followed by ERRNO MESSAGE: why the command could not start
 )
+
+// guardStartStatus is the status line of a command the guard could not
+// start: guardStatusStart, the errno of the failure (0 when it is none),
+// a space and the error's text.
+func guardStartStatus(err error) string {
+	var errno syscall.Errno
+	errors.As(err, &errno)
+	return fmt.Sprintf("%s%d %v", guardStatusStart, uintptr(errno), err)
+}
 
 // execGuardStatusFD is the guard's file descriptor of the status pipe (the
 // first of exec.Cmd.ExtraFiles).
@@ -94,7 +104,7 @@ func RunExecGuard(args []string) error {
 	// Should the guard itself be killed alone, its command follows it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(status, "%s%v", guardStatusStart, err)
+		io.WriteString(status, guardStartStatus(err))
 	} else {
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
@@ -107,7 +117,7 @@ func RunExecGuard(args []string) error {
 				if cmd.ProcessState != nil {
 					fmt.Fprintf(status, "%s%d", guardStatusExit, cmd.ProcessState.ExitCode())
 				} else {
-					fmt.Fprintf(status, "%s%v", guardStatusStart, err)
+					io.WriteString(status, guardStartStatus(err))
 				}
 				break wait
 			}
