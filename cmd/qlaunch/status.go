@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -46,6 +47,13 @@ func (w *watchFlag) Set(s string) error {
 	return nil
 }
 
+// flagGiven reports whether the flag name was set on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
 // cmdStatus prints the runtime's tree, once or, with --watch, every
 // interval: refreshed in place on a terminal, as plain text blocks (or
 // JSON lines) otherwise.
@@ -71,6 +79,10 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		return usagef("status: unknown format %q", *format)
 	}
 	if fs.NArg() > 0 {
+		// "--watch 1s", an older form: the interval goes after "=".
+		if d, err := time.ParseDuration(fs.Arg(0)); err == nil && d > 0 && flagGiven(fs, "watch") {
+			return usagef("status: --watch takes its interval after \"=\": write --watch=%s", fs.Arg(0))
+		}
 		return usagef("status: unexpected arguments %q", fs.Args())
 	}
 	if *interval < 0 {

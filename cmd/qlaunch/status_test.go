@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,5 +72,28 @@ func TestWatchFlag(t *testing.T) {
 		if (err != nil) != tt.err || w != tt.want {
 			t.Errorf("Set(%q): %+v %v, want %+v (error %v)", tt.in, w, err, tt.want, tt.err)
 		}
+	}
+}
+
+// TestStatusWatchSeparateValue checks that the older "--watch 1s" form
+// fails as bad usage with a message that gives the form to write.
+func TestStatusWatchSeparateValue(t *testing.T) {
+	for _, tt := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"--watch", "1s"}, "qlaunch: status: --watch takes its interval after \"=\": write --watch=1s\n"},
+		{[]string{"-watch", "250ms", "--format", "json"}, "qlaunch: status: --watch takes its interval after \"=\": write --watch=250ms\n"},
+		{[]string{"--format", "json", "--watch", "2m"}, "qlaunch: status: --watch takes its interval after \"=\": write --watch=2m\n"},
+		{[]string{"--watch", "0s"}, "qlaunch: status: unexpected arguments [\"0s\"]\n"},
+		{[]string{"--watch", "soon"}, "qlaunch: status: unexpected arguments [\"soon\"]\n"},
+		{[]string{"1s"}, "qlaunch: status: unexpected arguments [\"1s\"]\n"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runQlaunch(t, nil, append([]string{"status"}, tt.args...)...)
+			if code != 2 || stdout != "" || stderr != tt.stderr {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, stderr %q", code, stdout, stderr, tt.stderr)
+			}
+		})
 	}
 }
