@@ -4,10 +4,15 @@
 // The endpoint is off unless asked for (qlaunch server --metrics ADDR,
 // qlaunch run --metrics ADDR, the topology's server.metrics) and bound to
 // loopback unless an address says otherwise. Every scrape reads the
-// server's counters through a launcher.Monitor and asks the tree for its
-// status (bounded by a timeout), so the per-rank figures are as fresh as
-// the scrape. Each server has its own prometheus.Registry: nothing is
-// registered globally.
+// server's counters through a launcher.Monitor. The per-rank figures come
+// from a status round of the whole tree (bounded by a timeout), which a
+// scrape does not repeat at will: concurrent scrapes share one round, and
+// a scrape within MinStatusAge of the end of the last round reuses its
+// result, so however many scrapers there are, and however fast they
+// scrape, the tree answers at most one status round per MinStatusAge (plus
+// the round's own duration). The handler serves at most
+// MaxScrapesInFlight scrapes at once; more are answered 503. Each server
+// has its own prometheus.Registry: nothing is registered globally.
 //
 // Metrics (all prefixed qlaunch_):
 //
@@ -33,6 +38,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +53,14 @@ import (
 // DefaultStatusTimeout bounds the tree status a scrape asks for.
 const DefaultStatusTimeout = 2 * time.Second
 
+// MinStatusAge is how long after a tree status round ends its result
+// serves the scrapes that follow, instead of a new round.
+const MinStatusAge = time.Second
+
+// MaxScrapesInFlight bounds the scrapes Handler serves at once; a scrape
+// beyond it is answered 503 Service Unavailable.
+const MaxScrapesInFlight = 4
+
 // Source is what the metrics read: a *launcher.Monitor.
 type Source interface {
 	Stats() (launcher.Stats, error)
@@ -59,6 +73,9 @@ type Collector struct {
 	timeout time.Duration
 	errs    atomic.Uint64
 
+	mu    sync.Mutex
+	round *statusRound // the round in flight, else the last one; nil before the first
+
 	submitted, completed, failed, cancelled, retried *prometheus.Desc
 	queue, inFlight, ranks, slots, clients           *prometheus.Desc
 	payload, wireBytes, frames, compressed           *prometheus.Desc
@@ -66,8 +83,19 @@ type Collector struct {
 	statusErrors                                     *prometheus.Desc
 }
 
+// statusRound is one tree status taken for the scrapes: ranks and err are
+// set, and end is the time it ended, once done is closed.
+type statusRound struct {
+	done  chan struct{}
+	ranks []wire.RankStatus
+	err   error
+	end   time.Time
+}
+
 // NewCollector returns a Collector reading src; timeout bounds the tree
-// status of one scrape (zero: DefaultStatusTimeout).
+// status of one round (zero: DefaultStatusTimeout). Concurrent Collect
+// calls share one round; one within MinStatusAge of the end of the last
+// round reuses its result.
 func NewCollector(src Source, timeout time.Duration) *Collector {
 	if timeout <= 0 {
 		timeout = DefaultStatusTimeout
@@ -144,9 +172,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.compressed, s.Wire.CompressedIn, "in")
 	counter(c.compressed, s.Wire.CompressedOut, "out")
 
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	ranks, err := c.src.Status(ctx)
+	ranks, err := c.status()
 	if err != nil {
 		c.errs.Add(1)
 	}
@@ -173,6 +199,38 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// status returns the tree's status: that of the round in flight once it
+// ends, else that of the last round if it ended less than MinStatusAge
+// ago, else that of a new round.
+func (c *Collector) status() ([]wire.RankStatus, error) {
+	c.mu.Lock()
+	if r := c.round; r != nil {
+		select {
+		case <-r.done:
+			if time.Since(r.end) < MinStatusAge {
+				c.mu.Unlock()
+				return r.ranks, r.err
+			}
+		default:
+			c.mu.Unlock()
+			<-r.done
+			return r.ranks, r.err
+		}
+	}
+	r := &statusRound{done: make(chan struct{})}
+	c.round = r
+	c.mu.Unlock()
+
+	defer func() {
+		r.end = time.Now()
+		close(r.done)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	r.ranks, r.err = c.src.Status(ctx)
+	return r.ranks, r.err
+}
+
 // NewRegistry returns a registry holding a Collector of src and the Go
 // runtime and process collectors.
 func NewRegistry(src Source, timeout time.Duration) (*prometheus.Registry, error) {
@@ -189,11 +247,13 @@ func NewRegistry(src Source, timeout time.Duration) (*prometheus.Registry, error
 	return reg, nil
 }
 
-// Handler serves reg's metrics at /metrics (and a short page at /).
+// Handler serves reg's metrics at /metrics (and a short page at /), at
+// most MaxScrapesInFlight scrapes at once.
 func Handler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ErrorHandling: promhttp.ContinueOnError,
+		MaxRequestsInFlight: MaxScrapesInFlight,
 	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
