@@ -21,6 +21,10 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// setGCPercent sets the process's garbage-collector target
+	// (debug.SetGCPercent); nil leaves it alone, as tests that run a
+	// role in process do.
+	setGCPercent func(int) int
 }
 
 // command is one qlaunch subcommand.
@@ -81,7 +85,7 @@ func dispatch(ctx context.Context, args []string, e *env) error {
 	case bench.HopArg:
 		// Hidden: one process of the bench chain workload, started by
 		// qlaunch bench.
-		err := bench.ServeHop(args[1:], e.stdin, e.stdout)
+		err := bench.ServeHop(args[1:], e.stdin, e.stdout, e.stderr)
 		if errors.Is(err, bench.ErrHopUsage) {
 			return usagef("%w", err)
 		}

@@ -183,7 +183,7 @@ func TestRunErrors(t *testing.T) {
 			"startup: launch [/bin/sh -c echo oops >&2; exit 3]: exit status 3: oops"},
 		{"no hop", "chain", bench.Options{}, bench.ErrNoHop, "chain: bench: chain needs the hop command (qlaunch bench-hop)"},
 		{"hop fails", "chain", bench.Options{Hop: []string{"/bin/sh", "-c", "echo oops >&2; exit 3"}}, nil,
-			"chain: hop /bin/sh echo gave no address: EOF\nhop /bin/sh: exit status 3: oops"},
+			"chain: hop sh -c echo oops >&2; exit 3 echo gave no address: EOF\nhop sh -c echo oops >&2; exit 3 echo: exit status 3: oops"},
 		{"launch silent", "startup", bench.Options{Launch: []string{"/bin/sh", "-c", "exit 0"}}, nil,
 			"startup: launch [/bin/sh -c exit 0]: no output: EOF: "},
 	}

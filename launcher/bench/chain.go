@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -19,20 +20,23 @@ import (
 // HopArg.
 const HopArg = "bench-hop"
 
-// chainBuffer is the socket buffer size of the chain's relay, each way:
-// the runtime's links ask for the same.
-const chainBuffer = 4 << 20
-
 // chainRelayBuffer is what the relay reads into at a time, reused: the
 // best a user-space relay can do, short of splice(2), which a relay that
 // reads its frames cannot use.
 const chainRelayBuffer = 1 << 20
 
+// hopTimeout bounds how long a hop may take to start listening, and the
+// relay's dial of the next hop.
+const hopTimeout = 10 * time.Second
+
+// hopStderrTail is how much of a hop's standard error an error keeps.
+const hopStderrTail = 2000
+
 // runChain measures the physical reference for the runtime's shape: the
 // round trip and bulk workloads of loopback, but through three processes
 // as a task travels through a client, a server (relay) and a worker rank,
 // over raw TCP with nothing of the runtime in the way.
-func runChain(ctx context.Context, r *runner) ([]Result, error) {
+func runChain(ctx context.Context, r *runner) (_ []Result, err error) {
 	if len(r.opts.Hop) == 0 {
 		return nil, ErrNoHop
 	}
@@ -40,12 +44,13 @@ func runChain(ctx context.Context, r *runner) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer echo.stop()
 	relay, err := startHop(ctx, r.opts.Hop, "relay", echo.addr)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, echo.stop())
 	}
-	defer relay.stop()
+	// A hop that failed says why on its way out: its exit status and
+	// standard error join the error of the measurement.
+	defer func() { err = errors.Join(err, relay.stop(), echo.stop()) }()
 
 	var out []Result
 	res, err := r.repeat("round-trip", loopbackRoundTrips, func() (sample, error) {
@@ -61,17 +66,12 @@ func runChain(ctx context.Context, r *runner) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := relay.stop(); err != nil {
-		return nil, err
-	}
-	if err := echo.stop(); err != nil {
-		return nil, err
-	}
 	return append(out, res), nil
 }
 
 // hop is a running process of the chain.
 type hop struct {
+	name   string // "qlaunch bench-hop relay ADDR"
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stderr *bytes.Buffer
@@ -80,27 +80,31 @@ type hop struct {
 	err    error
 }
 
-// startHop starts argv with args and reads the address it listens on.
+// startHop starts argv with args and reads the address it listens on;
+// a hop that gives none within hopTimeout is killed.
 func startHop(ctx context.Context, argv []string, args ...string) (*hop, error) {
 	cmd := exec.CommandContext(ctx, argv[0], append(argv[1:len(argv):len(argv)], args...)...)
 	cmd.WaitDelay = 5 * time.Second
-	h := &hop{cmd: cmd, stderr: new(bytes.Buffer)}
+	name := strings.Join(append(append([]string{filepath.Base(argv[0])}, argv[1:]...), args...), " ")
+	h := &hop{name: name, cmd: cmd, stderr: new(bytes.Buffer)}
 	cmd.Stderr = h.stderr
-	var err error
-	if h.stdin, err = cmd.StdinPipe(); err != nil {
-		return nil, err
-	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("hop: %w", err)
+	if h.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, err
 	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("hop %s: %w", h.name, err)
+	}
+	kill := time.AfterFunc(hopTimeout, func() { _ = cmd.Process.Kill() })
 	line, rerr := bufio.NewReader(out).ReadString('\n')
+	if !kill.Stop() && rerr == nil {
+		rerr = fmt.Errorf("no address within %v", hopTimeout)
+	}
 	if rerr != nil {
-		err := h.stop()
-		return nil, fmt.Errorf("hop %s %s gave no address: %w", argv[0], strings.Join(args, " "), errors.Join(rerr, err))
+		return nil, fmt.Errorf("hop %s gave no address: %w", h.name, errors.Join(rerr, h.stop()))
 	}
 	h.addr = strings.TrimSpace(line)
 	return h, nil
@@ -111,7 +115,11 @@ func (h *hop) stop() error {
 	h.once.Do(func() {
 		h.stdin.Close()
 		if err := h.cmd.Wait(); err != nil {
-			h.err = fmt.Errorf("hop %s: %w: %s", h.cmd.Path, err, bytes.TrimSpace(h.stderr.Bytes()))
+			msg := bytes.TrimSpace(h.stderr.Bytes())
+			if len(msg) > hopStderrTail {
+				msg = msg[len(msg)-hopStderrTail:]
+			}
+			h.err = fmt.Errorf("hop %s: %w: %s", h.name, err, msg)
 		}
 	})
 	return h.err
@@ -122,15 +130,25 @@ func (h *hop) stop() error {
 // messages, a sink of bulk writes), args "relay ADDR" forwards every
 // connection to ADDR, byte for byte both ways. It listens on 127.0.0.1:0,
 // writes that address as one line to stdout, and serves until stdin ends
-// (the parent closed it, or died).
-func ServeHop(args []string, stdin io.Reader, stdout io.Writer) error {
+// (the parent closed it, or died). A relay that cannot reach ADDR says so
+// on stderr and closes the connection it could not forward.
+func ServeHop(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var serve func(net.Conn) error
 	switch {
 	case len(args) == 1 && args[0] == "echo":
 		serve = serveLoopback
 	case len(args) == 2 && args[0] == "relay":
 		upstream := args[1]
-		serve = func(c net.Conn) error { return relayTo(c, upstream) }
+		var mu sync.Mutex
+		serve = func(c net.Conn) error {
+			err := relayTo(c, upstream)
+			if err != nil {
+				mu.Lock()
+				fmt.Fprintf(stderr, "bench-hop relay: %v\n", err)
+				mu.Unlock()
+			}
+			return err
+		}
 	default:
 		return fmt.Errorf("%w: want echo or relay ADDR, got %q", ErrHopUsage, args)
 	}
@@ -149,17 +167,12 @@ func ServeHop(args []string, stdin io.Reader, stdout io.Writer) error {
 // relayTo forwards c to a new connection to upstream and back, until
 // either end closes.
 func relayTo(c net.Conn, upstream string) error {
-	up, err := net.Dial("tcp", upstream)
+	up, err := net.DialTimeout("tcp", upstream, hopTimeout)
 	if err != nil {
 		return err
 	}
 	defer up.Close()
-	for _, nc := range []net.Conn{c, up} {
-		if tc, ok := nc.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(chainBuffer)
-			_ = tc.SetWriteBuffer(chainBuffer)
-		}
-	}
+	setSocketBuffers(up)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		pump(c, up)

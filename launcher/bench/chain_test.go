@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/qlaunch/qlaunch/launcher/bench"
@@ -19,7 +20,7 @@ const hopEnv = "QLAUNCH_BENCH_TEST_HOP"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(hopEnv) == "1" {
-		if err := bench.ServeHop(os.Args[1:], os.Stdin, os.Stdout); err != nil {
+		if err := bench.ServeHop(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
 			os.Exit(1)
 		}
@@ -62,11 +63,16 @@ func TestChain(t *testing.T) {
 // and a function that ends it and returns its error.
 func startHop(t *testing.T, args ...string) (string, func() error) {
 	t.Helper()
+	return startHopLog(t, io.Discard, args...)
+}
+
+func startHopLog(t *testing.T, stderr io.Writer, args ...string) (string, func() error) {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := bench.ServeHop(args, inR, outW)
+		err := bench.ServeHop(args, inR, outW, stderr)
 		outW.CloseWithError(err)
 		done <- err
 	}()
@@ -110,9 +116,54 @@ func TestServeHopRelaysBothWays(t *testing.T) {
 
 func TestServeHopUsage(t *testing.T) {
 	for _, args := range [][]string{nil, {"relay"}, {"echo", "x"}, {"warp"}} {
-		err := bench.ServeHop(args, strings.NewReader(""), io.Discard)
+		err := bench.ServeHop(args, strings.NewReader(""), io.Discard, io.Discard)
 		if !errors.Is(err, bench.ErrHopUsage) {
 			t.Errorf("ServeHop(%q) = %v, want ErrHopUsage", args, err)
 		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestServeHopRelayUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	var stderr syncBuffer
+	relay, stop := startHopLog(t, &stderr, "relay", gone)
+	c, err := net.Dial("tcp", relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The relay closes what it cannot forward: the read ends.
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("read %d bytes through a relay to nowhere", n)
+	}
+	c.Close()
+	if err := stop(); err != nil {
+		t.Errorf("relay: %v", err)
+	}
+	want := "bench-hop relay: dial tcp " + gone + ": connect: connection refused\n"
+	if got := stderr.String(); got != want {
+		t.Errorf("relay stderr %q, want %q", got, want)
 	}
 }

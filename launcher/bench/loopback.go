@@ -82,7 +82,7 @@ func startLoopback() (*loopback, error) { return startServer(serveLoopback) }
 func startServer(serve func(net.Conn) error) (*loopback, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("loopback: %w", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	lb := &loopback{ln: ln, serve: serve}
 	lb.wg.Go(lb.accept)
@@ -122,6 +122,7 @@ func (lb *loopback) accept() {
 			c.Close()
 			return
 		}
+		setSocketBuffers(c)
 		lb.wg.Go(func() {
 			defer c.Close()
 			_ = lb.serve(c)
@@ -173,6 +174,17 @@ func serveLoopback(c net.Conn) error {
 	return errors.New("loopback: unknown mode")
 }
 
+// socketBuffer is the socket buffer size of every baseline connection,
+// each way: the runtime's links ask for the same (launcher's linkBuffer).
+const socketBuffer = 4 << 20
+
+func setSocketBuffers(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(socketBuffer)
+		_ = tc.SetWriteBuffer(socketBuffer)
+	}
+}
+
 func (lb *loopback) addr() string { return lb.ln.Addr().String() }
 
 // dialEcho connects to the echo server at addr (directly or through a
@@ -180,11 +192,12 @@ func (lb *loopback) addr() string { return lb.ln.Addr().String() }
 func dialEcho(addr string, mode byte) (net.Conn, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("loopback: %w", err)
+		return nil, fmt.Errorf("echo %s: %w", addr, err)
 	}
+	setSocketBuffers(c)
 	if _, err := c.Write([]byte{mode}); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("loopback: %w", err)
+		return nil, fmt.Errorf("echo %s: %w", addr, err)
 	}
 	return c, nil
 }
@@ -202,10 +215,10 @@ func roundTrips(addr string, n int) (sample, error) {
 	for i := range lat {
 		t0 := time.Now()
 		if _, err := c.Write(msg); err != nil {
-			return sample{}, fmt.Errorf("loopback: %w", err)
+			return sample{}, fmt.Errorf("echo %s: %w", addr, err)
 		}
 		if _, err := io.ReadFull(c, msg); err != nil {
-			return sample{}, fmt.Errorf("loopback: %w", err)
+			return sample{}, fmt.Errorf("echo %s: %w", addr, err)
 		}
 		lat[i] = time.Since(t0)
 	}
@@ -233,14 +246,14 @@ func stream(addr string, mode byte, n int, write func(w *bufio.Writer) error) (t
 	}
 	_, _ = bw.Write(hdr[:])
 	if err := write(bw); err != nil {
-		return 0, fmt.Errorf("loopback: %w", err)
+		return 0, fmt.Errorf("echo %s: %w", addr, err)
 	}
 	if err := bw.Flush(); err != nil {
-		return 0, fmt.Errorf("loopback: %w", err)
+		return 0, fmt.Errorf("echo %s: %w", addr, err)
 	}
 	var ack [1]byte
 	if _, err := io.ReadFull(c, ack[:]); err != nil {
-		return 0, fmt.Errorf("loopback: %w", err)
+		return 0, fmt.Errorf("echo %s: %w", addr, err)
 	}
 	return time.Since(t0), nil
 }
