@@ -58,8 +58,12 @@ const DefaultStatusTimeout = 2 * time.Second
 const MinStatusAge = time.Second
 
 // MaxScrapesInFlight bounds the scrapes Handler serves at once; a scrape
-// beyond it is answered 503 Service Unavailable.
-const MaxScrapesInFlight = 4
+// beyond it is answered 503 Service Unavailable. The tree's cost does not
+// depend on it (scrapes share status rounds, and one waiting for a round
+// only blocks on it), so it is far above any real set of scrapers (an HA
+// Prometheus pair and an agent stay served while a slow round runs to its
+// timeout) and only bounds what a flood of requests holds.
+const MaxScrapesInFlight = 64
 
 // Source is what the metrics read: a *launcher.Monitor.
 type Source interface {
