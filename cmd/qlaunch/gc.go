@@ -1,7 +1,5 @@
 package main
 
-import "runtime/debug"
-
 // roleGCPercent is the garbage collector's target in a process that runs
 // a role (server, manager, worker rank) when GOGC does not set one. A
 // role's heap is mostly task payloads in flight, each freed milliseconds
@@ -11,12 +9,15 @@ import "runtime/debug"
 // (page faults and clear_page were a tenth of the CPU of the payload
 // workload under perf). 400 lets the heap reach five times what is live
 // before a cycle: memory traded for CPU where the live heap is small, and
-// the same factor where it is large (GOGC and GOMEMLIMIT override it).
+// the same factor where it is large. GOGC, when set, is used instead;
+// GOMEMLIMIT still caps the heap as it always does. The setting is this
+// process's own: processes it starts do not inherit it (a worker rank it
+// spawns runs a role and sets it itself).
 const roleGCPercent = 400
 
 // tuneRoleGC sets roleGCPercent unless GOGC is set.
 func tuneRoleGC(e *env) {
-	if e.getenv("GOGC") == "" {
-		debug.SetGCPercent(roleGCPercent)
+	if e.getenv("GOGC") == "" && e.setGCPercent != nil {
+		e.setGCPercent(roleGCPercent)
 	}
 }
