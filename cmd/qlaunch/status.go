@@ -79,9 +79,9 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		return usagef("status: unknown format %q", *format)
 	}
 	if fs.NArg() > 0 {
-		// "--watch 1s", an older form: the interval goes after "=".
+		// "--watch 1s": the interval goes after "=" (or in --interval).
 		if d, err := time.ParseDuration(fs.Arg(0)); err == nil && d > 0 && flagGiven(fs, "watch") {
-			return usagef("status: --watch takes its interval after \"=\": write --watch=%s", fs.Arg(0))
+			return usagef("status: --watch takes its interval after \"=\": write --watch=%s (or --watch --interval %s)", fs.Arg(0), fs.Arg(0))
 		}
 		return usagef("status: unexpected arguments %q", fs.Args())
 	}

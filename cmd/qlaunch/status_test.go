@@ -82,9 +82,9 @@ func TestStatusWatchSeparateValue(t *testing.T) {
 		args   []string
 		stderr string
 	}{
-		{[]string{"--watch", "1s"}, "qlaunch: status: --watch takes its interval after \"=\": write --watch=1s\n"},
-		{[]string{"-watch", "250ms", "--format", "json"}, "qlaunch: status: --watch takes its interval after \"=\": write --watch=250ms\n"},
-		{[]string{"--format", "json", "--watch", "2m"}, "qlaunch: status: --watch takes its interval after \"=\": write --watch=2m\n"},
+		{[]string{"--watch", "1s"}, "qlaunch: status: --watch takes its interval after \"=\": write --watch=1s (or --watch --interval 1s)\n"},
+		{[]string{"-watch", "250ms", "--format", "json"}, "qlaunch: status: --watch takes its interval after \"=\": write --watch=250ms (or --watch --interval 250ms)\n"},
+		{[]string{"--format", "json", "--watch", "2m"}, "qlaunch: status: --watch takes its interval after \"=\": write --watch=2m (or --watch --interval 2m)\n"},
 		{[]string{"--watch", "0s"}, "qlaunch: status: unexpected arguments [\"0s\"]\n"},
 		{[]string{"--watch", "soon"}, "qlaunch: status: unexpected arguments [\"soon\"]\n"},
 		{[]string{"1s"}, "qlaunch: status: unexpected arguments [\"1s\"]\n"},
