@@ -146,5 +146,8 @@ func medianRSS(ss []reliability.SoakSample, n string) int {
 		v[i] = s.RSSKiB[n]
 	}
 	sort.Ints(v)
+	if len(v)%2 == 0 {
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
 	return v[len(v)/2]
 }
