@@ -205,7 +205,8 @@ fi
 # bring-up are wiped. Kept, they bring back jobs that were running when the machine
 # stopped (a snapshot, a restart): the controller recovers them as RUNNING, their
 # nodes stay "alloc" and the lab never becomes idle. Job ids restart at 1.
-rm -rf "${STATE_DIR:?}"/* "${SPOOL:?}"/n*
+rm -rf "${STATE_DIR:?}"/*
+find "$SPOOL" -mindepth 1 -maxdepth 1 -type d -regex '.*/n[0-9]+' -exec rm -rf {} + 2>/dev/null || true # the lab's nodes' spools only
 for i in $(seq 1 "$NODES"); do mkdir -p "$SPOOL/n$i/tmp"; done
 
 # Node names must resolve for tasks that look peers up by SLURM_JOB_NODELIST names.
