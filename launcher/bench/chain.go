@@ -100,8 +100,8 @@ func startHop(ctx context.Context, argv []string, args ...string) (*hop, error) 
 	}
 	kill := time.AfterFunc(hopTimeout, func() { _ = cmd.Process.Kill() })
 	line, rerr := bufio.NewReader(out).ReadString('\n')
-	if !kill.Stop() && rerr == nil {
-		rerr = fmt.Errorf("no address within %v", hopTimeout)
+	if !kill.Stop() { // killed: whatever the read gave, the hop is gone
+		rerr = errors.Join(fmt.Errorf("no address within %v", hopTimeout), rerr)
 	}
 	if rerr != nil {
 		return nil, fmt.Errorf("hop %s gave no address: %w", h.name, errors.Join(rerr, h.stop()))
