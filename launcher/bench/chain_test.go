@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/qlaunch/qlaunch/launcher/bench"
@@ -123,24 +122,6 @@ func TestServeHopUsage(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestServeHopRelayUnreachable(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -148,7 +129,8 @@ func TestServeHopRelayUnreachable(t *testing.T) {
 	}
 	gone := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	var stderr syncBuffer
+	// Read only after stop: ServeHop has returned by then.
+	var stderr bytes.Buffer
 	relay, stop := startHopLog(t, &stderr, "relay", gone)
 	c, err := net.Dial("tcp", relay)
 	if err != nil {
