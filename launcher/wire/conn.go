@@ -133,10 +133,16 @@ func (c *Conn) WriteFrameParts(kind Kind, head, body []byte) error {
 	c.wbuf = appendHeader(c.wbuf, n, kind, 0)
 	c.wbuf = append(c.wbuf, head...)
 	c.out.add(n, n, false)
+	return c.writeWith(body)
+}
+
+// writeWith writes what is buffered followed by body in one writev, and
+// empties the buffer; it does not retain body.
+func (c *Conn) writeWith(body []byte) error {
 	c.vec = append(c.vec[:0], c.wbuf, body)
 	c.bufs = c.vec
 	_, err := c.bufs.WriteTo(c.w)
-	c.vec[1] = nil // do not retain the body
+	c.vec[1] = nil
 	c.wbuf = c.wbuf[:0]
 	if err != nil {
 		c.werr = fmt.Errorf("wire: write: %w", err)
@@ -166,15 +172,7 @@ func (c *Conn) writePlain(kind Kind, p []byte) error {
 		if len(p) > writeBufferSize/2 {
 			c.wbuf = appendHeader(c.wbuf, len(p), kind, 0)
 			c.out.add(len(p), len(p), false)
-			c.vec = append(c.vec[:0], c.wbuf, p)
-			c.bufs = c.vec
-			_, err := c.bufs.WriteTo(c.w)
-			c.vec[1] = nil // do not retain the payload
-			c.wbuf = c.wbuf[:0]
-			if err != nil {
-				c.werr = fmt.Errorf("wire: write: %w", err)
-			}
-			return c.werr
+			return c.writeWith(p)
 		}
 		if err := c.Flush(); err != nil {
 			return err
