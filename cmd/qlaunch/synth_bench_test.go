@@ -90,16 +90,22 @@ func BenchmarkSynthToffoliSlots(b *testing.B) {
 	}
 }
 
-func benchSynthSlots(b *testing.B, procsIsSlots bool) {
+// toffoliTask is the synth task of the toffoli target, seed 1.
+func toffoliTask(tb testing.TB) kernels.Task {
+	tb.Helper()
 	target, err := synth.Target("toffoli")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	payload, err := json.Marshal(synth.Request{Target: target, Seed: 1})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	task := kernels.Task{Kernel: synth.KernelSynth, Payload: payload}
+	return kernels.Task{Kernel: synth.KernelSynth, Payload: payload}
+}
+
+func benchSynthSlots(b *testing.B, procsIsSlots bool) {
+	task := toffoliTask(b)
 	one, two := startSlotRuntime(b, 1, 0), startSlotRuntime(b, 2, 0)
 	if procsIsSlots {
 		one, two = startSlotRuntime(b, 1, 1), startSlotRuntime(b, 2, 2)
@@ -195,15 +201,7 @@ func TestSynthToffoliOnOneAndTwoSlots(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two runtimes")
 	}
-	target, err := synth.Target("toffoli")
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := json.Marshal(synth.Request{Target: target, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	task := kernels.Task{Kernel: synth.KernelSynth, Payload: payload}
+	task := toffoliTask(t)
 	one, two := startSlotRuntime(t, 1, 0), startSlotRuntime(t, 2, 0)
 	out1, d1 := one.run(t, task)
 	out2, d2 := two.run(t, task)
