@@ -21,10 +21,17 @@ type partsWriter interface {
 	WriteFrameParts(k Kind, head, body []byte) error
 }
 
-// Outbox is the queue of frames waiting for one connection's writer
-// goroutine. Any goroutine may Put; one goroutine runs Run, which writes
-// everything queued since it last woke and flushes once, so many small
-// messages cost one write system call (the nats writeLoop pattern).
+// Outbox is the queue of frames of one connection. Any goroutine may Put;
+// a producer then writes the queue itself with Drain, or has the writer
+// goroutine (the one in Run) write it with Kick. Either writes everything
+// queued so far and flushes once, so many small messages cost one write
+// system call (the nats writeLoop pattern).
+//
+// Put does not wake the writer goroutine: a producer that drains would
+// find it woken for nothing, and waking a parked goroutine makes the Go
+// scheduler wake an idle thread too. On the server's path of a task (read
+// a frame, handle it, drain), that wake-up was a futex call, and the woken
+// thread often ran first on the producer's CPU.
 type Outbox struct {
 	mu      sync.Mutex
 	frames  []outFrame
@@ -38,8 +45,9 @@ type Outbox struct {
 // NewOutbox returns an empty outbox.
 func NewOutbox() *Outbox { return &Outbox{wake: make(chan struct{}, 1)} }
 
-// Put queues one frame. The outbox owns body from then on. Put reports
-// false when the outbox is closed (the frame is dropped).
+// Put queues one frame, to be written by the next Drain or Kick. The
+// outbox owns body from then on. Put reports false when the outbox is
+// closed (the frame is dropped).
 func (o *Outbox) Put(k Kind, body []byte) bool {
 	return o.put(outFrame{kind: k, body: body})
 }
@@ -52,34 +60,25 @@ func (o *Outbox) PutParts(k Kind, head, body []byte) bool {
 	return o.put(outFrame{k, head, body})
 }
 
-// put queues f and wakes the writer when the queue was empty.
 func (o *Outbox) put(f outFrame) bool {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.closed {
-		o.mu.Unlock()
 		return false
 	}
 	o.frames = append(o.frames, f)
-	n := len(o.frames)
-	o.mu.Unlock()
-	if n == 1 {
-		select {
-		case o.wake <- struct{}{}:
-		default:
-		}
-	}
 	return true
 }
+
+// Kick has the writer goroutine write what is queued.
+func (o *Outbox) Kick() { o.wakeup() }
 
 // Close makes Run return once everything queued so far is written.
 func (o *Outbox) Close() {
 	o.mu.Lock()
 	o.closed = true
 	o.mu.Unlock()
-	select {
-	case o.wake <- struct{}{}:
-	default:
-	}
+	o.wakeup()
 }
 
 // Stop makes Run return without writing what is still queued.
@@ -87,10 +86,7 @@ func (o *Outbox) Stop() {
 	o.mu.Lock()
 	o.closed, o.stopped = true, true
 	o.mu.Unlock()
-	select {
-	case o.wake <- struct{}{}:
-	default:
-	}
+	o.wakeup()
 }
 
 // Run writes queued frames to w until Close (nil, once drained) or Stop

@@ -34,6 +34,7 @@ func TestOutboxOrderUnderConcurrentPuts(t *testing.T) {
 	const n = 20000
 	for i := range n {
 		o.Put(KindResult, binary.AppendUvarint(nil, uint64(i)))
+		o.Kick()
 	}
 	o.Close()
 	if err := <-done; err != nil {
