@@ -63,6 +63,7 @@ type task struct {
 
 	ctx     *cancelCtx
 	own     cancelCtx // the context of a remote task
+	turn    uint64    // the reader's batch it was run in (runInline), if any
 	futures []*future // futures its kernel created
 	rt      taskRuntime
 	logger  *slog.Logger
@@ -137,8 +138,10 @@ func (w *worker) stealOldest(n int) []*task {
 }
 
 // dispatch hands free tokens to parked kernels first, then to new runner
-// goroutines for queued work. Called with mu held.
-func (w *worker) dispatch() {
+// goroutines for queued work. With keep, the first batch that would have
+// started a runner is returned instead, its token taken, for the caller
+// to run (runInline). Called with mu held.
+func (w *worker) dispatch(keep bool) (kept []*task) {
 	for w.free > 0 {
 		if len(w.resumers) > 0 {
 			ch := w.resumers[0]
@@ -148,13 +151,18 @@ func (w *worker) dispatch() {
 			continue
 		}
 		if w.queued() == 0 || w.stopping {
-			return
+			return kept
 		}
 		batch := w.popBatch(nil)
 		w.free--
 		w.runners.Add(1)
+		if keep && kept == nil {
+			kept = batch
+			continue
+		}
 		go w.runner(batch)
 	}
+	return kept
 }
 
 // runner runs batches while there is work, holding one token.
@@ -345,6 +353,7 @@ func (w *worker) lookup(t *task, kf kernels.Future) (*future, error) {
 // block helps with queued work or parks t until f makes progress or ctx
 // ends. Called with mu held; returns with mu held.
 func (w *worker) block(t *task, f *future, ctx context.Context, next bool) error {
+	w.handOffReading(t.turn)
 	if t.depth < maxHelpDepth && w.queued() > 0 && !w.stopping {
 		batch := w.popBatch(nil)
 		w.mu.Unlock()
@@ -361,7 +370,7 @@ func (w *worker) block(t *task, f *future, ctx context.Context, next bool) error
 	}
 	f.waiting, f.next = true, next
 	w.free++
-	w.dispatch()
+	w.dispatch(false)
 	w.maybeLoad()
 	w.mu.Unlock()
 	var err error
@@ -407,7 +416,7 @@ func (r *taskRuntime) Map(ctx context.Context, ts []kernels.Task) (kernels.Futur
 	for i := range f.tasks {
 		w.push(&f.tasks[i])
 	}
-	w.dispatch()
+	w.dispatch(false)
 	w.maybeLoad()
 	return kernels.Future{ID: f.id, N: len(ts)}, nil
 }

@@ -90,7 +90,33 @@ type worker struct {
 	wake      chan struct{}
 	lastIdle  bool
 	lastQueue int
+
+	// Reading the parent's frames moves between goroutines (runInline).
+	// turn numbers the reader's batch while it runs one itself (0: it
+	// reads); turnTimer, while checking, calls turnCheck every
+	// inlineTakeover, which hands the reading over from a batch that ran
+	// through a whole period; readEnd gets why reading ended (the first
+	// cause only).
+	turn      uint64
+	lastTurn  uint64
+	checked   uint64 // the turn seen by the last check
+	idleTurns int    // checks since the reader last ran a batch
+	checking  bool
+	turnTimer *time.Timer
+	readEnd   chan error
 }
+
+// inlineTakeover is the period of the check that hands the reading over
+// from a batch the reader runs itself: a batch is taken over after one to
+// two periods. The check runs while batches are run that way and stops
+// after turnIdleChecks periods without one. A timer armed per batch instead
+// cost a wake-up of the thread in the network poller per task (Go wakes it
+// for any timer earlier than its own), as much as the goroutine that
+// runInline saves.
+const (
+	inlineTakeover = time.Millisecond
+	turnIdleChecks = 10
+)
 
 type ctrlFrame struct {
 	kind wire.Kind
@@ -119,6 +145,7 @@ func newWorker(cfg WorkerConfig, log *slog.Logger) *worker {
 		cfg: cfg, log: log, slots: cfg.Slots, free: cfg.Slots,
 		remote: make(map[uint64]*task), up: make(map[uint64]*task),
 		futures: make(map[uint64]*future), wake: make(chan struct{}, 1),
+		readEnd: make(chan error, 1),
 	}
 }
 
@@ -139,7 +166,11 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 	writeErr := make(chan error, 1)
 	wg.Go(func() { writeErr <- w.writeLoop(ctx) })
 	wg.Go(func() { l.watch(ctx, cfg.Link, w.heartbeat) })
-	readErr := w.readLoop(l)
+	w.turnTimer = time.AfterFunc(time.Hour, w.turnCheck)
+	w.turnTimer.Stop()
+	go w.read()
+	readErr := <-w.readEnd
+	w.turnTimer.Stop()
 	cause := ErrParentLost
 	if errors.Is(readErr, ErrShutdown) {
 		cause = ErrShutdown
@@ -291,16 +322,20 @@ func (w *worker) writeFrames(res, sub, lg []byte, canc []uint64, ctrl []ctrlFram
 	return err
 }
 
-// readLoop handles frames from the parent until the link fails or a
-// shutdown arrives.
-func (w *worker) readLoop(l *link) error {
+// read handles frames from the parent until the link fails or a shutdown
+// arrives (the cause goes to readEnd), or until this goroutine ran a batch
+// itself (runInline) and another one took the reading over meanwhile.
+func (w *worker) read() {
+	l := w.link
 	var ids []uint64
 	for {
 		k, b, err := l.fc.ReadFrame()
 		if err != nil {
-			return err
+			w.endRead(err)
+			return
 		}
 		l.seen()
+		var inline []*task
 		switch k {
 		case wire.KindSubmit:
 			// Task bodies alias the frame: keep it (large) or our own
@@ -310,7 +345,8 @@ func (w *worker) readLoop(l *link) error {
 			} else {
 				b = append([]byte(nil), b...)
 			}
-			err = w.onSubmit(b)
+			// Nothing else buffered: the reader may run a batch itself.
+			inline, err = w.onSubmit(b, l.fc.Buffered() == 0)
 		case wire.KindResult:
 			err = w.onResult(b)
 		case wire.KindCancel:
@@ -328,21 +364,119 @@ func (w *worker) readLoop(l *link) error {
 		case wire.KindStatus:
 			err = w.onStatus(b, l.peer.Rank)
 		case wire.KindShutdown:
-			return ErrShutdown
+			err = ErrShutdown
 		case wire.KindHeartbeat:
 		default:
 			err = fmt.Errorf("unexpected %v message from parent", k)
 		}
 		if err != nil {
-			return err
+			w.endRead(err)
+			return
+		}
+		if inline != nil && !w.runInline(inline) {
+			return
 		}
 	}
 }
 
-func (w *worker) onSubmit(b []byte) error {
+// endRead reports why reading ended; only the first cause counts.
+func (w *worker) endRead(err error) {
+	select {
+	case w.readEnd <- err:
+	default:
+	}
+}
+
+// runInline runs batch, whose token the caller holds, in the reading
+// goroutine, and reports whether that goroutine still reads. A task that
+// arrives alone is the case it is for: it runs without a goroutine being
+// started for it, which saves the switch and, more, the idle thread the Go
+// scheduler wakes for every goroutine made runnable while a processor is
+// idle (on two CPUs, about a quarter of a task's round trip through the
+// runtime: BenchmarkWorkloads/latency, `qlaunch bench --workload
+// latency`). Frames go unread meanwhile, so another goroutine takes the
+// reading over as soon as a kernel of the batch blocks (block), or when
+// the batch runs longer than about inlineTakeover (turnCheck).
+func (w *worker) runInline(batch []*task) (reading bool) {
+	defer w.runners.Done()
+	w.mu.Lock()
+	w.lastTurn++
+	turn := w.lastTurn
+	w.turn = turn
+	for _, t := range batch {
+		t.turn = turn
+	}
+	if !w.checking {
+		w.checking, w.checked, w.idleTurns = true, 0, 0
+		w.turnTimer.Reset(inlineTakeover)
+	}
+	w.mu.Unlock()
+	outs := make([]outcome, 0, maxBatch)
+	for _, t := range batch {
+		outs = append(outs, w.run(t, 0))
+	}
+	w.mu.Lock()
+	for _, o := range outs {
+		w.finish(o.t, o.val, o.err)
+	}
+	if len(w.resumers) > 0 {
+		ch := w.resumers[0]
+		w.resumers = w.resumers[1:]
+		close(ch) // our token passes to the parked kernel
+	} else {
+		w.free++
+		w.dispatch(false)
+	}
+	w.maybeLoad()
+	reading = w.turn == turn
+	if reading {
+		w.turn = 0
+	}
+	w.mu.Unlock()
+	_ = w.flushNow()
+	return reading
+}
+
+// handOffReading starts another reading goroutine if turn is the reader's
+// current batch: one of its kernels is about to block, or it ran too long.
+// Called with mu held.
+func (w *worker) handOffReading(turn uint64) {
+	if turn == 0 || w.turn != turn || w.stopping {
+		return
+	}
+	w.turn = 0
+	go w.read()
+}
+
+// turnCheck hands the reading over from a batch the reader has been
+// running since the last check, and checks again after inlineTakeover
+// unless the reader ran no batch for turnIdleChecks periods.
+func (w *worker) turnCheck() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.turn != 0 && w.turn == w.checked {
+		w.handOffReading(w.turn)
+	}
+	if w.lastTurn == w.checked {
+		w.idleTurns++
+	} else {
+		w.idleTurns = 0
+	}
+	w.checked = w.lastTurn
+	if w.idleTurns >= turnIdleChecks || w.stopping {
+		w.checking = false
+		return
+	}
+	w.turnTimer.Reset(inlineTakeover)
+}
+
+// onSubmit queues the tasks of a submit batch and starts them; with
+// mayInline it returns the first batch to run instead, its token taken, for
+// the reader to run itself (runInline).
+func (w *worker) onSubmit(b []byte, mayInline bool) ([]*task, error) {
 	n, err := wire.CountRecords(b)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ts := make([]task, n)
 	recs := wire.NewRecords(b)
@@ -351,7 +485,7 @@ func (w *worker) onSubmit(b []byte) error {
 		id, body, _ := recs.Next()
 		wt.Args = nil
 		if err := wire.DecodeTask(body, &wt); err != nil {
-			return err
+			return nil, err
 		}
 		t := &ts[i]
 		t.kernel, t.args, t.payload, t.logLevel, t.logDepth = wt.Kernel, wt.Args, wt.Payload, wt.LogLevel, wt.LogDepth
@@ -364,9 +498,9 @@ func (w *worker) onSubmit(b []byte) error {
 		w.remote[ts[i].remoteID] = &ts[i]
 		w.push(&ts[i])
 	}
-	w.dispatch()
+	inline := w.dispatch(mayInline)
 	w.maybeLoad()
-	return nil
+	return inline, nil
 }
 
 // onResult completes tasks this rank had handed up.

@@ -309,6 +309,11 @@ func (c *Conn) ReadFrame() (Kind, []byte, error) {
 	return kind, payload, nil
 }
 
+// Buffered reports how many bytes were read from the connection and not
+// yet returned by ReadFrame: nonzero means the next frame, or its start,
+// is already in.
+func (c *Conn) Buffered() int { return c.rend - c.rpos }
+
 // Keep hands the payload ReadFrame last returned to the caller: it stays
 // valid after later reads, and the Conn reads on into a new buffer. It
 // saves a relay the copy of a large payload it must hold on to; for a
