@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"reflect"
 	"strings"
 	"testing"
@@ -244,6 +245,30 @@ func TestTableWriter(t *testing.T) {
 		"      tiny  10000    0.002  tasks_per_s  4,441,787  5,000,000  12,345,678\n"
 	if got := b.String(); got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestIdlePolicy(t *testing.T) {
+	const dir = "/sys/devices/system/cpu/cpuidle/"
+	for _, c := range []struct {
+		files map[string]string
+		want  string
+	}{
+		{map[string]string{dir + "current_driver": "haltpoll\n", dir + "current_governor": "haltpoll\n",
+			"/sys/module/haltpoll/parameters/guest_halt_poll_ns": "0\n"}, "cpuidle haltpoll/haltpoll, guest_halt_poll_ns=0"},
+		{map[string]string{dir + "current_driver": "intel_idle\n", dir + "current_governor_ro": "menu\n"}, "cpuidle intel_idle/menu"},
+		{map[string]string{dir + "current_driver": "acpi_idle"}, "cpuidle acpi_idle"},
+		{map[string]string{}, ""},
+	} {
+		read := func(path string) ([]byte, error) {
+			if v, ok := c.files[path]; ok {
+				return []byte(v), nil
+			}
+			return nil, fs.ErrNotExist
+		}
+		if got := bench.IdlePolicy(read); got != c.want {
+			t.Errorf("files %v: got %q, want %q", c.files, got, c.want)
+		}
 	}
 }
 

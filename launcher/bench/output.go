@@ -21,6 +21,11 @@ import (
 type Header struct {
 	CPU   string // CPU model
 	Cores int    // logical CPUs this process may use
+	// Idle is how the CPUs idle (Linux's cpuidle driver and governor, and
+	// on a KVM guest the halt-polling window), "" where unknown. Latency
+	// depends on it: waking a halted virtual CPU costs tens of
+	// microseconds, a hop of a round trip between processes.
+	Idle string
 	// Tree summarises the runtime's tree ("" without a runtime): ranks
 	// by role, worker slots, and depth.
 	Tree    string
@@ -32,7 +37,7 @@ type Header struct {
 // NewHeader describes this machine and build and, when c is not nil, the
 // tree of c's runtime.
 func NewHeader(ctx context.Context, c *client.Client) (Header, error) {
-	h := Header{CPU: cpuModel(), Cores: runtime.NumCPU(), Go: runtime.Version(), Build: buildInfo()}
+	h := Header{CPU: cpuModel(), Cores: runtime.NumCPU(), Idle: IdlePolicy(os.ReadFile), Go: runtime.Version(), Build: buildInfo()}
 	if c == nil {
 		return h, nil
 	}
@@ -78,6 +83,37 @@ func cpuModel() string {
 	return runtime.GOARCH
 }
 
+// IdlePolicy describes how the CPUs idle from Linux's sysfs, read with
+// readFile: "cpuidle DRIVER/GOVERNOR", and ", guest_halt_poll_ns=N" when
+// the guest halt-polling driver is loaded (0: a vCPU halts at once when
+// idle, and each wake-up of it is a VM entry). "" when sysfs tells nothing.
+func IdlePolicy(readFile func(string) ([]byte, error)) string {
+	read := func(path string) string {
+		b, err := readFile(path)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	const dir = "/sys/devices/system/cpu/cpuidle/"
+	driver := read(dir + "current_driver")
+	if driver == "" {
+		return ""
+	}
+	governor := read(dir + "current_governor")
+	if governor == "" {
+		governor = read(dir + "current_governor_ro")
+	}
+	s := "cpuidle " + driver
+	if governor != "" {
+		s += "/" + governor
+	}
+	if ns := read("/sys/module/haltpoll/parameters/guest_halt_poll_ns"); ns != "" {
+		s += ", guest_halt_poll_ns=" + ns
+	}
+	return s
+}
+
 func buildInfo() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -99,7 +135,11 @@ func WriteHeader(w io.Writer, h Header) error {
 	if tree == "" {
 		tree = "none"
 	}
-	_, err := fmt.Fprintf(w, "machine: %s, %d cores\ntree:    %s\ngo:      %s\nbuild:   %s\n\n", h.CPU, h.Cores, tree, h.Go, h.Build)
+	idle := h.Idle
+	if idle == "" {
+		idle = "unknown"
+	}
+	_, err := fmt.Fprintf(w, "machine: %s, %d cores\nidle:    %s\ntree:    %s\ngo:      %s\nbuild:   %s\n\n", h.CPU, h.Cores, idle, tree, h.Go, h.Build)
 	return err
 }
 
@@ -111,11 +151,12 @@ func WriteHeaderJSON(w io.Writer, h Header) error {
 		Seconds  float64 `json:"seconds"`
 		CPU      string  `json:"cpu"`
 		Cores    int     `json:"cores"`
+		Idle     string  `json:"cpu_idle,omitempty"`
 		Tree     string  `json:"tree"`
 		Slots    int     `json:"worker_slots"`
 		Go       string  `json:"go"`
 		Build    string  `json:"build"`
-	}{"header", 0, 0, h.CPU, h.Cores, h.Tree, h.Workers, h.Go, h.Build})
+	}{"header", 0, 0, h.CPU, h.Cores, h.Idle, h.Tree, h.Workers, h.Go, h.Build})
 	if err != nil {
 		return err
 	}
