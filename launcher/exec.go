@@ -143,11 +143,8 @@ func (w *worker) stealOldest(n int) []*task {
 // to run (runInline). Called with mu held.
 func (w *worker) dispatch(keep bool) (kept []*task) {
 	for w.free > 0 {
-		if len(w.resumers) > 0 {
-			ch := w.resumers[0]
-			w.resumers = w.resumers[1:]
+		if w.passToken() {
 			w.free--
-			close(ch)
 			continue
 		}
 		if w.queued() == 0 || w.stopping {
@@ -170,18 +167,8 @@ func (w *worker) runner(batch []*task) {
 	defer w.runners.Done()
 	outs := make([]outcome, 0, maxBatch)
 	for {
-		outs = outs[:0]
-		for _, t := range batch {
-			outs = append(outs, w.run(t, 0))
-		}
-		w.mu.Lock()
-		for _, o := range outs {
-			w.finish(o.t, o.val, o.err)
-		}
-		if len(w.resumers) > 0 {
-			ch := w.resumers[0]
-			w.resumers = w.resumers[1:]
-			close(ch) // our token passes to the parked kernel
+		outs = w.runBatch(batch, outs)
+		if w.passToken() {
 			w.maybeLoad()
 			w.mu.Unlock()
 			_ = w.flushNow()
@@ -198,6 +185,33 @@ func (w *worker) runner(batch []*task) {
 		w.mu.Unlock()
 		_ = w.flushNow()
 	}
+}
+
+// runBatch runs the kernels of batch (mu not held), then records their
+// outcomes and returns with mu held. outs is scratch space, returned for
+// reuse.
+func (w *worker) runBatch(batch []*task, outs []outcome) []outcome {
+	outs = outs[:0]
+	for _, t := range batch {
+		outs = append(outs, w.run(t, 0))
+	}
+	w.mu.Lock()
+	for _, o := range outs {
+		w.finish(o.t, o.val, o.err)
+	}
+	return outs
+}
+
+// passToken gives the caller's token to the first parked kernel, if any,
+// and reports whether it did. Called with mu held.
+func (w *worker) passToken() bool {
+	if len(w.resumers) == 0 {
+		return false
+	}
+	ch := w.resumers[0]
+	w.resumers = w.resumers[1:]
+	close(ch)
+	return true
 }
 
 // run executes one task's kernel (mu not held). A task cancelled while

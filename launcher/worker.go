@@ -411,19 +411,8 @@ func (w *worker) runInline(batch []*task) (reading bool) {
 		w.turnTimer.Reset(inlineTakeover)
 	}
 	w.mu.Unlock()
-	outs := make([]outcome, 0, maxBatch)
-	for _, t := range batch {
-		outs = append(outs, w.run(t, 0))
-	}
-	w.mu.Lock()
-	for _, o := range outs {
-		w.finish(o.t, o.val, o.err)
-	}
-	if len(w.resumers) > 0 {
-		ch := w.resumers[0]
-		w.resumers = w.resumers[1:]
-		close(ch) // our token passes to the parked kernel
-	} else {
+	w.runBatch(batch, make([]outcome, 0, maxBatch))
+	if !w.passToken() {
 		w.free++
 		w.dispatch(false)
 	}
