@@ -26,7 +26,8 @@ import (
 // tasks itself ("helping", at most maxHelpDepth nested), then gives its
 // token back and parks; when its future is ready it takes a token again,
 // ahead of queued tasks (worker.resumers). So fork-join of any depth runs on
-// one slot.
+// one slot. The first batch of a submission that arrives alone runs in the
+// goroutine that read it, which saves starting one (runInline in worker.go).
 
 const (
 	maxHelpDepth = 8
