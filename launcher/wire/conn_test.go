@@ -664,3 +664,46 @@ func TestWriteFramePartsRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+// TestBuffered: after a read that brought in two frames, Buffered reports
+// the second one's bytes until ReadFrame returns it; a reader that hands
+// out one byte at a time leaves nothing buffered past the frame read.
+func TestBuffered(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewConn(&buf, Options{})
+	for _, p := range []string{"first", "second"} {
+		if err := w.WriteFrame(KindLog, []byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	stream := buf.Bytes()
+	second := headerSize + len("second")
+
+	r := NewConn(readWriter{bytes.NewReader(stream), nil}, Options{})
+	if got := r.Buffered(); got != 0 {
+		t.Fatalf("before any read: Buffered %d, want 0", got)
+	}
+	if _, p, err := r.ReadFrame(); err != nil || string(p) != "first" {
+		t.Fatalf("first frame: %q, %v", p, err)
+	}
+	if got := r.Buffered(); got != second {
+		t.Fatalf("after the first frame: Buffered %d, want %d (the second frame)", got, second)
+	}
+	if _, p, err := r.ReadFrame(); err != nil || string(p) != "second" {
+		t.Fatalf("second frame: %q, %v", p, err)
+	}
+	if got := r.Buffered(); got != 0 {
+		t.Fatalf("after both frames: Buffered %d, want 0", got)
+	}
+
+	r = NewConn(readWriter{iotest.OneByteReader(bytes.NewReader(stream)), nil}, Options{})
+	if _, _, err := r.ReadFrame(); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Buffered(); got != 0 {
+		t.Fatalf("one byte at a time: Buffered %d after the first frame, want 0", got)
+	}
+}
