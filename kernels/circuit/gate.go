@@ -176,15 +176,15 @@ func (g Gate) Matrix(p [3]float64) []complex128 {
 //	[ e^{iφ} sin(θ/2)   e^{i(φ+λ)} cos(θ/2)  ]
 func U3Matrix(theta, phi, lambda float64) [4]complex128 {
 	s, c := math.Sincos(theta / 2)
-	ep, el := expi(phi), expi(lambda)
+	ep, el := ExpI(phi), ExpI(lambda)
 	return [4]complex128{
 		complex(c, 0), -el * complex(s, 0),
 		ep * complex(s, 0), ep * el * complex(c, 0),
 	}
 }
 
-// expi returns e^{ix}, without the real exponential of cmplx.Exp.
-func expi(x float64) complex128 {
+// ExpI returns e^{ix}, without the real exponential of cmplx.Exp.
+func ExpI(x float64) complex128 {
 	s, c := math.Sincos(x)
 	return complex(c, s)
 }

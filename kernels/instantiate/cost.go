@@ -151,7 +151,7 @@ func (w *Workspace) backward(x []float64) {
 		}
 		th, ph, la := x[g.param], x[g.param+1], x[g.param+2]
 		s, c := math.Sincos(th / 2)
-		eph, ela := expi(ph), expi(la)
+		eph, ela := circuit.ExpI(ph), circuit.ExpI(la)
 		epl := eph * ela
 		cc, ss := complex(c, 0), complex(s, 0)
 		// dU3/dθ, dU3/dφ, dU3/dλ.
@@ -221,10 +221,4 @@ func (w *Workspace) Distance(x []float64) float64 {
 		return 0
 	}
 	return d
-}
-
-// expi returns e^{ix}.
-func expi(x float64) complex128 {
-	s, c := math.Sincos(x)
-	return complex(c, s)
 }
