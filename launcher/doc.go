@@ -77,6 +77,12 @@
 // entry. When a kernel returns, the futures it left incomplete are
 // cancelled. A client that disconnects has all its tasks cancelled.
 //
+// A malformed task record fails only its task. The server checks every
+// record a client sends (wire.CheckTask: the body decodes, the kernel name
+// is valid) and answers a bad one with an error result instead of
+// forwarding it; a worker rank that receives a body it cannot decode
+// answers it with an error result too and goes on.
+//
 // When a child's connection breaks, or the child stays silent for
 // LinkConfig.HeartbeatTimeout (heartbeats flow both ways every
 // LinkConfig.Heartbeat), every task it held fails with a result of status

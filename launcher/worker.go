@@ -470,26 +470,58 @@ func (w *worker) onSubmit(b []byte, mayInline bool) ([]*task, error) {
 	ts := make([]task, n)
 	recs := wire.NewRecords(b)
 	var wt wire.Task
-	for i := range ts {
+	var bad []badRecord
+	i := 0
+	for range n {
 		id, body, _ := recs.Next()
 		wt.Args = nil
 		if err := wire.DecodeTask(body, &wt); err != nil {
-			return nil, err
+			// A record that does not decode fails its own task only.
+			bad = append(bad, badRecord{id, recordKernel(body), err})
+			continue
 		}
 		t := &ts[i]
+		i++
 		t.kernel, t.args, t.payload, t.logLevel, t.logDepth = wt.Kernel, wt.Args, wt.Payload, wt.LogLevel, wt.LogDepth
 		t.remoteID, t.logID = id, id
 		t.ctx = &t.own
 	}
+	ts = ts[:i]
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for i := range ts {
 		w.remote[ts[i].remoteID] = &ts[i]
 		w.push(&ts[i])
 	}
+	w.refuse(bad)
 	inline := w.dispatch(mayInline)
 	w.maybeLoad()
 	return inline, nil
+}
+
+// badRecord is a task record that did not decode.
+type badRecord struct {
+	id     uint64
+	kernel string // as far as it decoded
+	err    error
+}
+
+// refuse answers each bad record with an error result, so the task fails
+// and the rank goes on; the first of a batch is logged. Called with mu
+// held.
+func (w *worker) refuse(bad []badRecord) {
+	if len(bad) == 0 {
+		return
+	}
+	w.log.Warn("malformed task records failed", "count", len(bad), "first_id", bad[0].id, "err", bad[0].err)
+	for _, r := range bad {
+		res := wire.Result{
+			Status: wire.ResultError, Kernel: r.kernel, Rank: w.cfg.Rank, Host: w.cfg.Host,
+			Message: fmt.Sprintf("task record refused by worker rank %d: %v (a client or version mismatch sent a body this rank cannot decode)", w.cfg.Rank, r.err),
+		}
+		w.resultOut = wire.AppendRecord(w.resultOut, r.id, w.encodeResult(&res))
+	}
+	w.wakeWriter()
 }
 
 // onResult completes tasks this rank had handed up.
