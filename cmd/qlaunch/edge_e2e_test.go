@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher/client"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -125,5 +130,75 @@ func TestRankProcessSurvivesPoisonRecord(t *testing.T) {
 	proc.wait(t, "worker rank")
 	if proc.err != nil || !strings.Contains(proc.stderr.String(), "malformed task records failed") {
 		t.Fatalf("worker rank: exit %v, stderr:\n%s", proc.err, proc.stderr)
+	}
+}
+
+// TestResultsStreamProcesses: on a real tree with one worker slot, 20
+// exec tasks that each sleep and then write the time they finished reach
+// the client each within 100 ms of finishing, although the rank takes
+// them in batches.
+func TestResultsStreamProcesses(t *testing.T) {
+	const n, bound = 20, 100 * time.Millisecond
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	env := []string{"QLAUNCH_SECRET_FILE=" + secret, "QLAUNCH_ADDR=", "QLAUNCH_ADDRESS_FILE=" + filepath.Join(dir, "addr")}
+	mport, wport, sport := e2eFreePort(t), e2eFreePort(t), e2eFreePort(t)
+	manager := e2eStart(t, env, "manager", "-n", "1", "-p", strconv.Itoa(mport), "-w", strconv.Itoa(wport), "-i", "127.0.0.1")
+	server := e2eStart(t, env, "server", "-p", strconv.Itoa(sport), "-i", "127.0.0.1", "--ranks", "3", "127.0.0.1:"+strconv.Itoa(mport))
+	if r := e2eRun(t, env, "", "wait", "--ranks", "3", "--timeout", "20s"); r.code != 0 {
+		t.Fatalf("wait: %+v\nserver:\n%s\nmanager:\n%s", r, server.stderr, manager.stderr)
+	}
+	sec, err := wire.LoadSecretFile(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, "127.0.0.1:"+strconv.Itoa(sport), client.Options{Secret: sec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ts := make([]kernels.Task, n)
+	for i := range ts {
+		out := filepath.Join(dir, "done-"+strconv.Itoa(i))
+		ts[i] = kernels.Task{Kernel: "exec", Args: []string{"--", "sh", "-c", "sleep 0.05; date +%s%N > " + out}}
+	}
+	f, err := c.Map(ctx, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived := make([]time.Time, n)
+	for got := 0; got < n; {
+		rs, err := c.Next(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		for _, r := range rs {
+			if r.Err != nil {
+				t.Fatalf("task %d: %v", r.Index, r.Err)
+			}
+			arrived[r.Index] = now
+			got++
+		}
+	}
+	late := 0
+	for i := range n {
+		b, err := os.ReadFile(filepath.Join(dir, "done-"+strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			t.Fatalf("task %d wrote %q: %v", i, b, err)
+		}
+		if d := arrived[i].Sub(time.Unix(0, ns)); d > bound {
+			late++
+			t.Errorf("task %d: result arrived %v after the command finished, want at most %v", i, d.Round(time.Millisecond), bound)
+		}
+	}
+	if late > 0 {
+		t.Logf("server:\n%s\nmanager:\n%s", server.stderr, manager.stderr)
 	}
 }
