@@ -85,14 +85,27 @@ func readInput(r io.Reader, name string, limit int) ([]byte, error) {
 			return nil, inputTooLarge(name, st.Size(), limit)
 		}
 	}
-	b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
-	if err != nil {
-		return nil, err
+	// As io.ReadAll, but the buffer never grows past limit+1 bytes, so
+	// all the buffers together take at most about twice that.
+	b := make([]byte, 0, min(512, limit+1))
+	for {
+		if len(b) == cap(b) {
+			if len(b) > limit {
+				return nil, inputTooLarge(name, -1, limit)
+			}
+			grown := make([]byte, len(b), min(2*cap(b), limit+1))
+			copy(grown, b)
+			b = grown
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if len(b) > limit {
-		return nil, inputTooLarge(name, -1, limit)
-	}
-	return b, nil
 }
 
 func inputTooLarge(name string, size int64, limit int) error {
