@@ -81,6 +81,9 @@ func (c LinkConfig) withDefaults() LinkConfig {
 	if c.AcceptRate <= 0 {
 		c.AcceptRate = DefaultAcceptRate
 	}
+	if c.Wire.Decode == nil { // shared by the rank's connections
+		c.Wire.Decode = wire.NewDecodeLimit(wire.DefaultDecodeSlots)
+	}
 	return c
 }
 

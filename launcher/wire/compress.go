@@ -100,12 +100,156 @@ func (z *Codecs) encoder() (*zstd.Encoder, error) {
 
 func (z *Codecs) decoder() (*zstd.Decoder, error) {
 	z.decOnce.Do(func() {
+		// DecodeAllCapLimit: DecodeAll writes at most cap(dst) bytes,
+		// and neither allocates nor trusts a frame's declared size past
+		// it (decodeZstd).
 		z.dec, z.decErr = zstd.NewReader(nil,
 			zstd.WithDecoderMaxMemory(uint64(z.maxFrame)),
 			zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderConcurrency(1))
+			zstd.WithDecoderConcurrency(1),
+			zstd.WithDecodeAllCapLimit(true))
 	})
 	return z.dec, z.decErr
+}
+
+// DecodeLimit bounds how many Conns sharing it (through Options.Decode)
+// decode a zstd frame of unverified size at once: a frame that does not
+// declare its size, or declares more than zstdFastRatio times its own. A
+// Conn waits for a slot before it decodes such a frame, so peers sending
+// decompression bombs at once cost at most n decodings of about two
+// MaxFrame each, however many they are. Other frames, whose size is
+// bounded by the bytes received, need no slot.
+type DecodeLimit struct {
+	slots chan struct{}
+}
+
+// NewDecodeLimit returns a limit of n decodings at once (1 when n < 1).
+func NewDecodeLimit(n int) *DecodeLimit {
+	return &DecodeLimit{slots: make(chan struct{}, max(1, n))}
+}
+
+// DefaultDecodeSlots is the DecodeLimit a launcher shares between the
+// connections of one rank.
+const DefaultDecodeSlots = 2
+
+func (l *DecodeLimit) acquire() {
+	if l != nil {
+		l.slots <- struct{}{}
+	}
+}
+
+func (l *DecodeLimit) release() {
+	if l != nil {
+		<-l.slots
+	}
+}
+
+// zstd payloads are decoded in one call into a buffer sized before
+// decoding by what the frame can hold, not by what it claims: the block
+// headers are walked first (zstdBound), which gives the exact output of
+// raw and RLE blocks and at most zstdMaxBlock per compressed block. A
+// frame whose blocks exceed the limit without any compressed block (the
+// usual bomb: RLE blocks of 128 KiB from 4 bytes each) is refused before
+// anything is allocated; a declared content size above what its blocks can
+// hold is refused as malformed; otherwise the buffer is the declared size,
+// or the bound, at most the limit. The decoder (DecodeAllCapLimit) never
+// writes past the buffer. A frame that may expand more than zstdFastRatio
+// times, or beyond zstdFastMin, first takes a slot of the Conn's
+// DecodeLimit.
+const (
+	zstdFastMin   = 256 << 10
+	zstdFastRatio = 16
+	zstdMaxBlock  = 128 << 10
+)
+
+// decodeZstd decodes the zstd payload src (one frame), reusing dst when it
+// is large enough, refusing more than limit bytes of output.
+func decodeZstd(dec *zstd.Decoder, dl *DecodeLimit, dst, src []byte, limit int) ([]byte, error) {
+	var h zstd.Header
+	if err := h.Decode(src); err != nil {
+		return dst, fmt.Errorf("%w: zstd: %v", ErrBadFrame, err)
+	}
+	if h.Skippable {
+		return dst, fmt.Errorf("%w: zstd: skippable frame", ErrBadFrame)
+	}
+	bound, exact, err := zstdBound(src[h.HeaderSize:], h.HasCheckSum)
+	if err != nil {
+		return dst, err
+	}
+	n := bound
+	if h.HasFCS {
+		switch {
+		case h.FrameContentSize > uint64(limit):
+			return dst, fmt.Errorf("%w: zstd payload declares %d bytes, limit %d", ErrFrameTooLarge, h.FrameContentSize, limit)
+		case h.FrameContentSize > bound || exact && h.FrameContentSize != bound:
+			return dst, fmt.Errorf("%w: zstd payload declares %d bytes, its blocks hold %d", ErrBadFrame, h.FrameContentSize, bound)
+		}
+		n = h.FrameContentSize
+	}
+	if exact && n > uint64(limit) {
+		return dst, fmt.Errorf("%w: zstd payload decodes to %d bytes, limit %d", ErrFrameTooLarge, n, limit)
+	}
+	size := int(min(n, uint64(limit)))
+	if size > max(zstdFastMin, zstdFastRatio*len(src)) {
+		dl.acquire()
+		defer dl.release()
+	}
+	if cap(dst) < size {
+		dst = nil // not kept alive across the next allocation
+		dst = make([]byte, 0, size)
+	}
+	out, err := dec.DecodeAll(src, dst[:0:size])
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded):
+		return dst, fmt.Errorf("%w: zstd payload decodes to more than %d bytes", ErrFrameTooLarge, size)
+	}
+	return dst, fmt.Errorf("%w: zstd: %v", ErrBadFrame, err)
+}
+
+// zstdBound walks the blocks of a zstd frame (b: what follows its header)
+// and returns a bound on their output: exact (and exact is true) when the
+// frame has no compressed block. Anything after the frame is an error: a
+// payload is one zstd frame.
+func zstdBound(b []byte, checksum bool) (bound uint64, exact bool, err error) {
+	exact = true
+	for {
+		if len(b) < 3 {
+			return 0, false, fmt.Errorf("%w: zstd: truncated block header", ErrBadFrame)
+		}
+		hdr := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16
+		b = b[3:]
+		last, typ, size := hdr&1 != 0, (hdr>>1)&3, int(hdr>>3)
+		var in int
+		switch typ {
+		case 0: // raw
+			in, bound = size, bound+uint64(size)
+		case 1: // RLE
+			in, bound = 1, bound+uint64(size)
+		case 2: // compressed
+			in, bound, exact = size, bound+zstdMaxBlock, false
+		default:
+			return 0, false, fmt.Errorf("%w: zstd: reserved block type", ErrBadFrame)
+		}
+		if size > zstdMaxBlock || in > len(b) {
+			return 0, false, fmt.Errorf("%w: zstd: block of %d bytes, %d left", ErrBadFrame, size, len(b))
+		}
+		b = b[in:]
+		if last {
+			break
+		}
+	}
+	if checksum {
+		if len(b) < 4 {
+			return 0, false, fmt.Errorf("%w: zstd: truncated checksum", ErrBadFrame)
+		}
+		b = b[4:]
+	}
+	if len(b) != 0 {
+		return 0, false, fmt.Errorf("%w: zstd: %d bytes after the frame", ErrBadFrame, len(b))
+	}
+	return bound, exact, nil
 }
 
 // appendS2 appends the s2 block encoding of p to dst. s2.Encode rather than
@@ -141,21 +285,6 @@ func decodeS2(dst, src []byte, limit int) ([]byte, error) {
 	out, err := s2.Decode(dst[:cap(dst)], src)
 	if err != nil {
 		return dst, fmt.Errorf("%w: s2: %v", ErrBadFrame, err)
-	}
-	return out, nil
-}
-
-// decodeZstd decodes the zstd frame src, appending to dst[:0].
-func decodeZstd(dec *zstd.Decoder, dst, src []byte, limit int) ([]byte, error) {
-	out, err := dec.DecodeAll(src, dst[:0])
-	if err != nil {
-		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
-			return dst, fmt.Errorf("%w: zstd payload decodes to more than %d bytes", ErrFrameTooLarge, limit)
-		}
-		return dst, fmt.Errorf("%w: zstd: %v", ErrBadFrame, err)
-	}
-	if len(out) > limit {
-		return dst, fmt.Errorf("%w: zstd payload decodes to %d bytes, limit %d", ErrFrameTooLarge, len(out), limit)
 	}
 	return out, nil
 }

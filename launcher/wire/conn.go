@@ -23,6 +23,7 @@ type Conn struct {
 	threshold int
 	comp      Compression
 	codecs    *Codecs
+	decode    *DecodeLimit
 
 	// Read side, owned by the reading goroutine. limit, plainOnly and
 	// bufSize change only during the handshake, before the read and write
@@ -62,6 +63,7 @@ func NewConn(rw io.ReadWriter, opts Options) *Conn {
 		threshold: opts.Threshold,
 		comp:      opts.Compression,
 		codecs:    opts.Codecs,
+		decode:    opts.Decode,
 		limit:     opts.MaxFrame,
 		bufSize:   readBufferSize,
 	}
@@ -298,7 +300,7 @@ func (c *Conn) ReadFrame() (Kind, []byte, error) {
 		if err != nil {
 			return KindInvalid, nil, fmt.Errorf("wire: zstd decoder: %w", err)
 		}
-		out, err := decodeZstd(dec, c.dbuf, raw, c.limit)
+		out, err := decodeZstd(dec, c.decode, c.dbuf, raw, c.limit)
 		if err != nil {
 			return KindInvalid, nil, err
 		}

@@ -22,9 +22,16 @@
 // A reader refuses, with ErrFrameTooLarge and before allocating or reading
 // past the header, a length above its MaxFrame (default 64 MiB). The size
 // of a compressed payload once decoded is capped at MaxFrame too: an s2
-// block's declared length is checked before decoding, and the zstd decoder
-// runs with WithDecoderMaxMemory(MaxFrame), so a small frame cannot expand
-// into a large allocation. An unknown kind or flag, or a payload that does
+// block's declared length is checked before decoding. A zstd payload is
+// one zstd frame; its block headers are walked before decoding, which
+// refuses a frame of raw or RLE blocks past the limit, or one that declares
+// more than its blocks can hold, having allocated nothing, and the frame
+// is then decoded into one buffer of its declared size or its blocks'
+// bound, at most MaxFrame, that the decoder never grows: a small frame
+// that expands past the limit costs at most about 2.5 × MaxFrame before it
+// is refused. Conns that share a DecodeLimit (Options.Decode; a launcher
+// rank shares one among its connections) decode at most its number of
+// frames that may expand more than sixteenfold at once. An unknown kind or flag, or a payload that does
 // not decode, is ErrBadFrame. Any of these ends the connection: the stream
 // is out of step, and the caller closes it.
 //

@@ -82,6 +82,10 @@ type Options struct {
 	// Codecs, when not nil, supplies the zstd encoder and decoder (shared
 	// by many Conns); otherwise a Conn builds its own on first use.
 	Codecs *Codecs
+	// Decode, when not nil, bounds the zstd frames of unverified size
+	// that the Conns sharing it decode at once (DecodeLimit); nil leaves
+	// each Conn its own one at a time.
+	Decode *DecodeLimit
 }
 
 func (o Options) withDefaults() Options {
