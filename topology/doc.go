@@ -17,7 +17,7 @@
 //	compress_threshold = 1024    # frames below this many bytes go plain
 //	log_level = "info"           # debug | info | warn | error
 //	address_file = ".qlaunch/addr"  # where the server's address appears once the tree has joined
-//	secret_file = ""             # "" = one secret generated per job
+//	secret_file = ""             # "" = in a SLURM/PBS job, one generated per job (.qlaunch/job-<id>/secret); "@user" = the user's own
 //	network = "auto"             # where ranks listen and dial: auto | interface (ib0) | CIDR (10.1.0.0/16) | address
 //
 //	[server]

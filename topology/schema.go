@@ -47,8 +47,10 @@ type Runtime struct {
 	// AddressPath.
 	AddressFile string
 	// SecretFile holds the job secret every connection must prove. Key
-	// secret_file, default "": no file, one secret generated per job; see
-	// SecretPath.
+	// secret_file, default "": in a scheduler's job, one secret generated
+	// per job in .qlaunch/job-<id>/ (outside one, the user's default
+	// file); "@user" asks for the user's long-lived secret; see SecretPath
+	// and wire.ResolveSecretPath.
 	SecretFile string
 	// Network is the network the server and managers listen on and their
 	// children dial: key network, default auto. See Network.

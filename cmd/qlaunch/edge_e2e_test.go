@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -200,5 +204,75 @@ func TestResultsStreamProcesses(t *testing.T) {
 	}
 	if late > 0 {
 		t.Logf("server:\n%s\nmanager:\n%s", server.stderr, manager.stderr)
+	}
+}
+
+// TestJobsOfOneUserIsolated: two jobs of one user started in one folder
+// each get their own secret (.qlaunch/job-<id>/secret, in a directory of
+// mode 0700), never the user's long-lived one, so a client of one job
+// cannot use the other job's runtime.
+func TestJobsOfOneUserIsolated(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	base := []string{"HOME=" + home, "XDG_CONFIG_HOME=", "QLAUNCH_SECRET_FILE=", "QLAUNCH_ADDR=", "QLAUNCH_ADDRESS_FILE=", "PBS_JOBID="}
+	jobEnv := func(id string) []string { return append(append([]string(nil), base...), "SLURM_JOB_ID="+id) }
+	start := func(id string) string {
+		port := e2eFreePort(t)
+		p := &e2eProc{cmd: exec.Command(qlaunchBin, "server", "-p", strconv.Itoa(port), "-i", "127.0.0.1", "--ranks", "1"), stderr: &bytes.Buffer{}, done: make(chan struct{})}
+		p.cmd.Dir, p.cmd.Env, p.cmd.Stderr = dir, append(os.Environ(), jobEnv(id)...), p.stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.err = p.cmd.Wait(); close(p.done) }()
+		t.Cleanup(func() { p.cmd.Process.Kill(); <-p.done })
+		return "127.0.0.1:" + strconv.Itoa(port)
+	}
+	// wait (which retries until the server is up) for a job's own runtime,
+	// status (one attempt) for the other's.
+	status := func(id, addr string, own bool) e2eResult {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		args := []string{"status", "--ip", addr}
+		if own {
+			args = []string{"wait", "--ip", addr, "--ranks", "1", "--timeout", "20s"}
+		}
+		cmd := exec.CommandContext(ctx, qlaunchBin, args...)
+		cmd.Dir, cmd.Env = dir, append(os.Environ(), jobEnv(id)...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		r := e2eResult{stdout: out.String(), stderr: errb.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, b := start("101"), start("102")
+	for _, tc := range []struct {
+		job, addr string
+		ok        bool
+	}{{"101", a, true}, {"102", b, true}, {"101", b, false}, {"102", a, false}} {
+		r := status(tc.job, tc.addr, tc.ok)
+		if tc.ok && r.code != 0 {
+			t.Errorf("job %s's client to its own runtime: %+v", tc.job, r)
+		}
+		if !tc.ok && (r.code == 0 || !strings.Contains(r.stderr, "authentication failed")) {
+			t.Errorf("job %s's client to the other job's runtime at %s: %+v, want refused (authentication failed)", tc.job, tc.addr, r)
+		}
+	}
+	for _, id := range []string{"101", "102"} {
+		jd := filepath.Join(dir, ".qlaunch", "job-"+id)
+		fi, err := os.Stat(jd)
+		if err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("job directory %s: %v, %v; want mode 0700", jd, fi, err)
+		}
+		if fi, err := os.Stat(filepath.Join(jd, "secret")); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("job secret in %s: %v, %v; want mode 0600", jd, fi, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(home, ".config", "qlaunch", "secret")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the user's long-lived secret was created or used under a scheduler: %v", err)
 	}
 }

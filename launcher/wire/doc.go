@@ -100,7 +100,11 @@
 // that must be a regular file owned by the user with mode 0600 or 0400;
 // EnsureSecretFile creates one with a fresh secret on first use.
 // ResolveSecretPath picks the file: --secret-file, else $QLAUNCH_SECRET_FILE,
-// else qlaunch/secret under the user's configuration directory.
+// else, inside a scheduler's job ($SLURM_JOB_ID, $PBS_JOBID), the job's
+// own job-<id>/secret beside the address file (JobSecretPath, a directory
+// of mode 0700), else qlaunch/secret under the user's configuration
+// directory. The user's long-lived secret is used in a job only when asked
+// for (UserSecret, "@user", as the file).
 //
 // # Concurrency
 //

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 )
 
 // MinSecretLen is the least length of a job secret, in bytes.
@@ -140,6 +141,9 @@ func EnsureSecretFile(path string) (Secret, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Secret{}, fmt.Errorf("wire: secret file: %w", err)
 	}
+	if err := checkJobDir(dir); err != nil {
+		return Secret{}, err
+	}
 	s, err = GenerateSecret()
 	if err != nil {
 		return Secret{}, err
@@ -151,6 +155,26 @@ func EnsureSecretFile(path string) (Secret, error) {
 		return Secret{}, fmt.Errorf("wire: create secret file: %w", err)
 	}
 	return s, nil
+}
+
+// checkJobDir refuses a per-job directory (JobDirPrefix…) that others may
+// enter: MkdirAll creates it 0700, so a wider one was made by someone else.
+func checkJobDir(dir string) error {
+	if !strings.HasPrefix(filepath.Base(dir), JobDirPrefix) {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("wire: secret file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%w: the job directory %s has mode %#o, so others may enter it; make it private to you: chmod 700 %s",
+			ErrInsecureSecretFile, dir, perm, dir)
+	}
+	if uid, ok := fileOwner(fi); ok && uid != os.Getuid() {
+		return fmt.Errorf("%w: the job directory %s is owned by uid %d, not by you (uid %d)", ErrInsecureSecretFile, dir, uid, os.Getuid())
+	}
+	return nil
 }
 
 // createExclusive creates path holding data, mode 0600, failing with
@@ -203,20 +227,69 @@ func writeSync(f *os.File, data []byte) error {
 // call.
 func DefaultSecretPath() (string, error) { return defaultSecretPath(os.Getenv) }
 
+// UserSecret, given as the secret file (--secret-file, $QLAUNCH_SECRET_FILE
+// or the topology's secret_file), names the user's long-lived secret
+// (DefaultSecretPath), which is otherwise never used under a scheduler.
+const UserSecret = "@user"
+
+// JobDirPrefix names the per-job directories of a folder: job-<id>.
+const JobDirPrefix = "job-"
+
 // ResolveSecretPath picks the secret file: flagValue (--secret-file) when
-// set, else $QLAUNCH_SECRET_FILE, else the default path, computed from the
-// environment given by getenv (os.Getenv when nil).
+// set, else $QLAUNCH_SECRET_FILE, else, inside a scheduler's job
+// ($SLURM_JOB_ID, else $PBS_JOBID), the job's own secret JobSecretPath,
+// else the user's default file. UserSecret as flagValue or in
+// $QLAUNCH_SECRET_FILE selects the user's default file explicitly. The
+// environment is read through getenv (os.Getenv when nil).
+//
+// So every job of a scheduler has its own secret unless the user asks for
+// the long-lived one: two jobs of one user started in one folder cannot
+// authenticate to each other.
 func ResolveSecretPath(flagValue string, getenv func(string) string) (string, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	if flagValue != "" {
-		return flagValue, nil
+	p := flagValue
+	if p == "" {
+		p = getenv("QLAUNCH_SECRET_FILE")
 	}
-	if p := getenv("QLAUNCH_SECRET_FILE"); p != "" {
+	switch {
+	case p == UserSecret:
+		return defaultSecretPath(getenv)
+	case p != "":
 		return p, nil
 	}
+	if jp := JobSecretPath(getenv); jp != "" {
+		return jp, nil
+	}
 	return defaultSecretPath(getenv)
+}
+
+// JobID returns the scheduler's id of the job this process runs in:
+// $SLURM_JOB_ID, else $PBS_JOBID; "" outside a job.
+func JobID(getenv func(string) string) string {
+	if j := getenv("SLURM_JOB_ID"); j != "" {
+		return j
+	}
+	return getenv("PBS_JOBID")
+}
+
+// JobSecretPath returns the secret file of the scheduler's job this process
+// runs in: secret in the directory job-<id> beside the address file (the
+// directory of $QLAUNCH_ADDRESS_FILE, else .qlaunch, on the shared file
+// system where the job was started), which EnsureSecretFile creates with
+// mode 0700. It returns "" outside a job, and for a job id that cannot
+// name a directory.
+func JobSecretPath(getenv func(string) string) string {
+	id := JobID(getenv)
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\\\x00") {
+		return ""
+	}
+	dir := ".qlaunch"
+	if a := getenv("QLAUNCH_ADDRESS_FILE"); a != "" {
+		dir = filepath.Dir(a)
+	}
+	return filepath.Join(dir, JobDirPrefix+id, "secret")
 }
 
 func defaultSecretPath(getenv func(string) string) (string, error) {

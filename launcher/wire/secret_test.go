@@ -240,6 +240,13 @@ func TestResolveSecretPath(t *testing.T) {
 		{"HOME", "", map[string]string{"HOME": "/home/u"}, "/home/u/.config/qlaunch/secret", false},
 		{"relative XDG", "", map[string]string{"XDG_CONFIG_HOME": "rel", "HOME": "/home/u"}, "", true},
 		{"nothing", "", nil, "", true},
+		{"SLURM job", "", map[string]string{"SLURM_JOB_ID": "42", "HOME": "/home/u"}, ".qlaunch/job-42/secret", false},
+		{"PBS job", "", map[string]string{"PBS_JOBID": "7.pbs", "HOME": "/home/u"}, ".qlaunch/job-7.pbs/secret", false},
+		{"job beside the address file", "", map[string]string{"SLURM_JOB_ID": "42", "QLAUNCH_ADDRESS_FILE": "/shared/run/addr"}, "/shared/run/job-42/secret", false},
+		{"job, environment wins", "", map[string]string{"SLURM_JOB_ID": "42", "QLAUNCH_SECRET_FILE": "/e/secret"}, "/e/secret", false},
+		{"job, the user's secret asked for", UserSecret, map[string]string{"SLURM_JOB_ID": "42", "HOME": "/home/u"}, "/home/u/.config/qlaunch/secret", false},
+		{"job, the user's secret in the environment", "", map[string]string{"SLURM_JOB_ID": "42", "QLAUNCH_SECRET_FILE": UserSecret, "HOME": "/home/u"}, "/home/u/.config/qlaunch/secret", false},
+		{"job id that names no directory", "", map[string]string{"SLURM_JOB_ID": "../x", "HOME": "/home/u"}, "/home/u/.config/qlaunch/secret", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,5 +262,31 @@ func TestResolveSecretPath(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", "/xdg-test")
 	if got, err := DefaultSecretPath(); err != nil || got != "/xdg-test/qlaunch/secret" {
 		t.Errorf("DefaultSecretPath = %q, %v", got, err)
+	}
+}
+
+// TestJobSecretDirectory: a job's secret is created in a directory of mode
+// 0700; one that others may enter is refused.
+func TestJobSecretDirectory(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"SLURM_JOB_ID": "9", "QLAUNCH_ADDRESS_FILE": filepath.Join(dir, "addr")}
+	path, err := ResolveSecretPath("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EnsureSecretFile(path); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Dir(path))
+	if err != nil || fi.Mode().Perm() != 0o700 || filepath.Base(filepath.Dir(path)) != "job-9" {
+		t.Fatalf("job directory %s: %v %v, want mode 0700", filepath.Dir(path), fi.Mode(), err)
+	}
+	wide := filepath.Join(dir, "job-10")
+	if err := os.Mkdir(wide, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(wide, 0o755)
+	if _, err := EnsureSecretFile(filepath.Join(wide, "secret")); !errors.Is(err, ErrInsecureSecretFile) || !strings.Contains(err.Error(), "chmod 700") {
+		t.Fatalf("secret in a job directory of mode 0755: %v, want ErrInsecureSecretFile saying how to fix it", err)
 	}
 }
