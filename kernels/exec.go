@@ -142,6 +142,13 @@ func runCommand(ctx context.Context, guard []string, name string, argv []string,
 		killGroup(cmd.Process.Pid)
 		return nil
 	}
+	if len(guard) > 0 {
+		// The guard ends the command with every process below it, in
+		// its group or not; should it not have within guardEndGrace,
+		// Wait kills it and the group is killed below.
+		cmd.Cancel = func() error { return cmd.Process.Signal(guardEndSignal) }
+		cmd.WaitDelay = guardEndGrace
+	}
 
 	// The command's standard streams are pipes this function owns, so that
 	// Wait returns as soon as the command exits and the group can be
@@ -287,6 +294,10 @@ func guardedResult(name, path, status string, stdout, stderrTail []byte) ([]byte
 	}
 	return stdout, nil
 }
+
+// guardEndGrace bounds how long a cancelled guarded command's guard may
+// take to end it (it walks the process tree, a few milliseconds).
+const guardEndGrace = 2 * time.Second
 
 // killGroup kills the process group led by pid; a group already gone is
 // no error.

@@ -422,3 +422,112 @@ func BenchmarkExec(b *testing.B) {
 		})
 	}
 }
+
+// alive reports whether pid is a live (not zombie) process.
+func alive(pid int) bool {
+	st, _, ok := procState(pid)
+	return ok && st != 'Z'
+}
+
+// waitGone waits, at most procTimeout, until none of pids is alive.
+func waitGone(t *testing.T, what string, pids ...int) {
+	t.Helper()
+	deadline := time.Now().Add(procTimeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var left []int
+		for _, p := range pids {
+			if alive(p) {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: processes %v still alive after %v", what, left, procTimeout)
+		}
+		<-tick.C
+	}
+}
+
+// setsidChild starts, in the background, a process that leaves the
+// command's session and group (setsid) and reports its pid to $1.
+const setsidChild = `setsid sh -c 'echo $$ > "$1"; exec sleep 100' sh "$1" &`
+
+// TestExecGuardEndsSetsidChild: a process that left the command's group
+// with setsid is ended by the guard when the command exits, when the task
+// is cancelled, and when the rank is killed -9.
+func TestExecGuardEndsSetsidChild(t *testing.T) {
+	t.Run("command exits", func(t *testing.T) {
+		// The shell waits for the report, prints the pid and exits,
+		// leaving the setsid child behind.
+		file := filepath.Join(t.TempDir(), "pid")
+		out, err := execModes[1].run(t, t.Context(), nil, "--", "sh", "-c",
+			setsidChild+` while [ ! -s "$1" ]; do sleep 0.01; done; cat "$1"`, "sh", file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := pids(t, string(out))
+		if len(ps) != 1 {
+			t.Fatalf("output %q, want the setsid child's pid", out)
+		}
+		waitGone(t, "setsid child after its command exited", ps[0])
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		fifo := reportFIFO(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			_, err := execModes[1].run(t, ctx, nil, "--", "sh", "-c", setsidChild+" wait", "sh", fifo)
+			done <- err
+		}()
+		ps := readPIDs(t, fifo)
+		if len(ps) != 1 || !alive(ps[0]) {
+			t.Fatalf("pids %v, want the live setsid child's", ps)
+		}
+		if _, g, _ := procState(ps[0]); g != ps[0] {
+			t.Fatalf("setsid child %d in group %d, want a group of its own", ps[0], g)
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("cancelled exec: %v, want context.Canceled", err)
+			}
+		case <-time.After(procTimeout):
+			t.Fatal("cancelled exec did not return")
+		}
+		waitGone(t, "setsid child after cancel", ps[0])
+	})
+	t.Run("rank killed", func(t *testing.T) {
+		fifo := reportFIFO(t)
+		rank := exec.Command("/proc/self/exe", fakeRankArg, "--", "sh", "-c", setsidChild+" wait", "sh", fifo)
+		if err := rank.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ps := readPIDs(t, fifo)
+		rank.Process.Kill()
+		rank.Wait()
+		if len(ps) != 1 {
+			t.Fatalf("pids %v, want the setsid child's", ps)
+		}
+		waitGone(t, "setsid child after the rank was killed -9", ps[0])
+	})
+}
+
+// BenchmarkExecGuarded is the cost of one guarded exec task (true).
+func BenchmarkExecGuarded(b *testing.B) {
+	reg, err := kernels.NewRegistry(kernels.BuiltinWith(kernels.BuiltinOptions{ExecGuard: testGuard})...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt := kerneltest.New(reg, 1)
+	for b.Loop() {
+		if _, err := rt.Run(b.Context(), kernels.Task{Kernel: "exec", Args: []string{"--", "true"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

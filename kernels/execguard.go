@@ -42,6 +42,13 @@ const ExecGuardArg = "exec-guard"
 // kills the group at any time. Either way the group is killed by someone
 // alive: the rank, or the guard when the rank is gone.
 //
+// A command's process that leaves the group (setsid, setpgid) is still
+// found: the guard is a child subreaper, so such a process stays below it
+// even once its own parent has exited, and the guard walks the process
+// tree below itself and kills all of it (endDescendants) when the command
+// exits, when the rank cancels the task (SIGUSR1 to the guard) and when
+// the rank dies (SIGTERM), before killing its group.
+//
 // Windows closed: a rank that dies before the guard has armed its signal
 // handler either kills the guard (SIGTERM's default action, before the
 // command starts) or is seen by the guard comparing its parent's pid with
@@ -94,10 +101,14 @@ func RunExecGuard(args []string) error {
 	status := os.NewFile(execGuardStatusFD, "exec-guard-status")
 
 	term := make(chan os.Signal, 1)
-	signal.Notify(term, syscall.SIGTERM)
+	signal.Notify(term, syscall.SIGTERM, guardEndSignal)
 	// Had the rank died before the handler was armed, its SIGTERM may
 	// have gone to another handler of this program.
-	killGroupIfOrphaned(parent)
+	killGroupIfOrphaned(parent, 0)
+	// Processes of the command that leave its group (setsid) stay below
+	// the guard, where endDescendants finds them. Without it (a kernel
+	// before Linux 3.4), they escape as they did before.
+	_ = becomeSubreaper()
 
 	cmd := &exec.Cmd{Path: args[2], Args: args[3:]}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -111,9 +122,15 @@ func RunExecGuard(args []string) error {
 	wait:
 		for {
 			select {
-			case <-term:
-				killGroupIfOrphaned(parent)
+			case sig := <-term:
+				if sig == guardEndSignal {
+					endAll(cmd.Process.Pid)
+				}
+				killGroupIfOrphaned(parent, cmd.Process.Pid)
 			case err := <-done:
+				// What the command left running, in its group or not,
+				// ends before the rank hears that it exited.
+				endDescendants(0)
 				if cmd.ProcessState != nil {
 					fmt.Fprintf(status, "%s%d", guardStatusExit, cmd.ProcessState.ExitCode())
 				} else {
@@ -124,21 +141,36 @@ func RunExecGuard(args []string) error {
 		}
 	}
 	status.Close()
-	for range term {
-		killGroupIfOrphaned(parent)
+	for sig := range term {
+		if sig == guardEndSignal {
+			endAll(0)
+		}
+		killGroupIfOrphaned(parent, 0)
 	}
 	return errors.New("exec guard: signal channel closed")
 }
 
-// killGroupIfOrphaned kills the caller's process group, the caller
-// included, when its parent is no longer parent. A SIGTERM while the
-// parent lives is ignored: it came from elsewhere (a job scheduler
-// signalling every process of a job step, which reaches the command and
-// the rank too), or from the exit of the parent's thread that started the
-// guard, which PR_SET_PDEATHSIG reports as well.
-func killGroupIfOrphaned(parent int) {
+// guardEndSignal asks the guard to end its command with every process
+// below it, then its group and itself: how the rank cancels a guarded
+// command (SIGKILL to the group would miss processes that left it).
+const guardEndSignal = syscall.SIGUSR1
+
+// endAll ends every process below the guard (skip: the command, which
+// another goroutine waits for), then the guard's group with the guard.
+func endAll(skip int) {
+	endDescendants(skip)
+	killOwnGroup()
+}
+
+// killGroupIfOrphaned ends every process below the caller, then its
+// process group, the caller included, when its parent is no longer parent.
+// A SIGTERM while the parent lives is ignored: it came from elsewhere (a
+// job scheduler signalling every process of a job step, which reaches the
+// command and the rank too), or from the exit of the parent's thread that
+// started the guard, which PR_SET_PDEATHSIG reports as well.
+func killGroupIfOrphaned(parent, skip int) {
 	if os.Getppid() != parent {
-		killOwnGroup()
+		endAll(skip)
 	}
 }
 

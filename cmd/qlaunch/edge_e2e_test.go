@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -275,4 +276,84 @@ func TestJobsOfOneUserIsolated(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, ".config", "qlaunch", "secret")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the user's long-lived secret was created or used under a scheduler: %v", err)
 	}
+}
+
+// TestSetsidChildEndsAtShutdown: a process an exec task started that left
+// its group and session (setsid) is gone once the runtime was stopped.
+func TestSetsidChildEndsAtShutdown(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	env := []string{"QLAUNCH_SECRET_FILE=" + secret, "QLAUNCH_ADDR=", "QLAUNCH_ADDRESS_FILE=" + filepath.Join(dir, "addr")}
+	mport, wport, sport := e2eFreePort(t), e2eFreePort(t), e2eFreePort(t)
+	manager := e2eStart(t, env, "manager", "-n", "1", "-p", strconv.Itoa(mport), "-w", strconv.Itoa(wport), "-i", "127.0.0.1")
+	server := e2eStart(t, env, "server", "-p", strconv.Itoa(sport), "-i", "127.0.0.1", "--ranks", "3", "127.0.0.1:"+strconv.Itoa(mport))
+	if r := e2eRun(t, env, "", "wait", "--ranks", "3", "--timeout", "20s"); r.code != 0 {
+		t.Fatalf("wait: %+v\nserver:\n%s\nmanager:\n%s", r, server.stderr, manager.stderr)
+	}
+	sec, err := wire.LoadSecretFile(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(t.Context(), "127.0.0.1:"+strconv.Itoa(sport), client.Options{Secret: sec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pidFile := filepath.Join(dir, "pid")
+	if _, err := c.Submit(t.Context(), kernels.Task{Kernel: "exec", Args: []string{"--", "sh", "-c",
+		`setsid sh -c 'echo $$ > "$1"; exec sleep 100' sh "$1" & wait`, "sh", pidFile}}); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	deadline := time.Now().Add(20 * time.Second)
+	for pid == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the task never reported its setsid child\nmanager:\n%s", manager.stderr)
+		}
+		if b, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(b), "\n") {
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		time.Sleep(10 * time.Millisecond) // polling a file another process writes
+	}
+	if sid := procSession(pid); sid != pid {
+		t.Fatalf("child %d: session %d; want a session of its own", pid, sid)
+	}
+	server.cmd.Process.Signal(syscall.SIGINT)
+	server.wait(t, "server")
+	manager.wait(t, "manager")
+	for end := time.Now().Add(10 * time.Second); processAlive(pid); {
+		if time.Now().After(end) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the setsid child %d of an exec task outlived the runtime's shutdown", pid)
+		}
+		time.Sleep(10 * time.Millisecond) // polling another process's state
+	}
+}
+
+// processAlive reports whether pid runs (a zombie does not).
+func processAlive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z'
+}
+
+// procSession returns the session of pid (0 if not found).
+func procSession(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 4 {
+		return 0
+	}
+	sid, _ := strconv.Atoi(f[3])
+	return sid
 }
