@@ -357,3 +357,51 @@ func procSession(pid int) int {
 	sid, _ := strconv.Atoi(f[3])
 	return sid
 }
+
+// TestManagerWorkerPortLoopback: a manual-mode manager started without
+// -i listens for its parent on every interface, and for worker ranks
+// (which run on its host) on loopback only.
+func TestManagerWorkerPortLoopback(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"QLAUNCH_SECRET_FILE=" + filepath.Join(dir, "secret"), "QLAUNCH_ADDR=", "QLAUNCH_ADDRESS_FILE=" + filepath.Join(dir, "addr")}
+	mport, wport, sport := e2eFreePort(t), e2eFreePort(t), e2eFreePort(t)
+	manager := e2eStart(t, env, "manager", "-n", "1", "-p", strconv.Itoa(mport), "-w", strconv.Itoa(wport))
+	server := e2eStart(t, env, "server", "-p", strconv.Itoa(sport), "-i", "127.0.0.1", "--ranks", "3", "127.0.0.1:"+strconv.Itoa(mport))
+	if r := e2eRun(t, env, "", "wait", "--ranks", "3", "--timeout", "20s"); r.code != 0 {
+		t.Fatalf("wait: %+v\nserver:\n%s\nmanager:\n%s", r, server.stderr, manager.stderr)
+	}
+	if local := listenAddrs(t, wport); len(local) != 1 || local[0] != "0100007F" {
+		t.Errorf("worker port %d listens on %v (hex, /proc/net/tcp), want 127.0.0.1 (0100007F) only", wport, local)
+	}
+	if local := listenAddrs(t, mport); len(local) != 1 || local[0] == "0100007F" {
+		t.Errorf("parent port %d listens on %v, want every interface", mport, local)
+	}
+}
+
+// listenAddrs returns the local IPv4 addresses (as /proc/net/tcp writes
+// them) of the sockets listening on port; IPv6 ones are listed as "v6".
+func listenAddrs(t *testing.T, port int) []string {
+	t.Helper()
+	var out []string
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(line)
+			if len(fs) < 4 || fs[3] != "0A" { // LISTEN
+				continue
+			}
+			ip, p, _ := strings.Cut(fs[1], ":")
+			if n, err := strconv.ParseInt(p, 16, 32); err != nil || int(n) != port {
+				continue
+			}
+			if f == "/proc/net/tcp6" {
+				ip = "v6"
+			}
+			out = append(out, ip)
+		}
+	}
+	return out
+}

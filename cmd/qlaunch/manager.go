@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,7 +29,7 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	fs.Var(&lower, "m", "manage the lower manager at ADDR[:PORT] (repeatable, or comma-separated)")
 	port := fs.Int("p", launcher.DefaultManagerPort, "port the parent (server or manager) connects to")
 	wport := fs.Int("w", launcher.DefaultWorkerPort, "port worker ranks connect to")
-	ip := fs.String("i", "", "IP address to listen on (default: all)")
+	ip := fs.String("i", "", "IP address to listen on (default: every interface for the parent's port, loopback for the worker port, which only this host's worker ranks use)")
 	parent := fs.String("parent", "", "dial the parent at ADDR instead of waiting for it")
 	rankNo := fs.Int("rank", 1, "this manager's rank number")
 	secretFile := fs.String("secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default, created if missing)")
@@ -70,7 +71,7 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	host, _ := os.Hostname()
 	lns, err := launcher.ManagerListeners(launcher.ManagerConfig{
 		Listen:       net.JoinHostPort(*ip, strconv.Itoa(*port)),
-		WorkerListen: net.JoinHostPort(*ip, strconv.Itoa(*wport)),
+		WorkerListen: net.JoinHostPort(cmp.Or(*ip, "127.0.0.1"), strconv.Itoa(*wport)),
 	})
 	if err != nil {
 		return err
