@@ -140,10 +140,14 @@ func TestRankProcessSurvivesPoisonRecord(t *testing.T) {
 
 // TestResultsStreamProcesses: on a real tree with one worker slot, 20
 // exec tasks that each sleep and then write the time they finished reach
-// the client each within 100 ms of finishing, although the rank takes
-// them in batches.
+// the client within 100 ms of finishing, although the rank takes them in
+// batches (held to the batch's end, 14 of 20 came 200 to 500 ms late).
+// The time between a command's last write and its result reaching the
+// client also holds the exit of three processes and two hops; on a busy
+// machine one or two of them were seen to take up to 180 ms, so as many
+// as maxLate results may come later than bound, none after hardBound.
 func TestResultsStreamProcesses(t *testing.T) {
-	const n, bound = 20, 100 * time.Millisecond
+	const n, bound, maxLate, hardBound = 20, 100 * time.Millisecond, 2, 300 * time.Millisecond
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")
 	env := []string{"QLAUNCH_SECRET_FILE=" + secret, "QLAUNCH_ADDR=", "QLAUNCH_ADDRESS_FILE=" + filepath.Join(dir, "addr")}
@@ -188,7 +192,7 @@ func TestResultsStreamProcesses(t *testing.T) {
 			got++
 		}
 	}
-	late := 0
+	late, worst := 0, time.Duration(0)
 	for i := range n {
 		b, err := os.ReadFile(filepath.Join(dir, "done-"+strconv.Itoa(i)))
 		if err != nil {
@@ -198,10 +202,17 @@ func TestResultsStreamProcesses(t *testing.T) {
 		if err != nil {
 			t.Fatalf("task %d wrote %q: %v", i, b, err)
 		}
-		if d := arrived[i].Sub(time.Unix(0, ns)); d > bound {
+		d := arrived[i].Sub(time.Unix(0, ns))
+		worst = max(worst, d)
+		if d > bound {
 			late++
-			t.Errorf("task %d: result arrived %v after the command finished, want at most %v", i, d.Round(time.Millisecond), bound)
+			t.Logf("task %d: result arrived %v after the command finished", i, d.Round(time.Millisecond))
 		}
+	}
+	t.Logf("latest result: %v after its command finished", worst.Round(time.Millisecond))
+	if late > maxLate || worst > hardBound {
+		t.Errorf("%d of %d results arrived more than %v after their command finished (at most %d may), the latest %v (at most %v)",
+			late, n, bound, maxLate, worst.Round(time.Millisecond), hardBound)
 	}
 	if late > 0 {
 		t.Logf("server:\n%s\nmanager:\n%s", server.stderr, manager.stderr)
