@@ -54,7 +54,7 @@ bench-go: ## every Go benchmark once (wire, plan, kernels, workloads in process)
 
 .PHONY: bench-synth
 bench-synth: ## toffoli synthesis on attached runtimes of 1 and 2 worker slots, side by side: the speed-up
-	$(GO) test -run='^$$' -bench=SynthToffoliSlots -benchtime=20x ./cmd/qlaunch
+	$(GO) test -run='^$$' -bench=SynthToffoliSlots -benchtime=20x ./cmd/cli
 
 .PHONY: bench-scale
 bench-scale: ## the scale simulation: 1 server, 64 managers, 4,096 slots, beside a small tree

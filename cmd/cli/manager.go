@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/qlaunch/qlaunch/launcher"
+)
+
+// cmdManager runs a manager: it spawns or accepts worker ranks, or manages
+// lower managers, and waits for its parent.
+func cmdManager(ctx context.Context, e *env, args []string) error {
+	tuneRoleGC(e)
+	fs := newFlagSet(e, "manager", "manager [-n N] [-x] [-m ADDR…] [-p PORT] [-w WORKER_PORT] [-i IP] [--parent ADDR] [-v]")
+	n := fs.Int("n", -1, "worker slots to spawn as one worker-rank process (default: one per CPU; none with -x or -m)")
+	x := fs.Bool("x", false, "spawn nothing: wait for worker ranks (qlaunch worker) to connect")
+	var lower listFlag
+	fs.Var(&lower, "m", "manage the lower manager at ADDR[:PORT] (repeatable, or comma-separated)")
+	port := fs.Int("p", launcher.DefaultManagerPort, "port the parent (server or manager) connects to")
+	wport := fs.Int("w", launcher.DefaultWorkerPort, "port worker ranks connect to")
+	ip := fs.String("i", "", "IP address to listen on (default: all)")
+	parent := fs.String("parent", "", "dial the parent at ADDR instead of waiting for it")
+	rankNo := fs.Int("rank", 1, "this manager's rank number")
+	secretFile := fs.String("secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default, created if missing)")
+	var v verbosity
+	fs.Var(&v, "v", "more output")
+	var lf linkFlags
+	lf.add(fs)
+	pos, err := parseInterleaved(e, fs, args)
+	if err != nil {
+		return err
+	}
+	lower = append(lower, pos...)
+	for i, a := range lower {
+		if !strings.Contains(a, ":") {
+			lower[i] = a + ":" + strconv.Itoa(launcher.DefaultManagerPort)
+		}
+	}
+	spawn := *n
+	if spawn < 0 {
+		spawn = runtime.NumCPU()
+		if *x || len(lower) > 0 {
+			spawn = 0
+		}
+	}
+	link, tlsFiles, err := lf.config(e, nil)
+	if err != nil {
+		return err
+	}
+	secret, secretPath, err := runtimeSecret(e, *secretFile)
+	if err != nil {
+		return err
+	}
+	link.Secret = secret
+	reg, err := e.registry()
+	if err != nil {
+		return err
+	}
+	log := newLogger(e, v.level())
+	host, _ := os.Hostname()
+	lns, err := launcher.ManagerListeners(launcher.ManagerConfig{
+		Listen:       net.JoinHostPort(*ip, strconv.Itoa(*port)),
+		WorkerListen: net.JoinHostPort(*ip, strconv.Itoa(*wport)),
+	})
+	if err != nil {
+		return err
+	}
+	var worker *exec.Cmd
+	if spawn > 0 {
+		worker, err = spawnWorker(spawn, *rankNo+1, lns[1].Addr(), secretPath, v, lf.args(link, tlsFiles))
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+	}
+	err = launcher.RunManager(ctx, launcher.ManagerConfig{
+		Rank: *rankNo, Host: host, Listeners: lns, Parent: *parent, Managers: lower,
+		Registry: reg, Link: link, Logger: log,
+	})
+	if worker != nil {
+		reap(worker, log)
+	}
+	if errors.Is(err, launcher.ErrShutdown) {
+		return nil
+	}
+	return err
+}
+
+// spawnWorker starts one worker-rank process with slots slots connected to
+// the manager's worker port. One process with N slots (goroutines) rather
+// than N processes: a kernel's children then run on the rank's other slots
+// without a network hop.
+func spawnWorker(slots, rank int, wa net.Addr, secretPath string, v verbosity, linkArgs []string) (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	port := wa.(*net.TCPAddr).Port
+	args := []string{"worker", strconv.Itoa(slots), "--manager", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		"--rank", strconv.Itoa(rank), "--secret-file", secretPath}
+	if v > 0 {
+		args = append(args, "-v")
+	}
+	args = append(args, linkArgs...)
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("manager: spawn worker rank: %w", err)
+	}
+	return cmd, nil
+}
+
+// reap waits for a spawned worker rank, killing it after 5 s.
+func reap(cmd *exec.Cmd, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	t.Reset(2 * time.Second)
+	select {
+	case <-done:
+	case <-t.C:
+		log.Warn("worker rank ignored SIGTERM, killing it", "pid", cmd.Process.Pid)
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
