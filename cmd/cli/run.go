@@ -54,6 +54,7 @@ func commands() []command {
 		{"manager", "run a manager: spawn or accept worker ranks, or manage lower managers", cmdManager},
 		{"worker", "run one worker rank with N slots, connected to its manager", cmdWorker},
 		{"submit", "run one kernel on the runtime and print its result", cmdSubmit},
+		{"kernels", "list the kernels this binary runs, with their arguments", cmdKernels},
 		{"status", "print the runtime's tree: ranks, slots busy/idle, tasks done", cmdStatus},
 		{"wait", "wait until the whole tree has joined", cmdWait},
 		{"whoami", "print the launcher and rank identity this process detects", cmdWhoami},

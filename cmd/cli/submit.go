@@ -13,7 +13,9 @@ import (
 
 // cmdSubmit runs one kernel on the runtime and prints its result.
 func cmdSubmit(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "submit", "submit [--ip ADDR] [--input FILE|-] KERNEL [ARG…]")
+	fs := newFlagSet(e, "submit", "submit [--ip ADDR] [--input FILE|-] KERNEL [ARG…]\n\n"+
+		"Runs one task of KERNEL with ARGs on the runtime and prints its result.\n"+
+		"\"qlaunch kernels\" lists the kernels and their arguments.")
 	var cf clientFlags
 	cf.add(fs)
 	input := fs.String("input", "", "read the task's payload from FILE (- for stdin); default: empty")
@@ -53,6 +55,13 @@ func cmdSubmit(ctx context.Context, e *env, args []string) error {
 		}
 		var te *client.TaskError
 		if errors.As(err, &te) && !te.Cancelled && !te.Lost && te.Kernel != "" {
+			switch {
+			case kernels.IsUnknownKernelMessage(te.Message):
+				return unknownKernel(e, te.Kernel)
+			case kernels.IsUsageMessage(te.Kernel, te.Message):
+				// The kernel's arguments did not fit: bad input.
+				return usagef("%s", te.Message)
+			}
 			return fmt.Errorf("%s (rank %d, host %s)", te.Message, te.Rank, te.Host)
 		}
 		return err
