@@ -51,6 +51,8 @@ type AttachedConfig struct {
 	// secret goes to a per-run file (mode 0600) removed by Close.
 	SecretFile  string
 	AddressFile string
+	// Job is the scheduler's job id recorded in the address file, if any.
+	Job string
 	// StartTimeout bounds the wait for every rank to join; zero means 30 s.
 	StartTimeout time.Duration
 	Link         LinkConfig
@@ -117,6 +119,7 @@ func StartAttached(ctx context.Context, cfg AttachedConfig) (*Attached, error) {
 		a.serverErr <- RunServer(runCtx, ServerConfig{
 			Rank: 0, Host: cfg.Host, Listener: ln, ExpectRanks: 1 + len(cfg.Workers),
 			AddressFile: cfg.AddressFile, Address: a.Addr, Ready: ready,
+			Owner:    AddressOwner{Job: cfg.Job, SecretFile: a.SecretFile},
 			Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger, Monitor: cfg.Monitor,
 		})
 	})

@@ -95,7 +95,12 @@
 // Ready channel. Clients find the server through --ip, QLAUNCH_ADDR or the
 // address file. Until then the server keeps its address in the starting
 // file (StartingFile: the address file's name plus ".starting"), where
-// qlaunch wait finds it to ask which ranks are still missing.
+// qlaunch wait finds it to ask which ranks are still missing. The address
+// file is an AddressRecord: the address, then the server's pid, host, job
+// and secret file, so that a client tells a file left by a runtime that
+// is gone from a live one (AddressRecord.Gone, or a refused connection).
+// RunServer removes the file when it returns, unless another server has
+// replaced it.
 //
 // # Observing the tree
 //

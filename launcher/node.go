@@ -35,9 +35,11 @@ type NodeConfig struct {
 	// included; the server is ready once that many have joined (zero:
 	// once every dialled child joined with worker slots below it).
 	ExpectRanks int
-	// AddressFile, if set, receives Address atomically once ready.
+	// AddressFile, if set, receives Address atomically once ready, with
+	// this process, its host and Owner (an AddressRecord).
 	AddressFile string
 	Address     string
+	Owner       AddressOwner
 	// Ready, if set, is closed once ready.
 	Ready chan struct{}
 	// ShutdownTimeout bounds how long a stopping node waits for its
@@ -711,7 +713,7 @@ func (n *node) checkReady() {
 	}
 	n.ready = true
 	if n.cfg.AddressFile != "" {
-		if err := WriteAddressFile(n.cfg.AddressFile, n.cfg.Address); err != nil {
+		if err := WriteAddressRecord(n.cfg.AddressFile, ownRecord(n.cfg.Address, n.cfg.Owner)); err != nil {
 			n.log.Error("writing the address file", "err", err)
 		}
 		n.removeStarting()

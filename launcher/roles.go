@@ -34,10 +34,13 @@ type ServerConfig struct {
 	// included; readiness waits for them (zero: for every dialled manager
 	// to have worker slots below it).
 	ExpectRanks int
-	// AddressFile receives the client address once ready; Address is the
-	// address written (default: the listener's address).
+	// AddressFile receives the client address once ready, with this
+	// process, its host and Owner (see AddressRecord); Address is the
+	// address written (default: the listener's address). RunServer
+	// removes the file when it returns, unless another server replaced it.
 	AddressFile string
 	Address     string
+	Owner       AddressOwner
 	Ready       chan struct{}
 	// Registry, if set, marks retryable kernels (see NodeConfig).
 	Registry *kernels.Registry
@@ -69,12 +72,19 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if cfg.Address == "" {
 		cfg.Address = advertised(ln.Addr(), cfg.Host)
 	}
-	return RunNode(ctx, NodeConfig{
+	err := RunNode(ctx, NodeConfig{
 		Server: true, Rank: cfg.Rank, Host: cfg.Host, Listeners: []net.Listener{ln},
 		Children: cfg.Managers, ExpectRanks: cfg.ExpectRanks, AddressFile: cfg.AddressFile,
-		Address: cfg.Address, Ready: cfg.Ready, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
+		Address: cfg.Address, Owner: cfg.Owner, Ready: cfg.Ready, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
 		Plan: cfg.Plan, Monitor: cfg.Monitor,
 	})
+	if cfg.AddressFile != "" {
+		// The runtime is gone: a client must not find its address.
+		if rerr := removeOwnAddressFile(cfg.AddressFile, cfg.Address); rerr != nil && cfg.Logger != nil {
+			cfg.Logger.Error("removing the address file", "err", rerr)
+		}
+	}
+	return err
 }
 
 // advertised turns a listener address into one a client can dial: an

@@ -117,6 +117,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		Workers:     specs,
 		SecretFile:  topo.Runtime.SecretPath(e.getenv),
 		AddressFile: topo.Runtime.AddressPath(e.getenv),
+		Job:         jobID(e),
 		Link:        link,
 		Logger:      log,
 		Command: func(spec launcher.WorkerSpec, parent, secretFile string) *exec.Cmd {

@@ -73,7 +73,7 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 	if cfg.Registry, err = e.registry(); err != nil {
 		return err
 	}
-	if cfg.Secret, _, err = runtimeSecret(e, t.Runtime.SecretPath(e.getenv)); err != nil {
+	if cfg.Secret, cfg.SecretFile, err = runtimeSecret(e, t.Runtime.SecretPath(e.getenv)); err != nil {
 		return err
 	}
 	if *metricsAddr == "" {

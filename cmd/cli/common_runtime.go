@@ -2,12 +2,17 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/client"
@@ -81,26 +86,86 @@ func clientSecret(e *env, flagPath string) (wire.Secret, error) {
 	return wire.LoadSecretFile(path)
 }
 
+// jobID is the scheduler's job id of this process, recorded in the
+// address file: SLURM_JOB_ID, else PBS_JOBID, else "".
+func jobID(e *env) string {
+	if j := e.getenv("SLURM_JOB_ID"); j != "" {
+		return j
+	}
+	return e.getenv("PBS_JOBID")
+}
+
+// addressFilePath is the address file a runtime writes and a client
+// reads: flagPath, else $QLAUNCH_ADDRESS_FILE, else .qlaunch/addr.
+func addressFilePath(e *env, flagPath string) string {
+	if flagPath != "" {
+		return flagPath
+	}
+	if p := e.getenv("QLAUNCH_ADDRESS_FILE"); p != "" {
+		return p
+	}
+	return defaultAddressFile
+}
+
+// startHint says how to start a runtime, for the errors of a client that
+// found none.
+const startHint = `start one with "qlaunch run TOPOLOGY.toml -- CMD…" (this machine), ` +
+	`"srun qlaunch TOPOLOGY.toml &" then "qlaunch wait" (under SLURM), or "qlaunch server" (manual mode)`
+
+// target is where a client command finds the runtime.
+type target struct {
+	addr string
+	file string                 // the address file read; "" when --ip or QLAUNCH_ADDR gave addr
+	rec  launcher.AddressRecord // what file holds
+}
+
+// goneError says that the runtime an address file names is gone.
+type goneError struct {
+	t   target
+	why string
+}
+
+func (g *goneError) Error() string {
+	who := g.t.rec.Owner()
+	if who != "" {
+		who = " (" + who + ")"
+	}
+	return fmt.Sprintf("the runtime recorded in %s%s is gone (%s); %s", g.t.file, who, g.why, startHint)
+}
+
 // discover finds the server: --ip, else QLAUNCH_ADDR, else the address
-// file (--address-file, QLAUNCH_ADDRESS_FILE, or .qlaunch/addr).
-func discover(e *env, ip, addrFile string) (string, error) {
+// file (--address-file, QLAUNCH_ADDRESS_FILE, or .qlaunch/addr). A file
+// whose server ran on this host under a process that is gone is a
+// *goneError.
+func discover(e *env, ip, addrFile string) (target, error) {
 	if ip != "" {
-		return withDefaultPort(ip), nil
+		return target{addr: withDefaultPort(ip)}, nil
 	}
 	if a := e.getenv("QLAUNCH_ADDR"); a != "" {
-		return withDefaultPort(a), nil
+		return target{addr: withDefaultPort(a)}, nil
 	}
-	if addrFile == "" {
-		addrFile = e.getenv("QLAUNCH_ADDRESS_FILE")
+	path := addressFilePath(e, addrFile)
+	rec, err := launcher.ReadAddressRecord(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return target{}, fmt.Errorf("no runtime found: no --ip, no QLAUNCH_ADDR and no address file %s; %s", path, startHint)
 	}
-	if addrFile == "" {
-		addrFile = defaultAddressFile
-	}
-	a, err := launcher.ReadAddressFile(addrFile)
 	if err != nil {
-		return "", fmt.Errorf("no runtime found: no --ip, no QLAUNCH_ADDR, and %v", err)
+		return target{}, fmt.Errorf("no runtime found: %v", err)
 	}
-	return a, nil
+	t := target{addr: rec.Addr, file: path, rec: rec}
+	if host, _ := os.Hostname(); rec.Gone(host) {
+		return t, &goneError{t, fmt.Sprintf("no process %d on this host", rec.PID)}
+	}
+	return t, nil
+}
+
+// dialFailed turns a refused connection to the server an address file
+// names into a *goneError; other errors pass unchanged.
+func (t target) dialFailed(err error) error {
+	if t.file != "" && errors.Is(err, syscall.ECONNREFUSED) {
+		return &goneError{t, t.addr + " refused the connection"}
+	}
+	return err
 }
 
 func withDefaultPort(a string) string {
@@ -126,12 +191,26 @@ func (c *clientFlags) add(fs *flag.FlagSet) {
 }
 
 func (c *clientFlags) dial(ctx context.Context, e *env, logger *slog.Logger) (*client.Client, error) {
-	addr, err := discover(e, c.ip, c.addrFile)
+	t, err := discover(e, c.ip, c.addrFile)
 	if err != nil {
 		return nil, err
 	}
-	s, err := clientSecret(e, c.secretFile)
+	secretFile := c.secretFile
+	if secretFile == "" && e.getenv("QLAUNCH_SECRET_FILE") == "" {
+		// The runtime's own, as its address file records it.
+		secretFile = t.rec.SecretFile
+	}
+	s, err := clientSecret(e, secretFile)
 	if err != nil {
+		// A file left by a runtime that is gone names a secret that may be
+		// gone too: say that the runtime is.
+		if t.file != "" {
+			if nc, perr := net.DialTimeout("tcp", t.addr, 2*time.Second); perr == nil {
+				nc.Close()
+			} else if gerr := t.dialFailed(perr); gerr != perr {
+				return nil, gerr
+			}
+		}
 		return nil, err
 	}
 	tl, _, err := c.tls.load(e, nil)
@@ -142,8 +221,12 @@ func (c *clientFlags) dial(ctx context.Context, e *env, logger *slog.Logger) (*c
 	// zstd as the runtime's links default to: large incompressible
 	// payloads are probed and go plain, compressible ones shrink before
 	// the first hop rather than only after it.
-	return client.Dial(ctx, addr, client.Options{Secret: s, Logger: logger, LogLevel: c.verbose.level(), Host: host, TLS: tl,
+	cl, err := client.Dial(ctx, t.addr, client.Options{Secret: s, Logger: logger, LogLevel: c.verbose.level(), Host: host, TLS: tl,
 		Wire: wire.Options{Compression: wire.CompressZstd}})
+	if err != nil {
+		return nil, t.dialFailed(err)
+	}
+	return cl, nil
 }
 
 // parseInterleaved parses args with fs allowing positional arguments

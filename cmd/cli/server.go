@@ -43,17 +43,12 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	secret, _, err := runtimeSecret(e, *secretFile)
+	secret, secretPath, err := runtimeSecret(e, *secretFile)
 	if err != nil {
 		return err
 	}
 	link.Secret = secret
-	if *addrFile == "" {
-		*addrFile = e.getenv("QLAUNCH_ADDRESS_FILE")
-	}
-	if *addrFile == "" {
-		*addrFile = defaultAddressFile
-	}
+	*addrFile = addressFilePath(e, *addrFile)
 	reg, err := e.registry()
 	if err != nil {
 		return err
@@ -73,7 +68,8 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 	defer stopMetrics()
 	err = launcher.RunServer(ctx, launcher.ServerConfig{
 		Host: host, Listener: ln, Managers: managers, ExpectRanks: *ranks,
-		AddressFile: *addrFile, Registry: reg, Link: link,
+		AddressFile: *addrFile, Owner: launcher.AddressOwner{Job: jobID(e), SecretFile: secretPath},
+		Registry: reg, Link: link,
 		Logger: log, Monitor: mon,
 	})
 	if errors.Is(err, launcher.ErrShutdown) {

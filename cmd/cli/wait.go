@@ -87,28 +87,39 @@ type waitState struct {
 // tree is complete.
 func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int) waitState {
 	direct := cf.ip != "" || e.getenv("QLAUNCH_ADDR") != ""
-	path := cf.addrFile
-	if path == "" {
-		path = e.getenv("QLAUNCH_ADDRESS_FILE")
-	}
-	if path == "" {
-		path = defaultAddressFile
-	}
+	path := addressFilePath(e, cf.addrFile)
 	dialFlags := *cf
 	written := false // the server wrote its address file: it is ready
+	known := false   // ... and its process runs on this host
 	if !direct {
-		if _, err := launcher.ReadAddressFile(path); err == nil {
+		t, err := discover(e, "", path)
+		var gone *goneError
+		switch {
+		case err == nil:
 			written = true
-		} else if addr, serr := launcher.ReadAddressFile(launcher.StartingFile(path)); serr == nil {
-			dialFlags.ip = addr
-		} else {
-			return waitState{err: fmt.Errorf("the server has not written %s (not ready), nor %s (not started): %w",
-				path, launcher.StartingFile(path), err)}
+			host, _ := os.Hostname()
+			known = t.rec.PID > 0 && t.rec.Host == host
+		case errors.As(err, &gone):
+			// Left by a runtime that is gone: a new one may be starting.
+		default:
+			gone = nil
+		}
+		if !written {
+			addr, serr := launcher.ReadAddressFile(launcher.StartingFile(path))
+			switch {
+			case serr == nil:
+				dialFlags.ip = addr
+			case gone != nil:
+				return waitState{err: gone}
+			default:
+				return waitState{err: fmt.Errorf("the server has not written %s (not ready), nor %s (not started); %s",
+					path, launcher.StartingFile(path), startHint)}
+			}
 		}
 	}
-	addr, _ := discover(e, dialFlags.ip, dialFlags.addrFile)
-	st := waitState{addr: addr}
-	if written && want == 0 {
+	t, _ := discover(e, dialFlags.ip, dialFlags.addrFile)
+	st := waitState{addr: t.addr}
+	if written && known && want == 0 {
 		st.ready = true
 		return st
 	}
@@ -169,7 +180,10 @@ func tally(rows []wire.RankStatus) (joined int, absent []wire.RankStatus) {
 func (s waitState) report(want int) string {
 	var b strings.Builder
 	if s.rows == nil {
-		if s.addr != "" {
+		var gone *goneError
+		if errors.As(s.err, &gone) {
+			fmt.Fprintf(&b, "%v\n", s.err)
+		} else if s.addr != "" {
 			fmt.Fprintf(&b, "no status from the server at %s: %v\n", s.addr, s.err)
 		} else {
 			fmt.Fprintf(&b, "no runtime found: %v\n", s.err)
