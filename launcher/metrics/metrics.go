@@ -280,7 +280,11 @@ func Serve(ctx context.Context, ln net.Listener, src Source, log *slog.Logger) e
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: Handler(reg, log), ReadHeaderTimeout: 10 * time.Second}
+	// A request line is due at once (a scraper sends it whole): a peer
+	// that sends none, such as a qlaunch client given this port, gets its
+	// "400 Bad Request" (and can say it reached HTTP) well within its own
+	// 10 s handshake timeout.
+	srv := &http.Server{Handler: Handler(reg, log), ReadHeaderTimeout: 3 * time.Second}
 	stopped := context.AfterFunc(ctx, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
