@@ -4,6 +4,9 @@
 GO        ?= go
 BIN       ?= bin/qlaunch
 FUZZTIME  ?= 4s
+# VERSION is what qlaunch version prints: the source revision here.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS   ?= $(if $(VERSION),-X github.com/qlaunch/qlaunch/cmd/cli.version=$(VERSION))
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
 .DEFAULT_GOAL := help
@@ -14,11 +17,11 @@ help: ## print this menu
 
 .PHONY: build
 build: ## build bin/qlaunch (pure Go, CGO_ENABLED=0)
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/qlaunch
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/qlaunch
 
 .PHONY: build-mpi
 build-mpi: ## build bin/qlaunch-mpi with the Open MPI bootstrap (needs libopenmpi-dev)
-	$(GO) build -tags mpi -o bin/qlaunch-mpi ./cmd/qlaunch
+	$(GO) build -tags mpi -ldflags '$(LDFLAGS)' -o bin/qlaunch-mpi ./cmd/qlaunch
 
 .PHONY: demo
 demo: build ## the main job: synthesise a Toffoli gate on a runtime started here (attached mode)

@@ -33,7 +33,6 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	rest := fs.Args()
 	if len(rest) < 2 {
-		fs.Usage()
 		return usagef("run: want a topology file and a command")
 	}
 	if err := checkMetrics("run", *metricsAddr); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/qlaunch/qlaunch/launcher"
@@ -83,7 +84,13 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 	// It cannot be opened: the job goes on without it.
 	stopMetrics := func() {}
 	cfg.Monitor = launcher.NewMonitor()
+	// Below the server, an interrupt waits for the tree's own stop (see
+	// rankContext).
+	var server atomic.Bool
+	ctx, stopRank := rankContext(ctx, parentGrace, server.Load)
+	defer stopRank()
 	cfg.Started = func(r topology.Rank) {
+		server.Store(r.Roles.Has(topology.RoleServer))
 		if !r.Roles.Has(topology.RoleServer) {
 			return
 		}

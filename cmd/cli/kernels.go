@@ -54,8 +54,8 @@ func writeKernels(w io.Writer, reg *kernels.Registry) error {
 func unknownKernel(e *env, name string) error {
 	reg, err := e.registry()
 	if err != nil {
-		return usagef("unknown kernel %q", name)
+		return inputf("unknown kernel %q", name)
 	}
-	return usagef("unknown kernel %q: the runtime has no kernel of that name; this qlaunch knows %s (qlaunch kernels lists them with their arguments)",
+	return inputf("unknown kernel %q: the runtime has no kernel of that name; this qlaunch knows %s (qlaunch kernels lists them with their arguments)",
 		name, strings.Join(reg.Names(), ", "))
 }

@@ -85,6 +85,14 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	parentAt := *parent
+	if parentAt == "" {
+		parentAt = "none: waiting for the server to dial " + lns[0].Addr().String()
+	}
+	log.Info("ready", "role", "manager", "rank", *rankNo, "host", host, "address", lns[0].Addr().String(),
+		"worker_address", lns[1].Addr().String(), "spawned_slots", spawn, "lower_managers", len(lower), "parent", parentAt)
+	ctx, stop := rankContext(ctx, parentGrace, never)
+	defer stop()
 	err = launcher.RunManager(ctx, launcher.ManagerConfig{
 		Rank: *rankNo, Host: host, Listeners: lns, Parent: *parent, Managers: lower,
 		Registry: reg, Link: link, Logger: log,

@@ -130,7 +130,7 @@ func TestPlanCheckUsage(t *testing.T) {
 		{[]string{"--check", "--nodelist", "n1"}, "qlaunch: plan: --check takes the node list from the job each rank runs in, not from --nodelist, --nodefile or --ntasks-per-node\n"},
 	} {
 		code, stdout, stderr := runQlaunch(t, nil, append([]string{"plan", "../../configs/local.toml"}, c.args...)...)
-		if code != 2 || stdout != "" || stderr != c.stderr {
+		if code != 2 || stdout != "" || stderr != c.stderr+"see \"qlaunch plan --help\"\n" {
 			t.Errorf("plan %q: exit %d, %q, %q; want exit 2, stderr %q", c.args, code, stdout, stderr, c.stderr)
 		}
 	}

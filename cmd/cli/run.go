@@ -55,6 +55,7 @@ func commands() []command {
 		{"worker", "run one worker rank with N slots, connected to its manager", cmdWorker},
 		{"submit", "run one kernel on the runtime and print its result", cmdSubmit},
 		{"kernels", "list the kernels this binary runs, with their arguments", cmdKernels},
+		{"version", "print this binary's version, source revision and Go version", cmdVersion},
 		{"status", "print the runtime's tree: ranks, slots busy/idle, tasks done", cmdStatus},
 		{"wait", "wait until the whole tree has joined", cmdWait},
 		{"whoami", "print the launcher and rank identity this process detects", cmdWhoami},
@@ -76,8 +77,28 @@ func run(ctx context.Context, args []string, e *env) int {
 		if !errors.As(err, &silent) {
 			fmt.Fprintf(e.stderr, "qlaunch: %v\n", err)
 		}
+		var u usageError
+		if errors.As(err, &u) {
+			fmt.Fprintf(e.stderr, "see %s\n", helpHint(args))
+		}
 	}
 	return code
+}
+
+// helpHint is where the usage of the command args run is printed.
+func helpHint(args []string) string {
+	if len(args) == 0 {
+		return `"qlaunch help"`
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return fmt.Sprintf(`"qlaunch %s --help"`, c.name)
+		}
+	}
+	if strings.HasSuffix(args[0], ".toml") || isFile(args[0]) {
+		return `"qlaunch TOPOLOGY.toml --help"`
+	}
+	return `"qlaunch help"`
 }
 
 func dispatch(ctx context.Context, args []string, e *env) error {
@@ -88,8 +109,13 @@ func dispatch(ctx context.Context, args []string, e *env) error {
 	name := args[0]
 	switch name {
 	case "help", "-h", "-help", "--help":
+		if name == "help" && len(args) > 1 {
+			return helpOf(ctx, e, args[1:])
+		}
 		usage(e.stdout)
 		return nil
+	case "--version":
+		return cmdVersion(ctx, e, args[1:])
 	case kernels.ExecGuardArg:
 		// Hidden: the process-group guard of an exec task's command,
 		// started by a worker rank of this binary.
@@ -111,8 +137,21 @@ func dispatch(ctx context.Context, args []string, e *env) error {
 	if strings.HasSuffix(name, ".toml") || isFile(name) {
 		return cmdBoot(ctx, e, args)
 	}
-	usage(e.stderr)
 	return usagef("unknown subcommand %q", name)
+}
+
+// helpOf is "qlaunch help CMD": CMD's usage, as "qlaunch CMD --help".
+func helpOf(ctx context.Context, e *env, args []string) error {
+	name := args[0]
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, e, append(args[1:], "--help"))
+		}
+	}
+	if strings.HasSuffix(name, ".toml") || name == "TOPOLOGY.toml" {
+		return cmdBoot(ctx, e, []string{name, "--help"})
+	}
+	return usagef("help: unknown subcommand %q", name)
 }
 
 func isFile(path string) bool {
@@ -129,7 +168,8 @@ func usage(w io.Writer) {
 	for _, c := range cs {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun \"qlaunch SUBCOMMAND --help\" for a subcommand's flags.")
+	fmt.Fprintln(w, "\nRun \"qlaunch help SUBCOMMAND\" (or \"qlaunch SUBCOMMAND --help\") for a subcommand's flags,")
+	fmt.Fprintln(w, "\"qlaunch version\" for this binary's version.")
 	fmt.Fprintln(w, "Exit status: 0 success, 1 the work failed, 2 bad usage or bad input.")
 }
 
@@ -163,13 +203,18 @@ func parseFlags(e *env, fs *flag.FlagSet, args []string) error {
 			return flag.ErrHelp
 		}
 	}
+	// A parse error is reported once, by run, with a pointer to --help:
+	// not above the whole flag list.
+	fs.SetOutput(io.Discard)
+	defer fs.SetOutput(e.stderr)
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
 	return nil
 }
 
-// usageError marks bad usage or bad input: exit status 2.
+// usageError marks bad usage or bad input: exit status 2. run follows
+// its message with where to read the command's usage.
 type usageError struct{ err error }
 
 func (u usageError) Error() string { return u.err.Error() }
@@ -177,6 +222,17 @@ func (u usageError) Unwrap() error { return u.err }
 
 // usagef returns a usageError with a formatted message.
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// badInputError is bad input whose message says all (exit status 2, with
+// no pointer to the command's usage), such as an unknown kernel.
+type badInputError struct{ err error }
+
+func (i badInputError) Error() string  { return i.err.Error() }
+func (i badInputError) Unwrap() error  { return i.err }
+func (i badInputError) BadInput() bool { return true }
+
+// inputf returns a badInputError with a formatted message.
+func inputf(format string, a ...any) error { return badInputError{fmt.Errorf(format, a...)} }
 
 // exitStatus is returned by a command that has already reported what went
 // wrong (or passes on a child's status) and wants this exit status.

@@ -91,7 +91,7 @@ func TestStatusWatchSeparateValue(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			code, stdout, stderr := runQlaunch(t, nil, append([]string{"status"}, tt.args...)...)
-			if code != 2 || stdout != "" || stderr != tt.stderr {
+			if code != 2 || stdout != "" || stderr != tt.stderr+"see \"qlaunch status --help\"\n" {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, stderr %q", code, stdout, stderr, tt.stderr)
 			}
 		})

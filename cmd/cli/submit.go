@@ -23,7 +23,6 @@ func cmdSubmit(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
 		return usagef("submit: no kernel given")
 	}
 	var payload []byte
@@ -60,7 +59,7 @@ func cmdSubmit(ctx context.Context, e *env, args []string) error {
 				return unknownKernel(e, te.Kernel)
 			case kernels.IsUsageMessage(te.Kernel, te.Message):
 				// The kernel's arguments did not fit: bad input.
-				return usagef("%s", te.Message)
+				return inputf("%s", te.Message)
 			}
 			return fmt.Errorf("%s (rank %d, host %s)", te.Message, te.Rank, te.Host)
 		}

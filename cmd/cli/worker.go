@@ -68,6 +68,8 @@ func cmdWorker(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	host, _ := os.Hostname()
+	ctx, stop := rankContext(ctx, parentGrace, never)
+	defer stop()
 	err = launcher.RunWorker(ctx, launcher.WorkerConfig{
 		Rank: *rankNo, Host: host, Slots: slots, Parent: parent, Registry: reg,
 		Link: link, Logger: newLogger(e, v.level()),

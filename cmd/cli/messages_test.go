@@ -1,0 +1,165 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestUsageErrorIsOneLine checks that a usage error prints its one line and
+// where to read the usage, not the flag list.
+func TestUsageErrorIsOneLine(t *testing.T) {
+	for _, c := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"submit", "--bogus"}, "qlaunch: flag provided but not defined: -bogus\nsee \"qlaunch submit --help\"\n"},
+		{[]string{"submit"}, "qlaunch: submit: no kernel given\nsee \"qlaunch submit --help\"\n"},
+		{[]string{"run", "x.toml"}, "qlaunch: run: want a topology file and a command\nsee \"qlaunch run --help\"\n"},
+		{[]string{"wait", "--timeout", "x"}, "qlaunch: invalid value \"x\" for flag -timeout: parse error\nsee \"qlaunch wait --help\"\n"},
+		{[]string{"frobnicate"}, "qlaunch: unknown subcommand \"frobnicate\"\nsee \"qlaunch help\"\n"},
+		{[]string{"help", "frobnicate"}, "qlaunch: help: unknown subcommand \"frobnicate\"\nsee \"qlaunch help\"\n"},
+		{[]string{"version", "x"}, "qlaunch: version: unexpected arguments [\"x\"]\nsee \"qlaunch version --help\"\n"},
+	} {
+		code, stdout, stderr := runQlaunch(t, nil, c.args...)
+		if code != 2 || stderr != c.stderr || stdout != "" {
+			t.Errorf("qlaunch %q: exit %d, stdout %q, stderr %q; want exit 2 and stderr %q", c.args, code, stdout, stderr, c.stderr)
+		}
+	}
+}
+
+// TestHelpCommand checks that "qlaunch help CMD" prints what "qlaunch CMD
+// --help" does, for every subcommand.
+func TestHelpCommand(t *testing.T) {
+	for _, c := range commands() {
+		code, stdout, stderr := runQlaunch(t, nil, "help", c.name)
+		code2, stdout2, _ := runQlaunch(t, nil, c.name, "--help")
+		if code != 0 || code2 != 0 || stdout != stdout2 || !strings.HasPrefix(stdout, "usage: qlaunch "+c.name) {
+			t.Errorf("qlaunch help %s: exit %d, %q (stderr %q); qlaunch %s --help: exit %d, %q", c.name, code, stdout, stderr, c.name, code2, stdout2)
+		}
+	}
+	if code, stdout, _ := runQlaunch(t, nil, "help"); code != 0 || !strings.Contains(stdout, `"qlaunch help SUBCOMMAND"`) {
+		t.Errorf("qlaunch help: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, _ := runQlaunch(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "qlaunch ") || !strings.HasSuffix(stdout, runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH+"\n") {
+		t.Errorf("qlaunch version: exit %d, %q", code, stdout)
+	}
+	bi := &debug.BuildInfo{Path: "github.com/qlaunch/qlaunch/cmd/qlaunch", Main: debug.Module{Path: "github.com/qlaunch/qlaunch", Version: "(devel)"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "5a96113c0ffee5a96113"}, {Key: "vcs.time", Value: "2026-12-02T09:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	tail := ", " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+	for _, c := range []struct {
+		bi     *debug.BuildInfo
+		linked string
+		want   string
+	}{
+		{bi, "", "qlaunch (devel), revision 5a96113c0ffe (2026-12-02T09:00:00Z, modified)" + tail},
+		{bi, "v1.2.3", "qlaunch v1.2.3, revision 5a96113c0ffe (2026-12-02T09:00:00Z, modified)" + tail},
+		{&debug.BuildInfo{Path: "example.com/mine", Main: debug.Module{Path: "example.com/mine", Version: "v0.1.0"}}, "", "qlaunch (example.com/mine) v0.1.0" + tail},
+		{nil, "", "qlaunch (devel)" + tail},
+	} {
+		if got := versionLine(c.bi, c.linked); got != c.want {
+			t.Errorf("versionLine = %q, want %q", got, c.want)
+		}
+	}
+}
+
+// TestRankContext checks the grace of a rank below the server: an
+// interrupt reaches it only after the grace, or at once for the server,
+// and not at all once its role returned.
+func TestRankContext(t *testing.T) {
+	parent, interrupt := context.WithCancel(t.Context())
+	defer interrupt()
+	below, stopBelow := rankContext(parent, time.Hour, never)
+	defer stopBelow()
+	top, stopTop := rankContext(parent, time.Hour, func() bool { return true })
+	defer stopTop()
+	graced, stopGraced := rankContext(parent, time.Millisecond, never)
+	defer stopGraced()
+	interrupt()
+	<-top.Done()
+	<-graced.Done()
+	if below.Err() != nil {
+		t.Fatalf("a rank below the server left at once: %v", below.Err())
+	}
+	stopBelow()
+	if below.Err() == nil {
+		t.Fatal("stop did not end the rank's context")
+	}
+}
+
+// TestCleanShutdownNoWarnings runs a manual-mode tree (a manager spawning a
+// worker rank, a server) and interrupts it as scancel does, one process
+// after another from the bottom: the worker rank first, then the manager,
+// then the server. Every process exits 0, and nothing logs a warning; the
+// manager and the server each log one ready line.
+func TestCleanShutdownNoWarnings(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"QLAUNCH_SECRET_FILE=" + dir + "/secret", "QLAUNCH_ADDR=", "QLAUNCH_ADDRESS_FILE=" + dir + "/addr"}
+	mport, wport, sport := e2eFreePort(t), e2eFreePort(t), e2eFreePort(t)
+	manager := e2eStart(t, env, "manager", "-n", "1", "-p", strconv.Itoa(mport), "-w", strconv.Itoa(wport), "-i", "127.0.0.1")
+	server := e2eStart(t, env, "server", "-p", strconv.Itoa(sport), "-i", "127.0.0.1", "127.0.0.1:"+strconv.Itoa(mport))
+	if r := e2eRun(t, env, "", "wait", "--timeout", "20s"); r.code != 0 {
+		t.Fatalf("wait: %+v\nserver:\n%s\nmanager:\n%s", r, server.stderr, manager.stderr)
+	}
+	if r := e2eRun(t, env, "", "submit", "fanout", "3", "2"); r.code != 0 || r.stdout != "9\n" {
+		t.Fatalf("submit: %+v", r)
+	}
+	worker := childOf(t, manager.cmd.Process.Pid)
+	// The skew between the signals is the scenario under test (scancel
+	// reaches the nodes one after another), not a synchronisation.
+	syscall.Kill(worker, syscall.SIGINT)
+	time.Sleep(300 * time.Millisecond)
+	manager.cmd.Process.Signal(syscall.SIGINT)
+	time.Sleep(300 * time.Millisecond)
+	server.cmd.Process.Signal(syscall.SIGINT)
+	server.wait(t, "server")
+	manager.wait(t, "manager")
+	if server.err != nil || manager.err != nil {
+		t.Fatalf("exit: server %v, manager %v\nserver:\n%s\nmanager:\n%s", server.err, manager.err, server.stderr, manager.stderr)
+	}
+	for _, p := range []struct {
+		name string
+		log  string
+	}{{"server", server.stderr.String()}, {"manager", manager.stderr.String()}} {
+		if strings.Contains(p.log, "level=WARN") || strings.Contains(p.log, "level=ERROR") {
+			t.Errorf("the %s logged a warning in a clean shutdown:\n%s", p.name, p.log)
+		}
+		if n := strings.Count(p.log, "msg=ready role="+p.name); n != 1 {
+			t.Errorf("the %s logged %d ready lines, want 1:\n%s", p.name, n, p.log)
+		}
+	}
+}
+
+// childOf returns the one child process of pid (any of its threads may
+// have started it).
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kids []string
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		kids = append(kids, strings.Fields(string(b))...)
+	}
+	if len(kids) != 1 {
+		t.Fatalf("children of %d: %q, want one", pid, kids)
+	}
+	child, err := strconv.Atoi(kids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return child
+}
