@@ -13,10 +13,12 @@ import (
 
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/kernels/circuit"
+	"github.com/qlaunch/qlaunch/kernels/instantiate"
 	"github.com/qlaunch/qlaunch/kernels/kerneltest"
 	"github.com/qlaunch/qlaunch/kernels/resynth"
 	"github.com/qlaunch/qlaunch/kernels/synth"
 	"github.com/qlaunch/qlaunch/launcher/client"
+	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
 // numericFlags are the flags of the numerical client commands.
@@ -25,6 +27,9 @@ type numericFlags struct {
 	local  bool
 	format string
 	seed   uint64
+	// slots and ranks are the worker slots and worker ranks the task ran
+	// on, as runTask found them (0: unknown).
+	slots, ranks int
 }
 
 func (n *numericFlags) add(fs interface {
@@ -45,6 +50,7 @@ func (n *numericFlags) runTask(ctx context.Context, e *env, t kernels.Task) ([]b
 		if err != nil {
 			return nil, err
 		}
+		n.slots, n.ranks = runtime.NumCPU(), 1
 		return kerneltest.New(reg, runtime.NumCPU()).Run(ctx, t)
 	}
 	c, err := n.dial(ctx, e, newLogger(e, n.verbose.level()))
@@ -68,7 +74,49 @@ func (n *numericFlags) runTask(ctx context.Context, e *env, t kernels.Task) ([]b
 		}
 		return nil, err
 	}
+	if rows, err := c.Status(ctx); err == nil {
+		for _, r := range rows {
+			if r.State == wire.RankJoined && r.Slots > 0 {
+				n.slots += r.Slots
+				n.ranks++
+			}
+		}
+	}
 	return vals[0], nil
+}
+
+// knownCNOTs are the fewest CNOTs known to build the named targets
+// (with any one-qubit gates): the Toffoli gate needs 6 (Shende and
+// Markov, 2009), SWAP 3.
+var knownCNOTs = map[string]int{"cnot": 1, "swap": 3, "toffoli": 6}
+
+// writeSynthSummary tells a person what synth computed: the target, the
+// CNOT count against the known optimum, what the distance means, the
+// tasks, the slots and the time.
+func writeSynthSummary(w io.Writer, name string, qubits int, res *synth.Result, threshold float64, slots, ranks int, seconds float64) {
+	if name == "" {
+		name = "the unitary"
+	}
+	fmt.Fprintf(w, "synth: %s (%d qubits) as the CNOT+U3 circuit above: %s", name, qubits, plural(res.CNOTs, "CNOT"))
+	if best, ok := knownCNOTs[name]; ok {
+		if res.CNOTs == best {
+			fmt.Fprint(w, ", the known optimum")
+		} else {
+			fmt.Fprintf(w, " (the known optimum is %d)", best)
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "synth: distance %.3g: how far the circuit's unitary is from the target, 1 − |Tr(U†V)|/N (0: the same gate up to a global phase; below %.0e counts as exact)\n", res.Distance, threshold)
+	tasks := 0
+	for _, n := range res.StepTasks {
+		tasks += n
+	}
+	where := "the runtime"
+	if slots > 0 {
+		where = fmt.Sprintf("%s (%s)", plural(slots, "worker slot"), plural(ranks, "worker rank"))
+	}
+	fmt.Fprintf(w, "synth: %d candidate circuits instantiated by %d tasks in %d rounds, on %s, in %.3f s\n",
+		res.Instantiations, tasks+1, len(res.StepTasks), where, seconds)
 }
 
 // unitaryFile is the --unitary file format.
@@ -160,10 +208,11 @@ func cmdSynth(ctx context.Context, e *env, args []string) error {
 		err = writeJSON(e.stdout, map[string]any{
 			"cnots": res.CNOTs, "distance": res.Distance, "success": res.Success, "seconds": seconds,
 			"qasm": res.QASM, "qubits": res.Template.Qubits, "instantiations": res.Instantiations, "seed": nf.seed,
+			"slots": nf.slots,
 		})
 	} else {
 		_, err = io.WriteString(e.stdout, res.QASM)
-		fmt.Fprintf(e.stderr, "synth: %d CNOTs, distance %.3g, %d instantiations, %.3f s\n", res.CNOTs, res.Distance, res.Instantiations, seconds)
+		writeSynthSummary(e.stderr, *target, res.Template.Qubits, &res, instantiate.DefaultThreshold, nf.slots, nf.ranks, seconds)
 	}
 	if err != nil {
 		return err
@@ -178,4 +227,12 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// plural is "1 thing" or "N things".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -77,7 +78,7 @@ func TestSynthUnitaryFileAndText(t *testing.T) {
 	if err != nil || c.CNOTs() != 3 {
 		t.Errorf("stdout is not a 3-CNOT circuit (%v):\n%s", err, stdout)
 	}
-	if !strings.Contains(stderr, "3 CNOTs") {
+	if !strings.Contains(stderr, "synth: the unitary (2 qubits) as the CNOT+U3 circuit above: 3 CNOTs\n") {
 		t.Errorf("stderr %q lacks the summary", stderr)
 	}
 }
@@ -193,5 +194,36 @@ func TestWorstFidelity(t *testing.T) {
 	b.Append(circuit.Op{Gate: circuit.X, Qubits: [3]int{3}})
 	if f, _ := worstFidelity(a, b, 1); f > 0.9 {
 		t.Errorf("different circuits: worst fidelity %v", f)
+	}
+}
+
+// TestDemoSummary runs the demo, make demo's command (qlaunch run
+// configs/local.toml -- qlaunch synth --target toffoli), on real processes:
+// it ends with a summary saying what was synthesised, the CNOT count
+// against the known optimum, what the distance means, the tasks, the
+// slots and the time.
+func TestDemoSummary(t *testing.T) {
+	topo, err := filepath.Abs("../../configs/local.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"QLAUNCH_ADDRESS_FILE=" + filepath.Join(t.TempDir(), "addr"), "QLAUNCH_SECRET_FILE=", "QLAUNCH_ADDR="}
+	r := e2eRun(t, env, "", "run", topo, "--", qlaunchBin, "synth", "--target", "toffoli")
+	if r.code != 0 {
+		t.Fatalf("the demo: %+v", r)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("stderr %q: want the summary", r.stderr)
+	}
+	summary := lines[len(lines)-3:]
+	for i, re := range []string{
+		`^synth: toffoli \(3 qubits\) as the CNOT\+U3 circuit above: 6 CNOTs, the known optimum$`,
+		`^synth: distance [0-9.e+-]+: how far the circuit's unitary is from the target, 1 − \|Tr\(U†V\)\|/N \(0: the same gate up to a global phase; below 1e-10 counts as exact\)$`,
+		`^synth: [0-9]+ candidate circuits instantiated by [0-9]+ tasks in [0-9]+ rounds, on [0-9]+ worker slots? \(1 worker rank\), in [0-9.]+ s$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(summary[i]) {
+			t.Errorf("summary line %d %q does not match %s", i+1, summary[i], re)
+		}
 	}
 }
