@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -162,4 +164,78 @@ func childOf(t *testing.T, pid int) int {
 		t.Fatal(err)
 	}
 	return child
+}
+
+// TestClientMisdials points qlaunch submit at ports that are not the
+// server's (real processes): the metrics port of a runtime (HTTP) and the
+// two ports of a manager. Each error names what answered.
+func TestClientMisdials(t *testing.T) {
+	topo, err := filepath.Abs("../../configs/local.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env := []string{"QLAUNCH_SECRET_FILE=" + dir + "/secret", "QLAUNCH_ADDR=", "QLAUNCH_ADDRESS_FILE=" + dir + "/addr"}
+	metrics := "127.0.0.1:" + strconv.Itoa(e2eFreePort(t))
+	r := e2eRun(t, env, "", "run", "--metrics", metrics, topo, "--", qlaunchBin, "submit", "--ip", metrics, "echo", "x")
+	if want := "qlaunch: client: " + metrics + " is not a qlaunch server (it answered HTTP)\n"; r.code != 1 || !strings.HasSuffix(r.stderr, want) {
+		t.Errorf("submit to the metrics port: exit %d, stderr %q; want exit 1 and %q", r.code, r.stderr, want)
+	}
+	mport, wport := e2eFreePort(t), e2eFreePort(t)
+	stop := startUntilReady(t, env, "manager", "-n", "1", "-p", strconv.Itoa(mport), "-w", strconv.Itoa(wport), "-i", "127.0.0.1")
+	defer stop()
+	for _, port := range []int{mport, wport} {
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		r := e2eRun(t, env, "", "submit", "--ip", addr, "echo", "x")
+		want := "qlaunch: client: " + addr + " is a qlaunch manager (rank 1 on "
+		if r.code != 1 || !strings.HasPrefix(r.stderr, want) || !strings.Contains(r.stderr, "not a qlaunch server: clients dial the server") {
+			t.Errorf("submit to a manager port: exit %d, stderr %q; want exit 1 and %q…", r.code, r.stderr, want)
+		}
+	}
+}
+
+// startUntilReady starts qlaunch with args and returns once it logged its
+// ready line (it listens by then); stop interrupts it and waits for it.
+func startUntilReady(t *testing.T, env []string, args ...string) (stop func()) {
+	t.Helper()
+	cmd := exec.Command(qlaunchBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		found := false
+		for sc.Scan() {
+			if !found && strings.Contains(sc.Text(), "msg=ready") {
+				found = true
+				ready <- true
+			}
+		}
+		if !found {
+			ready <- false
+		}
+	}()
+	timer := time.NewTimer(20 * time.Second)
+	defer timer.Stop()
+	select {
+	case ok := <-ready:
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("qlaunch %v exited without a ready line", args)
+		}
+	case <-timer.C:
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("qlaunch %v: no ready line after 20 s", args)
+	}
+	return func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
 }
