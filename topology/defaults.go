@@ -5,7 +5,7 @@ import "time"
 // Default values of the topology keys.
 const (
 	DefaultPort              = 7472
-	DefaultCompressThreshold = 1024
+	DefaultCompressThreshold = 0 // the wire's own (launcher/wire.DefaultThreshold, 4096): the default lives there alone
 	DefaultAddressFile       = ".qlaunch/addr"
 	DefaultFanout            = 32
 	DefaultBLASThreads       = 1

@@ -14,7 +14,7 @@
 //	[runtime]
 //	port = 7472                  # server listens on port, managers on port+1
 //	compression = "zstd"         # zstd | s2 | none
-//	compress_threshold = 1024    # frames below this many bytes go plain
+//	compress_threshold = 0       # frames below this many bytes go plain (0: the wire's, 4096)
 //	log_level = "info"           # debug | info | warn | error
 //	address_file = ".qlaunch/addr"  # where the server's address appears once the tree has joined
 //	secret_file = ""             # "" = one secret generated per job

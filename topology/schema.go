@@ -35,7 +35,8 @@ type Runtime struct {
 	// s2 or none.
 	Compression Compression
 	// CompressThreshold is the frame payload size in bytes below which
-	// frames are sent plain. Key compress_threshold, default 1024.
+	// frames are sent plain. Key compress_threshold, default 0: the link
+	// layer's threshold (4096 bytes).
 	CompressThreshold int
 	// LogLevel is the runtime's log level, key log_level: debug, info
 	// (default), warn or error.

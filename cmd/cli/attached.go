@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/qlaunch/qlaunch/launcher"
-	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/topology"
 )
 
@@ -62,11 +61,6 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var comp wire.Compression
-	if err := comp.UnmarshalText([]byte(topo.Runtime.Compression)); err != nil {
-		return err
-	}
-	link.Wire = wire.Options{Compression: comp, Threshold: topo.Runtime.CompressThreshold}
 	level := topo.Runtime.LogLevel.Level()
 	if v > 0 {
 		level = v.level()

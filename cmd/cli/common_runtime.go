@@ -218,11 +218,14 @@ func (c *clientFlags) dial(ctx context.Context, e *env, logger *slog.Logger) (*c
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	// zstd as the runtime's links default to: large incompressible
-	// payloads are probed and go plain, compressible ones shrink before
-	// the first hop rather than only after it.
-	cl, err := client.Dial(ctx, t.addr, client.Options{Secret: s, Logger: logger, LogLevel: c.verbose.level(), Host: host, TLS: tl,
-		Wire: wire.Options{Compression: wire.CompressZstd}})
+	// Compressed as the runtime's links are (wireOptions): large
+	// incompressible payloads are probed and go plain, compressible ones
+	// shrink before the first hop rather than only after it.
+	wo, err := wireOptions(topology.Default().Runtime)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.Dial(ctx, t.addr, client.Options{Secret: s, Logger: logger, LogLevel: c.verbose.level(), Host: host, TLS: tl, Wire: wo})
 	if err != nil {
 		return nil, t.dialFailed(err)
 	}

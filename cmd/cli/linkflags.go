@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/qlaunch/qlaunch/launcher"
@@ -118,6 +119,8 @@ type linkFlags struct {
 	tls                                           tlsFlags
 	heartbeat, heartbeatTimeout, handshakeTimeout time.Duration
 	maxPending, acceptRate                        int
+	compression                                   string
+	compressThreshold                             int
 }
 
 func (l *linkFlags) add(fs *flag.FlagSet) {
@@ -127,6 +130,22 @@ func (l *linkFlags) add(fs *flag.FlagSet) {
 	fs.DurationVar(&l.handshakeTimeout, "handshake-timeout", 0, "bound on authenticating one connection (default: the topology's, else 10s)")
 	fs.IntVar(&l.maxPending, "max-handshakes", 0, "connections a listener authenticates at once; one more evicts the oldest (default: the topology's, else 128)")
 	fs.IntVar(&l.acceptRate, "accept-rate", 0, "connections a listener takes per second; more are refused as busy (default: the topology's, else 1000)")
+	fs.StringVar(&l.compression, "compression", "", "frame compression of the links this rank sends on: zstd, s2 or none (default: the topology's, else zstd)")
+	fs.IntVar(&l.compressThreshold, "compress-threshold", 0, "frames below this many bytes go plain (default: the topology's, else the wire's, 4096)")
+}
+
+// wireOptions are the frame options of a link: compression and threshold
+// as runtime r says. Every link of every role and client takes its
+// options from here: the roles from their topology (manual mode from
+// topology.Default(), as an empty topology file), clients from the
+// defaults, so that every link compresses alike.
+func wireOptions(r topology.Runtime) (wire.Options, error) {
+	var o wire.Options
+	if err := o.Compression.UnmarshalText([]byte(r.Compression)); err != nil {
+		return o, usagef("compression: %w", err)
+	}
+	o.Threshold = r.CompressThreshold // 0: the wire's default
+	return o, nil
 }
 
 // config returns the link configuration: flags over the topology (nil:
@@ -135,10 +154,25 @@ func (l *linkFlags) config(e *env, topo *topology.Topology) (launcher.LinkConfig
 	var c launcher.LinkConfig
 	var ttls *topology.TLS
 	if topo != nil {
-		r := topo.Runtime
-		c.Heartbeat, c.HeartbeatTimeout, c.HandshakeTimeout = r.Heartbeat, r.HeartbeatTimeout, r.HandshakeTimeout
-		c.MaxPendingHandshakes, c.AcceptRate = r.MaxPendingHandshakes, float64(r.AcceptRate)
 		ttls = &topo.TLS
+	} else {
+		topo = topology.Default() // manual mode: as an empty topology file
+	}
+	r := topo.Runtime
+	c.Heartbeat, c.HeartbeatTimeout, c.HandshakeTimeout = r.Heartbeat, r.HeartbeatTimeout, r.HandshakeTimeout
+	c.MaxPendingHandshakes, c.AcceptRate = r.MaxPendingHandshakes, float64(r.AcceptRate)
+	if l.compression != "" {
+		r.Compression = topology.Compression(l.compression)
+	}
+	if l.compressThreshold < 0 {
+		return c, wire.TLSFiles{}, usagef("--compress-threshold %d is negative", l.compressThreshold)
+	}
+	if l.compressThreshold > 0 {
+		r.CompressThreshold = l.compressThreshold
+	}
+	var err error
+	if c.Wire, err = wireOptions(r); err != nil {
+		return c, wire.TLSFiles{}, err
 	}
 	for _, d := range []struct {
 		name      string
@@ -186,6 +220,10 @@ func (l *linkFlags) args(c launcher.LinkConfig, files wire.TLSFiles) []string {
 		if d.v > 0 {
 			args = append(args, d.flag, d.v.String())
 		}
+	}
+	args = append(args, "--compression", c.Wire.Compression.String())
+	if c.Wire.Threshold > 0 {
+		args = append(args, "--compress-threshold", strconv.Itoa(c.Wire.Threshold))
 	}
 	return args
 }
