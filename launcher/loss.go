@@ -14,6 +14,10 @@ import (
 // Supervisor) and of a tree left without worker slots. Everything here
 // runs under the node's lock.
 
+// killGrace is how long a relay waits for the exit status of a supervised
+// child whose connection broke before it kills the child's process.
+const killGrace = 100 * time.Millisecond
+
 // awaitExit holds back the loss of a supervised child whose connection
 // broke until its process's exit status is known (the supervisor reaps it,
 // killing it first if it still runs), so the errors of its tasks name the
@@ -38,7 +42,21 @@ func (n *node) awaitExit(p *nodePeer, err error) bool {
 	n.updateReserve()
 	n.sched.AddChild(p.id, 0)
 	n.apply()
-	sup.kill(rank, lossCause(p, err))
+	// A rank that died closed its connection on its way out: its exit
+	// status comes within milliseconds. One that lives on without its
+	// connection (a cut link, a hang) is killed.
+	why := lossCause(p, err)
+	if p.lostReason != "" {
+		sup.kill(rank, why)
+	} else {
+		time.AfterFunc(killGrace, func() {
+			n.do(func() {
+				if _, ok := n.peers[p.id]; ok && p.dying && p.exit == "" {
+					sup.kill(rank, why+", so the runtime killed it")
+				}
+			})
+		})
+	}
 	time.AfterFunc(exitWait, func() {
 		n.do(func() {
 			if _, ok := n.peers[p.id]; ok && p.dying && p.exit == "" {
@@ -114,8 +132,8 @@ func lossCause(p *nodePeer, err error) string {
 // ranks this node lost, latest first, with when and why.
 func (n *node) noSlotResult() wire.Result {
 	r := wire.Result{Status: wire.ResultLost, Rank: n.cfg.Rank, Host: n.cfg.Host}
-	const tail = "no worker slot is left in the job to run this task (the lost ranks were not replaced); " +
-		"start a new job, or raise [workers] restarts"
+	const head = "no worker slot is left in the job to run this task"
+	const tail = "start a new job, or allow more restarts ([workers] restarts, qlaunch manager --restarts)"
 	back := make(map[int]bool)
 	for _, p := range n.peers {
 		if p.kind == peerChild && !p.dying {
@@ -129,19 +147,21 @@ func (n *node) noSlotResult() wire.Result {
 		}
 	}
 	if len(lost) == 0 {
-		r.Message = "no worker rank is connected: " + tail
+		r.Message = head + ": no worker rank is connected; " + tail
 		return r
 	}
 	at := func(l wire.RankStatus) string { return time.Unix(0, l.Since).Format("15:04:05.000") }
 	r.Rank, r.Host = lost[0].Rank, lost[0].Host
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s at %s; %s", lost[0].Reason, at(lost[0]), tail)
+	fmt.Fprintf(&b, "%s; it was lost at %s (%s)", head, at(lost[0]), lost[0].Reason)
 	for i, l := range lost[1:min(len(lost), 6)] {
 		if i == 0 {
 			b.WriteString("; also lost:")
 		}
 		fmt.Fprintf(&b, " rank %d on %s at %s (%s)", l.Rank, l.Host, at(l), l.Reason)
 	}
+	b.WriteString(". ")
+	b.WriteString(strings.ToUpper(tail[:1]) + tail[1:])
 	r.Message = b.String()
 	return r
 }

@@ -210,8 +210,15 @@ func (r *supRank) pid() int {
 	return r.cmd.Process.Pid
 }
 
+// signalNames are the names of the signals a rank is commonly killed by.
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGKILL: "SIGKILL", syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT", syscall.SIGHUP: "SIGHUP",
+	syscall.SIGQUIT: "SIGQUIT", syscall.SIGSEGV: "SIGSEGV", syscall.SIGBUS: "SIGBUS", syscall.SIGABRT: "SIGABRT",
+	syscall.SIGILL: "SIGILL", syscall.SIGFPE: "SIGFPE", syscall.SIGPIPE: "SIGPIPE", syscall.SIGXCPU: "SIGXCPU",
+}
+
 // ExitCause says in words how a process ended, from its Wait error:
-// "killed by signal 9 (killed)", "exited with status 3".
+// "killed by signal 9 (SIGKILL)", "exited with status 3".
 func ExitCause(err error) string {
 	var ee *exec.ExitError
 	if err == nil {
@@ -219,7 +226,11 @@ func ExitCause(err error) string {
 	}
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return fmt.Sprintf("killed by signal %d (%v)", int(ws.Signal()), ws.Signal())
+			name, ok := signalNames[ws.Signal()]
+			if !ok {
+				name = ws.Signal().String()
+			}
+			return fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), name)
 		}
 		return fmt.Sprintf("exited with status %d", ee.ExitCode())
 	}
