@@ -59,8 +59,8 @@ type AttachedConfig struct {
 	// doubled at each restart of the rank. See Supervisor.
 	Restarts       int
 	RestartBackoff time.Duration
-	Link         LinkConfig
-	Logger       *slog.Logger
+	Link           LinkConfig
+	Logger         *slog.Logger
 	// Monitor, if set, is given to the server (see ServerConfig).
 	Monitor *Monitor
 }
