@@ -58,7 +58,10 @@
 // # Worker slots
 //
 // A worker rank's slots are tokens. A goroutine holds one while it runs a
-// kernel; runners take queued tasks in batches, newest first. A kernel that
+// kernel; runners take queued tasks in batches, newest first, and each
+// task's result leaves the rank within about 10 ms of its kernel returning
+// (at the batch's end or by a periodic check), never held until its batch
+// is done: a rank that is lost loses only unfinished tasks. A kernel that
 // calls Wait or Next on an incomplete future first runs queued tasks itself
 // (up to a bounded depth), then gives its token back and parks; when its
 // future is ready it takes a token again ahead of queued tasks. So fork-join
@@ -76,6 +79,12 @@
 // A cancelled task's result still travels up, so every hop frees its
 // entry. When a kernel returns, the futures it left incomplete are
 // cancelled. A client that disconnects has all its tasks cancelled.
+//
+// A malformed task record fails only its task. The server checks every
+// record a client sends (wire.CheckTask: the body decodes, the kernel name
+// is valid) and answers a bad one with an error result instead of
+// forwarding it; a worker rank that receives a body it cannot decode
+// answers it with an error result too and goes on.
 //
 // When a child's connection breaks, or the child stays silent for
 // LinkConfig.HeartbeatTimeout (heartbeats flow both ways every

@@ -575,6 +575,9 @@ func (n *node) message(p *nodePeer, k wire.Kind, b []byte) error {
 			if p.kind == peerClient {
 				n.counts.submitted++
 			}
+			if p.kind == peerClient && n.refuseTask(p, id, body) {
+				continue
+			}
 			n.sched.Submit(p.id, id, body, n.retry[string(wire.TaskKernel(body))])
 		}
 		return recs.Err()
