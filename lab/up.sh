@@ -86,7 +86,7 @@ if ! [[ $CPUS =~ ^[0-9]+$ ]] || [ "$CPUS" -lt 1 ]; then die "QLAB_CPUS_PER_NODE=
 case $MPI_DEFAULT in none|pmix|pmi2) ;; *) die "QLAB_MPI_DEFAULT=$MPI_DEFAULT: want none|pmix|pmi2";; esac
 [[ $PREFIX =~ ^[a-z][a-z0-9-]*$ ]] || die "QLAB_NODE_PREFIX=$PREFIX: want a lower-case host name prefix"
 [[ $CLUSTER =~ ^[a-z][a-z0-9]*$ ]] || die "QLAB_CLUSTER=$CLUSTER: want lower-case letters and digits"
-[[ $DIR =~ ^/[A-Za-z0-9._/-]+$ ]] && [ "$DIR" != / ] || die "QLAB_DIR=$DIR: want an absolute path of plain characters"
+if ! [[ $DIR =~ ^/[A-Za-z0-9._/-]+$ ]] || [ "$DIR" = / ]; then die "QLAB_DIR=$DIR: want an absolute path of plain characters"; fi
 for p in "$CTLD_PORT" "$SLURMD_PORT0"; do
 	if ! [[ $p =~ ^[0-9]+$ ]] || [ "$p" -lt 1 ] || [ "$p" -gt $((65535 - NODES)) ]; then die "port $p: want 1..$((65535 - NODES))"; fi
 done
@@ -171,7 +171,7 @@ EOF
 gen_gres() {
 	echo "$MARK"
 	[ "$GPUS" -gt 0 ] || return 0
-	echo "NodeName=$PREFIX[1-$NODES] Name=gpu File=$DIR/dev/nvidia[0-$((GPUS - 1))]"
+	echo "NodeName=${PREFIX}[1-$NODES] Name=gpu File=$DIR/dev/nvidia[0-$((GPUS - 1))]"
 }
 gen_plug() {
 	echo "$MARK"
@@ -268,7 +268,7 @@ mkdir -p "$DIR"
 # bring-up are wiped. Kept, they bring back jobs that were running when the machine
 # stopped (a snapshot, a restart): the controller recovers them as RUNNING, their
 # nodes stay "alloc" and the lab never becomes idle. Job ids restart at 1.
-rm -rf "${STATE_DIR:?}" "${SPOOL:?}" "$DIR/dev"
+rm -rf "${STATE_DIR:?}" "${SPOOL:?}" "${DIR:?}/dev"
 mkdir -p "$STATE_DIR" "$LOG_DIR"
 for i in $(seq 1 "$NODES"); do mkdir -p "$SPOOL/$PREFIX$i/tmp"; done
 printf '%s\n' "$new_conf" >"$CONF"
@@ -286,11 +286,12 @@ fi
 # down.sh can put back exactly those bytes.
 if [ ${#hosts_add[@]} -gt 0 ]; then
 	[ -f "$DIR/hosts.before" ] || cp -p /etc/hosts "$DIR/hosts.before"
-	{
-		# A last line without its newline gets one first, or ours would join it.
-		[ -s /etc/hosts ] && [ -n "$(tail -c1 /etc/hosts)" ] && echo
-		for l in "${hosts_add[@]}"; do echo "$l # qlaunch lab $DIR"; done
-	} >>/etc/hosts
+	add=$(mktemp)
+	# A last line without its newline gets one first, or ours would join it.
+	[ -s /etc/hosts ] && [ -n "$(tail -c1 /etc/hosts)" ] && echo >>"$add"
+	for l in "${hosts_add[@]}"; do echo "$l # qlaunch lab $DIR" >>"$add"; done
+	cat "$add" >>/etc/hosts
+	rm -f "$add"
 	for l in "${hosts_add[@]}"; do echo "hosts $l # qlaunch lab $DIR" >>"$CHANGES"; done
 fi
 
@@ -355,7 +356,7 @@ if [ "${QLAB_SMOKE:-1}" = 1 ]; then
 	out=$(cd / && timeout 60 srun -N"$NODES" -n"$NODES" -l hostname 2>&1) || die "smoke srun failed: $out"
 	[ "$(printf '%s\n' "$out" | wc -l)" = "$NODES" ] || die "smoke srun printed: $out"
 fi
-nodes="$PREFIX[1-$NODES]"; [ "$NODES" = 1 ] && nodes=${PREFIX}1
+nodes="${PREFIX}[1-$NODES]"; [ "$NODES" = 1 ] && nodes=${PREFIX}1
 # What the tests read (lab.Detect): written last, so its presence means "up".
 {
 	echo "$MARK"
