@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,8 +19,19 @@ import (
 )
 
 // cmdBoot is `qlaunch TOPOLOGY.toml`: under srun, mpirun, mpiexec or PBS,
-// take this rank's role in the plan.
+// take this rank's role in the plan. A rank that fails records its error
+// in the rank error file, when $QLAUNCH_ERROR_FILE names one, for qlaunch
+// wait and the batch scripts to quote.
 func cmdBoot(ctx context.Context, e *env, args []string) error {
+	err := bootRank(ctx, e, args)
+	if !errors.Is(err, flag.ErrHelp) {
+		recordRankError(e, err)
+	}
+	return err
+}
+
+// bootRank is cmdBoot without the error file.
+func bootRank(ctx context.Context, e *env, args []string) error {
 	tuneRoleGC(e)
 	path := args[0]
 	fs := newFlagSet(e, path, "TOPOLOGY.toml [--dial-timeout D] [--network NET] [--metrics ADDR] [-v]\n\n"+

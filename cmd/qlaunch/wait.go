@@ -30,19 +30,27 @@ func cmdWait(ctx context.Context, e *env, args []string) error {
 		"N ranks (the server included) are in the tree. After the timeout it exits 1\n"+
 		"naming each rank missing, its host and why (never connected; lost, when\n"+
 		"and why), as the server reports them: a server waiting for its tree\n"+
-		"writes its address to F.starting, where qlaunch wait finds it.")
+		"writes its address to F.starting, where qlaunch wait finds it. It fails at\n"+
+		"once when the process --pid names (the launcher of the ranks) exits first,\n"+
+		"or a rank records its error in the rank error file ($QLAUNCH_ERROR_FILE),\n"+
+		"quoting the first rank's error.")
 	var cf clientFlags
 	cf.add(fs)
 	ranks := fs.Int("ranks", 0, "ranks to wait for, the server included (default: the whole tree)")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after this long")
+	pid := fs.Int("pid", 0, "the process that runs the ranks (srun, mpiexec: $! after starting it with &): fail at once when it exits first")
+	errorFile := fs.String("error-file", "", "rank error file: fail at once, quoting its first line, when a rank records its error there (default: $"+errorFileEnv+")")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("wait: unexpected arguments %q", fs.Args())
 	}
-	if *ranks < 0 || *ranks > maxWaitRanks || *timeout <= 0 {
-		return usagef("wait: --ranks must be in 0..%d and --timeout must be positive", maxWaitRanks)
+	if *ranks < 0 || *ranks > maxWaitRanks || *timeout <= 0 || *pid < 0 {
+		return usagef("wait: --ranks must be in 0..%d, --timeout positive and --pid not negative", maxWaitRanks)
+	}
+	if *errorFile == "" {
+		*errorFile = e.getenv(errorFileEnv)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -53,6 +61,10 @@ func cmdWait(ctx context.Context, e *env, args []string) error {
 		st := waitOnce(ctx, e, &cf, *ranks)
 		if st.ready {
 			return nil
+		}
+		if err := runtimeGone(*pid, *errorFile); err != nil {
+			fmt.Fprintf(e.stderr, "qlaunch: wait: %v\n", err)
+			return exitStatus(1)
 		}
 		if st.err != nil && last.rows != nil && (ctx.Err() != nil ||
 			errors.Is(st.err, os.ErrDeadlineExceeded) || errors.Is(st.err, context.DeadlineExceeded)) {
