@@ -64,12 +64,21 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	t = t.WithCPUsPerNode(onlineCPUs())
-	link, _, err := lf.config(e, t)
+	info, err := rank.Detect(e.getenv)
 	if err != nil {
 		return err
 	}
-	info, err := rank.Detect(e.getenv)
+	if info.Launcher == rank.None {
+		return errNoLauncher(path)
+	}
+	if err := t.CheckNode(nodeResources(e.getenv)); err != nil {
+		return err
+	}
+	t = t.WithCPUsPerNode(onlineCPUs())
+	if _, err := boot.Entry(t, info); err != nil && !errors.Is(err, rank.ErrLayout) {
+		return withLaunchHint(err, path, t, info)
+	}
+	link, _, err := lf.config(e, t)
 	if err != nil {
 		return err
 	}
