@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/qlaunch/qlaunch/rank"
 )
@@ -118,4 +119,55 @@ func runtimeGone(pid int, errorFile string) error {
 		return fmt.Errorf("a rank failed before every rank joined; first rank error: %s", first)
 	}
 	return nil
+}
+
+// userHZ is Linux's USER_HZ, the unit of /proc/PID/stat's start time:
+// 100 on every architecture Go supports.
+const userHZ = 100
+
+// processStart returns when process pid started, from /proc (the zero
+// time when it cannot tell).
+func processStart(pid int) time.Time {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return time.Time{}
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 20 { // field 22 of the line, 20th after the name
+		return time.Time{}
+	}
+	ticks, err := strconv.ParseInt(fields[19], 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	st, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "btime "); ok {
+			boot, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}
+			}
+			return time.Unix(boot, 0).Add(time.Duration(ticks) * time.Second / userHZ)
+		}
+	}
+	return time.Time{}
+}
+
+// freshSince reports whether the file at path was written at or after
+// since (always, for a zero since): an address file older than the
+// launcher that --pid names is an earlier runtime's.
+func freshSince(path string, since time.Time) bool {
+	if since.IsZero() {
+		return true
+	}
+	st, err := os.Stat(path)
+	// btime has whole seconds: allow one second of slack.
+	return err == nil && !st.ModTime().Before(since.Add(-time.Second))
 }

@@ -139,3 +139,37 @@ func TestProcessGone(t *testing.T) {
 		t.Error("a reaped process is not gone")
 	}
 }
+
+// TestWaitIgnoresAnEarlierRuntimesAddressFile: with --pid, an address file
+// written before that process started is an earlier runtime's: wait does
+// not take it for ready; one written since is.
+func TestWaitIgnoresAnEarlierRuntimesAddressFile(t *testing.T) {
+	launcher := exec.Command("sleep", "60")
+	if err := launcher.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { launcher.Process.Kill(); launcher.Wait() })
+	pid := strconv.Itoa(launcher.Process.Pid)
+	if st := processStart(launcher.Process.Pid); st.IsZero() || time.Since(st) > time.Minute || time.Until(st) > 2*time.Second {
+		t.Fatalf("processStart of a process started just now: %v", st)
+	}
+	addr := filepath.Join(t.TempDir(), "addr")
+	if err := os.WriteFile(addr, []byte("127.0.0.1:1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(addr, old, old); err != nil {
+		t.Fatal(err)
+	}
+	r := e2eRun(t, []string{"QLAUNCH_ADDR=", errorFileEnv + "="}, "", "wait", "--address-file", addr, "--pid", pid, "--timeout", "1s")
+	if r.code != 1 || !strings.Contains(r.stderr, "is older than the runtime: an earlier runtime's") {
+		t.Fatalf("wait --pid with an hour-old address file: exit %d, stderr %q", r.code, r.stderr)
+	}
+	now := time.Now()
+	if err := os.Chtimes(addr, now, now); err != nil {
+		t.Fatal(err)
+	}
+	if r := e2eRun(t, []string{"QLAUNCH_ADDR=", errorFileEnv + "="}, "", "wait", "--address-file", addr, "--pid", pid, "--timeout", "10s"); r.code != 0 {
+		t.Fatalf("wait --pid with an address file written since: %+v", r)
+	}
+}

@@ -56,9 +56,13 @@ func cmdWait(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 	poll := time.NewTicker(waitPoll)
 	defer poll.Stop()
+	var since time.Time // with --pid, address files older than it are stale
+	if *pid > 0 {
+		since = processStart(*pid)
+	}
 	var last waitState
 	for {
-		st := waitOnce(ctx, e, &cf, *ranks)
+		st := waitOnce(ctx, e, &cf, *ranks, since)
 		if st.ready {
 			return nil
 		}
@@ -97,7 +101,7 @@ type waitState struct {
 // waitOnce finds the server (its address file, else the file it writes
 // while it waits for its tree), asks for its status and says whether the
 // tree is complete.
-func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int) waitState {
+func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int, since time.Time) waitState {
 	direct := cf.ip != "" || e.getenv("QLAUNCH_ADDR") != ""
 	path := cf.addrFile
 	if path == "" {
@@ -109,11 +113,14 @@ func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int) waitState 
 	dialFlags := *cf
 	written := false // the server wrote its address file: it is ready
 	if !direct {
-		if _, err := launcher.ReadAddressFile(path); err == nil {
+		if _, err := launcher.ReadAddressFile(path); err == nil && freshSince(path, since) {
 			written = true
-		} else if addr, serr := launcher.ReadAddressFile(launcher.StartingFile(path)); serr == nil {
+		} else if addr, serr := launcher.ReadAddressFile(launcher.StartingFile(path)); serr == nil && freshSince(launcher.StartingFile(path), since) {
 			dialFlags.ip = addr
 		} else {
+			if err == nil {
+				err = fmt.Errorf("%s is older than the runtime: an earlier runtime's", path)
+			}
 			return waitState{err: fmt.Errorf("the server has not written %s (not ready), nor %s (not started): %w",
 				path, launcher.StartingFile(path), err)}
 		}
