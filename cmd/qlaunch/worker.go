@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/kernels/python"
 	"github.com/qlaunch/qlaunch/kernels/resynth"
 	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/bench"
@@ -25,7 +26,7 @@ import (
 func kernelRegistry() (*kernels.Registry, error) {
 	guard := []string{"/proc/self/exe", kernels.ExecGuardArg}
 	ks := append(kernels.BuiltinWith(kernels.BuiltinOptions{ExecGuard: guard}), resynth.Kernels()...)
-	return kernels.NewRegistry(append(ks, bench.Kernels()...)...)
+	return kernels.NewRegistry(append(append(ks, bench.Kernels()...), python.Kernel(python.Options{Getenv: os.Getenv, Environ: os.Environ()}))...)
 }
 
 // cmdWorker runs one worker rank with N slots.

@@ -1,0 +1,208 @@
+package python
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// executor is one warm Python interpreter.
+type executor struct {
+	cmd *exec.Cmd
+	w   *os.File // to Python (its fd 3)
+	r   *os.File // from Python (its fd 4)
+
+	running int // tasks running on it, not suspended; guarded by Pool.mu
+
+	wmu      sync.Mutex // serialises writes; guards lastPath
+	lastPath string
+
+	mu    sync.Mutex // guards tasks and err
+	tasks map[uint64]*task
+	err   error // why it died
+
+	dead   atomic.Bool
+	exited chan struct{}
+}
+
+// startTimeout bounds an executor's start-up, to its hello.
+const startTimeout = 60 * time.Second
+
+func startExecutor(python string, env []string, forget func(*executor)) (*executor, error) {
+	toPy, goW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("python: %w", err)
+	}
+	goR, fromPy, err := os.Pipe()
+	if err != nil {
+		toPy.Close()
+		goW.Close()
+		return nil, fmt.Errorf("python: %w", err)
+	}
+	cmd := exec.Command(python, "-u", "-m", "qlaunch._executor")
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{toPy, fromPy}
+	cmd.SysProcAttr = procAttr()
+	err = cmd.Start()
+	toPy.Close()
+	fromPy.Close()
+	if err != nil {
+		goW.Close()
+		goR.Close()
+		return nil, fmt.Errorf("python: start the executor %s: %w (set QLAUNCH_PYTHON to the interpreter to use)", python, err)
+	}
+	ex := &executor{cmd: cmd, w: goW, r: goR, tasks: make(map[uint64]*task), exited: make(chan struct{})}
+	br := bufio.NewReaderSize(goR, 64<<10)
+	hello := make(chan error, 1)
+	go func() {
+		typ, _, body, _, err := readMsg(br, nil)
+		switch {
+		case err != nil:
+			hello <- err
+		case typ != msgHello || string(body) != protocolVersion:
+			hello <- fmt.Errorf("it says %q, this worker speaks %q: install the qlaunch Python package of this qlaunch (pip install ./python)", body, protocolVersion)
+		default:
+			hello <- nil
+		}
+	}()
+	t := time.NewTimer(startTimeout)
+	defer t.Stop()
+	select {
+	case err = <-hello:
+	case <-t.C:
+		err = fmt.Errorf("no hello within %v", startTimeout)
+	}
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		goW.Close()
+		goR.Close()
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("it exited (%s) before its hello: can %s import qlaunch? (pip install ./python, or set PYTHONPATH to the repository's python/ folder)", cmd.ProcessState, python)
+		}
+		return nil, fmt.Errorf("python: executor %s: %w", python, err)
+	}
+	go ex.readLoop(br, forget)
+	return ex, nil
+}
+
+// readLoop hands the executor's messages to their tasks until it dies.
+func (ex *executor) readLoop(br *bufio.Reader, forget func(*executor)) {
+	var buf []byte
+	var rerr error
+	for {
+		typ, id, body, nb, err := readMsg(br, buf)
+		buf = nb
+		if err != nil {
+			rerr = err
+			break
+		}
+		ex.mu.Lock()
+		t := ex.tasks[id]
+		ex.mu.Unlock()
+		if t == nil {
+			continue // a task that ended (cancelled) before the executor noticed
+		}
+		select {
+		case t.in <- message{typ: typ, body: append([]byte(nil), body...)}:
+		case <-t.gone: // the task returned (cancelled) while the executor still ran it
+		}
+	}
+	ex.dead.Store(true)
+	forget(ex)
+	ex.w.Close()
+	ex.r.Close()
+	werr := ex.cmd.Wait()
+	how := describeExit(ex.cmd.ProcessState, werr)
+	if rerr != io.EOF && rerr != nil && !errors.Is(rerr, os.ErrClosed) {
+		how += " (" + rerr.Error() + ")"
+	}
+	ex.mu.Lock()
+	ex.err = fmt.Errorf("python executor (pid %d) %s while running the task", ex.cmd.Process.Pid, how)
+	for id, t := range ex.tasks {
+		close(t.in)
+		delete(ex.tasks, id)
+	}
+	ex.mu.Unlock()
+	close(ex.exited)
+}
+
+func describeExit(ps *os.ProcessState, err error) string {
+	if ps == nil {
+		return fmt.Sprintf("was lost: %v", err)
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return fmt.Sprintf("was killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
+	}
+	return fmt.Sprintf("exited with status %d", ps.ExitCode())
+}
+
+// register adds t to the executor's tasks; false if it died.
+func (ex *executor) register(t *task) bool {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.err != nil || ex.dead.Load() {
+		return false
+	}
+	ex.tasks[t.id] = t
+	return true
+}
+
+func (ex *executor) unregister(t *task) {
+	ex.mu.Lock()
+	delete(ex.tasks, t.id)
+	ex.mu.Unlock()
+	close(t.gone)
+}
+
+// deadErr is why the executor died, once its reader noticed.
+func (ex *executor) deadErr() error {
+	<-ex.exited
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	return ex.err
+}
+
+// send writes msg, preceded by a path message when path is set and differs
+// from the last one sent.
+func (ex *executor) send(msg []byte, path string) error {
+	ex.wmu.Lock()
+	defer ex.wmu.Unlock()
+	if path != "" && path != ex.lastPath {
+		msg = append(appendMsg(nil, msgPath, 0, []byte(path)), msg...)
+		ex.lastPath = path
+	}
+	if _, err := ex.w.Write(msg); err != nil {
+		return ex.deadErr()
+	}
+	return nil
+}
+
+// close ends the executor: its pipe closes, so it exits; it is killed if it
+// has not within a few seconds (a task still running).
+func (ex *executor) close() {
+	ex.wmu.Lock()
+	ex.w.Close()
+	ex.wmu.Unlock()
+	t := time.NewTimer(3 * time.Second)
+	defer t.Stop()
+	select {
+	case <-ex.exited:
+	case <-t.C:
+		_ = ex.cmd.Process.Kill()
+		<-ex.exited
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

@@ -1,0 +1,105 @@
+"""The in-task API: qlaunch.get_runtime() inside a Python task.
+
+The handle has the shape of BQSKit's RuntimeHandle: submit, map, cancel,
+next and get_cache, with futures awaitable from ``async def`` tasks. A
+task awaiting a future gives its worker slot back until the result is in,
+so nested fork-join of any depth runs on any number of slots, one included.
+"""
+
+from . import _task
+
+# Set by the executor: the task whose code is running, and the executor.
+_current = None
+_executor = None
+
+
+class RuntimeFuture:
+    """The result of a child submit (one value) or map (a list, in input
+    order). Await it inside an async task: ``value = await future``."""
+
+    __slots__ = ("_fid", "_task", "_single", "n", "_done")
+
+    def __init__(self, fid, task, single, n):
+        self._fid = fid
+        self._task = task
+        self._single = single
+        self.n = n
+        self._done = False
+
+    def __await__(self):
+        value = yield ("wait", self)
+        self._done = True
+        return value
+
+    def __repr__(self):
+        return "<qlaunch RuntimeFuture %d of %d task(s)>" % (self._fid, self.n)
+
+
+class _Next:
+    __slots__ = ("future",)
+
+    def __init__(self, future):
+        self.future = future
+
+    def __await__(self):
+        return (yield ("next", self.future))
+
+
+class RuntimeHandle:
+    """The runtime as a running Python task sees it (get_runtime())."""
+
+    def submit(self, fn, *args, task_name=None, log_context={}, **kwargs):
+        """Starts fn(*args, **kwargs) as a child task; returns its future."""
+        t = _running("submit")
+        p = _task.payload(_task.encode_fn(fn), args, kwargs, task_name, log_context)
+        return _executor.map(t, [p], True)
+
+    def map(self, fn, *args, task_name=None, log_context={}, **kwargs):
+        """Starts fn(a, b, …, **kwargs) for each a, b, … of zip(*args);
+        awaiting the future gives the results in input order."""
+        t = _running("map")
+        fb = _task.encode_fn(fn)
+        enc = _task.encode_call
+        ps = [fb + enc(a, kwargs, task_name, log_context) for a in zip(*args)]
+        return _executor.map(t, ps, False)
+
+    def cancel(self, future):
+        """Stops future's tasks and their descendants; awaiting it raises
+        qlaunch.CancelledError."""
+        t = _running("cancel")
+        _executor.cancel(t, future)
+
+    def next(self, future):
+        """An awaitable of the (index, result) pairs of future that finished
+        since the last call, waiting for at least one."""
+        _running("next")
+        return _Next(future)
+
+    def get_cache(self):
+        """A dict private to this executor, kept between tasks."""
+        return _executor.cache
+
+    @property
+    def rank(self):
+        return _executor.rank
+
+    @property
+    def task_name(self):
+        t = _running("task_name")
+        return t.name
+
+
+_handle = RuntimeHandle()
+
+
+def _running(what):
+    if _current is None or _executor is None:
+        raise RuntimeError("qlaunch: get_runtime().%s is only available inside a qlaunch task" % what)
+    return _current
+
+
+def get_runtime():
+    """The handle of the runtime running this task."""
+    if _executor is None:
+        raise RuntimeError("qlaunch.get_runtime() is only available inside a qlaunch task")
+    return _handle
