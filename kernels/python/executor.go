@@ -24,9 +24,10 @@ type executor struct {
 	wmu      sync.Mutex // serialises writes; guards lastPath
 	lastPath string
 
-	mu    sync.Mutex // guards tasks and err
-	tasks map[uint64]*task
-	err   error // why it died
+	mu      sync.Mutex // guards tasks and err
+	tasks   map[uint64]*task
+	orphans map[uint64]bool // cancelled while running; see unregister
+	err     error           // why it died
 
 	dead   atomic.Bool
 	exited chan struct{}
@@ -35,7 +36,7 @@ type executor struct {
 // startTimeout bounds an executor's start-up, to its hello.
 const startTimeout = 60 * time.Second
 
-func startExecutor(python string, env []string, forget func(*executor)) (*executor, error) {
+func startExecutor(python string, env []string, forget, release func(*executor)) (*executor, error) {
 	toPy, goW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("python: %w", err)
@@ -59,7 +60,7 @@ func startExecutor(python string, env []string, forget func(*executor)) (*execut
 		goR.Close()
 		return nil, fmt.Errorf("python: start the executor %s: %w (set QLAUNCH_PYTHON to the interpreter to use)", python, err)
 	}
-	ex := &executor{cmd: cmd, w: goW, r: goR, tasks: make(map[uint64]*task), exited: make(chan struct{})}
+	ex := &executor{cmd: cmd, w: goW, r: goR, tasks: make(map[uint64]*task), orphans: make(map[uint64]bool), exited: make(chan struct{})}
 	br := bufio.NewReaderSize(goR, 64<<10)
 	hello := make(chan error, 1)
 	go func() {
@@ -90,12 +91,12 @@ func startExecutor(python string, env []string, forget func(*executor)) (*execut
 		}
 		return nil, fmt.Errorf("python: executor %s: %w", python, err)
 	}
-	go ex.readLoop(br, forget)
+	go ex.readLoop(br, forget, release)
 	return ex, nil
 }
 
 // readLoop hands the executor's messages to their tasks until it dies.
-func (ex *executor) readLoop(br *bufio.Reader, forget func(*executor)) {
+func (ex *executor) readLoop(br *bufio.Reader, forget, release func(*executor)) {
 	var buf []byte
 	var rerr error
 	for {
@@ -107,7 +108,14 @@ func (ex *executor) readLoop(br *bufio.Reader, forget func(*executor)) {
 		}
 		ex.mu.Lock()
 		t := ex.tasks[id]
+		orphan := typ == msgDone && ex.orphans[id]
+		if orphan {
+			delete(ex.orphans, id)
+		}
 		ex.mu.Unlock()
+		if orphan {
+			release(ex)
+		}
 		if t == nil {
 			continue // a task that ended (cancelled) before the executor noticed
 		}
@@ -156,9 +164,15 @@ func (ex *executor) register(t *task) bool {
 	return true
 }
 
-func (ex *executor) unregister(t *task) {
+// unregister removes t; an orphaned task (cancelled while its Python code
+// ran) keeps its executor counted as running until the executor's done
+// message for it.
+func (ex *executor) unregister(t *task, orphaned bool) {
 	ex.mu.Lock()
 	delete(ex.tasks, t.id)
+	if orphaned {
+		ex.orphans[t.id] = true
+	}
 	ex.mu.Unlock()
 	close(t.gone)
 }

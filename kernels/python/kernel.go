@@ -72,11 +72,17 @@ func (p *Pool) run(ctx context.Context, rt kernels.Runtime, args []string, paylo
 		return nil, err
 	}
 	t := &task{id: p.nextTask(), ex: ex, in: make(chan message, 4), gone: make(chan struct{}), path: path}
-	defer p.release(ex)
 	if !ex.register(t) {
+		p.release(ex)
 		return nil, ex.deadErr()
 	}
-	defer ex.unregister(t)
+	orphaned := false
+	defer func() {
+		ex.unregister(t, orphaned)
+		if !orphaned {
+			p.release(ex)
+		}
+	}()
 	level := minLogLevel(ctx, rt.Logger())
 	if err := ex.send(appendMsg(nil, msgRun, t.id, []byte{byte(level)}, payload), path); err != nil {
 		return nil, err
@@ -92,6 +98,10 @@ func (p *Pool) run(ctx context.Context, rt kernels.Runtime, args []string, paylo
 				return out, err
 			}
 		case <-ctx.Done():
+			// The task's Python code is running: the executor stays
+			// counted as running until it acknowledges the cancellation
+			// (or finishes the task), so no other task waits behind it.
+			orphaned = true
 			_ = ex.send(appendMsg(nil, msgCancelTask, t.id), "")
 			return nil, context.Cause(ctx)
 		}
@@ -153,6 +163,8 @@ func (t *task) handle(ctx context.Context, p *Pool, rt kernels.Runtime, m messag
 			p.resume(t.ex)
 		}
 		if ctx.Err() != nil {
+			// The task is suspended in Python: drop it there.
+			_ = t.ex.send(appendMsg(nil, msgCancelTask, t.id), "")
 			return nil, true, context.Cause(ctx)
 		}
 		if err := t.ex.send(appendMsg(nil, msgResume, t.id, reply), ""); err != nil {
@@ -286,7 +298,7 @@ func (p *Pool) acquire() (*executor, error) {
 	}
 	python, environ := p.python, p.environ
 	p.mu.Unlock()
-	ex, err := startExecutor(python, environ, p.forget)
+	ex, err := startExecutor(python, environ, p.forget, p.release)
 	if err != nil {
 		return nil, err
 	}
@@ -301,6 +313,7 @@ func (p *Pool) acquire() (*executor, error) {
 	return ex, nil
 }
 
+// release counts a task as no longer running on ex.
 func (p *Pool) release(ex *executor) { p.suspend(ex) }
 
 func (p *Pool) suspend(ex *executor) {

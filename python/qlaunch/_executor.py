@@ -193,7 +193,15 @@ class Executor:
     def cancel_task(self, tid):
         t = self.tasks.pop(tid, None)
         if t is not None and t.coro is not None:
-            t.coro.close()
+            _rt._current = t
+            try:
+                t.coro.close()
+            except BaseException:
+                pass
+            finally:
+                _rt._current = None
+        # Acknowledge: the kernel counts this executor busy until then.
+        self.send(DONE, tid, b"\x01", b"cancelled")
 
     # --- loop -----------------------------------------------------------
 

@@ -1,0 +1,120 @@
+"""Task functions of the tests. They live in a module of their own, as a
+user's would, so executors import them through the client's sys.path."""
+
+import asyncio
+import logging
+import os
+import threading
+
+from qlaunch import get_runtime
+
+
+def square(x):
+    return x * x
+
+
+def add(a, b, scale=1):
+    return (a + b) * scale
+
+
+def noop():
+    return None
+
+
+def fail(msg):
+    raise ValueError(msg)
+
+
+def where():
+    return os.getpid(), os.environ.get("OMP_NUM_THREADS")
+
+
+def unpicklable():
+    return threading.Lock()
+
+
+def die():
+    os.kill(os.getpid(), 9)
+
+
+async def nested(width, depth):
+    """A fork-join tree: width children per level, depth levels; returns the
+    number of leaves."""
+    if depth == 0:
+        return 1
+    counts = await get_runtime().map(nested, [width] * width, [depth - 1] * width)
+    return sum(counts)
+
+
+async def map_noops(n):
+    r = await get_runtime().map(noop_arg, range(n))
+    return len(r)
+
+
+def noop_arg(_):
+    return None
+
+
+async def submit_one(x):
+    return await get_runtime().submit(square, x)
+
+
+async def collect_next(n):
+    rt = get_runtime()
+    fut = rt.map(square, range(n))
+    seen = []
+    while len(seen) < n:
+        for i, v in await rt.next(fut):
+            seen.append((i, v))
+    return sorted(seen)
+
+
+async def cancel_children():
+    rt = get_runtime()
+    fut = rt.map(sleep_then, [30.0] * 4)
+    rt.cancel(fut)
+    try:
+        await fut
+    except Exception as e:
+        return type(e).__name__
+    return "not cancelled"
+
+
+def sleep_then(s):
+    import time
+    time.sleep(s)
+    return s
+
+
+async def child_fails():
+    try:
+        await get_runtime().submit(fail, "deep")
+    except Exception as e:
+        return str(e)
+    return "no error"
+
+
+async def cache_count():
+    c = get_runtime().get_cache()
+    c["n"] = c.get("n", 0) + 1
+    return c["n"], os.getpid()
+
+
+async def awaits_asyncio():
+    await asyncio.sleep(0)
+
+
+def logs(level, msg):
+    logging.getLogger("qlaunch.test.task").log(level, msg)
+    return True
+
+
+async def logs_nested(msg):
+    logging.getLogger("qlaunch.test.task").warning("parent %s", msg)
+    await get_runtime().submit(logs, logging.WARNING, "child " + msg, task_name="kid",
+                               log_context={"who": "child"})
+    return True
+
+
+def in_task_handle_outside():
+    return get_runtime().task_name
