@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -20,22 +22,38 @@ import (
 
 const python = "/usr/bin/python3"
 
-var qlaunchBin string
+var (
+	buildOnce  sync.Once
+	qlaunchBin string
+	buildErr   error
+	buildDir   string
+)
+
+// qlaunch builds the qlaunch binary once per test binary, on first use (a
+// fuzzing worker never needs it).
+func qlaunch(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "qlaunch-python-test"); buildErr != nil {
+			return
+		}
+		qlaunchBin = filepath.Join(buildDir, "qlaunch")
+		out, err := exec.Command("go", "build", "-o", qlaunchBin, "github.com/qlaunch/qlaunch/cmd/qlaunch").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/qlaunch: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return qlaunchBin
+}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "qlaunch-python-test")
-	if err != nil {
-		panic(err)
-	}
-	qlaunchBin = filepath.Join(dir, "qlaunch")
-	build := exec.Command("go", "build", "-o", qlaunchBin, "github.com/qlaunch/qlaunch/cmd/qlaunch")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		os.RemoveAll(dir)
-		panic("build qlaunch: " + err.Error())
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
 	os.Exit(code)
 }
 
@@ -69,7 +87,7 @@ func runSuite(t *testing.T, topo string, args ...string) string {
 	_, _ = rand.Read(mark)
 	markEnv := "QLAUNCH_TEST_MARK=" + hex.EncodeToString(mark)
 	argv := append([]string{"run", topo, "--", python, "-m", "unittest"}, args...)
-	cmd := exec.Command(qlaunchBin, argv...)
+	cmd := exec.Command(qlaunch(t), argv...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(),
 		"PYTHONPATH="+filepath.Join(root, "python")+string(os.PathListSeparator)+filepath.Join(root, "python", "tests"),
