@@ -20,7 +20,7 @@ import (
 // its client. They need Debian's python3 with python3-cloudpickle and
 // python3-zstandard (.ci/deps installs them).
 
-const python = "/usr/bin/python3"
+const python3 = "/usr/bin/python3"
 
 var (
 	buildOnce  sync.Once
@@ -70,9 +70,9 @@ func repoRoot(t *testing.T) string {
 // packages the qlaunch package needs.
 func checkPython(t *testing.T) {
 	t.Helper()
-	out, err := exec.Command(python, "-c", "import cloudpickle, zstandard").CombinedOutput()
+	out, err := exec.Command(python3, "-c", "import cloudpickle, zstandard").CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s cannot import cloudpickle and zstandard (apt-get install python3-cloudpickle python3-zstandard, or run .ci/deps): %v\n%s", python, err, out)
+		t.Fatalf("%s cannot import cloudpickle and zstandard (apt-get install python3-cloudpickle python3-zstandard, or run .ci/deps): %v\n%s", python3, err, out)
 	}
 }
 
@@ -86,7 +86,7 @@ func runSuite(t *testing.T, topo string, args ...string) string {
 	mark := make([]byte, 8)
 	_, _ = rand.Read(mark)
 	markEnv := "QLAUNCH_TEST_MARK=" + hex.EncodeToString(mark)
-	argv := append([]string{"run", topo, "--", python, "-m", "unittest"}, args...)
+	argv := append([]string{"run", topo, "--", python3, "-m", "unittest"}, args...)
 	cmd := exec.Command(qlaunch(t), argv...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(),
