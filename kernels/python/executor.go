@@ -119,10 +119,7 @@ func (ex *executor) readLoop(br *bufio.Reader, forget, release func(*executor)) 
 		if t == nil {
 			continue // a task that ended (cancelled) before the executor noticed
 		}
-		select {
-		case t.in <- message{typ: typ, body: append([]byte(nil), body...)}:
-		case <-t.gone: // the task returned (cancelled) while the executor still ran it
-		}
+		t.in.put(message{typ: typ, body: append([]byte(nil), body...)})
 	}
 	ex.dead.Store(true)
 	forget(ex)
@@ -136,7 +133,7 @@ func (ex *executor) readLoop(br *bufio.Reader, forget, release func(*executor)) 
 	ex.mu.Lock()
 	ex.err = fmt.Errorf("python executor (pid %d) %s while running the task", ex.cmd.Process.Pid, how)
 	for id, t := range ex.tasks {
-		close(t.in)
+		t.in.close()
 		delete(ex.tasks, id)
 	}
 	ex.mu.Unlock()
@@ -174,7 +171,6 @@ func (ex *executor) unregister(t *task, orphaned bool) {
 		ex.orphans[t.id] = true
 	}
 	ex.mu.Unlock()
-	close(t.gone)
 }
 
 // deadErr is why the executor died, once its reader noticed.

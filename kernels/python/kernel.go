@@ -45,8 +45,7 @@ func (p *Pool) Kernel() kernels.Kernel {
 type task struct {
 	id      uint64
 	ex      *executor
-	in      chan message
-	gone    chan struct{} // closed when the kernel goroutine returned
+	in      inbox
 	futures map[uint32]*childFuture
 	path    string
 }
@@ -54,6 +53,46 @@ type task struct {
 type message struct {
 	typ  byte
 	body []byte
+}
+
+// inbox holds the messages of a task's executor until its kernel goroutine
+// takes them. It is unbounded, so the executor's reader never waits on a
+// task (one in Wait while the executor runs its children, say).
+type inbox struct {
+	mu     sync.Mutex
+	msgs   []message
+	closed bool
+	wake   chan struct{} // a token when msgs or closed changed
+}
+
+func (b *inbox) put(m message) {
+	b.mu.Lock()
+	b.msgs = append(b.msgs, m)
+	b.mu.Unlock()
+	b.signal()
+}
+
+func (b *inbox) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.signal()
+}
+
+func (b *inbox) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the messages in and whether the executor died.
+func (b *inbox) take() ([]message, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ms := b.msgs
+	b.msgs = nil
+	return ms, b.closed
 }
 
 type childFuture struct {
@@ -71,7 +110,7 @@ func (p *Pool) run(ctx context.Context, rt kernels.Runtime, args []string, paylo
 	if err != nil {
 		return nil, err
 	}
-	t := &task{id: p.nextTask(), ex: ex, in: make(chan message, 4), gone: make(chan struct{}), path: path}
+	t := &task{id: p.nextTask(), ex: ex, in: inbox{wake: make(chan struct{}, 1)}, path: path}
 	if !ex.register(t) {
 		p.release(ex)
 		return nil, ex.deadErr()
@@ -89,13 +128,16 @@ func (p *Pool) run(ctx context.Context, rt kernels.Runtime, args []string, paylo
 	}
 	for {
 		select {
-		case m, ok := <-t.in:
-			if !ok {
-				return nil, ex.deadErr()
+		case <-t.in.wake:
+			ms, closed := t.in.take()
+			for _, m := range ms {
+				out, done, err := t.handle(ctx, p, rt, m)
+				if done || err != nil {
+					return out, err
+				}
 			}
-			out, done, err := t.handle(ctx, p, rt, m)
-			if done || err != nil {
-				return out, err
+			if closed {
+				return nil, ex.deadErr()
 			}
 		case <-ctx.Done():
 			// The task's Python code is running: the executor stays

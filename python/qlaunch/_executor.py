@@ -20,7 +20,7 @@ import traceback
 
 from . import _task
 from . import runtime as _rt
-from .errors import CancelledError, TaskError
+from .errors import CancelledError
 
 VERSION = b"qlaunch-executor 1"
 
@@ -33,16 +33,32 @@ _I32 = struct.Struct(">i")
 
 
 class _Task:
-    __slots__ = ("id", "coro", "name", "log_context", "level", "next_fid", "waiting")
+    """One Go-level task: one call, or a chunk of calls of one function
+    (a map's chunksize), each run as an _Item."""
+
+    __slots__ = ("id", "name", "log_context", "level", "next_fid", "chunk", "results",
+                 "pending", "waitq", "items")
 
     def __init__(self, tid, level):
         self.id = tid
-        self.coro = None
         self.name = None
         self.log_context = None
         self.level = level
         self.next_fid = 0
-        self.waiting = None  # ("wait"|"next", future) while suspended
+        self.chunk = False
+        self.results = None
+        self.pending = 0
+        self.waitq = collections.deque()  # (item, request): waits sent, in order
+        self.items = []
+
+
+class _Item:
+    __slots__ = ("task", "index", "coro")
+
+    def __init__(self, task, index, coro):
+        self.task = task
+        self.index = index
+        self.coro = coro
 
 
 class Executor:
@@ -75,7 +91,7 @@ class Executor:
 
     # --- in-task API ----------------------------------------------------
 
-    def map(self, t, payloads, single):
+    def map(self, t, payloads, single, chunks=None):
         t.next_fid += 1
         fid = t.next_fid
         parts = [_U32.pack(fid), _U32.pack(len(payloads))]
@@ -83,7 +99,8 @@ class Executor:
             parts.append(_U32.pack(len(p)))
             parts.append(p)
         self.send(MAP, t.id, b"".join(parts))
-        return _rt.RuntimeFuture(fid, t, single, len(payloads))
+        n = len(payloads) if chunks is None else sum(chunks)
+        return _rt.RuntimeFuture(fid, t, single, n, chunks)
 
     def cancel(self, t, fut):
         if fut._task is not t:
@@ -106,98 +123,118 @@ class Executor:
         try:
             fb, cb = _task.split(body[1:])
             fn = self.function(fb)
-            args, kwargs, t.name, t.log_context = pickle.loads(cb)
+            calls = pickle.loads(cb)
         except BaseException:
-            self.fail(t, "could not unpickle the task (is its module on the executor's "
-                         "sys.path?):\n" + traceback.format_exc())
+            self.send(DONE, tid, b"\x01", ("could not unpickle the task (is its module on the "
+                                            "executor's sys.path?):\n" + traceback.format_exc()).encode())
             return
-        _rt._current = t
-        try:
-            r = fn(*args, **kwargs)
+        if isinstance(calls, list):
+            t.chunk = True
+        else:
+            calls = [calls]
+        t.results = [None] * len(calls)
+        t.pending = len(calls)
+        for i, (args, kwargs, name, ctx) in enumerate(calls):
+            t.name, t.log_context = name, ctx
+            item = _Item(t, i, None)
+            _rt._current = t
+            try:
+                r = fn(*args, **kwargs)
+            except BaseException:
+                self.item_done(item, False, _format_exc())
+                continue
+            finally:
+                _rt._current = None
             if inspect.iscoroutine(r):
-                t.coro = r
-                self.tasks[tid] = t
-                self.step(t, None, None)
-                return
-        except BaseException:
-            self.fail(t, _format_exc())
-            return
-        finally:
-            _rt._current = None
-        self.finish(t, r)
+                item.coro = r
+                if not t.items:
+                    self.tasks[tid] = t
+                t.items.append(item)
+                self.step(item, None, None)
+            else:
+                self.item_done(item, True, r)
 
-    def step(self, t, value, exc):
+    def step(self, item, value, exc):
+        t = item.task
         _rt._current = t
         try:
             if exc is not None:
-                req = t.coro.throw(exc)
+                req = item.coro.throw(exc)
             else:
-                req = t.coro.send(value)
+                req = item.coro.send(value)
         except StopIteration as e:
-            self.tasks.pop(t.id, None)
-            self.finish(t, e.value)
+            self.item_done(item, True, e.value)
             return
         except BaseException:
-            self.tasks.pop(t.id, None)
-            self.fail(t, _format_exc())
+            self.item_done(item, False, _format_exc())
             return
         finally:
             _rt._current = None
         if not (isinstance(req, tuple) and len(req) == 2 and isinstance(req[1], _rt.RuntimeFuture)):
-            self.ready.append((t, None, RuntimeError(
+            self.ready.append((item, None, RuntimeError(
                 "qlaunch tasks can await only qlaunch futures (get_runtime().submit/map/next), not %r" % (req,))))
             return
         kind, fut = req
         if fut._task is not t:
-            self.ready.append((t, None, ValueError("qlaunch: a future can be awaited only by the task that made it")))
+            self.ready.append((item, None, ValueError("qlaunch: a future can be awaited only by the task that made it")))
             return
-        t.waiting = req
+        t.waitq.append((item, req))
         self.send(WAIT if kind == "wait" else NEXT, t.id, _U32.pack(fut._fid))
 
-    def finish(self, t, value):
-        try:
-            b = _task.dumps(value)
-        except BaseException as e:
-            self.fail(t, "the task's result (%s) could not be pickled: %s: %s"
-                      % (type(value).__name__, type(e).__name__, e))
+    def item_done(self, item, ok, value):
+        """Records one call's outcome; sends the task's result after its last."""
+        t = item.task
+        if ok:
+            try:
+                value = _task.dumps(value)
+            except BaseException as e:
+                ok, value = False, ("the task's result (%s) could not be pickled: %s: %s"
+                                    % (type(value).__name__, type(e).__name__, e))
+        if not ok:
+            value = value.encode("utf-8", "replace")
+        t.results[item.index] = (ok, value)
+        t.pending -= 1
+        if t.pending:
             return
-        self.send(DONE, t.id, b"\x00", b)
-
-    def fail(self, t, text):
-        self.send(DONE, t.id, b"\x01", text.encode("utf-8", "replace"))
+        self.tasks.pop(t.id, None)
+        if t.chunk:
+            self.send(DONE, t.id, b"\x00", pickle.dumps(t.results, pickle.HIGHEST_PROTOCOL))
+        else:
+            ok, value = t.results[0]
+            self.send(DONE, t.id, b"\x00" if ok else b"\x01", value)
 
     def resume(self, tid, body):
         t = self.tasks.get(tid)
-        if t is None or t.waiting is None:
+        if t is None or not t.waitq:
             return
-        kind, fut = t.waiting
-        t.waiting = None
+        item, (kind, fut) = t.waitq.popleft()
         status = body[0]
         if status == REPLY_CANCELLED:
-            self.ready.append((t, None, CancelledError(body[1:].decode("utf-8", "replace"))))
+            self.ready.append((item, None, CancelledError(body[1:].decode("utf-8", "replace"))))
             return
         if status != REPLY_OK:
-            self.ready.append((t, None, _child_error(body[1:].decode("utf-8", "replace"))))
+            self.ready.append((item, None, _child_error(body[1:].decode("utf-8", "replace"))))
             return
         try:
             if kind == "wait":
-                vals = _decode_values(body, 1)
-                value = vals[0] if fut._single else vals
+                value = fut._values(_decode_values(body, 1))
             else:
-                value = _decode_next(body)
+                value = fut._pairs(_decode_next(body))
         except BaseException as e:
-            self.ready.append((t, None, e))
+            self.ready.append((item, None, e))
             return
-        self.ready.append((t, value, None))
+        self.ready.append((item, value, None))
 
     def cancel_task(self, tid):
         t = self.tasks.pop(tid, None)
-        if t is not None and t.coro is not None:
+        if t is not None:
             _rt._current = t
             try:
-                t.coro.close()
-            except BaseException:
-                pass
+                for item in t.items:
+                    try:
+                        item.coro.close()
+                    except BaseException:
+                        pass
             finally:
                 _rt._current = None
         # Acknowledge: the kernel counts this executor busy until then.
@@ -241,18 +278,18 @@ def _format_exc():
 
 
 def _child_error(text):
-    return TaskError(text, "python")
+    return _rt._error(text)
 
 
 def _decode_values(body, i):
+    """The pickled values of a wait reply, still pickled."""
     (n,) = _U32.unpack_from(body, i)
     i += 4
     out = []
-    loads = pickle.loads
     for _ in range(n):
         (k,) = _U32.unpack_from(body, i)
         i += 4
-        out.append(loads(body[i:i + k]))
+        out.append(body[i:i + k])
         i += k
     return out
 
@@ -268,9 +305,7 @@ def _decode_next(body):
         i += 4
         chunk = body[i:i + k]
         i += k
-        if ok != 0:
-            raise _child_error(chunk.decode("utf-8", "replace"))
-        out.append((idx, pickle.loads(chunk)))
+        out.append((idx, ok == 0, chunk))
     return out
 
 

@@ -67,3 +67,67 @@ def py_to_slog(level):
 
 def slog_to_py(level):
     return level * 10 // 4 + 20
+
+
+def chunk_sizes(n, chunksize):
+    """The sizes of the chunks of a map of n calls; None when each call is
+    a task of its own."""
+    if chunksize is None or chunksize <= 1 or n <= 1:
+        return None
+    return [min(chunksize, n - i) for i in range(0, n, chunksize)]
+
+
+def map_payloads(fn_bytes, calls, chunks):
+    """The task payloads of a map: one per call, or one per chunk (the
+    pickled list of its calls)."""
+    if chunks is None:
+        return [fn_bytes + c for c in calls]
+    out = []
+    i = 0
+    for k in chunks:
+        out.append(fn_bytes + dumps(calls[i:i + k]))
+        i += k
+    return out
+
+
+def chunk_calls(args, kwargs, task_name=None, log_context=None):
+    """A call of a chunked map (not pickled: the chunk is pickled whole)."""
+    return (tuple(args), kwargs, task_name, log_context or None)
+
+
+def values(pickled, chunks, error):
+    """The values of a map's results (each task's pickled value, in order),
+    chunks expanded; error(text) makes the exception of a failed call."""
+    loads = pickle.loads
+    if chunks is None:
+        return [loads(v) for v in pickled]
+    out = []
+    for v in pickled:
+        for ok, b in loads(v):
+            if not ok:
+                raise error(b.decode("utf-8", "replace"))
+            out.append(loads(b))
+    return out
+
+
+def pairs(results, chunks, error):
+    """(index, value) pairs of finished tasks given as (task index, ok,
+    pickled value or error text), chunks expanded."""
+    loads = pickle.loads
+    out = []
+    starts = None
+    if chunks is not None:
+        starts = [0]
+        for k in chunks:
+            starts.append(starts[-1] + k)
+    for idx, ok, b in results:
+        if not ok:
+            raise error(b.decode("utf-8", "replace"))
+        if starts is None:
+            out.append((idx, loads(b)))
+            continue
+        for j, (ok2, b2) in enumerate(loads(b)):
+            if not ok2:
+                raise error(b2.decode("utf-8", "replace"))
+            out.append((starts[idx] + j, loads(b2)))
+    return out

@@ -59,10 +59,11 @@ class Future:
     result(timeout=None) waits for it; done() says whether it is in;
     cancel() stops its tasks."""
 
-    def __init__(self, client, fid, n, single, decode):
+    def __init__(self, client, fid, n, single, decode, chunks=None):
         self._client = client
         self._fid = fid
-        self.n = n
+        self._chunks = chunks
+        self.n = n  # tasks in the runtime (chunks of a chunked map)
         self._single = single
         self._decode = decode
         self._vals = [_PENDING] * n
@@ -88,8 +89,14 @@ class Future:
                 for e in self._errs:
                     if e is not None:
                         raise e
-        vals = [self._decode(v) for v in self._vals]
+        if self._decode is pickle.loads:
+            vals = _task.values(self._vals, self._chunks, self._item_error)
+        else:
+            vals = [self._decode(v) for v in self._vals]
         return vals[0] if self._single else vals
+
+    def _item_error(self, text):
+        return TaskError(text, _PYTHON)
 
     def _check(self):
         if self._cancelled:
@@ -304,13 +311,13 @@ class Client:
 
     # --- tasks ------------------------------------------------------------
 
-    def _start(self, kernel, argsets, payloads, single, decode):
+    def _start(self, kernel, argsets, payloads, single, decode, chunks=None):
         with self._cv:
             if self._err is not None:
                 raise self._err
             self._next_fid += 1
             fid = self._next_fid
-            f = Future(self, fid, len(payloads), single, decode)
+            f = Future(self, fid, len(payloads), single, decode, chunks)
             self._futures[fid] = f
         if not payloads:
             with self._cv:
@@ -355,13 +362,22 @@ class Client:
         p = _task.payload(self._fn_bytes(fn), args, kwargs)
         return self._start(_PYTHON, [(self._path,)], [p], True, pickle.loads)
 
-    def map(self, fn, *iterables, **kwargs):
+    def map(self, fn, *iterables, chunksize=None, **kwargs):
         """Runs fn(a, b, …, **kwargs) for each a, b, … of zip(*iterables);
-        the Future's result is the list of values in input order."""
+        the Future's result is the list of values in input order.
+
+        chunksize k > 1 runs the calls k to a task (each chunk in one
+        executor, in order): much cheaper for short functions, coarser for
+        load balance and cancellation."""
         fb = self._fn_bytes(fn)
-        enc = _task.encode_call
-        ps = [fb + enc(a, kwargs) for a in zip(*iterables)]
-        return self._start(_PYTHON, _Repeat((self._path,), len(ps)), ps, False, pickle.loads)
+        rows = list(zip(*iterables))
+        chunks = _task.chunk_sizes(len(rows), chunksize)
+        if chunks is None:
+            enc = _task.encode_call
+            ps = [fb + enc(a, kwargs) for a in rows]
+        else:
+            ps = _task.map_payloads(fb, [_task.chunk_calls(a, kwargs) for a in rows], chunks)
+        return self._start(_PYTHON, _Repeat((self._path,), len(ps)), ps, False, pickle.loads, chunks)
 
     def kernel(self, name, *args, payload=b""):
         """Runs the Go kernel name (e.g. "fanout", "synth") with string
@@ -393,6 +409,12 @@ class Client:
             idxs = future._arrived[future._taken:]
             future._taken = len(future._arrived)
             errs = future._errs
+        if future._decode is pickle.loads:
+            res = [(i, errs is None or errs[i] is None, future._vals[i]) for i in idxs]
+            for i in idxs:
+                if errs is not None and errs[i] is not None:
+                    raise errs[i]
+            return _task.pairs(res, future._chunks, future._item_error)
         out = []
         for i in idxs:
             if errs is not None and errs[i] is not None:

@@ -118,3 +118,29 @@ async def logs_nested(msg):
 
 def in_task_handle_outside():
     return get_runtime().task_name
+
+
+async def nested_chunked(width, depth, chunksize):
+    """nested, with each level's map in chunks: the coroutines of a chunk
+    await their own children from one task."""
+    if depth == 0:
+        return 1
+    counts = await get_runtime().map(nested_chunked, [width] * width, [depth - 1] * width,
+                                     [chunksize] * width, chunksize=chunksize)
+    return sum(counts)
+
+
+async def map_chunked(n, chunksize):
+    rt = get_runtime()
+    fut = rt.map(square, range(n), chunksize=chunksize)
+    seen = []
+    while len(seen) < n:
+        seen.extend(await rt.next(fut))
+    whole = await rt.map(square, range(n), chunksize=chunksize)
+    return sorted(seen), whole
+
+
+def fail_odd(x):
+    if x % 2:
+        raise ValueError("odd %d" % x)
+    return x

@@ -33,6 +33,21 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(self.client.map(helpers.add, [1, 2], [3, 4], scale=2).result(30), [8, 12])
         self.assertEqual(self.client.map(helpers.square, []).result(1), [])
 
+    def test_map_chunks(self):
+        want = [i * i for i in range(103)]
+        self.assertEqual(self.client.map(helpers.square, range(103), chunksize=10).result(30), want)
+        f = self.client.map(helpers.square, range(103), chunksize=7)
+        got = []
+        for _ in range(200):
+            batch = self.client.next(f, timeout=30)
+            if not batch:
+                break
+            got.extend(batch)
+        self.assertEqual(sorted(got), list(enumerate(want)))
+        with self.assertRaises(qlaunch.TaskError) as cm:
+            self.client.map(helpers.fail_odd, range(10), chunksize=4).result(30)
+        self.assertIn("ValueError: odd 1", cm.exception.message)
+
     def test_next(self):
         f = self.client.map(helpers.square, range(50))
         got = []
@@ -123,6 +138,14 @@ class InTaskTest(unittest.TestCase):
         t0 = time.monotonic()
         self.assertEqual(self.client.submit(helpers.nested, 100, 2).result(120), 10000)
         print("\nnested 100x100: %.3f s" % (time.monotonic() - t0))
+
+    def test_nested_chunks(self):
+        self.assertEqual(self.client.submit(helpers.nested_chunked, 10, 3, 3).result(120), 1000)
+
+    def test_map_chunks_in_task(self):
+        seen, whole = self.client.submit(helpers.map_chunked, 50, 8).result(30)
+        self.assertEqual(seen, [(i, i * i) for i in range(50)])
+        self.assertEqual(whole, [i * i for i in range(50)])
 
     def test_next_in_task(self):
         self.assertEqual(self.client.submit(helpers.collect_next, 20).result(30),
