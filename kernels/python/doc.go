@@ -31,7 +31,10 @@
 //
 //	length uint32 BE (of what follows) | type uint8 | task uint64 BE | body
 //
-// The executor starts with a hello (task 0, body: the protocol version as
-// text); see msg.go for the types and bodies. Values cross the pipe as
+// The kernel first sends a path message (the sys.path entries of the task
+// that started the executor: the executor adds them before it imports
+// qlaunch, so the package need not be installed where the client found it
+// on its path), and the executor answers with a hello (task 0, body: the
+// protocol version as text); see msg.go for the types and bodies. Values cross the pipe as
 // the bytes the wire carries (pickles); the kernel never unpickles.
 package python

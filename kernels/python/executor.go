@@ -36,7 +36,28 @@ type executor struct {
 // startTimeout bounds an executor's start-up, to its hello.
 const startTimeout = 60 * time.Second
 
-func startExecutor(python string, env []string, forget, release func(*executor)) (*executor, error) {
+// bootstrap is the executor's command line program: it reads the first
+// message, the sys.path entries of the task that started it, adds them, so
+// that qlaunch imports from where the client's did when it is not
+// installed, and runs qlaunch._executor.
+const bootstrap = `import os, struct, sys
+def read(n):
+    b = b""
+    while len(b) < n:
+        c = os.read(3, n - len(b))
+        if not c:
+            sys.exit(0)
+        b += c
+    return b
+n, typ, _ = struct.unpack(">IBQ", read(13))
+for p in read(n - 9).decode("utf-8", "replace").split(os.pathsep):
+    if p and p not in sys.path:
+        sys.path.append(p)
+from qlaunch import _executor
+_executor.main()
+`
+
+func startExecutor(python string, env []string, path string, forget, release func(*executor)) (*executor, error) {
 	toPy, goW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("python: %w", err)
@@ -47,7 +68,7 @@ func startExecutor(python string, env []string, forget, release func(*executor))
 		goW.Close()
 		return nil, fmt.Errorf("python: %w", err)
 	}
-	cmd := exec.Command(python, "-u", "-m", "qlaunch._executor")
+	cmd := exec.Command(python, "-u", "-c", bootstrap)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{toPy, fromPy}
@@ -60,7 +81,16 @@ func startExecutor(python string, env []string, forget, release func(*executor))
 		goR.Close()
 		return nil, fmt.Errorf("python: start the executor %s: %w (set QLAUNCH_PYTHON to the interpreter to use)", python, err)
 	}
-	ex := &executor{cmd: cmd, w: goW, r: goR, tasks: make(map[uint64]*task), orphans: make(map[uint64]bool), exited: make(chan struct{})}
+	ex := &executor{cmd: cmd, w: goW, r: goR, tasks: make(map[uint64]*task), orphans: make(map[uint64]bool), exited: make(chan struct{}), lastPath: path}
+	// The pipe holds this message until the bootstrap reads it (a pipe's
+	// buffer is 64 KiB; a path longer than that fails here, not hangs).
+	if err := writeWithin(goW, appendMsg(nil, msgPath, 0, []byte(path))); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		goW.Close()
+		goR.Close()
+		return nil, fmt.Errorf("python: executor %s: sending its path: %w", python, err)
+	}
 	br := bufio.NewReaderSize(goR, 64<<10)
 	hello := make(chan error, 1)
 	go func() {
@@ -87,7 +117,7 @@ func startExecutor(python string, env []string, forget, release func(*executor))
 		goW.Close()
 		goR.Close()
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("it exited (%s) before its hello: can %s import qlaunch? (pip install ./python, or set PYTHONPATH to the repository's python/ folder)", cmd.ProcessState, python)
+			err = fmt.Errorf("it exited (%s) before its hello: can %s import qlaunch, cloudpickle and zstandard from its sys.path and the client's? (pip install ./python, or set PYTHONPATH to the repository's python/ folder)", cmd.ProcessState, python)
 		}
 		return nil, fmt.Errorf("python: executor %s: %w", python, err)
 	}
@@ -209,6 +239,25 @@ func (ex *executor) close() {
 	case <-t.C:
 		_ = ex.cmd.Process.Kill()
 		<-ex.exited
+	}
+}
+
+// writeWithin writes b to w without waiting on a reader that never
+// comes: the write goes in a goroutine and must finish within startTimeout.
+func writeWithin(w *os.File, b []byte) error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Write(b)
+		done <- err
+	}()
+	t := time.NewTimer(startTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		w.Close()
+		return fmt.Errorf("the executor read nothing for %v", startTimeout)
 	}
 }
 

@@ -106,7 +106,7 @@ func (p *Pool) run(ctx context.Context, rt kernels.Runtime, args []string, paylo
 	if len(args) > 0 {
 		path = args[0]
 	}
-	ex, err := p.acquire()
+	ex, err := p.acquire(path)
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +322,7 @@ func (p *Pool) nextTask() uint64 {
 
 // acquire returns an executor none of whose tasks runs, starting one when
 // there is none, and counts the caller as running on it.
-func (p *Pool) acquire() (*executor, error) {
+func (p *Pool) acquire(path string) (*executor, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -340,7 +340,7 @@ func (p *Pool) acquire() (*executor, error) {
 	}
 	python, environ := p.python, p.environ
 	p.mu.Unlock()
-	ex, err := startExecutor(python, environ, p.forget, p.release)
+	ex, err := startExecutor(python, environ, path, p.forget, p.release)
 	if err != nil {
 		return nil, err
 	}

@@ -81,16 +81,25 @@ func checkPython(t *testing.T) {
 // and no executor of the run is left afterwards.
 func runSuite(t *testing.T, topo string, args ...string) string {
 	t.Helper()
-	checkPython(t)
 	root := repoRoot(t)
+	pythonPath := filepath.Join(root, "python") + string(os.PathListSeparator) + filepath.Join(root, "python", "tests")
+	return runPython(t, topo, []string{"PYTHONPATH=" + pythonPath}, append([]string{"-m", "unittest"}, args...)...)
+}
+
+// runPython runs `qlaunch run TOPOLOGY -- python3 ARGS…` with env added to
+// the environment and returns its combined output; it fails the test
+// unless the command succeeded and no process of the run is left
+// afterwards.
+func runPython(t *testing.T, topo string, env []string, args ...string) string {
+	t.Helper()
+	checkPython(t)
 	mark := make([]byte, 8)
 	_, _ = rand.Read(mark)
 	markEnv := "QLAUNCH_TEST_MARK=" + hex.EncodeToString(mark)
-	argv := append([]string{"run", topo, "--", python3, "-m", "unittest"}, args...)
+	argv := append([]string{"run", topo, "--", python3}, args...)
 	cmd := exec.Command(qlaunch(t), argv...)
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(),
-		"PYTHONPATH="+filepath.Join(root, "python")+string(os.PathListSeparator)+filepath.Join(root, "python", "tests"),
+	cmd.Env = append(append(os.Environ(), env...),
 		"QLAUNCH_ADDRESS_FILE="+filepath.Join(cmd.Dir, "addr"),
 		markEnv)
 	var out bytes.Buffer
@@ -103,12 +112,12 @@ func runSuite(t *testing.T, topo string, args ...string) string {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("qlaunch run … python3 -m unittest %s: %v\n%s", strings.Join(args, " "), err, out.String())
+			t.Fatalf("qlaunch run … python3 %s: %v\n%s", strings.Join(args, " "), err, out.String())
 		}
 	case <-time.After(8 * time.Minute):
 		_ = cmd.Process.Kill()
 		<-done
-		t.Fatalf("the Python suite did not finish in 8 minutes:\n%s", out.String())
+		t.Fatalf("python3 %s did not finish in 8 minutes:\n%s", strings.Join(args, " "), out.String())
 	}
 	if pids := marked(markEnv); len(pids) > 0 {
 		// Executors die with their rank (SIGKILL on parent death); give
@@ -171,4 +180,25 @@ func TestPythonOneSlot(t *testing.T) {
 	}
 	out := runSuite(t, topo, "test_client.InTaskTest", "-v")
 	t.Log(out)
+}
+
+// TestPythonExample runs the README's example as a new user would, with no
+// PYTHONPATH: the script finds the package in the repository, and the
+// executors find it through the client's sys.path.
+func TestPythonExample(t *testing.T) {
+	root := repoRoot(t)
+	env := []string{"PYTHONPATH="}
+	out := runPython(t, filepath.Join(root, "configs", "local.toml"), env, filepath.Join(root, "examples", "python", "hello.py"))
+	for _, want := range []string{
+		"squares: [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]",
+		"nested map: 1000 leaves",
+		"optimizing 3 blocks",
+		"pass: {'optimized': [[1, 2, 3], [7, 8, 9], [4, 5, 6]]}",
+		"Go kernel fanout 10 2: 100",
+		"ValueError: invalid literal for int()",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the example's output lacks %q:\n%s", want, out)
+		}
+	}
 }
