@@ -236,6 +236,9 @@ func waitReply(vals [][]byte, err error) []byte {
 }
 
 func errReply(err error) []byte {
+	if errors.Is(err, kernels.ErrNoMoreResults) {
+		return appendErrReply(nil, replyNoMore, err.Error())
+	}
 	if errors.Is(err, kernels.ErrCancelled) {
 		return appendErrReply(nil, replyCancelled, err.Error())
 	}

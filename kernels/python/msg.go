@@ -117,6 +117,7 @@ const (
 	replyOK        byte = 0 // wait: count | values; next: count | (index | ok | value or error text)…
 	replyError     byte = 1 // text
 	replyCancelled byte = 2 // text
+	replyNoMore    byte = 3 // text: next on a future whose results were all taken
 )
 
 func appendU32(dst []byte, v int) []byte { return binary.BigEndian.AppendUint32(dst, uint32(v)) }

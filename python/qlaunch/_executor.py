@@ -25,7 +25,7 @@ from .errors import CancelledError
 VERSION = b"qlaunch-executor 1"
 
 HELLO, RUN, PATH, RESUME, CANCEL_TASK, DONE, MAP, WAIT, NEXT, CANCEL, LOG = range(1, 12)
-REPLY_OK, REPLY_ERROR, REPLY_CANCELLED = 0, 1, 2
+REPLY_OK, REPLY_ERROR, REPLY_CANCELLED, REPLY_NO_MORE = 0, 1, 2, 3
 
 _HDR = struct.Struct(">IBQ")
 _U32 = struct.Struct(">I")
@@ -211,6 +211,10 @@ class Executor:
         status = body[0]
         if status == REPLY_CANCELLED:
             self.ready.append((item, None, CancelledError(body[1:].decode("utf-8", "replace"))))
+            return
+        if status == REPLY_NO_MORE:
+            self.ready.append((item, None, RuntimeError(
+                "qlaunch: next() on a future whose results were all taken (or awaited)")))
             return
         if status != REPLY_OK:
             self.ready.append((item, None, _child_error(body[1:].decode("utf-8", "replace"))))

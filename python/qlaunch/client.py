@@ -129,8 +129,10 @@ class Client:
     user's). compression is what this end sends ("none" or "zstd"); what the
     server sends is decoded whatever it is. log_level is the lowest level of
     Python logging records tasks forward (default: the lowest level this
-    process's loggers are configured at); records reach the loggers of this
-    process of the same name, which filter them as configured.
+    process's loggers are configured at when a task is submitted); records
+    reach the loggers of this process of the same name, which filter them as
+    configured. log_depth > 0 forwards the records of that many levels of
+    tasks only (1: the client's tasks, not their children); 0 all.
 
     Use it as a context manager, or call close(): the runtime cancels the
     tasks of a client that goes away.
@@ -158,10 +160,8 @@ class Client:
         self._err = None
         self._path = _task.client_path()
         self._fn_cache = {}
-        if log_level is None:
-            log_level = _lowest_level()
-        self._log_level = _task.py_to_slog(log_level)
-        self._log_depth = log_depth if log_depth > 0 else -1
+        self._fixed_level = None if log_level is None else _task.py_to_slog(log_level)
+        self.log_depth = log_depth
         self._reader = threading.Thread(target=self._read_loop, name="qlaunch-client-reader", daemon=True)
         self._reader.start()
 
@@ -311,7 +311,7 @@ class Client:
 
     # --- tasks ------------------------------------------------------------
 
-    def _start(self, kernel, argsets, payloads, single, decode, chunks=None):
+    def _start(self, kernel, argsets, payloads, single, decode, chunks=None, log_depth=None):
         with self._cv:
             if self._err is not None:
                 raise self._err
@@ -327,7 +327,11 @@ class Client:
         batch = []
         size = 0
         base = fid << _INDEX_BITS
-        head = wire.varint(self._log_level) + wire.varint(self._log_depth) + wire.string(kernel)
+        level = self._fixed_level
+        if level is None:
+            level = _task.py_to_slog(_lowest_level())
+        depth = self.log_depth if log_depth is None else log_depth
+        head = wire.varint(level) + wire.varint(depth if depth > 0 else -1) + wire.string(kernel)
         for i, p in enumerate(payloads):
             args = argsets[i] if argsets is not None else ()
             body = head + wire.uvarint(len(args)) + b"".join(wire.string(a) for a in args) \

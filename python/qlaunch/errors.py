@@ -1,8 +1,8 @@
 """Errors raised by qlaunch."""
 
 
-class QlaunchError(Exception):
-    """Base of qlaunch's errors."""
+class QlaunchError(RuntimeError):
+    """Base of qlaunch's errors (a RuntimeError, as BQSKit's runtime raises)."""
 
 
 class ConnectionLost(QlaunchError):

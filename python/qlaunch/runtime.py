@@ -34,6 +34,10 @@ class RuntimeFuture:
     def _pairs(self, results):
         return _task.pairs(results, self._chunks, _error)
 
+    def __reduce__(self):
+        raise RuntimeError("qlaunch: a RuntimeFuture must be awaited in the task that created it; "
+                           "it cannot be sent to another task")
+
     def __await__(self):
         value = yield ("wait", self)
         self._done = True
@@ -64,7 +68,8 @@ class RuntimeHandle:
 
     def map(self, fn, *args, task_name=None, log_context={}, chunksize=None, **kwargs):
         """Starts fn(a, b, …, **kwargs) for each a, b, … of zip(*args);
-        awaiting the future gives the results in input order.
+        awaiting the future gives the results in input order. task_name
+        and log_context are one for all calls, or a sequence of one per call.
 
         chunksize k > 1 runs the calls k to a task (each chunk in one
         executor, in order): much cheaper for short functions, coarser for
@@ -72,12 +77,14 @@ class RuntimeHandle:
         t = _running("map")
         fb = _task.encode_fn(fn)
         rows = list(zip(*args))
+        names = _per_call(task_name, len(rows), str)
+        ctxs = _per_call(log_context, len(rows), dict)
         chunks = _task.chunk_sizes(len(rows), chunksize)
         if chunks is None:
             enc = _task.encode_call
-            ps = [fb + enc(a, kwargs, task_name, log_context) for a in rows]
+            ps = [fb + enc(a, kwargs, names[i], ctxs[i]) for i, a in enumerate(rows)]
         else:
-            calls = [_task.chunk_calls(a, kwargs, task_name, log_context) for a in rows]
+            calls = [_task.chunk_calls(a, kwargs, names[i], ctxs[i]) for i, a in enumerate(rows)]
             ps = _task.map_payloads(fb, calls, chunks)
         return _executor.map(t, ps, False, chunks)
 
@@ -108,6 +115,16 @@ class RuntimeHandle:
 
 
 _handle = RuntimeHandle()
+
+
+def _per_call(v, n, one):
+    """A per-call list of a map option given once or per call."""
+    if v is None or isinstance(v, one):
+        return [v] * n
+    v = list(v)
+    if len(v) != n:
+        raise ValueError("qlaunch: map of %d calls given %d per-call values" % (n, len(v)))
+    return v
 
 
 def _error(text):

@@ -144,3 +144,132 @@ def fail_odd(x):
     if x % 2:
         raise ValueError("odd %d" % x)
     return x
+
+
+# --- the behaviours of BQSKit's runtime test-suite (tests/runtime) -------
+
+def sleepi(i):
+    import time
+    time.sleep(i)
+    return i
+
+
+async def next_no_duplicates():
+    rt = get_runtime()
+    fut = rt.map(sleepi, [0.3, 0.4, 0.1, 0.2, 0.5])
+    seen = []
+    while len(seen) < 5:
+        for i, v in await rt.next(fut):
+            assert v not in [s[1] for s in seen], (v, seen)
+            seen.append((i, v))
+    return sorted(seen)
+
+
+async def await_after_next():
+    rt = get_runtime()
+    fut = rt.map(sleepi, [0.3, 0.4, 0.1, 0.2])
+    first = await rt.next(fut)
+    return len(first) >= 1, await fut
+
+
+async def next_after_await():
+    rt = get_runtime()
+    fut = rt.map(sleepi, [0.1, 0.2])
+    await fut
+    try:
+        await rt.next(fut)
+    except RuntimeError as e:
+        return "RuntimeError: %s" % e
+    return "no error"
+
+
+async def next_never_loses():
+    import time
+    rt = get_runtime()
+    fut = rt.map(sleepi, [0.1])
+    time.sleep(0.3)
+    return await rt.next(fut)
+
+
+async def future_done():
+    fut = get_runtime().submit(sleepi, 0.1)
+    before = fut._done
+    await fut
+    return before, fut._done
+
+
+async def send_future():
+    rt = get_runtime()
+    fut = rt.submit(sleepi, 0.1)
+    rt.submit(square, fut)
+
+
+async def await_cancelled():
+    rt = get_runtime()
+    fut = rt.submit(sleepi, 1)
+    rt.cancel(fut)
+    await fut
+
+
+async def cancel_without_await():
+    rt = get_runtime()
+    rt.cancel(rt.submit(sleepi, 1))
+    return "ok"
+
+
+def iden(i):
+    return i
+
+
+async def parent_pair(i):
+    return await get_runtime().map(iden, [2 * i, 2 * i + 1])
+
+
+async def two_level_map(n):
+    return await get_runtime().map(parent_pair, list(range(n)))
+
+
+async def cache_put(key, value):
+    get_runtime().get_cache()[key] = value
+    return os.getpid()
+
+
+async def cache_get(key):
+    return os.getpid(), get_runtime().get_cache().get(key)
+
+
+class NonSerializable:
+    def __reduce__(self):
+        import pickle
+        raise pickle.PicklingError("This class is not serializable")
+
+    def __str__(self):
+        return "NonSerializable"
+
+
+async def log_pass():
+    logging.getLogger("bqskit").info("bqskit_info")
+    logging.getLogger("bqskit.dummy").info("bqskit_dummy_info")
+    logging.getLogger("dummy2").info("dummy2_info")
+    logging.getLogger("bqskit").debug("bqskit_debug")
+    logging.getLogger("bqskit.dummy").debug("bqskit_dummy_debug")
+    logging.getLogger("dummy2").debug("dummy2_debug")
+    logging.getLogger("dummy2").debug("int %d", 1)
+    logging.getLogger("dummy2").debug("NonSerializable %s", NonSerializable())
+
+
+async def log_nested(level=0):
+    logging.getLogger("bqskit").info("bqskit_level%d" % level)
+    logging.getLogger("dummy2").info("dummy2_level%d" % level)
+    if level < 3:
+        await get_runtime().submit(log_nested, level + 1)
+
+
+async def named_children():
+    rt = get_runtime()
+    await rt.map(log_name, [0, 1], task_name=["first", "second"],
+                 log_context=[{"k": "a"}, {"k": "b"}])
+
+
+def log_name(i):
+    logging.getLogger("dummy2").warning("child %d", i)
