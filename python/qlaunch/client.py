@@ -311,7 +311,8 @@ class Client:
 
     # --- tasks ------------------------------------------------------------
 
-    def _start(self, kernel, argsets, payloads, single, decode, chunks=None, log_depth=None):
+    def _start(self, kernel, argsets, payloads, single, decode, chunks=None, log_depth=None,
+               log_level=None):
         with self._cv:
             if self._err is not None:
                 raise self._err
@@ -327,7 +328,7 @@ class Client:
         batch = []
         size = 0
         base = fid << _INDEX_BITS
-        level = self._fixed_level
+        level = self._fixed_level if log_level is None else log_level
         if level is None:
             level = _task.py_to_slog(_lowest_level())
         depth = self.log_depth if log_depth is None else log_depth
