@@ -10,6 +10,8 @@ import (
 	"math/cmplx"
 	"math/rand/v2"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
@@ -31,12 +33,15 @@ const maxCheckedStateQubits = 24
 
 // cmdCompile resynthesises a circuit block by block.
 func cmdCompile(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "compile", "compile [--ip ADDR | --local] IN.qasm -o OUT.qasm [--seed S] [--block-qubits 2|3] [--format text|json]")
+	fs := newFlagSet(e, "compile", "compile [--ip ADDR | --local] IN.qasm -o OUT.qasm [--seed S] [--block-qubits 2|3|4] [--gates SET [--gate-matrix FILE]] [--error-threshold E] [--format text|json]")
 	var nf numericFlags
 	nf.clientFlags.add(fs)
 	nf.add(fs)
 	outPath := fs.String("o", "", "write the compiled circuit to this file (default: standard output)")
-	blockQubits := fs.Int("block-qubits", resynth.DefaultBlockQubits, "widest block to resynthesise (2 or 3)")
+	blockQubits := fs.Int("block-qubits", resynth.DefaultBlockQubits, "widest block to resynthesise (2 to 4)")
+	gates := fs.String("gates", resynth.DefaultGates, "native gate set: "+strings.Join(resynth.GatePresets(), " ")+", or NAME,rz,sx with --gate-matrix")
+	gateMatrix := fs.String("gate-matrix", "", "JSON file of the two-qubit gate NAME of --gates: {\"qubits\": 2, \"matrix\": [[[re, im], …], …]}")
+	errorThreshold := fs.Float64("error-threshold", 0, "bound on the whole circuit's error (distance); 0: exact synthesis, each block within 1e-10")
 	pos, err := parseInterleaved(e, fs, args)
 	if err != nil {
 		return err
@@ -47,8 +52,29 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	if nf.format != "text" && nf.format != "json" {
 		return usagef("compile: --format %q: want text or json", nf.format)
 	}
-	if *blockQubits < 2 || *blockQubits > 3 {
-		return usagef("compile: --block-qubits %d: want 2 or 3", *blockQubits)
+	if *blockQubits < 2 || *blockQubits > resynth.MaxBlockQubits {
+		return usagef("compile: --block-qubits %d: want 2 to %d", *blockQubits, resynth.MaxBlockQubits)
+	}
+	if math.IsNaN(*errorThreshold) || *errorThreshold < 0 || *errorThreshold >= 1 {
+		return usagef("compile: --error-threshold %v: want 0 to 1", *errorThreshold)
+	}
+	var matrix *circuit.Matrix
+	if *gateMatrix != "" {
+		b, err := os.ReadFile(*gateMatrix)
+		if err != nil {
+			return usageError{err}
+		}
+		var uf unitaryFile
+		if err := json.Unmarshal(b, &uf); err != nil {
+			return &inputError{*gateMatrix, err}
+		}
+		if uf.Matrix.Dim != 4 || uf.Qubits != 2 {
+			return &inputError{*gateMatrix, fmt.Errorf("want a two-qubit gate: qubits 2 and a 4×4 matrix")}
+		}
+		matrix = &uf.Matrix
+	}
+	if _, err := resynth.ParseGateSet(ctx, *gates, matrix); err != nil {
+		return usagef("compile: --gates: %v", err)
 	}
 	inPath := pos[0]
 	src, err := os.ReadFile(inPath)
@@ -62,7 +88,8 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	if in.Qubits > maxCheckedStateQubits {
 		return &inputError{inPath, fmt.Errorf("%d qubits: compile checks at most %d", in.Qubits, maxCheckedStateQubits)}
 	}
-	payload, err := json.Marshal(resynth.Request{QASM: string(src), Seed: nf.seed, BlockQubits: *blockQubits})
+	payload, err := json.Marshal(resynth.Request{QASM: string(src), Seed: nf.seed, BlockQubits: *blockQubits,
+		Gates: *gates, GateMatrix: matrix, ErrorThreshold: *errorThreshold})
 	if err != nil {
 		return err
 	}
@@ -82,29 +109,45 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("compile: reading the compiled circuit: %w", err)
 	}
+	identity := make([]int, in.Qubits)
+	for i := range identity {
+		identity[i] = i
+	}
 	report := map[string]any{
-		"cnots_before": res.CNOTsBefore, "cnots_after": res.CNOTsAfter, "blocks": res.Blocks,
-		"replaced": res.Replaced, "seconds": seconds, "qubits": in.Qubits,
+		"two_qubit_gates_before": res.TwoQubitGatesBefore, "two_qubit_gates_after": res.TwoQubitGatesAfter,
+		"blocks": res.Blocks, "replaced": res.Replaced, "seconds": seconds, "qubits": in.Qubits,
+		"gates": res.Gates, "error_bound": res.ErrorBound, "block_distances": res.BlockDistances,
+		"unreached": res.Unreached, "initial_mapping": identity, "final_mapping": identity,
+	}
+	if res.Gates == resynth.DefaultGates {
+		report["cnots_before"], report["cnots_after"] = res.CNOTsBefore, res.CNOTsAfter
+	}
+	// The check: the same measurements, resets, barriers and conditions
+	// in order, and the same unitary part (every condition taken true).
+	allowed := max(res.ErrorBound*(1+1e-6)+1e-12, instantiate.DefaultThreshold)
+	if !slices.Equal(nonUnitaryOps(in), nonUnitaryOps(out)) {
+		return errors.New("compile: the compiled circuit's measurements, resets or barriers differ from the input's; nothing written")
 	}
 	var check string
 	var ok bool
 	if in.Qubits <= maxCheckedUnitaryQubits {
-		d, err := unitaryDistance(in, out)
+		d, err := unitaryDistance(in.UnitaryPart(), out.UnitaryPart())
 		if err != nil {
 			return err
 		}
 		report["distance"] = d
-		check, ok = fmt.Sprintf("distance %.3g", d), d < instantiate.DefaultThreshold
+		check, ok = fmt.Sprintf("distance %.3g", d), d < allowed
 	} else {
-		f, err := worstFidelity(in, out, nf.seed)
+		f, err := worstFidelity(in.UnitaryPart(), out.UnitaryPart(), nf.seed)
 		if err != nil {
 			return err
 		}
 		report["worst_fidelity"] = f
-		check, ok = fmt.Sprintf("worst fidelity on %d random states 1-%.3g", compileStates, 1-f), 1-f < instantiate.DefaultThreshold
+		// 1 − |⟨ψ|U†V|ψ⟩|² ≤ ‖U − e^{iφ}V‖² ≤ 2·N·d.
+		check, ok = fmt.Sprintf("worst fidelity on %d random states 1-%.3g", compileStates, 1-f), 1-f < max(2*float64(int(1)<<in.Qubits)*allowed, instantiate.DefaultThreshold)
 	}
 	if !ok {
-		return fmt.Errorf("compile: the compiled circuit differs from the input (%s); nothing written", check)
+		return fmt.Errorf("compile: the compiled circuit differs from the input (%s, error bound %.3g); nothing written", check, res.ErrorBound)
 	}
 	info := e.stdout
 	if *outPath == "" {
@@ -121,9 +164,33 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 		}
 		return writeJSON(info, report)
 	}
-	_, err = fmt.Fprintf(info, "compile: CNOTs %d → %d (%d of %d blocks replaced), %s, %.3f s\n",
-		res.CNOTsBefore, res.CNOTsAfter, res.Replaced, res.Blocks, check, seconds)
+	what, before, after := "two-qubit gates", res.TwoQubitGatesBefore, res.TwoQubitGatesAfter
+	if res.Gates == resynth.DefaultGates {
+		what, before, after = "CNOTs", res.CNOTsBefore, res.CNOTsAfter
+	}
+	_, err = fmt.Fprintf(info, "compile: %s %d → %d in %s (%d of %d blocks replaced), error bound %.3g, %s, %.3f s\n",
+		what, before, after, res.Gates, res.Replaced, res.Blocks, res.ErrorBound, check, seconds)
 	return err
+}
+
+// nonUnitaryOps returns c's measurements, resets, barriers and
+// conditioned ops with their conditions, qubits and bits (a conditioned
+// gate by its condition and qubits alone: retargeting may rewrite it).
+func nonUnitaryOps(c *circuit.Circuit) []circuit.Op {
+	var out []circuit.Op
+	for _, op := range c.Ops {
+		switch {
+		case !op.Gate.Unitary():
+			out = append(out, op)
+		case op.Cond.Set():
+			marker := circuit.Op{Cond: op.Cond}
+			if n := len(out); n > 0 && out[n-1] == marker {
+				continue // one run of conditioned gates under one condition
+			}
+			out = append(out, marker)
+		}
+	}
+	return out
 }
 
 func unitaryDistance(a, b *circuit.Circuit) (float64, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,7 +94,8 @@ func TestSynthAndCompileBadInput(t *testing.T) {
 	}
 	notUnitary := write("bad.json", `{"qubits": 1, "matrix": [[[1,0],[1,0]],[[0,0],[1,0]]]}`)
 	wrongQubits := write("wrong.json", `{"qubits": 2, "matrix": [[[1,0],[0,0]],[[0,0],[1,0]]]}`)
-	measure := write("m.qasm", "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[1];\ncreg c[1];\nmeasure q[0] -> c[0];\n")
+	opaque := write("m.qasm", "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[1];\ncreg c[1];\nopaque g a;\n")
+	badMatrix := write("g.json", `{"qubits": 1, "matrix": [[[1,0],[0,0]],[[0,0],[1,0]]]}`)
 	tests := []struct {
 		name string
 		args []string
@@ -106,7 +108,12 @@ func TestSynthAndCompileBadInput(t *testing.T) {
 		{"not unitary", []string{"synth", "--local", "--unitary", notUnitary}, "bad.json"},
 		{"wrong qubits", []string{"synth", "--local", "--unitary", wrongQubits}, "qubits is 2"},
 		{"missing file", []string{"synth", "--local", "--unitary", filepath.Join(dir, "none.json")}, "none.json"},
-		{"compile measure", []string{"compile", "--local", measure, "-o", filepath.Join(dir, "out.qasm")}, "m.qasm: qasm:5:1: measure: unsupported"},
+		{"compile opaque", []string{"compile", "--local", opaque, "-o", filepath.Join(dir, "out.qasm")}, "m.qasm: qasm:5:1: opaque: unsupported"},
+		{"compile bad gates", []string{"compile", "--local", opaque, "--gates", "cx,rz"}, "single-qubit basis"},
+		{"compile unknown gate", []string{"compile", "--local", opaque, "--gates", "mine,rz,sx"}, "no gate matrix"},
+		{"compile gate matrix of one qubit", []string{"compile", "--local", opaque, "--gates", "mine,rz,sx", "--gate-matrix", badMatrix}, "two-qubit gate"},
+		{"compile error threshold", []string{"compile", "--local", opaque, "--error-threshold", "2"}, "--error-threshold"},
+		{"compile block qubits", []string{"compile", "--local", opaque, "--block-qubits", "5"}, "--block-qubits"},
 		{"compile no input", []string{"compile", "--local"}, "want one input file"},
 	}
 	for _, tc := range tests {
@@ -157,6 +164,67 @@ func TestCompileLocal(t *testing.T) {
 	}
 	if d, _ := unitaryDistance(a, c); d >= 1e-10 || c.CNOTs() != rep.After {
 		t.Errorf("written circuit: distance %g, %d CNOTs", d, c.CNOTs())
+	}
+}
+
+// TestCompileKeepsMeasurementsAndRetargets compiles a circuit with
+// classical registers, measurements, a condition and a barrier to the
+// cz,rz,sx gate set: the output holds them in order, only cz, rz and sx
+// otherwise, and the JSON report has the fields of a compile for a
+// machine.
+func TestCompileKeepsMeasurementsAndRetargets(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.qasm")
+	src := "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[3];\ncreg c[2];\ncreg flag[1];\n" +
+		strings.Repeat("h q[0];\ncx q[0],q[1];\nt q[1];\ncx q[1],q[2];\n", 3) +
+		"measure q[0] -> c[0];\nif(c==1) x q[2];\nbarrier q;\nmeasure q[1] -> c[1];\ncx q[2],q[0];\nmeasure q[2] -> flag[0];\n"
+	in := filepath.Join(dir, "in.qasm")
+	if err := os.WriteFile(in, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := numericRun(t, "compile", "--local", in, "-o", out, "--gates", "cz,rz,sx", "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep struct {
+		Before     *int     `json:"two_qubit_gates_before"`
+		After      *int     `json:"two_qubit_gates_after"`
+		ErrorBound *float64 `json:"error_bound"`
+		Initial    []int    `json:"initial_mapping"`
+		Final      []int    `json:"final_mapping"`
+		Seconds    *float64 `json:"seconds"`
+		Distance   *float64 `json:"distance"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	if rep.Before == nil || *rep.Before != 7 || rep.After == nil || *rep.After > 7 || rep.ErrorBound == nil ||
+		len(rep.Initial) != 3 || len(rep.Final) != 3 || rep.Seconds == nil || rep.Distance == nil || *rep.Distance > 1e-10 {
+		t.Errorf("report %s", stdout)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := circuit.ParseQASM(string(b))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	for _, op := range c.Ops {
+		switch op.Gate {
+		case circuit.CZ, circuit.RZ, circuit.SX, circuit.Measure, circuit.Barrier:
+		default:
+			t.Errorf("%s in the output", op.Gate)
+		}
+	}
+	want := "creg c[2];\ncreg flag[1];\n"
+	if !strings.Contains(string(b), want) || !strings.Contains(string(b), "measure q[2] -> flag[0];") ||
+		!strings.Contains(string(b), "if(c==1) ") || !strings.Contains(string(b), "barrier q[0],q[1],q[2];") {
+		t.Errorf("output lacks the classical registers, measurements, condition or barrier:\n%s", b)
+	}
+	a, _ := circuit.ParseQASM(src)
+	if !slices.Equal(nonUnitaryOps(a), nonUnitaryOps(c)) {
+		t.Errorf("classical operations differ:\n%v\n%v", nonUnitaryOps(a), nonUnitaryOps(c))
 	}
 }
 

@@ -293,7 +293,17 @@ func retargetOneQubit(c *circuit.Circuit, gs *GateSet) (*circuit.Circuit, error)
 		}
 	}
 	usesDef := false
-	for _, op := range c.Ops {
+	for i, op := range c.Ops {
+		if op.Gate == circuit.Barrier && op.Arg == 0 {
+			// Flush the qubits of the whole barrier statement first, so
+			// that its ops stay together.
+			for _, next := range c.Ops[i:] {
+				if next.Gate != circuit.Barrier || next.Arg == 0 && next != op {
+					break
+				}
+				flush(next.Qubits[0])
+			}
+		}
 		if op.Gate.Unitary() && op.Gate.Arity() == 1 {
 			m := [4]complex128(op.Gate.Matrix(op.Params))
 			if op.Cond.Set() {
