@@ -17,6 +17,7 @@ import (
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/kernels/circuit"
 	"github.com/qlaunch/qlaunch/kernels/instantiate"
+	"github.com/qlaunch/qlaunch/kernels/mapping"
 	"github.com/qlaunch/qlaunch/kernels/resynth"
 )
 
@@ -41,6 +42,7 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	blockQubits := fs.Int("block-qubits", resynth.DefaultBlockQubits, "widest block to resynthesise (2 to 4)")
 	gates := fs.String("gates", resynth.DefaultGates, "native gate set: "+strings.Join(resynth.GatePresets(), " ")+", or NAME,rz,sx with --gate-matrix")
 	gateMatrix := fs.String("gate-matrix", "", "JSON file of the two-qubit gate NAME of --gates: {\"qubits\": 2, \"matrix\": [[[re, im], …], …]}")
+	coupling := fs.String("coupling", "", "coupling graph: a-b,c-d…, a file of edges, linear:N, ring:N, grid:RxC or all:N (default: all-to-all)")
 	errorThreshold := fs.Float64("error-threshold", 0, "bound on the whole circuit's error (distance); 0: exact synthesis, each block within 1e-10")
 	pos, err := parseInterleaved(e, fs, args)
 	if err != nil {
@@ -88,8 +90,38 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	if in.Qubits > maxCheckedStateQubits {
 		return &inputError{inPath, fmt.Errorf("%d qubits: compile checks at most %d", in.Qubits, maxCheckedStateQubits)}
 	}
-	payload, err := json.Marshal(resynth.Request{QASM: string(src), Seed: nf.seed, BlockQubits: *blockQubits,
-		Gates: *gates, GateMatrix: matrix, ErrorThreshold: *errorThreshold})
+	var graph *mapping.Graph
+	if *coupling != "" {
+		if graph, err = mapping.ParseCoupling(*coupling); err != nil {
+			return usagef("compile: --coupling: %v", err)
+		}
+		switch {
+		case graph.Nodes < in.Qubits:
+			return usagef("compile: --coupling %s has %d qubits, the circuit %d", *coupling, graph.Nodes, in.Qubits)
+		case graph.Nodes > maxCheckedUnitaryQubits:
+			return usagef("compile: --coupling %s has %d qubits: compile checks mapped circuits of at most %d", *coupling, graph.Nodes, maxCheckedUnitaryQubits)
+		}
+	}
+	// With a coupling graph: three-qubit gates decomposed, then routed
+	// (swaps inserted), then resynthesised block by block on the graph's
+	// edges, which retargets the swaps with their neighbours.
+	qasm := string(src)
+	var perm []int
+	reference, routed := in, in
+	if graph != nil {
+		var err error
+		routed, perm, err = mapping.Route(mapping.Decompose(in), graph)
+		if err != nil {
+			return &inputError{inPath, err}
+		}
+		qasm = circuit.FormatQASM(routed)
+		// The reference: the input on the graph's qubits, then the
+		// permutation of the final mapping (as swaps).
+		reference = &circuit.Circuit{Qubits: graph.Nodes, Ops: slices.Clone(in.Ops), Cregs: in.Cregs, Defs: in.Defs}
+		reference.Append(permutationSwaps(perm)...)
+	}
+	payload, err := json.Marshal(resynth.Request{QASM: qasm, Seed: nf.seed, BlockQubits: *blockQubits,
+		Gates: *gates, GateMatrix: matrix, ErrorThreshold: *errorThreshold, Coupling: edgesOf(graph)})
 	if err != nil {
 		return err
 	}
@@ -113,11 +145,17 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	for i := range identity {
 		identity[i] = i
 	}
+	final := identity
+	if graph != nil {
+		// The counts before are the input's, not the routed circuit's.
+		final = perm[:in.Qubits]
+		res.TwoQubitGatesBefore, res.CNOTsBefore = in.TwoQubitGates(), in.CNOTs()
+	}
 	report := map[string]any{
 		"two_qubit_gates_before": res.TwoQubitGatesBefore, "two_qubit_gates_after": res.TwoQubitGatesAfter,
 		"blocks": res.Blocks, "replaced": res.Replaced, "seconds": seconds, "qubits": in.Qubits,
 		"gates": res.Gates, "error_bound": res.ErrorBound, "block_distances": res.BlockDistances,
-		"unreached": res.Unreached, "initial_mapping": identity, "final_mapping": identity,
+		"unreached": res.Unreached, "initial_mapping": identity, "final_mapping": final,
 	}
 	if res.Gates == resynth.DefaultGates {
 		report["cnots_before"], report["cnots_after"] = res.CNOTsBefore, res.CNOTsAfter
@@ -125,13 +163,20 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	// The check: the same measurements, resets, barriers and conditions
 	// in order, and the same unitary part (every condition taken true).
 	allowed := max(res.ErrorBound*(1+1e-6)+1e-12, instantiate.DefaultThreshold)
-	if !slices.Equal(nonUnitaryOps(in), nonUnitaryOps(out)) {
+	if graph != nil {
+		for _, op := range out.Ops {
+			if qs := op.QubitList(); len(qs) == 2 && !graph.Adjacent(qs[0], qs[1]) {
+				return fmt.Errorf("compile: %s on qubits %v, not an edge of the coupling graph; nothing written", op.Gate, qs)
+			}
+		}
+	}
+	if !slices.Equal(nonUnitaryOps(routed), nonUnitaryOps(out)) {
 		return errors.New("compile: the compiled circuit's measurements, resets or barriers differ from the input's; nothing written")
 	}
 	var check string
 	var ok bool
 	if in.Qubits <= maxCheckedUnitaryQubits {
-		d, err := unitaryDistance(in.UnitaryPart(), out.UnitaryPart())
+		d, err := unitaryDistance(reference.UnitaryPart(), out.UnitaryPart())
 		if err != nil {
 			return err
 		}
@@ -171,6 +216,28 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	_, err = fmt.Fprintf(info, "compile: %s %d → %d in %s (%d of %d blocks replaced), error bound %.3g, %s, %.3f s\n",
 		what, before, after, res.Gates, res.Replaced, res.Blocks, res.ErrorBound, check, seconds)
 	return err
+}
+
+func edgesOf(g *mapping.Graph) [][2]int {
+	if g == nil {
+		return nil
+	}
+	return g.Edges
+}
+
+// permutationSwaps returns swaps that move the state of qubit i to qubit
+// perm[i].
+func permutationSwaps(perm []int) []circuit.Op {
+	at := slices.Clone(perm) // at[i]: where the state now on qubit i must go
+	var ops []circuit.Op
+	for i := range at {
+		for at[i] != i {
+			j := at[i]
+			ops = append(ops, circuit.Op{Gate: circuit.Swap, Qubits: [3]int{i, j}})
+			at[i], at[j] = at[j], at[i]
+		}
+	}
+	return ops
 }
 
 // nonUnitaryOps returns c's measurements, resets, barriers and

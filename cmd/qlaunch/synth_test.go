@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/qlaunch/qlaunch/kernels/circuit"
+	"github.com/qlaunch/qlaunch/kernels/mapping"
 	"github.com/qlaunch/qlaunch/kernels/synth"
 )
 
@@ -225,6 +226,79 @@ func TestCompileKeepsMeasurementsAndRetargets(t *testing.T) {
 	a, _ := circuit.ParseQASM(src)
 	if !slices.Equal(nonUnitaryOps(a), nonUnitaryOps(c)) {
 		t.Errorf("classical operations differ:\n%v\n%v", nonUnitaryOps(a), nonUnitaryOps(c))
+	}
+}
+
+// TestCompileMapsToCouplingGraphs compiles a circuit with long-range
+// gates and a measurement onto several graphs: every two-qubit gate of the
+// output is on an edge, the reported final mapping is a permutation, and
+// the output equals the input followed by that permutation (the command
+// checks it and exits 1 otherwise; here the check is redone).
+func TestCompileMapsToCouplingGraphs(t *testing.T) {
+	dir := t.TempDir()
+	src := "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[4];\ncreg c[4];\nh q[0];\ncx q[0],q[3];\nt q[3];\nccx q[1],q[3],q[0];\n" +
+		"cx q[0],q[2];\nrz(0.3) q[2];\ncx q[3],q[0];\nmeasure q -> c;\n"
+	in := filepath.Join(dir, "in.qasm")
+	if err := os.WriteFile(in, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	edges := filepath.Join(dir, "edges")
+	if err := os.WriteFile(edges, []byte("0-1\n1-2\n1-3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ coupling, gates string }{
+		{"linear:4", "cx,u3"}, {"ring:5", "cz,rz,sx"}, {"grid:2x2", "cx,u3"}, {edges, "cx,u3"}, {"1-0,2-1,3-2", "zz,rz,sx"},
+	} {
+		out := filepath.Join(dir, "out.qasm")
+		code, stdout, stderr := numericRun(t, "compile", "--local", in, "-o", out, "--coupling", tc.coupling, "--gates", tc.gates, "--format", "json")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.coupling, code, stderr)
+		}
+		var rep struct {
+			Initial []int `json:"initial_mapping"`
+			Final   []int `json:"final_mapping"`
+			Before  int   `json:"two_qubit_gates_before"`
+			After   int   `json:"two_qubit_gates_after"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatal(err)
+		}
+		g, _ := mapping.ParseCoupling(tc.coupling)
+		b, _ := os.ReadFile(out)
+		c, err := circuit.ParseQASM(string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range c.Ops {
+			if qs := op.QubitList(); len(qs) == 2 && !g.Adjacent(qs[0], qs[1]) {
+				t.Errorf("%s: %s on %v, not an edge", tc.coupling, op.Gate, qs)
+			}
+		}
+		perm := slices.Clone(rep.Final)
+		for p := range g.Nodes {
+			if !slices.Contains(perm, p) {
+				perm = append(perm, p)
+			}
+		}
+		if len(rep.Final) != 4 || len(perm) != g.Nodes || !slices.Equal(rep.Initial, []int{0, 1, 2, 3}) {
+			t.Fatalf("%s: mappings %v → %v", tc.coupling, rep.Initial, rep.Final)
+		}
+		a, _ := circuit.ParseQASM(src)
+		ref := &circuit.Circuit{Qubits: g.Nodes, Ops: a.Ops, Cregs: a.Cregs}
+		ref = ref.UnitaryPart()
+		ref.Append(permutationSwaps(perm)...)
+		u, _ := ref.Unitary()
+		v, _ := c.UnitaryPart().Unitary()
+		if d := circuit.Distance(u, v); d > 1e-10 {
+			t.Errorf("%s: output at distance %g from the input and its permutation", tc.coupling, d)
+		}
+		// Each qubit is measured into its own bit, from where it ends up.
+		for _, op := range c.Ops {
+			if op.Gate == circuit.Measure && op.Qubits[0] != rep.Final[op.Arg] {
+				t.Errorf("%s: bit %d measured from qubit %d, mapped to %d", tc.coupling, op.Arg, op.Qubits[0], rep.Final[op.Arg])
+			}
+		}
+		t.Logf("%s, %s: two-qubit gates %d → %d, final mapping %v", tc.coupling, tc.gates, rep.Before, rep.After, rep.Final)
 	}
 }
 

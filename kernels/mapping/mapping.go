@@ -181,7 +181,8 @@ const lookahead = 20
 
 // Route returns c on g's physical qubits with swaps inserted so that every
 // gate on two qubits acts on an edge, and the final mapping (logical
-// qubit i ends on physical qubit final[i]); the initial mapping is the
+// qubit i ends on physical qubit final[i], for every i below g.Nodes: the
+// qubits beyond c's are idle ancillas); the initial mapping is the
 // identity. Gates on three qubits must have been decomposed; c must fit
 // on g.
 func Route(c *circuit.Circuit, g *Graph) (*circuit.Circuit, []int, error) {
@@ -250,5 +251,26 @@ func Route(c *circuit.Circuit, g *Graph) (*circuit.Circuit, []int, error) {
 		}
 		out.Ops = append(out.Ops, op)
 	}
-	return out, phys[:c.Qubits:c.Qubits], nil
+	return out, phys, nil
+}
+
+// Decompose returns c with every gate on three qubits (ccx) written as
+// gates on two qubits or one (qelib1.inc's six-CNOT ccx), conditions
+// kept, ready for Route.
+func Decompose(c *circuit.Circuit) *circuit.Circuit {
+	out := &circuit.Circuit{Qubits: c.Qubits, Cregs: c.Cregs, Defs: c.Defs}
+	for _, op := range c.Ops {
+		if op.Gate != circuit.CCX {
+			out.Ops = append(out.Ops, op)
+			continue
+		}
+		a, b, t := op.Qubits[0], op.Qubits[1], op.Qubits[2]
+		one := func(g circuit.Gate, q int) circuit.Op { return circuit.Op{Gate: g, Qubits: [3]int{q}, Cond: op.Cond} }
+		cx := func(x, y int) circuit.Op { o := circuit.CNOTOp(x, y); o.Cond = op.Cond; return o }
+		out.Ops = append(out.Ops,
+			one(circuit.H, t), cx(b, t), one(circuit.Tdg, t), cx(a, t), one(circuit.T, t), cx(b, t),
+			one(circuit.Tdg, t), cx(a, t), one(circuit.T, b), one(circuit.T, t), one(circuit.H, t),
+			cx(a, b), one(circuit.T, a), one(circuit.Tdg, b), cx(a, b))
+	}
+	return out
 }

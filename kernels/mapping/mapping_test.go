@@ -102,3 +102,16 @@ func TestRouteRespectsTheGraphAndThePermutation(t *testing.T) {
 		}
 	}
 }
+
+func TestDecomposeCCX(t *testing.T) {
+	c := &circuit.Circuit{Qubits: 3, Ops: []circuit.Op{{Gate: circuit.CCX, Qubits: [3]int{2, 0, 1}}, circuit.CNOTOp(0, 1)}}
+	d := Decompose(c)
+	u, _ := c.Unitary()
+	v, err := d.Unitary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dist := circuit.Distance(u, v); dist > 1e-14 || d.CNOTs() != 7 || len(d.Ops) != 16 {
+		t.Errorf("distance %g, %d CNOTs, %d ops", dist, d.CNOTs(), len(d.Ops))
+	}
+}

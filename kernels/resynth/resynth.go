@@ -36,6 +36,11 @@ type Request struct {
 	// GateMatrix is the two-qubit gate of a gate set that names one of
 	// its own.
 	GateMatrix *circuit.Matrix `json:"gate_matrix,omitempty"`
+	// Coupling, when set, lists the qubit pairs two-qubit gates may join
+	// (the edges of a routed circuit's coupling graph): each block is
+	// synthesised with the pairs among its qubits, so the output keeps to
+	// them. Empty means all-to-all.
+	Coupling [][2]int `json:"coupling,omitempty"`
 }
 
 // MaxBlockQubits is the widest block.
@@ -165,6 +170,24 @@ func Resynthesize(ctx context.Context, rt kernels.Runtime, c *circuit.Circuit, r
 		retarget bool
 		budget   int
 		target   circuit.Matrix
+		pairs    []instantiate.Block // local coupling; nil for all pairs
+	}
+	edges := map[[2]int]bool{}
+	for _, e := range req.Coupling {
+		if e[0] < 0 || e[1] < 0 || e[0] >= c.Qubits || e[1] >= c.Qubits || e[0] == e[1] {
+			return nil, &RequestError{fmt.Errorf("coupling edge %v on %d qubits", e, c.Qubits)}
+		}
+		edges[[2]int{min(e[0], e[1]), max(e[0], e[1])}] = true
+	}
+	if len(edges) > 0 {
+		for i, op := range c.Ops {
+			if qs := op.QubitList(); op.Gate.Unitary() && len(qs) == 2 && !edges[[2]int{min(qs[0], qs[1]), max(qs[0], qs[1])}] {
+				return nil, &RequestError{fmt.Errorf("operation %d (%s) on qubits %v, not a coupling edge: route the circuit first", i, op.Gate, qs)}
+			}
+			if len(op.QubitList()) > 2 {
+				return nil, &RequestError{fmt.Errorf("operation %d (%s) on %d qubits: decompose and route the circuit first", i, op.Gate, len(op.QubitList()))}
+			}
+		}
 	}
 	var jobs []job
 	for i, b := range blocks {
@@ -201,7 +224,17 @@ func Resynthesize(ctx context.Context, rt kernels.Runtime, c *circuit.Circuit, r
 		if !foreign {
 			budget = min(native-1, budget)
 		}
-		jobs = append(jobs, job{block: i, retarget: foreign, budget: budget, target: u})
+		var pairs []instantiate.Block
+		if len(req.Coupling) > 0 {
+			for x := range b.Qubits {
+				for y := x + 1; y < len(b.Qubits); y++ {
+					if edges[[2]int{b.Qubits[x], b.Qubits[y]}] {
+						pairs = append(pairs, instantiate.Block{x, y})
+					}
+				}
+			}
+		}
+		jobs = append(jobs, job{block: i, retarget: foreign, budget: budget, target: u, pairs: pairs})
 	}
 	if req.ErrorThreshold > 0 && len(jobs) > 0 {
 		threshold = req.ErrorThreshold / float64(len(jobs)*len(jobs))
@@ -212,6 +245,7 @@ func Resynthesize(ctx context.Context, rt kernels.Runtime, c *circuit.Circuit, r
 			Target:      jb.target,
 			Seed:        req.Seed + uint64(jb.block),
 			MaxCNOTs:    jb.budget,
+			Coupling:    jb.pairs,
 			Gate:        gate,
 			Instantiate: instantiate.Options{Threshold: threshold},
 		})
