@@ -32,14 +32,179 @@ const maxCheckedUnitaryQubits = 10
 // maxCheckedStateQubits is the widest circuit compile can check at all.
 const maxCheckedStateQubits = 24
 
-// cmdCompile resynthesises a circuit block by block.
+// Optimisation levels of compile: the block width and whether resynthesis
+// repeats until the count stops falling.
+const (
+	minLevel     = 1
+	maxLevel     = 4
+	defaultLevel = 2
+	// maxPasses bounds the resynthesis passes of levels 3 and 4.
+	maxPasses = 4
+)
+
+// levelBlockQubits returns the block width of a level: 2, 3, 3, 4.
+func levelBlockQubits(level int) int {
+	return [...]int{0, 2, 3, 3, 4}[level]
+}
+
+// compileJob is what compileCircuit compiles, and how.
+type compileJob struct {
+	in             *circuit.Circuit
+	seed           uint64
+	level          int
+	blockQubits    int // 0: the level's
+	gates          string
+	matrix         *circuit.Matrix
+	errorThreshold float64
+	graph          *mapping.Graph // nil: all-to-all
+}
+
+// compiled is the outcome of compileCircuit, checked.
+type compiled struct {
+	res     resynth.Result // of all passes: counts before the first, after the last
+	out     *circuit.Circuit
+	passes  int
+	final   []int // logical → physical at the end
+	report  map[string]any
+	check   string
+	seconds float64
+}
+
+// compileCircuit compiles job.in with resynth tasks run by run: with a
+// coupling graph it decomposes three-qubit gates and routes the circuit
+// (swaps inserted) first; then it resynthesises block by block on the
+// graph's edges, once (levels 1 and 2) or until the two-qubit count
+// stops falling (levels 3 and 4, at most maxPasses passes). It checks the
+// result: the same measurements, resets, barriers and conditions in
+// order, every two-qubit gate on an edge, and the unitary part within the
+// error bound of the input's followed by the final mapping's permutation.
+func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task) ([]byte, error), job compileJob) (*compiled, error) {
+	start := time.Now()
+	in := job.in
+	bq := job.blockQubits
+	if bq == 0 {
+		bq = levelBlockQubits(job.level)
+	}
+	identity := make([]int, in.Qubits)
+	for i := range identity {
+		identity[i] = i
+	}
+	cur, reference, routed := in, in, in
+	final := identity
+	var coupling [][2]int
+	if g := job.graph; g != nil {
+		var perm []int
+		var err error
+		routed, perm, err = mapping.Route(mapping.Decompose(in), g)
+		if err != nil {
+			return nil, err
+		}
+		cur, final, coupling = routed, perm[:in.Qubits], g.Edges
+		// The reference: the input on the graph's qubits, then the
+		// permutation of the final mapping (as swaps).
+		reference = &circuit.Circuit{Qubits: g.Nodes, Ops: slices.Clone(in.Ops), Cregs: in.Cregs, Defs: in.Defs}
+		reference.Append(permutationSwaps(perm)...)
+	}
+	c := &compiled{final: final}
+	var rootSum float64
+	passes := 1
+	if job.level >= 3 {
+		passes = maxPasses
+	}
+	for pass := range passes {
+		payload, err := json.Marshal(resynth.Request{QASM: circuit.FormatQASM(cur), Seed: job.seed + uint64(pass)*0x10000,
+			BlockQubits: bq, Gates: job.gates, GateMatrix: job.matrix, ErrorThreshold: job.errorThreshold / float64(passes*passes), // (Σ√)² ≤ the threshold
+			Coupling: coupling})
+		if err != nil {
+			return nil, err
+		}
+		raw, err := run(ctx, kernels.Task{Kernel: resynth.KernelResynth, Payload: payload})
+		if err != nil {
+			return nil, err
+		}
+		var res resynth.Result
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return nil, fmt.Errorf("reading the result: %w", err)
+		}
+		out, err := circuit.ParseQASM(res.QASM)
+		if err != nil {
+			return nil, fmt.Errorf("reading the compiled circuit: %w", err)
+		}
+		if pass > 0 && res.TwoQubitGatesAfter >= c.res.TwoQubitGatesAfter && res.CNOTsAfter >= c.res.CNOTsAfter {
+			break // a fixed point: keep the previous pass
+		}
+		rootSum += math.Sqrt(res.ErrorBound)
+		if pass == 0 {
+			c.res = res
+		} else {
+			c.res.TwoQubitGatesAfter, c.res.CNOTsAfter, c.res.QASM = res.TwoQubitGatesAfter, res.CNOTsAfter, res.QASM
+			c.res.Replaced += res.Replaced
+			c.res.BlockDistances += res.BlockDistances
+			c.res.Unreached += res.Unreached
+		}
+		c.res.ErrorBound = rootSum * rootSum
+		c.out, c.passes, cur = out, pass+1, out
+	}
+	res := &c.res
+	// The counts before are the input's, not the routed circuit's.
+	res.TwoQubitGatesBefore, res.CNOTsBefore = in.TwoQubitGates(), in.CNOTs()
+	c.seconds = time.Since(start).Seconds()
+	c.report = map[string]any{
+		"two_qubit_gates_before": res.TwoQubitGatesBefore, "two_qubit_gates_after": res.TwoQubitGatesAfter,
+		"blocks": res.Blocks, "replaced": res.Replaced, "seconds": c.seconds, "qubits": in.Qubits,
+		"gates": res.Gates, "error_bound": res.ErrorBound, "block_distances": res.BlockDistances,
+		"unreached": res.Unreached, "initial_mapping": identity, "final_mapping": final,
+		"level": job.level, "block_qubits": bq, "passes": c.passes,
+	}
+	if res.Gates == resynth.DefaultGates {
+		c.report["cnots_before"], c.report["cnots_after"] = res.CNOTsBefore, res.CNOTsAfter
+	}
+	// The check.
+	out := c.out
+	allowed := max(res.ErrorBound*(1+1e-6)+1e-12, instantiate.DefaultThreshold)
+	if g := job.graph; g != nil {
+		for _, op := range out.Ops {
+			if qs := op.QubitList(); len(qs) == 2 && !g.Adjacent(qs[0], qs[1]) {
+				return nil, fmt.Errorf("%s on qubits %v, not an edge of the coupling graph; nothing written", op.Gate, qs)
+			}
+		}
+	}
+	if !slices.Equal(nonUnitaryOps(routed), nonUnitaryOps(out)) {
+		return nil, errors.New("the compiled circuit's measurements, resets or barriers differ from the input's; nothing written")
+	}
+	var ok bool
+	if reference.Qubits <= maxCheckedUnitaryQubits {
+		d, err := unitaryDistance(reference.UnitaryPart(), out.UnitaryPart())
+		if err != nil {
+			return nil, err
+		}
+		c.report["distance"] = d
+		c.check, ok = fmt.Sprintf("distance %.3g", d), d < allowed
+	} else {
+		f, err := worstFidelity(reference.UnitaryPart(), out.UnitaryPart(), job.seed)
+		if err != nil {
+			return nil, err
+		}
+		c.report["worst_fidelity"] = f
+		// 1 − |⟨ψ|U†V|ψ⟩|² ≤ ‖U − e^{iφ}V‖² ≤ 2·N·d.
+		c.check = fmt.Sprintf("worst fidelity on %d random states 1-%.3g", compileStates, 1-f)
+		ok = 1-f < max(2*float64(int(1)<<reference.Qubits)*allowed, instantiate.DefaultThreshold)
+	}
+	if !ok {
+		return nil, fmt.Errorf("the compiled circuit differs from the input (%s, error bound %.3g); nothing written", c.check, res.ErrorBound)
+	}
+	return c, nil
+}
+
+// cmdCompile compiles a circuit for a machine (see compileCircuit).
 func cmdCompile(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "compile", "compile [--ip ADDR | --local] IN.qasm -o OUT.qasm [--seed S] [--block-qubits 2|3|4] [--gates SET [--gate-matrix FILE]] [--error-threshold E] [--format text|json]")
+	fs := newFlagSet(e, "compile", "compile [--ip ADDR | --local] IN.qasm -o OUT.qasm [--seed S] [--level 1-4] [--block-qubits 2-4] [--gates SET [--gate-matrix FILE]] [--coupling GRAPH] [--error-threshold E] [--format text|json]")
 	var nf numericFlags
 	nf.clientFlags.add(fs)
 	nf.add(fs)
 	outPath := fs.String("o", "", "write the compiled circuit to this file (default: standard output)")
-	blockQubits := fs.Int("block-qubits", resynth.DefaultBlockQubits, "widest block to resynthesise (2 to 4)")
+	level := fs.Int("level", defaultLevel, "optimisation level: 1 two-qubit blocks, 2 three-qubit blocks, 3 three-qubit blocks repeated to a fixed point, 4 four-qubit blocks repeated")
+	blockQubits := fs.Int("block-qubits", 0, "widest block to resynthesise, 2 to 4 (default: the level's)")
 	gates := fs.String("gates", resynth.DefaultGates, "native gate set: "+strings.Join(resynth.GatePresets(), " ")+", or NAME,rz,sx with --gate-matrix")
 	gateMatrix := fs.String("gate-matrix", "", "JSON file of the two-qubit gate NAME of --gates: {\"qubits\": 2, \"matrix\": [[[re, im], …], …]}")
 	coupling := fs.String("coupling", "", "coupling graph: a-b,c-d…, a file of edges, linear:N, ring:N, grid:RxC or all:N (default: all-to-all)")
@@ -54,7 +219,10 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	if nf.format != "text" && nf.format != "json" {
 		return usagef("compile: --format %q: want text or json", nf.format)
 	}
-	if *blockQubits < 2 || *blockQubits > resynth.MaxBlockQubits {
+	if *level < minLevel || *level > maxLevel {
+		return usagef("compile: --level %d: want %d to %d", *level, minLevel, maxLevel)
+	}
+	if *blockQubits != 0 && (*blockQubits < 2 || *blockQubits > resynth.MaxBlockQubits) {
 		return usagef("compile: --block-qubits %d: want 2 to %d", *blockQubits, resynth.MaxBlockQubits)
 	}
 	if math.IsNaN(*errorThreshold) || *errorThreshold < 0 || *errorThreshold >= 1 {
@@ -90,110 +258,30 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	if in.Qubits > maxCheckedStateQubits {
 		return &inputError{inPath, fmt.Errorf("%d qubits: compile checks at most %d", in.Qubits, maxCheckedStateQubits)}
 	}
-	var graph *mapping.Graph
+	job := compileJob{in: in, seed: nf.seed, level: *level, blockQubits: *blockQubits, gates: *gates,
+		matrix: matrix, errorThreshold: *errorThreshold}
 	if *coupling != "" {
-		if graph, err = mapping.ParseCoupling(*coupling); err != nil {
+		if job.graph, err = mapping.ParseCoupling(*coupling); err != nil {
 			return usagef("compile: --coupling: %v", err)
 		}
 		switch {
-		case graph.Nodes < in.Qubits:
-			return usagef("compile: --coupling %s has %d qubits, the circuit %d", *coupling, graph.Nodes, in.Qubits)
-		case graph.Nodes > maxCheckedUnitaryQubits:
-			return usagef("compile: --coupling %s has %d qubits: compile checks mapped circuits of at most %d", *coupling, graph.Nodes, maxCheckedUnitaryQubits)
+		case job.graph.Nodes < in.Qubits:
+			return usagef("compile: --coupling %s has %d qubits, the circuit %d", *coupling, job.graph.Nodes, in.Qubits)
+		case job.graph.Nodes > maxCheckedStateQubits:
+			return usagef("compile: --coupling %s has %d qubits: compile checks at most %d", *coupling, job.graph.Nodes, maxCheckedStateQubits)
 		}
 	}
-	// With a coupling graph: three-qubit gates decomposed, then routed
-	// (swaps inserted), then resynthesised block by block on the graph's
-	// edges, which retargets the swaps with their neighbours.
-	qasm := string(src)
-	var perm []int
-	reference, routed := in, in
-	if graph != nil {
-		var err error
-		routed, perm, err = mapping.Route(mapping.Decompose(in), graph)
-		if err != nil {
-			return &inputError{inPath, err}
-		}
-		qasm = circuit.FormatQASM(routed)
-		// The reference: the input on the graph's qubits, then the
-		// permutation of the final mapping (as swaps).
-		reference = &circuit.Circuit{Qubits: graph.Nodes, Ops: slices.Clone(in.Ops), Cregs: in.Cregs, Defs: in.Defs}
-		reference.Append(permutationSwaps(perm)...)
-	}
-	payload, err := json.Marshal(resynth.Request{QASM: qasm, Seed: nf.seed, BlockQubits: *blockQubits,
-		Gates: *gates, GateMatrix: matrix, ErrorThreshold: *errorThreshold, Coupling: edgesOf(graph)})
-	if err != nil {
-		return err
-	}
-	start := time.Now()
 	p := newProgress(e, 0, "compile "+inPath)
-	raw, err := nf.runTask(ctx, e, kernels.Task{Kernel: resynth.KernelResynth, Payload: payload})
+	c, err := compileCircuit(ctx, func(ctx context.Context, t kernels.Task) ([]byte, error) { return nf.runTask(ctx, e, t) }, job)
 	p.Done()
 	if err != nil {
+		var se *circuit.SyntaxError
+		if errors.As(err, &se) {
+			return &inputError{inPath, err}
+		}
 		return fmt.Errorf("compile: %w", err)
 	}
-	seconds := time.Since(start).Seconds()
-	var res resynth.Result
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return fmt.Errorf("compile: reading the result: %w", err)
-	}
-	out, err := circuit.ParseQASM(res.QASM)
-	if err != nil {
-		return fmt.Errorf("compile: reading the compiled circuit: %w", err)
-	}
-	identity := make([]int, in.Qubits)
-	for i := range identity {
-		identity[i] = i
-	}
-	final := identity
-	if graph != nil {
-		// The counts before are the input's, not the routed circuit's.
-		final = perm[:in.Qubits]
-		res.TwoQubitGatesBefore, res.CNOTsBefore = in.TwoQubitGates(), in.CNOTs()
-	}
-	report := map[string]any{
-		"two_qubit_gates_before": res.TwoQubitGatesBefore, "two_qubit_gates_after": res.TwoQubitGatesAfter,
-		"blocks": res.Blocks, "replaced": res.Replaced, "seconds": seconds, "qubits": in.Qubits,
-		"gates": res.Gates, "error_bound": res.ErrorBound, "block_distances": res.BlockDistances,
-		"unreached": res.Unreached, "initial_mapping": identity, "final_mapping": final,
-	}
-	if res.Gates == resynth.DefaultGates {
-		report["cnots_before"], report["cnots_after"] = res.CNOTsBefore, res.CNOTsAfter
-	}
-	// The check: the same measurements, resets, barriers and conditions
-	// in order, and the same unitary part (every condition taken true).
-	allowed := max(res.ErrorBound*(1+1e-6)+1e-12, instantiate.DefaultThreshold)
-	if graph != nil {
-		for _, op := range out.Ops {
-			if qs := op.QubitList(); len(qs) == 2 && !graph.Adjacent(qs[0], qs[1]) {
-				return fmt.Errorf("compile: %s on qubits %v, not an edge of the coupling graph; nothing written", op.Gate, qs)
-			}
-		}
-	}
-	if !slices.Equal(nonUnitaryOps(routed), nonUnitaryOps(out)) {
-		return errors.New("compile: the compiled circuit's measurements, resets or barriers differ from the input's; nothing written")
-	}
-	var check string
-	var ok bool
-	if in.Qubits <= maxCheckedUnitaryQubits {
-		d, err := unitaryDistance(reference.UnitaryPart(), out.UnitaryPart())
-		if err != nil {
-			return err
-		}
-		report["distance"] = d
-		check, ok = fmt.Sprintf("distance %.3g", d), d < allowed
-	} else {
-		f, err := worstFidelity(in.UnitaryPart(), out.UnitaryPart(), nf.seed)
-		if err != nil {
-			return err
-		}
-		report["worst_fidelity"] = f
-		// 1 − |⟨ψ|U†V|ψ⟩|² ≤ ‖U − e^{iφ}V‖² ≤ 2·N·d.
-		check, ok = fmt.Sprintf("worst fidelity on %d random states 1-%.3g", compileStates, 1-f), 1-f < max(2*float64(int(1)<<in.Qubits)*allowed, instantiate.DefaultThreshold)
-	}
-	if !ok {
-		return fmt.Errorf("compile: the compiled circuit differs from the input (%s, error bound %.3g); nothing written", check, res.ErrorBound)
-	}
+	res := &c.res
 	info := e.stdout
 	if *outPath == "" {
 		if _, err := io.WriteString(e.stdout, res.QASM); err != nil {
@@ -205,16 +293,16 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	}
 	if nf.format == "json" {
 		if *outPath == "" {
-			report["qasm"] = res.QASM
+			c.report["qasm"] = res.QASM
 		}
-		return writeJSON(info, report)
+		return writeJSON(info, c.report)
 	}
 	what, before, after := "two-qubit gates", res.TwoQubitGatesBefore, res.TwoQubitGatesAfter
 	if res.Gates == resynth.DefaultGates {
 		what, before, after = "CNOTs", res.CNOTsBefore, res.CNOTsAfter
 	}
-	_, err = fmt.Fprintf(info, "compile: %s %d → %d in %s (%d of %d blocks replaced), error bound %.3g, %s, %.3f s\n",
-		what, before, after, res.Gates, res.Replaced, res.Blocks, res.ErrorBound, check, seconds)
+	_, err = fmt.Fprintf(info, "compile: %s %d → %d in %s (%d of %d blocks replaced, %d passes), error bound %.3g, %s, %.3f s\n",
+		what, before, after, res.Gates, res.Replaced, res.Blocks, c.passes, res.ErrorBound, c.check, c.seconds)
 	return err
 }
 
