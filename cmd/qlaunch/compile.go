@@ -90,19 +90,28 @@ func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task)
 		identity[i] = i
 	}
 	cur, reference, routed := in, in, in
-	final := identity
+	initial, final := identity, identity
 	var coupling [][2]int
 	if g := job.graph; g != nil {
+		decomposed := mapping.Decompose(in)
+		place := mapping.Place(decomposed, g, job.seed)
 		var perm []int
 		var err error
-		routed, perm, err = mapping.Route(mapping.Decompose(in), g)
+		routed, perm, err = mapping.RouteFrom(decomposed, g, place)
 		if err != nil {
 			return nil, err
 		}
-		cur, final, coupling = routed, perm[:in.Qubits], g.Edges
-		// The reference: the input on the graph's qubits, then the
-		// permutation of the final mapping (as swaps).
-		reference = &circuit.Circuit{Qubits: g.Nodes, Ops: slices.Clone(in.Ops), Cregs: in.Cregs, Defs: in.Defs}
+		cur, initial, final, coupling = routed, place[:in.Qubits], perm[:in.Qubits], g.Edges
+		// The reference on the graph's qubits: the initial mapping's
+		// permutation undone, the input, the final mapping's permutation
+		// (both as swaps).
+		inverse := make([]int, len(place))
+		for l, p := range place {
+			inverse[p] = l
+		}
+		reference = &circuit.Circuit{Qubits: g.Nodes, Cregs: in.Cregs, Defs: in.Defs}
+		reference.Append(permutationSwaps(inverse)...)
+		reference.Append(in.Ops...)
 		reference.Append(permutationSwaps(perm)...)
 	}
 	c := &compiled{final: final}
@@ -153,7 +162,7 @@ func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task)
 		"two_qubit_gates_before": res.TwoQubitGatesBefore, "two_qubit_gates_after": res.TwoQubitGatesAfter,
 		"blocks": res.Blocks, "replaced": res.Replaced, "seconds": c.seconds, "qubits": in.Qubits,
 		"gates": res.Gates, "error_bound": res.ErrorBound, "block_distances": res.BlockDistances,
-		"unreached": res.Unreached, "initial_mapping": identity, "final_mapping": final,
+		"unreached": res.Unreached, "initial_mapping": initial, "final_mapping": final,
 		"level": job.level, "block_qubits": bq, "passes": c.passes,
 	}
 	if res.Gates == resynth.DefaultGates {
@@ -304,13 +313,6 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	_, err = fmt.Fprintf(info, "compile: %s %d → %d in %s (%d of %d blocks replaced, %d passes), error bound %.3g, %s, %.3f s\n",
 		what, before, after, res.Gates, res.Replaced, res.Blocks, c.passes, res.ErrorBound, c.check, c.seconds)
 	return err
-}
-
-func edgesOf(g *mapping.Graph) [][2]int {
-	if g == nil {
-		return nil
-	}
-	return g.Edges
 }
 
 // permutationSwaps returns swaps that move the state of qubit i to qubit

@@ -3,8 +3,9 @@
 //
 // A Graph is read by ParseCoupling from an edge list ("0-1,1-2"), a file
 // of edges (one "a-b" or "a b" per line or comma-separated; # comments),
-// or a preset: linear:N, ring:N, grid:RxC, all:N. Route keeps logical
-// qubit i on physical qubit i at the start (the initial mapping is the
+// or a preset: linear:N, ring:N, grid:RxC, all:N. Place chooses the
+// initial mapping by forward and backward routing passes (SABRE's
+// placement). RouteFrom starts from an initial mapping (Route from the
 // identity) and, SABRE-style, before each two-qubit gate whose qubits are
 // apart inserts swaps, each chosen among those that bring the gate's
 // qubits closer by the smallest total distance of the next gates (a
@@ -14,6 +15,8 @@ package mapping
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -186,14 +189,38 @@ const lookahead = 20
 // identity. Gates on three qubits must have been decomposed; c must fit
 // on g.
 func Route(c *circuit.Circuit, g *Graph) (*circuit.Circuit, []int, error) {
+	return RouteFrom(c, g, Identity(g.Nodes))
+}
+
+// Identity returns the identity mapping of n qubits.
+func Identity(n int) []int {
+	m := make([]int, n)
+	for i := range m {
+		m[i] = i
+	}
+	return m
+}
+
+// RouteFrom is Route from the initial mapping initial (logical qubit i
+// on physical qubit initial[i], a permutation of g's qubits).
+func RouteFrom(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
 	if c.Qubits > g.Nodes {
 		return nil, nil, fmt.Errorf("mapping: %d qubits on a graph of %d", c.Qubits, g.Nodes)
 	}
+	if len(initial) != g.Nodes {
+		return nil, nil, fmt.Errorf("mapping: initial mapping of %d qubits on a graph of %d", len(initial), g.Nodes)
+	}
 	out := &circuit.Circuit{Qubits: g.Nodes, Cregs: c.Cregs, Defs: c.Defs}
-	phys := make([]int, g.Nodes) // logical → physical (logical ≥ c.Qubits are ancillas)
-	log := make([]int, g.Nodes)  // physical → logical
-	for i := range phys {
-		phys[i], log[i] = i, i
+	phys := slices.Clone(initial) // logical → physical (logical ≥ c.Qubits are ancillas)
+	log := make([]int, g.Nodes)   // physical → logical
+	for i := range log {
+		log[i] = -1
+	}
+	for l, p := range phys {
+		if p < 0 || p >= g.Nodes || log[p] >= 0 {
+			return nil, nil, fmt.Errorf("mapping: initial mapping %v is not a permutation", initial)
+		}
+		log[p] = l
 	}
 	var twoQ []int // indices of the two-qubit ops
 	for i, op := range c.Ops {
@@ -273,4 +300,54 @@ func Decompose(c *circuit.Circuit) *circuit.Circuit {
 			cx(a, b), one(circuit.T, a), one(circuit.Tdg, b), cx(a, b))
 	}
 	return out
+}
+
+// placementRounds is the number of forward-backward routing rounds that
+// refine each starting placement, and placementStarts the number of
+// starting placements (the identity, then random ones).
+const (
+	placementRounds = 3
+	placementStarts = 8
+)
+
+// Place returns an initial mapping for c on g, SABRE-style: from the
+// identity and from random placements (drawn from seed), it routes the
+// circuit's two-qubit gates forward and then backward, each pass starting
+// where the last ended, and keeps the start of the forward pass that
+// needed the fewest swaps (ties to the earlier). The result depends only
+// on c, g and seed.
+func Place(c *circuit.Circuit, g *Graph, seed uint64) []int {
+	skeleton := circuit.New(g.Nodes)
+	for _, op := range c.Ops {
+		if qs := op.QubitList(); len(qs) == 2 {
+			skeleton.Append(circuit.CNOTOp(qs[0], qs[1]))
+		}
+	}
+	reversed := circuit.New(g.Nodes)
+	for i := len(skeleton.Ops) - 1; i >= 0; i-- {
+		reversed.Append(skeleton.Ops[i])
+	}
+	swaps := func(from []int, sk *circuit.Circuit) (int, []int) {
+		out, final, err := RouteFrom(sk, g, from)
+		if err != nil {
+			return math.MaxInt, from
+		}
+		return len(out.Ops) - len(sk.Ops), final
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x9ace))
+	best, bestSwaps := Identity(g.Nodes), math.MaxInt
+	for start := range placementStarts {
+		m := Identity(g.Nodes)
+		if start > 0 {
+			m = rng.Perm(g.Nodes)
+		}
+		for range placementRounds {
+			n, end := swaps(m, skeleton)
+			if n < bestSwaps {
+				best, bestSwaps = slices.Clone(m), n
+			}
+			_, m = swaps(end, reversed)
+		}
+	}
+	return best
 }

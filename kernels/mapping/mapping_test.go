@@ -84,7 +84,11 @@ func TestRouteRespectsTheGraphAndThePermutation(t *testing.T) {
 					c.Append(circuit.CNOTOp(p[0], p[1]))
 				}
 			}
-			out, final, err := Route(c, g)
+			initial := Identity(6)
+			if seed%2 == 1 {
+				initial = Place(c, g, seed)
+			}
+			out, final, err := RouteFrom(c, g, initial)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,9 +97,10 @@ func TestRouteRespectsTheGraphAndThePermutation(t *testing.T) {
 					t.Fatalf("%s: %s on %v, not an edge", spec, op.Gate, qs)
 				}
 			}
+			// out = P_final · U · P_initial⁻¹.
 			u, _ := c.Unitary()
 			v, _ := out.Unitary()
-			want := circuit.Mul(permutation(6, final), u)
+			want := circuit.Mul(permutation(6, final), circuit.Mul(u, permutation(6, initial).Dagger()))
 			if d := circuit.Distance(want, v); d > 1e-12 {
 				t.Errorf("%s seed %d: routed circuit at distance %g from the input and permutation %v", spec, seed, d, final)
 			}
@@ -113,5 +118,28 @@ func TestDecomposeCCX(t *testing.T) {
 	}
 	if dist := circuit.Distance(u, v); dist > 1e-14 || d.CNOTs() != 7 || len(d.Ops) != 16 {
 		t.Errorf("distance %g, %d CNOTs, %d ops", dist, d.CNOTs(), len(d.Ops))
+	}
+}
+
+// TestPlaceFindsAnEmbedding places a chain of gates on qubits 0-3-1-4-2,
+// a path, onto linear:5: no swap is needed from the placement found.
+func TestPlaceFindsAnEmbedding(t *testing.T) {
+	g, _ := ParseCoupling("linear:5")
+	c := circuit.New(5)
+	for range 3 {
+		for _, e := range [][2]int{{0, 3}, {3, 1}, {1, 4}, {4, 2}} {
+			c.Append(circuit.CNOTOp(e[0], e[1]))
+		}
+	}
+	initial := Place(c, g, 1)
+	out, _, err := RouteFrom(c, g, initial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Ops) != len(c.Ops) {
+		t.Errorf("placement %v: %d swaps", initial, len(out.Ops)-len(c.Ops))
+	}
+	if _, _, err := RouteFrom(c, g, []int{0, 0, 1, 2, 3}); err == nil {
+		t.Error("a mapping that is not a permutation was accepted")
 	}
 }
