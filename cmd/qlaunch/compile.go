@@ -32,19 +32,29 @@ const maxCheckedUnitaryQubits = 10
 // maxCheckedStateQubits is the widest circuit compile can check at all.
 const maxCheckedStateQubits = 24
 
-// Optimisation levels of compile: the block width and whether resynthesis
-// repeats until the count stops falling.
+// Optimisation levels of compile.
 const (
 	minLevel     = 1
 	maxLevel     = 4
 	defaultLevel = 2
-	// maxPasses bounds the resynthesis passes of levels 3 and 4.
-	maxPasses = 4
 )
 
-// levelBlockQubits returns the block width of a level: 2, 3, 3, 4.
-func levelBlockQubits(level int) int {
-	return [...]int{0, 2, 3, 3, 4}[level]
+// levelPasses returns the block width of each resynthesis pass of a level
+// (blockQubits, when not 0, replaces every width):
+//
+//	1: one pass of 2-qubit blocks
+//	2: one pass of 3-qubit blocks
+//	3: 2-qubit blocks, then 3-qubit blocks up to three times
+//	4: 2-qubit, 3-qubit, then 4-qubit blocks up to twice
+//
+// A pass that does not lower the two-qubit count is dropped, and ends the
+// compile when the next pass has the same width: a fixed point.
+func levelPasses(level, blockQubits int) []int {
+	passes := [][]int{nil, {2}, {3}, {2, 3, 3, 3}, {2, 3, 4, 4}}[level]
+	if blockQubits != 0 {
+		passes = slices.Repeat([]int{blockQubits}, len(passes))
+	}
+	return passes
 }
 
 // compileJob is what compileCircuit compiles, and how.
@@ -81,10 +91,7 @@ type compiled struct {
 func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task) ([]byte, error), job compileJob) (*compiled, error) {
 	start := time.Now()
 	in := job.in
-	bq := job.blockQubits
-	if bq == 0 {
-		bq = levelBlockQubits(job.level)
-	}
+	widths := levelPasses(job.level, job.blockQubits)
 	identity := make([]int, in.Qubits)
 	for i := range identity {
 		identity[i] = i
@@ -116,11 +123,8 @@ func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task)
 	}
 	c := &compiled{final: final}
 	var rootSum float64
-	passes := 1
-	if job.level >= 3 {
-		passes = maxPasses
-	}
-	for pass := range passes {
+	passes := len(widths)
+	for pass, bq := range widths {
 		payload, err := json.Marshal(resynth.Request{QASM: circuit.FormatQASM(cur), Seed: job.seed + uint64(pass)*0x10000,
 			BlockQubits: bq, Gates: job.gates, GateMatrix: job.matrix, ErrorThreshold: job.errorThreshold / float64(passes*passes), // (Σ√)² ≤ the threshold
 			Coupling: coupling})
@@ -140,6 +144,9 @@ func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task)
 			return nil, fmt.Errorf("reading the compiled circuit: %w", err)
 		}
 		if pass > 0 && res.TwoQubitGatesAfter >= c.res.TwoQubitGatesAfter && res.CNOTsAfter >= c.res.CNOTsAfter {
+			if pass+1 < len(widths) && widths[pass+1] != bq {
+				continue // no better: drop the pass, try wider blocks
+			}
 			break // a fixed point: keep the previous pass
 		}
 		rootSum += math.Sqrt(res.ErrorBound)
@@ -152,7 +159,8 @@ func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task)
 			c.res.Unreached += res.Unreached
 		}
 		c.res.ErrorBound = rootSum * rootSum
-		c.out, c.passes, cur = out, pass+1, out
+		c.out, cur = out, out
+		c.passes++
 	}
 	res := &c.res
 	// The counts before are the input's, not the routed circuit's.
@@ -163,7 +171,7 @@ func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task)
 		"blocks": res.Blocks, "replaced": res.Replaced, "seconds": c.seconds, "qubits": in.Qubits,
 		"gates": res.Gates, "error_bound": res.ErrorBound, "block_distances": res.BlockDistances,
 		"unreached": res.Unreached, "initial_mapping": initial, "final_mapping": final,
-		"level": job.level, "block_qubits": bq, "passes": c.passes,
+		"level": job.level, "block_qubits": widths[len(widths)-1], "passes": c.passes,
 	}
 	if res.Gates == resynth.DefaultGates {
 		c.report["cnots_before"], c.report["cnots_after"] = res.CNOTsBefore, res.CNOTsAfter
