@@ -110,13 +110,14 @@ func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int, since time
 	if !direct {
 		t, err := discover(e, "", path)
 		var gone *goneError
+		stale := "" // why the address file is not this runtime's
 		switch {
 		case err == nil && freshSince(path, since):
 			written = true
 			host, _ := os.Hostname()
 			known = t.rec.PID > 0 && t.rec.Host == host
 		case err == nil:
-			// Older than the launcher --pid names: an earlier runtime's.
+			stale = fmt.Sprintf(" (%s is older than the runtime: an earlier runtime's)", path)
 		case errors.As(err, &gone):
 			// Left by a runtime that is gone: a new one may be starting.
 		default:
@@ -130,8 +131,8 @@ func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int, since time
 			case gone != nil:
 				return waitState{err: gone}
 			default:
-				return waitState{err: fmt.Errorf("the server has not written %s (not ready), nor %s (not started); %s",
-					path, launcher.StartingFile(path), startHint)}
+				return waitState{err: fmt.Errorf("the server has not written %s (not ready), nor %s (not started)%s; %s",
+					path, launcher.StartingFile(path), stale, startHint)}
 			}
 		}
 	}
