@@ -34,8 +34,8 @@ const maxCheckDuration = 10 * time.Minute
 func (o *checkOptions) addFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.check, "check", false, "run as every rank of the job (srun -N$N qlaunch plan TOPOLOGY --check): each rank prints its row, whether it reaches its parent and why not; exit 1 when any edge fails")
 	fs.DurationVar(&o.timeout, "check-timeout", 2*time.Second, "with --check: how long one connection attempt to the parent may take")
-	fs.BoolVar(&o.listen, "listen", false, "with --check: also listen on this rank's planned address, so children reach it, and keep trying the parent until --duration")
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "with --check --listen: how long each rank listens and retries (at most 10m)")
+	fs.BoolVar(&o.listen, "listen", false, "with --check: also listen on this rank's planned address, so children reach it, and keep trying the parent until --duration; a rank ends once its parent answered and each child connected")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "with --check --listen: how long each rank listens and retries at most (at most 10m)")
 	fs.StringVar(&o.network, "network", "", "with --check: network replacing the topology's (as qlaunch TOPOLOGY --network)")
 }
 
@@ -120,6 +120,11 @@ func runCheck(ctx context.Context, e *env, path string, t *topology.Topology, o 
 	lctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var wg sync.WaitGroup
+	// With --listen, closed once every child of this rank has connected.
+	childrenIn := make(chan struct{})
+	if len(entry.Children) == 0 {
+		close(childrenIn)
+	}
 
 	// The listener: bound briefly to prove the address is local and the
 	// port free, or kept until the deadline with --listen.
@@ -136,7 +141,7 @@ func runCheck(ctx context.Context, e *env, path string, t *topology.Topology, o 
 			case err != nil:
 				failures = append(failures, &edgeError{rank: entry, listen: true, reason: "cannot listen on " + listen + ": " + classify(err)})
 			case o.listen:
-				wg.Go(func() { serveUntil(lctx, ln) })
+				wg.Go(func() { serveUntil(lctx, ln, len(entry.Children), childrenIn) })
 			default:
 				ln.Close()
 			}
@@ -164,7 +169,16 @@ func runCheck(ctx context.Context, e *env, path string, t *topology.Topology, o 
 		row = checkHeader + row
 	}
 	_, werr := fmt.Fprint(e.stdout, row)
-	wg.Wait() // with --listen, children may still be checking
+	if o.listen && ok {
+		// Children may still be checking: listen until each has connected
+		// (then every edge of this rank is proven), at most until --duration.
+		select {
+		case <-childrenIn:
+		case <-lctx.Done():
+		}
+		cancel()
+	}
+	wg.Wait()
 	errs := []error{werr}
 	for _, f := range failures {
 		errs = append(errs, f)
@@ -172,17 +186,21 @@ func runCheck(ctx context.Context, e *env, path string, t *topology.Topology, o 
 	return errors.Join(errs...)
 }
 
-// serveUntil accepts and closes connections until ctx ends.
-func serveUntil(ctx context.Context, ln net.Listener) {
+// serveUntil accepts and closes connections until ctx ends; it closes
+// enough once it has accepted want of them.
+func serveUntil(ctx context.Context, ln net.Listener, want int, enough chan struct{}) {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	for {
+	for n := 1; ; n++ {
 		c, err := ln.Accept()
 		if err != nil {
 			ln.Close()
 			return
 		}
 		c.Close()
+		if n == want {
+			close(enough)
+		}
 	}
 }
 

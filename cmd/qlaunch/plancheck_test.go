@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/qlaunch/qlaunch/launcher/netpick"
 )
@@ -91,7 +92,8 @@ func TestPlanCheck(t *testing.T) {
 }
 
 // TestPlanCheckListen runs both ranks of a job with --listen: the server
-// rank listens on its planned address and the worker rank reaches it.
+// rank listens on its planned address and the worker rank reaches it; both
+// end once that edge is proven, long before --duration.
 func TestPlanCheckListen(t *testing.T) {
 	port := freePort(t)
 	path := topologyOnPort(t, port)
@@ -101,13 +103,17 @@ func TestPlanCheckListen(t *testing.T) {
 	}
 	var results [2]result
 	var wg sync.WaitGroup
+	start := time.Now()
 	for r := range 2 {
 		wg.Go(func() {
-			code, stdout, stderr := runQlaunch(t, slurmRank("localhost", r, 2), "plan", path, "--check", "--listen", "--duration", "1s", "--cpus", "2")
+			code, stdout, stderr := runQlaunch(t, slurmRank("localhost", r, 2), "plan", path, "--check", "--listen", "--duration", "5m", "--cpus", "2")
 			results[r] = result{code, stdout, stderr}
 		})
 	}
 	wg.Wait()
+	if took := time.Since(start); took > time.Minute {
+		t.Errorf("plan --check --listen took %v once its one edge was proven", took)
+	}
 	addr := fmt.Sprintf("%-23s", "127.0.0.1:"+strconv.Itoa(port))
 	want := [2]result{
 		{0, checkHeader + "0     localhost         server+manager  " + addr + " -       -                       yes  server: no parent\n", ""},
