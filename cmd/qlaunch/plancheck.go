@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -156,6 +157,10 @@ func runCheck(ctx context.Context, e *env, path string, t *topology.Topology, o 
 		} else {
 			parentAddr = ap.String()
 			ok, why = dialUntil(ctx, parentAddr, o.timeout, deadline, o.listen)
+			if !ok && !o.listen && strings.HasPrefix(why, refusedWhy) {
+				// Nothing listens on a parent's port before the runtime runs.
+				why += " (without --listen no rank listens: add --listen to check every edge as the runtime will use it)"
+			}
 		}
 		if !ok {
 			failures = append(failures, &edgeError{rank: entry, addr: parentAddr, reason: why})
@@ -204,6 +209,9 @@ func serveUntil(ctx context.Context, ln net.Listener, want int, enough chan stru
 	}
 }
 
+// refusedWhy is classify's word for a refused connection.
+const refusedWhy = "refused: the host answers but nothing listens on the port"
+
 // retryInterval spaces the attempts of plan --check --listen.
 const retryInterval = 200 * time.Millisecond
 
@@ -245,7 +253,7 @@ func classify(err error) string {
 	case errors.As(err, &dns):
 		return "name does not resolve: " + dns.Name
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "refused: the host answers but nothing listens on the port"
+		return refusedWhy
 	case errors.Is(err, syscall.EHOSTUNREACH):
 		return "no route to host"
 	case errors.Is(err, syscall.ENETUNREACH):

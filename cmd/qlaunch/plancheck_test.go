@@ -58,6 +58,7 @@ func TestPlanCheck(t *testing.T) {
 	closed := freePort(t)
 	at := func(port int) string { return fmt.Sprintf("%-23s", "127.0.0.1:"+strconv.Itoa(port)) }
 
+	const noListen = " (without --listen no rank listens: add --listen to check every edge as the runtime will use it)"
 	tests := []struct {
 		name   string
 		node   string
@@ -70,9 +71,9 @@ func TestPlanCheck(t *testing.T) {
 		{name: "reachable", node: "localhost", port: open, code: 0,
 			stdout: "1     localhost         worker          -                       0       " + at(open) + " yes  connected\n"},
 		{name: "refused", node: "localhost", port: closed, code: 1,
-			stdout: "1     localhost         worker          -                       0       " + at(closed) + " no   refused: the host answers but nothing listens on the port\n",
+			stdout: "1     localhost         worker          -                       0       " + at(closed) + " no   refused: the host answers but nothing listens on the port" + noListen + "\n",
 			stderr: "qlaunch: plan --check: rank 1 on localhost cannot reach parent rank 0 on localhost at 127.0.0.1:" + strconv.Itoa(closed) +
-				": refused: the host answers but nothing listens on the port\n"},
+				": refused: the host answers but nothing listens on the port" + noListen + "\n"},
 		{name: "name does not resolve", node: "no!such!node", port: open, code: 1,
 			stdout: "1     no!such!node      worker          -                       0       -                       no   name does not resolve: no!such!node\n",
 			stderr: "qlaunch: plan --check: rank 1 on no!such!node cannot reach parent rank 0 on no!such!node at -: name does not resolve: no!such!node\n"},
