@@ -151,7 +151,7 @@ func DetectAt(ctx context.Context, info string) (Cluster, error) {
 	}
 	for _, node := range c.Nodes {
 		switch st := states[node]; st {
-		case "idle", "alloc", "mix", "comp":
+		case "idle", "alloc", "mix", "comp", "plnd": // plnd: held for a pending job, up
 		default:
 			return Cluster{}, fmt.Errorf("%w: node %s is %q", ErrNotUp, node, st)
 		}

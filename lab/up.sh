@@ -188,7 +188,7 @@ cluster_healthy() {
 	while read -r _ pid; do pid_alive "$pid" || return 1; done <"$PIDS"
 	local states
 	states=$(timeout 10 sinfo -h -N -o '%N %t' 2>/dev/null) || return 1
-	[ "$(awk '$2 !~ /^(idle|alloc|mix|comp)$/' <<<"$states" | wc -l)" = 0 ] &&
+	[ "$(awk '$2 !~ /^(idle|alloc|mix|comp|plnd)$/' <<<"$states" | wc -l)" = 0 ] &&
 		[ "$(awk '{print $1}' <<<"$states" | sort -u | wc -l)" = "$NODES" ]
 }
 if [ -f "$OWNER" ] && [ -f "$CONF" ] && [ "$(cat "$CONF")" = "$new_conf" ] &&

@@ -72,12 +72,26 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 	if info.Launcher == rank.None {
 		return errNoLauncher(path)
 	}
-	if err := t.CheckNode(nodeResources(e.getenv)); err != nil {
-		return err
-	}
+	// Before the rank takes part in anything: does the node give the job
+	// what the topology asks for, and does the plan fit the tasks the
+	// launcher started? (Under MPI, checked once MPI runs, so that a
+	// failure can end the whole job.)
+	asked := t
 	t = t.WithCPUsPerNode(onlineCPUs())
-	if _, err := boot.Entry(t, info); err != nil && !errors.Is(err, rank.ErrLayout) {
-		return withLaunchHint(err, path, t, info)
+	preflight := func() error {
+		if err := asked.CheckNode(nodeResources(e.getenv)); err != nil {
+			return err
+		}
+		if _, err := boot.Entry(t, info); err != nil && !errors.Is(err, rank.ErrLayout) {
+			return withLaunchHint(err, path, t, info)
+		}
+		return nil
+	}
+	mpi := useMPI(info, e.getenv)
+	if !mpi {
+		if err := preflight(); err != nil {
+			return err
+		}
 	}
 	link, _, err := lf.config(e, t)
 	if err != nil {
@@ -123,7 +137,7 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 		stopMetrics = stop
 	}
 	defer func() { stopMetrics() }()
-	if useMPI(info, e.getenv) {
+	if mpi {
 		// MPI_THREAD_FUNNELED: StartMPI locks this goroutine to its thread;
 		// every MPI call, Finalize included, is made here.
 		m, err := rank.StartMPI()
@@ -131,7 +145,11 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		cfg.MPI = m
-		err = boot.Run(ctx, cfg)
+		if err = preflight(); err == nil {
+			err = boot.Run(ctx, cfg)
+		} else {
+			err = &boot.StartError{Err: err}
+		}
 		if se := (*boot.StartError)(nil); errors.As(err, &se) {
 			// The other ranks may wait on this one in MPI_Allgather, and srun
 			// does not end a step for one failed task: end the whole job.

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -34,8 +35,8 @@ const maxCheckDuration = 10 * time.Minute
 func (o *checkOptions) addFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.check, "check", false, "run as every rank of the job (srun -N$N qlaunch plan TOPOLOGY --check): each rank prints its row, whether it reaches its parent and why not; exit 1 when any edge fails")
 	fs.DurationVar(&o.timeout, "check-timeout", 2*time.Second, "with --check: how long one connection attempt to the parent may take")
-	fs.BoolVar(&o.listen, "listen", false, "with --check: also listen on this rank's planned address, so children reach it, and keep trying the parent until --duration")
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "with --check --listen: how long each rank listens and retries (at most 10m)")
+	fs.BoolVar(&o.listen, "listen", false, "with --check: also listen on this rank's planned address, so children reach it, and keep trying the parent until --duration; a rank ends once its parent answered and each child connected")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "with --check --listen: how long each rank listens and retries at most (at most 10m)")
 	fs.StringVar(&o.network, "network", "", "with --check: network replacing the topology's (as qlaunch TOPOLOGY --network)")
 }
 
@@ -120,6 +121,11 @@ func runCheck(ctx context.Context, e *env, path string, t *topology.Topology, o 
 	lctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var wg sync.WaitGroup
+	// With --listen, closed once every child of this rank has connected.
+	childrenIn := make(chan struct{})
+	if len(entry.Children) == 0 {
+		close(childrenIn)
+	}
 
 	// The listener: bound briefly to prove the address is local and the
 	// port free, or kept until the deadline with --listen.
@@ -136,7 +142,7 @@ func runCheck(ctx context.Context, e *env, path string, t *topology.Topology, o 
 			case err != nil:
 				failures = append(failures, &edgeError{rank: entry, listen: true, reason: "cannot listen on " + listen + ": " + classify(err)})
 			case o.listen:
-				wg.Go(func() { serveUntil(lctx, ln) })
+				wg.Go(func() { serveUntil(lctx, ln, len(entry.Children), childrenIn) })
 			default:
 				ln.Close()
 			}
@@ -151,6 +157,10 @@ func runCheck(ctx context.Context, e *env, path string, t *topology.Topology, o 
 		} else {
 			parentAddr = ap.String()
 			ok, why = dialUntil(ctx, parentAddr, o.timeout, deadline, o.listen)
+			if !ok && !o.listen && strings.HasPrefix(why, refusedWhy) {
+				// Nothing listens on a parent's port before the runtime runs.
+				why += " (without --listen no rank listens: add --listen to check every edge as the runtime will use it)"
+			}
 		}
 		if !ok {
 			failures = append(failures, &edgeError{rank: entry, addr: parentAddr, reason: why})
@@ -164,7 +174,16 @@ func runCheck(ctx context.Context, e *env, path string, t *topology.Topology, o 
 		row = checkHeader + row
 	}
 	_, werr := fmt.Fprint(e.stdout, row)
-	wg.Wait() // with --listen, children may still be checking
+	if o.listen && ok {
+		// Children may still be checking: listen until each has connected
+		// (then every edge of this rank is proven), at most until --duration.
+		select {
+		case <-childrenIn:
+		case <-lctx.Done():
+		}
+		cancel()
+	}
+	wg.Wait()
 	errs := []error{werr}
 	for _, f := range failures {
 		errs = append(errs, f)
@@ -172,19 +191,26 @@ func runCheck(ctx context.Context, e *env, path string, t *topology.Topology, o 
 	return errors.Join(errs...)
 }
 
-// serveUntil accepts and closes connections until ctx ends.
-func serveUntil(ctx context.Context, ln net.Listener) {
+// serveUntil accepts and closes connections until ctx ends; it closes
+// enough once it has accepted want of them.
+func serveUntil(ctx context.Context, ln net.Listener, want int, enough chan struct{}) {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	for {
+	for n := 1; ; n++ {
 		c, err := ln.Accept()
 		if err != nil {
 			ln.Close()
 			return
 		}
 		c.Close()
+		if n == want {
+			close(enough)
+		}
 	}
 }
+
+// refusedWhy is classify's word for a refused connection.
+const refusedWhy = "refused: the host answers but nothing listens on the port"
 
 // retryInterval spaces the attempts of plan --check --listen.
 const retryInterval = 200 * time.Millisecond
@@ -227,7 +253,7 @@ func classify(err error) string {
 	case errors.As(err, &dns):
 		return "name does not resolve: " + dns.Name
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "refused: the host answers but nothing listens on the port"
+		return refusedWhy
 	case errors.Is(err, syscall.EHOSTUNREACH):
 		return "no route to host"
 	case errors.Is(err, syscall.ENETUNREACH):

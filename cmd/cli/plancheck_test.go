@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/qlaunch/qlaunch/launcher/netpick"
 )
@@ -57,6 +58,7 @@ func TestPlanCheck(t *testing.T) {
 	closed := freePort(t)
 	at := func(port int) string { return fmt.Sprintf("%-23s", "127.0.0.1:"+strconv.Itoa(port)) }
 
+	const noListen = " (without --listen no rank listens: add --listen to check every edge as the runtime will use it)"
 	tests := []struct {
 		name   string
 		node   string
@@ -69,9 +71,9 @@ func TestPlanCheck(t *testing.T) {
 		{name: "reachable", node: "localhost", port: open, code: 0,
 			stdout: "1     localhost         worker          -                       0       " + at(open) + " yes  connected\n"},
 		{name: "refused", node: "localhost", port: closed, code: 1,
-			stdout: "1     localhost         worker          -                       0       " + at(closed) + " no   refused: the host answers but nothing listens on the port\n",
+			stdout: "1     localhost         worker          -                       0       " + at(closed) + " no   refused: the host answers but nothing listens on the port" + noListen + "\n",
 			stderr: "qlaunch: plan --check: rank 1 on localhost cannot reach parent rank 0 on localhost at 127.0.0.1:" + strconv.Itoa(closed) +
-				": refused: the host answers but nothing listens on the port\n"},
+				": refused: the host answers but nothing listens on the port" + noListen + "\n"},
 		{name: "name does not resolve", node: "no!such!node", port: open, code: 1,
 			stdout: "1     no!such!node      worker          -                       0       -                       no   name does not resolve: no!such!node\n",
 			stderr: "qlaunch: plan --check: rank 1 on no!such!node cannot reach parent rank 0 on no!such!node at -: name does not resolve: no!such!node\n"},
@@ -91,7 +93,8 @@ func TestPlanCheck(t *testing.T) {
 }
 
 // TestPlanCheckListen runs both ranks of a job with --listen: the server
-// rank listens on its planned address and the worker rank reaches it.
+// rank listens on its planned address and the worker rank reaches it; both
+// end once that edge is proven, long before --duration.
 func TestPlanCheckListen(t *testing.T) {
 	port := freePort(t)
 	path := topologyOnPort(t, port)
@@ -101,13 +104,17 @@ func TestPlanCheckListen(t *testing.T) {
 	}
 	var results [2]result
 	var wg sync.WaitGroup
+	start := time.Now()
 	for r := range 2 {
 		wg.Go(func() {
-			code, stdout, stderr := runQlaunch(t, slurmRank("localhost", r, 2), "plan", path, "--check", "--listen", "--duration", "1s", "--cpus", "2")
+			code, stdout, stderr := runQlaunch(t, slurmRank("localhost", r, 2), "plan", path, "--check", "--listen", "--duration", "5m", "--cpus", "2")
 			results[r] = result{code, stdout, stderr}
 		})
 	}
 	wg.Wait()
+	if took := time.Since(start); took > time.Minute {
+		t.Errorf("plan --check --listen took %v once its one edge was proven", took)
+	}
 	addr := fmt.Sprintf("%-23s", "127.0.0.1:"+strconv.Itoa(port))
 	want := [2]result{
 		{0, checkHeader + "0     localhost         server+manager  " + addr + " -       -                       yes  server: no parent\n", ""},

@@ -125,9 +125,12 @@ func runtimeGone(pid int, errorFile string) error {
 // 100 on every architecture Go supports.
 const userHZ = 100
 
-// processStart returns when process pid started, from /proc (the zero
-// time when it cannot tell).
+// processStart returns when process pid started, to the hundredth of a
+// second, from /proc (the zero time when it cannot tell): the seconds
+// since boot it started at (/proc/PID/stat) against those now
+// (/proc/uptime); btime has whole seconds only.
 func processStart(pid int) time.Time {
+	now := time.Now()
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return time.Time{}
@@ -144,20 +147,20 @@ func processStart(pid int) time.Time {
 	if err != nil {
 		return time.Time{}
 	}
-	st, err := os.ReadFile("/proc/stat")
+	up, err := os.ReadFile("/proc/uptime")
 	if err != nil {
 		return time.Time{}
 	}
-	for _, l := range strings.Split(string(st), "\n") {
-		if v, ok := strings.CutPrefix(l, "btime "); ok {
-			boot, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				return time.Time{}
-			}
-			return time.Unix(boot, 0).Add(time.Duration(ticks) * time.Second / userHZ)
-		}
+	f := strings.Fields(string(up))
+	if len(f) == 0 {
+		return time.Time{}
 	}
-	return time.Time{}
+	upSec, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return time.Time{}
+	}
+	age := time.Duration(upSec*float64(time.Second)) - time.Duration(ticks)*time.Second/userHZ
+	return now.Add(-age)
 }
 
 // freshSince reports whether the file at path was written at or after
@@ -168,6 +171,9 @@ func freshSince(path string, since time.Time) bool {
 		return true
 	}
 	st, err := os.Stat(path)
-	// btime has whole seconds: allow one second of slack.
-	return err == nil && !st.ModTime().Before(since.Add(-time.Second))
+	// A stale file was written before the launcher started; a fresh one
+	// after the launcher started every rank and they all joined, which
+	// takes longer than the uptime clock's hundredth of a second, and than
+	// the clock skew between the nodes.
+	return err == nil && !st.ModTime().Before(since)
 }
