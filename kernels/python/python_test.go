@@ -96,7 +96,12 @@ func runPython(t *testing.T, topo string, env []string, args ...string) string {
 	mark := make([]byte, 8)
 	_, _ = rand.Read(mark)
 	markEnv := "QLAUNCH_TEST_MARK=" + hex.EncodeToString(mark)
-	argv := append([]string{"run", topo, "--", python3}, args...)
+	argv := []string{"run"}
+	for len(topo) > 0 && topo[0] == '-' { // flags of qlaunch run, then the topology: "--heartbeat=20ms TOPO"
+		flag, rest, _ := strings.Cut(topo, " ")
+		argv, topo = append(argv, flag), rest
+	}
+	argv = append(append(argv, topo, "--", python3), args...)
 	cmd := exec.Command(qlaunch(t), argv...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(append(os.Environ(), env...),
@@ -200,5 +205,24 @@ func TestPythonExample(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the example's output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestPythonClientAnswersHeartbeats keeps a Python client idle for many
+// heartbeat timeouts: the runtime drops a silent client, so the client's
+// next task succeeds only if its reader answered every heartbeat.
+func TestPythonClientAnswersHeartbeats(t *testing.T) {
+	root := repoRoot(t)
+	script := `import time, qlaunch
+c = qlaunch.Client()
+assert c.submit(abs, -2).result(30) == 2
+time.sleep(1.0)  # the idle period under test: 10 heartbeat timeouts
+assert c.submit(abs, -3).result(30) == 3
+print("still connected")
+`
+	out := runPython(t, "--heartbeat=20ms --heartbeat-timeout=100ms "+filepath.Join(root, "configs", "local.toml"),
+		[]string{"PYTHONPATH=" + filepath.Join(root, "python")}, "-c", script)
+	if !strings.Contains(out, "still connected") {
+		t.Errorf("output:\n%s", out)
 	}
 }

@@ -216,6 +216,20 @@ class Client:
                 self._fail(ConnectionLost("qlaunch: connection lost: %s" % e))
                 raise self._err from None
 
+    def _heartbeat(self):
+        """Answers a heartbeat, unless a send is under way: any frame is a
+        sign of life, and the reader must never wait behind a writer."""
+        if not self._wlock.acquire(blocking=False):
+            return
+        try:
+            if self._err is None:
+                self._sock.sendall(self._codec.encode(wire.HEARTBEAT, b""))
+        except OSError as e:
+            self._wlock.release()
+            self._fail(ConnectionLost("qlaunch: connection lost: %s" % e))
+            return
+        self._wlock.release()
+
     def _read_loop(self):
         rf = self._rf
         try:
@@ -233,7 +247,7 @@ class Client:
                 if kind == wire.RESULT:
                     self._on_results(p)
                 elif kind == wire.HEARTBEAT:
-                    self._send([(wire.HEARTBEAT, b"")])
+                    self._heartbeat()
                 elif kind == wire.LOG:
                     self._on_logs(p)
                 elif kind in (wire.SHUTDOWN, wire.ERROR):
