@@ -26,7 +26,7 @@ import (
 func kernelRegistry() (*kernels.Registry, error) {
 	guard := []string{"/proc/self/exe", kernels.ExecGuardArg}
 	ks := append(kernels.BuiltinWith(kernels.BuiltinOptions{ExecGuard: guard}), resynth.Kernels()...)
-	return kernels.NewRegistry(append(append(ks, bench.Kernels()...), python.Kernel(python.Options{Getenv: os.Getenv, Environ: os.Environ()}))...)
+	return kernels.NewRegistry(append(append(ks, bench.Kernels()...), python.Kernel(python.Options{Getenv: os.Getenv, Environ: os.Environ}))...)
 }
 
 // cmdWorker runs one worker rank with N slots.

@@ -226,3 +226,32 @@ print("still connected")
 		t.Errorf("output:\n%s", out)
 	}
 }
+
+// TestPythonTopologyEnv: executors run with their worker rank's
+// environment from the topology (templates expanded), which also overrides
+// the default of one BLAS thread.
+func TestPythonTopologyEnv(t *testing.T) {
+	root := repoRoot(t)
+	topo := filepath.Join(t.TempDir(), "env.toml")
+	err := os.WriteFile(topo, []byte(`[server]
+placement = "shared"
+[workers]
+ranks_per_node = 1
+slots_per_rank = 2
+pin = "none"
+[workers.env]
+QLAUNCH_TEST_RANK = "rank-{rank}"
+OMP_NUM_THREADS = "3"
+`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `import os, qlaunch
+with qlaunch.Client() as c:
+    print(c.submit(lambda: (os.environ.get("QLAUNCH_TEST_RANK"), os.environ.get("OMP_NUM_THREADS"), os.environ.get("MKL_NUM_THREADS"))).result(30))
+`
+	out := runPython(t, topo, []string{"PYTHONPATH=" + filepath.Join(root, "python")}, "-c", script)
+	if !strings.Contains(out, "('rank-1', '3', '1')") {
+		t.Errorf("the executor's environment is not its rank's:\n%s", out)
+	}
+}
