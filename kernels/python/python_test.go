@@ -255,3 +255,29 @@ with qlaunch.Client() as c:
 		t.Errorf("the executor's environment is not its rank's:\n%s", out)
 	}
 }
+
+// TestPythonPinning: executors inherit their worker rank's CPU set. Two
+// ranks of one slot, pinned compact, on a machine of at least two CPUs:
+// every task runs on exactly one CPU, and tasks of both ranks report their
+// rank's own.
+func TestPythonPinning(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs to pin two ranks apart")
+	}
+	root := repoRoot(t)
+	topo := filepath.Join(t.TempDir(), "pin.toml")
+	err := os.WriteFile(topo, []byte("[server]\nplacement = \"shared\"\n[workers]\nranks_per_node = 2\nslots_per_rank = 1\ncpus_per_node = 2\npin = \"compact\"\n"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `import os, qlaunch, helpers
+with qlaunch.Client() as c:
+    sets = c.map(helpers.affinity, range(200)).result(60)
+print("sizes", sorted(set(len(s) for s in sets)), "distinct", len(set(map(tuple, sets))))
+`
+	pythonPath := filepath.Join(root, "python") + string(os.PathListSeparator) + filepath.Join(root, "python", "tests")
+	out := runPython(t, topo, []string{"PYTHONPATH=" + pythonPath}, "-c", script)
+	if !strings.Contains(out, "sizes [1] distinct 2") {
+		t.Errorf("tasks did not run pinned to one CPU each, on both ranks:\n%s", out)
+	}
+}

@@ -273,3 +273,7 @@ async def named_children():
 
 def log_name(i):
     logging.getLogger("dummy2").warning("child %d", i)
+
+
+def affinity(_):
+    return sorted(os.sched_getaffinity(0))
