@@ -157,6 +157,9 @@ class Client:
         self._cv = threading.Condition(threading.Lock())
         self._futures = {}
         self._next_fid = 0
+        self._status = {}
+        self._next_status = 0
+        self._slots = None
         self._err = None
         self._path = _task.client_path()
         self._fn_cache = {}
@@ -253,7 +256,11 @@ class Client:
                 elif kind in (wire.SHUTDOWN, wire.ERROR):
                     raise ConnectionLost("qlaunch: server: %s" % wire.decode_text(p))
                 elif kind == wire.STATUS:
-                    pass
+                    sid, ranks = wire.decode_status(p)
+                    with self._cv:
+                        if sid in self._status:
+                            self._status[sid] = ranks
+                            self._cv.notify_all()
                 else:
                     raise wire.ProtocolError("unexpected %s message" % wire.KIND_NAMES.get(kind, kind))
         except ConnectionLost as e:
@@ -387,9 +394,13 @@ class Client:
 
         chunksize k > 1 runs the calls k to a task (each chunk in one
         executor, in order): much cheaper for short functions, coarser for
-        load balance and cancellation."""
+        load balance and cancellation. chunksize="auto" chooses, as
+        multiprocessing's Pool.map does, about four chunks per worker slot
+        of the runtime."""
         fb = self._fn_bytes(fn)
         rows = list(zip(*iterables))
+        if chunksize == "auto":
+            chunksize = -(-len(rows) // (4 * self.slots()))
         chunks = _task.chunk_sizes(len(rows), chunksize)
         if chunks is None:
             enc = _task.encode_call
@@ -397,6 +408,32 @@ class Client:
         else:
             ps = _task.map_payloads(fb, [_task.chunk_calls(a, kwargs) for a in rows], chunks)
         return self._start(_PYTHON, _Repeat((self._path,), len(ps)), ps, False, pickle.loads, chunks)
+
+    def status(self, timeout=30):
+        """One dict per rank of the tree: rank, parent, depth, role, host,
+        slots, busy, queued, done."""
+        with self._cv:
+            if self._err is not None:
+                raise self._err
+            self._next_status += 1
+            sid = self._next_status
+            self._status[sid] = None
+        self._send([(wire.STATUS, wire.status_request(sid))])
+        with self._cv:
+            try:
+                ok = self._cv.wait_for(lambda: self._status[sid] is not None or self._err is not None, timeout)
+                if self._status[sid] is None:
+                    raise self._err if self._err is not None else TimeoutError(
+                        "qlaunch: no status reply within %s s" % timeout) if not ok else ConnectionLost("qlaunch: no status")
+                return self._status[sid]
+            finally:
+                self._status.pop(sid, None)
+
+    def slots(self):
+        """The worker slots of the runtime (asked once, then remembered)."""
+        if self._slots is None:
+            self._slots = sum(r["slots"] for r in self.status() if "worker" in r["role"]) or 1
+        return self._slots
 
     def kernel(self, name, *args, payload=b""):
         """Runs the Go kernel name (e.g. "fanout", "synth") with string

@@ -48,6 +48,13 @@ class ClientTest(unittest.TestCase):
             self.client.map(helpers.fail_odd, range(10), chunksize=4).result(30)
         self.assertIn("ValueError: odd 1", cm.exception.message)
 
+    def test_status_and_auto_chunks(self):
+        ranks = self.client.status()
+        self.assertTrue(any("server" in r["role"] for r in ranks))
+        self.assertGreaterEqual(self.client.slots(), 1)
+        self.assertEqual(self.client.map(helpers.square, range(1000), chunksize="auto").result(60),
+                         [i * i for i in range(1000)])
+
     def test_next(self):
         f = self.client.map(helpers.square, range(50))
         got = []
