@@ -281,3 +281,16 @@ print("sizes", sorted(set(len(s) for s in sets)), "distinct", len(set(map(tuple,
 		t.Errorf("tasks did not run pinned to one CPU each, on both ranks:\n%s", out)
 	}
 }
+
+// TestPyflakes keeps the Python code free of what pyflakes finds (unused
+// imports and names, undefined names), as go vet does for Go.
+func TestPyflakes(t *testing.T) {
+	root := repoRoot(t)
+	if out, err := exec.Command(python3, "-m", "pyflakes", "--version").CombinedOutput(); err != nil {
+		t.Fatalf("%s has no pyflakes (apt-get install python3-pyflakes, or run .ci/deps): %v\n%s", python3, err, out)
+	}
+	out, err := exec.Command(python3, "-m", "pyflakes", filepath.Join(root, "python"), filepath.Join(root, "examples", "python")).CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("pyflakes: %v\n%s", err, out)
+	}
+}
