@@ -161,7 +161,7 @@ func (t *task) handle(ctx context.Context, p *Pool, rt kernels.Runtime, m messag
 			return nil, true, errShort
 		}
 		if m.body[0] == 0 {
-			return append([]byte(nil), m.body[1:]...), true, nil
+			return m.body[1:], true, nil // the reader's copy, ours alone
 		}
 		return nil, true, errors.New(string(m.body[1:]))
 	case msgMap:
