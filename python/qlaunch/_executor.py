@@ -14,6 +14,7 @@ import inspect
 import logging
 import os
 import pickle
+import signal
 import struct
 import sys
 import traceback
@@ -379,6 +380,10 @@ class _SetWorker:
 
 
 def main():
+    # An interrupt of the job reaches the whole process group; the worker
+    # rank stops this executor (its pipe closes), as BQSKit's workers
+    # leave SIGINT to their manager.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     ex = Executor(3, 4)
     _rt._executor = ex
     sys.meta_path.insert(0, _BqskitWorkerHook())
