@@ -294,3 +294,63 @@ func TestPyflakes(t *testing.T) {
 		t.Errorf("pyflakes: %v\n%s", err, out)
 	}
 }
+
+// TestPythonInterruptLeavesNothing interrupts qlaunch run while a Python
+// task runs: the run exits and no process of it (executors included) is
+// left.
+func TestPythonInterruptLeavesNothing(t *testing.T) {
+	checkPython(t)
+	root := repoRoot(t)
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started")
+	script := `import sys, time, qlaunch
+def long(path):
+    open(path, "w").close()
+    time.sleep(600)
+with qlaunch.Client() as c:
+    c.submit(long, sys.argv[1]).result()
+`
+	mark := "QLAUNCH_TEST_MARK=interrupt-" + filepath.Base(dir)
+	cmd := exec.Command(qlaunch(t), "run", filepath.Join(root, "configs", "local.toml"), "--", python3, "-c", script, started)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(root, "python"), "QLAUNCH_ADDRESS_FILE="+filepath.Join(dir, "addr"), mark)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for !fileExists(started) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("the task did not start within a minute:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(marked(mark)) < 3 {
+		t.Errorf("want the run, its worker rank and an executor alive, got %v", marked(mark))
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("qlaunch run did not exit within 30 s of SIGINT:\n%s", out.String())
+	}
+	left := marked(mark)
+	for end := time.Now().Add(5 * time.Second); len(left) > 0 && time.Now().Before(end); left = marked(mark) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Errorf("processes left after the interrupt: %v\n%s", left, out.String())
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
