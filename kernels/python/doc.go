@@ -21,8 +21,9 @@
 // the runtime gives its slot back, and the executor, whose task is
 // suspended, takes other tasks. So nested fork-join of any depth runs on
 // one slot, as for Go kernels. A task is given to an executor none of whose
-// tasks is running; since running tasks hold slots, a rank needs at most
-// one executor per slot (more only while a dead one is being replaced).
+// tasks is running; since running tasks hold slots, a rank needs one
+// executor per slot (more only while a cancelled task's Python code still
+// runs, or a dead executor is being replaced).
 //
 // A map's chunk (chunksize in the Python API) is one task of many calls: the
 // executor runs them in order, and the coroutines among them as suspended
