@@ -187,7 +187,7 @@ class Executor:
         t = item.task
         if ok:
             try:
-                value = _task.dumps(value)
+                value = _task.dumps_result(value)
             except BaseException as e:
                 ok, value = False, ("the task's result (%s) could not be pickled: %s: %s"
                                     % (type(value).__name__, type(e).__name__, e))

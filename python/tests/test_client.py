@@ -27,6 +27,11 @@ class ClientTest(unittest.TestCase):
         k = 5
         self.assertEqual(self.client.submit(lambda x: x + k, 1).result(30), 6)
 
+    def test_lambda_result(self):
+        # Plain pickle cannot send a lambda back; the executor falls back to
+        # cloudpickle.
+        self.assertEqual(self.client.submit(helpers.make_adder, 3).result(30)(1), 4)
+
     def test_map(self):
         self.assertEqual(self.client.map(helpers.square, range(100)).result(30),
                          [i * i for i in range(100)])
