@@ -139,13 +139,21 @@ class Client:
     """
 
     def __init__(self, address=None, secret_file=None, *, address_file=None, compression="none",
-                 timeout=10.0, log_level=None, log_depth=0):
+                 timeout=10.0, log_level=None, log_depth=0, tls_ca=None, tls_cert=None, tls_key=None,
+                 tls_server_name=None):
         self.address = find_address(address, address_file)
         key = wire.load_secret(find_secret_file(secret_file))
         self._codec = wire.Codec(compression)
         host, _, port = self.address.rpartition(":")
+        tls = _tls_context(tls_ca, tls_cert, tls_key, tls_server_name)
         self._sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            if tls is not None:
+                self._sock = tls.wrap_socket(self._sock, server_hostname=tls_server_name)
+        except BaseException:
+            self._sock.close()
+            raise
         try:
             self.server = self._handshake(key)
         except BaseException:
@@ -509,6 +517,28 @@ class Client:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _tls_context(ca, cert, key, server_name):
+    ca = ca or os.environ.get("QLAUNCH_TLS_CA")
+    cert = cert or os.environ.get("QLAUNCH_TLS_CERT")
+    key = key or os.environ.get("QLAUNCH_TLS_KEY")
+    if not ca:
+        if cert:
+            raise ValueError("qlaunch: TLS needs a CA file to verify the server (tls_ca or QLAUNCH_TLS_CA)")
+        return None
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    # The chain is verified; names only on request: the address dialled
+    # rarely names the server, and the job secret authenticates it.
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(ca)
+    ctx.check_hostname = bool(server_name)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
 
 
 class _Repeat:
