@@ -561,8 +561,14 @@ def as_completed(futures, timeout=None):
     while pending:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         c = pending[0]._client
+        if any(f._client is not c for f in pending):
+            # Futures of several clients: no one condition covers them all,
+            # so wait on the first client's in short steps.
+            left = 0.005 if left is None else min(left, 0.005)
         with c._cv:
-            ok = c._cv.wait_for(lambda: any(f.done() for f in pending if f._client is c), left)
+            ok = c._cv.wait_for(lambda: any(f.done() for f in pending), left)
+        if not ok and (deadline is None or time.monotonic() < deadline):
+            continue
         if not ok:
             raise TimeoutError("qlaunch: %d futures unfinished after %s s" % (len(pending), timeout))
         still = []

@@ -76,6 +76,12 @@ class ClientTest(unittest.TestCase):
         done = list(qlaunch.as_completed(fs, timeout=30))
         self.assertEqual(sorted(f.result() for f in done), [i * i for i in range(10)])
 
+    def test_as_completed_two_clients(self):
+        with qlaunch.Client() as other:
+            fs = [self.client.submit(helpers.sleep_then, 0.2), other.submit(helpers.square, 4)]
+            done = list(qlaunch.as_completed(fs, timeout=30))
+        self.assertEqual(sorted(f.result() for f in done), [0.2, 16])
+
     def test_go_kernels(self):
         self.assertEqual(self.client.kernel("fanout", 10, 2).result(30), b"100")
         self.assertEqual(self.client.kernel("echo", payload=b"abc").result(30), b"abc")
