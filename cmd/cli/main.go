@@ -51,7 +51,7 @@ func Kernels() []kernels.Kernel {
 	guard := []string{"/proc/self/exe", kernels.ExecGuardArg}
 	ks := append(kernels.BuiltinWith(kernels.BuiltinOptions{ExecGuard: guard}), resynth.Kernels()...)
 	ks = append(ks, bench.Kernels()...)
-	return append(ks, python.Kernel(python.Options{Getenv: os.Getenv, Environ: os.Environ()}))
+	return append(ks, python.Kernel(python.Options{Getenv: os.Getenv, Environ: os.Environ}))
 }
 
 // Registry returns a registry of the stock kernels (Kernels) and extra. A

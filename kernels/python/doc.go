@@ -21,8 +21,19 @@
 // the runtime gives its slot back, and the executor, whose task is
 // suspended, takes other tasks. So nested fork-join of any depth runs on
 // one slot, as for Go kernels. A task is given to an executor none of whose
-// tasks is running; since running tasks hold slots, a rank needs at most
-// one executor per slot (more only while a dead one is being replaced).
+// tasks is running; since running tasks hold slots, a rank needs one
+// executor per slot (more only while a cancelled task's Python code still
+// runs, or a dead executor is being replaced).
+//
+// A map's chunk (chunksize in the Python API) is one task of many calls: the
+// executor runs them in order, and the coroutines among them as suspended
+// tasks whose waits the kernel goroutine serves one after another (their
+// children were all submitted before the first wait, so the waits overlap).
+//
+// A task cancelled while its Python code runs keeps its executor counted
+// as running until the executor acknowledges (it cannot be interrupted
+// between bytecodes), so no other task queues behind it; a suspended
+// cancelled task is dropped at once.
 //
 // # The pipe protocol
 //

@@ -21,9 +21,11 @@ type Options struct {
 	Python string
 	// Getenv reads the rank's environment (os.Getenv); nil reads nothing.
 	Getenv func(string) string
-	// Environ is the environment executors start with (os.Environ()); the
-	// BLAS thread variables are added where missing.
-	Environ []string
+	// Environ returns the environment executors start with (os.Environ);
+	// the BLAS thread variables are added where missing. It is called when
+	// the first executor starts, so it sees what the rank set up after the
+	// kernel was made (a bootstrap's per-rank environment). Nil: empty.
+	Environ func() []string
 }
 
 // Kernel returns the python kernel with a pool of its own: its executors
@@ -159,7 +161,7 @@ func (t *task) handle(ctx context.Context, p *Pool, rt kernels.Runtime, m messag
 			return nil, true, errShort
 		}
 		if m.body[0] == 0 {
-			return append([]byte(nil), m.body[1:]...), true, nil
+			return m.body[1:], true, nil // the reader's copy, ours alone
 		}
 		return nil, true, errors.New(string(m.body[1:]))
 	case msgMap:
@@ -436,7 +438,10 @@ func (o Options) interpreter() string {
 var blasVars = [...]string{"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"}
 
 func (o Options) environment() []string {
-	env := append([]string(nil), o.Environ...)
+	var env []string
+	if o.Environ != nil {
+		env = append(env, o.Environ()...)
+	}
 	for _, v := range blasVars {
 		found := false
 		for _, kv := range env {

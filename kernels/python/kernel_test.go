@@ -62,7 +62,7 @@ func newPool(t *testing.T) (*python.Pool, string) {
 	path := filepath.Join(root, "python") + string(os.PathListSeparator) + filepath.Join(root, "python", "tests")
 	p := python.NewPool(python.Options{
 		Python:  python3,
-		Environ: append(os.Environ(), "PYTHONPATH="+path),
+		Environ: func() []string { return append(os.Environ(), "PYTHONPATH="+path) },
 	})
 	t.Cleanup(func() {
 		p.Close()

@@ -92,7 +92,7 @@ func cutChunk(b []byte) ([]byte, []byte, error) {
 	return b[:n:n], b[n:], nil
 }
 
-// decodeChunks decodes count uint32 | chunks…, copying each chunk.
+// decodeChunks decodes count uint32 | chunks…; the chunks alias b.
 func decodeChunks(b []byte) ([][]byte, error) {
 	n, b, err := cutU32(b)
 	if err != nil || uint64(n) > uint64(len(b)/4) {
@@ -104,7 +104,7 @@ func decodeChunks(b []byte) ([][]byte, error) {
 		if c, b, err = cutChunk(b); err != nil {
 			return nil, err
 		}
-		out[i] = append([]byte(nil), c...)
+		out[i] = c
 	}
 	if len(b) != 0 {
 		return nil, errShort

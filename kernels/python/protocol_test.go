@@ -116,6 +116,12 @@ func TestProtocolMessages(t *testing.T) {
 	want(t, vs, "cancel", wire.AppendCancel(nil, []uint64{1 << 32, 1<<32 | 1, 300}))
 	want(t, vs, "log", wire.AppendLog(nil, &wire.LogRecord{Task: 1 << 32, Time: 1700000000000000000, Level: 4, Rank: 1, Host: "n1", Msg: "hi", Attrs: []string{"k", "v"}}))
 
+	want(t, vs, "status-request", wire.AppendStatus(nil, &wire.Status{ID: 7}))
+	want(t, vs, "status-reply", wire.AppendStatus(nil, &wire.Status{ID: 7, Reply: true, Ranks: []wire.RankStatus{
+		{Rank: 0, Parent: -1, Role: "server+manager", Host: "n1"},
+		{Rank: 1, Parent: 0, Depth: 1, Role: "worker", Host: "n1", Slots: 2, Busy: 1, Queued: 3, Done: 40},
+	}}))
+
 	var task wire.Task
 	recs := wire.NewRecords(vs["submit-echo"])
 	id, body, ok := recs.Next()

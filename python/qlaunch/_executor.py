@@ -14,6 +14,7 @@ import inspect
 import logging
 import os
 import pickle
+import signal
 import struct
 import sys
 import traceback
@@ -186,7 +187,7 @@ class Executor:
         t = item.task
         if ok:
             try:
-                value = _task.dumps(value)
+                value = _task.dumps_result(value)
             except BaseException as e:
                 ok, value = False, ("the task's result (%s) could not be pickled: %s: %s"
                                     % (type(value).__name__, type(e).__name__, e))
@@ -345,9 +346,47 @@ class _Forward(logging.Handler):
         self.ex.send(LOG, t.id, b"".join(enc))
 
 
+class _BqskitWorkerHook:
+    """Makes bqskit.runtime.get_runtime() answer with qlaunch's handle in
+    this executor: when bqskit.runtime.worker is imported (by any task, at
+    any time), its worker object is set to the handle. (BQSKit's
+    get_runtime returns that module's worker.)"""
+
+    NAME = "bqskit.runtime.worker"
+
+    def find_spec(self, name, path, target=None):
+        if name != self.NAME:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _SetWorker(spec.loader)
+                return spec
+        return None
+
+
+class _SetWorker:
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        module._worker = _rt.get_runtime()
+
+
 def main():
+    # An interrupt of the job reaches the whole process group; the worker
+    # rank stops this executor (its pipe closes), as BQSKit's workers
+    # leave SIGINT to their manager.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     ex = Executor(3, 4)
     _rt._executor = ex
+    sys.meta_path.insert(0, _BqskitWorkerHook())
     root = logging.getLogger()
     root.addHandler(_Forward(ex))
     root.setLevel(logging.DEBUG)

@@ -19,6 +19,17 @@ def dumps(obj):
     return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def dumps_result(value):
+    """Pickles a task's result: plain pickle when it can (a few times
+    faster), cloudpickle for what only it can (lambdas, classes made at run
+    time). Results may reference any module the executor imported, which
+    the client can import too (the executors' sys.path comes from it)."""
+    try:
+        return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return dumps(value)
+
+
 def encode_fn(fn):
     b = dumps(fn)
     return _U32.pack(len(b)) + b

@@ -377,3 +377,38 @@ class Codec:
                 raise ProtocolError("zstd payload decodes past the frame limit")
             return out
         raise ProtocolError("unknown frame flags %#x" % flags)
+
+
+def status_request(sid):
+    return uvarint(sid) + b"\x00"
+
+
+def decode_status(b):
+    """Returns (id, ranks) of a status reply; each rank a dict of rank,
+    parent, depth, role, host, slots, busy, queued, done (the extension
+    block is skipped)."""
+    sid, i = read_uvarint(b, 0)
+    if i >= len(b):
+        raise ProtocolError("status without its flag")
+    flag = b[i]
+    i += 1
+    if flag == 0:
+        return sid, None
+    if flag != 1:
+        raise ProtocolError("status flag %d" % flag)
+    n, i = read_uvarint(b, i)
+    if n > len(b):
+        raise ProtocolError("status rank count")
+    ranks = []
+    for _ in range(n):
+        r = {}
+        r["rank"], i = read_varint(b, i)
+        r["parent"], i = read_varint(b, i)
+        r["depth"], i = read_uvarint(b, i)
+        role, i = read_bytes(b, i)
+        host, i = read_bytes(b, i)
+        r["role"], r["host"] = role.decode(errors="replace"), host.decode(errors="replace")
+        for k in ("slots", "busy", "queued", "done"):
+            r[k], i = read_uvarint(b, i)
+        ranks.append(r)
+    return sid, ranks

@@ -10,6 +10,7 @@ Workloads (each the median of --repeat runs):
   task-map-go     a fanout Go kernel maps N noop Go kernels     (tasks/s)
   round-trip      one Python task from the client, median of 200 (µs)
   round-trip-go   one noop Go kernel from the client, median     (µs)
+  task-round-trip one awaited submit inside a task, median of 200 (µs)
   nested          Python fork-join 100 x 100                    (s)
   *-chunked       the same with map(…, chunksize=--chunksize) (nested: a tenth of it)
   nested-go       fanout 100 2 (Go)                             (s)
@@ -43,6 +44,17 @@ async def nested(width, depth, chunksize=None):
         return 1
     return sum(await qlaunch.get_runtime().map(nested, [width] * width, [depth - 1] * width,
                                                [chunksize] * width, chunksize=chunksize))
+
+
+async def task_round_trips(k):
+    """Medians of k sequential awaited submits inside a task, in µs."""
+    rt = qlaunch.get_runtime()
+    ts = []
+    for _ in range(k):
+        t0 = time.perf_counter()
+        await rt.submit(noop)
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts) * 1e6
 
 
 def timed(fn, repeat):
@@ -95,6 +107,7 @@ def main(argv=None):
 
         run("round-trip", "µs", lambda: rt(lambda: c.submit(noop)))
         run("round-trip-go", "µs", lambda: rt(lambda: c.kernel("noop")))
+        run("task-round-trip", "µs", lambda: c.submit(task_round_trips, 200).result(600))
         run("nested", "s", lambda: timed(lambda: c.submit(nested, 100, 2).result(600), a.repeat))
         run("nested-chunked", "s",
             lambda: timed(lambda: c.submit(nested, 100, 2, max(1, cs // 10)).result(600), a.repeat))

@@ -36,7 +36,9 @@ class CompilationStatus(IntEnum):
 def install():
     """Inside a qlaunch task: make bqskit.runtime.get_runtime() return
     qlaunch's handle (BQSKit's get_runtime returns its worker module's
-    worker object)."""
+    worker object). Executors also do this themselves whenever a task
+    imports bqskit.runtime.worker, so children of a compilation that run
+    in other executors see the handle too."""
     import bqskit.runtime.worker as worker
     handle = get_runtime()
     if getattr(worker, "_worker", None) is not handle:

@@ -139,13 +139,21 @@ class Client:
     """
 
     def __init__(self, address=None, secret_file=None, *, address_file=None, compression="none",
-                 timeout=10.0, log_level=None, log_depth=0):
+                 timeout=10.0, log_level=None, log_depth=0, tls_ca=None, tls_cert=None, tls_key=None,
+                 tls_server_name=None):
         self.address = find_address(address, address_file)
         key = wire.load_secret(find_secret_file(secret_file))
         self._codec = wire.Codec(compression)
         host, _, port = self.address.rpartition(":")
+        tls = _tls_context(tls_ca, tls_cert, tls_key, tls_server_name)
         self._sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            if tls is not None:
+                self._sock = tls.wrap_socket(self._sock, server_hostname=tls_server_name)
+        except BaseException:
+            self._sock.close()
+            raise
         try:
             self.server = self._handshake(key)
         except BaseException:
@@ -157,6 +165,9 @@ class Client:
         self._cv = threading.Condition(threading.Lock())
         self._futures = {}
         self._next_fid = 0
+        self._status = {}
+        self._next_status = 0
+        self._slots = None
         self._err = None
         self._path = _task.client_path()
         self._fn_cache = {}
@@ -216,6 +227,20 @@ class Client:
                 self._fail(ConnectionLost("qlaunch: connection lost: %s" % e))
                 raise self._err from None
 
+    def _heartbeat(self):
+        """Answers a heartbeat, unless a send is under way: any frame is a
+        sign of life, and the reader must never wait behind a writer."""
+        if not self._wlock.acquire(blocking=False):
+            return
+        try:
+            if self._err is None:
+                self._sock.sendall(self._codec.encode(wire.HEARTBEAT, b""))
+        except OSError as e:
+            self._wlock.release()
+            self._fail(ConnectionLost("qlaunch: connection lost: %s" % e))
+            return
+        self._wlock.release()
+
     def _read_loop(self):
         rf = self._rf
         try:
@@ -233,13 +258,17 @@ class Client:
                 if kind == wire.RESULT:
                     self._on_results(p)
                 elif kind == wire.HEARTBEAT:
-                    self._send([(wire.HEARTBEAT, b"")])
+                    self._heartbeat()
                 elif kind == wire.LOG:
                     self._on_logs(p)
                 elif kind in (wire.SHUTDOWN, wire.ERROR):
                     raise ConnectionLost("qlaunch: server: %s" % wire.decode_text(p))
                 elif kind == wire.STATUS:
-                    pass
+                    sid, ranks = wire.decode_status(p)
+                    with self._cv:
+                        if sid in self._status:
+                            self._status[sid] = ranks
+                            self._cv.notify_all()
                 else:
                     raise wire.ProtocolError("unexpected %s message" % wire.KIND_NAMES.get(kind, kind))
         except ConnectionLost as e:
@@ -373,9 +402,13 @@ class Client:
 
         chunksize k > 1 runs the calls k to a task (each chunk in one
         executor, in order): much cheaper for short functions, coarser for
-        load balance and cancellation."""
+        load balance and cancellation. chunksize="auto" chooses, as
+        multiprocessing's Pool.map does, about four chunks per worker slot
+        of the runtime."""
         fb = self._fn_bytes(fn)
         rows = list(zip(*iterables))
+        if chunksize == "auto":
+            chunksize = -(-len(rows) // (4 * self.slots()))
         chunks = _task.chunk_sizes(len(rows), chunksize)
         if chunks is None:
             enc = _task.encode_call
@@ -383,6 +416,32 @@ class Client:
         else:
             ps = _task.map_payloads(fb, [_task.chunk_calls(a, kwargs) for a in rows], chunks)
         return self._start(_PYTHON, _Repeat((self._path,), len(ps)), ps, False, pickle.loads, chunks)
+
+    def status(self, timeout=30):
+        """One dict per rank of the tree: rank, parent, depth, role, host,
+        slots, busy, queued, done."""
+        with self._cv:
+            if self._err is not None:
+                raise self._err
+            self._next_status += 1
+            sid = self._next_status
+            self._status[sid] = None
+        self._send([(wire.STATUS, wire.status_request(sid))])
+        with self._cv:
+            try:
+                ok = self._cv.wait_for(lambda: self._status[sid] is not None or self._err is not None, timeout)
+                if self._status[sid] is None:
+                    raise self._err if self._err is not None else TimeoutError(
+                        "qlaunch: no status reply within %s s" % timeout) if not ok else ConnectionLost("qlaunch: no status")
+                return self._status[sid]
+            finally:
+                self._status.pop(sid, None)
+
+    def slots(self):
+        """The worker slots of the runtime (asked once, then remembered)."""
+        if self._slots is None:
+            self._slots = sum(r["slots"] for r in self.status() if "worker" in r["role"]) or 1
+        return self._slots
 
     def kernel(self, name, *args, payload=b""):
         """Runs the Go kernel name (e.g. "fanout", "synth") with string
@@ -460,6 +519,28 @@ class Client:
         self.close()
 
 
+def _tls_context(ca, cert, key, server_name):
+    ca = ca or os.environ.get("QLAUNCH_TLS_CA")
+    cert = cert or os.environ.get("QLAUNCH_TLS_CERT")
+    key = key or os.environ.get("QLAUNCH_TLS_KEY")
+    if not ca:
+        if cert:
+            raise ValueError("qlaunch: TLS needs a CA file to verify the server (tls_ca or QLAUNCH_TLS_CA)")
+        return None
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    # The chain is verified; names only on request: the address dialled
+    # rarely names the server, and the job secret authenticates it.
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(ca)
+    ctx.check_hostname = bool(server_name)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
 class _Repeat:
     """A sequence of n times the same item."""
 
@@ -480,8 +561,14 @@ def as_completed(futures, timeout=None):
     while pending:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         c = pending[0]._client
+        if any(f._client is not c for f in pending):
+            # Futures of several clients: no one condition covers them all,
+            # so wait on the first client's in short steps.
+            left = 0.005 if left is None else min(left, 0.005)
         with c._cv:
-            ok = c._cv.wait_for(lambda: any(f.done() for f in pending if f._client is c), left)
+            ok = c._cv.wait_for(lambda: any(f.done() for f in pending), left)
+        if not ok and (deadline is None or time.monotonic() < deadline):
+            continue
         if not ok:
             raise TimeoutError("qlaunch: %d futures unfinished after %s s" % (len(pending), timeout))
         still = []

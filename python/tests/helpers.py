@@ -273,3 +273,11 @@ async def named_children():
 
 def log_name(i):
     logging.getLogger("dummy2").warning("child %d", i)
+
+
+def affinity(_):
+    return sorted(os.sched_getaffinity(0))
+
+
+def make_adder(k):
+    return lambda x: x + k

@@ -117,3 +117,23 @@ class BridgeTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+async def fresh_executor_child():
+    """Runs in whatever executor takes it, importing bqskit lazily."""
+    from bqskit.runtime import get_runtime as bqskit_get_runtime
+    return await bqskit_get_runtime().submit(double, 21)
+
+
+class ChildrenTest(unittest.TestCase):
+    def test_every_executor_answers(self):
+        # Plain qlaunch tasks (no Compiler): each executor that imports
+        # bqskit.runtime.worker gets qlaunch's handle, however it imports it.
+        with qlaunch.Client() as c:
+            self.assertEqual(c.map(_sync_fresh, range(8)).result(60), [42] * 8)
+            self.assertEqual(c.submit(fresh_executor_child).result(60), 42)
+
+
+def _sync_fresh(_):
+    import bqskit.runtime.worker as w
+    return 42 if w.get_worker() is qlaunch.get_runtime() else -1

@@ -27,6 +27,11 @@ class ClientTest(unittest.TestCase):
         k = 5
         self.assertEqual(self.client.submit(lambda x: x + k, 1).result(30), 6)
 
+    def test_lambda_result(self):
+        # Plain pickle cannot send a lambda back; the executor falls back to
+        # cloudpickle.
+        self.assertEqual(self.client.submit(helpers.make_adder, 3).result(30)(1), 4)
+
     def test_map(self):
         self.assertEqual(self.client.map(helpers.square, range(100)).result(30),
                          [i * i for i in range(100)])
@@ -48,6 +53,13 @@ class ClientTest(unittest.TestCase):
             self.client.map(helpers.fail_odd, range(10), chunksize=4).result(30)
         self.assertIn("ValueError: odd 1", cm.exception.message)
 
+    def test_status_and_auto_chunks(self):
+        ranks = self.client.status()
+        self.assertTrue(any("server" in r["role"] for r in ranks))
+        self.assertGreaterEqual(self.client.slots(), 1)
+        self.assertEqual(self.client.map(helpers.square, range(1000), chunksize="auto").result(60),
+                         [i * i for i in range(1000)])
+
     def test_next(self):
         f = self.client.map(helpers.square, range(50))
         got = []
@@ -63,6 +75,12 @@ class ClientTest(unittest.TestCase):
         fs = [self.client.submit(helpers.square, i) for i in range(10)]
         done = list(qlaunch.as_completed(fs, timeout=30))
         self.assertEqual(sorted(f.result() for f in done), [i * i for i in range(10)])
+
+    def test_as_completed_two_clients(self):
+        with qlaunch.Client() as other:
+            fs = [self.client.submit(helpers.sleep_then, 0.2), other.submit(helpers.square, 4)]
+            done = list(qlaunch.as_completed(fs, timeout=30))
+        self.assertEqual(sorted(f.result() for f in done), [0.2, 16])
 
     def test_go_kernels(self):
         self.assertEqual(self.client.kernel("fanout", 10, 2).result(30), b"100")

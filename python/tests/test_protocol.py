@@ -96,15 +96,25 @@ class VectorTest(unittest.TestCase):
                                "host": "n1", "msg": "hi", "attrs": ["k", "v"]})
 
 
+    def test_status(self):
+        self.assertEqual(wire.status_request(7), V["status-request"])
+        sid, ranks = wire.decode_status(V["status-reply"])
+        self.assertEqual(sid, 7)
+        self.assertEqual([(r["rank"], r["parent"], r["role"], r["slots"], r["busy"], r["queued"], r["done"])
+                          for r in ranks],
+                         [(0, -1, "server+manager", 0, 0, 0, 0), (1, 0, "worker", 2, 1, 3, 40)])
+
+
 class MalformedTest(unittest.TestCase):
     """Decoders of the server's bytes fail with ProtocolError, never with
     another exception, on any input (a seeded random search)."""
 
     def test_mutations(self):
         rng = random.Random(1)
-        seeds = [V["frame-s2"][6:], V["result-error"], V["log"], V["hello-server"], V["result-ok"]]
+        seeds = [V["frame-s2"][6:], V["result-error"], V["log"], V["hello-server"], V["result-ok"],
+                 V["status-reply"]]
         decoders = [wire.s2_decode, wire.decode_result, wire.decode_log, wire.decode_hello,
-                    lambda b: list(wire.records(b))]
+                    lambda b: list(wire.records(b)), wire.decode_status]
         for _ in range(3000):
             k = rng.randrange(len(seeds))
             b = bytearray(seeds[k])
