@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/qlaunch/qlaunch/launcher"
@@ -93,4 +94,27 @@ func TestStaleAddressFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWaitPastAStaleFile: the address file names a runtime of another
+// host that is gone while a new server waits for its tree (its starting
+// file): qlaunch wait asks the new server and reports its missing ranks,
+// not the old runtime.
+func TestWaitPastAStaleFile(t *testing.T) {
+	host, _ := os.Hostname()
+	dir := t.TempDir()
+	addrFile := filepath.Join(dir, "addr")
+	env := []string{"QLAUNCH_ADDRESS_FILE=" + addrFile, "QLAUNCH_ADDR=", "QLAUNCH_SECRET_FILE=" + filepath.Join(dir, "secret")}
+	stale := launcher.AddressRecord{Addr: "127.0.0.1:" + strconv.Itoa(e2eFreePort(t)), PID: 1234, Host: host + "-elsewhere", Job: "41"}
+	if err := launcher.WriteAddressRecord(addrFile, stale); err != nil {
+		t.Fatal(err)
+	}
+	sport := e2eFreePort(t)
+	server := e2eStart(t, env, "server", "-p", strconv.Itoa(sport), "-i", "127.0.0.1", "--ranks", "3")
+	r := e2eRun(t, env, "", "wait", "--timeout", "5s")
+	if r.code != 1 || !strings.Contains(r.stderr, "the server at 127.0.0.1:"+strconv.Itoa(sport)+" is not ready: 1 rank joined so far") || strings.Contains(r.stderr, "is gone") {
+		t.Errorf("wait: exit %d, stderr %q; want exit 1 and the new server's 1 of 3 ranks", r.code, r.stderr)
+	}
+	server.cmd.Process.Signal(syscall.SIGINT)
+	server.wait(t, "server")
 }
