@@ -28,20 +28,29 @@ func TestAddressFileOwner(t *testing.T) {
 	addrFile := filepath.Join(dir, "addr")
 	oldFile := filepath.Join(dir, "old-addr")
 	env := []string{"QLAUNCH_ADDRESS_FILE=" + addrFile, "QLAUNCH_SECRET_FILE=", "QLAUNCH_ADDR=", "SLURM_JOB_ID=4242"}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	// The third file names a process gone from this host, but its address
+	// answers (containers sharing a hostname, not their process ids): the
+	// runtime is not taken as gone.
 	script := `cat "$QLAUNCH_ADDRESS_FILE" && head -n 1 "$QLAUNCH_ADDRESS_FILE" >"$1" && ` +
 		`env -u QLAUNCH_ADDR -u QLAUNCH_SECRET_FILE "$0" submit echo other shell && ` +
-		`env -u QLAUNCH_ADDR "$0" submit --address-file "$1" echo first format`
-	r := e2eRun(t, env, "", "run", topo, "--", "sh", "-c", script, qlaunchBin, oldFile)
+		`env -u QLAUNCH_ADDR "$0" submit --address-file "$1" echo first format && ` +
+		`{ head -n 1 "$1"; echo "pid=$2"; echo "host=$3"; } >"$1.pid" && ` +
+		`env -u QLAUNCH_ADDR "$0" submit --address-file "$1.pid" echo answers`
+	r := e2eRun(t, env, "", "run", topo, "--", "sh", "-c", script, qlaunchBin, oldFile, strconv.Itoa(gone.Process.Pid), host)
 	if r.code != 0 {
 		t.Fatalf("qlaunch run: %+v", r)
 	}
 	lines := strings.Split(r.stdout, "\n")
 	rec, err := launcher.ParseAddressRecord([]byte(strings.Join(lines[:5], "\n")))
-	host, _ := os.Hostname()
 	if err != nil || rec.PID <= 0 || rec.Host != host || rec.Job != "4242" || rec.SecretFile == "" {
 		t.Fatalf("address file while running: %+v, %v (stdout %q)", rec, err, r.stdout)
 	}
-	if got := strings.Join(lines[5:], "\n"); got != "other shell\nfirst format\n" {
+	if got := strings.Join(lines[5:], "\n"); got != "other shell\nfirst format\nanswers\n" {
 		t.Errorf("clients through the file: %q", got)
 	}
 	if _, err := os.Stat(addrFile); !errors.Is(err, os.ErrNotExist) {
