@@ -26,7 +26,8 @@ func ExampleRegistry() {
 	fmt.Println(k.Synopsis())
 	_, err = cli.Registry(kernels.Kernel{Name: "echo", Func: wordcount})
 	fmt.Println(err)
-	// main would end with: os.Exit(cli.Main(reg))
+	// A main ends with os.Exit(cli.Main(reg)).
+
 	// Output:
 	// wordcount [N]
 	// kernels: kernel "echo" registered twice
