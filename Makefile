@@ -89,11 +89,11 @@ tidy-check: ## fail when go.mod or go.sum are not tidy
 	$(GO) mod tidy -diff
 
 .PHONY: lab-up
-lab-up: ## bring up the 3-node SLURM lab on this machine (root)
+lab-up: ## bring up the 3-node SLURM lab on this machine (root); its files in /run/qlaunch-lab, SLURM_CONF=/run/qlaunch-lab/slurm.conf
 	lab/up.sh
 
 .PHONY: lab-down
-lab-down: ## stop the SLURM lab
+lab-down: ## stop the SLURM lab and undo exactly what lab-up changed
 	lab/down.sh
 
 .PHONY: check

@@ -58,7 +58,10 @@
 // # Worker slots
 //
 // A worker rank's slots are tokens. A goroutine holds one while it runs a
-// kernel; runners take queued tasks in batches, newest first. A kernel that
+// kernel; runners take queued tasks in batches, newest first, and each
+// task's result leaves the rank within about 10 ms of its kernel returning
+// (at the batch's end or by a periodic check), never held until its batch
+// is done: a rank that is lost loses only unfinished tasks. A kernel that
 // calls Wait or Next on an incomplete future first runs queued tasks itself
 // (up to a bounded depth), then gives its token back and parks; when its
 // future is ready it takes a token again ahead of queued tasks. So fork-join
@@ -77,6 +80,12 @@
 // entry. When a kernel returns, the futures it left incomplete are
 // cancelled. A client that disconnects has all its tasks cancelled.
 //
+// A malformed task record fails only its task. The server checks every
+// record a client sends (wire.CheckTask: the body decodes, the kernel name
+// is valid) and answers a bad one with an error result instead of
+// forwarding it; a worker rank that receives a body it cannot decode
+// answers it with an error result too and goes on.
+//
 // When a child's connection breaks, or the child stays silent for
 // LinkConfig.HeartbeatTimeout (heartbeats flow both ways every
 // LinkConfig.Heartbeat), every task it held fails with a result of status
@@ -86,6 +95,32 @@
 // instead placed again on another child, up to sched.MaxRetries times; a
 // relay knows which kernels are retryable from NodeConfig.Registry and keeps
 // such tasks' bodies until their results come back.
+//
+// # Supervised ranks and capacity
+//
+// A worker rank whose process a relay's own process started (attached
+// mode's server, qlaunch manager -n) is supervised (Supervisor,
+// NodeConfig.Supervisor): its death is known at once from the process's
+// wait, without waiting for heartbeats. The relay then holds back the
+// loss until the exit status is in (killing the process after 100 ms if
+// it lives on without its connection, at once if it was found hung), so
+// the errors of the rank's tasks name the signal or the exit status. The
+// supervisor reaps the process and starts it again after a backoff (100
+// ms, doubled per restart of the rank, at most 5 s), up to a limit per
+// rank ([workers] restarts, qlaunch manager --restarts). Until the
+// replacement joins, the relay reserves the rank's slots (sched.Reserve)
+// and reports them to its parent as still there: its retryable tasks and
+// new ones wait for the replacement. When the limit is reached the
+// reservation is given up.
+//
+// A task never waits for a slot that cannot come: when no child has a
+// slot, none is reserved and the tree has started, sched passes the task
+// to a child without slots (a manager whose ranks were lost, which knows
+// why) or fails it at once (sched.Unplaceable) with an error naming the
+// ranks this relay lost, when and why, and what to do. Under srun and
+// mpirun, ranks are started by the launcher, not by the runtime, and a
+// lost one is not replaced: the tree's capacity drops, and with no slot
+// left every task fails this way.
 //
 // # Readiness and shutdown
 //
@@ -137,7 +172,8 @@
 //
 // Every goroutine has an owner that waits for it: RunNode owns a node's
 // accept, dial, heartbeat, reader and writer goroutines and returns after
-// them;
+// them; a Supervisor owns a reaper goroutine per process, which Close
+// waits for;
 // a worker rank owns its reader, writer, heartbeat and runner goroutines
 // (runners are waited for at most ShutdownGrace, since a kernel that
 // ignores its context cannot be stopped from outside).

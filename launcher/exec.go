@@ -18,8 +18,11 @@ import (
 // Map, Wait, Next synchronously) and its connection reader, and guarded by
 // one mutex (worker.mu) rather than owned by a loop goroutine: a kernel
 // calling Map or Wait would otherwise pay two channel hand-offs and a
-// goroutine switch per call. Work is taken in batches, so the lock is taken
-// once per batch of tasks, not once per task.
+// goroutine switch per call. Work is taken from the queue in batches, but
+// each outcome is recorded as its kernel returns (one uncontended lock per
+// task), and results are written after each batch or by the stream check
+// (streamCheck, every streamPeriod while kernels run), so a result never
+// waits for the rest of its batch.
 //
 // Slots are tokens (worker.free). A goroutine holds a token while it runs
 // a kernel. A kernel that must block in Wait or Next first runs queued
@@ -117,6 +120,7 @@ func (w *worker) popBatch(buf []*task) []*task {
 		t.state = stateRunning
 		buf = append(buf, t)
 	}
+	w.startStream()
 	if w.queued() == 0 {
 		w.queue, w.qhead = w.queue[:0], 0
 	}
@@ -166,9 +170,8 @@ func (w *worker) dispatch(keep bool) (kept []*task) {
 // runner runs batches while there is work, holding one token.
 func (w *worker) runner(batch []*task) {
 	defer w.runners.Done()
-	outs := make([]outcome, 0, maxBatch)
 	for {
-		outs = w.runBatch(batch, outs)
+		w.runBatch(batch, 0)
 		if w.passToken() {
 			w.maybeLoad()
 			w.mu.Unlock()
@@ -188,19 +191,23 @@ func (w *worker) runner(batch []*task) {
 	}
 }
 
-// runBatch runs the kernels of batch (mu not held), then records their
-// outcomes and returns with mu held. outs is scratch space, returned for
-// reuse.
-func (w *worker) runBatch(batch []*task, outs []outcome) []outcome {
-	outs = outs[:0]
-	for _, t := range batch {
-		outs = append(outs, w.run(t, 0))
-	}
-	w.mu.Lock()
-	for _, o := range outs {
+// runBatch runs the kernels of batch one after another at helping depth
+// depth (mu not held) and returns with mu held. Each outcome is recorded
+// as soon as its kernel returns, so that its result waits for the stream
+// check (streamCheck) at most, never for the rest of the batch; the caller
+// writes what the batch left.
+func (w *worker) runBatch(batch []*task, depth int) {
+	for i, t := range batch {
+		o := w.run(t, depth)
+		w.mu.Lock()
 		w.finish(o.t, o.val, o.err)
+		if i < len(batch)-1 {
+			w.mu.Unlock()
+		}
 	}
-	return outs
+	if len(batch) == 0 {
+		w.mu.Lock()
+	}
 }
 
 // passToken gives the caller's token to the first parked kernel, if any,
@@ -372,14 +379,7 @@ func (w *worker) block(t *task, f *future, ctx context.Context, next bool) error
 	if t.depth < maxHelpDepth && w.queued() > 0 && !w.stopping {
 		batch := w.popBatch(nil)
 		w.mu.Unlock()
-		outs := make([]outcome, 0, len(batch))
-		for _, c := range batch {
-			outs = append(outs, w.run(c, t.depth+1))
-		}
-		w.mu.Lock()
-		for _, o := range outs {
-			w.finish(o.t, o.val, o.err)
-		}
+		w.runBatch(batch, t.depth+1)
 		w.wakeWriter()
 		return nil
 	}

@@ -53,6 +53,9 @@ type ServerConfig struct {
 	// Monitor, if set, reads the server's counters while it runs (the
 	// metrics endpoint).
 	Monitor *Monitor
+	// Supervisor, if set, started worker ranks of this server and starts
+	// them again when they die (see NodeConfig).
+	Supervisor *Supervisor
 }
 
 // RunServer runs the server until ctx ends; a clean stop returns
@@ -76,7 +79,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		Server: true, Rank: cfg.Rank, Host: cfg.Host, Listeners: []net.Listener{ln},
 		Children: cfg.Managers, ExpectRanks: cfg.ExpectRanks, AddressFile: cfg.AddressFile,
 		Address: cfg.Address, Owner: cfg.Owner, Ready: cfg.Ready, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
-		Plan: cfg.Plan, Monitor: cfg.Monitor,
+		Plan: cfg.Plan, Monitor: cfg.Monitor, Supervisor: cfg.Supervisor,
 	})
 	if cfg.AddressFile != "" {
 		// The runtime is gone: a client must not find its address.
@@ -121,6 +124,9 @@ type ManagerConfig struct {
 	Registry *kernels.Registry
 	Link     LinkConfig
 	Logger   *slog.Logger
+	// Supervisor, if set, started worker ranks of this manager and
+	// starts them again when they die (see NodeConfig).
+	Supervisor *Supervisor
 }
 
 // ManagerListeners opens the manager's listeners as cfg says; callers that
@@ -161,6 +167,7 @@ func RunManager(ctx context.Context, cfg ManagerConfig) error {
 	err = RunNode(ctx, NodeConfig{
 		Rank: cfg.Rank, Host: cfg.Host, Listeners: lns, Parent: cfg.Parent,
 		Children: cfg.Managers, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
+		Supervisor: cfg.Supervisor,
 	})
 	if errors.Is(err, context.Canceled) {
 		return ErrShutdown

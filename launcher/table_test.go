@@ -308,9 +308,10 @@ func TestClientNext(t *testing.T) {
 	if _, err := c.Next(ctx, f); !errors.Is(err, kernels.ErrNoMoreResults) {
 		t.Fatalf("next after all taken: %v", err)
 	}
-	vs, err := c.Wait(ctx, f)
-	if err != nil || len(vs) != 20 || string(vs[19]) != "19" {
-		t.Fatalf("wait after next: %q %v", vs, err)
+	// The client forgot the future with its last result (a long-lived
+	// client holds only futures in use): Wait says every result was taken.
+	if vs, err := c.Wait(ctx, f); !errors.Is(err, kernels.ErrNoMoreResults) {
+		t.Fatalf("wait after next took every result: %q %v", vs, err)
 	}
 }
 

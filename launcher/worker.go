@@ -104,6 +104,14 @@ type worker struct {
 	checking  bool
 	turnTimer *time.Timer
 	readEnd   chan error
+
+	// While kernels run, streamTimer calls streamCheck every streamPeriod,
+	// which writes results that waited through a whole period (resAged)
+	// and stops after streamIdleChecks periods without a busy slot.
+	streamTimer *time.Timer
+	streaming   bool
+	resAged     bool
+	streamIdle  int
 }
 
 // inlineTakeover is the period of the check that hands the reading over
@@ -168,6 +176,8 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 	wg.Go(func() { l.watch(ctx, cfg.Link, w.heartbeat) })
 	w.turnTimer = time.AfterFunc(time.Hour, w.turnCheck)
 	w.turnTimer.Stop()
+	w.streamTimer = time.AfterFunc(time.Hour, w.streamCheck)
+	w.streamTimer.Stop()
 	go w.read()
 	readErr := <-w.readEnd
 	w.turnTimer.Stop()
@@ -181,6 +191,7 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 		log.Warn("parent connection lost", "err", readErr)
 	}
 	w.stop()
+	w.stopStream()
 	cancel()
 	l.close()
 	wg.Wait()
@@ -281,6 +292,7 @@ func (w *worker) flushNow() error {
 			return nil
 		}
 		w.resultOut, w.submitOut, w.logOut = w.spareRes[:0], w.spareSub[:0], w.spareLog[:0]
+		w.resAged = false
 		w.cancelOut, w.ctrlOut = nil, nil
 		w.mu.Unlock()
 		err := w.writeFrames(res, sub, lg, canc, ctrl)
@@ -411,7 +423,7 @@ func (w *worker) runInline(batch []*task) (reading bool) {
 		w.turnTimer.Reset(inlineTakeover)
 	}
 	w.mu.Unlock()
-	w.runBatch(batch, make([]outcome, 0, maxBatch))
+	w.runBatch(batch, 0)
 	if !w.passToken() {
 		w.free++
 		w.dispatch(false)
@@ -424,6 +436,61 @@ func (w *worker) runInline(batch []*task) (reading bool) {
 	w.mu.Unlock()
 	_ = w.flushNow()
 	return reading
+}
+
+// streamPeriod is the period of the stream check: a finished task's
+// result waits at most two periods in the rank, however long the rest of
+// its batch runs. Runners write after each batch, so under a load of short
+// tasks the check rarely finds anything to write; for long ones it is what
+// sends each result when it is ready, and a lost rank loses only the tasks
+// it had not finished.
+const (
+	streamPeriod     = 5 * time.Millisecond
+	streamIdleChecks = 10
+)
+
+// startStream starts the stream check unless it runs. Called with mu held.
+func (w *worker) startStream() {
+	if w.streaming || w.streamTimer == nil || w.stopping {
+		return
+	}
+	w.streaming, w.streamIdle = true, 0
+	w.streamTimer.Reset(streamPeriod)
+}
+
+func (w *worker) stopStream() {
+	w.mu.Lock()
+	w.streaming = false
+	w.streamTimer.Stop()
+	w.mu.Unlock()
+}
+
+// streamCheck writes the results that were already waiting at the last
+// check, and checks again after streamPeriod unless no slot was busy for
+// streamIdleChecks periods.
+func (w *worker) streamCheck() {
+	w.mu.Lock()
+	if !w.streaming {
+		w.mu.Unlock()
+		return
+	}
+	pending := len(w.resultOut) > 0
+	write := pending && w.resAged
+	w.resAged = pending
+	if w.free < w.slots || pending {
+		w.streamIdle = 0
+	} else {
+		w.streamIdle++
+	}
+	if w.streamIdle >= streamIdleChecks || w.stopping {
+		w.streaming = false
+	} else {
+		w.streamTimer.Reset(streamPeriod)
+	}
+	w.mu.Unlock()
+	if write {
+		_ = w.flushNow()
+	}
 }
 
 // handOffReading starts another reading goroutine if turn is the reader's
@@ -470,26 +537,58 @@ func (w *worker) onSubmit(b []byte, mayInline bool) ([]*task, error) {
 	ts := make([]task, n)
 	recs := wire.NewRecords(b)
 	var wt wire.Task
-	for i := range ts {
+	var bad []badRecord
+	i := 0
+	for range n {
 		id, body, _ := recs.Next()
 		wt.Args = nil
 		if err := wire.DecodeTask(body, &wt); err != nil {
-			return nil, err
+			// A record that does not decode fails its own task only.
+			bad = append(bad, badRecord{id, recordKernel(body), err})
+			continue
 		}
 		t := &ts[i]
+		i++
 		t.kernel, t.args, t.payload, t.logLevel, t.logDepth = wt.Kernel, wt.Args, wt.Payload, wt.LogLevel, wt.LogDepth
 		t.remoteID, t.logID = id, id
 		t.ctx = &t.own
 	}
+	ts = ts[:i]
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for i := range ts {
 		w.remote[ts[i].remoteID] = &ts[i]
 		w.push(&ts[i])
 	}
+	w.refuse(bad)
 	inline := w.dispatch(mayInline)
 	w.maybeLoad()
 	return inline, nil
+}
+
+// badRecord is a task record that did not decode.
+type badRecord struct {
+	id     uint64
+	kernel string // as far as it decoded
+	err    error
+}
+
+// refuse answers each bad record with an error result, so the task fails
+// and the rank goes on; the first of a batch is logged. Called with mu
+// held.
+func (w *worker) refuse(bad []badRecord) {
+	if len(bad) == 0 {
+		return
+	}
+	w.log.Warn("malformed task records failed", "count", len(bad), "first_id", bad[0].id, "err", bad[0].err)
+	for _, r := range bad {
+		res := wire.Result{
+			Status: wire.ResultError, Kernel: r.kernel, Rank: w.cfg.Rank, Host: w.cfg.Host,
+			Message: fmt.Sprintf("task record refused by worker rank %d: %v (a client or version mismatch sent a body this rank cannot decode)", w.cfg.Rank, r.err),
+		}
+		w.resultOut = wire.AppendRecord(w.resultOut, r.id, w.encodeResult(&res))
+	}
+	w.wakeWriter()
 }
 
 // onResult completes tasks this rank had handed up.

@@ -9,6 +9,7 @@ const (
 	DefaultAddressFile       = ".qlaunch/addr"
 	DefaultFanout            = 32
 	DefaultBLASThreads       = 1
+	DefaultRestarts          = 3
 
 	DefaultHeartbeat            = time.Second
 	DefaultHandshakeTimeout     = 10 * time.Second
@@ -37,6 +38,7 @@ func Default() *Topology {
 		Workers: Workers{
 			Pin:         PinNone,
 			BLASThreads: DefaultBLASThreads,
+			Restarts:    DefaultRestarts,
 			RanksPerGPU: 1,
 			GPUEnv:      GPUCUDA,
 		},

@@ -39,6 +39,7 @@
 //	gpus_per_node = 0
 //	ranks_per_gpu = 1
 //	gpu_env = "CUDA_VISIBLE_DEVICES"  # or ROCR_VISIBLE_DEVICES, ZE_AFFINITY_MASK
+//	restarts = 3                 # times a worker-rank process the runtime started (qlaunch run) is started again after it died; 0 = never
 //
 //	[workers.env]                # every worker rank; templates {rank} {local_rank} {node} {host} {gpu}
 //	MY_VAR = "w{rank}-gpu{gpu}"

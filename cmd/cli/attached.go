@@ -113,6 +113,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		Job:         jobID(e),
 		Link:        link,
 		Logger:      log,
+		Restarts:    restartsOption(topo.Workers.Restarts),
 		Command: func(spec launcher.WorkerSpec, parent, secretFile string) *exec.Cmd {
 			args := []string{"worker", strconv.Itoa(spec.Slots), "--manager", parent,
 				"--rank", strconv.Itoa(spec.Rank), "--secret-file", secretFile}

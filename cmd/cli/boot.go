@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -19,8 +20,19 @@ import (
 )
 
 // cmdBoot is `qlaunch TOPOLOGY.toml`: under srun, mpirun, mpiexec or PBS,
-// take this rank's role in the plan.
+// take this rank's role in the plan. A rank that fails records its error
+// in the rank error file, when $QLAUNCH_ERROR_FILE names one, for qlaunch
+// wait and the batch scripts to quote.
 func cmdBoot(ctx context.Context, e *env, args []string) error {
+	err := bootRank(ctx, e, args)
+	if !errors.Is(err, flag.ErrHelp) {
+		recordRankError(e, err)
+	}
+	return err
+}
+
+// bootRank is cmdBoot without the error file.
+func bootRank(ctx context.Context, e *env, args []string) error {
 	tuneRoleGC(e)
 	path := args[0]
 	fs := newFlagSet(e, path, "TOPOLOGY.toml [--dial-timeout D] [--network NET] [--metrics ADDR] [-v]\n\n"+
@@ -53,12 +65,21 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	t = t.WithCPUsPerNode(onlineCPUs())
-	link, _, err := lf.config(e, t)
+	info, err := rank.Detect(e.getenv)
 	if err != nil {
 		return err
 	}
-	info, err := rank.Detect(e.getenv)
+	if info.Launcher == rank.None {
+		return errNoLauncher(path)
+	}
+	if err := t.CheckNode(nodeResources(e.getenv)); err != nil {
+		return err
+	}
+	t = t.WithCPUsPerNode(onlineCPUs())
+	if _, err := boot.Entry(t, info); err != nil && !errors.Is(err, rank.ErrLayout) {
+		return withLaunchHint(err, path, t, info)
+	}
+	link, _, err := lf.config(e, t)
 	if err != nil {
 		return err
 	}

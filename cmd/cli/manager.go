@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -31,6 +30,7 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	ip := fs.String("i", "", "IP address to listen on (default: all)")
 	parent := fs.String("parent", "", "dial the parent at ADDR instead of waiting for it")
 	rankNo := fs.Int("rank", 1, "this manager's rank number")
+	restarts := fs.Int("restarts", launcher.DefaultRestarts, "how many times the spawned worker rank is started again after it died (0: never)")
 	secretFile := fs.String("secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default, created if missing)")
 	var v verbosity
 	fs.Var(&v, "v", "more output")
@@ -75,14 +75,23 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var worker *exec.Cmd
+	if *restarts < 0 {
+		return usagef("manager: --restarts %d: want 0 or more", *restarts)
+	}
+	var sup *launcher.Supervisor
 	if spawn > 0 {
-		worker, err = spawnWorker(spawn, *rankNo+1, lns[1].Addr(), secretPath, v, lf.args(link, tlsFiles))
+		sup = launcher.NewSupervisor(launcher.SupervisorConfig{Restarts: restartsOption(*restarts), Logger: log})
+		exe, err := os.Executable()
+		if err == nil {
+			err = sup.Start(*rankNo+1, spawn, func() *exec.Cmd {
+				return workerCommand(exe, spawn, *rankNo+1, lns[1].Addr(), secretPath, v, lf.args(link, tlsFiles))
+			})
+		}
 		if err != nil {
 			for _, l := range lns {
 				l.Close()
 			}
-			return err
+			return fmt.Errorf("manager: spawn worker rank: %w", err)
 		}
 	}
 	parentAt := *parent
@@ -95,10 +104,12 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	defer stop()
 	err = launcher.RunManager(ctx, launcher.ManagerConfig{
 		Rank: *rankNo, Host: host, Listeners: lns, Parent: *parent, Managers: lower,
-		Registry: reg, Link: link, Logger: log,
+		Registry: reg, Link: link, Logger: log, Supervisor: sup,
 	})
-	if worker != nil {
-		reap(worker, log)
+	if sup != nil {
+		// Told to stop by RunManager's shutdown; a rank still running
+		// after 5 s gets SIGTERM, then SIGKILL.
+		sup.Close(5 * time.Second)
 	}
 	if errors.Is(err, launcher.ErrShutdown) {
 		return nil
@@ -106,15 +117,21 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
-// spawnWorker starts one worker-rank process with slots slots connected to
-// the manager's worker port. One process with N slots (goroutines) rather
-// than N processes: a kernel's children then run on the rank's other slots
-// without a network hop.
-func spawnWorker(slots, rank int, wa net.Addr, secretPath string, v verbosity, linkArgs []string) (*exec.Cmd, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
+// restartsOption turns a restart count as users give it (0: never) into
+// launcher.SupervisorConfig.Restarts (0: the default, negative: never).
+func restartsOption(n int) int {
+	if n == 0 {
+		return -1
 	}
+	return n
+}
+
+// workerCommand returns the command of one worker-rank process with slots
+// slots connected to the manager's worker port. One process with N slots
+// (goroutines) rather than N processes: a kernel's children then run on
+// the rank's other slots without a network hop. The manager's supervisor
+// starts it, and again whenever it dies.
+func workerCommand(exe string, slots, rank int, wa net.Addr, secretPath string, v verbosity, linkArgs []string) *exec.Cmd {
 	port := wa.(*net.TCPAddr).Port
 	args := []string{"worker", strconv.Itoa(slots), "--manager", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		"--rank", strconv.Itoa(rank), "--secret-file", secretPath}
@@ -125,30 +142,5 @@ func spawnWorker(slots, rank int, wa net.Addr, secretPath string, v verbosity, l
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("manager: spawn worker rank: %w", err)
-	}
-	return cmd, nil
-}
-
-// reap waits for a spawned worker rank, killing it after 5 s.
-func reap(cmd *exec.Cmd, log *slog.Logger) {
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t := time.NewTimer(5 * time.Second)
-	defer t.Stop()
-	select {
-	case <-done:
-		return
-	case <-t.C:
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	t.Reset(2 * time.Second)
-	select {
-	case <-done:
-	case <-t.C:
-		log.Warn("worker rank ignored SIGTERM, killing it", "pid", cmd.Process.Pid)
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	return cmd
 }

@@ -70,7 +70,7 @@ func cmdPlan(ctx context.Context, e *env, args []string) error {
 		cpus = onlineCPUs() // what every rank of a job uses (see boot.go)
 	}
 	if o.check {
-		return runCheck(ctx, e, t.WithCPUsPerNode(cpus), &o.checkOptions)
+		return runCheck(ctx, e, pos[0], t.WithCPUsPerNode(cpus), &o.checkOptions)
 	}
 	nodes, tpn, err := planNodes(e, &o)
 	if err != nil {
@@ -94,7 +94,13 @@ func cmdPlan(ctx context.Context, e *env, args []string) error {
 	case "hostfile":
 		return p.WriteHostfile(e.stdout)
 	}
-	return p.WriteTable(e.stdout)
+	if err := p.WriteTable(e.stdout); err != nil {
+		return err
+	}
+	// How to get this plan from SLURM: the allocation, and the srun options.
+	_, err = fmt.Fprintf(e.stdout, "\nSLURM: salloc or sbatch --nodes=%d --exclusive, then srun %s qlaunch %s%s (qlaunch script slurm writes the batch script)\n",
+		len(nodes), srunOptions(t, len(nodes)), pos[0], srunHostfileNote(t, pos[0]))
+	return err
 }
 
 // planNodes returns the node list (and, from a node file, the ranks per

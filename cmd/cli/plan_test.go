@@ -47,6 +47,8 @@ func TestPlanCommand(t *testing.T) {
 2     n1    0     2      worker   1       0     2        0-1   -     MKL_NUM_THREADS=1 NUMEXPR_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 VECLIB_MAXIMUM_THREADS=1
 3     n2    1     0      manager  0       7473  0        -     -     -
 4     n2    1     1      worker   3       0     2        0-1   -     MKL_NUM_THREADS=1 NUMEXPR_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 VECLIB_MAXIMUM_THREADS=1
+
+SLURM: salloc or sbatch --nodes=2 --exclusive, then srun --ntasks=5 --distribution=arbitrary --cpu-bind=none --overcommit qlaunch ../../configs/hierarchy.toml, with SLURM_HOSTFILE naming each rank's node (qlaunch plan ../../configs/hierarchy.toml --format hostfile >hosts; export SLURM_HOSTFILE=hosts) (qlaunch script slurm writes the batch script)
 `},
 		{name: "dot", args: []string{"plan", "../../configs/slurm-cpu.toml", "--nodelist", "c[1-3]", "--format", "dot", "--cpus", "4"},
 			stdout: `digraph qlaunch {

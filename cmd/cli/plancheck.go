@@ -100,14 +100,17 @@ func (e *edgeError) Error() string {
 
 // runCheck is plan --check on this rank: its entry, its listen address,
 // its parent's address and whether the parent answers.
-func runCheck(ctx context.Context, e *env, t *topology.Topology, o *checkOptions) error {
+func runCheck(ctx context.Context, e *env, path string, t *topology.Topology, o *checkOptions) error {
 	info, err := rank.Detect(e.getenv)
 	if err != nil {
 		return err
 	}
+	if info.Launcher == rank.None {
+		return usagef("plan --check: no launcher detected (no srun, mpirun, mpiexec or PBS variables): run it as every rank of a job: srun %s qlaunch plan %s --check --listen", srunOptions(t, 0), path)
+	}
 	entry, err := boot.Entry(t, info)
 	if err != nil {
-		return err
+		return withLaunchHint(err, path, t, info)
 	}
 	nets := boot.Networks{Topology: t, Override: o.network}
 	deadline := time.Now().Add(o.timeout)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/launcher/client"
+	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
 // cmdSubmit runs one kernel on the runtime and prints its result.
@@ -30,12 +31,16 @@ func cmdSubmit(ctx context.Context, e *env, args []string) error {
 	switch *input {
 	case "":
 	case "-":
-		payload, err = io.ReadAll(e.stdin)
+		payload, err = readInput(e.stdin, "standard input", maxInput)
 	default:
-		payload, err = os.ReadFile(*input)
+		var f *os.File
+		if f, err = os.Open(*input); err == nil {
+			payload, err = readInput(f, *input, maxInput)
+			f.Close()
+		}
 	}
 	if err != nil {
-		return usagef("submit: %w", err)
+		return usagef("submit: --input: %w", err)
 	}
 	c, err := cf.dial(ctx, e, newLogger(e, cf.verbose.level()))
 	if err != nil {
@@ -73,4 +78,61 @@ func cmdSubmit(ctx context.Context, e *env, args []string) error {
 		_, err = io.WriteString(e.stdout, "\n")
 	}
 	return err
+}
+
+// maxInput is the most submit reads as a task's payload: a task must fit
+// in one frame of the wire (wire.DefaultMaxFrame), so more could not be
+// sent anyway.
+const maxInput = wire.DefaultMaxFrame
+
+// readInput reads all of r, named name in errors, refusing once it passed
+// limit bytes: the memory it takes is bounded whatever r holds.
+func readInput(r io.Reader, name string, limit int) ([]byte, error) {
+	if f, ok := r.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > int64(limit) {
+			return nil, inputTooLarge(name, st.Size(), limit)
+		}
+	}
+	// As io.ReadAll, but the buffer never grows past limit+1 bytes, so
+	// all the buffers together take at most about twice that.
+	b := make([]byte, 0, min(512, limit+1))
+	for {
+		if len(b) == cap(b) {
+			if len(b) > limit {
+				return nil, inputTooLarge(name, -1, limit)
+			}
+			grown := make([]byte, len(b), min(2*cap(b), limit+1))
+			copy(grown, b)
+			b = grown
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func inputTooLarge(name string, size int64, limit int) error {
+	what := "more than " + byteSize(int64(limit))
+	if size >= 0 {
+		what = byteSize(size)
+	}
+	return fmt.Errorf("%s holds %s; a task's payload is limited to %s (the wire's frame limit): pass large data by a file path the task reads instead", name, what, byteSize(int64(limit)))
+}
+
+// byteSize writes n in the largest binary unit that divides it, or in bytes.
+func byteSize(n int64) string {
+	for _, u := range []struct {
+		shift int
+		name  string
+	}{{30, "GiB"}, {20, "MiB"}, {10, "KiB"}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d %s", n>>u.shift, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -30,29 +30,45 @@ func cmdWait(ctx context.Context, e *env, args []string) error {
 		"N ranks (the server included) are in the tree. After the timeout it exits 1\n"+
 		"naming each rank missing, its host and why (never connected; lost, when\n"+
 		"and why), as the server reports them: a server waiting for its tree\n"+
-		"writes its address to F.starting, where qlaunch wait finds it.")
+		"writes its address to F.starting, where qlaunch wait finds it. It fails at\n"+
+		"once when the process --pid names (the launcher of the ranks) exits first,\n"+
+		"or a rank records its error in the rank error file ($QLAUNCH_ERROR_FILE),\n"+
+		"quoting the first rank's error.")
 	var cf clientFlags
 	cf.add(fs)
 	ranks := fs.Int("ranks", 0, "ranks to wait for, the server included (default: the whole tree)")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after this long")
+	pid := fs.Int("pid", 0, "the process that runs the ranks (srun, mpiexec: $! after starting it with &): fail at once when it exits first")
+	errorFile := fs.String("error-file", "", "rank error file: fail at once, quoting its first line, when a rank records its error there (default: $"+errorFileEnv+")")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("wait: unexpected arguments %q", fs.Args())
 	}
-	if *ranks < 0 || *ranks > maxWaitRanks || *timeout <= 0 {
-		return usagef("wait: --ranks must be in 0..%d and --timeout must be positive", maxWaitRanks)
+	if *ranks < 0 || *ranks > maxWaitRanks || *timeout <= 0 || *pid < 0 {
+		return usagef("wait: --ranks must be in 0..%d, --timeout positive and --pid not negative", maxWaitRanks)
+	}
+	if *errorFile == "" {
+		*errorFile = e.getenv(errorFileEnv)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	poll := time.NewTicker(waitPoll)
 	defer poll.Stop()
+	var since time.Time // with --pid, address files older than it are stale
+	if *pid > 0 {
+		since = processStart(*pid)
+	}
 	var last waitState
 	for {
-		st := waitOnce(ctx, e, &cf, *ranks)
+		st := waitOnce(ctx, e, &cf, *ranks, since)
 		if st.ready {
 			return nil
+		}
+		if err := runtimeGone(*pid, *errorFile); err != nil {
+			fmt.Fprintf(e.stderr, "qlaunch: wait: %v\n", err)
+			return exitStatus(1)
 		}
 		if st.err != nil && last.rows != nil && (ctx.Err() != nil ||
 			errors.Is(st.err, os.ErrDeadlineExceeded) || errors.Is(st.err, context.DeadlineExceeded)) {
@@ -88,7 +104,7 @@ type waitState struct {
 // waitOnce finds the server (its address file, else the file it writes
 // while it waits for its tree), asks for its status and says whether the
 // tree is complete.
-func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int) waitState {
+func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int, since time.Time) waitState {
 	direct := cf.ip != "" || e.getenv("QLAUNCH_ADDR") != ""
 	path := addressFilePath(e, cf.addrFile)
 	dialFlags := *cf
@@ -98,24 +114,27 @@ func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int) waitState 
 	if !direct {
 		t, err := discover(e, "", path)
 		var gone *goneError
+		stale := "" // why the address file is not this runtime's
 		switch {
-		case err == nil:
+		case err == nil && freshSince(path, since):
 			written = true
 			host, _ := os.Hostname()
 			known = t.rec.PID > 0 && t.rec.Host == host
+		case err == nil:
+			stale = fmt.Sprintf(" (%s is older than the runtime: an earlier runtime's)", path)
 		case errors.As(err, &gone):
 			// Left by a runtime that is gone: a new one may be starting.
 		}
 		if !written {
 			addr, serr := launcher.ReadAddressFile(launcher.StartingFile(path))
 			switch {
-			case serr == nil:
+			case serr == nil && freshSince(launcher.StartingFile(path), since):
 				dialFlags.ip, starting = addr, true
 			case gone != nil:
 				return waitState{err: gone}
 			default:
-				return waitState{err: fmt.Errorf("the server has not written %s (not ready), nor %s (not started); %s",
-					path, launcher.StartingFile(path), startHint)}
+				return waitState{err: fmt.Errorf("the server has not written %s (not ready), nor %s (not started)%s; %s",
+					path, launcher.StartingFile(path), stale, startHint)}
 			}
 		}
 	}
@@ -129,7 +148,7 @@ func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int) waitState 
 	if gone := (*goneError)(nil); written && errors.As(err, &gone) {
 		// The file names a runtime of another host that is gone: a new
 		// one may be starting.
-		if addr, serr := launcher.ReadAddressFile(launcher.StartingFile(path)); serr == nil {
+		if addr, serr := launcher.ReadAddressFile(launcher.StartingFile(path)); serr == nil && freshSince(launcher.StartingFile(path), since) {
 			written, starting, dialFlags.ip, st.addr = false, true, addr, addr
 			c, err = dialFlags.dial(ctx, e, nil)
 		}

@@ -8,6 +8,13 @@
 // while the connection's writer is busy are sent together in one frame.
 // Closing the client (or losing its connection) cancels its tasks in the
 // runtime and fails every call still waiting.
+//
+// A long-lived client holds only the futures still in use: it forgets a
+// future once Wait returned, once Next returned its last result, or once
+// it was cancelled (later results of its tasks are dropped). Wait or Next
+// on a forgotten future returns kernels.ErrNoMoreResults, or the
+// cancellation error for one of the last 1024 cancelled (Futures counts
+// those held).
 package client
 
 import (
@@ -69,17 +76,23 @@ type Client struct {
 	mu         sync.Mutex
 	futures    map[uint64]*future
 	nextFuture uint64
-	submitOut  [][]byte // task batches, each of about wire.MaxBatch at most
-	freeBufs   [][]byte // written batches, for reuse
-	cancelOut  []uint64
-	ctrlOut    []frame
-	statusWait map[uint64]chan []wire.RankStatus
-	nextStatus uint64
-	maxFrame   int
-	err        error
-	wake       chan struct{}
-	writeMu    sync.Mutex // held while writing to the connection
-	wg         sync.WaitGroup
+	// recentCancel holds the ids of the last maxRecentCancel futures
+	// cancelled (and so forgotten), for calls on them to say so; ring is
+	// their order, oldest first from ringAt.
+	recentCancel map[uint64]struct{}
+	ring         []uint64
+	ringAt       int
+	submitOut    [][]byte // task batches, each of about wire.MaxBatch at most
+	freeBufs     [][]byte // written batches, for reuse
+	cancelOut    []uint64
+	ctrlOut      []frame
+	statusWait   map[uint64]chan []wire.RankStatus
+	nextStatus   uint64
+	maxFrame     int
+	err          error
+	wake         chan struct{}
+	writeMu      sync.Mutex // held while writing to the connection
+	wg           sync.WaitGroup
 }
 
 type frame struct {
@@ -102,6 +115,11 @@ type future struct {
 }
 
 const indexBits = 32
+
+// maxRecentCancel is how many cancelled futures the client remembers as
+// cancelled after forgetting them: Wait or Next on one of them says it was
+// cancelled; on an older one they return kernels.ErrNoMoreResults.
+const maxRecentCancel = 1024
 
 // linkBuffer is the socket buffer size asked for, each way: with the
 // kernel's autotuned default (16 KiB to start), maps of 1 MiB payloads ran
@@ -129,7 +147,8 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	c := &Client{
 		opts: opts, nc: nc, fc: fc,
 		futures: make(map[uint64]*future), statusWait: make(map[uint64]chan []wire.RankStatus),
-		wake: make(chan struct{}, 1), maxFrame: opts.Wire.MaxFrame,
+		recentCancel: make(map[uint64]struct{}),
+		wake:         make(chan struct{}, 1), maxFrame: opts.Wire.MaxFrame,
 	}
 	if c.maxFrame <= 0 {
 		c.maxFrame = wire.DefaultMaxFrame
@@ -260,12 +279,47 @@ func (c *Client) newBuf(n int) []byte {
 	return make([]byte, 0, max(n, wire.MaxBatch))
 }
 
+// lookup returns the future kf names, or why there is none: it was never
+// issued (kernels.ErrUnknownFuture), it was cancelled (a cancellation
+// TaskError), or every result was taken (kernels.ErrNoMoreResults). Called
+// with mu held.
 func (c *Client) lookup(kf kernels.Future) (*future, error) {
 	f, ok := c.futures[kf.ID]
-	if !ok {
+	switch {
+	case ok:
+		return f, nil
+	case kf.ID == 0 || kf.ID > c.nextFuture:
 		return nil, fmt.Errorf("client: %w: %d", kernels.ErrUnknownFuture, kf.ID)
 	}
-	return f, nil
+	if _, ok := c.recentCancel[kf.ID]; ok {
+		return nil, &TaskError{Cancelled: true}
+	}
+	return nil, fmt.Errorf("client: future %d: %w (the client forgets a future once Wait returned, Next returned its last result, or it was cancelled)", kf.ID, kernels.ErrNoMoreResults)
+}
+
+// forget drops future id from the table, remembering it among the recent
+// cancellations if it was cancelled. Called with mu held.
+func (c *Client) forget(id uint64, cancelled bool) {
+	delete(c.futures, id)
+	if !cancelled {
+		return
+	}
+	if len(c.ring) < maxRecentCancel {
+		c.ring = append(c.ring, id)
+	} else {
+		delete(c.recentCancel, c.ring[c.ringAt])
+		c.ring[c.ringAt] = id
+		c.ringAt = (c.ringAt + 1) % maxRecentCancel
+	}
+	c.recentCancel[id] = struct{}{}
+}
+
+// Futures returns the number of futures the client holds: issued, and not
+// yet waited for, taken whole by Next, or cancelled.
+func (c *Client) Futures() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.futures)
 }
 
 // block waits for progress on f. Called with mu held; returns with it held.
@@ -304,7 +358,7 @@ func (c *Client) Wait(ctx context.Context, kf kernels.Future) ([][]byte, error) 
 		return nil, c.err
 	}
 	f.waited = true
-	delete(c.futures, kf.ID)
+	c.forget(kf.ID, false)
 	for _, e := range f.errs {
 		if e != nil {
 			return nil, e
@@ -319,12 +373,9 @@ func (c *Client) Wait(ctx context.Context, kf kernels.Future) ([][]byte, error) 
 func (c *Client) Next(ctx context.Context, kf kernels.Future) ([]kernels.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f, ok := c.futures[kf.ID]
-	if !ok || f.waited || f.taken == f.n {
-		if kf.ID != 0 && kf.ID <= c.nextFuture {
-			return nil, kernels.ErrNoMoreResults
-		}
-		return nil, fmt.Errorf("client: %w: %d", kernels.ErrUnknownFuture, kf.ID)
+	f, err := c.lookup(kf)
+	if err != nil {
+		return nil, err
 	}
 	for {
 		switch {
@@ -340,6 +391,9 @@ func (c *Client) Next(ctx context.Context, kf kernels.Future) ([]kernels.Result,
 				out = append(out, r)
 			}
 			f.taken = len(f.arrived)
+			if f.taken == f.n {
+				c.forget(kf.ID, false)
+			}
 			return out, nil
 		case c.err != nil:
 			return nil, c.err
@@ -350,8 +404,9 @@ func (c *Client) Next(ctx context.Context, kf kernels.Future) ([]kernels.Result,
 	}
 }
 
-// Cancel stops f's tasks and their descendants wherever they run; waiting
-// on f then returns an error wrapping kernels.ErrCancelled.
+// Cancel stops f's tasks and their descendants wherever they run, and
+// the client forgets f: waiting on f then returns an error wrapping
+// kernels.ErrCancelled (see the package comment).
 func (c *Client) Cancel(kf kernels.Future) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -359,10 +414,12 @@ func (c *Client) Cancel(kf kernels.Future) error {
 	if err != nil {
 		return err
 	}
-	if f.cancelled || f.done == f.n {
+	f.cancelled = true
+	c.forget(kf.ID, true)
+	wakeup(f)
+	if f.done == f.n {
 		return nil
 	}
-	f.cancelled = true
 	got := make([]bool, f.n)
 	for _, i := range f.arrived {
 		got[i] = true
@@ -372,7 +429,7 @@ func (c *Client) Cancel(kf kernels.Future) error {
 			c.cancelOut = append(c.cancelOut, kf.ID<<indexBits|uint64(i))
 		}
 	}
-	wakeup(f)
+	f.vals, f.errs, f.arrived = nil, nil, nil
 	c.wakeWriter()
 	return nil
 }

@@ -52,6 +52,11 @@
 // Frames are buffered and Flush writes them in one write; a Conn reuses its
 // buffers, so plain frames cost no allocation in steady state.
 //
+// Relays copy task bodies through without decoding them; the server checks
+// each one a client sends with CheckTask (it decodes, and the kernel name
+// is non-empty, at most MaxKernelName bytes of UTF-8 without control
+// characters), which allocates nothing.
+//
 // # Handshake
 //
 // Before any other frame, the dialing end runs ClientHandshake and the
