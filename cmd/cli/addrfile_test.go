@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/qlaunch/qlaunch/launcher"
@@ -27,20 +28,29 @@ func TestAddressFileOwner(t *testing.T) {
 	addrFile := filepath.Join(dir, "addr")
 	oldFile := filepath.Join(dir, "old-addr")
 	env := []string{"QLAUNCH_ADDRESS_FILE=" + addrFile, "QLAUNCH_SECRET_FILE=", "QLAUNCH_ADDR=", "SLURM_JOB_ID=4242"}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	// The third file names a process gone from this host, but its address
+	// answers (containers sharing a hostname, not their process ids): the
+	// runtime is not taken as gone.
 	script := `cat "$QLAUNCH_ADDRESS_FILE" && head -n 1 "$QLAUNCH_ADDRESS_FILE" >"$1" && ` +
 		`env -u QLAUNCH_ADDR -u QLAUNCH_SECRET_FILE "$0" submit echo other shell && ` +
-		`env -u QLAUNCH_ADDR "$0" submit --address-file "$1" echo first format`
-	r := e2eRun(t, env, "", "run", topo, "--", "sh", "-c", script, qlaunchBin, oldFile)
+		`env -u QLAUNCH_ADDR "$0" submit --address-file "$1" echo first format && ` +
+		`{ head -n 1 "$1"; echo "pid=$2"; echo "host=$3"; } >"$1.pid" && ` +
+		`env -u QLAUNCH_ADDR "$0" submit --address-file "$1.pid" echo answers`
+	r := e2eRun(t, env, "", "run", topo, "--", "sh", "-c", script, qlaunchBin, oldFile, strconv.Itoa(gone.Process.Pid), host)
 	if r.code != 0 {
 		t.Fatalf("qlaunch run: %+v", r)
 	}
 	lines := strings.Split(r.stdout, "\n")
 	rec, err := launcher.ParseAddressRecord([]byte(strings.Join(lines[:5], "\n")))
-	host, _ := os.Hostname()
 	if err != nil || rec.PID <= 0 || rec.Host != host || rec.Job != "4242" || rec.SecretFile == "" {
 		t.Fatalf("address file while running: %+v, %v (stdout %q)", rec, err, r.stdout)
 	}
-	if got := strings.Join(lines[5:], "\n"); got != "other shell\nfirst format\n" {
+	if got := strings.Join(lines[5:], "\n"); got != "other shell\nfirst format\nanswers\n" {
 		t.Errorf("clients through the file: %q", got)
 	}
 	if _, err := os.Stat(addrFile); !errors.Is(err, os.ErrNotExist) {
@@ -93,4 +103,27 @@ func TestStaleAddressFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWaitPastAStaleFile: the address file names a runtime of another
+// host that is gone while a new server waits for its tree (its starting
+// file): qlaunch wait asks the new server and reports its missing ranks,
+// not the old runtime.
+func TestWaitPastAStaleFile(t *testing.T) {
+	host, _ := os.Hostname()
+	dir := t.TempDir()
+	addrFile := filepath.Join(dir, "addr")
+	env := []string{"QLAUNCH_ADDRESS_FILE=" + addrFile, "QLAUNCH_ADDR=", "QLAUNCH_SECRET_FILE=" + filepath.Join(dir, "secret")}
+	stale := launcher.AddressRecord{Addr: "127.0.0.1:" + strconv.Itoa(e2eFreePort(t)), PID: 1234, Host: host + "-elsewhere", Job: "41"}
+	if err := launcher.WriteAddressRecord(addrFile, stale); err != nil {
+		t.Fatal(err)
+	}
+	sport := e2eFreePort(t)
+	server := e2eStart(t, env, "server", "-p", strconv.Itoa(sport), "-i", "127.0.0.1", "--ranks", "3")
+	r := e2eRun(t, env, "", "wait", "--timeout", "5s")
+	if r.code != 1 || !strings.Contains(r.stderr, "the server at 127.0.0.1:"+strconv.Itoa(sport)+" is not ready: 1 rank joined so far") || strings.Contains(r.stderr, "is gone") {
+		t.Errorf("wait: exit %d, stderr %q; want exit 1 and the new server's 1 of 3 ranks", r.code, r.stderr)
+	}
+	server.cmd.Process.Signal(syscall.SIGINT)
+	server.wait(t, "server")
 }

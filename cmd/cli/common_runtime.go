@@ -154,7 +154,13 @@ func discover(e *env, ip, addrFile string) (target, error) {
 	}
 	t := target{addr: rec.Addr, file: path, rec: rec}
 	if host, _ := os.Hostname(); rec.Gone(host) {
-		return t, &goneError{t, fmt.Sprintf("no process %d on this host", rec.PID)}
+		// Containers may share a hostname but not their process ids:
+		// something answering at the address is not gone.
+		nc, err := net.DialTimeout("tcp", rec.Addr, time.Second)
+		if err != nil {
+			return t, &goneError{t, fmt.Sprintf("no process %d on this host", rec.PID)}
+		}
+		nc.Close()
 	}
 	return t, nil
 }

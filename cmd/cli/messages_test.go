@@ -104,7 +104,7 @@ func TestRankContext(t *testing.T) {
 // worker rank, a server) and interrupts it as scancel does, one process
 // after another from the bottom: the worker rank first, then the manager,
 // then the server. Every process exits 0, and nothing logs a warning; the
-// manager and the server each log one ready line.
+// server, the manager and the worker rank each log one ready line.
 func TestCleanShutdownNoWarnings(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"QLAUNCH_SECRET_FILE=" + dir + "/secret", "QLAUNCH_ADDR=", "QLAUNCH_ADDRESS_FILE=" + dir + "/addr"}
@@ -140,6 +140,10 @@ func TestCleanShutdownNoWarnings(t *testing.T) {
 		if n := strings.Count(p.log, "msg=ready role="+p.name); n != 1 {
 			t.Errorf("the %s logged %d ready lines, want 1:\n%s", p.name, n, p.log)
 		}
+	}
+	// The manager's worker rank logs to the manager's stderr.
+	if n := strings.Count(manager.stderr.String(), "msg=ready role=worker"); n != 1 {
+		t.Errorf("the worker rank logged %d ready lines, want 1:\n%s", n, manager.stderr)
 	}
 }
 

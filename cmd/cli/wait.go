@@ -96,6 +96,9 @@ type waitState struct {
 	addr  string // the server asked, "" when none was found
 	rows  []wire.RankStatus
 	err   error // why no status could be had
+	// starting: the server was found through its starting file (it has
+	// not written its address file)
+	starting bool
 }
 
 // waitOnce finds the server (its address file, else the file it writes
@@ -105,8 +108,9 @@ func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int, since time
 	direct := cf.ip != "" || e.getenv("QLAUNCH_ADDR") != ""
 	path := addressFilePath(e, cf.addrFile)
 	dialFlags := *cf
-	written := false // the server wrote its address file: it is ready
-	known := false   // ... and its process runs on this host
+	written := false  // the server wrote its address file: it is ready
+	known := false    // ... and its process runs on this host
+	starting := false // asking a server through its starting file: not ready
 	if !direct {
 		t, err := discover(e, "", path)
 		var gone *goneError
@@ -120,14 +124,12 @@ func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int, since time
 			stale = fmt.Sprintf(" (%s is older than the runtime: an earlier runtime's)", path)
 		case errors.As(err, &gone):
 			// Left by a runtime that is gone: a new one may be starting.
-		default:
-			gone = nil
 		}
 		if !written {
 			addr, serr := launcher.ReadAddressFile(launcher.StartingFile(path))
 			switch {
 			case serr == nil && freshSince(launcher.StartingFile(path), since):
-				dialFlags.ip = addr
+				dialFlags.ip, starting = addr, true
 			case gone != nil:
 				return waitState{err: gone}
 			default:
@@ -143,6 +145,14 @@ func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int, since time
 		return st
 	}
 	c, err := dialFlags.dial(ctx, e, nil)
+	if gone := (*goneError)(nil); written && errors.As(err, &gone) {
+		// The file names a runtime of another host that is gone: a new
+		// one may be starting.
+		if addr, serr := launcher.ReadAddressFile(launcher.StartingFile(path)); serr == nil && freshSince(launcher.StartingFile(path), since) {
+			written, starting, dialFlags.ip, st.addr = false, true, addr, addr
+			c, err = dialFlags.dial(ctx, e, nil)
+		}
+	}
 	if err != nil {
 		st.err = err
 		return st
@@ -153,11 +163,14 @@ func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int, since time
 		st.err = err
 		return st
 	}
-	st.rows = rows
+	st.rows, st.starting = rows, starting
 	joined, absent := tally(rows)
 	switch {
 	case want > 0:
 		st.ready = joined >= want
+	case starting:
+		// The server has not written its address file: not ready,
+		// whatever it can tell of missing ranks (without a plan, nothing).
 	case written:
 		st.ready = true
 	default:
@@ -210,6 +223,14 @@ func (s waitState) report(want int) string {
 		return b.String()
 	}
 	joined, absent := tally(s.rows)
+	if s.starting && want == 0 && len(absent) == 0 {
+		fmt.Fprintf(&b, "the server at %s is not ready: %s joined so far, more are due (started without a plan, it cannot name them)", s.addr, plural(joined, "rank"))
+		if s.err != nil {
+			fmt.Fprintf(&b, " (as last seen; since then: %v)", s.err)
+		}
+		b.WriteString("\n")
+		return b.String()
+	}
 	total := joined + len(absent)
 	if want > 0 {
 		total = max(want, joined)
