@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/qlaunch/qlaunch/kernels/circuit"
@@ -142,4 +143,38 @@ func TestPlaceFindsAnEmbedding(t *testing.T) {
 	if _, _, err := RouteFrom(c, g, []int{0, 0, 1, 2, 3}); err == nil {
 		t.Error("a mapping that is not a permutation was accepted")
 	}
+}
+
+func FuzzParseCoupling(f *testing.F) {
+	for _, s := range []string{"linear:5", "ring:3", "grid:2x3", "all:4", "0-1,1-2", "0 1\n1 2 # c", "3-2,2-1,1-0", "grid:1x1", "0-0", "linear:-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		if strings.ContainsAny(spec, "/.\\") {
+			return // not a file name: only the text forms are fuzzed
+		}
+		g, err := ParseCoupling(spec)
+		if err != nil {
+			var ce *CouplingError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v is not a *CouplingError", err)
+			}
+			return
+		}
+		if g.Nodes < 2 || g.Nodes > MaxNodes || len(g.Edges) == 0 {
+			t.Fatalf("graph of %d nodes, %d edges", g.Nodes, len(g.Edges))
+		}
+		for _, e := range g.Edges {
+			if e[0] < 0 || e[0] >= e[1] || e[1] >= g.Nodes || !g.Adjacent(e[0], e[1]) {
+				t.Fatalf("edge %v", e)
+			}
+		}
+		for a := range min(g.Nodes, 16) {
+			for b := range min(g.Nodes, 16) {
+				if g.Dist(a, b) != g.Dist(b, a) || g.Dist(a, b) < 0 || (g.Dist(a, b) == 0) != (a == b) {
+					t.Fatalf("distance %d-%d: %d", a, b, g.Dist(a, b))
+				}
+			}
+		}
+	})
 }
