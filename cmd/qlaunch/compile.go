@@ -227,7 +227,7 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	blockQubits := fs.Int("block-qubits", 0, "widest block to resynthesise, 2 to 4 (default: the level's)")
 	gates := fs.String("gates", resynth.DefaultGates, "native gate set: "+strings.Join(resynth.GatePresets(), " ")+", or NAME,rz,sx with --gate-matrix")
 	gateMatrix := fs.String("gate-matrix", "", "JSON file of the two-qubit gate NAME of --gates: {\"qubits\": 2, \"matrix\": [[[re, im], …], …]}")
-	coupling := fs.String("coupling", "", "coupling graph: a-b,c-d…, a file of edges, linear:N, ring:N, grid:RxC or all:N (default: all-to-all)")
+	coupling := fs.String("coupling", "", "coupling graph: a-b,c-d…, a file of edges, linear:N, ring:N, grid:RxC, all:N or heavy-hex:RxC (default: all-to-all)")
 	errorThreshold := fs.Float64("error-threshold", 0, "bound on the whole circuit's error (distance); 0: exact synthesis, each block within 1e-10")
 	pos, err := parseInterleaved(e, fs, args)
 	if err != nil {

@@ -25,6 +25,7 @@ func TestParseCoupling(t *testing.T) {
 		{"ring:6", 6, 6, 3},
 		{"grid:2x3", 6, 7, 1},
 		{"all:4", 4, 6, 1},
+		{"heavy-hex:3x5", 18, 12 + 6, 3}, // bridges at columns 0, 4 below row 0 and 2 below row 1
 		{"0-1,1-2,2-3", 4, 3, 3},
 		{"3-2, 1-0, 2-1, 1-2", 4, 3, 3},
 	} {
@@ -40,7 +41,18 @@ func TestParseCoupling(t *testing.T) {
 	if err != nil || g.Nodes != 3 || len(g.Edges) != 3 {
 		t.Errorf("file: %+v, %v", g, err)
 	}
-	for _, bad := range []string{"linear:1", "ring:x", "grid:0x3", "all:100", "0-1,2-3", "0-0", "nothing", "a-b", ""} {
+	hh, _ := ParseCoupling("heavy-hex:3x9")
+	deg := make([]int, hh.Nodes)
+	for _, e := range hh.Edges {
+		deg[e[0]]++
+		deg[e[1]]++
+	}
+	for q, d := range deg {
+		if d < 1 || d > 3 {
+			t.Errorf("heavy-hex:3x9: qubit %d has %d neighbours", q, d)
+		}
+	}
+	for _, bad := range []string{"heavy-hex:2", "heavy-hex:0x3", "linear:1", "ring:x", "grid:0x3", "all:100", "0-1,2-3", "0-0", "nothing", "a-b", ""} {
 		_, err := ParseCoupling(bad)
 		var ce *CouplingError
 		if !errors.As(err, &ce) {
