@@ -251,7 +251,7 @@ func TestCompileMapsToCouplingGraphs(t *testing.T) {
 	}
 	// Level 1 (two-qubit blocks) except on the line, to keep the test short.
 	for _, tc := range []struct{ coupling, gates, level string }{
-		{"linear:4", "cx,u3", "2"}, {"ring:5", "cz,rz,sx", "1"}, {"grid:2x2", "cx,u3", "1"}, {edges, "cx,u3", "1"}, {"1-0,2-1,3-2", "zz,rz,sx", "1"},
+		{"linear:4", "cx,u3", "2"}, {"ring:5", "cz,rz,sx", "1"}, {"grid:2x2", "cx,u3", "1"}, {edges, "cx,u3", "1"}, {"1-0,2-1,3-2", "zz,rz,sx", "1"}, {"heavy-hex:2x3", "cx,u3", "1"},
 	} {
 		out := filepath.Join(dir, "out.qasm")
 		code, stdout, stderr := numericRun(t, "compile", "--local", in, "-o", out, "--coupling", tc.coupling, "--gates", tc.gates,
