@@ -98,7 +98,7 @@ func TestCompileLevels(t *testing.T) {
 	rt := kerneltest.New(reg, 2)
 	run := func(ctx context.Context, t kernels.Task) ([]byte, error) { return rt.Run(ctx, t) }
 	in := circuitgen.Heisenberg(3, 1) // 2 bonds of 6 CNOTs
-	levels := []int{1, 2, 3} // 4 adds 4-qubit passes, degenerate on 3 qubits
+	levels := []int{1, 2, 3}          // 4 adds 4-qubit passes, degenerate on 3 qubits
 	prev := in.CNOTs()
 	for _, level := range levels {
 		c, err := compileCircuit(context.Background(), run, compileJob{in: in, seed: 1, level: level, gates: resynth.DefaultGates})
