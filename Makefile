@@ -59,6 +59,10 @@ bench-go: ## every Go benchmark once (wire, plan, kernels, workloads in process)
 bench-synth: ## toffoli synthesis on attached runtimes of 1 and 2 worker slots, side by side: the speed-up
 	$(GO) test -run='^$$' -bench=SynthToffoliSlots -benchtime=20x ./cmd/cli
 
+.PHONY: bench-compile
+bench-compile: ## compile the generated benchmark circuits (Heisenberg, TFIM, Hubbard, QAOA, QFT, adder, Grover, random) for every preset gate set, all-to-all and on a line, at level 3: counts before/after, error bound, seconds
+	$(GO) test -run='^$$' -bench=CompileSet -benchtime=1x -timeout 60m ./cmd/qlaunch
+
 .PHONY: bench-scale
 bench-scale: ## the scale simulation: 1 server, 64 managers, 4,096 slots, beside a small tree
 	$(GO) test -run='^$$' -bench=Scale -benchtime=1x ./launcher/bench

@@ -45,12 +45,13 @@ const (
 //	1: one pass of 2-qubit blocks
 //	2: one pass of 3-qubit blocks
 //	3: 2-qubit blocks, then 3-qubit blocks up to three times
-//	4: 2-qubit, 3-qubit, then 4-qubit blocks up to twice
+//	4: level 3, then 4-qubit blocks up to twice
 //
-// A pass that does not lower the two-qubit count is dropped, and ends the
-// compile when the next pass has the same width: a fixed point.
+// A pass that does not lower the two-qubit count is dropped, and so are
+// the passes of the same width after it (a fixed point at that width):
+// level 4 is then never worse than level 3.
 func levelPasses(level, blockQubits int) []int {
-	passes := [][]int{nil, {2}, {3}, {2, 3, 3, 3}, {2, 3, 4, 4}}[level]
+	passes := [][]int{nil, {2}, {3}, {2, 3, 3, 3}, {2, 3, 3, 3, 4, 4}}[level]
 	if blockQubits != 0 {
 		passes = slices.Repeat([]int{blockQubits}, len(passes))
 	}
@@ -124,7 +125,11 @@ func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task)
 	c := &compiled{final: final}
 	var rootSum float64
 	passes := len(widths)
+	skip := 0 // a width at its fixed point
 	for pass, bq := range widths {
+		if bq == skip {
+			continue
+		}
 		payload, err := json.Marshal(resynth.Request{QASM: circuit.FormatQASM(cur), Seed: job.seed + uint64(pass)*0x10000,
 			BlockQubits: bq, Gates: job.gates, GateMatrix: job.matrix, ErrorThreshold: job.errorThreshold / float64(passes*passes), // (Σ√)² ≤ the threshold
 			Coupling: coupling})
@@ -144,10 +149,8 @@ func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task)
 			return nil, fmt.Errorf("reading the compiled circuit: %w", err)
 		}
 		if pass > 0 && res.TwoQubitGatesAfter >= c.res.TwoQubitGatesAfter && res.CNOTsAfter >= c.res.CNOTsAfter {
-			if pass+1 < len(widths) && widths[pass+1] != bq {
-				continue // no better: drop the pass, try wider blocks
-			}
-			break // a fixed point: keep the previous pass
+			skip = bq // no better: drop the pass, and the others of its width
+			continue
 		}
 		rootSum += math.Sqrt(res.ErrorBound)
 		if pass == 0 {
@@ -220,11 +223,11 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	nf.clientFlags.add(fs)
 	nf.add(fs)
 	outPath := fs.String("o", "", "write the compiled circuit to this file (default: standard output)")
-	level := fs.Int("level", defaultLevel, "optimisation level: 1 two-qubit blocks, 2 three-qubit blocks, 3 three-qubit blocks repeated to a fixed point, 4 four-qubit blocks repeated")
+	level := fs.Int("level", defaultLevel, "optimisation level: 1 two-qubit blocks, 2 three-qubit blocks, 3 two- then three-qubit passes to a fixed point, 4 level 3 then four-qubit passes")
 	blockQubits := fs.Int("block-qubits", 0, "widest block to resynthesise, 2 to 4 (default: the level's)")
 	gates := fs.String("gates", resynth.DefaultGates, "native gate set: "+strings.Join(resynth.GatePresets(), " ")+", or NAME,rz,sx with --gate-matrix")
 	gateMatrix := fs.String("gate-matrix", "", "JSON file of the two-qubit gate NAME of --gates: {\"qubits\": 2, \"matrix\": [[[re, im], …], …]}")
-	coupling := fs.String("coupling", "", "coupling graph: a-b,c-d…, a file of edges, linear:N, ring:N, grid:RxC or all:N (default: all-to-all)")
+	coupling := fs.String("coupling", "", "coupling graph: a-b,c-d…, a file of edges, linear:N, ring:N, grid:RxC, all:N or heavy-hex:RxC (default: all-to-all)")
 	errorThreshold := fs.Float64("error-threshold", 0, "bound on the whole circuit's error (distance); 0: exact synthesis, each block within 1e-10")
 	pos, err := parseInterleaved(e, fs, args)
 	if err != nil {

@@ -85,3 +85,33 @@ func BenchmarkCompileSet(b *testing.B) {
 		}
 	}
 }
+
+// TestCompileLevels compiles a Trotterised Heisenberg chain at levels 1-3:
+// each is checked (compileCircuit checks its result), level 3 reaches the
+// optimal three CNOTs per bond and step, and no level does worse than the
+// one below it.
+func TestCompileLevels(t *testing.T) {
+	reg, err := kernels.NewRegistry(resynth.Kernels()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := kerneltest.New(reg, 2)
+	run := func(ctx context.Context, t kernels.Task) ([]byte, error) { return rt.Run(ctx, t) }
+	in := circuitgen.Heisenberg(3, 1) // 2 bonds of 6 CNOTs
+	levels := []int{1, 2, 3}          // 4 adds 4-qubit passes, degenerate on 3 qubits
+	prev := in.CNOTs()
+	for _, level := range levels {
+		c, err := compileCircuit(context.Background(), run, compileJob{in: in, seed: 1, level: level, gates: resynth.DefaultGates})
+		if err != nil {
+			t.Fatalf("level %d: %v", level, err)
+		}
+		t.Logf("level %d: CNOTs %d → %d in %d passes, %s", level, c.res.CNOTsBefore, c.res.CNOTsAfter, c.passes, c.check)
+		if level != 2 && c.res.CNOTsAfter > prev {
+			t.Errorf("level %d: %d CNOTs, the level below %d", level, c.res.CNOTsAfter, prev)
+		}
+		if level == 3 && c.res.CNOTsAfter > 6 {
+			t.Errorf("level %d: %d CNOTs, want at most 6", level, c.res.CNOTsAfter)
+		}
+		prev = c.res.CNOTsAfter
+	}
+}

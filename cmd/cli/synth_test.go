@@ -250,11 +250,13 @@ func TestCompileMapsToCouplingGraphs(t *testing.T) {
 	if err := os.WriteFile(edges, []byte("0-1\n1-2\n1-3\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ coupling, gates string }{
-		{"linear:4", "cx,u3"}, {"ring:5", "cz,rz,sx"}, {"grid:2x2", "cx,u3"}, {edges, "cx,u3"}, {"1-0,2-1,3-2", "zz,rz,sx"},
+	// Level 1 (two-qubit blocks) except on the line, to keep the test short.
+	for _, tc := range []struct{ coupling, gates, level string }{
+		{"linear:4", "cx,u3", "2"}, {"ring:5", "cz,rz,sx", "1"}, {"grid:2x2", "cx,u3", "1"}, {edges, "cx,u3", "1"}, {"1-0,2-1,3-2", "zz,rz,sx", "1"}, {"heavy-hex:2x3", "cx,u3", "1"},
 	} {
 		out := filepath.Join(dir, "out.qasm")
-		code, stdout, stderr := numericRun(t, "compile", "--local", in, "-o", out, "--coupling", tc.coupling, "--gates", tc.gates, "--format", "json")
+		code, stdout, stderr := numericRun(t, "compile", "--local", in, "-o", out, "--coupling", tc.coupling, "--gates", tc.gates,
+			"--level", tc.level, "--format", "json")
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", tc.coupling, code, stderr)
 		}

@@ -64,9 +64,10 @@ func (t Template) With(b Block) Template {
 }
 
 // Circuit returns t with parameters params as a circuit of u3 gates and
-// cx, or, for a template with a Gate, gates defined as Gate (Defs[0],
-// named "g", its body the matrix's entries can't be written: see
-// CircuitWith). It panics when len(params) != t.NumParams().
+// cx, or, for a template with a Gate, u3 gates and ops of the gate
+// circuit.Defined with Arg 0, for which the caller supplies the
+// definition (Circuit.Defs[0]; see CircuitWith for other ops). It panics
+// when len(params) != t.NumParams().
 func (t Template) Circuit(params []float64) *circuit.Circuit {
 	if t.Gate == nil {
 		return t.CircuitWith(params, func(a, b int) circuit.Op { return circuit.CNOTOp(a, b) })

@@ -3,7 +3,8 @@
 //
 // A Graph is read by ParseCoupling from an edge list ("0-1,1-2"), a file
 // of edges (one "a-b" or "a b" per line or comma-separated; # comments),
-// or a preset: linear:N, ring:N, grid:RxC, all:N. Place chooses the
+// or a preset: linear:N, ring:N, grid:RxC, all:N, heavy-hex:RxC (IBM's
+// lattice of R rows of C qubits joined by bridge qubits). Place chooses the
 // initial mapping by forward and backward routing passes (SABRE's
 // placement). RouteFrom starts from an initial mapping (Route from the
 // identity) and, SABRE-style, before each two-qubit gate whose qubits are
@@ -39,7 +40,7 @@ const MaxNodes = circuit.MaxQubits
 type CouplingError struct{ Spec, Msg string }
 
 func (e *CouplingError) Error() string {
-	return fmt.Sprintf("mapping: coupling %q: %s (want a-b,c-d…, a file of edges, linear:N, ring:N, grid:RxC or all:N)", e.Spec, e.Msg)
+	return fmt.Sprintf("mapping: coupling %q: %s (want a-b,c-d…, a file of edges, linear:N, ring:N, grid:RxC, all:N or heavy-hex:RxC)", e.Spec, e.Msg)
 }
 
 // BadInput marks the error as the caller's fault.
@@ -76,6 +77,14 @@ func ParseCoupling(spec string) (*Graph, error) {
 				}
 			}
 			return newGraph(spec, n, edges)
+		case "heavy-hex":
+			rs, cs, ok := strings.Cut(arg, "x")
+			r, err1 := strconv.Atoi(rs)
+			c, err2 := strconv.Atoi(cs)
+			if !ok || err1 != nil || err2 != nil || r < 1 || c < 2 || r*c*2 > MaxNodes {
+				return nil, &CouplingError{spec, "want heavy-hex:RxC with C ≥ 2 and 2·R·C at most " + strconv.Itoa(MaxNodes)}
+			}
+			return heavyHex(spec, r, c)
 		case "grid":
 			rs, cs, ok := strings.Cut(arg, "x")
 			r, err1 := strconv.Atoi(rs)
@@ -127,6 +136,28 @@ func ParseCoupling(spec string) (*Graph, error) {
 	}
 	if len(edges) == 0 {
 		return nil, &CouplingError{spec, "no edges"}
+	}
+	return newGraph(spec, n, edges)
+}
+
+// heavyHex returns IBM's heavy-hex lattice: r rows of c qubits in a
+// chain (row i on qubits i·c … i·c+c−1), and between rows i and i+1 a
+// bridge qubit at every fourth column, from column 0 below even rows and
+// from column 2 below odd ones (numbered after the rows, row by row), so
+// that every qubit has at most three neighbours.
+func heavyHex(spec string, r, c int) (*Graph, error) {
+	var edges [][2]int
+	for i := range r {
+		for j := 0; j+1 < c; j++ {
+			edges = append(edges, [2]int{i*c + j, i*c + j + 1})
+		}
+	}
+	n := r * c
+	for i := 0; i+1 < r; i++ {
+		for j := 2 * (i % 2); j < c; j += 4 {
+			edges = append(edges, [2]int{i*c + j, n}, [2]int{(i+1)*c + j, n})
+			n++
+		}
 	}
 	return newGraph(spec, n, edges)
 }

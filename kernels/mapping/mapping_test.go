@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/qlaunch/qlaunch/kernels/circuit"
@@ -24,6 +25,7 @@ func TestParseCoupling(t *testing.T) {
 		{"ring:6", 6, 6, 3},
 		{"grid:2x3", 6, 7, 1},
 		{"all:4", 4, 6, 1},
+		{"heavy-hex:3x5", 18, 12 + 6, 3}, // bridges at columns 0, 4 below row 0 and 2 below row 1
 		{"0-1,1-2,2-3", 4, 3, 3},
 		{"3-2, 1-0, 2-1, 1-2", 4, 3, 3},
 	} {
@@ -39,7 +41,18 @@ func TestParseCoupling(t *testing.T) {
 	if err != nil || g.Nodes != 3 || len(g.Edges) != 3 {
 		t.Errorf("file: %+v, %v", g, err)
 	}
-	for _, bad := range []string{"linear:1", "ring:x", "grid:0x3", "all:100", "0-1,2-3", "0-0", "nothing", "a-b", ""} {
+	hh, _ := ParseCoupling("heavy-hex:3x9")
+	deg := make([]int, hh.Nodes)
+	for _, e := range hh.Edges {
+		deg[e[0]]++
+		deg[e[1]]++
+	}
+	for q, d := range deg {
+		if d < 1 || d > 3 {
+			t.Errorf("heavy-hex:3x9: qubit %d has %d neighbours", q, d)
+		}
+	}
+	for _, bad := range []string{"heavy-hex:2", "heavy-hex:0x3", "linear:1", "ring:x", "grid:0x3", "all:100", "0-1,2-3", "0-0", "nothing", "a-b", ""} {
 		_, err := ParseCoupling(bad)
 		var ce *CouplingError
 		if !errors.As(err, &ce) {
@@ -142,4 +155,38 @@ func TestPlaceFindsAnEmbedding(t *testing.T) {
 	if _, _, err := RouteFrom(c, g, []int{0, 0, 1, 2, 3}); err == nil {
 		t.Error("a mapping that is not a permutation was accepted")
 	}
+}
+
+func FuzzParseCoupling(f *testing.F) {
+	for _, s := range []string{"linear:5", "ring:3", "grid:2x3", "all:4", "0-1,1-2", "0 1\n1 2 # c", "3-2,2-1,1-0", "grid:1x1", "0-0", "linear:-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		if strings.ContainsAny(spec, "/.\\") {
+			return // not a file name: only the text forms are fuzzed
+		}
+		g, err := ParseCoupling(spec)
+		if err != nil {
+			var ce *CouplingError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v is not a *CouplingError", err)
+			}
+			return
+		}
+		if g.Nodes < 2 || g.Nodes > MaxNodes || len(g.Edges) == 0 {
+			t.Fatalf("graph of %d nodes, %d edges", g.Nodes, len(g.Edges))
+		}
+		for _, e := range g.Edges {
+			if e[0] < 0 || e[0] >= e[1] || e[1] >= g.Nodes || !g.Adjacent(e[0], e[1]) {
+				t.Fatalf("edge %v", e)
+			}
+		}
+		for a := range min(g.Nodes, 16) {
+			for b := range min(g.Nodes, 16) {
+				if g.Dist(a, b) != g.Dist(b, a) || g.Dist(a, b) < 0 || (g.Dist(a, b) == 0) != (a == b) {
+					t.Fatalf("distance %d-%d: %d", a, b, g.Dist(a, b))
+				}
+			}
+		}
+	})
 }

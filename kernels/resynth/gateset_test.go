@@ -278,3 +278,33 @@ func TestResynthGateSets(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorThreshold resynthesises with a loose error threshold: the
+// bound reported stays below it and bounds the true distance.
+func TestErrorThreshold(t *testing.T) {
+	rt := newRuntime(t, 2)
+	c := redundant(4, rand.New(rand.NewPCG(5, 5)))
+	for _, thr := range []float64{1e-3, 1e-6} {
+		payload, _ := json.Marshal(Request{QASM: circuit.FormatQASM(c), Seed: 1, BlockQubits: 2, ErrorThreshold: thr})
+		raw, err := rt.Run(context.Background(), kernels.Task{Kernel: KernelResynth, Payload: payload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res Result
+		if err := json.Unmarshal(raw, &res); err != nil {
+			t.Fatal(err)
+		}
+		out, err := circuit.ParseQASM(res.QASM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := c.Unitary()
+		v, _ := out.Unitary()
+		d := circuit.Distance(u, v)
+		t.Logf("threshold %g: CNOTs %d → %d, bound %.3g, distance %.3g", thr, res.CNOTsBefore, res.CNOTsAfter, res.ErrorBound, d)
+		if res.ErrorBound > thr || d > res.ErrorBound*(1+1e-9)+1e-15 || res.CNOTsAfter >= res.CNOTsBefore {
+			t.Errorf("threshold %g: bound %g, distance %g, CNOTs %d → %d", thr, res.ErrorBound, d, res.CNOTsBefore, res.CNOTsAfter)
+		}
+	}
+
+}
