@@ -4,6 +4,9 @@
 GO        ?= go
 BIN       ?= bin/qlaunch
 FUZZTIME  ?= 4s
+# VERSION is what qlaunch version prints: the source revision here.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS   ?= $(if $(VERSION),-X github.com/qlaunch/qlaunch/cmd/cli.version=$(VERSION))
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
 .DEFAULT_GOAL := help
@@ -14,11 +17,11 @@ help: ## print this menu
 
 .PHONY: build
 build: ## build bin/qlaunch (pure Go, CGO_ENABLED=0)
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/qlaunch
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/qlaunch
 
 .PHONY: build-mpi
 build-mpi: ## build bin/qlaunch-mpi with the Open MPI bootstrap (needs libopenmpi-dev)
-	$(GO) build -tags mpi -o bin/qlaunch-mpi ./cmd/qlaunch
+	$(GO) build -tags mpi -ldflags '$(LDFLAGS)' -o bin/qlaunch-mpi ./cmd/qlaunch
 
 .PHONY: demo
 demo: build ## the main job: synthesise a Toffoli gate on a runtime started here (attached mode)
@@ -54,7 +57,11 @@ bench-go: ## every Go benchmark once (wire, plan, kernels, workloads in process)
 
 .PHONY: bench-synth
 bench-synth: ## toffoli synthesis on attached runtimes of 1 and 2 worker slots, side by side: the speed-up
-	$(GO) test -run='^$$' -bench=SynthToffoliSlots -benchtime=20x ./cmd/qlaunch
+	$(GO) test -run='^$$' -bench=SynthToffoliSlots -benchtime=20x ./cmd/cli
+
+.PHONY: bench-compile
+bench-compile: ## compile the generated benchmark circuits (Heisenberg, TFIM, Hubbard, QAOA, QFT, adder, Grover, random) for every preset gate set, all-to-all and on a line, at level 3: counts before/after, error bound, seconds
+	$(GO) test -run='^$$' -bench=CompileSet -benchtime=1x -timeout 60m ./cmd/qlaunch
 
 .PHONY: bench-scale
 bench-scale: ## the scale simulation: 1 server, 64 managers, 4,096 slots, beside a small tree
@@ -86,11 +93,11 @@ tidy-check: ## fail when go.mod or go.sum are not tidy
 	$(GO) mod tidy -diff
 
 .PHONY: lab-up
-lab-up: ## bring up the 3-node SLURM lab on this machine (root)
+lab-up: ## bring up the 3-node SLURM lab on this machine (root); its files in /run/qlaunch-lab, SLURM_CONF=/run/qlaunch-lab/slurm.conf
 	lab/up.sh
 
 .PHONY: lab-down
-lab-down: ## stop the SLURM lab
+lab-down: ## stop the SLURM lab and undo exactly what lab-up changed
 	lab/down.sh
 
 .PHONY: check

@@ -42,7 +42,9 @@ var rules = []struct {
 	{"configs", []string{"std", "topology"}},
 	{"launcher/bench", []string{"std", "launcher/client", "launcher/wire", "kernels/...", "golang.org/x/term"}},
 	{"reliability/...", []string{"std", "reliability", "launcher/client", "launcher/wire", "kernels"}},
-	{"cmd/qlaunch", []string{"std", "...", "github.com/...", "golang.org/...", "gonum.org/...", "honnef.co/..."}},
+	{"cmd/cli", []string{"std", "...", "github.com/...", "golang.org/...", "gonum.org/...", "honnef.co/..."}},
+	{"cmd/qlaunch", []string{"std", "cmd/cli"}},
+	{"examples/...", []string{"std", "cmd/cli", "kernels"}},
 }
 
 func TestImportRules(t *testing.T) {
@@ -87,7 +89,8 @@ func TestRulesCatchForbiddenEdges(t *testing.T) {
 		{"kernels", module + "/launcher", false},
 		{"kernels/circuit", "gonum.org/v1/gonum/mat", true},
 		{"rank", module + "/topology", false},
-		{"cmd/qlaunch", module + "/launcher", true},
+		{"cmd/cli", module + "/launcher", true},
+		{"cmd/qlaunch", module + "/launcher", false},
 		{"launcher/netpick", module + "/topology", false},
 		{"launcher/boot", module + "/launcher/netpick", true},
 	} {

@@ -1,7 +1,9 @@
 // Package qlaunch is the root of the qlaunch module: an HPC launcher and
 // distributed task runtime. The code lives in the packages below it:
 //
-//   - cmd/qlaunch: the qlaunch command (flag parsing and wiring only)
+//   - cmd/qlaunch: the qlaunch command, cmd/cli with the stock kernels
+//   - cmd/cli: the qlaunch command as a library (flag parsing and wiring
+//     only): cli.Main with a registry of one's own kernels (examples/)
 //   - topology: the TOML topology file and the plan (who runs what where)
 //   - slurm, pbs: hostlists, task counts, node files, job environments, job scripts
 //   - jobscript: what every batch script for a qlaunch job holds, whatever the scheduler

@@ -89,10 +89,11 @@ func TestBody(t *testing.T) {
 		"which mylauncher passes on.\njobdir=\"/jobs\"\n",
 		"export QLAUNCH_ADDRESS_FILE=\"$jobdir/job-${JOB}.addr\"\n",
 		"  if [ -n \"$runtime_pid\" ]; then\n    kill -INT \"$runtime_pid\"\n    runtime_status=0\n",
-		"  rm -f \"${QLAUNCH_ADDRESS_FILE:-}\" \"${QLAUNCH_SECRET_FILE:-}\" \"${HOSTS:-}\"\n",
+		"  rm -f \"${QLAUNCH_ADDRESS_FILE:-}\" \"${QLAUNCH_SECRET_FILE:-}\" \"${QLAUNCH_ERROR_FILE:-}\" \"${HOSTS:-}\"\n",
+		"export QLAUNCH_ERROR_FILE=\"$jobdir/job-${JOB}.errors\"\n",
 		"\nsleep 1 &\nruntime_pid=$!\n",
-		"--timeout 10m\n",
-		"\ntrue || client_status=$?\n",
+		"--timeout 10m --pid \"$runtime_pid\"\n",
+		"\ntrue <&0 &\nclient_pid=$!\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("body lacks %q:\n%s", want, got)

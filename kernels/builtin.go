@@ -35,6 +35,14 @@ func (e *UsageError) Error() string {
 // command-line tools).
 func (e *UsageError) BadInput() bool { return true }
 
+// IsUsageMessage reports whether msg, the error message of a failed task
+// of kernel as a client receives it (the error's text only crosses the
+// wire), is that of a *UsageError: the task's arguments did not fit.
+func IsUsageMessage(kernel, msg string) bool {
+	return kernel != "" && strings.HasPrefix(msg, kernel+": ") &&
+		strings.HasSuffix(msg, ")") && strings.Contains(msg, " (usage: "+kernel)
+}
+
 // Builtin returns the built-in kernels, a new slice at each call:
 //
 //	noop                 returns nothing

@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Registry maps kernel names to kernels. It is a value given to the
@@ -42,4 +43,30 @@ func (r *Registry) Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Kernels returns the registered kernels sorted by name.
+func (r *Registry) Kernels() []Kernel {
+	ks := make([]Kernel, 0, len(r.byName))
+	for _, n := range r.Names() {
+		ks = append(ks, r.byName[n])
+	}
+	return ks
+}
+
+// Synopsis is a kernel's usage line: its name and Usage, as a task names
+// it ("fanout N DEPTH").
+func (k Kernel) Synopsis() string {
+	if k.Usage == "" {
+		return k.Name
+	}
+	return k.Name + " " + k.Usage
+}
+
+// IsUnknownKernelMessage reports whether msg, the error message of a
+// failed task as a client receives it (the error's text only crosses the
+// wire), says that the rank that took the task has no kernel of its name
+// (ErrUnknownKernel).
+func IsUnknownKernelMessage(msg string) bool {
+	return strings.HasPrefix(msg, ErrUnknownKernel.Error())
 }

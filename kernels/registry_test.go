@@ -2,6 +2,8 @@ package kernels_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -62,5 +64,55 @@ func TestRegistryLookup(t *testing.T) {
 	empty, err := kernels.NewRegistry()
 	if err != nil || len(empty.Names()) != 0 {
 		t.Errorf("empty registry: %v, %v", empty.Names(), err)
+	}
+}
+
+func TestRegistryKernelsAndSynopsis(t *testing.T) {
+	r, err := kernels.NewRegistry(append(kernels.Builtin(), kernels.Kernel{Name: "mine", Func: nop, Usage: "X [Y]"})...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, k := range r.Kernels() {
+		got = append(got, k.Synopsis())
+	}
+	want := []string{"echo [TEXT…]", "exec [--] CMD [ARG…]", "fail MESSAGE…", "fanout N DEPTH", "mine X [Y]", "noop", "sleep MS"}
+	if !slices.Equal(got, want) {
+		t.Errorf("synopses %q, want %q", got, want)
+	}
+}
+
+// TestErrorMessagesAcrossTheWire checks the recognisers of error texts
+// (only the text of a task's error reaches the client): every usage error
+// of a built-in kernel is recognised as one, of that kernel only, and the
+// unknown-kernel error as that; other failures are neither.
+func TestErrorMessagesAcrossTheWire(t *testing.T) {
+	reg, err := kernels.NewRegistry(kernels.Builtin()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string][]string{"sleep": {"x"}, "fanout": {"1"}, "fail": nil, "exec": nil, "noop": {"a"}}
+	for name, args := range bad {
+		k, _ := reg.Lookup(name)
+		_, err := k.Func(t.Context(), nil, args, nil)
+		var ue *kernels.UsageError
+		if !errors.As(err, &ue) {
+			t.Fatalf("%s %q: %v, want a *UsageError", name, args, err)
+		}
+		if !kernels.IsUsageMessage(name, err.Error()) {
+			t.Errorf("IsUsageMessage(%q, %q) = false", name, err.Error())
+		}
+		if kernels.IsUsageMessage("other", err.Error()) || kernels.IsUnknownKernelMessage(err.Error()) {
+			t.Errorf("%q recognised as another kernel's usage error or as an unknown kernel", err.Error())
+		}
+	}
+	unknown := fmt.Errorf("%w %q", kernels.ErrUnknownKernel, "nosuch").Error()
+	if !kernels.IsUnknownKernelMessage(unknown) || kernels.IsUsageMessage("nosuch", unknown) {
+		t.Errorf("%q: unknown kernel not recognised, or taken for a usage error", unknown)
+	}
+	for _, msg := range []string{"boom", "fanout: boom", "fail: x (usage: other)", ""} {
+		if kernels.IsUsageMessage("fanout", msg) || kernels.IsUnknownKernelMessage(msg) {
+			t.Errorf("%q recognised as a usage error or an unknown kernel", msg)
+		}
 	}
 }

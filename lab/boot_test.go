@@ -143,7 +143,7 @@ func (j *job) dial() *client.Client {
 	}
 	ctx, cancel := context.WithTimeout(j.t.Context(), 30*time.Second)
 	defer cancel()
-	cl, err := client.Dial(ctx, strings.TrimSpace(string(addr)), client.Options{Secret: s})
+	cl, err := client.Dial(ctx, strings.TrimSpace(strings.SplitN(string(addr), "\n", 2)[0]), client.Options{Secret: s}) // the address is the first line
 	if err != nil {
 		j.t.Fatal(err)
 	}

@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# lab/down.sh — stop the qlaunch SLURM lab that lab/up.sh started, and nothing else.
-# Only the PIDs recorded by up.sh in /run/qlaunch-lab/pids are signalled, and only
-# after checking that the process still is the daemon that was recorded.
-#   --purge   also remove slurmctld state, slurmd spool, logs, the generated
-#             /etc/slurm/{slurm,gres}.conf and the n1..nN block in /etc/hosts
+# lab/down.sh — stop the qlaunch SLURM lab that lab/up.sh started, undo exactly
+# what it changed, and nothing else.
+#   - Only the PIDs up.sh recorded in QLAB_DIR/pids are signalled, and only after
+#     checking that the process still is the daemon that was recorded.
+#   - The changes up.sh recorded in QLAB_DIR/changes are undone: /etc/hosts gets
+#     back its bytes from before (or, when someone edited it since, loses just the
+#     lab's lines), a munge key and /run/munge that up.sh created are removed.
+#   - QLAB_DIR itself (configuration, state, spools, logs) is removed when up.sh
+#     created it, else emptied of what up.sh put there.
+# QLAB_DIR: as for up.sh (default /run/qlaunch-lab).
 set -euo pipefail
 
-RUN_DIR=/run/qlaunch-lab
-PIDS=$RUN_DIR/pids
-MARK="# managed by qlaunch lab/up.sh"
+DIR=${QLAB_DIR:-/run/qlaunch-lab}
+PIDS=$DIR/pids
+CHANGES=$DIR/changes
+OWNER=$DIR/.qlaunch-lab
 say() { printf 'down.sh: %s\n' "$*" >&2; }
 t_start=$(date +%s.%N)
 
 [ "$(id -u)" = 0 ] || { say "ERROR: run as root"; exit 1; }
+if [ ! -f "$OWNER" ]; then
+	say "no lab in $DIR (no $OWNER): nothing to do"
+	exit 0
+fi
+export SLURM_CONF=$DIR/slurm.conf
 
 pid_alive() { # pid -> 0 if running and not a zombie
 	local st
@@ -45,7 +56,7 @@ stop_pid() { # name pid
 }
 
 rc=0
-rm -f "$RUN_DIR/lab.env"
+rm -f "$DIR/lab.env"
 if [ -s "$PIDS" ]; then
 	ctld_pid=$(awk '$1 == "slurmctld" {print $2}' "$PIDS")
 	if [ -n "$ctld_pid" ] && pid_alive "$ctld_pid" && is_ours slurmctld "$ctld_pid"; then
@@ -69,26 +80,56 @@ if [ -s "$PIDS" ]; then
 		set -- $line
 		stop_pid "$1" "$2" || rc=1
 	done
-	[ $rc = 0 ] && rm -f "$PIDS"
-else
-	say "no $PIDS: nothing of ours is running"
+fi
+if [ $rc != 0 ]; then
+	say "ERROR: some daemons did not stop; $DIR and the recorded changes are kept (run down.sh again)"
+	exit 1
 fi
 
 left=""
 for p in $(pgrep -x slurmstepd 2>/dev/null || true); do pid_alive "$p" && left+="$p "; done
 [ -n "$left" ] && say "note: slurmstepd processes still present (PIDs: $left); not touched"
 
-if [ "${1:-}" = --purge ]; then
-	rm -rf /var/lib/slurm/qlaunch-lab /var/spool/slurmd/n[0-9]* /run/qlaunch-lab/dev
-	rm -f /var/log/slurm/slurmctld.log /var/log/slurm/slurmd-n[0-9]*.log
-	for f in /etc/slurm/slurm.conf /etc/slurm/gres.conf /etc/slurm/plugstack.conf.d/qlaunch-lab-pbs.conf; do
-		[ -f "$f" ] && head -1 "$f" | grep -qF "$MARK" && rm -f "$f"
+# Undo the recorded changes outside $DIR, last first.
+created_dir=0
+if [ -f "$CHANGES" ]; then
+	mapfile -t changes < <(grep -v '^#' "$CHANGES" | tac)
+	hosts_lines=()
+	for c in "${changes[@]}"; do
+		case $c in
+		"hosts "*) hosts_lines+=("${c#hosts }") ;;
+		"file /etc/munge/munge.key") rm -f /etc/munge/munge.key && say "removed the munge key it created" ;;
+		"dir /run/munge") rm -rf /run/munge && say "removed /run/munge" ;;
+		"dir $DIR") created_dir=1 ;;
+		*) say "WARNING: unknown change recorded: $c" ;;
+		esac
 	done
-	[ -f /etc/slurm/slurm.conf.pre-qlab ] && mv /etc/slurm/slurm.conf.pre-qlab /etc/slurm/slurm.conf
-	tmp=$(mktemp)
-	sed '/^# qlaunch-lab begin$/,/^# qlaunch-lab end$/d' /etc/hosts >"$tmp" && cat "$tmp" >/etc/hosts
-	rm -f "$tmp"
-	say "purged state, spool, logs, generated config and /etc/hosts block"
+	if [ ${#hosts_lines[@]} -gt 0 ]; then
+		# /etc/hosts as up.sh left it is the file before plus our lines: put back
+		# the bytes from before. Edited since: remove our lines only.
+		expect=$(mktemp)
+		cp "$DIR/hosts.before" "$expect"
+		[ -s "$expect" ] && [ -n "$(tail -c1 "$expect")" ] && echo >>"$expect"
+		for l in $(seq $((${#hosts_lines[@]} - 1)) -1 0); do printf '%s\n' "${hosts_lines[l]}" >>"$expect"; done
+		if cmp -s "$expect" /etc/hosts; then
+			cat "$DIR/hosts.before" >/etc/hosts # in place: keep the inode
+			say "restored /etc/hosts"
+		else
+			tmp=$(mktemp)
+			awk 'NR == FNR { drop[$0] = 1; next } !($0 in drop) || seen[$0]++' \
+				<(printf '%s\n' "${hosts_lines[@]}") /etc/hosts >"$tmp"
+			cat "$tmp" >/etc/hosts
+			rm -f "$tmp"
+			say "/etc/hosts was edited since lab-up: removed the lab's lines only"
+		fi
+		rm -f "$expect"
+	fi
 fi
-say "done in $(awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')s"
-exit $rc
+
+if [ "$created_dir" = 1 ]; then
+	rm -rf "${DIR:?}"
+else
+	rm -rf "${DIR:?}"/{slurm.conf,gres.conf,plugstack.conf,env,state,spool,log,dev,pids,changes,hosts.before,slurmctld.pid} "$DIR"/slurmd-*.pid
+	rm -f "$OWNER"
+fi
+say "stopped the lab in $DIR and undid its changes in $(awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')s"

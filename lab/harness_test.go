@@ -51,8 +51,14 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	bins = &binaries{root: root, dir: dir, built: map[string]buildResult{}}
 	// Build the plain binary up front when the lab is up: every lab test
-	// needs it, and a build failure is then reported once.
-	if _, err := lab.Detect(context.Background()); err == nil {
+	// needs it, and a build failure is then reported once. Every SLURM
+	// command the tests run (and the jobs it starts) reaches the lab
+	// through SLURM_CONF.
+	if c, err := lab.Detect(context.Background()); err == nil {
+		for _, kv := range c.Environ() {
+			k, v, _ := strings.Cut(kv, "=")
+			os.Setenv(k, v)
+		}
 		start := time.Now()
 		// A failed build fails the tests that need the binary (need).
 		if _, err := bins.build("qlaunch", "", "./cmd/qlaunch"); err == nil {
@@ -119,14 +125,14 @@ var mpiEnv = []string{
 
 // launcherVar matches variables a launcher sets; they are removed from the
 // environment of what a test starts, in case the tests themselves run
-// inside a job.
+// inside a job. SLURM_CONF (where the lab's configuration is) stays.
 var launcherVar = regexp.MustCompile(`^(SLURM_|SLURMD_|PMIX_|PMI_|OMPI_|PALS_|PBS_|MPI_LOCAL|QLAUNCH_)`)
 
 // cleanEnv is this process's environment without launcher variables, plus extra.
 func cleanEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !launcherVar.MatchString(kv) {
+		if !launcherVar.MatchString(kv) || strings.HasPrefix(kv, "SLURM_CONF=") {
 			env = append(env, kv)
 		}
 	}

@@ -5,6 +5,10 @@
 // A test that needs the lab calls Require first. When the lab is up the test
 // runs; when it is not, the test fails under CI (CI=true: the lab must have
 // come up) and is skipped elsewhere with a message saying how to bring it up.
+//
+// The lab keeps its SLURM configuration in its own directory, not in
+// /etc/slurm: SLURM commands (srun, sbatch, squeue…) find it through the
+// SLURM_CONF variable, which Cluster.Environ gives.
 package lab
 
 import (
@@ -21,8 +25,8 @@ import (
 	"time"
 )
 
-// InfoFile is where lab/up.sh records the settings of the running lab; it
-// exists only while the lab is up.
+// InfoFile is where lab/up.sh records the settings of the running lab (with
+// its default QLAB_DIR); it exists only while the lab is up.
 const InfoFile = "/run/qlaunch-lab/lab.env"
 
 // ErrNotUp means the lab is not running.
@@ -30,6 +34,9 @@ var ErrNotUp = errors.New("the SLURM lab is not up")
 
 // Cluster describes the running lab, as lab/up.sh recorded it.
 type Cluster struct {
+	Dir         string   // the lab's own directory (QLAB_DIR)
+	Conf        string   // its slurm.conf: what SLURM_CONF must name
+	CtldPort    int      // slurmctld's port
 	Nodes       []string // node names, n1..nN
 	NodeList    string   // the same as a SLURM hostlist, e.g. "n[1-3]"
 	CPUsPerNode int      // CPUs SLURM believes each node has
@@ -41,6 +48,10 @@ type Cluster struct {
 	MPICH       bool     // MPICH (mpich, libmpich-dev) is installed
 }
 
+// Environ is the environment SLURM commands need to reach the lab:
+// SLURM_CONF naming its configuration.
+func (c Cluster) Environ() []string { return []string{"SLURM_CONF=" + c.Conf} }
+
 // Binds reports whether SLURM binds each task to its CPUs (task/affinity).
 func (c Cluster) Binds() bool { return c.TaskPlugin == "task/affinity" }
 
@@ -48,6 +59,7 @@ func (c Cluster) Binds() bool { return c.TaskPlugin == "task/affinity" }
 func Parse(r io.Reader) (Cluster, error) {
 	var c Cluster
 	var n int
+	prefix := "n"
 	sc := bufio.NewScanner(r)
 	for line := 1; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
@@ -60,6 +72,14 @@ func Parse(r io.Reader) (Cluster, error) {
 		}
 		var err error
 		switch key {
+		case "QLAB_DIR":
+			c.Dir = val
+		case "QLAB_SLURM_CONF":
+			c.Conf = val
+		case "QLAB_CTLD_PORT":
+			c.CtldPort, err = strconv.Atoi(val)
+		case "QLAB_NODE_PREFIX":
+			prefix = val
 		case "QLAB_NODES":
 			n, err = strconv.Atoi(val)
 		case "QLAB_NODELIST":
@@ -89,17 +109,24 @@ func Parse(r io.Reader) (Cluster, error) {
 	if n < 1 || n > 200 {
 		return Cluster{}, fmt.Errorf("lab info: QLAB_NODES=%d: want 1..200", n)
 	}
+	if c.Conf == "" {
+		return Cluster{}, errors.New("lab info: no QLAB_SLURM_CONF: the lab was brought up by an older lab/up.sh; bring it down with that version's lab/down.sh and up again with `make lab-up`")
+	}
 	c.Nodes = make([]string, n)
 	for i := range c.Nodes {
-		c.Nodes[i] = "n" + strconv.Itoa(i+1)
+		c.Nodes[i] = prefix + strconv.Itoa(i+1)
 	}
 	return c, nil
 }
 
 // Detect returns the running lab, or an error wrapping ErrNotUp when its
 // info file is missing or sinfo does not show every node usable.
-func Detect(ctx context.Context) (Cluster, error) {
-	f, err := os.Open(InfoFile)
+func Detect(ctx context.Context) (Cluster, error) { return DetectAt(ctx, InfoFile) }
+
+// DetectAt is Detect for the lab whose info file is info (a lab brought up
+// with another QLAB_DIR).
+func DetectAt(ctx context.Context, info string) (Cluster, error) {
+	f, err := os.Open(info)
 	if err != nil {
 		return Cluster{}, fmt.Errorf("%w: %v", ErrNotUp, err)
 	}
@@ -110,7 +137,9 @@ func Detect(ctx context.Context) (Cluster, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "sinfo", "-h", "-N", "-o", "%N %t").Output()
+	sinfo := exec.CommandContext(ctx, "sinfo", "-h", "-N", "-o", "%N %t")
+	sinfo.Env = append(os.Environ(), c.Environ()...)
+	out, err := sinfo.Output()
 	if err != nil {
 		return Cluster{}, fmt.Errorf("%w: sinfo: %v", ErrNotUp, err)
 	}
@@ -122,7 +151,7 @@ func Detect(ctx context.Context) (Cluster, error) {
 	}
 	for _, node := range c.Nodes {
 		switch st := states[node]; st {
-		case "idle", "alloc", "mix", "comp":
+		case "idle", "alloc", "mix", "comp", "plnd": // plnd: held for a pending job, up
 		default:
 			return Cluster{}, fmt.Errorf("%w: node %s is %q", ErrNotUp, node, st)
 		}

@@ -22,15 +22,9 @@ func TestSbatchScript(t *testing.T) {
 	for _, cfg := range []string{"slurm-cpu.toml", "hierarchy.toml"} {
 		t.Run(cfg, func(t *testing.T) {
 			topo := filepath.Join(bins.root, "configs", cfg)
-			if _, err := os.Stat(topo); err != nil {
-				t.Skipf("configs/%s not in the tree yet", cfg)
-			}
 			bin := qlaunch(t)
-			script, stderr, err := output(cmd(t, 30*time.Second, cleanEnv(), bin, "script", "slurm", topo, "--nodes", "3",
+			script, _, err := output(cmd(t, 30*time.Second, cleanEnv(), bin, "script", "slurm", topo, "--nodes", "3",
 				"--", bin, "submit", "fanout", "10", "2"))
-			if err != nil && strings.Contains(stderr, "not built yet") {
-				t.Skip("qlaunch script is not built yet")
-			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,4 +136,112 @@ exec %q "$@"
 	}
 	t.Logf("the runtime ran %v with a ready timeout of %v; sbatch --wait returned after %v",
 		last.Sub(first).Round(10*time.Millisecond), readyTimeout, took.Round(time.Second))
+}
+
+// jobTimes returns how long job id ran, from its StartTime to its EndTime
+// (whole seconds: what scontrol shows).
+func jobTimes(t *testing.T, id string) time.Duration {
+	t.Helper()
+	out, _, err := output(cmd(t, 30*time.Second, cleanEnv(), "scontrol", "show", "job", "-o", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var start, end time.Time
+	for _, f := range strings.Fields(out) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "StartTime":
+			start, err = time.ParseInLocation("2006-01-02T15:04:05", v, time.Local)
+		case "EndTime":
+			end, err = time.ParseInLocation("2006-01-02T15:04:05", v, time.Local)
+		}
+		if err != nil {
+			t.Fatalf("scontrol show job %s: %s: %v", id, f, err)
+		}
+	}
+	if start.IsZero() || end.IsZero() {
+		t.Fatalf("scontrol show job %s: no StartTime or EndTime:\n%s", id, out)
+	}
+	return end.Sub(start)
+}
+
+// sbatchScript writes the script qlaunch script slurm prints for topo
+// with the client, submits it with sbatch --wait, and returns the job's
+// id, its output, how long it ran, and sbatch's error (the job's failure).
+func sbatchScript(t *testing.T, topo string, client ...string) (id, out string, ran time.Duration, err error) {
+	t.Helper()
+	bin := qlaunch(t)
+	script, _, serr := output(cmd(t, 30*time.Second, cleanEnv(), bin, append([]string{"script", "slurm", topo, "--nodes", "3", "--"}, client...)...))
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "job.sh")
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	outFile := filepath.Join(dir, "job.out")
+	env := cleanEnv("PATH=" + bins.dir + ":" + os.Getenv("PATH"))
+	job := slurm(t, 120*time.Second, env, "sbatch", "--wait", "--parsable", "-o", outFile, path)
+	job.Dir = dir
+	stdout, _, err := output(job)
+	id = strings.TrimSpace(strings.Split(stdout, ";")[0])
+	if _, aerr := strconv.Atoi(id); aerr != nil {
+		t.Fatalf("sbatch --parsable printed %q: %v", stdout, err)
+	}
+	b, rerr := os.ReadFile(outFile)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	return id, string(b), jobTimes(t, id), err
+}
+
+// TestSbatchScriptRanksFailAtStart: in a job from qlaunch script slurm
+// whose ranks all fail at start (the topology's network names no
+// interface), the job ends within 5 s, not at the ready timeout, and its
+// output quotes the first rank's error.
+func TestSbatchScriptRanksFailAtStart(t *testing.T) {
+	c := lab.Require(t, os.Getenv)
+	needNodes(t, c, 3)
+	src, err := os.ReadFile(filepath.Join(bins.root, "configs", "slurm-cpu.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := filepath.Join(t.TempDir(), "bad-network.toml")
+	text := strings.Replace(string(src), "[runtime]\n", "[runtime]\nnetwork = \"qlnone0\"\n", 1)
+	if err := os.WriteFile(topo, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, out, ran, err := sbatchScript(t, topo, qlaunch(t), "submit", "fanout", "10", "2")
+	if err == nil {
+		t.Fatalf("the job succeeded with every rank failing; output:\n%s", out)
+	}
+	m := regexp.MustCompile(`(?m)^qlaunch: wait: .*first rank error: rank \d+ on n\d.*no interface qlnone0.*$`).FindString(out)
+	if m == "" {
+		t.Fatalf("the job output does not quote the first rank's error from qlaunch wait:\n%s", out)
+	}
+	if ran > 5*time.Second {
+		t.Fatalf("the job ran %v (want at most 5 s); output:\n%s", ran, out)
+	}
+	t.Logf("the job ran %v and said: %s", ran, m)
+}
+
+// TestSbatchScriptRuntimeDiesDuringClient: the runtime's step is killed
+// while the client runs (a client that would sleep 300 s); the job stops
+// the client at once and fails, saying the runtime ended.
+func TestSbatchScriptRuntimeDiesDuringClient(t *testing.T) {
+	c := lab.Require(t, os.Getenv)
+	needNodes(t, c, 3)
+	topo := filepath.Join(bins.root, "configs", "slurm-cpu.toml")
+	_, out, ran, err := sbatchScript(t, topo, "sh", "-c", `scancel --signal=KILL "$SLURM_JOB_ID.0" && exec sleep 300`)
+	if err == nil {
+		t.Fatalf("the job succeeded with its runtime killed; output:\n%s", out)
+	}
+	if !strings.Contains(out, "qlaunch: the runtime ended while the client ran") {
+		t.Fatalf("the job output does not say the runtime ended:\n%s", out)
+	}
+	if ran > 10*time.Second {
+		t.Fatalf("the job ran %v: the client was not stopped; output:\n%s", ran, out)
+	}
+	t.Logf("the job ran %v", ran)
 }

@@ -51,13 +51,25 @@ type AttachedConfig struct {
 	// secret goes to a per-run file (mode 0600) removed by Close.
 	SecretFile  string
 	AddressFile string
+	// Job is the scheduler's job id recorded in the address file, if any.
+	Job string
 	// StartTimeout bounds the wait for every rank to join; zero means 30 s.
 	StartTimeout time.Duration
-	Link         LinkConfig
-	Logger       *slog.Logger
+	// Restarts is how many times a worker-rank process that died is
+	// started again (per rank; zero means DefaultRestarts, negative
+	// never), waiting RestartBackoff (zero: DefaultRestartBackoff),
+	// doubled at each restart of the rank. See Supervisor.
+	Restarts       int
+	RestartBackoff time.Duration
+	Link           LinkConfig
+	Logger         *slog.Logger
 	// Monitor, if set, is given to the server (see ServerConfig).
 	Monitor *Monitor
 }
+
+// Supervisor returns the supervisor of the worker-rank processes (nil
+// with InProcess): their pids and restart count.
+func (a *Attached) Supervisor() *Supervisor { return a.sup }
 
 // Attached is a running attached runtime.
 type Attached struct {
@@ -69,8 +81,7 @@ type Attached struct {
 
 	cancel    context.CancelFunc
 	serverErr chan error
-	procs     []*exec.Cmd
-	procDone  []chan struct{}
+	sup       *Supervisor
 	wg        sync.WaitGroup
 	tmpDir    string
 	once      sync.Once
@@ -113,14 +124,27 @@ func StartAttached(ctx context.Context, cfg AttachedConfig) (*Attached, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	ready := make(chan struct{})
+	exited := make(chan error, len(cfg.Workers))
+	if !cfg.InProcess {
+		a.sup = NewSupervisor(SupervisorConfig{
+			Restarts: cfg.Restarts, Backoff: cfg.RestartBackoff, Logger: cfg.Logger,
+			GaveUp: func(rank int, cause string) {
+				select {
+				case exited <- fmt.Errorf("worker rank %d %s", rank, cause):
+				default:
+				}
+			},
+		})
+	}
 	a.wg.Go(func() {
 		a.serverErr <- RunServer(runCtx, ServerConfig{
 			Rank: 0, Host: cfg.Host, Listener: ln, ExpectRanks: 1 + len(cfg.Workers),
 			AddressFile: cfg.AddressFile, Address: a.Addr, Ready: ready,
+			Owner:    AddressOwner{Job: cfg.Job, SecretFile: a.SecretFile},
 			Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger, Monitor: cfg.Monitor,
+			Supervisor: a.sup,
 		})
 	})
-	exited := make(chan error, len(cfg.Workers))
 	for _, spec := range cfg.Workers {
 		if cfg.InProcess {
 			a.wg.Go(func() {
@@ -132,20 +156,15 @@ func StartAttached(ctx context.Context, cfg AttachedConfig) (*Attached, error) {
 			})
 			continue
 		}
-		cmd := cfg.Command(spec, a.Addr, a.SecretFile)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			a.Close()
-			return nil, fmt.Errorf("attached: start worker rank %d: %w", spec.Rank, err)
-		}
-		done := make(chan struct{})
-		a.procs = append(a.procs, cmd)
-		a.procDone = append(a.procDone, done)
-		a.wg.Go(func() {
-			err := cmd.Wait()
-			close(done)
-			exited <- fmt.Errorf("worker rank %d exited: %v", spec.Rank, err)
+		err := a.sup.Start(spec.Rank, spec.Slots, func() *exec.Cmd {
+			cmd := cfg.Command(spec, a.Addr, a.SecretFile)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+			return cmd
 		})
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("attached: %w", err)
+		}
 	}
 	timer := time.NewTimer(cfg.StartTimeout)
 	defer timer.Stop()
@@ -199,21 +218,18 @@ func (a *Attached) removeSecret() {
 }
 
 // Close stops the runtime: the server tells every worker rank to stop and
-// waits for them; a worker process still running after 5 s is killed.
+// waits for them; a worker process still running after 5 s is stopped
+// (SIGTERM, then SIGKILL).
 // Close waits for every process and goroutine it started and removes the
 // per-run secret file. Calling it again returns the first result.
 func (a *Attached) Close() error {
 	a.once.Do(func() {
+		if a.sup != nil {
+			a.sup.Stopping()
+		}
 		a.cancel()
-		for i, cmd := range a.procs {
-			t := time.NewTimer(5 * time.Second)
-			select {
-			case <-a.procDone[i]:
-			case <-t.C:
-				a.log.Warn("worker rank did not exit, killing it", "pid", cmd.Process.Pid)
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			}
-			t.Stop()
+		if a.sup != nil {
+			a.sup.Close(5 * time.Second)
 		}
 		a.wg.Wait()
 		select {

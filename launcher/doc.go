@@ -96,6 +96,32 @@
 // relay knows which kernels are retryable from NodeConfig.Registry and keeps
 // such tasks' bodies until their results come back.
 //
+// # Supervised ranks and capacity
+//
+// A worker rank whose process a relay's own process started (attached
+// mode's server, qlaunch manager -n) is supervised (Supervisor,
+// NodeConfig.Supervisor): its death is known at once from the process's
+// wait, without waiting for heartbeats. The relay then holds back the
+// loss until the exit status is in (killing the process after 100 ms if
+// it lives on without its connection, at once if it was found hung), so
+// the errors of the rank's tasks name the signal or the exit status. The
+// supervisor reaps the process and starts it again after a backoff (100
+// ms, doubled per restart of the rank, at most 5 s), up to a limit per
+// rank ([workers] restarts, qlaunch manager --restarts). Until the
+// replacement joins, the relay reserves the rank's slots (sched.Reserve)
+// and reports them to its parent as still there: its retryable tasks and
+// new ones wait for the replacement. When the limit is reached the
+// reservation is given up.
+//
+// A task never waits for a slot that cannot come: when no child has a
+// slot, none is reserved and the tree has started, sched passes the task
+// to a child without slots (a manager whose ranks were lost, which knows
+// why) or fails it at once (sched.Unplaceable) with an error naming the
+// ranks this relay lost, when and why, and what to do. Under srun and
+// mpirun, ranks are started by the launcher, not by the runtime, and a
+// lost one is not replaced: the tree's capacity drops, and with no slot
+// left every task fails this way.
+//
 // # Readiness and shutdown
 //
 // The server counts the ranks below it from the Join messages; once
@@ -104,7 +130,12 @@
 // Ready channel. Clients find the server through --ip, QLAUNCH_ADDR or the
 // address file. Until then the server keeps its address in the starting
 // file (StartingFile: the address file's name plus ".starting"), where
-// qlaunch wait finds it to ask which ranks are still missing.
+// qlaunch wait finds it to ask which ranks are still missing. The address
+// file is an AddressRecord: the address, then the server's pid, host, job
+// and secret file, so that a client tells a file left by a runtime that
+// is gone from a live one (AddressRecord.Gone, or a refused connection).
+// RunServer removes the file when it returns, unless another server has
+// replaced it.
 //
 // # Observing the tree
 //
@@ -141,7 +172,8 @@
 //
 // Every goroutine has an owner that waits for it: RunNode owns a node's
 // accept, dial, heartbeat, reader and writer goroutines and returns after
-// them;
+// them; a Supervisor owns a reaper goroutine per process, which Close
+// waits for;
 // a worker rank owns its reader, writer, heartbeat and runner goroutines
 // (runners are waited for at most ShutdownGrace, since a kernel that
 // ignores its context cannot be stopped from outside).

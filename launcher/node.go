@@ -35,9 +35,11 @@ type NodeConfig struct {
 	// included; the server is ready once that many have joined (zero:
 	// once every dialled child joined with worker slots below it).
 	ExpectRanks int
-	// AddressFile, if set, receives Address atomically once ready.
+	// AddressFile, if set, receives Address atomically once ready, with
+	// this process, its host and Owner (an AddressRecord).
 	AddressFile string
 	Address     string
+	Owner       AddressOwner
 	// Ready, if set, is closed once ready.
 	Ready chan struct{}
 	// ShutdownTimeout bounds how long a stopping node waits for its
@@ -53,6 +55,11 @@ type NodeConfig struct {
 	Plan []PlannedRank
 	// Monitor, if set, is attached to the node while it runs.
 	Monitor *Monitor
+	// Supervisor, if set, started some of this node's worker ranks and
+	// starts them again when they die: the node learns of a death from it
+	// at once, keeps the rank's slots for its replacement and has it kill
+	// a rank it found hung (see Supervisor).
+	Supervisor *Supervisor
 }
 
 func (c NodeConfig) withDefaults() NodeConfig {
@@ -92,6 +99,11 @@ type nodePeer struct {
 	ctrl                 []ctrlFrame
 	dirty                bool
 	lostReason           string // why the node dropped it, for status replies
+	// dying: a supervised child whose connection broke; the node waits
+	// for its process's exit status (exit) before it reports the loss.
+	dying    bool
+	dyingErr error
+	exit     string
 }
 
 // largeRecord is a task or result record of at least keepMin body bytes,
@@ -123,6 +135,11 @@ type node struct {
 	quit   chan struct{}
 	wg     sync.WaitGroup
 	lost   *nodePeer
+	// lostCause is why lost was lost, for the errors of its tasks.
+	lostCause string
+	// reserved holds, by rank, the worker slots of supervised ranks being
+	// started again (or whose exit status is awaited).
+	reserved map[int]int
 
 	// mu guards the node's state: the goroutine that read a frame handles
 	// it under mu (no hand-off to a loop goroutine), then writes what it
@@ -155,7 +172,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	n := &node{
 		cfg: cfg, sched: sched.New(), peers: make(map[sched.Peer]*nodePeer),
 		quit: make(chan struct{}), idle: make(chan struct{}),
-		status: make(map[uint64]*statusReq),
+		status: make(map[uint64]*statusReq), reserved: make(map[int]int),
 	}
 	if cfg.Registry != nil {
 		n.retry = make(map[string]bool)
@@ -184,6 +201,10 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	if cfg.Monitor != nil {
 		cfg.Monitor.attach(n)
 		defer cfg.Monitor.detach(n)
+	}
+	if cfg.Supervisor != nil {
+		cfg.Supervisor.attach(n)
+		defer cfg.Supervisor.detach(n)
 	}
 	n.do(func() {
 		n.writeStarting()
@@ -355,6 +376,14 @@ func (n *node) beginStop(cause error) {
 	}
 	n.stopping = true
 	n.log.Debug("stopping", "cause", cause)
+	if n.cfg.Supervisor != nil {
+		n.cfg.Supervisor.Stopping()
+	}
+	for _, p := range n.peers {
+		if p.dying {
+			n.removePeer(p, p.dyingErr)
+		}
+	}
 	for _, ln := range n.cfg.Listeners {
 		ln.Close()
 	}
@@ -457,6 +486,9 @@ func (n *node) removePeer(p *nodePeer, err error) error {
 	if _, ok := n.peers[p.id]; !ok {
 		return nil
 	}
+	if n.awaitExit(p, err) {
+		return nil
+	}
 	delete(n.peers, p.id)
 	p.out.Stop()
 	p.l.close()
@@ -466,14 +498,15 @@ func (n *node) removePeer(p *nodePeer, err error) error {
 		n.log.Debug("client left", "peer", p.l.String())
 		n.sched.DropSource(p.id)
 	case peerChild:
+		n.lostCause = lossCause(p, err)
 		if !n.stopping {
-			n.log.Warn("child lost", "peer", p.l.String(), "err", err)
+			n.log.Warn("child lost", "peer", p.l.String(), "cause", n.lostCause)
 			n.recordLost(p, err)
 		}
 		n.lost = p
 		n.sched.RemoveChild(p.id)
 		n.apply()
-		n.lost = nil
+		n.lost, n.lostCause = nil, ""
 		for id, s := range n.status {
 			if s.waiting[p.id] {
 				delete(s.waiting, p.id)
@@ -587,6 +620,12 @@ func (n *node) message(p *nodePeer, k wire.Kind, b []byte) error {
 			}
 			p.ranks, p.slots = j.Ranks, j.Slots
 			n.sched.AddChild(p.id, j.Slots)
+			if _, ok := n.reserved[p.l.peer.Rank]; ok && j.Slots > 0 {
+				// The replacement of a supervised rank joined.
+				n.log.Info("worker rank back", "peer", p.l.String(), "slots", j.Slots)
+				delete(n.reserved, p.l.peer.Rank)
+				n.updateReserve()
+			}
 			n.reportJoin()
 			return nil
 		}
@@ -653,6 +692,15 @@ func (n *node) apply() {
 			if n.lost != nil {
 				r.Rank, r.Host = n.lost.l.peer.Rank, n.lost.l.peer.Host
 			}
+			if n.lostCause != "" {
+				r.Message = n.lostCause
+			}
+			p.results = wire.AppendRecord(p.results, a.ID, wire.AppendResult(nil, &r))
+			if p.kind == peerClient {
+				n.counts.failed++
+			}
+		case sched.Unplaceable:
+			r := n.noSlotResult()
 			p.results = wire.AppendRecord(p.results, a.ID, wire.AppendResult(nil, &r))
 			if p.kind == peerClient {
 				n.counts.failed++
@@ -672,6 +720,12 @@ func (n *node) subtree() wire.Join {
 			j.Ranks += p.ranks
 			j.Slots += p.slots
 		}
+	}
+	// Ranks being started again keep their place: the parent holds tasks
+	// for their slots rather than failing them.
+	for _, slots := range n.reserved {
+		j.Ranks++
+		j.Slots += slots
 	}
 	return j
 }
@@ -714,7 +768,7 @@ func (n *node) checkReady() {
 	}
 	n.ready = true
 	if n.cfg.AddressFile != "" {
-		if err := WriteAddressFile(n.cfg.AddressFile, n.cfg.Address); err != nil {
+		if err := WriteAddressRecord(n.cfg.AddressFile, ownRecord(n.cfg.Address, n.cfg.Owner)); err != nil {
 			n.log.Error("writing the address file", "err", err)
 		}
 		n.removeStarting()

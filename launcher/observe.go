@@ -29,13 +29,7 @@ const lostLimit = 1024
 
 // recordLost notes that child p was lost, with why, for status replies.
 func (n *node) recordLost(p *nodePeer, err error) {
-	reason := p.lostReason
-	if reason == "" {
-		reason = "connection closed"
-		if err != nil {
-			reason = "connection lost: " + err.Error()
-		}
-	}
+	reason := lossCause(p, err)
 	role, _ := splitRole(p.l.peer.Role)
 	n.lostRanks = append(n.lostRanks, wire.RankStatus{
 		Rank: p.l.peer.Rank, Parent: n.cfg.Rank, Depth: 1, Role: role, Host: p.l.peer.Host,
@@ -173,6 +167,7 @@ type Stats struct {
 	Failed    uint64 // results sent to clients: the kernel failed, or its rank was lost
 	Cancelled uint64 // results sent to clients: the task was cancelled
 	Retried   uint64 // retryable tasks placed again after their rank was lost
+	Restarts  uint64 // worker ranks this process started again after they died
 	Held      int    // tasks waiting for a free slot below the server
 	InFlight  int    // tasks placed below the server and not finished
 	Ranks     int    // ranks in the tree, the server included
@@ -228,6 +223,9 @@ func (m *Monitor) Stats() (Stats, error) {
 		Cancelled: n.counts.cancelled, Retried: n.sched.Retries(), Held: n.sched.Held(),
 		InFlight: n.sched.Pending() - n.sched.Held(), Ranks: j.Ranks, Slots: j.Slots,
 		Wire: n.counts.closedWire,
+	}
+	if n.cfg.Supervisor != nil {
+		s.Restarts = n.cfg.Supervisor.Restarts()
 	}
 	for _, p := range n.peers {
 		if p.kind == peerClient {

@@ -34,10 +34,13 @@ type ServerConfig struct {
 	// included; readiness waits for them (zero: for every dialled manager
 	// to have worker slots below it).
 	ExpectRanks int
-	// AddressFile receives the client address once ready; Address is the
-	// address written (default: the listener's address).
+	// AddressFile receives the client address once ready, with this
+	// process, its host and Owner (see AddressRecord); Address is the
+	// address written (default: the listener's address). RunServer
+	// removes the file when it returns, unless another server replaced it.
 	AddressFile string
 	Address     string
+	Owner       AddressOwner
 	Ready       chan struct{}
 	// Registry, if set, marks retryable kernels (see NodeConfig).
 	Registry *kernels.Registry
@@ -50,6 +53,9 @@ type ServerConfig struct {
 	// Monitor, if set, reads the server's counters while it runs (the
 	// metrics endpoint).
 	Monitor *Monitor
+	// Supervisor, if set, started worker ranks of this server and starts
+	// them again when they die (see NodeConfig).
+	Supervisor *Supervisor
 }
 
 // RunServer runs the server until ctx ends; a clean stop returns
@@ -69,12 +75,19 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if cfg.Address == "" {
 		cfg.Address = advertised(ln.Addr(), cfg.Host)
 	}
-	return RunNode(ctx, NodeConfig{
+	err := RunNode(ctx, NodeConfig{
 		Server: true, Rank: cfg.Rank, Host: cfg.Host, Listeners: []net.Listener{ln},
 		Children: cfg.Managers, ExpectRanks: cfg.ExpectRanks, AddressFile: cfg.AddressFile,
-		Address: cfg.Address, Ready: cfg.Ready, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
-		Plan: cfg.Plan, Monitor: cfg.Monitor,
+		Address: cfg.Address, Owner: cfg.Owner, Ready: cfg.Ready, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
+		Plan: cfg.Plan, Monitor: cfg.Monitor, Supervisor: cfg.Supervisor,
 	})
+	if cfg.AddressFile != "" {
+		// The runtime is gone: a client must not find its address.
+		if rerr := removeOwnAddressFile(cfg.AddressFile, cfg.Address); rerr != nil && cfg.Logger != nil {
+			cfg.Logger.Error("removing the address file", "err", rerr)
+		}
+	}
+	return err
 }
 
 // advertised turns a listener address into one a client can dial: an
@@ -111,6 +124,9 @@ type ManagerConfig struct {
 	Registry *kernels.Registry
 	Link     LinkConfig
 	Logger   *slog.Logger
+	// Supervisor, if set, started worker ranks of this manager and
+	// starts them again when they die (see NodeConfig).
+	Supervisor *Supervisor
 }
 
 // ManagerListeners opens the manager's listeners as cfg says; callers that
@@ -151,6 +167,7 @@ func RunManager(ctx context.Context, cfg ManagerConfig) error {
 	err = RunNode(ctx, NodeConfig{
 		Rank: cfg.Rank, Host: cfg.Host, Listeners: lns, Parent: cfg.Parent,
 		Children: cfg.Managers, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
+		Supervisor: cfg.Supervisor,
 	})
 	if errors.Is(err, context.Canceled) {
 		return ErrShutdown

@@ -144,7 +144,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	if err != nil {
 		return fmt.Errorf("worker rank %d: %w", cfg.Rank, err)
 	}
-	log.Debug("connected", "parent", cfg.Parent, "parent_rank", l.peer.Rank)
+	log.Info("ready", "parent", cfg.Parent, "parent_rank", l.peer.Rank, "slots", cfg.Slots)
 	return runWorkerOn(ctx, cfg, log, l)
 }
 

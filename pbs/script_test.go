@@ -20,6 +20,9 @@ func TestScriptGolden(t *testing.T) {
 			Time: "00:30:00", Account: "Quantum", Queue: "debug-scaling", Client: []string{"qlaunch", "compile", "in.qasm", "-o", "out.qasm"}}},
 		{"plain", ScriptConfig{Topology: "t.toml", Qlaunch: "./qlaunch", Nodes: 1, TasksPerNode: 2, ReadyTimeout: "30s",
 			Client: []string{"sh", "-c", "echo \"$QLAUNCH_ADDR\"; exit 3"}}},
+		{"openmpi", ScriptConfig{Topology: "t.toml", Nodes: 2, TasksPerNode: 3, MPI: MPIOpenMPI, Client: []string{"qlaunch", "submit", "fanout", "10", "2"}}},
+		{"mpich", ScriptConfig{Topology: "t.toml", Nodes: 2, TasksPerNode: 3, MPI: MPIMPICH, Client: []string{"qlaunch", "submit", "fanout", "10", "2"}}},
+		{"pals", ScriptConfig{Topology: "t.toml", Nodes: 2, TasksPerNode: 3, MPI: MPIPALS, Client: []string{"qlaunch", "submit", "fanout", "10", "2"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

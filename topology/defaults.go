@@ -5,10 +5,11 @@ import "time"
 // Default values of the topology keys.
 const (
 	DefaultPort              = 7472
-	DefaultCompressThreshold = 1024
+	DefaultCompressThreshold = 0 // the wire's own (launcher/wire.DefaultThreshold, 4096): the default lives there alone
 	DefaultAddressFile       = ".qlaunch/addr"
 	DefaultFanout            = 32
 	DefaultBLASThreads       = 1
+	DefaultRestarts          = 3
 
 	DefaultHeartbeat            = time.Second
 	DefaultHandshakeTimeout     = 10 * time.Second
@@ -37,6 +38,7 @@ func Default() *Topology {
 		Workers: Workers{
 			Pin:         PinNone,
 			BLASThreads: DefaultBLASThreads,
+			Restarts:    DefaultRestarts,
 			RanksPerGPU: 1,
 			GPUEnv:      GPUCUDA,
 		},

@@ -14,7 +14,7 @@
 //	[runtime]
 //	port = 7472                  # server listens on port, managers on port+1
 //	compression = "zstd"         # zstd | s2 | none
-//	compress_threshold = 1024    # frames below this many bytes go plain
+//	compress_threshold = 0       # frames below this many bytes go plain (0: the wire's, 4096)
 //	log_level = "info"           # debug | info | warn | error
 //	address_file = ".qlaunch/addr"  # where the server's address appears once the tree has joined
 //	secret_file = ""             # "" = in a SLURM/PBS job, one generated per job (.qlaunch/job-<id>/secret); "@user" = the user's own
@@ -39,6 +39,7 @@
 //	gpus_per_node = 0
 //	ranks_per_gpu = 1
 //	gpu_env = "CUDA_VISIBLE_DEVICES"  # or ROCR_VISIBLE_DEVICES, ZE_AFFINITY_MASK
+//	restarts = 3                 # times a worker-rank process the runtime started (qlaunch run) is started again after it died; 0 = never
 //
 //	[workers.env]                # every worker rank; templates {rank} {local_rank} {node} {host} {gpu}
 //	MY_VAR = "w{rank}-gpu{gpu}"

@@ -36,7 +36,7 @@ func ExampleParse_errors() {
 	fmt.Println(err)
 	// Output:
 	// bad.toml:2:1: workers.pin: "tight" is not one of none, compact, spread, explicit
-	// bad.toml:3:1: workers.slots: unknown key (known keys: blas_threads, cpus, cpus_per_node, env, gpu_env, gpus_per_node, pin, ranks_per_gpu, ranks_per_node, slots_per_rank)
+	// bad.toml:3:1: workers.slots: unknown key (known keys: blas_threads, cpus, cpus_per_node, env, gpu_env, gpus_per_node, pin, ranks_per_gpu, ranks_per_node, restarts, slots_per_rank)
 }
 
 func ExampleParseCPUList() {

@@ -150,6 +150,7 @@ func decode(name, text string, raw map[string]any) (*Topology, []error) {
 				"ranks_per_gpu":  func(k string, v any) { d.int(k, v, &t.Workers.RanksPerGPU) },
 				"gpu_env":        func(k string, v any) { d.enum(k, v, &t.Workers.GPUEnv) },
 				"env":            func(k string, v any) { d.strMap(k, v, &t.Workers.Env) },
+				"restarts":       func(k string, v any) { d.int(k, v, &t.Workers.Restarts) },
 			})
 		},
 		"env": func(k string, v any) { d.strMap(k, v, &t.Env) },

@@ -63,6 +63,7 @@ pin = "explicit"
 cpus = ["0-2", "4-6"]
 blas_threads = 2
 gpu_env = "ZE_AFFINITY_MASK"
+restarts = 5
 env = { A = "{rank}", B = 7 }
 
 [env]
@@ -80,7 +81,7 @@ env = { A = "{rank}", B = 7 }
 		Server:   Server{Placement: PlaceDedicated, Network: "eth0"},
 		Managers: Managers{Fanout: 4, Network: NetworkAuto},
 		Workers: Workers{RanksPerNode: 2, SlotsPerRank: 3, CPUsPerNode: 8, Pin: PinExplicit, CPUs: []string{"0-2", "4-6"},
-			BLASThreads: 2, RanksPerGPU: 1, GPUEnv: GPULevel, Env: map[string]string{"A": "{rank}", "B": "7"}},
+			BLASThreads: 2, RanksPerGPU: 1, GPUEnv: GPULevel, Restarts: 5, Env: map[string]string{"A": "{rank}", "B": "7"}},
 		Env: map[string]string{"QUOTED_KEY": "x"},
 	}
 	top.src = source{}
@@ -188,7 +189,7 @@ ranks_per_node = 2
 			"t.toml:7:1: server.placement: must be a string, not an integer",
 		}},
 		{"inline and dotted", "workers = { pin = \"none\", bogus = 1 }\nmanagers.fanout = 8\nmanagers.fan_out = 3\n\"env\".\"1BAD\" = \"x\"\n", []string{
-			"t.toml:1:27: workers.bogus: unknown key (known keys: blas_threads, cpus, cpus_per_node, env, gpu_env, gpus_per_node, pin, ranks_per_gpu, ranks_per_node, slots_per_rank)",
+			"t.toml:1:27: workers.bogus: unknown key (known keys: blas_threads, cpus, cpus_per_node, env, gpu_env, gpus_per_node, pin, ranks_per_gpu, ranks_per_node, restarts, slots_per_rank)",
 			"t.toml:3:1: managers.fan_out: unknown key (did you mean fanout?)",
 			"t.toml:4:1: env.1BAD: \"1BAD\" is not a valid environment variable name",
 		}},

@@ -35,7 +35,8 @@ type Runtime struct {
 	// s2 or none.
 	Compression Compression
 	// CompressThreshold is the frame payload size in bytes below which
-	// frames are sent plain. Key compress_threshold, default 1024.
+	// frames are sent plain. Key compress_threshold, default 0: the link
+	// layer's threshold (4096 bytes).
 	CompressThreshold int
 	// LogLevel is the runtime's log level, key log_level: debug, info
 	// (default), warn or error.
@@ -159,6 +160,11 @@ type Workers struct {
 	// CUDA_VISIBLE_DEVICES (default), ROCR_VISIBLE_DEVICES or
 	// ZE_AFFINITY_MASK.
 	GPUEnv GPUEnv
+	// Restarts is how many times a worker-rank process that the runtime
+	// started (attached mode) is started again after it died, per rank,
+	// with backoff; a rank that is not restarted takes its slots with it.
+	// Key restarts, default 3; 0 never.
+	Restarts int
 	// Env is set in every worker rank's environment, after the BLAS and GPU
 	// variables (so it may override them). Table [workers.env]; values are
 	// templates over {rank}, {local_rank}, {node}, {host} and {gpu}.

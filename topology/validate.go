@@ -65,6 +65,7 @@ func (t *Topology) Validate() error {
 		{"workers.blas_threads", w.BLASThreads, 0},
 		{"workers.gpus_per_node", w.GPUsPerNode, 0},
 		{"workers.ranks_per_gpu", w.RanksPerGPU, 1},
+		{"workers.restarts", w.Restarts, 0},
 	} {
 		if c.v < c.min {
 			bad(c.key, "%d is below the minimum %d", c.v, c.min)

@@ -2,23 +2,14 @@
 // server, managers and worker ranks under SLURM, MPI or PBS (or on this
 // machine), and runs named kernels submitted by clients across them.
 //
-// Run "qlaunch help" for the list of subcommands.
+// Run "qlaunch help" for the list of subcommands. The command itself lives
+// in package cli, which a program of one's own calls with its own kernels.
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"runtime/debug"
-	"syscall"
+
+	"github.com/qlaunch/qlaunch/cmd/cli"
 )
 
-func main() {
-	// Interrupts stay caught until the process exits (the stop function is
-	// never called): a rank that stopped because its tree shut down can
-	// still get the scheduler's own SIGINT on its way out (scancel -s INT
-	// reaches the nodes one after another), and must exit with its status
-	// rather than die of the signal, which srun reports as a failed task.
-	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	os.Exit(run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, setGCPercent: debug.SetGCPercent}))
-}
+func main() { os.Exit(cli.Main(nil)) }

@@ -36,28 +36,28 @@ func TestUnitary(t *testing.T) {
 		c    Circuit
 		want Matrix
 	}{
-		{"cx01", Circuit{2, []Op{CNOTOp(0, 1)}}, matrixOf(
+		{"cx01", Circuit{Qubits: 2, Ops: []Op{CNOTOp(0, 1)}}, matrixOf(
 			[]complex128{1, 0, 0, 0}, []complex128{0, 1, 0, 0}, []complex128{0, 0, 0, 1}, []complex128{0, 0, 1, 0})},
-		{"cx10", Circuit{2, []Op{CNOTOp(1, 0)}}, matrixOf(
+		{"cx10", Circuit{Qubits: 2, Ops: []Op{CNOTOp(1, 0)}}, matrixOf(
 			[]complex128{1, 0, 0, 0}, []complex128{0, 0, 0, 1}, []complex128{0, 0, 1, 0}, []complex128{0, 1, 0, 0})},
-		{"x on qubit 0 is the high bit", Circuit{2, []Op{{Gate: X, Qubits: [3]int{0}}}}, matrixOf(
+		{"x on qubit 0 is the high bit", Circuit{Qubits: 2, Ops: []Op{{Gate: X, Qubits: [3]int{0}}}}, matrixOf(
 			[]complex128{0, 0, 1, 0}, []complex128{0, 0, 0, 1}, []complex128{1, 0, 0, 0}, []complex128{0, 1, 0, 0})},
-		{"h then cx is a Bell map", Circuit{2, []Op{{Gate: H, Qubits: [3]int{0}}, CNOTOp(0, 1)}}, matrixOf(
+		{"h then cx is a Bell map", Circuit{Qubits: 2, Ops: []Op{{Gate: H, Qubits: [3]int{0}}, CNOTOp(0, 1)}}, matrixOf(
 			[]complex128{r2, 0, r2, 0}, []complex128{0, r2, 0, r2}, []complex128{0, r2, 0, -r2}, []complex128{r2, 0, -r2, 0})},
-		{"swap as three cx", Circuit{2, []Op{CNOTOp(0, 1), CNOTOp(1, 0), CNOTOp(0, 1)}}, matrixOf(
+		{"swap as three cx", Circuit{Qubits: 2, Ops: []Op{CNOTOp(0, 1), CNOTOp(1, 0), CNOTOp(0, 1)}}, matrixOf(
 			[]complex128{1, 0, 0, 0}, []complex128{0, 0, 1, 0}, []complex128{0, 1, 0, 0}, []complex128{0, 0, 0, 1})},
-		{"swap gate", Circuit{2, []Op{{Gate: Swap, Qubits: [3]int{1, 0}}}}, matrixOf(
+		{"swap gate", Circuit{Qubits: 2, Ops: []Op{{Gate: Swap, Qubits: [3]int{1, 0}}}}, matrixOf(
 			[]complex128{1, 0, 0, 0}, []complex128{0, 0, 1, 0}, []complex128{0, 1, 0, 0}, []complex128{0, 0, 0, 1})},
-		{"cz on reversed qubits", Circuit{2, []Op{{Gate: CZ, Qubits: [3]int{1, 0}}}}, matrixOf(
+		{"cz on reversed qubits", Circuit{Qubits: 2, Ops: []Op{{Gate: CZ, Qubits: [3]int{1, 0}}}}, matrixOf(
 			[]complex128{1, 0, 0, 0}, []complex128{0, 1, 0, 0}, []complex128{0, 0, 1, 0}, []complex128{0, 0, 0, -1})},
-		{"rz", Circuit{1, []Op{{Gate: RZ, Qubits: [3]int{0}, Params: [3]float64{math.Pi}}}}, matrixOf(
+		{"rz", Circuit{Qubits: 1, Ops: []Op{{Gate: RZ, Qubits: [3]int{0}, Params: [3]float64{math.Pi}}}}, matrixOf(
 			[]complex128{-1i, 0}, []complex128{0, 1i})},
-		{"u3 is ry when phases vanish", Circuit{1, []Op{U3Op(0, math.Pi/2, 0, 0)}}, matrixOf(
+		{"u3 is ry when phases vanish", Circuit{Qubits: 1, Ops: []Op{U3Op(0, math.Pi/2, 0, 0)}}, matrixOf(
 			[]complex128{r2, -r2}, []complex128{r2, r2})},
-		{"s s is z", Circuit{1, []Op{{Gate: S}, {Gate: S}}}, matrixOf(
+		{"s s is z", Circuit{Qubits: 1, Ops: []Op{{Gate: S}, {Gate: S}}}, matrixOf(
 			[]complex128{1, 0}, []complex128{0, -1})},
-		{"t tdg is id", Circuit{1, []Op{{Gate: T}, {Gate: Tdg}, {Gate: ID}}}, Identity(2)},
-		{"u2(0,pi) is h", Circuit{1, []Op{{Gate: U2, Params: [3]float64{0, math.Pi}}}}, matrixOf(
+		{"t tdg is id", Circuit{Qubits: 1, Ops: []Op{{Gate: T}, {Gate: Tdg}, {Gate: ID}}}, Identity(2)},
+		{"u2(0,pi) is h", Circuit{Qubits: 1, Ops: []Op{{Gate: U2, Params: [3]float64{0, math.Pi}}}}, matrixOf(
 			[]complex128{r2, r2}, []complex128{r2, -r2})},
 	}
 	for _, tc := range tests {
@@ -74,7 +74,7 @@ func TestUnitary(t *testing.T) {
 func TestToffoliOnThreeQubitsAndPermuted(t *testing.T) {
 	// ccx(2, 0, 1): controls qubits 2 and 0, target 1. Basis |q0 q1 q2⟩:
 	// flips q1 when q0 = q2 = 1, i.e. swaps indices 0b101 = 5 and 0b111 = 7.
-	c := Circuit{3, []Op{{Gate: CCX, Qubits: [3]int{2, 0, 1}}}}
+	c := Circuit{Qubits: 3, Ops: []Op{{Gate: CCX, Qubits: [3]int{2, 0, 1}}}}
 	got, err := c.Unitary()
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +90,9 @@ func TestToffoliOnThreeQubitsAndPermuted(t *testing.T) {
 func TestGateMatricesAreUnitary(t *testing.T) {
 	p := [3]float64{0.3, -1.1, 2.5}
 	for g := ID; g < numGates; g++ {
+		if !g.Builtin() {
+			continue
+		}
 		dim := 1 << g.Arity()
 		m := Matrix{Dim: dim, Data: g.Matrix(p)}
 		if err := m.Validate(1e-14); err != nil {
@@ -173,13 +176,19 @@ func TestValidate(t *testing.T) {
 		c    Circuit
 		want error
 	}{
-		{"ok", Circuit{2, []Op{CNOTOp(0, 1)}}, nil},
-		{"qubit out of range", Circuit{2, []Op{CNOTOp(0, 2)}}, ErrBadOp},
-		{"repeated qubit", Circuit{2, []Op{CNOTOp(1, 1)}}, ErrBadOp},
-		{"unused parameter set", Circuit{1, []Op{{Gate: H, Params: [3]float64{1}}}}, ErrBadOp},
-		{"invalid gate", Circuit{1, []Op{{}}}, ErrBadOp},
-		{"nan angle", Circuit{1, []Op{{Gate: RZ, Params: [3]float64{math.NaN()}}}}, ErrBadOp},
-		{"too many qubits", Circuit{MaxQubits + 1, nil}, ErrTooLarge},
+		{"ok", Circuit{Qubits: 2, Ops: []Op{CNOTOp(0, 1)}}, nil},
+		{"qubit out of range", Circuit{Qubits: 2, Ops: []Op{CNOTOp(0, 2)}}, ErrBadOp},
+		{"repeated qubit", Circuit{Qubits: 2, Ops: []Op{CNOTOp(1, 1)}}, ErrBadOp},
+		{"unused parameter set", Circuit{Qubits: 1, Ops: []Op{{Gate: H, Params: [3]float64{1}}}}, ErrBadOp},
+		{"invalid gate", Circuit{Qubits: 1, Ops: []Op{{}}}, ErrBadOp},
+		{"nan angle", Circuit{Qubits: 1, Ops: []Op{{Gate: RZ, Params: [3]float64{math.NaN()}}}}, ErrBadOp},
+		{"too many qubits", Circuit{Qubits: MaxQubits + 1}, ErrTooLarge},
+		{"measure into no bit", Circuit{Qubits: 1, Ops: []Op{{Gate: Measure}}}, ErrBadOp},
+		{"condition on no register", Circuit{Qubits: 1, Ops: []Op{{Gate: X, Cond: Cond{Reg: 1}}}}, ErrBadOp},
+		{"condition value too large", Circuit{Qubits: 1, Cregs: []Register{{"c", 1}}, Ops: []Op{{Gate: X, Cond: Cond{Reg: 1, Value: 2}}}}, ErrBadOp},
+		{"defined gate without definition", Circuit{Qubits: 2, Ops: []Op{{Gate: Defined, Qubits: [3]int{0, 1}}}}, ErrBadOp},
+		{"argument on a plain gate", Circuit{Qubits: 1, Ops: []Op{{Gate: X, Arg: 1}}}, ErrBadOp},
+		{"definition with a measure", Circuit{Qubits: 1, Defs: []Def{{"m", []Op{{Gate: Measure}}}}}, ErrBadOp},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -195,7 +204,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestCNOTs(t *testing.T) {
-	c := Circuit{3, []Op{CNOTOp(0, 1), {Gate: CZ, Qubits: [3]int{1, 2}}, {Gate: Swap, Qubits: [3]int{0, 2}},
+	c := Circuit{Qubits: 3, Ops: []Op{CNOTOp(0, 1), {Gate: CZ, Qubits: [3]int{1, 2}}, {Gate: Swap, Qubits: [3]int{0, 2}},
 		{Gate: CCX, Qubits: [3]int{0, 1, 2}}, {Gate: H}}}
 	if got := c.CNOTs(); got != 11 {
 		t.Errorf("CNOTs = %d, want 11", got)

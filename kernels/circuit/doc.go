@@ -22,21 +22,35 @@
 //
 // # Gates
 //
-// id, x, y, z, h, s, sdg, t, tdg, rx(θ), ry(θ), rz(θ), u1(λ), u2(φ,λ),
-// u3(θ,φ,λ) (also spelled U), cx (also CX), cz, swap and ccx, with the
-// matrices of qelib1.inc (rz(θ) = diag(e^{-iθ/2}, e^{iθ/2})). CNOTs counts
-// cx and cz as one CNOT each, swap as three and ccx as six, their usual
-// decompositions.
+// id, x, y, z, h, s, sdg, t, tdg, sx, sxdg, rx(θ), ry(θ), rz(θ), u1(λ),
+// u2(φ,λ), u3(θ,φ,λ) (also spelled U), cx (also CX), cz, swap, cu1(λ),
+// rzz(θ), rxx(θ) and ccx, with the matrices of qelib1.inc
+// (rz(θ) = diag(e^{-iθ/2}, e^{iθ/2}), rzz(θ) = exp(−iθ/2 Z⊗Z),
+// rxx(θ) = exp(−iθ/2 X⊗X)); and constant two-qubit gates defined in the
+// circuit (Defined, Circuit.Defs). CNOTs counts cx and cz as one CNOT
+// each, rzz, rxx and cu1 as two, swap and a defined gate as three, ccx as
+// six, their usual decompositions.
+//
+// Besides gates, a circuit holds measurements into classical bits,
+// resets, barriers, and conditions on classical registers (OpenQASM's
+// if), kept in order; Unitary and Simulate refuse them, UnitaryPart drops
+// them.
 //
 // # OpenQASM
 //
 // ParseQASM reads OPENQASM 2.0 with include "qelib1.inc", any number of
-// qreg (concatenated in declaration order), creg and barrier (both
-// ignored), register broadcasting (h q; cx q, r;) and parameter
-// expressions over numbers, pi, + − * / ^, parentheses and sin, cos, tan,
-// exp, ln, sqrt. gate, opaque, measure, reset and if are refused with a
+// qreg (concatenated in declaration order) and creg (of at most 64 bits),
+// measure, reset, barrier, if (c==n) before a gate, measure or reset,
+// definitions of constant two-qubit gates (gate NAME a,b { … }, whose
+// body may use earlier definitions and is stored expanded), register
+// broadcasting (h q; cx q, r; measure q -> c;) and parameter expressions
+// over numbers, pi, + − * / ^, parentheses and sin, cos, tan, exp, ln,
+// sqrt. Gate definitions with parameters or on other than two qubits,
+// opaque, other include files and unknown gates are refused with a
 // *SyntaxError naming line and column and wrapping ErrUnsupported; any
-// other mistake is a *SyntaxError too. WriteQASM writes one register q and
-// parameters in the shortest form that reads back to the same float64, so
-// ParseQASM(FormatQASM(c)) equals c.
+// other mistake is a *SyntaxError too. WriteQASM writes the definitions,
+// one quantum register q (named apart from the classical registers), the
+// classical registers and the operations, parameters in the shortest
+// form that reads back to the same float64, so ParseQASM(FormatQASM(c))
+// equals c.
 package circuit

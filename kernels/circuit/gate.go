@@ -29,6 +29,20 @@ const (
 	CZ
 	Swap
 	CCX
+	SX   // √X
+	SXdg // √X†
+	RZZ  // exp(−iθ/2 Z⊗Z)
+	RXX  // exp(−iθ/2 X⊗X)
+	CU1  // controlled u1(λ)
+	Measure
+	Reset
+	// Barrier is one qubit of an OpenQASM barrier statement; a barrier on
+	// several qubits is a run of Barrier ops, each after the first with
+	// Op.Arg 1.
+	Barrier
+	// Defined is a constant two-qubit gate defined in the circuit: Op.Arg
+	// indexes Circuit.Defs.
+	Defined
 	numGates
 )
 
@@ -37,28 +51,47 @@ type gateInfo struct {
 	arity  int
 	params int
 	cnots  int
+	kind   gateKind
 }
 
+// gateKind tells unitary gates from the operations that are not.
+type gateKind uint8
+
+const (
+	unitary    gateKind = iota
+	nonUnitary          // measure, reset
+	directive           // barrier
+)
+
 var gateTable = [numGates]gateInfo{
-	ID:   {"id", 1, 0, 0},
-	X:    {"x", 1, 0, 0},
-	Y:    {"y", 1, 0, 0},
-	Z:    {"z", 1, 0, 0},
-	H:    {"h", 1, 0, 0},
-	S:    {"s", 1, 0, 0},
-	Sdg:  {"sdg", 1, 0, 0},
-	T:    {"t", 1, 0, 0},
-	Tdg:  {"tdg", 1, 0, 0},
-	RX:   {"rx", 1, 1, 0},
-	RY:   {"ry", 1, 1, 0},
-	RZ:   {"rz", 1, 1, 0},
-	U1:   {"u1", 1, 1, 0},
-	U2:   {"u2", 1, 2, 0},
-	U3:   {"u3", 1, 3, 0},
-	CX:   {"cx", 2, 0, 1},
-	CZ:   {"cz", 2, 0, 1},
-	Swap: {"swap", 2, 0, 3},
-	CCX:  {"ccx", 3, 0, 6},
+	ID:      {"id", 1, 0, 0, unitary},
+	X:       {"x", 1, 0, 0, unitary},
+	Y:       {"y", 1, 0, 0, unitary},
+	Z:       {"z", 1, 0, 0, unitary},
+	H:       {"h", 1, 0, 0, unitary},
+	S:       {"s", 1, 0, 0, unitary},
+	Sdg:     {"sdg", 1, 0, 0, unitary},
+	T:       {"t", 1, 0, 0, unitary},
+	Tdg:     {"tdg", 1, 0, 0, unitary},
+	RX:      {"rx", 1, 1, 0, unitary},
+	RY:      {"ry", 1, 1, 0, unitary},
+	RZ:      {"rz", 1, 1, 0, unitary},
+	U1:      {"u1", 1, 1, 0, unitary},
+	U2:      {"u2", 1, 2, 0, unitary},
+	U3:      {"u3", 1, 3, 0, unitary},
+	CX:      {"cx", 2, 0, 1, unitary},
+	CZ:      {"cz", 2, 0, 1, unitary},
+	Swap:    {"swap", 2, 0, 3, unitary},
+	CCX:     {"ccx", 3, 0, 6, unitary},
+	SX:      {"sx", 1, 0, 0, unitary},
+	SXdg:    {"sxdg", 1, 0, 0, unitary},
+	RZZ:     {"rzz", 2, 1, 2, unitary},
+	RXX:     {"rxx", 2, 1, 2, unitary},
+	CU1:     {"cu1", 2, 1, 2, unitary},
+	Measure: {"measure", 1, 0, 0, nonUnitary},
+	Reset:   {"reset", 1, 0, 0, nonUnitary},
+	Barrier: {"barrier", 1, 0, 0, directive},
+	Defined: {"defined", 2, 0, 3, unitary},
 }
 
 // Valid reports whether g is one of the supported gates.
@@ -78,8 +111,17 @@ func (g Gate) Arity() int { return gateTable[g].arity }
 // NumParams returns the number of angles g takes (0 to 3).
 func (g Gate) NumParams() int { return gateTable[g].params }
 
-// CNOTs returns the CNOTs in g's usual decomposition.
+// CNOTs returns the CNOTs in g's usual decomposition (3 for a defined
+// gate, enough for any two-qubit unitary).
 func (g Gate) CNOTs() int { return gateTable[g].cnots }
+
+// Unitary reports whether g is a unitary gate (not measure, reset or
+// barrier).
+func (g Gate) Unitary() bool { return gateTable[g].kind == unitary }
+
+// Builtin reports whether g is a unitary gate of qelib1.inc (not a
+// defined gate).
+func (g Gate) Builtin() bool { return g.Unitary() && g != Defined }
 
 // GateByName returns the gate named name in qelib1.inc (U and CX, the
 // OpenQASM built-ins, are u3 and cx).
@@ -91,7 +133,7 @@ func GateByName(name string) (Gate, bool) {
 		return CX, true
 	}
 	for g := ID; g < numGates; g++ {
-		if gateTable[g].name == name {
+		if gateTable[g].name == name && g.Builtin() {
 			return g, true
 		}
 	}
@@ -158,6 +200,33 @@ func (g Gate) Matrix(p [3]float64) []complex128 {
 			0, 0, 1, 0,
 			0, 1, 0, 0,
 			0, 0, 0, 1,
+		}
+	case SX:
+		return []complex128{complex(0.5, 0.5), complex(0.5, -0.5), complex(0.5, -0.5), complex(0.5, 0.5)}
+	case SXdg:
+		return []complex128{complex(0.5, -0.5), complex(0.5, 0.5), complex(0.5, 0.5), complex(0.5, -0.5)}
+	case RZZ:
+		a, b := ExpI(-p[0]/2), ExpI(p[0]/2)
+		return []complex128{
+			a, 0, 0, 0,
+			0, b, 0, 0,
+			0, 0, b, 0,
+			0, 0, 0, a,
+		}
+	case RXX:
+		c, s := complex(math.Cos(p[0]/2), 0), complex(0, -math.Sin(p[0]/2))
+		return []complex128{
+			c, 0, 0, s,
+			0, c, s, 0,
+			0, s, c, 0,
+			s, 0, 0, c,
+		}
+	case CU1:
+		return []complex128{
+			1, 0, 0, 0,
+			0, 1, 0, 0,
+			0, 0, 1, 0,
+			0, 0, 0, ExpI(p[0]),
 		}
 	case CCX:
 		m := make([]complex128, 64)

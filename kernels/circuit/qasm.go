@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -143,9 +144,16 @@ type parser struct {
 	lex   lexer
 	tok   token // current token
 	regs  map[string]qreg
+	cregs map[string]creg
+	defs  map[string]int // index in c.Defs
 	c     *Circuit
 	depth int // expression nesting
+	cond  Cond
 }
+
+// creg is a classical register: its index in Circuit.Cregs and its first
+// bit over all registers.
+type creg struct{ index, start, size int }
 
 // maxExprDepth bounds the nesting of parameter expressions.
 const maxExprDepth = 200
@@ -155,7 +163,8 @@ type qreg struct{ start, size int }
 // ParseQASM reads an OpenQASM 2.0 program (see the package documentation
 // for the subset) and returns its circuit. Errors are *SyntaxError.
 func ParseQASM(src string) (*Circuit, error) {
-	p := &parser{lex: lexer{src: src, line: 1, col: 1}, regs: map[string]qreg{}, c: New(0)}
+	p := &parser{lex: lexer{src: src, line: 1, col: 1}, regs: map[string]qreg{}, cregs: map[string]creg{},
+		defs: map[string]int{}, c: New(0)}
 	if err := p.advance(); err != nil {
 		return nil, err
 	}
@@ -250,17 +259,426 @@ func (p *parser) statement() error {
 	case "qreg", "creg":
 		return p.register(t.text == "qreg")
 	case "barrier":
+		return p.barrier()
+	case "gate":
+		return p.definition()
+	case "opaque":
+		return p.unsupported(t, "%s", t.text)
+	case "if":
+		return p.conditional()
+	}
+	return p.quantumOp()
+}
+
+// quantumOp reads a gate application, measure or reset (the statements
+// an if may guard).
+func (p *parser) quantumOp() error {
+	switch p.tok.text {
+	case "measure":
+		return p.measure()
+	case "reset":
+		return p.reset()
+	}
+	return p.application()
+}
+
+// conditional reads if (c == n) followed by a gate, measure or reset.
+func (p *parser) conditional() error {
+	if err := p.advance(); err != nil {
+		return err
+	}
+	if err := p.expect("("); err != nil {
+		return err
+	}
+	rt := p.tok
+	if rt.kind != tokIdent {
+		return p.errorf(rt, "expected a classical register, found %s", rt)
+	}
+	r, ok := p.cregs[rt.text]
+	if !ok {
+		return p.errorf(rt, "undeclared classical register %s", rt.text)
+	}
+	if err := p.advance(); err != nil {
+		return err
+	}
+	if err := p.expect("=="); err != nil {
+		return err
+	}
+	vt := p.tok
+	if vt.kind != tokNumber {
+		return p.errorf(vt, "expected an integer, found %s", vt)
+	}
+	v, err := strconv.ParseUint(vt.text, 10, 64)
+	if err != nil || r.size < 64 && v >= 1<<r.size {
+		return p.errorf(vt, "value %s does not fit %s[%d]", vt.text, rt.text, r.size)
+	}
+	if err := p.advance(); err != nil {
+		return err
+	}
+	if err := p.expect(")"); err != nil {
+		return err
+	}
+	if p.tok.kind != tokIdent {
+		return p.errorf(p.tok, "expected a gate, measure or reset, found %s", p.tok)
+	}
+	switch p.tok.text {
+	case "if", "barrier", "gate", "opaque", "qreg", "creg", "include", "OPENQASM":
+		return p.errorf(p.tok, "%s cannot be conditioned", p.tok.text)
+	}
+	p.cond = Cond{Reg: r.index + 1, Value: v}
+	defer func() { p.cond = Cond{} }()
+	return p.quantumOp()
+}
+
+// push appends ops made by one statement, under the current condition.
+func (p *parser) push(t token, ops ...Op) error {
+	if len(p.c.Ops)+len(ops) > MaxQASMOps {
+		return p.errorf(t, "more than %d operations", MaxQASMOps)
+	}
+	for _, op := range ops {
+		op.Cond = p.cond
+		p.c.Ops = append(p.c.Ops, op)
+	}
+	return nil
+}
+
+// qubitsOf expands arguments into qubits (a whole register into each of
+// its qubits).
+func qubitsOf(args []argument) []int {
+	var qs []int
+	for _, a := range args {
+		if a.index >= 0 {
+			qs = append(qs, a.reg.start+a.index)
+			continue
+		}
+		for i := range a.reg.size {
+			qs = append(qs, a.reg.start+i)
+		}
+	}
+	return qs
+}
+
+func (p *parser) barrier() error {
+	t := p.tok
+	if err := p.advance(); err != nil {
+		return err
+	}
+	args, err := p.arguments()
+	if err != nil {
+		return err
+	}
+	qs := qubitsOf(args)
+	if len(qs) > MaxQubits {
+		return p.errorf(t, "barrier on more than %d qubits", MaxQubits)
+	}
+	ops := make([]Op, 0, len(qs))
+	for i, q := range qs {
+		if slices.Contains(qs[:i], q) {
+			return p.errorf(t, "barrier on qubit %d twice", q)
+		}
+		op := Op{Gate: Barrier, Qubits: [3]int{q}}
+		if i > 0 {
+			op.Arg = 1
+		}
+		ops = append(ops, op)
+	}
+	if err := p.push(t, ops...); err != nil {
+		return err
+	}
+	return p.expect(";")
+}
+
+func (p *parser) reset() error {
+	t := p.tok
+	if err := p.advance(); err != nil {
+		return err
+	}
+	args, err := p.arguments()
+	if err != nil {
+		return err
+	}
+	if len(args) != 1 {
+		return p.errorf(t, "reset takes one qubit or register, got %d", len(args))
+	}
+	var ops []Op
+	for _, q := range qubitsOf(args) {
+		ops = append(ops, Op{Gate: Reset, Qubits: [3]int{q}})
+	}
+	if err := p.push(t, ops...); err != nil {
+		return err
+	}
+	return p.expect(";")
+}
+
+// measure reads measure q[i] -> c[j]; or measure q -> c; (registers of
+// one size).
+func (p *parser) measure() error {
+	t := p.tok
+	if err := p.advance(); err != nil {
+		return err
+	}
+	args, err := p.arguments()
+	if err != nil {
+		return err
+	}
+	if len(args) != 1 {
+		return p.errorf(t, "measure takes one qubit or register, got %d", len(args))
+	}
+	if err := p.expect("->"); err != nil {
+		return err
+	}
+	ct := p.tok
+	if ct.kind != tokIdent {
+		return p.errorf(ct, "expected a classical register, found %s", ct)
+	}
+	r, ok := p.cregs[ct.text]
+	if !ok {
+		return p.errorf(ct, "undeclared classical register %s", ct.text)
+	}
+	if err := p.advance(); err != nil {
+		return err
+	}
+	bit := -1
+	if p.tok.kind == tokPunct && p.tok.text == "[" {
 		if err := p.advance(); err != nil {
 			return err
 		}
-		if _, err := p.arguments(); err != nil {
+		it := p.tok
+		i, err := p.integer()
+		if err != nil {
 			return err
 		}
-		return p.expect(";")
-	case "gate", "opaque", "measure", "reset", "if":
-		return p.unsupported(t, "%s", t.text)
+		if i >= r.size {
+			return p.errorf(it, "index %d out of range for %s[%d]", i, ct.text, r.size)
+		}
+		bit = i
+		if err := p.expect("]"); err != nil {
+			return err
+		}
 	}
-	return p.application()
+	a := args[0]
+	var ops []Op
+	switch {
+	case a.index >= 0 && bit >= 0:
+		ops = append(ops, Op{Gate: Measure, Qubits: [3]int{a.reg.start + a.index}, Arg: r.start + bit})
+	case a.index < 0 && bit < 0:
+		if a.reg.size != r.size {
+			return p.errorf(ct, "register %s has size %d, %s %d", ct.text, r.size, a.tok.text, a.reg.size)
+		}
+		for i := range r.size {
+			ops = append(ops, Op{Gate: Measure, Qubits: [3]int{a.reg.start + i}, Arg: r.start + i})
+		}
+	default:
+		return p.errorf(ct, "measure a qubit into a bit, or a register into a register")
+	}
+	if err := p.push(t, ops...); err != nil {
+		return err
+	}
+	return p.expect(";")
+}
+
+// definition reads gate NAME a, b { body }: a constant two-qubit gate
+// whose body applies built-in or earlier defined gates to a and b.
+func (p *parser) definition() error {
+	t := p.tok
+	if err := p.advance(); err != nil {
+		return err
+	}
+	nt := p.tok
+	if nt.kind != tokIdent {
+		return p.errorf(nt, "expected a gate name, found %s", nt)
+	}
+	if _, ok := GateByName(nt.text); ok || nt.text == "measure" || nt.text == "reset" || nt.text == "barrier" {
+		return p.unsupported(nt, "redefinition of the built-in gate %s", nt.text)
+	}
+	if _, dup := p.defs[nt.text]; dup {
+		return p.errorf(nt, "gate %s defined twice", nt.text)
+	}
+	if len(p.c.Defs) >= MaxQubits {
+		return p.errorf(nt, "more than %d gate definitions", MaxQubits)
+	}
+	if err := p.advance(); err != nil {
+		return err
+	}
+	if p.tok.kind == tokPunct && p.tok.text == "(" {
+		return p.unsupported(p.tok, "gate %s with parameters", nt.text)
+	}
+	var formals []string
+	for {
+		ft := p.tok
+		if ft.kind != tokIdent {
+			return p.errorf(ft, "expected a qubit argument name, found %s", ft)
+		}
+		if slices.Contains(formals, ft.text) {
+			return p.errorf(ft, "argument %s twice", ft.text)
+		}
+		formals = append(formals, ft.text)
+		if err := p.advance(); err != nil {
+			return err
+		}
+		if p.tok.kind != tokPunct || p.tok.text != "," {
+			break
+		}
+		if err := p.advance(); err != nil {
+			return err
+		}
+	}
+	if len(formals) != 2 {
+		return p.unsupported(t, "gate %s on %d qubits (only two-qubit definitions)", nt.text, len(formals))
+	}
+	if err := p.expect("{"); err != nil {
+		return err
+	}
+	var body []Op
+	for !(p.tok.kind == tokPunct && p.tok.text == "}") {
+		bt := p.tok
+		if bt.kind != tokIdent {
+			return p.errorf(bt, "expected a gate in the body of %s, found %s", nt.text, bt)
+		}
+		if bt.text == "barrier" {
+			if err := p.advance(); err != nil {
+				return err
+			}
+			for !(p.tok.kind == tokPunct && p.tok.text == ";") {
+				if p.tok.kind == tokEOF {
+					return p.errorf(p.tok, "expected \";\", found %s", p.tok)
+				}
+				if err := p.advance(); err != nil {
+					return err
+				}
+			}
+			if err := p.advance(); err != nil {
+				return err
+			}
+			continue
+		}
+		ops, err := p.bodyOp(formals)
+		if err != nil {
+			return err
+		}
+		if len(body)+len(ops) > MaxDefBody {
+			return p.errorf(bt, "body of %s longer than %d gates", nt.text, MaxDefBody)
+		}
+		body = append(body, ops...)
+	}
+	if err := p.advance(); err != nil {
+		return err
+	}
+	p.defs[nt.text] = len(p.c.Defs)
+	p.c.Defs = append(p.c.Defs, Def{Name: nt.text, Body: body})
+	return nil
+}
+
+// bodyOp reads one gate application of a definition's body, its qubits
+// named by formals, and returns its built-in ops (a defined gate is
+// expanded).
+func (p *parser) bodyOp(formals []string) ([]Op, error) {
+	nameTok := p.tok
+	g, params, err := p.gateAndParams()
+	if err != nil {
+		return nil, err
+	}
+	var qs []int
+	for {
+		at := p.tok
+		i := slices.Index(formals, at.text)
+		if at.kind != tokIdent || i < 0 {
+			return nil, p.errorf(at, "expected one of the gate's arguments %s, found %s", strings.Join(formals, ", "), at)
+		}
+		qs = append(qs, i)
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+		if p.tok.kind != tokPunct || p.tok.text != "," {
+			break
+		}
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+	}
+	if len(qs) != g.arity() {
+		return nil, p.errorf(nameTok, "%s takes %d qubits, got %d", nameTok.text, g.arity(), len(qs))
+	}
+	if err := p.expect(";"); err != nil {
+		return nil, err
+	}
+	if g.def >= 0 {
+		var ops []Op
+		for _, op := range p.c.Defs[g.def].Body {
+			for j, q := range op.QubitList() {
+				op.Qubits[j] = qs[q]
+			}
+			ops = append(ops, op)
+		}
+		return ops, nil
+	}
+	op, err := NewOp(g.gate, qs, params...)
+	if err != nil {
+		return nil, p.errorf(nameTok, "%s applied to one qubit twice", nameTok.text)
+	}
+	return []Op{op}, nil
+}
+
+// named is a gate found by name: a built-in, or a definition (def ≥ 0).
+type named struct {
+	gate Gate
+	def  int
+}
+
+func (n named) arity() int {
+	if n.def >= 0 {
+		return 2
+	}
+	return n.gate.Arity()
+}
+
+// gateAndParams reads a gate name and its parenthesised parameters.
+func (p *parser) gateAndParams() (named, []float64, error) {
+	nameTok := p.tok
+	g := named{def: -1}
+	if i, ok := p.defs[nameTok.text]; ok {
+		g = named{gate: Defined, def: i}
+	} else if b, ok := GateByName(nameTok.text); ok {
+		g.gate = b
+	} else {
+		return g, nil, p.unsupported(nameTok, "gate %s", nameTok.text)
+	}
+	if err := p.advance(); err != nil {
+		return g, nil, err
+	}
+	var params []float64
+	if p.tok.kind == tokPunct && p.tok.text == "(" {
+		if err := p.advance(); err != nil {
+			return g, nil, err
+		}
+		if !(p.tok.kind == tokPunct && p.tok.text == ")") {
+			for {
+				et := p.tok
+				v, err := p.expr(0)
+				if err != nil {
+					return g, nil, err
+				}
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					return g, nil, p.errorf(et, "parameter is not a finite number")
+				}
+				params = append(params, v)
+				if p.tok.kind == tokPunct && p.tok.text == "," {
+					if err := p.advance(); err != nil {
+						return g, nil, err
+					}
+					continue
+				}
+				break
+			}
+		}
+		if err := p.expect(")"); err != nil {
+			return g, nil, err
+		}
+	}
+	if len(params) != g.gate.NumParams() {
+		return g, nil, p.errorf(nameTok, "%s takes %d parameters, got %d", nameTok.text, g.gate.NumParams(), len(params))
+	}
+	return g, params, nil
 }
 
 func (p *parser) register(quantum bool) error {
@@ -291,11 +709,21 @@ func (p *parser) register(quantum bool) error {
 	if err := p.expect(";"); err != nil {
 		return err
 	}
-	if !quantum {
-		return nil
-	}
-	if _, dup := p.regs[name.text]; dup {
+	_, dupQ := p.regs[name.text]
+	_, dupC := p.cregs[name.text]
+	if dupQ || dupC {
 		return p.errorf(name, "register %s declared twice", name.text)
+	}
+	if !quantum {
+		if size > MaxCregSize {
+			return p.unsupported(sizeTok, "classical register of %d bits (at most %d)", size, MaxCregSize)
+		}
+		if len(p.c.Cregs) >= MaxQubits {
+			return p.errorf(name, "more than %d classical registers", MaxQubits)
+		}
+		p.cregs[name.text] = creg{index: len(p.c.Cregs), start: p.c.Clbits(), size: size}
+		p.c.Cregs = append(p.c.Cregs, Register{Name: name.text, Size: size})
+		return nil
 	}
 	if p.c.Qubits+size > MaxQubits {
 		return p.errorf(sizeTok, "more than %d qubits", MaxQubits)
@@ -368,45 +796,11 @@ func (p *parser) arguments() ([]argument, error) {
 
 func (p *parser) application() error {
 	nameTok := p.tok
-	g, ok := GateByName(nameTok.text)
-	if !ok {
-		return p.unsupported(nameTok, "gate %s", nameTok.text)
-	}
-	if err := p.advance(); err != nil {
+	ng, params, err := p.gateAndParams()
+	if err != nil {
 		return err
 	}
-	var params []float64
-	if p.tok.kind == tokPunct && p.tok.text == "(" {
-		if err := p.advance(); err != nil {
-			return err
-		}
-		if !(p.tok.kind == tokPunct && p.tok.text == ")") {
-			for {
-				et := p.tok
-				v, err := p.expr(0)
-				if err != nil {
-					return err
-				}
-				if math.IsNaN(v) || math.IsInf(v, 0) {
-					return p.errorf(et, "parameter is not a finite number")
-				}
-				params = append(params, v)
-				if p.tok.kind == tokPunct && p.tok.text == "," {
-					if err := p.advance(); err != nil {
-						return err
-					}
-					continue
-				}
-				break
-			}
-		}
-		if err := p.expect(")"); err != nil {
-			return err
-		}
-	}
-	if len(params) != g.NumParams() {
-		return p.errorf(nameTok, "%s takes %d parameters, got %d", nameTok.text, g.NumParams(), len(params))
-	}
+	g := ng.gate
 	args, err := p.arguments()
 	if err != nil {
 		return err
@@ -442,6 +836,10 @@ func (p *parser) application() error {
 		if err != nil {
 			return p.errorf(nameTok, "%s applied to one qubit twice", nameTok.text)
 		}
+		if ng.def >= 0 {
+			op.Arg = ng.def
+		}
+		op.Cond = p.cond
 		p.c.Ops = append(p.c.Ops, op)
 	}
 	return p.expect(";")
@@ -588,34 +986,94 @@ func WriteQASM(w io.Writer, c *Circuit) error {
 	return err
 }
 
-// FormatQASM returns c as OpenQASM 2.0 text with one register q (a
-// circuit of 0 qubits gets a register of 1, since OpenQASM has no empty
-// registers).
+// FormatQASM returns c as OpenQASM 2.0 text: its gate definitions, one
+// quantum register q (a circuit of 0 qubits gets a register of 1, since
+// OpenQASM has no empty registers), its classical registers, and its
+// operations.
 func FormatQASM(c *Circuit) string {
 	var b strings.Builder
 	n := max(c.Qubits, 1)
-	fmt.Fprintf(&b, "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[%d];\n", n)
-	for _, op := range c.Ops {
-		b.WriteString(op.Gate.String())
-		if np := op.Gate.NumParams(); np > 0 {
-			b.WriteByte('(')
-			for i, v := range op.Params[:np] {
-				if i > 0 {
-					b.WriteByte(',')
+	b.WriteString("OPENQASM 2.0;\ninclude \"qelib1.inc\";\n")
+	formals := []string{"a", "b"}
+	for _, d := range c.Defs {
+		fmt.Fprintf(&b, "gate %s a,b {", d.Name)
+		for _, op := range d.Body {
+			b.WriteByte(' ')
+			writeGate(&b, op, c, func(q int) string { return formals[q] })
+		}
+		b.WriteString(" }\n")
+	}
+	qname := "q" // the quantum register, named apart from the classical ones
+	for slices.ContainsFunc(c.Cregs, func(r Register) bool { return r.Name == qname }) {
+		qname += "_"
+	}
+	fmt.Fprintf(&b, "qreg %s[%d];\n", qname, n)
+	var bitNames []string
+	for _, r := range c.Cregs {
+		fmt.Fprintf(&b, "creg %s[%d];\n", r.Name, r.Size)
+		for i := range r.Size {
+			bitNames = append(bitNames, fmt.Sprintf("%s[%d]", r.Name, i))
+		}
+	}
+	qubit := func(q int) string { return qname + "[" + strconv.Itoa(q) + "]" }
+	for i, op := range c.Ops {
+		if op.Gate == Barrier {
+			if op.Arg == 1 && i > 0 && c.Ops[i-1].Gate == Barrier {
+				continue // written with the barrier it continues
+			}
+			b.WriteString("barrier ")
+			b.WriteString(qubit(op.Qubits[0]))
+			for _, next := range c.Ops[i+1:] {
+				if next.Gate != Barrier || next.Arg != 1 {
+					break
 				}
-				b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
-			}
-			b.WriteByte(')')
-		}
-		for i, q := range op.QubitList() {
-			if i == 0 {
-				b.WriteByte(' ')
-			} else {
 				b.WriteByte(',')
+				b.WriteString(qubit(next.Qubits[0]))
 			}
-			fmt.Fprintf(&b, "q[%d]", q)
+			b.WriteString(";\n")
+			continue
 		}
-		b.WriteString(";\n")
+		if op.Cond.Set() && op.Cond.Reg <= len(c.Cregs) {
+			fmt.Fprintf(&b, "if(%s==%d) ", c.Cregs[op.Cond.Reg-1].Name, op.Cond.Value)
+		}
+		if op.Gate == Measure {
+			bit := "c?"
+			if op.Arg >= 0 && op.Arg < len(bitNames) {
+				bit = bitNames[op.Arg]
+			}
+			fmt.Fprintf(&b, "measure %s -> %s;", qubit(op.Qubits[0]), bit)
+		} else {
+			writeGate(&b, op, c, qubit)
+		}
+		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// writeGate writes one gate application, its qubits named by name.
+func writeGate(b *strings.Builder, op Op, c *Circuit, name func(int) string) {
+	if op.Gate == Defined && op.Arg >= 0 && op.Arg < len(c.Defs) {
+		b.WriteString(c.Defs[op.Arg].Name)
+	} else {
+		b.WriteString(op.Gate.String())
+	}
+	if np := op.Gate.NumParams(); np > 0 {
+		b.WriteByte('(')
+		for i, v := range op.Params[:np] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+		}
+		b.WriteByte(')')
+	}
+	for i, q := range op.QubitList() {
+		if i == 0 {
+			b.WriteByte(' ')
+		} else {
+			b.WriteByte(',')
+		}
+		b.WriteString(name(q))
+	}
+	b.WriteByte(';')
 }

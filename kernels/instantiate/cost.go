@@ -36,6 +36,8 @@ type Workspace struct {
 	dim    int
 	gates  []tgate
 	conjU  []complex128   // conj(U), which is (U†)ᵀ
+	two    []complex128   // the template's two-qubit gate, nil for CX
+	twoT   []complex128   // its transpose
 	prefix [][]complex128 // prefix[k] = G_k ⋯ G_1, prefix[0] = I
 	suffix []complex128   // (U† G_m ⋯ G_{k+1})ᵀ during the backward sweep
 	dt     []complex128   // dTr/dx per parameter
@@ -67,6 +69,18 @@ func NewWorkspace(target circuit.Matrix, tmpl Template) (*Workspace, error) {
 		w.gates = append(w.gates, tgate{kind: gateCX, a: b[0], b: b[1]},
 			tgate{kind: gateU3, a: b[0], param: p}, tgate{kind: gateU3, a: b[1], param: p + 3})
 		p += 6
+	}
+	if tmpl.Gate != nil {
+		if tmpl.Gate.Dim != 4 || len(tmpl.Gate.Data) != 16 {
+			return nil, fmt.Errorf("instantiate: two-qubit gate of dimension %d: %w", tmpl.Gate.Dim, ErrBadTemplate)
+		}
+		w.two = slices.Clone(tmpl.Gate.Data)
+		w.twoT = make([]complex128, 16)
+		for i := range 4 {
+			for j := range 4 {
+				w.twoT[j*4+i] = w.two[i*4+j]
+			}
+		}
 	}
 	w.conjU = make([]complex128, dim*dim)
 	for i, v := range target.Data {
@@ -103,7 +117,11 @@ func (w *Workspace) forward(x []float64) complex128 {
 		case gateU3:
 			circuit.Apply1(cur, w.dim, w.qubits, g.a, circuit.U3Matrix(x[g.param], x[g.param+1], x[g.param+2]))
 		case gateCX:
-			circuit.ApplyOp(cur, w.dim, w.qubits, circuit.CNOTOp(g.a, g.b))
+			if w.two != nil {
+				circuit.ApplyMatrix(cur, w.dim, w.qubits, []int{g.a, g.b}, w.two)
+			} else {
+				circuit.ApplyOp(cur, w.dim, w.qubits, circuit.CNOTOp(g.a, g.b))
+			}
 		}
 	}
 	var tr complex128
@@ -120,8 +138,12 @@ func (w *Workspace) backward(x []float64) {
 	for k := len(w.gates) - 1; k >= 0; k-- {
 		g := w.gates[k]
 		if g.kind == gateCX {
-			// (S·CX)ᵀ = CX·Sᵀ: CX is a symmetric permutation.
-			circuit.ApplyOp(w.suffix, dim, w.qubits, circuit.CNOTOp(g.a, g.b))
+			// (S·G)ᵀ = Gᵀ·Sᵀ; for CX, a symmetric permutation, Gᵀ = CX.
+			if w.twoT != nil {
+				circuit.ApplyMatrix(w.suffix, dim, w.qubits, []int{g.a, g.b}, w.twoT)
+			} else {
+				circuit.ApplyOp(w.suffix, dim, w.qubits, circuit.CNOTOp(g.a, g.b))
+			}
 			continue
 		}
 		// E[x][y] = Σ_rest Σ_a S[a,(rest,x)]·P[(rest,y),a], the 2×2

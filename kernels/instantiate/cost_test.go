@@ -47,6 +47,8 @@ func TestGradientMatchesFiniteDifferences(t *testing.T) {
 		{"two qubits three cnots", threeCNOTs},
 		{"three qubits", Template{Qubits: 3, Blocks: []Block{{0, 1}, {1, 2}, {2, 0}, {1, 0}}}},
 		{"four qubits", Template{Qubits: 4, Blocks: []Block{{0, 3}, {2, 1}}}},
+		{"three qubits, a random two-qubit gate", Template{Qubits: 3, Blocks: []Block{{0, 1}, {2, 1}, {0, 2}},
+			Gate: ptr(circuit.RandomUnitary(2, rand.New(rand.NewPCG(3, 3))))}},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,9 +80,11 @@ func TestGradientMatchesFiniteDifferences(t *testing.T) {
 	}
 }
 
+func ptr[T any](v T) *T { return &v }
+
 func TestCostGradDoesNotAllocate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	tmpl := Template{Qubits: 3, Blocks: []Block{{0, 1}, {1, 2}, {0, 2}}}
+	tmpl := Template{Qubits: 3, Blocks: []Block{{0, 1}, {1, 2}, {0, 2}}, Gate: ptr(circuit.RandomUnitary(2, rng))}
 	w, err := NewWorkspace(circuit.RandomUnitary(3, rng), tmpl)
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +124,65 @@ func TestRunReachesThresholdOnRandomTwoQubitUnitaries(t *testing.T) {
 		}
 		if best >= DefaultThreshold {
 			t.Errorf("seed %d: best distance %g, want < %g", seed, best, DefaultThreshold)
+		}
+	}
+}
+
+// TestOtherGatesReachTheirCNOTCounts fits a CNOT and a random two-qubit
+// unitary with templates of cz, rzz(π/2) and √iSWAP: one block of a
+// perfect entangler reaches a CNOT, √iSWAP needs two, and three of any of
+// them reach a random unitary (two perfect entanglers do not; two √iSWAPs
+// reach a set of positive measure, so that case is not checked).
+func TestOtherGatesReachTheirCNOTCounts(t *testing.T) {
+	mat := func(ops ...circuit.Op) *circuit.Matrix {
+		m, err := (&circuit.Circuit{Qubits: 2, Ops: ops}).Unitary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &m
+	}
+	sqrtISwap := circuit.Identity(4)
+	r := complex(1/math.Sqrt2, 0)
+	sqrtISwap.Set(1, 1, r)
+	sqrtISwap.Set(2, 2, r)
+	sqrtISwap.Set(1, 2, 1i*r)
+	sqrtISwap.Set(2, 1, 1i*r)
+	gates := []struct {
+		name       string
+		gate       *circuit.Matrix
+		cnotBlocks int
+	}{
+		{"cz", mat(circuit.Op{Gate: circuit.CZ, Qubits: [3]int{0, 1}}), 1},
+		{"rzz", mat(circuit.Op{Gate: circuit.RZZ, Qubits: [3]int{0, 1}, Params: [3]float64{math.Pi / 2}}), 1},
+		{"sqrtiswap", &sqrtISwap, 2},
+	}
+	cnot := *mat(circuit.CNOTOp(0, 1))
+	random := circuit.RandomUnitary(2, rand.New(rand.NewPCG(4, 4)))
+	for _, g := range gates {
+		for _, tc := range []struct {
+			target circuit.Matrix
+			blocks int
+			fewer  bool // check that one block fewer does not reach it
+		}{{cnot, g.cnotBlocks, g.cnotBlocks > 1}, {random, 3, g.name != "sqrtiswap"}} {
+			tmpl := Template{Qubits: 2, Gate: g.gate}
+			for range tc.blocks {
+				tmpl = tmpl.With(Block{0, 1})
+			}
+			req := &Request{Target: tc.target, Template: tmpl, Seed: 5}
+			res, err := Instantiate(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Success(DefaultThreshold) {
+				t.Errorf("%s, %d blocks: distance %g", g.name, tc.blocks, res.Distance)
+			}
+			if tc.fewer {
+				tmpl.Blocks = tmpl.Blocks[:tc.blocks-1]
+				res, _ := Instantiate(context.Background(), &Request{Target: tc.target, Template: tmpl, Seed: 5})
+				if res.Success(1e-3) {
+					t.Errorf("%s, %d blocks: distance %g, want no success with one block fewer", g.name, tc.blocks-1, res.Distance)
+				}
+			}
 		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package instantiate fits the parameters of a template circuit to a target
 // unitary: the numerical core of circuit synthesis.
 //
-// A Template is a U3 on every qubit followed by blocks, each a CNOT and a
+// A Template is a U3 on every qubit followed by blocks, each a two-qubit
+// gate (a CNOT, or any constant two-qubit unitary, Template.Gate) and a
 // U3 on both of its qubits. A Workspace evaluates the cost
 // C(x) = 1 − |Tr(U†V(x))|²/N² and its analytic gradient without
 // allocating: one forward sweep keeps every prefix product of the gates,
@@ -24,7 +25,7 @@
 // The Request payload is
 //
 //	{"target": [[[re, im], …], …],          // the unitary, rows of [re, im]
-//	 "template": {"qubits": 2, "blocks": [[0, 1], …]},
+//	 "template": {"qubits": 2, "blocks": [[0, 1], …]},  // optional "gate": a 4×4 matrix (CNOT when absent)
 //	 "seed": 1,                              // starting points come from (seed, index)
 //	 "initial": [θ, φ, λ, …],                // optional: start 0 begins here (padded with random angles)
 //	 "threshold": 1e-10, "starts": 8, "max_iterations": 1000}   // optional

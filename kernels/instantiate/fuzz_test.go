@@ -10,6 +10,8 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"target": [[[0,0],[1,0],[0,0],[0,0]],[[1,0],[0,0],[0,0],[0,0]],[[0,0],[0,0],[1,0],[0,0]],[[0,0],[0,0],[0,0],[1,0]]],` +
 		`"template": {"qubits": 2, "blocks": [[0,1],[1,0]]}, "seed": 3, "initial": [1,2,3], "starts": 2, "threshold": 1e-8}`))
 	f.Add([]byte(`{"target": [[[1,0]]], "template": {"qubits": 9}}`))
+	f.Add([]byte(`{"target": [[[1,0],[0,0],[0,0],[0,0]],[[0,0],[1,0],[0,0],[0,0]],[[0,0],[0,0],[1,0],[0,0]],[[0,0],[0,0],[0,0],[1,0]]],` +
+		`"template": {"qubits": 2, "blocks": [[1,0]], "gate": [[[1,0],[0,0],[0,0],[0,0]],[[0,0],[1,0],[0,0],[0,0]],[[0,0],[0,0],[1,0],[0,0]],[[0,0],[0,0],[0,0],[-1,0]]]}}`))
 	f.Add([]byte(`{"target": [[[1e308,0],[0,0]],[[0,0],[1,0]]], "template": {"qubits": 1}, "max_iterations": -1}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		req, err := DecodeRequest(payload)

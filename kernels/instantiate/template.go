@@ -8,17 +8,21 @@ import (
 	"github.com/qlaunch/qlaunch/kernels/circuit"
 )
 
-// Block is one CNOT of a template, control then target; a U3 on each of
-// the two qubits follows it.
+// Block is one two-qubit gate of a template, on its first then second
+// qubit (a CNOT's control then target); a U3 on each of the two qubits
+// follows it.
 type Block [2]int
 
 // Template is the parameterised circuit that instantiation fits: a U3 on
-// every qubit, then for each block a CNOT followed by a U3 on both of its
-// qubits. Its parameters are the U3 angles (θ, φ, λ) in gate order: the
-// first layer's qubits 0…Qubits−1, then each block's control and target.
+// every qubit, then for each block a two-qubit gate followed by a U3 on
+// both of its qubits. The two-qubit gate is a CNOT, or the constant gate
+// Gate when set (a 4×4 unitary, its first qubit the block's first). Its
+// parameters are the U3 angles (θ, φ, λ) in gate order: the first layer's
+// qubits 0…Qubits−1, then each block's first and second qubit.
 type Template struct {
-	Qubits int     `json:"qubits"`
-	Blocks []Block `json:"blocks"`
+	Qubits int             `json:"qubits"`
+	Blocks []Block         `json:"blocks"`
+	Gate   *circuit.Matrix `json:"gate,omitempty"`
 }
 
 // MaxQubits is the most qubits a template may have (the cost is O(4^n)
@@ -36,6 +40,14 @@ func (t Template) Validate() error {
 	if t.Qubits < 1 || t.Qubits > MaxQubits {
 		return fmt.Errorf("instantiate: template of %d qubits (1 to %d): %w", t.Qubits, MaxQubits, ErrBadTemplate)
 	}
+	if t.Gate != nil {
+		if t.Gate.Dim != 4 {
+			return fmt.Errorf("instantiate: two-qubit gate of dimension %d: %w", t.Gate.Dim, ErrBadTemplate)
+		}
+		if err := t.Gate.Validate(1e-8); err != nil {
+			return fmt.Errorf("instantiate: two-qubit gate: %w: %w", ErrBadTemplate, err)
+		}
+	}
 	for i, b := range t.Blocks {
 		if b[0] < 0 || b[1] < 0 || b[0] >= t.Qubits || b[1] >= t.Qubits || b[0] == b[1] {
 			return fmt.Errorf("instantiate: block %d on qubits %v of %d: %w", i, b, t.Qubits, ErrBadTemplate)
@@ -48,12 +60,27 @@ func (t Template) Validate() error {
 func (t Template) With(b Block) Template {
 	blocks := make([]Block, len(t.Blocks), len(t.Blocks)+1)
 	copy(blocks, t.Blocks)
-	return Template{Qubits: t.Qubits, Blocks: append(blocks, b)}
+	return Template{Qubits: t.Qubits, Blocks: append(blocks, b), Gate: t.Gate}
 }
 
-// Circuit returns t with parameters params as a circuit of cx and u3
-// gates. It panics when len(params) != t.NumParams().
+// Circuit returns t with parameters params as a circuit of u3 gates and
+// cx, or, for a template with a Gate, u3 gates and ops of the gate
+// circuit.Defined with Arg 0, for which the caller supplies the
+// definition (Circuit.Defs[0]; see CircuitWith for other ops). It panics
+// when len(params) != t.NumParams().
 func (t Template) Circuit(params []float64) *circuit.Circuit {
+	if t.Gate == nil {
+		return t.CircuitWith(params, func(a, b int) circuit.Op { return circuit.CNOTOp(a, b) })
+	}
+	return t.CircuitWith(params, func(a, b int) circuit.Op {
+		return circuit.Op{Gate: circuit.Defined, Qubits: [3]int{a, b}}
+	})
+}
+
+// CircuitWith returns t with parameters params as a circuit of u3 gates
+// and, for each block, the op two(first, second). It panics when
+// len(params) != t.NumParams().
+func (t Template) CircuitWith(params []float64, two func(a, b int) circuit.Op) *circuit.Circuit {
 	if len(params) != t.NumParams() {
 		panic(fmt.Sprintf("instantiate: %d parameters for a template of %d", len(params), t.NumParams()))
 	}
@@ -68,7 +95,7 @@ func (t Template) Circuit(params []float64) *circuit.Circuit {
 		u3(q)
 	}
 	for _, b := range t.Blocks {
-		c.Append(circuit.CNOTOp(b[0], b[1]))
+		c.Append(two(b[0], b[1]))
 		u3(b[0])
 		u3(b[1])
 	}

@@ -1,22 +1,50 @@
-// Package resynth resynthesises whole circuits block by block.
+// Package resynth resynthesises whole circuits block by block, for a gate
+// set.
 //
-// Partition splits a circuit into blocks of at most three qubits; every
-// block with two or more CNOTs becomes one synth task (package synth) with
-// a budget of one CNOT fewer, all of them in one Map; a block is replaced
-// only by a circuit with fewer CNOTs whose distance is below the
-// threshold; Assemble puts the blocks back in order. A compilation is thus
-// a three-level fork-join: resynth maps synth tasks, which map instantiate
-// tasks, which map their starting points.
+// Partition splits a circuit into blocks of at most Request.BlockQubits
+// qubits (2 to 4); measurements, resets, barriers and conditioned ops are
+// fences that stay in place, in order. Every block that holds a gate
+// outside the gate set, and every block of two or more of the set's
+// two-qubit gates, becomes one synth task (package synth), all of them in
+// one Map: a block outside the set is retargeted (replaced whatever its
+// count; when no circuit reaches the threshold, by the closest one,
+// counted in the error bound), a block inside it only by fewer two-qubit
+// gates within the threshold. A conditioned gate outside the set is
+// synthesised alone and each gate of its replacement keeps the condition.
+// Assemble puts the blocks back in order; runs of single-qubit gates are
+// then merged per qubit and written in the set's basis (u3, or rz and
+// sx). A compilation is thus a three-level fork-join: resynth maps synth
+// tasks, which map instantiate tasks, which map their starting points.
+//
+// # Gate sets
+//
+// ParseGateSet reads "cx,u3" (the default), "cz,rz,sx", "zz,rz,sx"
+// (rzz(π/2)), "rxx,rz,sx" (rxx(π/2)), "ryy,rz,sx" (ryy(π/2)),
+// "sqrtiswap,rz,sx", any other pairing of these two-qubit gates with u3
+// or rz,sx, or NAME,rz,sx (or NAME,u3) with the 4×4 matrix of a gate of
+// one's own. ryy, √iSWAP and a gate of one's own are written as OpenQASM
+// gate definitions (gate NAME a,b { … }), so the output reads back.
+//
+// # Errors
+//
+// The distance of a block is d = 1 − |Tr(U†V)|/N; its square root is a
+// metric, so the whole circuit's distance is at most (Σ √dᵢ)², the error
+// bound reported (Result.ErrorBound; Result.BlockDistances is Σ dᵢ).
+// Request.ErrorThreshold, when set, sets each block's threshold to
+// ErrorThreshold/k² for k synthesised blocks, and a bound above it fails.
 //
 // # Kernel
 //
 // Kernels returns resynth together with the synth and instantiate kernels:
 //
 //	resynth  payload: a JSON Request,
-//	         {"qasm": "OPENQASM 2.0; …", "seed": 1, "block_qubits": 3, "threshold": 1e-10}
+//	         {"qasm": "OPENQASM 2.0; …", "seed": 1, "block_qubits": 3, "threshold": 1e-10,
+//	          "error_threshold": 1e-8, "gates": "cz,rz,sx", "gate_matrix": [[[re, im], …], …]}
 //	         (only qasm is required); output: a JSON Result,
-//	         {"qasm": "…", "cnots_before": 40, "cnots_after": 22, "blocks": 9,
-//	          "synthesised": 7, "replaced": 5, "seconds": 1.9}
+//	         {"qasm": "…", "cnots_before": 40, "cnots_after": 22,
+//	          "two_qubit_gates_before": 40, "two_qubit_gates_after": 22, "blocks": 9,
+//	          "synthesised": 7, "replaced": 5, "error_bound": 3e-13, "block_distances": 1e-13,
+//	          "unreached": 0, "gates": "cz,rz,sx", "seconds": 1.9}
 //
 // The per-block threshold bounds each block's Hilbert–Schmidt distance;
 // instantiations converge well below it (about 1e-14), so the whole

@@ -11,12 +11,18 @@ import (
 type Block struct {
 	Qubits []int        // the qubits the block touches, ascending
 	Ops    []circuit.Op // in circuit order, on the circuit's qubits
+	// Fence marks a block of one op that is kept in place: a measure,
+	// reset, barrier or conditioned op, which no block crosses.
+	Fence bool
 }
 
+// fence reports whether op must stay a block of its own.
+func fence(op circuit.Op) bool { return !op.Gate.Unitary() || op.Cond.Set() }
+
 // Local returns the block as a circuit on len(Qubits) qubits, qubit
-// Qubits[i] renamed i.
-func (b Block) Local() *circuit.Circuit {
-	c := circuit.New(len(b.Qubits))
+// Qubits[i] renamed i, with the definitions defs of its defined gates.
+func (b Block) Local(defs []circuit.Def) *circuit.Circuit {
+	c := &circuit.Circuit{Qubits: len(b.Qubits), Defs: defs}
 	for _, op := range b.Ops {
 		for i, q := range op.QubitList() {
 			op.Qubits[i] = slices.Index(b.Qubits, q)
@@ -41,6 +47,10 @@ func (b Block) CNOTs() int {
 // union of qubits stays within maxQubits, and starts a new block
 // otherwise. Dependencies between blocks then only run from older to
 // newer, so the blocks in order, each applied whole, give c's unitary.
+// A measure, reset, barrier or conditioned op is a fence: a block of its
+// own that nothing joins, so every op stays on its side of it, and the
+// fences keep their order among themselves (they are blocks made in
+// order, and no later op joins an earlier block across one).
 func Partition(c *circuit.Circuit, maxQubits int) []Block {
 	var blocks []Block
 	last := make([]int, c.Qubits) // newest block touching each qubit, or -1
@@ -53,7 +63,14 @@ func Partition(c *circuit.Circuit, maxQubits int) []Block {
 		for _, q := range qs {
 			b = max(b, last[q])
 		}
-		if b >= 0 {
+		if fence(op) {
+			blocks = append(blocks, Block{Qubits: slices.Sorted(slices.Values(qs)), Ops: []circuit.Op{op}, Fence: true})
+			for _, q := range qs {
+				last[q] = len(blocks) - 1
+			}
+			continue
+		}
+		if b >= 0 && !blocks[b].Fence {
 			union := slices.Clone(blocks[b].Qubits)
 			for _, q := range qs {
 				if !slices.Contains(union, q) {

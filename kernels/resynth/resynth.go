@@ -1,9 +1,11 @@
 package resynth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
@@ -22,19 +24,53 @@ const DefaultBlockQubits = 3
 type Request struct {
 	QASM        string  `json:"qasm"`
 	Seed        uint64  `json:"seed"`
-	BlockQubits int     `json:"block_qubits,omitempty"` // 2 or 3; DefaultBlockQubits when 0
+	BlockQubits int     `json:"block_qubits,omitempty"` // 2 to MaxBlockQubits; DefaultBlockQubits when 0
 	Threshold   float64 `json:"threshold,omitempty"`    // per block; instantiate.DefaultThreshold when 0
+	// ErrorThreshold, when set, bounds the whole circuit's error: each
+	// block's threshold becomes ErrorThreshold/k² for k blocks
+	// synthesised, so that ErrorBound stays below it, and a retargeting
+	// that cannot reach it fails.
+	ErrorThreshold float64 `json:"error_threshold,omitempty"`
+	// Gates is the gate set (see ParseGateSet); DefaultGates when empty.
+	Gates string `json:"gates,omitempty"`
+	// GateMatrix is the two-qubit gate of a gate set that names one of
+	// its own.
+	GateMatrix *circuit.Matrix `json:"gate_matrix,omitempty"`
+	// Coupling, when set, lists the qubit pairs two-qubit gates may join
+	// (the edges of a routed circuit's coupling graph): each block is
+	// synthesised with the pairs among its qubits, so the output keeps to
+	// them. Empty means all-to-all.
+	Coupling [][2]int `json:"coupling,omitempty"`
 }
+
+// MaxBlockQubits is the widest block.
+const MaxBlockQubits = 4
 
 // Result is the outcome of a resynthesis.
 type Result struct {
-	QASM        string  `json:"qasm"`
-	CNOTsBefore int     `json:"cnots_before"`
-	CNOTsAfter  int     `json:"cnots_after"`
-	Blocks      int     `json:"blocks"`      // blocks in the partition
-	Synthesised int     `json:"synthesised"` // blocks sent to synthesis
-	Replaced    int     `json:"replaced"`    // blocks replaced by fewer CNOTs
-	Seconds     float64 `json:"seconds"`
+	QASM        string `json:"qasm"`
+	CNOTsBefore int    `json:"cnots_before"`
+	CNOTsAfter  int    `json:"cnots_after"`
+	// TwoQubitGatesBefore counts the input's two-qubit gates (a swap as
+	// three, a ccx as six); TwoQubitGatesAfter the output's, all of them
+	// the gate set's two-qubit gate.
+	TwoQubitGatesBefore int `json:"two_qubit_gates_before"`
+	TwoQubitGatesAfter  int `json:"two_qubit_gates_after"`
+	Blocks              int `json:"blocks"`      // blocks in the partition
+	Synthesised         int `json:"synthesised"` // blocks sent to synthesis
+	Replaced            int `json:"replaced"`    // blocks replaced
+	// ErrorBound bounds the distance of the output's unitary part from
+	// the input's: (Σ √dᵢ)² over the replaced blocks' distances dᵢ
+	// (1 − |Tr(U†V)|/N; its square root is a metric, so the bound holds).
+	ErrorBound float64 `json:"error_bound"`
+	// BlockDistances is Σ dᵢ, the sum of the replaced blocks' distances.
+	BlockDistances float64 `json:"block_distances"`
+	// Unreached counts the blocks of gates outside the gate set whose
+	// synthesis did not reach the threshold: they are replaced by the
+	// closest circuit found, counted in ErrorBound.
+	Unreached int     `json:"unreached"`
+	Gates     string  `json:"gates"`
+	Seconds   float64 `json:"seconds"`
 }
 
 // RequestError reports a payload that is not a valid Request.
@@ -74,11 +110,16 @@ func resynthKernel(ctx context.Context, rt kernels.Runtime, args []string, paylo
 	return json.Marshal(res)
 }
 
-// Resynthesize partitions c into blocks, synthesises every block with at
-// least two CNOTs as one Map of synth tasks (each with a budget of one
-// CNOT fewer than the block), keeps a new block only when it has fewer
-// CNOTs and is within the threshold, and reassembles the circuit. The
-// QASM field of req is ignored.
+// Resynthesize partitions c into blocks and resynthesises them for the
+// gate set req.Gates as one Map of synth tasks: every block that holds a
+// gate outside the set (retargeting: any number of the set's two-qubit
+// gates, the closest circuit found when none reaches the threshold), and
+// every block of two or more of the set's two-qubit gates (with a budget
+// of one fewer: kept only when better). A conditioned gate outside the
+// set is synthesised alone and every gate of its replacement gets its
+// condition. Measurements, resets, barriers and conditions stay in place
+// (see Partition). Runs of single-qubit gates are then merged per qubit
+// and written in the set's basis. The QASM field of req is ignored.
 func Resynthesize(ctx context.Context, rt kernels.Runtime, c *circuit.Circuit, req Request) (*Result, error) {
 	start := time.Now()
 	if err := c.Validate(); err != nil {
@@ -88,8 +129,8 @@ func Resynthesize(ctx context.Context, rt kernels.Runtime, c *circuit.Circuit, r
 	if bq == 0 {
 		bq = DefaultBlockQubits
 	}
-	if bq < 2 || bq > 3 {
-		return nil, &RequestError{fmt.Errorf("block_qubits %d (2 or 3)", bq)}
+	if bq < 2 || bq > MaxBlockQubits {
+		return nil, &RequestError{fmt.Errorf("block_qubits %d (2 to %d)", bq, MaxBlockQubits)}
 	}
 	threshold := req.Threshold
 	if threshold == 0 {
@@ -98,30 +139,125 @@ func Resynthesize(ctx context.Context, rt kernels.Runtime, c *circuit.Circuit, r
 	if err := (instantiate.Options{Threshold: threshold}).Validate(); err != nil {
 		return nil, &RequestError{err}
 	}
-	blocks := Partition(c, bq)
-	var tasks []kernels.Task
-	var which []int
-	for i, b := range blocks {
-		if len(b.Qubits) < 2 || b.CNOTs() < 2 {
-			continue // one CNOT and single-qubit gates cannot lose a CNOT
+	if math.IsNaN(req.ErrorThreshold) || req.ErrorThreshold < 0 || req.ErrorThreshold >= 1 {
+		return nil, &RequestError{fmt.Errorf("error_threshold %v (0 to 1)", req.ErrorThreshold)}
+	}
+	spec := cmp.Or(req.Gates, DefaultGates)
+	gs, err := ParseGateSet(ctx, spec, req.GateMatrix)
+	if err != nil {
+		return nil, &RequestError{err}
+	}
+	var gate *circuit.Def
+	if !gs.isCX() {
+		d := gs.Def()
+		gate = &d
+	}
+	before := c
+	if gs.two.Gate == circuit.Defined {
+		// The set's gate becomes definition 0, the input's follow.
+		shifted := &circuit.Circuit{Qubits: c.Qubits, Cregs: c.Cregs, Defs: append([]circuit.Def{gs.Def()}, c.Defs...)}
+		for _, op := range c.Ops {
+			if op.Gate == circuit.Defined {
+				op.Arg++
+			}
+			shifted.Ops = append(shifted.Ops, op)
 		}
-		u, err := b.Local().Unitary()
+		c = shifted
+	}
+	blocks := Partition(c, bq)
+	type job struct {
+		block    int
+		retarget bool
+		budget   int
+		target   circuit.Matrix
+		pairs    []instantiate.Block // local coupling; nil for all pairs
+	}
+	edges := map[[2]int]bool{}
+	for _, e := range req.Coupling {
+		if e[0] < 0 || e[1] < 0 || e[0] >= c.Qubits || e[1] >= c.Qubits || e[0] == e[1] {
+			return nil, &RequestError{fmt.Errorf("coupling edge %v on %d qubits", e, c.Qubits)}
+		}
+		edges[[2]int{min(e[0], e[1]), max(e[0], e[1])}] = true
+	}
+	if len(edges) > 0 {
+		for i, op := range c.Ops {
+			if qs := op.QubitList(); op.Gate.Unitary() && len(qs) == 2 && !edges[[2]int{min(qs[0], qs[1]), max(qs[0], qs[1])}] {
+				return nil, &RequestError{fmt.Errorf("operation %d (%s) on qubits %v, not a coupling edge: route the circuit first", i, op.Gate, qs)}
+			}
+			if len(op.QubitList()) > 2 {
+				return nil, &RequestError{fmt.Errorf("operation %d (%s) on %d qubits: decompose and route the circuit first", i, op.Gate, len(op.QubitList()))}
+			}
+		}
+	}
+	var jobs []job
+	for i, b := range blocks {
+		if b.Fence {
+			op := b.Ops[0]
+			if !op.Gate.Unitary() || op.Gate.Arity() == 1 || gs.nativeTwo(op, c.Defs) {
+				continue // kept, or converted with the single-qubit gates
+			}
+		} else if len(b.Qubits) < 2 {
+			continue
+		}
+		native, foreign := 0, false
+		for _, op := range b.Ops {
+			switch {
+			case op.Gate.Arity() < 2:
+			case gs.nativeTwo(op, c.Defs):
+				native++
+			default:
+				foreign = true
+			}
+		}
+		if !foreign && native < 2 {
+			continue // one two-qubit gate cannot be fewer
+		}
+		local := b.Local(c.Defs)
+		for j := range local.Ops {
+			local.Ops[j].Cond = circuit.Cond{}
+		}
+		u, err := local.Unitary()
 		if err != nil {
 			return nil, err
 		}
+		budget := synth.DefaultMaxCNOTs(len(b.Qubits))
+		if !foreign {
+			budget = min(native-1, budget)
+		}
+		var pairs []instantiate.Block
+		if len(req.Coupling) > 0 {
+			for x := range b.Qubits {
+				for y := x + 1; y < len(b.Qubits); y++ {
+					if edges[[2]int{b.Qubits[x], b.Qubits[y]}] {
+						pairs = append(pairs, instantiate.Block{x, y})
+					}
+				}
+			}
+		}
+		jobs = append(jobs, job{block: i, retarget: foreign, budget: budget, target: u, pairs: pairs})
+	}
+	if req.ErrorThreshold > 0 && len(jobs) > 0 {
+		threshold = req.ErrorThreshold / float64(len(jobs)*len(jobs))
+	}
+	tasks := make([]kernels.Task, len(jobs))
+	for j, jb := range jobs {
 		payload, err := json.Marshal(&synth.Request{
-			Target:      u,
-			Seed:        req.Seed + uint64(i),
-			MaxCNOTs:    min(b.CNOTs()-1, synth.DefaultMaxCNOTs(len(b.Qubits))),
+			Target:      jb.target,
+			Seed:        req.Seed + uint64(jb.block),
+			MaxCNOTs:    jb.budget,
+			Coupling:    jb.pairs,
+			Gate:        gate,
 			Instantiate: instantiate.Options{Threshold: threshold},
 		})
 		if err != nil {
 			return nil, err
 		}
-		tasks = append(tasks, kernels.Task{Kernel: synth.KernelSynth, Payload: payload})
-		which = append(which, i)
+		tasks[j] = kernels.Task{Kernel: synth.KernelSynth, Payload: payload}
 	}
-	res := &Result{CNOTsBefore: c.CNOTs(), Blocks: len(blocks), Synthesised: len(tasks)}
+	res := &Result{CNOTsBefore: before.CNOTs(), TwoQubitGatesBefore: before.TwoQubitGates(), Blocks: len(blocks),
+		Synthesised: len(tasks), Gates: spec}
+	const defIndex = 0 // the set's defined gate, when it has one
+	var rootSum float64
 	if len(tasks) > 0 {
 		f, err := rt.Map(ctx, tasks)
 		if err != nil {
@@ -132,21 +268,120 @@ func Resynthesize(ctx context.Context, rt kernels.Runtime, c *circuit.Circuit, r
 			return nil, fmt.Errorf("resynth: %w", err)
 		}
 		for j, v := range values {
+			jb := jobs[j]
 			var sr synth.Result
 			if err := json.Unmarshal(v, &sr); err != nil {
-				return nil, fmt.Errorf("resynth: block %d: %w", which[j], err)
+				return nil, fmt.Errorf("resynth: block %d: %w", jb.block, err)
 			}
-			b := &blocks[which[j]]
-			if !sr.Success || sr.Distance >= threshold || sr.CNOTs >= b.CNOTs() {
+			b := &blocks[jb.block]
+			if !jb.retarget && (!sr.Success || sr.Distance >= threshold || sr.CNOTs >= jb.budget+1) {
 				continue
 			}
-			b.Ops = globalOps(sr.Circuit(), b.Qubits)
+			if jb.retarget && !(sr.Success && sr.Distance < threshold) {
+				res.Unreached++
+			}
+			local := sr.Template.CircuitWith(sr.Params, func(a, b int) circuit.Op { return gs.on(a, b, defIndex) })
+			ops := globalOps(local, b.Qubits)
+			if b.Fence {
+				for k := range ops {
+					ops[k].Cond = b.Ops[0].Cond
+				}
+			}
+			b.Ops = ops
 			res.Replaced++
+			res.BlockDistances += sr.Distance
+			rootSum += math.Sqrt(sr.Distance)
 		}
 	}
+	res.ErrorBound = rootSum * rootSum
+	if req.ErrorThreshold > 0 && res.ErrorBound > req.ErrorThreshold {
+		return nil, fmt.Errorf("resynth: the error bound %.3g exceeds the error threshold %.3g: %d blocks could not be written in the gate set %s within it",
+			res.ErrorBound, req.ErrorThreshold, res.Unreached, spec)
+	}
 	out := Assemble(c.Qubits, blocks)
+	out.Cregs = c.Cregs
+	out.Defs = c.Defs
+	out, err = retargetOneQubit(out, gs)
+	if err != nil {
+		return nil, err
+	}
 	res.QASM = circuit.FormatQASM(out)
 	res.CNOTsAfter = out.CNOTs()
+	res.TwoQubitGatesAfter = out.TwoQubitGates()
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// retargetOneQubit merges each run of unconditioned single-qubit gates on
+// a qubit into one unitary and writes it in the gate set's basis (a
+// conditioned one alone, keeping its condition), and gives the output the
+// set's definition when it uses one. Every two-qubit gate must already be
+// the set's.
+func retargetOneQubit(c *circuit.Circuit, gs *GateSet) (*circuit.Circuit, error) {
+	out := &circuit.Circuit{Qubits: c.Qubits, Cregs: c.Cregs}
+	pending := make([]*[4]complex128, c.Qubits)
+	flush := func(q int) {
+		if pending[q] != nil {
+			out.Ops = append(out.Ops, gs.oneQubit(q, *pending[q])...)
+			pending[q] = nil
+		}
+	}
+	usesDef := false
+	for i, op := range c.Ops {
+		if op.Gate == circuit.Barrier && op.Arg == 0 {
+			// Flush the qubits of the whole barrier statement first, so
+			// that its ops stay together.
+			for _, next := range c.Ops[i:] {
+				if next.Gate != circuit.Barrier || next.Arg == 0 && next != op {
+					break
+				}
+				flush(next.Qubits[0])
+			}
+		}
+		if op.Gate.Unitary() && op.Gate.Arity() == 1 {
+			m := [4]complex128(op.Gate.Matrix(op.Params))
+			if op.Cond.Set() {
+				flush(op.Qubits[0])
+				if gs.nativeOne(op) {
+					out.Ops = append(out.Ops, op)
+					continue
+				}
+				for _, g := range gs.oneQubit(op.Qubits[0], m) {
+					g.Cond = op.Cond
+					out.Ops = append(out.Ops, g)
+				}
+				continue
+			}
+			q := op.Qubits[0]
+			if pending[q] == nil {
+				pending[q] = &[4]complex128{1, 0, 0, 1}
+			}
+			p := *pending[q]
+			pending[q] = &[4]complex128{
+				m[0]*p[0] + m[1]*p[2], m[0]*p[1] + m[1]*p[3],
+				m[2]*p[0] + m[3]*p[2], m[2]*p[1] + m[3]*p[3],
+			}
+			continue
+		}
+		for _, q := range op.QubitList() {
+			flush(q)
+		}
+		if op.Gate.Unitary() {
+			if !gs.nativeTwo(op, c.Defs) {
+				return nil, fmt.Errorf("resynth: %s left outside the gate set %s", op.Gate, gs)
+			}
+			if op.Gate == circuit.Defined {
+				op.Arg = 0
+				usesDef = true
+			}
+		}
+		out.Ops = append(out.Ops, op)
+	}
+	for q := range pending {
+		flush(q)
+	}
+	if usesDef {
+		out.Defs = []circuit.Def{gs.Def()}
+	}
+	return out, nil
 }

@@ -1,5 +1,9 @@
 // Package synth synthesises circuits of CNOT and U3 gates for small
-// unitaries, in the style of QSearch and LEAP, on the kernel runtime.
+// unitaries, in the style of QSearch and LEAP, on the kernel runtime. A
+// request may name another two-qubit gate (Request.Gate, any constant
+// gate defined by a body of built-in gates, such as cz, rzz(π/2) or
+// √iSWAP): the circuits then use it in place of the CNOT, and every count
+// of CNOTs below counts it.
 //
 // Synthesis grows templates (see package instantiate) one CNOT block at a
 // time and searches them as a tree. The root is a U3 on every qubit; a
@@ -32,6 +36,7 @@
 //
 //	synth   payload: a JSON Request, e.g.
 //	        {"target": [[[re, im], …], …], "seed": 1,
+//	         "gate": {"Name": "sqrtiswap", "Body": [op, …]},
 //	         "coupling": [[0, 1], [1, 2]], "max_cnots": 8, "beam": 5,
 //	         "factor": 20, "extra_steps": 2,
 //	         "instantiate": {"threshold": 1e-10, "starts": 4}}

@@ -23,6 +23,10 @@ type Request struct {
 	// pair (all-to-all). A CNOT on (a, b) is placed with control a.
 	Coupling []instantiate.Block `json:"coupling,omitempty"`
 	Seed     uint64              `json:"seed"`
+	// Gate, when set, is the two-qubit gate of the circuits instead of
+	// CNOT: a constant gate defined by its body (see circuit.Def). The
+	// counts named CNOTs then count it.
+	Gate *circuit.Def `json:"gate,omitempty"`
 	// MaxCNOTs is the CNOT budget; 0 means DefaultMaxCNOTs for the
 	// target's qubits. Synthesis stops when it is spent and returns the
 	// best circuit found.
@@ -57,8 +61,17 @@ type Result struct {
 	StepTasks []int `json:"step_tasks"`
 }
 
-// Circuit returns the synthesised circuit.
-func (r *Result) Circuit() *circuit.Circuit { return r.Template.Circuit(r.Params) }
+// Circuit returns the synthesised circuit (the two-qubit gate of a
+// request's Gate as a defined gate, Defs[0], when there was one).
+func (r *Result) Circuit() *circuit.Circuit { return r.circuit(nil) }
+
+func (r *Result) circuit(def *circuit.Def) *circuit.Circuit {
+	c := r.Template.Circuit(r.Params)
+	if def != nil {
+		c.Defs = []circuit.Def{*def}
+	}
+	return c
+}
 
 // DefaultMaxCNOTs returns the default CNOT budget for qubits qubits: 3 for
 // two (always enough), 14 for three, 6·4^(n−2) beyond.
@@ -111,6 +124,14 @@ func (r *Request) Validate() error {
 	n := r.Target.Qubits()
 	if n > MaxQubits {
 		return &RequestError{fmt.Errorf("%d qubits, at most %d", n, MaxQubits)}
+	}
+	if r.Gate != nil {
+		if len(r.Gate.Body) > circuit.MaxDefBody {
+			return &RequestError{fmt.Errorf("gate %s: body of %d operations", r.Gate.Name, len(r.Gate.Body))}
+		}
+		if err := (&circuit.Circuit{Qubits: 2, Defs: []circuit.Def{*r.Gate}}).Validate(); err != nil {
+			return &RequestError{fmt.Errorf("gate: %w", err)}
+		}
 	}
 	if err := (instantiate.Template{Qubits: max(n, 1), Blocks: r.Coupling}).Validate(); err != nil {
 		return &RequestError{fmt.Errorf("coupling: %w", err)}
@@ -185,6 +206,14 @@ func Synthesize(ctx context.Context, rt kernels.Runtime, req *Request) (*Result,
 		opts.Threshold = instantiate.DefaultThreshold
 	}
 	n := max(req.Target.Qubits(), 1)
+	var gate *circuit.Matrix
+	if req.Gate != nil {
+		m, err := req.Gate.Matrix()
+		if err != nil {
+			return nil, &RequestError{err}
+		}
+		gate = &m
+	}
 	if opts.Starts == 0 {
 		opts.Starts = DefaultStarts(n)
 	}
@@ -210,12 +239,13 @@ func Synthesize(ctx context.Context, rt kernels.Runtime, req *Request) (*Result,
 		}
 	}
 	res := &Result{}
-	root, err := instantiateStep(ctx, rt, req, opts, 0, []candidate{{tmpl: instantiate.Template{Qubits: n}}})
+	rootTmpl := instantiate.Template{Qubits: n, Gate: gate}
+	root, err := instantiateStep(ctx, rt, req, opts, 0, []candidate{{tmpl: rootTmpl}})
 	if err != nil {
 		return nil, err
 	}
 	res.StepTasks = append(res.StepTasks, opts.Starts)
-	s.add(s.newNode(instantiate.Template{Qubits: n}, root[0]))
+	s.add(s.newNode(rootTmpl, root[0]))
 	for step := 1; ; step++ {
 		parents := s.next()
 		if len(parents) == 0 {
@@ -241,7 +271,7 @@ func Synthesize(ctx context.Context, rt kernels.Runtime, req *Request) (*Result,
 	res.Instantiations = s.nextID
 	res.Success = res.Distance < opts.Threshold
 	res.CNOTs = res.Template.CNOTs()
-	res.QASM = circuit.FormatQASM(res.Circuit())
+	res.QASM = circuit.FormatQASM(res.circuit(req.Gate))
 	return res, nil
 }
 

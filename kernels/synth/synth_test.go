@@ -197,3 +197,62 @@ func BenchmarkToffoliSlots(b *testing.B) {
 	b.ReportMetric(two.Seconds()/float64(b.N), "s/op-2slots")
 	b.ReportMetric(one.Seconds()/two.Seconds(), "speedup-2v1")
 }
+
+// TestSynthesizeWithOtherGates synthesises a CNOT and a swap with cz, with
+// a gate defined as rxx(π/2) conjugated by single-qubit gates, and with
+// √iSWAP: one perfect entangler makes a CNOT, √iSWAP two, and every gate
+// three for a swap; the written QASM reads back to the target.
+func TestSynthesizeWithOtherGates(t *testing.T) {
+	r2 := 1 / math.Sqrt2
+	gates := []struct {
+		def        circuit.Def
+		cnot, swap int
+	}{
+		{circuit.Def{Name: "czg", Body: []circuit.Op{{Gate: circuit.CZ, Qubits: [3]int{0, 1}}}}, 1, 3},
+		{circuit.Def{Name: "ms", Body: []circuit.Op{{Gate: circuit.H, Qubits: [3]int{0}},
+			{Gate: circuit.RXX, Qubits: [3]int{0, 1}, Params: [3]float64{math.Pi / 2}}, {Gate: circuit.T, Qubits: [3]int{1}}}}, 1, 3},
+		{circuit.Def{Name: "sqrtiswap", Body: []circuit.Op{
+			{Gate: circuit.RXX, Qubits: [3]int{0, 1}, Params: [3]float64{-math.Pi / 4}},
+			{Gate: circuit.RX, Qubits: [3]int{0}, Params: [3]float64{math.Pi / 2}},
+			{Gate: circuit.RX, Qubits: [3]int{1}, Params: [3]float64{math.Pi / 2}},
+			{Gate: circuit.RZZ, Qubits: [3]int{0, 1}, Params: [3]float64{-math.Pi / 4}},
+			{Gate: circuit.RX, Qubits: [3]int{0}, Params: [3]float64{-math.Pi / 2}},
+			{Gate: circuit.RX, Qubits: [3]int{1}, Params: [3]float64{-math.Pi / 2}}}}, 2, 3},
+	}
+	// The √iSWAP body is the textbook matrix.
+	m, _ := gates[2].def.Matrix()
+	want := circuit.Identity(4)
+	want.Set(1, 1, complex(r2, 0))
+	want.Set(2, 2, complex(r2, 0))
+	want.Set(1, 2, complex(0, r2))
+	want.Set(2, 1, complex(0, r2))
+	if d := circuit.Distance(m, want); d > 1e-15 {
+		t.Fatalf("sqrtiswap body at distance %g from its matrix", d)
+	}
+	rt := newRuntime(t, 2)
+	for _, g := range gates {
+		for _, tc := range []struct {
+			target string
+			want   int
+		}{{"cnot", g.cnot}, {"swap", g.swap}} {
+			target, _ := Target(tc.target)
+			def := g.def
+			res := synthesize(t, rt, Request{Target: target, Seed: 1, Gate: &def})
+			if !res.Success || res.CNOTs != tc.want {
+				t.Errorf("%s with %s: success %v, %d gates, want %d", tc.target, g.def.Name, res.Success, res.CNOTs, tc.want)
+				continue
+			}
+			c, err := circuit.ParseQASM(res.QASM)
+			if err != nil {
+				t.Fatalf("%s with %s: %v\n%s", tc.target, g.def.Name, err, res.QASM)
+			}
+			u, err := c.Unitary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := circuit.Distance(u, target); d >= 1e-10 {
+				t.Errorf("%s with %s: QASM at distance %g", tc.target, g.def.Name, d)
+			}
+		}
+	}
+}

@@ -74,6 +74,9 @@ type Config struct {
 	Interfaces func() ([]netpick.Interface, error)
 	Registry   *kernels.Registry // the kernels a worker rank runs
 	Secret     wire.Secret
+	// SecretFile is the file Secret came from, recorded in the server's
+	// address file for clients; "" records none.
+	SecretFile string
 	// DialTimeout bounds the retries to reach the parent; zero means
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
@@ -246,7 +249,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		err = launcher.RunServer(ctx, launcher.ServerConfig{
 			Rank: e.Rank, Host: e.Host, Listener: ln, ExpectRanks: total,
 			AddressFile: addrFile, Address: ln.Addr().String(), Link: link, Logger: cfg.Logger,
-			Plan: expect, Monitor: cfg.Monitor,
+			Owner: launcher.AddressOwner{Job: info.JobID, SecretFile: cfg.SecretFile},
+			Plan:  expect, Monitor: cfg.Monitor,
 		})
 	case e.Roles.Has(topology.RoleManager):
 		err = launcher.RunManager(ctx, launcher.ManagerConfig{

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -669,10 +670,22 @@ func dialOnce(ctx context.Context, addr string, opts Options) (net.Conn, *wire.C
 		raw.Close()
 		return nil, nil, fmt.Errorf("client: connect %s: %w", addr, err)
 	}
-	fc := wire.NewConn(nc, opts.Wire)
-	if _, err := wire.ClientHandshake(fc, opts.Secret, wire.Hello{Role: "client", Rank: -1, Host: opts.Host}); err != nil {
+	first := &firstBytes{r: nc}
+	fc := wire.NewConn(struct {
+		io.Reader
+		io.Writer
+	}{first, nc}, opts.Wire)
+	peer, err := wire.ClientHandshake(fc, opts.Secret, wire.Hello{Role: "client", Rank: -1, Host: opts.Host})
+	if err != nil {
 		nc.Close()
+		if nq := first.notQlaunch(addr, err); nq != err {
+			return nil, nil, nq
+		}
 		return nil, nil, fmt.Errorf("client: connect %s: %w", addr, wire.TLSAlert(err))
+	}
+	if err := checkServer(addr, peer); err != nil {
+		nc.Close()
+		return nil, nil, err
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return nc, fc, nil

@@ -121,7 +121,8 @@ qlaunch_wire_compressed_frames_total{direction=out} 0
 qlaunch_wire_frames_total{direction=in} 0
 qlaunch_wire_frames_total{direction=out} 0
 qlaunch_wire_payload_bytes_total{direction=in} 0
-qlaunch_wire_payload_bytes_total{direction=out} 0`
+qlaunch_wire_payload_bytes_total{direction=out} 0
+qlaunch_worker_restarts_total{} 0`
 
 // TestScrapesShareStatusRounds: concurrent scrapes share one tree status
 // round, and scrapes within MinStatusAge of its end reuse its result; the

@@ -18,6 +18,7 @@
 //
 //	tasks_submitted_total, tasks_completed_total, tasks_failed_total,
 //	tasks_cancelled_total, tasks_retried_total   counters, the server's clients' tasks
+//	worker_restarts_total                           worker-rank processes the server's process started again
 //	queue_depth, tasks_in_flight                  tasks waiting for a slot; placed and unfinished
 //	ranks, slots, clients                         the tree's size and connected clients
 //	wire_payload_bytes_total{direction}           bytes before compression (in, out)
@@ -81,6 +82,7 @@ type Collector struct {
 	round *statusRound // the round in flight, else the last one; nil before the first
 
 	submitted, completed, failed, cancelled, retried *prometheus.Desc
+	restarts                                         *prometheus.Desc
 	queue, inFlight, ranks, slots, clients           *prometheus.Desc
 	payload, wireBytes, frames, compressed           *prometheus.Desc
 	up, rankSlots, busy, queued, done, heartbeat     *prometheus.Desc
@@ -115,6 +117,7 @@ func NewCollector(src Source, timeout time.Duration) *Collector {
 		failed:       d("tasks_failed_total", "Tasks whose kernel failed or whose rank was lost, as reported to clients."),
 		cancelled:    d("tasks_cancelled_total", "Tasks cancelled, as reported to clients."),
 		retried:      d("tasks_retried_total", "Retryable tasks placed again after their rank was lost."),
+		restarts:     d("worker_restarts_total", "Worker-rank processes that the server's process started again after they died."),
 		queue:        d("queue_depth", "Tasks at the server waiting for a free worker slot."),
 		inFlight:     d("tasks_in_flight", "Tasks placed below the server and not finished."),
 		ranks:        d("ranks", "Ranks in the tree, the server included."),
@@ -137,7 +140,7 @@ func NewCollector(src Source, timeout time.Duration) *Collector {
 // Describe sends the descriptors of every metric.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.submitted, c.completed, c.failed, c.cancelled, c.retried, c.queue, c.inFlight, c.ranks, c.slots,
+		c.submitted, c.completed, c.failed, c.cancelled, c.retried, c.restarts, c.queue, c.inFlight, c.ranks, c.slots,
 		c.clients, c.payload, c.wireBytes, c.frames, c.compressed, c.up, c.rankSlots, c.busy, c.queued,
 		c.done, c.heartbeat, c.statusErrors,
 	} {
@@ -162,6 +165,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.failed, s.Failed)
 	counter(c.cancelled, s.Cancelled)
 	counter(c.retried, s.Retried)
+	counter(c.restarts, s.Restarts)
 	gauge(c.queue, float64(s.Held))
 	gauge(c.inFlight, float64(s.InFlight))
 	gauge(c.ranks, float64(s.Ranks))
@@ -280,7 +284,11 @@ func Serve(ctx context.Context, ln net.Listener, src Source, log *slog.Logger) e
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: Handler(reg, log), ReadHeaderTimeout: 10 * time.Second}
+	// A request line is due at once (a scraper sends it whole): a peer
+	// that sends none, such as a qlaunch client given this port, gets its
+	// "400 Bad Request" (and can say it reached HTTP) well within its own
+	// 10 s handshake timeout.
+	srv := &http.Server{Handler: Handler(reg, log), ReadHeaderTimeout: 3 * time.Second}
 	stopped := context.AfterFunc(ctx, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

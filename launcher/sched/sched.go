@@ -13,6 +13,20 @@
 // l, and its result comes back as l and goes up to S as x. Every table is a
 // map keyed by local id, so scheduling and routing cost O(1) per task plus
 // a scan of the (few) children to pick where it goes.
+//
+// Capacity: a task that arrives while no child has a worker slot is held
+// while capacity may still come: before the first child with slots joined
+// (the tree is starting), or while the caller has slots reserved (Reserve:
+// a worker rank this node's process started died and is being started
+// again). Once capacity is gone for good, a task that cannot be placed is
+// sent to a child without slots if there is one (that child knows which
+// of its ranks were lost and fails it saying so), else it fails at once
+// with Unplaceable; tasks held until then go the same way. Nothing waits
+// for a slot that cannot come.
+//
+// Every event's actions come out in a deterministic order: tasks in the
+// order of their local ids (the order they arrived in), whatever the
+// order of Go's map iteration.
 package sched
 
 import "slices"
@@ -27,11 +41,12 @@ type ActionKind uint8
 
 // Action kinds.
 const (
-	SendTask   ActionKind = iota // send task ID (Body) to child To
-	SendResult                   // send result ID (Body) to source To
-	SendCancel                   // ask child To to cancel task ID
-	FailTask                     // tell source To that its task ID was lost with child Lost
-	Steal                        // ask child To to hand back up to N queued tasks
+	SendTask    ActionKind = iota // send task ID (Body) to child To
+	SendResult                    // send result ID (Body) to source To
+	SendCancel                    // ask child To to cancel task ID
+	FailTask                      // tell source To that its task ID was lost with child Lost
+	Steal                         // ask child To to hand back up to N queued tasks
+	Unplaceable                   // tell source To that its task ID cannot run: no worker slot is left
 )
 
 // Action is one decision of the scheduler.
@@ -80,6 +95,11 @@ type Sched struct {
 	// retries counts retryable tasks placed again after their child was
 	// lost.
 	retries uint64
+	// started is set once a child with worker slots joined: before, tasks
+	// wait for the tree to start.
+	started bool
+	// reserved are worker slots expected back (Reserve).
+	reserved int
 }
 
 type heldTask struct {
@@ -108,6 +128,33 @@ func (s *Sched) Held() int { return len(s.held) }
 // the child running it was lost.
 func (s *Sched) Retries() uint64 { return s.retries }
 
+// Reserve sets the worker slots expected back below this node: ranks the
+// node's own process started again after they died. While some are
+// reserved, tasks that find no slot are held for them; setting it back to
+// zero with no slot left releases the held tasks (see the package doc).
+func (s *Sched) Reserve(slots int) {
+	s.reserved = max(slots, 0)
+	s.settle()
+}
+
+// Reserved returns the worker slots expected back (Reserve).
+func (s *Sched) Reserved() int { return s.reserved }
+
+// canWait reports whether a task that finds no slot may wait for one.
+func (s *Sched) canWait() bool { return !s.started || s.reserved > 0 }
+
+// settle places or fails the held tasks once no slot can come for them.
+func (s *Sched) settle() {
+	if len(s.held) == 0 || s.canWait() || s.pick() != nil {
+		return
+	}
+	held := s.held
+	s.held = nil
+	for _, h := range held {
+		s.place(h.id, h.body)
+	}
+}
+
 // Slots returns the worker slots below this node.
 func (s *Sched) Slots() int {
 	n := 0
@@ -134,6 +181,9 @@ func (s *Sched) AddChild(p Peer, slots int) {
 	} else {
 		s.children = append(s.children, child{peer: p, slots: slots, idle: slots})
 	}
+	if slots > 0 {
+		s.started = true
+	}
 	if slots > 0 && len(s.held) > 0 {
 		held := s.held
 		s.held = nil
@@ -141,6 +191,7 @@ func (s *Sched) AddChild(p Peer, slots int) {
 			s.place(h.id, h.body)
 		}
 	}
+	s.settle()
 }
 
 // pick returns the child a new task should go to: one with reported idle
@@ -179,8 +230,18 @@ func (s *Sched) Submit(src Peer, srcID uint64, body []byte, retryable bool) {
 func (s *Sched) place(id uint64, body []byte) {
 	e := s.tasks[id]
 	c := s.pick()
-	if c == nil {
+	if c == nil && s.canWait() {
 		s.held = append(s.held, heldTask{id, body})
+		return
+	}
+	if c == nil && len(s.children) > 0 {
+		// No slot anywhere and none to come: the first child without
+		// slots gets it and fails it naming its lost ranks.
+		c = &s.children[0]
+	}
+	if c == nil {
+		delete(s.tasks, id)
+		s.actions = append(s.actions, Action{Kind: Unplaceable, To: e.src, ID: e.srcID})
 		return
 	}
 	c.out++
@@ -231,10 +292,15 @@ func (s *Sched) Cancel(src Peer, ids []uint64) {
 }
 
 func (s *Sched) cancelWhere(match func(*entry) bool) {
+	var ids []uint64
 	for id, e := range s.tasks {
-		if e.gone || !match(e) {
-			continue
+		if !e.gone && match(e) {
+			ids = append(ids, id)
 		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		e := s.tasks[id]
 		e.gone = true
 		if e.dst < 0 {
 			s.unhold(id)
@@ -271,11 +337,17 @@ func (s *Sched) RemoveChild(p Peer) {
 			break
 		}
 	}
-	var retry []uint64
+	var held []uint64
 	for id, e := range s.tasks {
-		if e.dst != p {
-			continue
+		if e.dst == p {
+			held = append(held, id)
 		}
+	}
+	// In id order, so the outcome does not depend on map iteration order.
+	slices.Sort(held)
+	var retry []uint64
+	for _, id := range held {
+		e := s.tasks[id]
 		if !e.gone && e.body != nil && e.tries < MaxRetries && e.src != p {
 			retry = append(retry, id)
 			continue
@@ -286,9 +358,6 @@ func (s *Sched) RemoveChild(p Peer) {
 		}
 	}
 	s.DropSource(p)
-	// Place retries in id order, so the outcome does not depend on map
-	// iteration order.
-	slices.Sort(retry)
 	for _, id := range retry {
 		e := s.tasks[id]
 		e.tries++
@@ -296,6 +365,7 @@ func (s *Sched) RemoveChild(p Peer) {
 		e.dst = -1
 		s.place(id, e.body)
 	}
+	s.settle()
 }
 
 // Load records a load report of child p: idle slots and queued tasks. When

@@ -192,3 +192,123 @@ func TestRetryableTaskPlacedAgain(t *testing.T) {
 		t.Fatalf("after %d retries: %+v, want task 10 failed", MaxRetries, got)
 	}
 }
+
+// TestNoSlotLeftFailsAtOnce: once the only child is lost and nothing is
+// reserved, held and new tasks fail at once instead of waiting forever.
+func TestNoSlotLeftFailsAtOnce(t *testing.T) {
+	s := New()
+	const client, a Peer = 1, 2
+	s.AddChild(a, 1)
+	s.Submit(client, 10, []byte("r"), true)
+	s.Ready()
+	s.RemoveChild(a)
+	want := []Action{{Kind: Unplaceable, To: client, ID: 10}}
+	if got := s.Ready(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("retryable task of the lost only child: %+v, want %+v", got, want)
+	}
+	s.Submit(client, 11, []byte("n"), false)
+	want = []Action{{Kind: Unplaceable, To: client, ID: 11}}
+	if got := s.Ready(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("new task with no slot: %+v, want %+v", got, want)
+	}
+	if s.Pending() != 0 || s.Held() != 0 {
+		t.Fatalf("entries left: %d pending, %d held", s.Pending(), s.Held())
+	}
+}
+
+// TestReservedSlotsHoldTasks: while a lost child's slots are reserved (its
+// replacement is starting), its retryable tasks and new ones wait for the
+// replacement, which gets them; giving the reservation up fails them.
+func TestReservedSlotsHoldTasks(t *testing.T) {
+	s := New()
+	const client, a, b, c Peer = 1, 2, 3, 4
+	s.AddChild(a, 1)
+	s.Submit(client, 10, []byte("r"), true)
+	s.Submit(client, 11, []byte("n"), false)
+	s.Ready()
+	s.Reserve(1)
+	s.RemoveChild(a)
+	want := []Action{{Kind: FailTask, To: client, ID: 11, Lost: a}}
+	if got := s.Ready(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("loss with a reservation: %+v, want %+v", got, want)
+	}
+	s.Submit(client, 12, []byte("x"), false)
+	if got := s.Ready(); len(got) != 0 || s.Held() != 2 {
+		t.Fatalf("while reserved: %+v, %d held, want 2 held", got, s.Held())
+	}
+	s.AddChild(b, 1)
+	s.Reserve(0)
+	got := s.Ready()
+	if len(got) != 2 || got[0].To != b || string(got[0].Body) != "r" || got[1].To != b || string(got[1].Body) != "x" {
+		t.Fatalf("replacement joined: %+v, want both tasks sent to it in order", got)
+	}
+	if s.Retries() != 1 {
+		t.Fatalf("retries %d, want 1", s.Retries())
+	}
+	// Lost again, reserved, then given up: the held tasks fail.
+	s.Reserve(1)
+	s.RemoveChild(b)
+	s.Ready()
+	if s.Held() != 1 {
+		t.Fatalf("held %d, want the retryable task", s.Held())
+	}
+	s.Reserve(0)
+	if got := s.Ready(); len(got) != 1 || got[0].Kind != Unplaceable || got[0].ID != 10 {
+		t.Fatalf("reservation given up: %+v, want task 10 unplaceable", got)
+	}
+	// A child without slots (a manager whose ranks were lost) gets tasks
+	// no slot can take: it names its own lost ranks.
+	s.AddChild(c, 0)
+	s.Submit(client, 13, nil, false)
+	if got := s.Ready(); len(got) != 1 || got[0].Kind != SendTask || got[0].To != c {
+		t.Fatalf("with a child without slots: %+v, want the task sent to it", got)
+	}
+}
+
+// TestStartingHolds: before any child with slots joined, tasks wait.
+func TestStartingHolds(t *testing.T) {
+	s := New()
+	s.AddChild(2, 0)
+	s.Submit(1, 1, nil, false)
+	if got := s.Ready(); len(got) != 0 || s.Held() != 1 {
+		t.Fatalf("starting: %+v, %d held, want held", got, s.Held())
+	}
+}
+
+// TestDeterministicActions: dropping a source or losing a child yields the
+// same actions in the same order every time (local-id order), whatever
+// Go's map iteration order.
+func TestDeterministicActions(t *testing.T) {
+	run := func(drop bool) []Action {
+		s := New()
+		const client, a, b Peer = 1, 2, 3
+		s.AddChild(a, 4)
+		s.AddChild(b, 4)
+		for i := range 16 {
+			s.Submit(client, uint64(100+i), nil, false)
+		}
+		s.Ready()
+		if drop {
+			s.DropSource(client)
+		} else {
+			s.RemoveChild(a)
+		}
+		return slices.Clone(s.Ready())
+	}
+	for _, drop := range []bool{true, false} {
+		first := run(drop)
+		if len(first) != 8 && !drop || drop && len(first) != 16 {
+			t.Fatalf("drop=%v: %d actions", drop, len(first))
+		}
+		for i := 1; i < len(first); i++ {
+			if first[i].ID < first[i-1].ID {
+				t.Fatalf("drop=%v: actions out of order: %+v", drop, first)
+			}
+		}
+		for range 50 {
+			if got := run(drop); !reflect.DeepEqual(got, first) {
+				t.Fatalf("drop=%v: actions differ between runs:\n%+v\n%+v", drop, got, first)
+			}
+		}
+	}
+}

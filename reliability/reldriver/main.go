@@ -1,9 +1,11 @@
 // Command reldriver is the client side of the reliability tests: it runs
-// as the command of qlaunch run (soak), as a client to be killed mid-Map
-// (hold), and prints the report table (table).
+// as the command of qlaunch run (soak; idle, which only keeps an attached
+// runtime up until it is interrupted, for tests that are its clients), as a
+// client to be killed mid-Map (hold), and prints the report table (table).
 //
 //	reldriver soak [-tiny N] [-big N] [-size BYTES] [-every N] -out FILE
 //	reldriver hold -n N -dir DIR
+//	reldriver idle -dir DIR
 //	reldriver table FILE
 //
 // soak and hold find the runtime through QLAUNCH_ADDR and
@@ -50,6 +52,10 @@ func run(ctx context.Context, args []string) error {
 		return soak(ctx, args[1:])
 	case "hold":
 		return hold(ctx, args[1:])
+	case "idle":
+		// -dir DIR only marks the process as the test's.
+		<-ctx.Done()
+		return nil
 	case "table":
 		if len(args) != 2 {
 			return errors.New("usage: reldriver table FILE")

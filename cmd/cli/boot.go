@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/qlaunch/qlaunch/launcher"
+	"github.com/qlaunch/qlaunch/launcher/boot"
+	"github.com/qlaunch/qlaunch/launcher/netpick"
+	"github.com/qlaunch/qlaunch/rank"
+	"github.com/qlaunch/qlaunch/topology"
+)
+
+// cmdBoot is `qlaunch TOPOLOGY.toml`: under srun, mpirun, mpiexec or PBS,
+// take this rank's role in the plan. A rank that fails records its error
+// in the rank error file, when $QLAUNCH_ERROR_FILE names one, for qlaunch
+// wait and the batch scripts to quote.
+func cmdBoot(ctx context.Context, e *env, args []string) error {
+	err := bootRank(ctx, e, args)
+	if !errors.Is(err, flag.ErrHelp) {
+		recordRankError(e, err)
+	}
+	return err
+}
+
+// bootRank is cmdBoot without the error file.
+func bootRank(ctx context.Context, e *env, args []string) error {
+	tuneRoleGC(e)
+	path := args[0]
+	fs := newFlagSet(e, path, "TOPOLOGY.toml [--dial-timeout D] [--network NET] [--metrics ADDR] [-v]\n\n"+
+		"Run under srun, mpirun, mpiexec (or pbsdsh): every rank detects who it is\n"+
+		"(qlaunch whoami), computes its own entry of the plan (qlaunch plan), pins its\n"+
+		"CPUs, sets its environment and takes its role; the server writes the address\n"+
+		"file once the whole tree has joined. With a binary built with -tags mpi, ranks\n"+
+		"started by an MPI launcher listen on port 0 and exchange addresses by MPI.\n"+
+		"QLAUNCH_MPI=0 turns MPI off, QLAUNCH_MPI=1 forces it on.")
+	dial := fs.Duration("dial-timeout", boot.DefaultDialTimeout, "how long a rank keeps trying to reach its parent")
+	network := fs.String("network", "", "network every rank listens and dials on, replacing the topology's: auto, an interface (ib0), a CIDR (10.1.0.0/16) or an address")
+	metricsAddr := fs.String("metrics", "", metricsHelp+", on the server rank; replaces the topology's server.metrics")
+	var v verbosity
+	fs.Var(&v, "v", "more output")
+	var lf linkFlags
+	lf.add(fs)
+	if err := parseFlags(e, fs, args[1:]); err != nil {
+		return err
+	}
+	if err := checkMetrics(path, *metricsAddr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected arguments %q", path, fs.Args())
+	}
+	if _, err := netpick.Parse(*network); err != nil {
+		return usagef("%s: --network: %w", path, err)
+	}
+	t, err := topology.Load(path)
+	if err != nil {
+		return err
+	}
+	info, err := rank.Detect(e.getenv)
+	if err != nil {
+		return err
+	}
+	if info.Launcher == rank.None {
+		return errNoLauncher(path)
+	}
+	// Before the rank takes part in anything: does the node give the job
+	// what the topology asks for, and does the plan fit the tasks the
+	// launcher started? (Under MPI, checked once MPI runs, so that a
+	// failure can end the whole job.)
+	asked := t
+	t = t.WithCPUsPerNode(onlineCPUs())
+	preflight := func() error {
+		if err := asked.CheckNode(nodeResources(e.getenv)); err != nil {
+			return err
+		}
+		if _, err := boot.Entry(t, info); err != nil && !errors.Is(err, rank.ErrLayout) {
+			return withLaunchHint(err, path, t, info)
+		}
+		return nil
+	}
+	mpi := useMPI(info, e.getenv)
+	if !mpi {
+		if err := preflight(); err != nil {
+			return err
+		}
+	}
+	link, _, err := lf.config(e, t)
+	if err != nil {
+		return err
+	}
+	level := t.Runtime.LogLevel.Level()
+	if v > 0 {
+		level = slog.LevelDebug
+	}
+	log := newLogger(e, level)
+	cfg := boot.Config{
+		Topology: t, Info: info, Getenv: e.getenv, Setenv: os.Setenv,
+		DialTimeout: *dial, Logger: log, Network: *network, Link: link,
+	}
+	if cfg.Registry, err = e.registry(); err != nil {
+		return err
+	}
+	if cfg.Secret, cfg.SecretFile, err = runtimeSecret(e, t.Runtime.SecretPath(e.getenv)); err != nil {
+		return err
+	}
+	if *metricsAddr == "" {
+		*metricsAddr = t.Server.Metrics
+	}
+	// The server rank serves the metrics endpoint, if any.
+	// It cannot be opened: the job goes on without it.
+	stopMetrics := func() {}
+	cfg.Monitor = launcher.NewMonitor()
+	// Below the server, an interrupt waits for the tree's own stop (see
+	// rankContext).
+	var server atomic.Bool
+	ctx, stopRank := rankContext(ctx, parentGrace, server.Load)
+	defer stopRank()
+	cfg.Started = func(r topology.Rank) {
+		server.Store(r.Roles.Has(topology.RoleServer))
+		if !r.Roles.Has(topology.RoleServer) {
+			return
+		}
+		stop, err := serveMetrics(ctx, *metricsAddr, cfg.Monitor, log)
+		if err != nil {
+			log.Error("no metrics endpoint", "err", err)
+			return
+		}
+		stopMetrics = stop
+	}
+	defer func() { stopMetrics() }()
+	if mpi {
+		// MPI_THREAD_FUNNELED: StartMPI locks this goroutine to its thread;
+		// every MPI call, Finalize included, is made here.
+		m, err := rank.StartMPI()
+		if err != nil {
+			return err
+		}
+		cfg.MPI = m
+		if err = preflight(); err == nil {
+			err = boot.Run(ctx, cfg)
+		} else {
+			err = &boot.StartError{Err: err}
+		}
+		if se := (*boot.StartError)(nil); errors.As(err, &se) {
+			// The other ranks may wait on this one in MPI_Allgather, and srun
+			// does not end a step for one failed task: end the whole job.
+			fmt.Fprintf(e.stderr, "qlaunch: %v (aborting the MPI job)\n", err)
+			m.Abort(1)
+		}
+		finalizeMPI(m, log)
+		return err
+	}
+	return boot.Run(ctx, cfg)
+}
+
+// useMPI reports whether to bootstrap through MPI: in a binary built with
+// it, for ranks an MPI launcher started, unless QLAUNCH_MPI says otherwise.
+func useMPI(info rank.Info, getenv func(string) string) bool {
+	switch getenv("QLAUNCH_MPI") {
+	case "0":
+		return false
+	case "1":
+		return true
+	}
+	if !rank.HaveMPI {
+		return false
+	}
+	switch info.Launcher {
+	case rank.OpenMPI, rank.PMIx, rank.Hydra, rank.PMI:
+		return true
+	}
+	return false
+}
+
+// finalizeMPI calls MPI_Finalize, which waits for the other ranks; a rank
+// whose peers died would wait forever, so it gives up after 30 s.
+func finalizeMPI(m *rank.MPI, log *slog.Logger) {
+	t := time.AfterFunc(30*time.Second, func() {
+		log.Error("MPI_Finalize did not return within 30s: exiting")
+		os.Exit(1)
+	})
+	defer t.Stop()
+	if err := m.Finalize(); err != nil {
+		log.Error("MPI_Finalize", "err", err)
+	}
+}
+
+// onlineCPUs is the machine's CPU count (not this process's affinity, which
+// the launcher may have narrowed): every rank of a node must see the same.
+func onlineCPUs() int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	set, err := topology.ParseCPUList(strings.TrimSpace(string(b)), 0)
+	if err != nil || set.Len() == 0 {
+		return runtime.NumCPU()
+	}
+	return set.Max() + 1
+}

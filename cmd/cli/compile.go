@@ -1,0 +1,412 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/cmplx"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/kernels/circuit"
+	"github.com/qlaunch/qlaunch/kernels/instantiate"
+	"github.com/qlaunch/qlaunch/kernels/mapping"
+	"github.com/qlaunch/qlaunch/kernels/resynth"
+)
+
+// compileStates is the number of random input states compared beyond
+// circuit.MaxUnitaryQubits / 10 qubits.
+const compileStates = 8
+
+// maxCheckedUnitaryQubits is the widest circuit compile compares by
+// unitary; wider ones are compared on random states.
+const maxCheckedUnitaryQubits = 10
+
+// maxCheckedStateQubits is the widest circuit compile can check at all.
+const maxCheckedStateQubits = 24
+
+// Optimisation levels of compile.
+const (
+	minLevel     = 1
+	maxLevel     = 4
+	defaultLevel = 2
+)
+
+// levelPasses returns the block width of each resynthesis pass of a level
+// (blockQubits, when not 0, replaces every width):
+//
+//	1: one pass of 2-qubit blocks
+//	2: one pass of 3-qubit blocks
+//	3: 2-qubit blocks, then 3-qubit blocks up to three times
+//	4: level 3, then 4-qubit blocks up to twice
+//
+// A pass that does not lower the two-qubit count is dropped, and so are
+// the passes of the same width after it (a fixed point at that width):
+// level 4 is then never worse than level 3.
+func levelPasses(level, blockQubits int) []int {
+	passes := [][]int{nil, {2}, {3}, {2, 3, 3, 3}, {2, 3, 3, 3, 4, 4}}[level]
+	if blockQubits != 0 {
+		passes = slices.Repeat([]int{blockQubits}, len(passes))
+	}
+	return passes
+}
+
+// compileJob is what compileCircuit compiles, and how.
+type compileJob struct {
+	in             *circuit.Circuit
+	seed           uint64
+	level          int
+	blockQubits    int // 0: the level's
+	gates          string
+	matrix         *circuit.Matrix
+	errorThreshold float64
+	graph          *mapping.Graph // nil: all-to-all
+}
+
+// compiled is the outcome of compileCircuit, checked.
+type compiled struct {
+	res     resynth.Result // of all passes: counts before the first, after the last
+	out     *circuit.Circuit
+	passes  int
+	final   []int // logical → physical at the end
+	report  map[string]any
+	check   string
+	seconds float64
+}
+
+// compileCircuit compiles job.in with resynth tasks run by run: with a
+// coupling graph it decomposes three-qubit gates and routes the circuit
+// (swaps inserted) first; then it resynthesises block by block on the
+// graph's edges, once (levels 1 and 2) or until the two-qubit count
+// stops falling (levels 3 and 4, at most maxPasses passes). It checks the
+// result: the same measurements, resets, barriers and conditions in
+// order, every two-qubit gate on an edge, and the unitary part within the
+// error bound of the input's followed by the final mapping's permutation.
+func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task) ([]byte, error), job compileJob) (*compiled, error) {
+	start := time.Now()
+	in := job.in
+	widths := levelPasses(job.level, job.blockQubits)
+	identity := make([]int, in.Qubits)
+	for i := range identity {
+		identity[i] = i
+	}
+	cur, reference, routed := in, in, in
+	initial, final := identity, identity
+	var coupling [][2]int
+	if g := job.graph; g != nil {
+		decomposed := mapping.Decompose(in)
+		place := mapping.Place(decomposed, g, job.seed)
+		var perm []int
+		var err error
+		routed, perm, err = mapping.RouteFrom(decomposed, g, place)
+		if err != nil {
+			return nil, err
+		}
+		cur, initial, final, coupling = routed, place[:in.Qubits], perm[:in.Qubits], g.Edges
+		// The reference on the graph's qubits: the initial mapping's
+		// permutation undone, the input, the final mapping's permutation
+		// (both as swaps).
+		inverse := make([]int, len(place))
+		for l, p := range place {
+			inverse[p] = l
+		}
+		reference = &circuit.Circuit{Qubits: g.Nodes, Cregs: in.Cregs, Defs: in.Defs}
+		reference.Append(permutationSwaps(inverse)...)
+		reference.Append(in.Ops...)
+		reference.Append(permutationSwaps(perm)...)
+	}
+	c := &compiled{final: final}
+	var rootSum float64
+	passes := len(widths)
+	skip := 0 // a width at its fixed point
+	for pass, bq := range widths {
+		if bq == skip {
+			continue
+		}
+		payload, err := json.Marshal(resynth.Request{QASM: circuit.FormatQASM(cur), Seed: job.seed + uint64(pass)*0x10000,
+			BlockQubits: bq, Gates: job.gates, GateMatrix: job.matrix, ErrorThreshold: job.errorThreshold / float64(passes*passes), // (Σ√)² ≤ the threshold
+			Coupling: coupling})
+		if err != nil {
+			return nil, err
+		}
+		raw, err := run(ctx, kernels.Task{Kernel: resynth.KernelResynth, Payload: payload})
+		if err != nil {
+			return nil, err
+		}
+		var res resynth.Result
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return nil, fmt.Errorf("reading the result: %w", err)
+		}
+		out, err := circuit.ParseQASM(res.QASM)
+		if err != nil {
+			return nil, fmt.Errorf("reading the compiled circuit: %w", err)
+		}
+		if pass > 0 && res.TwoQubitGatesAfter >= c.res.TwoQubitGatesAfter && res.CNOTsAfter >= c.res.CNOTsAfter {
+			skip = bq // no better: drop the pass, and the others of its width
+			continue
+		}
+		rootSum += math.Sqrt(res.ErrorBound)
+		if pass == 0 {
+			c.res = res
+		} else {
+			c.res.TwoQubitGatesAfter, c.res.CNOTsAfter, c.res.QASM = res.TwoQubitGatesAfter, res.CNOTsAfter, res.QASM
+			c.res.Replaced += res.Replaced
+			c.res.BlockDistances += res.BlockDistances
+			c.res.Unreached += res.Unreached
+		}
+		c.res.ErrorBound = rootSum * rootSum
+		c.out, cur = out, out
+		c.passes++
+	}
+	res := &c.res
+	// The counts before are the input's, not the routed circuit's.
+	res.TwoQubitGatesBefore, res.CNOTsBefore = in.TwoQubitGates(), in.CNOTs()
+	c.seconds = time.Since(start).Seconds()
+	c.report = map[string]any{
+		"two_qubit_gates_before": res.TwoQubitGatesBefore, "two_qubit_gates_after": res.TwoQubitGatesAfter,
+		"blocks": res.Blocks, "replaced": res.Replaced, "seconds": c.seconds, "qubits": in.Qubits,
+		"gates": res.Gates, "error_bound": res.ErrorBound, "block_distances": res.BlockDistances,
+		"unreached": res.Unreached, "initial_mapping": initial, "final_mapping": final,
+		"level": job.level, "block_qubits": widths[len(widths)-1], "passes": c.passes,
+	}
+	if res.Gates == resynth.DefaultGates {
+		c.report["cnots_before"], c.report["cnots_after"] = res.CNOTsBefore, res.CNOTsAfter
+	}
+	// The check.
+	out := c.out
+	allowed := max(res.ErrorBound*(1+1e-6)+1e-12, instantiate.DefaultThreshold)
+	if g := job.graph; g != nil {
+		for _, op := range out.Ops {
+			if qs := op.QubitList(); len(qs) == 2 && !g.Adjacent(qs[0], qs[1]) {
+				return nil, fmt.Errorf("%s on qubits %v, not an edge of the coupling graph; nothing written", op.Gate, qs)
+			}
+		}
+	}
+	if !slices.Equal(nonUnitaryOps(routed), nonUnitaryOps(out)) {
+		return nil, errors.New("the compiled circuit's measurements, resets or barriers differ from the input's; nothing written")
+	}
+	var ok bool
+	if reference.Qubits <= maxCheckedUnitaryQubits {
+		d, err := unitaryDistance(reference.UnitaryPart(), out.UnitaryPart())
+		if err != nil {
+			return nil, err
+		}
+		c.report["distance"] = d
+		c.check, ok = fmt.Sprintf("distance %.3g", d), d < allowed
+	} else {
+		f, err := worstFidelity(reference.UnitaryPart(), out.UnitaryPart(), job.seed)
+		if err != nil {
+			return nil, err
+		}
+		c.report["worst_fidelity"] = f
+		// 1 − |⟨ψ|U†V|ψ⟩|² ≤ ‖U − e^{iφ}V‖² ≤ 2·N·d.
+		c.check = fmt.Sprintf("worst fidelity on %d random states 1-%.3g", compileStates, 1-f)
+		ok = 1-f < max(2*float64(int(1)<<reference.Qubits)*allowed, instantiate.DefaultThreshold)
+	}
+	if !ok {
+		return nil, fmt.Errorf("the compiled circuit differs from the input (%s, error bound %.3g); nothing written", c.check, res.ErrorBound)
+	}
+	return c, nil
+}
+
+// cmdCompile compiles a circuit for a machine (see compileCircuit).
+func cmdCompile(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "compile", "compile [--ip ADDR | --local] IN.qasm -o OUT.qasm [--seed S] [--level 1-4] [--block-qubits 2-4] [--gates SET [--gate-matrix FILE]] [--coupling GRAPH] [--error-threshold E] [--format text|json]")
+	var nf numericFlags
+	nf.clientFlags.add(fs)
+	nf.add(fs)
+	outPath := fs.String("o", "", "write the compiled circuit to this file (default: standard output)")
+	level := fs.Int("level", defaultLevel, "optimisation level: 1 two-qubit blocks, 2 three-qubit blocks, 3 two- then three-qubit passes to a fixed point, 4 level 3 then four-qubit passes")
+	blockQubits := fs.Int("block-qubits", 0, "widest block to resynthesise, 2 to 4 (default: the level's)")
+	gates := fs.String("gates", resynth.DefaultGates, "native gate set: "+strings.Join(resynth.GatePresets(), " ")+", or NAME,rz,sx with --gate-matrix")
+	gateMatrix := fs.String("gate-matrix", "", "JSON file of the two-qubit gate NAME of --gates: {\"qubits\": 2, \"matrix\": [[[re, im], …], …]}")
+	coupling := fs.String("coupling", "", "coupling graph: a-b,c-d…, a file of edges, linear:N, ring:N, grid:RxC, all:N or heavy-hex:RxC (default: all-to-all)")
+	errorThreshold := fs.Float64("error-threshold", 0, "bound on the whole circuit's error (distance); 0: exact synthesis, each block within 1e-10")
+	pos, err := parseInterleaved(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("compile: want one input file IN.qasm, got %d arguments", len(pos))
+	}
+	if nf.format != "text" && nf.format != "json" {
+		return usagef("compile: --format %q: want text or json", nf.format)
+	}
+	if *level < minLevel || *level > maxLevel {
+		return usagef("compile: --level %d: want %d to %d", *level, minLevel, maxLevel)
+	}
+	if *blockQubits != 0 && (*blockQubits < 2 || *blockQubits > resynth.MaxBlockQubits) {
+		return usagef("compile: --block-qubits %d: want 2 to %d", *blockQubits, resynth.MaxBlockQubits)
+	}
+	if math.IsNaN(*errorThreshold) || *errorThreshold < 0 || *errorThreshold >= 1 {
+		return usagef("compile: --error-threshold %v: want 0 to 1", *errorThreshold)
+	}
+	var matrix *circuit.Matrix
+	if *gateMatrix != "" {
+		b, err := os.ReadFile(*gateMatrix)
+		if err != nil {
+			return usageError{err}
+		}
+		var uf unitaryFile
+		if err := json.Unmarshal(b, &uf); err != nil {
+			return &inputError{*gateMatrix, err}
+		}
+		if uf.Matrix.Dim != 4 || uf.Qubits != 2 {
+			return &inputError{*gateMatrix, fmt.Errorf("want a two-qubit gate: qubits 2 and a 4×4 matrix")}
+		}
+		matrix = &uf.Matrix
+	}
+	if _, err := resynth.ParseGateSet(ctx, *gates, matrix); err != nil {
+		return usagef("compile: --gates: %v", err)
+	}
+	inPath := pos[0]
+	src, err := os.ReadFile(inPath)
+	if err != nil {
+		return usageError{err}
+	}
+	in, err := circuit.ParseQASM(string(src))
+	if err != nil {
+		return &inputError{inPath, err}
+	}
+	if in.Qubits > maxCheckedStateQubits {
+		return &inputError{inPath, fmt.Errorf("%d qubits: compile checks at most %d", in.Qubits, maxCheckedStateQubits)}
+	}
+	job := compileJob{in: in, seed: nf.seed, level: *level, blockQubits: *blockQubits, gates: *gates,
+		matrix: matrix, errorThreshold: *errorThreshold}
+	if *coupling != "" {
+		if job.graph, err = mapping.ParseCoupling(*coupling); err != nil {
+			return usagef("compile: --coupling: %v", err)
+		}
+		switch {
+		case job.graph.Nodes < in.Qubits:
+			return usagef("compile: --coupling %s has %d qubits, the circuit %d", *coupling, job.graph.Nodes, in.Qubits)
+		case job.graph.Nodes > maxCheckedStateQubits:
+			return usagef("compile: --coupling %s has %d qubits: compile checks at most %d", *coupling, job.graph.Nodes, maxCheckedStateQubits)
+		}
+	}
+	p := newProgress(e, 0, "compile "+inPath)
+	c, err := compileCircuit(ctx, func(ctx context.Context, t kernels.Task) ([]byte, error) { return nf.runTask(ctx, e, t) }, job)
+	p.Done()
+	if err != nil {
+		var se *circuit.SyntaxError
+		if errors.As(err, &se) {
+			return &inputError{inPath, err}
+		}
+		return fmt.Errorf("compile: %w", err)
+	}
+	res := &c.res
+	info := e.stdout
+	if *outPath == "" {
+		if _, err := io.WriteString(e.stdout, res.QASM); err != nil {
+			return err
+		}
+		info = e.stderr
+	} else if err := os.WriteFile(*outPath, []byte(res.QASM), 0o644); err != nil {
+		return err
+	}
+	if nf.format == "json" {
+		if *outPath == "" {
+			c.report["qasm"] = res.QASM
+		}
+		return writeJSON(info, c.report)
+	}
+	what, before, after := "two-qubit gates", res.TwoQubitGatesBefore, res.TwoQubitGatesAfter
+	if res.Gates == resynth.DefaultGates {
+		what, before, after = "CNOTs", res.CNOTsBefore, res.CNOTsAfter
+	}
+	_, err = fmt.Fprintf(info, "compile: %s %d → %d in %s (%d of %d blocks replaced, %d passes), error bound %.3g, %s, %.3f s\n",
+		what, before, after, res.Gates, res.Replaced, res.Blocks, c.passes, res.ErrorBound, c.check, c.seconds)
+	return err
+}
+
+// permutationSwaps returns swaps that move the state of qubit i to qubit
+// perm[i].
+func permutationSwaps(perm []int) []circuit.Op {
+	at := slices.Clone(perm) // at[i]: where the state now on qubit i must go
+	var ops []circuit.Op
+	for i := range at {
+		for at[i] != i {
+			j := at[i]
+			ops = append(ops, circuit.Op{Gate: circuit.Swap, Qubits: [3]int{i, j}})
+			at[i], at[j] = at[j], at[i]
+		}
+	}
+	return ops
+}
+
+// nonUnitaryOps returns c's measurements, resets, barriers and
+// conditioned ops with their conditions, qubits and bits (a conditioned
+// gate by its condition and qubits alone: retargeting may rewrite it).
+func nonUnitaryOps(c *circuit.Circuit) []circuit.Op {
+	var out []circuit.Op
+	for _, op := range c.Ops {
+		switch {
+		case !op.Gate.Unitary():
+			out = append(out, op)
+		case op.Cond.Set():
+			marker := circuit.Op{Cond: op.Cond}
+			if n := len(out); n > 0 && out[n-1] == marker {
+				continue // one run of conditioned gates under one condition
+			}
+			out = append(out, marker)
+		}
+	}
+	return out
+}
+
+func unitaryDistance(a, b *circuit.Circuit) (float64, error) {
+	u, err := a.Unitary()
+	if err != nil {
+		return 0, err
+	}
+	v, err := b.Unitary()
+	if err != nil {
+		return 0, err
+	}
+	if u.Dim != v.Dim {
+		return 0, errors.New("compile: the compiled circuit has a different number of qubits")
+	}
+	return circuit.Distance(u, v), nil
+}
+
+// worstFidelity returns the least |⟨aψ|bψ⟩|² over random states ψ.
+func worstFidelity(a, b *circuit.Circuit, seed uint64) (float64, error) {
+	if a.Qubits != b.Qubits {
+		return 0, errors.New("compile: the compiled circuit has a different number of qubits")
+	}
+	rng := rand.New(rand.NewPCG(seed, 0xf1de))
+	worst := 1.0
+	for range compileStates {
+		psi := make([]complex128, 1<<a.Qubits)
+		var norm float64
+		for i := range psi {
+			psi[i] = complex(rng.NormFloat64(), rng.NormFloat64())
+			norm += real(psi[i])*real(psi[i]) + imag(psi[i])*imag(psi[i])
+		}
+		s := complex(1/math.Sqrt(norm), 0)
+		for i := range psi {
+			psi[i] *= s
+		}
+		phi := append([]complex128(nil), psi...)
+		if err := a.Simulate(psi); err != nil {
+			return 0, err
+		}
+		if err := b.Simulate(phi); err != nil {
+			return 0, err
+		}
+		var dot complex128
+		for i := range psi {
+			dot += cmplx.Conj(psi[i]) * phi[i]
+		}
+		f := real(dot)*real(dot) + imag(dot)*imag(dot)
+		worst = min(worst, f)
+	}
+	return worst, nil
+}

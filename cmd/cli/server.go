@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/qlaunch/qlaunch/launcher"
+)
+
+// cmdServer runs the server: it dials the managers and accepts clients.
+func cmdServer(ctx context.Context, e *env, args []string) error {
+	tuneRoleGC(e)
+	fs := newFlagSet(e, "server", "server [-p PORT] [-i IP] [--ranks N] [--address-file F] [--secret-file F] [--metrics ADDR] [-v] MANAGER_ADDR[:PORT]…")
+	port := fs.Int("p", launcher.DefaultServerPort, "port clients connect to")
+	ip := fs.String("i", "", "IP address to listen on (default: all)")
+	ranks := fs.Int("ranks", 0, "ranks of the whole tree, the server included; ready once they joined (default: once every manager joined)")
+	addrFile := fs.String("address-file", "", "write the server's address here once ready (default: $QLAUNCH_ADDRESS_FILE, else "+defaultAddressFile+")")
+	secretFile := fs.String("secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default, created if missing)")
+	metricsAddr := fs.String("metrics", "", metricsHelp)
+	var v verbosity
+	fs.Var(&v, "v", "more output")
+	var lf linkFlags
+	lf.add(fs)
+	pos, err := parseInterleaved(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := checkMetrics("server", *metricsAddr); err != nil {
+		return err
+	}
+	var managers []string
+	for _, a := range pos {
+		if !strings.Contains(a, ":") {
+			a += ":" + strconv.Itoa(launcher.DefaultManagerPort)
+		}
+		managers = append(managers, a)
+	}
+	link, _, err := lf.config(e, nil)
+	if err != nil {
+		return err
+	}
+	secret, secretPath, err := runtimeSecret(e, *secretFile)
+	if err != nil {
+		return err
+	}
+	link.Secret = secret
+	*addrFile = addressFilePath(e, *addrFile)
+	reg, err := e.registry()
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	ln, err := net.Listen("tcp", net.JoinHostPort(*ip, strconv.Itoa(*port)))
+	if err != nil {
+		return err
+	}
+	log := newLogger(e, v.level())
+	mon := launcher.NewMonitor()
+	stopMetrics, err := serveMetrics(ctx, *metricsAddr, mon, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
+	err = launcher.RunServer(ctx, launcher.ServerConfig{
+		Host: host, Listener: ln, Managers: managers, ExpectRanks: *ranks,
+		AddressFile: *addrFile, Owner: launcher.AddressOwner{Job: jobID(e), SecretFile: secretPath},
+		Registry: reg, Link: link,
+		Logger: log, Monitor: mon,
+	})
+	if errors.Is(err, launcher.ErrShutdown) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,384 @@
+// Package mapping places circuits on a machine's coupling graph and routes
+// them: after Route every two-qubit gate acts on an edge of the graph.
+//
+// A Graph is read by ParseCoupling from an edge list ("0-1,1-2"), a file
+// of edges (one "a-b" or "a b" per line or comma-separated; # comments),
+// or a preset: linear:N, ring:N, grid:RxC, all:N, heavy-hex:RxC (IBM's
+// lattice of R rows of C qubits joined by bridge qubits). Place chooses the
+// initial mapping by forward and backward routing passes (SABRE's
+// placement). RouteFrom starts from an initial mapping (Route from the
+// identity) and, SABRE-style, before each two-qubit gate whose qubits are
+// apart inserts swaps, each chosen among those that bring the gate's
+// qubits closer by the smallest total distance of the next gates (a
+// lookahead window): the current gate's distance falls with every swap,
+// so routing ends. It reports the final mapping, logical → physical.
+package mapping
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/qlaunch/qlaunch/kernels/circuit"
+)
+
+// Graph is an undirected coupling graph on Nodes physical qubits.
+type Graph struct {
+	Nodes int
+	Edges [][2]int // a < b, sorted, no duplicates
+	dist  [][]int
+}
+
+// MaxNodes bounds a graph's qubits.
+const MaxNodes = circuit.MaxQubits
+
+// CouplingError reports a coupling that cannot be read.
+type CouplingError struct{ Spec, Msg string }
+
+func (e *CouplingError) Error() string {
+	return fmt.Sprintf("mapping: coupling %q: %s (want a-b,c-d…, a file of edges, linear:N, ring:N, grid:RxC, all:N or heavy-hex:RxC)", e.Spec, e.Msg)
+}
+
+// BadInput marks the error as the caller's fault.
+func (e *CouplingError) BadInput() bool { return true }
+
+// ParseCoupling reads a coupling graph (see the package documentation).
+// A spec that names an existing file is read as a file of edges.
+func ParseCoupling(spec string) (*Graph, error) {
+	kind, arg, hasColon := strings.Cut(spec, ":")
+	if hasColon {
+		switch kind {
+		case "linear", "ring", "all":
+			n, err := strconv.Atoi(arg)
+			if err != nil || n < 2 || n > MaxNodes {
+				return nil, &CouplingError{spec, fmt.Sprintf("N must be 2 to %d", MaxNodes)}
+			}
+			var edges [][2]int
+			switch kind {
+			case "linear", "ring":
+				for i := 0; i+1 < n; i++ {
+					edges = append(edges, [2]int{i, i + 1})
+				}
+				if kind == "ring" && n > 2 {
+					edges = append(edges, [2]int{0, n - 1})
+				}
+			case "all":
+				if n > 64 {
+					return nil, &CouplingError{spec, "all:N takes N up to 64"}
+				}
+				for a := range n {
+					for b := a + 1; b < n; b++ {
+						edges = append(edges, [2]int{a, b})
+					}
+				}
+			}
+			return newGraph(spec, n, edges)
+		case "heavy-hex":
+			rs, cs, ok := strings.Cut(arg, "x")
+			r, err1 := strconv.Atoi(rs)
+			c, err2 := strconv.Atoi(cs)
+			if !ok || err1 != nil || err2 != nil || r < 1 || c < 2 || r*c*2 > MaxNodes {
+				return nil, &CouplingError{spec, "want heavy-hex:RxC with C ≥ 2 and 2·R·C at most " + strconv.Itoa(MaxNodes)}
+			}
+			return heavyHex(spec, r, c)
+		case "grid":
+			rs, cs, ok := strings.Cut(arg, "x")
+			r, err1 := strconv.Atoi(rs)
+			c, err2 := strconv.Atoi(cs)
+			if !ok || err1 != nil || err2 != nil || r < 1 || c < 1 || r*c < 2 || r*c > MaxNodes {
+				return nil, &CouplingError{spec, "want grid:RxC with R·C from 2 to " + strconv.Itoa(MaxNodes)}
+			}
+			var edges [][2]int
+			for i := range r {
+				for j := range c {
+					if j+1 < c {
+						edges = append(edges, [2]int{i*c + j, i*c + j + 1})
+					}
+					if i+1 < r {
+						edges = append(edges, [2]int{i*c + j, (i+1)*c + j})
+					}
+				}
+			}
+			return newGraph(spec, r*c, edges)
+		}
+	}
+	text := spec
+	if b, err := os.ReadFile(spec); err == nil {
+		text = string(b)
+	} else if !strings.Contains(spec, "-") {
+		return nil, &CouplingError{spec, "not a preset, an edge list or a readable file"}
+	}
+	var edges [][2]int
+	n := 0
+	for _, line := range strings.Split(text, "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		for _, f := range strings.FieldsFunc(line, func(r rune) bool { return r == ',' || r == ';' }) {
+			f = strings.TrimSpace(f)
+			if f == "" {
+				continue
+			}
+			as, bs, ok := strings.Cut(f, "-")
+			if !ok {
+				as, bs, ok = strings.Cut(f, " ")
+			}
+			a, err1 := strconv.Atoi(strings.TrimSpace(as))
+			b, err2 := strconv.Atoi(strings.TrimSpace(bs))
+			if !ok || err1 != nil || err2 != nil || a < 0 || b < 0 || a == b || a >= MaxNodes || b >= MaxNodes {
+				return nil, &CouplingError{spec, fmt.Sprintf("bad edge %q", f)}
+			}
+			edges = append(edges, [2]int{min(a, b), max(a, b)})
+			n = max(n, a+1, b+1)
+		}
+	}
+	if len(edges) == 0 {
+		return nil, &CouplingError{spec, "no edges"}
+	}
+	return newGraph(spec, n, edges)
+}
+
+// heavyHex returns IBM's heavy-hex lattice: r rows of c qubits in a
+// chain (row i on qubits i·c … i·c+c−1), and between rows i and i+1 a
+// bridge qubit at every fourth column, from column 0 below even rows and
+// from column 2 below odd ones (numbered after the rows, row by row), so
+// that every qubit has at most three neighbours.
+func heavyHex(spec string, r, c int) (*Graph, error) {
+	var edges [][2]int
+	for i := range r {
+		for j := 0; j+1 < c; j++ {
+			edges = append(edges, [2]int{i*c + j, i*c + j + 1})
+		}
+	}
+	n := r * c
+	for i := 0; i+1 < r; i++ {
+		for j := 2 * (i % 2); j < c; j += 4 {
+			edges = append(edges, [2]int{i*c + j, n}, [2]int{(i+1)*c + j, n})
+			n++
+		}
+	}
+	return newGraph(spec, n, edges)
+}
+
+func newGraph(spec string, n int, edges [][2]int) (*Graph, error) {
+	slices.SortFunc(edges, func(x, y [2]int) int {
+		if x[0] != y[0] {
+			return x[0] - y[0]
+		}
+		return x[1] - y[1]
+	})
+	edges = slices.Compact(edges)
+	g := &Graph{Nodes: n, Edges: edges}
+	adj := make([][]int, n)
+	for _, e := range edges {
+		adj[e[0]] = append(adj[e[0]], e[1])
+		adj[e[1]] = append(adj[e[1]], e[0])
+	}
+	g.dist = make([][]int, n)
+	for s := range n {
+		d := make([]int, n)
+		for i := range d {
+			d[i] = -1
+		}
+		d[s] = 0
+		queue := []int{s}
+		for len(queue) > 0 {
+			v := queue[0]
+			queue = queue[1:]
+			for _, w := range adj[v] {
+				if d[w] < 0 {
+					d[w] = d[v] + 1
+					queue = append(queue, w)
+				}
+			}
+		}
+		for _, x := range d {
+			if x < 0 {
+				return nil, &CouplingError{spec, "the graph is not connected"}
+			}
+		}
+		g.dist[s] = d
+	}
+	return g, nil
+}
+
+// Dist returns the number of edges between physical qubits a and b.
+func (g *Graph) Dist(a, b int) int { return g.dist[a][b] }
+
+// Adjacent reports whether a and b share an edge.
+func (g *Graph) Adjacent(a, b int) bool { return g.dist[a][b] == 1 }
+
+// lookahead is the number of later two-qubit gates that weigh on a swap.
+const lookahead = 20
+
+// Route returns c on g's physical qubits with swaps inserted so that every
+// gate on two qubits acts on an edge, and the final mapping (logical
+// qubit i ends on physical qubit final[i], for every i below g.Nodes: the
+// qubits beyond c's are idle ancillas); the initial mapping is the
+// identity. Gates on three qubits must have been decomposed; c must fit
+// on g.
+func Route(c *circuit.Circuit, g *Graph) (*circuit.Circuit, []int, error) {
+	return RouteFrom(c, g, Identity(g.Nodes))
+}
+
+// Identity returns the identity mapping of n qubits.
+func Identity(n int) []int {
+	m := make([]int, n)
+	for i := range m {
+		m[i] = i
+	}
+	return m
+}
+
+// RouteFrom is Route from the initial mapping initial (logical qubit i
+// on physical qubit initial[i], a permutation of g's qubits).
+func RouteFrom(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
+	if c.Qubits > g.Nodes {
+		return nil, nil, fmt.Errorf("mapping: %d qubits on a graph of %d", c.Qubits, g.Nodes)
+	}
+	if len(initial) != g.Nodes {
+		return nil, nil, fmt.Errorf("mapping: initial mapping of %d qubits on a graph of %d", len(initial), g.Nodes)
+	}
+	out := &circuit.Circuit{Qubits: g.Nodes, Cregs: c.Cregs, Defs: c.Defs}
+	phys := slices.Clone(initial) // logical → physical (logical ≥ c.Qubits are ancillas)
+	log := make([]int, g.Nodes)   // physical → logical
+	for i := range log {
+		log[i] = -1
+	}
+	for l, p := range phys {
+		if p < 0 || p >= g.Nodes || log[p] >= 0 {
+			return nil, nil, fmt.Errorf("mapping: initial mapping %v is not a permutation", initial)
+		}
+		log[p] = l
+	}
+	var twoQ []int // indices of the two-qubit ops
+	for i, op := range c.Ops {
+		switch n := len(op.QubitList()); {
+		case n > 2:
+			return nil, nil, fmt.Errorf("mapping: %s on %d qubits: decompose it first", op.Gate, n)
+		case n == 2:
+			twoQ = append(twoQ, i)
+		}
+	}
+	next := 0 // the first entry of twoQ not yet routed
+	for _, op := range c.Ops {
+		qs := op.QubitList()
+		if len(qs) == 2 {
+			next++
+			for steps := 0; !g.Adjacent(phys[qs[0]], phys[qs[1]]); steps++ {
+				if steps > g.Nodes*g.Nodes {
+					return nil, nil, fmt.Errorf("mapping: routing did not converge")
+				}
+				a, b := phys[qs[0]], phys[qs[1]]
+				best, bestCost := [2]int{-1, -1}, 0
+				for _, e := range g.Edges {
+					if e[0] != a && e[1] != a && e[0] != b && e[1] != b {
+						continue
+					}
+					swapped := func(p int) int {
+						switch p {
+						case e[0]:
+							return e[1]
+						case e[1]:
+							return e[0]
+						}
+						return p
+					}
+					if g.Dist(swapped(a), swapped(b)) >= g.Dist(a, b) {
+						continue
+					}
+					cost := 0
+					for k := next; k < min(len(twoQ), next+lookahead); k++ {
+						nq := c.Ops[twoQ[k]].QubitList()
+						cost += g.Dist(swapped(phys[nq[0]]), swapped(phys[nq[1]]))
+					}
+					if best[0] < 0 || cost < bestCost {
+						best, bestCost = e, cost
+					}
+				}
+				out.Ops = append(out.Ops, circuit.Op{Gate: circuit.Swap, Qubits: [3]int{best[0], best[1]}})
+				la, lb := log[best[0]], log[best[1]]
+				log[best[0]], log[best[1]] = lb, la
+				phys[la], phys[lb] = best[1], best[0]
+			}
+		}
+		for j, q := range qs {
+			op.Qubits[j] = phys[q]
+		}
+		out.Ops = append(out.Ops, op)
+	}
+	return out, phys, nil
+}
+
+// Decompose returns c with every gate on three qubits (ccx) written as
+// gates on two qubits or one (qelib1.inc's six-CNOT ccx), conditions
+// kept, ready for Route.
+func Decompose(c *circuit.Circuit) *circuit.Circuit {
+	out := &circuit.Circuit{Qubits: c.Qubits, Cregs: c.Cregs, Defs: c.Defs}
+	for _, op := range c.Ops {
+		if op.Gate != circuit.CCX {
+			out.Ops = append(out.Ops, op)
+			continue
+		}
+		a, b, t := op.Qubits[0], op.Qubits[1], op.Qubits[2]
+		one := func(g circuit.Gate, q int) circuit.Op { return circuit.Op{Gate: g, Qubits: [3]int{q}, Cond: op.Cond} }
+		cx := func(x, y int) circuit.Op { o := circuit.CNOTOp(x, y); o.Cond = op.Cond; return o }
+		out.Ops = append(out.Ops,
+			one(circuit.H, t), cx(b, t), one(circuit.Tdg, t), cx(a, t), one(circuit.T, t), cx(b, t),
+			one(circuit.Tdg, t), cx(a, t), one(circuit.T, b), one(circuit.T, t), one(circuit.H, t),
+			cx(a, b), one(circuit.T, a), one(circuit.Tdg, b), cx(a, b))
+	}
+	return out
+}
+
+// placementRounds is the number of forward-backward routing rounds that
+// refine each starting placement, and placementStarts the number of
+// starting placements (the identity, then random ones).
+const (
+	placementRounds = 3
+	placementStarts = 8
+)
+
+// Place returns an initial mapping for c on g, SABRE-style: from the
+// identity and from random placements (drawn from seed), it routes the
+// circuit's two-qubit gates forward and then backward, each pass starting
+// where the last ended, and keeps the start of the forward pass that
+// needed the fewest swaps (ties to the earlier). The result depends only
+// on c, g and seed.
+func Place(c *circuit.Circuit, g *Graph, seed uint64) []int {
+	skeleton := circuit.New(g.Nodes)
+	for _, op := range c.Ops {
+		if qs := op.QubitList(); len(qs) == 2 {
+			skeleton.Append(circuit.CNOTOp(qs[0], qs[1]))
+		}
+	}
+	reversed := circuit.New(g.Nodes)
+	for i := len(skeleton.Ops) - 1; i >= 0; i-- {
+		reversed.Append(skeleton.Ops[i])
+	}
+	swaps := func(from []int, sk *circuit.Circuit) (int, []int) {
+		out, final, err := RouteFrom(sk, g, from)
+		if err != nil {
+			return math.MaxInt, from
+		}
+		return len(out.Ops) - len(sk.Ops), final
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x9ace))
+	best, bestSwaps := Identity(g.Nodes), math.MaxInt
+	for start := range placementStarts {
+		m := Identity(g.Nodes)
+		if start > 0 {
+			m = rng.Perm(g.Nodes)
+		}
+		for range placementRounds {
+			n, end := swaps(m, skeleton)
+			if n < bestSwaps {
+				best, bestSwaps = slices.Clone(m), n
+			}
+			_, m = swaps(end, reversed)
+		}
+	}
+	return best
+}

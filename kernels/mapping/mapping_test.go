@@ -1,0 +1,192 @@
+package mapping
+
+import (
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qlaunch/qlaunch/kernels/circuit"
+)
+
+func TestParseCoupling(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "edges")
+	if err := os.WriteFile(file, []byte("# a triangle\n0-1\n1 2, 2-0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		spec         string
+		nodes, edges int
+		dist03       int
+	}{
+		{"linear:5", 5, 4, 3},
+		{"ring:6", 6, 6, 3},
+		{"grid:2x3", 6, 7, 1},
+		{"all:4", 4, 6, 1},
+		{"heavy-hex:3x5", 18, 12 + 6, 3}, // bridges at columns 0, 4 below row 0 and 2 below row 1
+		{"0-1,1-2,2-3", 4, 3, 3},
+		{"3-2, 1-0, 2-1, 1-2", 4, 3, 3},
+	} {
+		g, err := ParseCoupling(tc.spec)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.spec, err)
+		}
+		if g.Nodes != tc.nodes || len(g.Edges) != tc.edges || g.Dist(0, 3) != tc.dist03 {
+			t.Errorf("%s: %d nodes, %d edges, distance(0, 3) %d", tc.spec, g.Nodes, len(g.Edges), g.Dist(0, 3))
+		}
+	}
+	g, err := ParseCoupling(file)
+	if err != nil || g.Nodes != 3 || len(g.Edges) != 3 {
+		t.Errorf("file: %+v, %v", g, err)
+	}
+	hh, _ := ParseCoupling("heavy-hex:3x9")
+	deg := make([]int, hh.Nodes)
+	for _, e := range hh.Edges {
+		deg[e[0]]++
+		deg[e[1]]++
+	}
+	for q, d := range deg {
+		if d < 1 || d > 3 {
+			t.Errorf("heavy-hex:3x9: qubit %d has %d neighbours", q, d)
+		}
+	}
+	for _, bad := range []string{"heavy-hex:2", "heavy-hex:0x3", "linear:1", "ring:x", "grid:0x3", "all:100", "0-1,2-3", "0-0", "nothing", "a-b", ""} {
+		_, err := ParseCoupling(bad)
+		var ce *CouplingError
+		if !errors.As(err, &ce) {
+			t.Errorf("%q: error %v, want a *CouplingError", bad, err)
+		}
+	}
+}
+
+// permutation returns the unitary that moves the state of qubit i to
+// qubit perm[i], on n qubits.
+func permutation(n int, perm []int) circuit.Matrix {
+	m := circuit.NewMatrix(1 << n)
+	for x := range 1 << n {
+		y := 0
+		for i := range n {
+			if x&(1<<(n-1-i)) != 0 {
+				y |= 1 << (n - 1 - perm[i])
+			}
+		}
+		m.Set(y, x, 1)
+	}
+	return m
+}
+
+// TestRouteRespectsTheGraphAndThePermutation routes random circuits onto
+// several graphs: every two-qubit gate of the result is on an edge, and
+// the result equals the input followed by the final mapping's permutation.
+func TestRouteRespectsTheGraphAndThePermutation(t *testing.T) {
+	for _, spec := range []string{"linear:6", "ring:6", "grid:2x3", "0-1,0-2,0-3,3-4,4-5"} {
+		g, err := ParseCoupling(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seed := range uint64(4) {
+			rng := rand.New(rand.NewPCG(seed, 3))
+			c := circuit.New(6)
+			for range 40 {
+				p := rng.Perm(6)
+				if rng.IntN(2) == 0 {
+					c.Append(circuit.U3Op(p[0], rng.Float64()*6, rng.Float64()*6, rng.Float64()*6))
+				} else {
+					c.Append(circuit.CNOTOp(p[0], p[1]))
+				}
+			}
+			initial := Identity(6)
+			if seed%2 == 1 {
+				initial = Place(c, g, seed)
+			}
+			out, final, err := RouteFrom(c, g, initial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, op := range out.Ops {
+				if qs := op.QubitList(); len(qs) == 2 && !g.Adjacent(qs[0], qs[1]) {
+					t.Fatalf("%s: %s on %v, not an edge", spec, op.Gate, qs)
+				}
+			}
+			// out = P_final · U · P_initial⁻¹.
+			u, _ := c.Unitary()
+			v, _ := out.Unitary()
+			want := circuit.Mul(permutation(6, final), circuit.Mul(u, permutation(6, initial).Dagger()))
+			if d := circuit.Distance(want, v); d > 1e-12 {
+				t.Errorf("%s seed %d: routed circuit at distance %g from the input and permutation %v", spec, seed, d, final)
+			}
+		}
+	}
+}
+
+func TestDecomposeCCX(t *testing.T) {
+	c := &circuit.Circuit{Qubits: 3, Ops: []circuit.Op{{Gate: circuit.CCX, Qubits: [3]int{2, 0, 1}}, circuit.CNOTOp(0, 1)}}
+	d := Decompose(c)
+	u, _ := c.Unitary()
+	v, err := d.Unitary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dist := circuit.Distance(u, v); dist > 1e-14 || d.CNOTs() != 7 || len(d.Ops) != 16 {
+		t.Errorf("distance %g, %d CNOTs, %d ops", dist, d.CNOTs(), len(d.Ops))
+	}
+}
+
+// TestPlaceFindsAnEmbedding places a chain of gates on qubits 0-3-1-4-2,
+// a path, onto linear:5: no swap is needed from the placement found.
+func TestPlaceFindsAnEmbedding(t *testing.T) {
+	g, _ := ParseCoupling("linear:5")
+	c := circuit.New(5)
+	for range 3 {
+		for _, e := range [][2]int{{0, 3}, {3, 1}, {1, 4}, {4, 2}} {
+			c.Append(circuit.CNOTOp(e[0], e[1]))
+		}
+	}
+	initial := Place(c, g, 1)
+	out, _, err := RouteFrom(c, g, initial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Ops) != len(c.Ops) {
+		t.Errorf("placement %v: %d swaps", initial, len(out.Ops)-len(c.Ops))
+	}
+	if _, _, err := RouteFrom(c, g, []int{0, 0, 1, 2, 3}); err == nil {
+		t.Error("a mapping that is not a permutation was accepted")
+	}
+}
+
+func FuzzParseCoupling(f *testing.F) {
+	for _, s := range []string{"linear:5", "ring:3", "grid:2x3", "all:4", "0-1,1-2", "0 1\n1 2 # c", "3-2,2-1,1-0", "grid:1x1", "0-0", "linear:-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		if strings.ContainsAny(spec, "/.\\") {
+			return // not a file name: only the text forms are fuzzed
+		}
+		g, err := ParseCoupling(spec)
+		if err != nil {
+			var ce *CouplingError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v is not a *CouplingError", err)
+			}
+			return
+		}
+		if g.Nodes < 2 || g.Nodes > MaxNodes || len(g.Edges) == 0 {
+			t.Fatalf("graph of %d nodes, %d edges", g.Nodes, len(g.Edges))
+		}
+		for _, e := range g.Edges {
+			if e[0] < 0 || e[0] >= e[1] || e[1] >= g.Nodes || !g.Adjacent(e[0], e[1]) {
+				t.Fatalf("edge %v", e)
+			}
+		}
+		for a := range min(g.Nodes, 16) {
+			for b := range min(g.Nodes, 16) {
+				if g.Dist(a, b) != g.Dist(b, a) || g.Dist(a, b) < 0 || (g.Dist(a, b) == 0) != (a == b) {
+					t.Fatalf("distance %d-%d: %d", a, b, g.Dist(a, b))
+				}
+			}
+		}
+	})
+}

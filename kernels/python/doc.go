@@ -1,0 +1,51 @@
+// Package python is the kernel that runs Python functions on worker ranks.
+//
+// A task of the "python" kernel carries a pickled function and its
+// arguments (built by the Python package qlaunch, in python/ at the
+// repository root); its result is the pickled return value. The kernel
+// keeps warm Python interpreters ("executors"), started on first use as
+// children of the worker rank, so they inherit its CPU pinning and
+// environment (GPU variables included); OMP_NUM_THREADS, MKL_NUM_THREADS
+// and OPENBLAS_NUM_THREADS are set to 1 unless the rank's environment sets
+// them. An executor that dies is replaced by the next task that needs one;
+// the tasks it was running fail with an error naming its process and the
+// signal or status it died of (the launcher adds the rank and host).
+//
+// # Executors and slots
+//
+// An executor runs one task's Python code at a time, and any number of
+// suspended async tasks: a task that awaits a child future (qlaunch's
+// in-task API, with the shape of BQSKit's RuntimeHandle) sends its request
+// to the kernel goroutine that started it, which calls the Go runtime
+// (kernels.Runtime: Map, Wait, Next, Cancel). While the goroutine waits,
+// the runtime gives its slot back, and the executor, whose task is
+// suspended, takes other tasks. So nested fork-join of any depth runs on
+// one slot, as for Go kernels. A task is given to an executor none of whose
+// tasks is running; since running tasks hold slots, a rank needs one
+// executor per slot (more only while a cancelled task's Python code still
+// runs, or a dead executor is being replaced).
+//
+// A map's chunk (chunksize in the Python API) is one task of many calls: the
+// executor runs them in order, and the coroutines among them as suspended
+// tasks whose waits the kernel goroutine serves one after another (their
+// children were all submitted before the first wait, so the waits overlap).
+//
+// A task cancelled while its Python code runs keeps its executor counted
+// as running until the executor acknowledges (it cannot be interrupted
+// between bytecodes), so no other task queues behind it; a suspended
+// cancelled task is dropped at once.
+//
+// # The pipe protocol
+//
+// The kernel and an executor talk over two pipes (the executor's file
+// descriptors 3, to Python, and 4, from Python), in messages
+//
+//	length uint32 BE (of what follows) | type uint8 | task uint64 BE | body
+//
+// The kernel first sends a path message (the sys.path entries of the task
+// that started the executor: the executor adds them before it imports
+// qlaunch, so the package need not be installed where the client found it
+// on its path), and the executor answers with a hello (task 0, body: the
+// protocol version as text); see msg.go for the types and bodies. Values cross the pipe as
+// the bytes the wire carries (pickles); the kernel never unpickles.
+package python

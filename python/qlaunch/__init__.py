@@ -1,0 +1,27 @@
+"""qlaunch for Python: a client of the qlaunch runtime, and the in-task API
+of Python tasks running on its worker ranks.
+
+    import qlaunch
+
+    def square(x):
+        return x * x
+
+    with qlaunch.Client() as client:          # finds the runtime like the CLI
+        print(client.map(square, range(10)).result())
+
+Inside a task, qlaunch.get_runtime() returns a handle with the shape of
+BQSKit's RuntimeHandle (submit, map, next, cancel, get_cache), whose futures
+are awaited from ``async def`` tasks.
+"""
+
+from .client import Client, Future, as_completed, find_address, find_secret_file
+from .errors import CancelledError, ConnectionLost, QlaunchError, TaskError
+from .runtime import RuntimeFuture, RuntimeHandle, get_runtime
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Client", "Future", "as_completed", "find_address", "find_secret_file",
+    "CancelledError", "ConnectionLost", "QlaunchError", "TaskError",
+    "RuntimeFuture", "RuntimeHandle", "get_runtime",
+]

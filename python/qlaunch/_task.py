@@ -1,0 +1,144 @@
+"""How a Python task travels: the payload of a "python" kernel task, and
+its result. Shared by the client and the executors."""
+
+import os
+import pickle
+import struct
+import sys
+
+import cloudpickle
+
+_U32 = struct.Struct(">I")
+
+# An empty call (no arguments, no options), pickled once.
+_EMPTY_CALL = None
+
+
+def dumps(obj):
+    """Pickles obj; functions, closures and lambdas by value where needed."""
+    return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def dumps_result(value):
+    """Pickles a task's result: plain pickle when it can (a few times
+    faster), cloudpickle for what only it can (lambdas, classes made at run
+    time). Results may reference any module the executor imported, which
+    the client can import too (the executors' sys.path comes from it)."""
+    try:
+        return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return dumps(value)
+
+
+def encode_fn(fn):
+    b = dumps(fn)
+    return _U32.pack(len(b)) + b
+
+
+def encode_call(args, kwargs, task_name=None, log_context=None):
+    """The part of a payload after the function."""
+    global _EMPTY_CALL
+    if not args and not kwargs and task_name is None and not log_context:
+        if _EMPTY_CALL is None:
+            _EMPTY_CALL = dumps(((), {}, None, None))
+        return _EMPTY_CALL
+    return dumps((tuple(args), kwargs, task_name, log_context or None))
+
+
+def payload(fn_bytes, args, kwargs, task_name=None, log_context=None):
+    return fn_bytes + encode_call(args, kwargs, task_name, log_context)
+
+
+def split(payload):
+    """Returns (function bytes, call bytes) of a payload."""
+    if len(payload) < 4:
+        raise ValueError("python task payload of %d bytes" % len(payload))
+    (n,) = _U32.unpack_from(payload)
+    if n > len(payload) - 4:
+        raise ValueError("python task payload: function past the end")
+    return payload[4:4 + n], payload[4 + n:]
+
+
+def client_path():
+    """The client's sys.path as a task argument: what executors add to
+    theirs, so functions of the client's modules unpickle there. The empty
+    entry (the current directory) is made absolute."""
+    seen = []
+    for p in sys.path:
+        p = os.path.abspath(p) if p == "" else p
+        if p and p not in seen:
+            seen.append(p)
+    return os.pathsep.join(seen)
+
+
+def py_to_slog(level):
+    """Python logging level → slog level (DEBUG -4, INFO 0, WARNING 4, ERROR 8)."""
+    return (level - 20) * 4 // 10
+
+
+def slog_to_py(level):
+    return level * 10 // 4 + 20
+
+
+def chunk_sizes(n, chunksize):
+    """The sizes of the chunks of a map of n calls; None when each call is
+    a task of its own."""
+    if chunksize is None or chunksize <= 1 or n <= 1:
+        return None
+    return [min(chunksize, n - i) for i in range(0, n, chunksize)]
+
+
+def map_payloads(fn_bytes, calls, chunks):
+    """The task payloads of a map: one per call, or one per chunk (the
+    pickled list of its calls)."""
+    if chunks is None:
+        return [fn_bytes + c for c in calls]
+    out = []
+    i = 0
+    for k in chunks:
+        out.append(fn_bytes + dumps(calls[i:i + k]))
+        i += k
+    return out
+
+
+def chunk_calls(args, kwargs, task_name=None, log_context=None):
+    """A call of a chunked map (not pickled: the chunk is pickled whole)."""
+    return (tuple(args), kwargs, task_name, log_context or None)
+
+
+def values(pickled, chunks, error):
+    """The values of a map's results (each task's pickled value, in order),
+    chunks expanded; error(text) makes the exception of a failed call."""
+    loads = pickle.loads
+    if chunks is None:
+        return [loads(v) for v in pickled]
+    out = []
+    for v in pickled:
+        for ok, b in loads(v):
+            if not ok:
+                raise error(b.decode("utf-8", "replace"))
+            out.append(loads(b))
+    return out
+
+
+def pairs(results, chunks, error):
+    """(index, value) pairs of finished tasks given as (task index, ok,
+    pickled value or error text), chunks expanded."""
+    loads = pickle.loads
+    out = []
+    starts = None
+    if chunks is not None:
+        starts = [0]
+        for k in chunks:
+            starts.append(starts[-1] + k)
+    for idx, ok, b in results:
+        if not ok:
+            raise error(b.decode("utf-8", "replace"))
+        if starts is None:
+            out.append((idx, loads(b)))
+            continue
+        for j, (ok2, b2) in enumerate(loads(b)):
+            if not ok2:
+                raise error(b2.decode("utf-8", "replace"))
+            out.append((starts[idx] + j, loads(b2)))
+    return out

@@ -1,0 +1,241 @@
+"""Tests of the client and Python tasks against a running runtime (run
+under: qlaunch run configs/local.toml -- python3 -m unittest …)."""
+
+import logging
+import os
+import time
+import unittest
+
+import qlaunch
+import helpers
+
+
+class ClientTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.client = qlaunch.Client()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+
+    def test_submit(self):
+        self.assertEqual(self.client.submit(helpers.square, 7).result(30), 49)
+
+    def test_submit_kwargs_and_lambda(self):
+        self.assertEqual(self.client.submit(helpers.add, 1, 2, scale=10).result(30), 30)
+        k = 5
+        self.assertEqual(self.client.submit(lambda x: x + k, 1).result(30), 6)
+
+    def test_lambda_result(self):
+        # Plain pickle cannot send a lambda back; the executor falls back to
+        # cloudpickle.
+        self.assertEqual(self.client.submit(helpers.make_adder, 3).result(30)(1), 4)
+
+    def test_map(self):
+        self.assertEqual(self.client.map(helpers.square, range(100)).result(30),
+                         [i * i for i in range(100)])
+        self.assertEqual(self.client.map(helpers.add, [1, 2], [3, 4], scale=2).result(30), [8, 12])
+        self.assertEqual(self.client.map(helpers.square, []).result(1), [])
+
+    def test_map_chunks(self):
+        want = [i * i for i in range(103)]
+        self.assertEqual(self.client.map(helpers.square, range(103), chunksize=10).result(30), want)
+        f = self.client.map(helpers.square, range(103), chunksize=7)
+        got = []
+        for _ in range(200):
+            batch = self.client.next(f, timeout=30)
+            if not batch:
+                break
+            got.extend(batch)
+        self.assertEqual(sorted(got), list(enumerate(want)))
+        with self.assertRaises(qlaunch.TaskError) as cm:
+            self.client.map(helpers.fail_odd, range(10), chunksize=4).result(30)
+        self.assertIn("ValueError: odd 1", cm.exception.message)
+
+    def test_status_and_auto_chunks(self):
+        ranks = self.client.status()
+        self.assertTrue(any("server" in r["role"] for r in ranks))
+        self.assertGreaterEqual(self.client.slots(), 1)
+        self.assertEqual(self.client.map(helpers.square, range(1000), chunksize="auto").result(60),
+                         [i * i for i in range(1000)])
+
+    def test_next(self):
+        f = self.client.map(helpers.square, range(50))
+        got = []
+        for _ in range(100):
+            batch = self.client.next(f, timeout=30)
+            if not batch:
+                break
+            got.extend(batch)
+        self.assertEqual(sorted(got), [(i, i * i) for i in range(50)])
+        self.assertEqual(self.client.next(f), [])
+
+    def test_as_completed(self):
+        fs = [self.client.submit(helpers.square, i) for i in range(10)]
+        done = list(qlaunch.as_completed(fs, timeout=30))
+        self.assertEqual(sorted(f.result() for f in done), [i * i for i in range(10)])
+
+    def test_as_completed_two_clients(self):
+        with qlaunch.Client() as other:
+            fs = [self.client.submit(helpers.sleep_then, 0.2), other.submit(helpers.square, 4)]
+            done = list(qlaunch.as_completed(fs, timeout=30))
+        self.assertEqual(sorted(f.result() for f in done), [0.2, 16])
+
+    def test_go_kernels(self):
+        self.assertEqual(self.client.kernel("fanout", 10, 2).result(30), b"100")
+        self.assertEqual(self.client.kernel("echo", payload=b"abc").result(30), b"abc")
+        self.assertEqual(self.client.kernel_map("echo", [["a"], ["b", "c"]]).result(30), [b"a", b"b c"])
+        with self.assertRaises(qlaunch.TaskError) as cm:
+            self.client.kernel("fail", "boom").result(30)
+        self.assertIn("boom", str(cm.exception))
+
+    def test_error_has_traceback_rank_host(self):
+        with self.assertRaises(qlaunch.TaskError) as cm:
+            self.client.submit(helpers.fail, "kaboom").result(30)
+        e = cm.exception
+        self.assertIn("ValueError: kaboom", e.message)
+        self.assertIn("Traceback", e.message)
+        self.assertIn("helpers.py", e.message)
+        self.assertGreaterEqual(e.rank, 1)
+        self.assertTrue(e.host)
+        self.assertIn("rank %d" % e.rank, str(e))
+
+    def test_unpicklable_result(self):
+        with self.assertRaises(qlaunch.TaskError) as cm:
+            self.client.submit(helpers.unpicklable).result(30)
+        self.assertIn("could not be pickled", cm.exception.message)
+        # The connection and executors are fine afterwards.
+        self.assertEqual(self.client.submit(helpers.square, 3).result(30), 9)
+
+    def test_executor_env(self):
+        pid, omp = self.client.submit(helpers.where).result(30)
+        self.assertNotEqual(pid, os.getpid())
+        self.assertEqual(omp, "1")
+
+    def test_killed_executor_is_replaced(self):
+        with self.assertRaises(qlaunch.TaskError) as cm:
+            self.client.submit(helpers.die).result(60)
+        e = cm.exception
+        self.assertIn("killed by signal 9", e.message)
+        self.assertGreaterEqual(e.rank, 1)
+        self.assertTrue(e.host)
+        self.assertEqual(self.client.map(helpers.square, range(20)).result(60), [i * i for i in range(20)])
+
+    def test_cancel(self):
+        f = self.client.map(helpers.sleep_then, [30.0] * 3)
+        t0 = time.monotonic()
+        f.cancel()
+        with self.assertRaises(qlaunch.CancelledError):
+            f.result(10)
+        self.assertLess(time.monotonic() - t0, 10)
+
+    def test_result_timeout(self):
+        f = self.client.submit(helpers.sleep_then, 0.5)
+        with self.assertRaises(TimeoutError):
+            f.result(0.01)
+        self.assertEqual(f.result(30), 0.5)
+
+
+class InTaskTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.client = qlaunch.Client()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+
+    def test_submit_in_task(self):
+        self.assertEqual(self.client.submit(helpers.submit_one, 6).result(30), 36)
+
+    def test_nested_fork_join(self):
+        self.assertEqual(self.client.submit(helpers.nested, 10, 3).result(120), 1000)
+
+    def test_nested_100x100(self):
+        t0 = time.monotonic()
+        self.assertEqual(self.client.submit(helpers.nested, 100, 2).result(120), 10000)
+        print("\nnested 100x100: %.3f s" % (time.monotonic() - t0))
+
+    def test_nested_chunks(self):
+        self.assertEqual(self.client.submit(helpers.nested_chunked, 10, 3, 3).result(120), 1000)
+
+    def test_map_chunks_in_task(self):
+        seen, whole = self.client.submit(helpers.map_chunked, 50, 8).result(30)
+        self.assertEqual(seen, [(i, i * i) for i in range(50)])
+        self.assertEqual(whole, [i * i for i in range(50)])
+
+    def test_next_in_task(self):
+        self.assertEqual(self.client.submit(helpers.collect_next, 20).result(30),
+                         [(i, i * i) for i in range(20)])
+
+    def test_cancel_in_task(self):
+        self.assertEqual(self.client.submit(helpers.cancel_children).result(30), "CancelledError")
+
+    def test_child_error_reaches_parent(self):
+        msg = self.client.submit(helpers.child_fails).result(30)
+        self.assertIn("ValueError: deep", msg)
+
+    def test_cache_lives_with_the_executor(self):
+        seen = {}
+        for _ in range(6):
+            n, pid = self.client.submit(helpers.cache_count).result(30)
+            self.assertGreater(n, seen.get(pid, 0))
+            seen[pid] = n
+        self.assertTrue(any(n > 1 for n in seen.values()))
+
+    def test_foreign_await_is_an_error(self):
+        with self.assertRaises(qlaunch.TaskError) as cm:
+            self.client.submit(helpers.awaits_asyncio).result(30)
+        self.assertIn("can await only qlaunch futures", cm.exception.message)
+
+    def test_get_runtime_outside_a_task(self):
+        with self.assertRaises(RuntimeError):
+            qlaunch.get_runtime()
+
+
+class Capture(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+class LoggingTest(unittest.TestCase):
+    def setUp(self):
+        self.cap = Capture()
+        self.logger = logging.getLogger("qlaunch.test.task")
+        self.logger.addHandler(self.cap)
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+
+    def tearDown(self):
+        self.logger.removeHandler(self.cap)
+
+    def test_records_reach_the_client(self):
+        with qlaunch.Client() as c:
+            c.submit(helpers.logs, logging.WARNING, "hello").result(30)
+            c.submit(helpers.logs, logging.DEBUG, "hidden").result(30)
+            c.submit(helpers.logs_nested, "x").result(30)
+        msgs = [r.getMessage() for r in self.cap.records]
+        self.assertIn("hello", msgs)
+        self.assertNotIn("hidden", msgs)
+        self.assertIn("parent x", msgs)
+        self.assertIn("child x", msgs)
+        child = [r for r in self.cap.records if r.getMessage() == "child x"][0]
+        self.assertEqual(child.task_name, "kid")
+        self.assertEqual(child.log_context, {"who": "child"})
+        self.assertGreaterEqual(child.rank, 1)
+
+    def test_depth_limits_forwarding(self):
+        with qlaunch.Client(log_depth=1) as c:
+            c.submit(helpers.logs_nested, "y").result(30)
+        msgs = [r.getMessage() for r in self.cap.records]
+        self.assertIn("parent y", msgs)
+        self.assertNotIn("child y", msgs)
+
+
+if __name__ == "__main__":
+    unittest.main()
