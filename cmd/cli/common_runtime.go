@@ -202,8 +202,12 @@ func (c *clientFlags) dial(ctx context.Context, e *env, logger *slog.Logger) (*c
 		return nil, err
 	}
 	secretFile := c.secretFile
-	if secretFile == "" && e.getenv("QLAUNCH_SECRET_FILE") == "" {
-		// The runtime's own, as its address file records it.
+	if job := jobID(e); secretFile == "" && e.getenv("QLAUNCH_SECRET_FILE") == "" && (job == "" || t.rec.Job == job) {
+		// The runtime's own, as its address file records it; inside a
+		// job, only for a runtime of this job: a file another job of the
+		// user wrote in the same folder must not hand its secret over
+		// (this job's own, wire.JobSecretPath, is then proved, and
+		// refused there).
 		secretFile = t.rec.SecretFile
 	}
 	s, err := clientSecret(e, secretFile)

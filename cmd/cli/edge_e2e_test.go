@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/client"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
@@ -272,6 +273,30 @@ func TestJobsOfOneUserIsolated(t *testing.T) {
 		}
 		if !tc.ok && (r.code == 0 || !strings.Contains(r.stderr, "authentication failed")) {
 			t.Errorf("job %s's client to the other job's runtime at %s: %+v, want refused (authentication failed)", tc.job, tc.addr, r)
+		}
+	}
+	// Both wrote the folder's address file, .qlaunch/addr; a client of
+	// the job that wrote it last finds its runtime there, a client of the
+	// other job is refused, although the file names the writer's secret.
+	rec, err := launcher.ReadAddressRecord(filepath.Join(dir, ".qlaunch", "addr"))
+	if err != nil || (rec.Job != "101" && rec.Job != "102") {
+		t.Fatalf("address file: %+v, %v; want one of the two jobs'", rec, err)
+	}
+	other := map[string]string{"101": "102", "102": "101"}[rec.Job]
+	for _, tc := range []struct {
+		job string
+		ok  bool
+	}{{rec.Job, true}, {other, false}} {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		cmd := exec.CommandContext(ctx, qlaunchBin, "status")
+		cmd.Dir, cmd.Env = dir, append(os.Environ(), jobEnv(tc.job)...)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if tc.ok && err != nil {
+			t.Errorf("job %s's client through the address file its runtime wrote: %v\n%s", tc.job, err, out)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(string(out), "authentication failed")) {
+			t.Errorf("job %s's client through the address file of job %s: %v\n%s; want refused (authentication failed)", tc.job, rec.Job, err, out)
 		}
 	}
 	for _, id := range []string{"101", "102"} {
