@@ -45,12 +45,6 @@ func startAttached(t *testing.T, workers, tables string) *attachedRun {
 	t.Helper()
 	dir := t.TempDir()
 	a := &attachedRun{t: t, dir: dir}
-	t.Cleanup(func() {
-		for _, p := range reliability.Processes(reliability.CmdlineContains(dir)) {
-			syscall.Kill(p.PID, syscall.SIGCONT)
-			syscall.Kill(p.PID, syscall.SIGKILL)
-		}
-	})
 	topo := filepath.Join(dir, "topology.toml")
 	text := "[workers]\nranks_per_node = 1\nslots_per_rank = 2\n" + workers + "\n" + tables
 	if err := os.WriteFile(topo, []byte(text), 0o600); err != nil {
@@ -59,6 +53,15 @@ func startAttached(t *testing.T, workers, tables string) *attachedRun {
 	secretPath, addrPath := filepath.Join(dir, "secret"), filepath.Join(dir, "addr")
 	env := []string{"QLAUNCH_ADDR=", "QLAUNCH_SECRET_FILE=" + secretPath, "QLAUNCH_ADDRESS_FILE=" + addrPath}
 	a.run = startProc(t, env, "qlaunch run", qlaunchBin, "run", topo, "--", driverBin, "idle", "-dir", dir)
+	// Registered after startProc's, so run before it: whatever a test
+	// leaves (the runtime's command holds qlaunch run's output open), no
+	// process of it outlives the test.
+	t.Cleanup(func() {
+		for _, p := range reliability.Processes(reliability.CmdlineContains(dir)) {
+			syscall.Kill(p.PID, syscall.SIGCONT)
+			syscall.Kill(p.PID, syscall.SIGKILL)
+		}
+	})
 	deadline := time.Now().Add(startBound)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
