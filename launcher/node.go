@@ -796,6 +796,12 @@ func (n *node) apply() {
 			if p.kind == peerClient {
 				n.counts.failed++
 			}
+		case sched.Cancelled:
+			r := wire.Result{Status: wire.ResultCancelled, Rank: n.cfg.Rank, Host: n.cfg.Host}
+			p.results = wire.AppendRecord(p.results, a.ID, wire.AppendResult(nil, &r))
+			if p.kind == peerClient {
+				n.counts.cancelled++
+			}
 		case sched.Unplaceable:
 			r := n.noSlotResult()
 			p.results = wire.AppendRecord(p.results, a.ID, wire.AppendResult(nil, &r))
