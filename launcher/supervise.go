@@ -145,7 +145,9 @@ func (s *Supervisor) exited(r *supRank, cmd *exec.Cmd, err error) {
 	if r.killed != "" {
 		cause = r.killed + "; " + cause
 	}
-	s.log.Warn("worker rank died", "rank", r.rank, "pid", cmd.Process.Pid, "cause", cause)
+	if !s.stopping {
+		s.log.Warn("worker rank died", "rank", r.rank, "pid", cmd.Process.Pid, "cause", cause)
+	}
 	for {
 		if s.stopping {
 			s.mu.Unlock()

@@ -39,14 +39,21 @@ type attachedRun struct {
 	secret wire.Secret
 }
 
-// startAttached starts an attached runtime with one worker rank (rank 1)
-// of two slots; extra is more TOML: keys of [workers] first, then tables.
+// startAttached starts an attached runtime, by default with one worker
+// rank (rank 1) of two slots; workers are more keys of [workers], tables
+// more TOML tables.
 func startAttached(t *testing.T, workers, tables string) *attachedRun {
 	t.Helper()
 	dir := t.TempDir()
 	a := &attachedRun{t: t, dir: dir}
 	topo := filepath.Join(dir, "topology.toml")
-	text := "[workers]\nranks_per_node = 1\nslots_per_rank = 2\n" + workers + "\n" + tables
+	text := "[workers]\n" + workers + "\n"
+	for _, d := range []string{"ranks_per_node = 1", "slots_per_rank = 2"} {
+		if k, _, _ := strings.Cut(d, " "); !strings.Contains(workers, k) {
+			text += d + "\n"
+		}
+	}
+	text += tables
 	if err := os.WriteFile(topo, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
