@@ -231,15 +231,15 @@ func submit(t *testing.T, c *client.Client, task kernels.Task) kernels.Future {
 }
 
 // killMidTask runs a gated (non-retryable) exec task and a retryable sleep
-// on worker rank rank (under dir), kills -9 the rank once the gated task
+// of sleepMS ms on worker rank rank (under dir), kills -9 the rank once the gated task
 // runs, and checks the gated task's error: it names the rank, its host and
 // the signal. It returns the two futures, the rank's old pid and how long
 // the error took.
-func killMidTask(t *testing.T, c *client.Client, dir string, rank int) (sleep kernels.Future, old int, detect time.Duration) {
+func killMidTask(t *testing.T, c *client.Client, dir string, rank int, sleepMS int) (sleep kernels.Future, old int, detect time.Duration) {
 	t.Helper()
 	g := newGates(t, dir, 1)
 	gated := submit(t, c, reliability.GatedTask(dir, 0))
-	sleep = submit(t, c, kernels.Task{Kernel: "sleep", Args: []string{"300"}})
+	sleep = submit(t, c, kernels.Task{Kernel: "sleep", Args: []string{strconv.Itoa(sleepMS)}})
 	g.next()
 	old = workerPID(t, dir, rank, 0)
 	t0 := time.Now()
@@ -295,7 +295,7 @@ func TestAttachedWorkerKilledRestarted(t *testing.T) {
 	rec := newRecord(t, "attached: only worker rank kill -9, restarted")
 	a := startAttached(t, "restarts = 2", "")
 	c := a.client()
-	sleep, old, detect := killMidTask(t, c, a.dir, 1)
+	sleep, old, detect := killMidTask(t, c, a.dir, 1, 300)
 	rec.Detection = ms(detect)
 	healed(t, c, a.dir, 1, old, sleep)
 	rec.Note = "exec task: lost naming rank 1 and signal 9; retryable sleep retried on the replacement; reaped; new task ran"
@@ -310,7 +310,7 @@ func TestAttachedNoRestartNoSlot(t *testing.T) {
 	rec := newRecord(t, "attached: restarts = 0, later task fails")
 	a := startAttached(t, "restarts = 0", "")
 	c := a.client()
-	sleep, old, detect := killMidTask(t, c, a.dir, 1)
+	sleep, old, detect := killMidTask(t, c, a.dir, 1, 60000)
 	rec.Detection = ms(detect)
 	if _, err := resultOf(t, c, sleep, startBound); err == nil {
 		t.Fatal("the retryable task ran with no worker slot left")
@@ -372,7 +372,7 @@ func TestManualWorkerKilledRestarted(t *testing.T) {
 	rec := newRecord(t, "manual: manager -n worker rank kill -9, restarted")
 	r := manualTree(t, 2)
 	c := r.client()
-	sleep, old, detect := killMidTask(t, c, r.dir, 2)
+	sleep, old, detect := killMidTask(t, c, r.dir, 2, 300)
 	rec.Detection = ms(detect)
 	healed(t, c, r.dir, 2, old, sleep)
 	rec.Note = "exec task: lost naming rank 2 and signal 9; retryable sleep retried on the replacement; reaped; new task ran"
@@ -390,7 +390,7 @@ func TestManualNoRestartNoSlot(t *testing.T) {
 	rec := newRecord(t, "manual: --restarts 0, later task fails")
 	r := manualTree(t, 0)
 	c := r.client()
-	_, old, detect := killMidTask(t, c, r.dir, 2)
+	_, old, detect := killMidTask(t, c, r.dir, 2, 300)
 	rec.Detection = ms(detect)
 	reaped(t, old)
 	took := noSlotLeft(t, c, 2)

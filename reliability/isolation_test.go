@@ -22,7 +22,11 @@ func TestStalledClient(t *testing.T) {
 	t.Parallel()
 	rec := newRecord(t, "client that never reads (40k x 1 KiB results)")
 	const outboxBytes = 2 << 20
-	a := startAttached(t, "", fmt.Sprintf("[runtime]\noutbox_bytes = %d\noutbox_stall = \"1s\"\n", outboxBytes))
+	a := startAttached(t, "", fmt.Sprintf("[runtime]\noutbox_bytes = %d\noutbox_stall = \"1s\"\n"+
+		// Long silence bound: the client sends nothing once its map is
+		// written, and the outbox bounds, not the silence, must drop it.
+		// Plain links: the race detector slows compression.
+		"heartbeat_timeout = \"60s\"\ncompression = \"none\"\n", outboxBytes))
 	c := a.client()
 	nc, err := net.Dial("tcp", a.addr)
 	if err != nil {
