@@ -80,6 +80,9 @@ func (n *node) rankExited(rank, slots int, cause string, restart bool) {
 	} else {
 		delete(n.reserved, rank)
 	}
+	// Before the rank's tasks are placed again: with its slots reserved
+	// they wait for the replacement.
+	n.updateReserve()
 	var victim *nodePeer
 	for _, p := range n.peers {
 		if p.kind == peerChild && p.l.peer.Rank == rank && (victim == nil || p.dying) {

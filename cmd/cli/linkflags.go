@@ -161,6 +161,7 @@ func (l *linkFlags) config(e *env, topo *topology.Topology) (launcher.LinkConfig
 	r := topo.Runtime
 	c.Heartbeat, c.HeartbeatTimeout, c.HandshakeTimeout = r.Heartbeat, r.HeartbeatTimeout, r.HandshakeTimeout
 	c.MaxPendingHandshakes, c.AcceptRate = r.MaxPendingHandshakes, float64(r.AcceptRate)
+	c.MaxOutboxBytes, c.OutboxStall = r.OutboxBytes, r.OutboxStall
 	if l.compression != "" {
 		r.Compression = topology.Compression(l.compression)
 	}
