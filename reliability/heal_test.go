@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/client"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/reliability"
@@ -73,9 +74,8 @@ func startAttached(t *testing.T, workers, tables string) *attachedRun {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		b, err := os.ReadFile(addrPath)
-		if err == nil && len(strings.TrimSpace(string(b))) > 0 {
-			a.addr = strings.TrimSpace(string(b))
+		if addr, err := launcher.ReadAddressFile(addrPath); err == nil && addr != "" {
+			a.addr = addr
 			break
 		}
 		if time.Now().After(deadline) || a.run.exited(0) {
