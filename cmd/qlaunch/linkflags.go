@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/qlaunch/qlaunch/launcher"
@@ -118,6 +119,7 @@ type linkFlags struct {
 	tls                                           tlsFlags
 	heartbeat, heartbeatTimeout, handshakeTimeout time.Duration
 	maxPending, acceptRate                        int
+	maxResult                                     int
 }
 
 func (l *linkFlags) add(fs *flag.FlagSet) {
@@ -127,6 +129,7 @@ func (l *linkFlags) add(fs *flag.FlagSet) {
 	fs.DurationVar(&l.handshakeTimeout, "handshake-timeout", 0, "bound on authenticating one connection (default: the topology's, else 10s)")
 	fs.IntVar(&l.maxPending, "max-handshakes", 0, "connections a listener authenticates at once; one more evicts the oldest (default: the topology's, else 128)")
 	fs.IntVar(&l.acceptRate, "accept-rate", 0, "connections a listener takes per second; more are refused as busy (default: the topology's, else 1000)")
+	fs.IntVar(&l.maxResult, "max-result-bytes", 0, "a task result larger than this fails its task (default: the topology's, else the frame limit less 1 KiB)")
 }
 
 // config returns the link configuration: flags over the topology (nil:
@@ -138,7 +141,7 @@ func (l *linkFlags) config(e *env, topo *topology.Topology) (launcher.LinkConfig
 		r := topo.Runtime
 		c.Heartbeat, c.HeartbeatTimeout, c.HandshakeTimeout = r.Heartbeat, r.HeartbeatTimeout, r.HandshakeTimeout
 		c.MaxPendingHandshakes, c.AcceptRate = r.MaxPendingHandshakes, float64(r.AcceptRate)
-		c.MaxOutboxBytes, c.OutboxStall = r.OutboxBytes, r.OutboxStall
+		c.MaxOutboxBytes, c.OutboxStall, c.MaxResultBytes = r.OutboxBytes, r.OutboxStall, r.MaxResultBytes
 		ttls = &topo.TLS
 	}
 	for _, d := range []struct {
@@ -168,6 +171,12 @@ func (l *linkFlags) config(e *env, topo *topology.Topology) (launcher.LinkConfig
 	if l.acceptRate > 0 {
 		c.AcceptRate = float64(l.acceptRate)
 	}
+	if l.maxResult < 0 {
+		return c, wire.TLSFiles{}, usagef("--max-result-bytes must not be negative")
+	}
+	if l.maxResult > 0 {
+		c.MaxResultBytes = l.maxResult
+	}
 	tl, files, err := l.tls.load(e, ttls)
 	if err != nil {
 		return c, files, err
@@ -187,6 +196,9 @@ func (l *linkFlags) args(c launcher.LinkConfig, files wire.TLSFiles) []string {
 		if d.v > 0 {
 			args = append(args, d.flag, d.v.String())
 		}
+	}
+	if c.MaxResultBytes > 0 {
+		args = append(args, "--max-result-bytes", strconv.Itoa(c.MaxResultBytes))
 	}
 	return args
 }
