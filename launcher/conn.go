@@ -64,6 +64,12 @@ type LinkConfig struct {
 	// DefaultMaxOutboxBytes and HeartbeatTimeout.
 	MaxOutboxBytes int64
 	OutboxStall    time.Duration
+	// MaxResultBytes bounds the value of one task's result as a worker
+	// rank sends it: a larger one fails its task with an error giving
+	// its size and the bound, and the rank goes on. Zero, or more than
+	// the frame limit allows, means the frame limit (Wire.MaxFrame) less
+	// 1 KiB for the record's framing.
+	MaxResultBytes int
 	// Dial, if set, replaces net.Dialer (a test seam: launchertest wraps
 	// connections to drop or freeze them).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
@@ -97,6 +103,13 @@ func (c LinkConfig) withDefaults() LinkConfig {
 	if c.OutboxStall <= 0 {
 		c.OutboxStall = c.HeartbeatTimeout
 	}
+	maxFrame := c.Wire.MaxFrame
+	if maxFrame <= 0 {
+		maxFrame = wire.DefaultMaxFrame
+	}
+	if c.MaxResultBytes <= 0 || c.MaxResultBytes > maxFrame-resultFraming {
+		c.MaxResultBytes = maxFrame - resultFraming
+	}
 	return c
 }
 
@@ -110,6 +123,10 @@ const (
 	// does not read.
 	DefaultMaxOutboxBytes = 256 << 20
 )
+
+// resultFraming is room left in a frame around a result's value: the
+// record's id and length, the result's status, message, kernel and host.
+const resultFraming = 1 << 10
 
 // linkBuffer is the socket buffer size a link asks for, each way: with
 // the kernel's autotuned default (16 KiB to start), maps of 1 MiB payloads

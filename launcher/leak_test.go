@@ -2,6 +2,8 @@ package launcher_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,5 +119,49 @@ func TestCancelledTasksLeaveNoEntries(t *testing.T) {
 	settles(t, obs, mon, "after failed tasks")
 	if got := mustRun(t, obs, "echo", "still"); got != "still" {
 		t.Fatal(got)
+	}
+}
+
+// TestNoSlotLeftAfterLosses: ranks that nothing replaces (as under srun)
+// take their slots with them; once none is left anywhere in a two-level
+// tree, a held retryable task and every new task fail at once, naming a
+// lost rank, instead of waiting.
+func TestNoSlotLeftAfterLosses(t *testing.T) {
+	tr := launchertest.Start(t, launchertest.Shape{Managers: []launchertest.Shape{{Workers: []int{1}}}})
+	c := tr.Client()
+	if got := mustRun(t, c, "echo", "before"); got != "before" {
+		t.Fatal(got)
+	}
+	ctx := ctxT(t)
+	f, err := c.Submit(ctx, kernels.Task{Kernel: "sleep", Args: []string{"60000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived(t, c, 1)
+	worker := 0
+	for i, r := range tr.Ranks {
+		if r.Role == "worker" {
+			worker = i
+		}
+	}
+	tr.Kill(worker)
+	check := func(err error, what string) {
+		t.Helper()
+		var te *client.TaskError
+		if !errors.As(err, &te) || !te.Lost || te.Rank != worker || !strings.Contains(err.Error(), "no worker slot is left") {
+			t.Fatalf("%s: %v, want a no-slot error naming rank %d", what, err, worker)
+		}
+	}
+	_, err = c.Wait(ctx, f)
+	check(err, "the retryable task of the lost rank")
+	t0 := time.Now()
+	f, err = c.Submit(ctx, kernels.Task{Kernel: "echo", Args: []string{"late"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Wait(ctx, f)
+	check(err, "a later task")
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("the later task failed after %v, want at once", d)
 	}
 }

@@ -123,3 +123,34 @@ func TestStalledClient(t *testing.T) {
 	stillServesC()
 	a.shutdown()
 }
+
+// TestOversizedResult: a result over [runtime] max_result_bytes fails its
+// task with an error giving its size and the limit; the rank lives on and
+// runs the next task.
+func TestOversizedResult(t *testing.T) {
+	t.Parallel()
+	rec := newRecord(t, "oversized result (2 MiB, max_result_bytes 1 MiB)")
+	a := startAttached(t, "", "[runtime]\nmax_result_bytes = 1048576\n")
+	c := a.client()
+	pid := workerPID(t, a.dir, 1, 0)
+	ctx, cancel := context.WithTimeout(t.Context(), startBound)
+	defer cancel()
+	f, err := c.Submit(ctx, kernels.Task{Kernel: "echo", Payload: make([]byte, 2<<20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Wait(ctx, f)
+	if err == nil || !strings.Contains(err.Error(), "result of 2097152 bytes is larger than the limit of 1048576 bytes") {
+		t.Fatalf("oversized result: %v, want its size and the limit", err)
+	}
+	t.Logf("error: %v", err)
+	v, err := resultOf(t, c, submit(t, c, kernels.Task{Kernel: "echo", Args: []string{"after"}}), startBound)
+	if err != nil || string(v) != "after" {
+		t.Fatalf("a task after the oversized result: %q, %v", v, err)
+	}
+	if now := workerPID(t, a.dir, 1, 0); now != pid {
+		t.Errorf("the worker rank was replaced (pid %d, now %d), want it unharmed", pid, now)
+	}
+	rec.Note = "the task failed naming size and limit; the rank lived and ran the next task"
+	a.shutdown()
+}

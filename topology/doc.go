@@ -21,6 +21,7 @@
 //	network = "auto"             # where ranks listen and dial: auto | interface (ib0) | CIDR (10.1.0.0/16) | address
 //	outbox_bytes = 268435456     # bytes held for one peer that does not read; past it the peer is dropped
 //	outbox_stall = "0s"          # drop a peer one write to which blocked this long; 0 = heartbeat_timeout
+//	max_result_bytes = 0         # a bigger task result fails its task (size and limit named); 0 = the frame limit less 1 KiB
 //
 //	[server]
 //	placement = "shared"         # shared: rank 0 = server + node 0's manager

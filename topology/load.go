@@ -119,7 +119,8 @@ func decode(name, text string, raw map[string]any) (*Topology, []error) {
 					d.int(k, v, &n)
 					t.Runtime.OutboxBytes = int64(n)
 				},
-				"outbox_stall": func(k string, v any) { d.duration(k, v, &t.Runtime.OutboxStall) },
+				"outbox_stall":     func(k string, v any) { d.duration(k, v, &t.Runtime.OutboxStall) },
+				"max_result_bytes": func(k string, v any) { d.int(k, v, &t.Runtime.MaxResultBytes) },
 			})
 		},
 		"tls": func(k string, v any) {

@@ -82,6 +82,10 @@ type Runtime struct {
 	// long (it does not read). Key outbox_stall, default 0: the
 	// heartbeat timeout.
 	OutboxStall time.Duration
+	// MaxResultBytes bounds one task's result: a larger one fails its
+	// task with an error giving its size and the bound. Key
+	// max_result_bytes, default 0: the frame limit (64 MiB) less 1 KiB.
+	MaxResultBytes int
 }
 
 // TLS configures optional TLS on every link (table [tls]); the job-secret

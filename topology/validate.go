@@ -46,6 +46,9 @@ func (t *Topology) Validate() error {
 	if r.OutboxBytes < 1<<20 {
 		bad("runtime.outbox_bytes", "%d is below the minimum 1048576 (1 MiB)", r.OutboxBytes)
 	}
+	if r.MaxResultBytes < 0 {
+		bad("runtime.max_result_bytes", "%d is negative", r.MaxResultBytes)
+	}
 	if r.OutboxStall < 0 {
 		bad("runtime.outbox_stall", "%v is negative", r.OutboxStall)
 	}
