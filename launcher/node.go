@@ -852,6 +852,13 @@ func (n *node) reportJoin() {
 	n.lastJoin = j
 	n.parent.ctrl = append(n.parent.ctrl, ctrlFrame{wire.KindJoin, wire.AppendJoin(nil, &j)})
 	n.mark(n.parent)
+	if !n.ready && n.cfg.Parent != "" && j.Slots > 0 {
+		// A manager that dialled its parent (the bootstrap's) is ready once
+		// its first subtree with slots goes up; a manual-mode manager says
+		// so when it listens (cmd/cli).
+		n.ready = true
+		n.log.Info("ready", "parent", n.cfg.Parent, "ranks", j.Ranks, "slots", j.Slots)
+	}
 }
 
 func (n *node) checkReady() {
