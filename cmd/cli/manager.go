@@ -95,11 +95,11 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("manager: spawn worker rank: %w", err)
 		}
 	}
-	parentAt := *parent
+	parentAt, msg := *parent, "listening" // ready once it joined its parent (RunManager says so)
 	if parentAt == "" {
-		parentAt = "none: waiting for the server to dial " + lns[0].Addr().String()
+		parentAt, msg = "none: waiting for the server to dial "+lns[0].Addr().String(), "ready"
 	}
-	log.Info("ready", "role", "manager", "rank", *rankNo, "host", host, "address", lns[0].Addr().String(),
+	log.Info(msg, "role", "manager", "rank", *rankNo, "host", host, "address", lns[0].Addr().String(),
 		"worker_address", lns[1].Addr().String(), "spawned_slots", spawn, "lower_managers", len(lower), "parent", parentAt)
 	ctx, stop := rankContext(ctx, parentGrace, never)
 	defer stop()
