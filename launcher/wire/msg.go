@@ -438,6 +438,7 @@ const (
 	RankJoined  RankState = iota // connected, in the tree
 	RankMissing                  // expected by the plan, never connected
 	RankLost                     // connected, then lost (Since, Reason)
+	RankDrained                  // drained: finished its tasks and left cleanly (Since)
 	rankStateCount
 )
 
@@ -449,11 +450,13 @@ func (s RankState) String() string {
 		return "missing"
 	case RankLost:
 		return "lost"
+	case RankDrained:
+		return "drained"
 	}
 	return fmt.Sprintf("RankState(%d)", uint8(s))
 }
 
-// MarshalText writes the state's name (joined, missing, lost).
+// MarshalText writes the state's name (joined, missing, lost, drained).
 func (s RankState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Status is a status request (Reply false, no ranks) or reply.
