@@ -104,6 +104,10 @@ type nodePeer struct {
 	dying    bool
 	dyingErr error
 	exit     string
+	// draining: told to drain (qlaunch drain); its leave is clean once
+	// it holds no task. outDone is closed when its writer returns.
+	draining bool
+	outDone  chan struct{}
 }
 
 // largeRecord is a task or result record of at least keepMin body bytes,
@@ -156,6 +160,7 @@ type node struct {
 	done       uint64
 	ready      bool
 	stopping   bool
+	draining   bool // this manager was drained: it leaves once its children left
 	lastJoin   wire.Join
 	lostRanks  []wire.RankStatus // children lost, for status replies
 	counts     observeCounts
@@ -231,6 +236,18 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	n.closed = true
 	for _, ln := range cfg.Listeners {
 		ln.Close()
+	}
+	if up := n.parent; up != nil && errors.Is(n.result, ErrDrained) {
+		// A drained manager leaves with its last results written.
+		up.out.Close()
+		n.mu.Unlock()
+		t := time.NewTimer(n.cfg.ShutdownTimeout)
+		select {
+		case <-up.outDone:
+		case <-t.C:
+		}
+		t.Stop()
+		n.mu.Lock()
 	}
 	for _, p := range n.peers {
 		p.out.Close()
@@ -392,6 +409,11 @@ func (n *node) beginStop(cause error) {
 		case peerChild:
 			p.ctrl = append(p.ctrl, ctrlFrame{wire.KindShutdown, wire.AppendText(nil, cause.Error())})
 			n.mark(p)
+		case peerParent:
+			p.out.Close()
+			if !errors.Is(cause, ErrDrained) {
+				p.l.close()
+			} // else RunNode closes it once its last frames are written
 		default:
 			p.out.Close()
 			p.l.close()
@@ -465,8 +487,10 @@ func (n *node) addPeer(p *nodePeer) bool {
 	n.nextID++
 	p.id = n.nextID
 	p.out = wire.NewOutbox()
+	p.outDone = make(chan struct{})
 	n.peers[p.id] = p
 	n.wg.Go(func() {
+		defer close(p.outDone)
 		if err := p.out.Run(p.l.fc); err != nil {
 			n.log.Warn("write failed, dropping connection", "peer", p.l.String(), "err", err)
 			p.l.close()
@@ -499,7 +523,11 @@ func (n *node) removePeer(p *nodePeer, err error) error {
 		n.sched.DropSource(p.id)
 	case peerChild:
 		n.lostCause = lossCause(p, err)
-		if !n.stopping {
+		switch {
+		case p.draining && n.sched.Holding(p.id) == 0:
+			n.log.Info("child drained and left", "peer", p.l.String())
+			n.recordDrained(p)
+		case !n.stopping:
 			n.log.Warn("child lost", "peer", p.l.String(), "cause", n.lostCause)
 			n.recordLost(p, err)
 		}
@@ -514,6 +542,7 @@ func (n *node) removePeer(p *nodePeer, err error) error {
 			}
 		}
 		n.reportJoin()
+		n.leaveIfDrained()
 	case peerParent:
 		n.parent = nil
 		n.sched.DropSource(p.id)
@@ -590,6 +619,16 @@ func (n *node) message(p *nodePeer, k wire.Kind, b []byte) error {
 		return nil
 	case wire.KindStatus:
 		return n.onStatus(p, b)
+	case wire.KindDrain:
+		if p.kind == peerChild {
+			break
+		}
+		var d wire.Drain
+		if err := wire.DecodeDrain(b, &d); err != nil {
+			return err
+		}
+		n.onDrain(d.Ranks)
+		return nil
 	}
 	if p.kind == peerChild {
 		switch k {
@@ -718,7 +757,9 @@ func (n *node) subtree() wire.Join {
 	for _, p := range n.peers {
 		if p.kind == peerChild {
 			j.Ranks += p.ranks
-			j.Slots += p.slots
+			if !p.draining {
+				j.Slots += p.slots
+			}
 		}
 	}
 	// Ranks being started again keep their place: the parent holds tasks
@@ -854,4 +895,58 @@ func (n *node) statusDone(id uint64, req *statusReq) {
 	reply := wire.Status{ID: req.srcID, Reply: true, Ranks: req.ranks}
 	req.src.ctrl = append(req.src.ctrl, ctrlFrame{wire.KindStatus, wire.AppendStatus(nil, &reply)})
 	n.mark(req.src)
+}
+
+// onDrain drains the listed ranks below this node: a listed child is told
+// to drain and gets no new task; a relay child that is not listed gets the
+// list, for the ranks below it. A listed manager (this node) drains all its
+// children and leaves once they have left.
+func (n *node) onDrain(ranks []int) {
+	want := make(map[int]bool, len(ranks))
+	for _, r := range ranks {
+		want[r] = true
+	}
+	if want[n.cfg.Rank] && !n.cfg.Server && !n.draining {
+		n.log.Info("draining: no new task; leaving once the ranks below have left")
+		n.draining = true
+	}
+	for _, p := range n.peers {
+		if p.kind != peerChild || p.dying {
+			continue
+		}
+		rank := p.l.peer.Rank
+		switch role, _ := splitRole(p.l.peer.Role); {
+		case want[rank] || n.draining:
+			n.drainChild(p)
+		case role != roleWorker:
+			p.ctrl = append(p.ctrl, ctrlFrame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: ranks})})
+			n.mark(p)
+		}
+	}
+	n.reportJoin()
+	n.leaveIfDrained()
+}
+
+// drainChild tells child p to drain: it gets no new task, its slots no
+// longer count, and its leave is clean once it holds no task.
+func (n *node) drainChild(p *nodePeer) {
+	if p.draining {
+		return
+	}
+	p.draining = true
+	n.sched.Drain(p.id)
+	if sup := n.cfg.Supervisor; sup != nil {
+		sup.leaving(p.l.peer.Rank)
+	}
+	n.log.Info("draining child", "peer", p.l.String())
+	p.ctrl = append(p.ctrl, ctrlFrame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: []int{p.l.peer.Rank}})})
+	n.mark(p)
+}
+
+// leaveIfDrained stops a drained manager once its last child left.
+func (n *node) leaveIfDrained() {
+	if n.draining && !n.stopping && n.countChildren() == 0 && len(n.reserved) == 0 {
+		n.log.Info("drained: every rank below left; leaving")
+		n.fail(ErrDrained)
+	}
 }

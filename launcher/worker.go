@@ -73,6 +73,7 @@ type worker struct {
 	cache      kernels.Cache
 	done       uint64
 	stopping   bool
+	draining   bool // drained: hand back queued tasks, leave when none is held
 
 	// what the writer sends next
 	resultOut []byte
@@ -182,7 +183,13 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 	readErr := <-w.readEnd
 	w.turnTimer.Stop()
 	cause := ErrParentLost
-	if errors.Is(readErr, ErrShutdown) {
+	if errors.Is(readErr, ErrDrained) {
+		// Every task finished: write the last results, then leave.
+		cause = ErrDrained
+		log.Info("drained: every task finished; leaving")
+		w.waitRunners(cfg.ShutdownGrace)
+		w.flushAll()
+	} else if errors.Is(readErr, ErrShutdown) {
 		cause = ErrShutdown
 		log.Debug("shutdown requested")
 	} else if ctx.Err() != nil {
@@ -377,6 +384,8 @@ func (w *worker) read() {
 			err = w.onStatus(b, l.peer.Rank)
 		case wire.KindShutdown:
 			err = ErrShutdown
+		case wire.KindDrain:
+			w.onDrain()
 		case wire.KindHeartbeat:
 		default:
 			err = fmt.Errorf("unexpected %v message from parent", k)
@@ -671,6 +680,47 @@ func (w *worker) onLog(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// onDrain starts draining the rank: its queued tasks go back to the parent
+// (as for a steal) to run elsewhere, running ones finish, and once it
+// holds no task from the parent it leaves (checkDrained).
+func (w *worker) onDrain() {
+	w.mu.Lock()
+	w.draining = true
+	q := w.queued()
+	w.mu.Unlock()
+	w.log.Info("draining", "queued", q)
+	if q > 0 {
+		w.onSteal(q)
+	}
+	w.mu.Lock()
+	w.checkDrained()
+	w.mu.Unlock()
+}
+
+// checkDrained ends a draining rank's reading with ErrDrained once it holds
+// no task from its parent. Called with mu held.
+func (w *worker) checkDrained() {
+	if w.draining && len(w.remote) == 0 {
+		w.endRead(ErrDrained)
+	}
+}
+
+// flushAll writes everything pending, waiting for a writer that is busy.
+func (w *worker) flushAll() {
+	w.writeMu.Lock()
+	defer w.writeMu.Unlock()
+	w.mu.Lock()
+	res, sub, lg, canc, ctrl := w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut
+	w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut = nil, nil, nil, nil, nil
+	w.mu.Unlock()
+	if len(res)+len(sub)+len(lg)+len(canc)+len(ctrl) == 0 {
+		return
+	}
+	if err := w.writeFrames(res, sub, lg, canc, ctrl); err != nil {
+		w.log.Warn("writing the last results", "err", err)
+	}
 }
 
 // onSteal hands up to n of the oldest queued tasks to the parent, which
