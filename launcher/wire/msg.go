@@ -428,6 +428,10 @@ type RankStatus struct {
 	// Silent is how long the rank's parent had not heard from it when the
 	// status was taken (its last heartbeat's age); 0 for the top.
 	Silent time.Duration
+	// Alloc is the scheduler allocation (job id) the rank runs in, ""
+	// outside one: the ranks of a job that joined a running tree
+	// (qlaunch TOPOLOGY.toml --join) carry their own job's.
+	Alloc string
 }
 
 // RankState is a rank's state in a status reply.
@@ -501,6 +505,9 @@ func AppendStatus(dst []byte, s *Status) []byte {
 		ext = binary.AppendVarint(ext, r.Since)
 		ext = appendString(ext, r.Reason)
 		ext = binary.AppendUvarint(ext, uint64(max(r.Silent, 0)))
+		if r.Alloc != "" {
+			ext = appendString(ext, r.Alloc)
+		}
 		dst = appendBytes(dst, ext)
 	}
 	return dst
@@ -572,6 +579,9 @@ func decodeRankExt(b []byte, r *RankStatus, outer *decoder) {
 		d.fail("status silent")
 	}
 	r.Silent = time.Duration(silent)
+	if d.err == nil && len(d.b) > 0 {
+		r.Alloc = d.string("status alloc")
+	}
 	if d.err != nil {
 		outer.err, outer.b = d.err, nil
 	}

@@ -38,3 +38,18 @@ func FuzzDecodeDrain(f *testing.F) {
 		}
 	})
 }
+
+func TestStatusAllocRoundTrip(t *testing.T) {
+	st := Status{ID: 4, Reply: true, Ranks: []RankStatus{
+		{Rank: 0, Parent: -1, Role: "server", Host: "n1", Alloc: "56"},
+		{Rank: 57001, Parent: 0, Role: "manager", Host: "n2", Alloc: "57"},
+		{Rank: 57002, Parent: 57001, Role: "worker", Host: "n2", State: RankDrained, Since: 9, Reason: "drained"},
+	}}
+	var got Status
+	if err := DecodeStatus(AppendStatus(nil, &st), &got); err != nil || !reflect.DeepEqual(got, st) {
+		t.Fatalf("status with allocations: %+v %v", got, err)
+	}
+	if RankDrained.String() != "drained" {
+		t.Fatalf("RankDrained is %q", RankDrained)
+	}
+}
