@@ -55,6 +55,8 @@ type NodeConfig struct {
 	Plan []PlannedRank
 	// Monitor, if set, is attached to the node while it runs.
 	Monitor *Monitor
+	// Alloc labels the node's status rows with its allocation (job id).
+	Alloc string
 	// Supervisor, if set, started some of this node's worker ranks and
 	// starts them again when they die: the node learns of a death from it
 	// at once, keeps the rank's slots for its replacement and has it kill
@@ -827,7 +829,7 @@ func (n *node) ownStatus() wire.RankStatus {
 	}
 	return wire.RankStatus{
 		Rank: n.cfg.Rank, Parent: parent, Role: n.role, Host: n.cfg.Host,
-		Queued: n.sched.Pending(), Done: n.done,
+		Queued: n.sched.Pending(), Done: n.done, Alloc: n.cfg.Alloc,
 	}
 }
 

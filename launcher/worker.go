@@ -26,6 +26,8 @@ type WorkerConfig struct {
 	// ShutdownGrace bounds how long a stopping rank waits for its running
 	// kernels to return after cancelling them; zero means 2 s.
 	ShutdownGrace time.Duration
+	// Alloc labels the rank's status rows with its allocation (job id).
+	Alloc string
 }
 
 func (c WorkerConfig) withDefaults() WorkerConfig {
@@ -757,7 +759,7 @@ func (w *worker) onStatus(b []byte, parentRank int) error {
 	defer w.mu.Unlock()
 	reply := wire.Status{ID: s.ID, Reply: true, Ranks: []wire.RankStatus{{
 		Rank: w.cfg.Rank, Parent: parentRank, Role: roleWorker, Host: w.cfg.Host,
-		Slots: w.slots, Busy: w.slots - w.free, Queued: w.queued(), Done: w.done,
+		Slots: w.slots, Busy: w.slots - w.free, Queued: w.queued(), Done: w.done, Alloc: w.cfg.Alloc,
 	}}}
 	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindStatus, wire.AppendStatus(nil, &reply)})
 	w.wakeWriter()
