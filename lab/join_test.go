@@ -1,0 +1,151 @@
+package lab_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/lab"
+	"github.com/qlaunch/qlaunch/launcher/client"
+	"github.com/qlaunch/qlaunch/launcher/wire"
+)
+
+// TestJoinSecondAllocation: a first job on n1 runs the runtime; a second
+// job on n2 and n3 runs `srun qlaunch TOPOLOGY.toml --join` against its
+// address file. Its ranks join under the server, labelled with their job
+// id; a map then runs on their slots; cancelling the second job leaves
+// the first one serving.
+func TestJoinSecondAllocation(t *testing.T) {
+	c := lab.Require(t, os.Getenv)
+	needNodes(t, c, 3)
+	j := newJob(t, c, "", c.Nodes[:1], nil)
+	j.start(slurm(t, 180*time.Second, j.env, "srun", "-N1", "-w", c.Nodes[0], "-n2", "-O", "--cpu-bind=none", qlaunch(t), j.topo))
+	j.wait()
+	cl := j.dial()
+	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
+	defer cancel()
+	first := statusRows(t, ctx, cl)
+	firstAlloc := first[0].Alloc
+	if firstAlloc == "" {
+		t.Fatalf("the server's row has no allocation: %+v", first[0])
+	}
+
+	// The second allocation, under a job name of its own.
+	name := jobName(t) + "-join"
+	t.Cleanup(func() { cancelJobs(t, name) })
+	joiner := cmdTimeout(t, 150*time.Second, j.env, "srun", "--job-name="+name, "-N2", "-w", c.Nodes[1]+","+c.Nodes[2], "-n4", "-O",
+		"--cpu-bind=none", qlaunch(t), j.topo, "--join", "--address-file", filepath.Join(j.dir, "addr"))
+	var jerr strings.Builder
+	joiner.Stderr = &jerr
+	if err := joiner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	joined := make(chan error, 1)
+	go func() { joined <- joiner.Wait() }()
+
+	// Its 4 ranks join: a manager per node, each with a worker rank,
+	// numbered from the job id × 1000 and labelled with it.
+	var mine []wire.RankStatus
+	for ctx.Err() == nil {
+		mine = mine[:0]
+		for _, r := range statusRows(t, ctx, cl) {
+			if r.State == wire.RankJoined && r.Alloc != firstAlloc {
+				mine = append(mine, r)
+			}
+		}
+		if len(mine) == 4 {
+			break
+		}
+		select {
+		case err := <-joined:
+			t.Fatalf("the joining job ended first: %v\n%s", err, jerr.String())
+		case <-time.After(100 * time.Millisecond): // polling status while SLURM starts the job
+		}
+	}
+	if len(mine) != 4 {
+		t.Fatalf("joined ranks %+v, want 4\n%s", mine, jerr.String())
+	}
+	alloc := mine[0].Alloc
+	var hosts []string
+	for _, r := range mine {
+		if r.Alloc != alloc || alloc == "" || r.Rank < 1000 {
+			t.Fatalf("joined rank %+v: want allocation %q and a number from its rank base", r, alloc)
+		}
+		hosts = append(hosts, r.Host)
+	}
+	slices.Sort(hosts)
+	if want := []string{c.Nodes[1], c.Nodes[1], c.Nodes[2], c.Nodes[2]}; !slices.Equal(hosts, want) {
+		t.Fatalf("joined ranks on %v, want %v", hosts, want)
+	}
+	out, err := j.qlaunch("status", "--address-file", filepath.Join(j.dir, "addr"))
+	if err != nil || !strings.Contains(out, "ALLOC") || !strings.Contains(out, alloc) {
+		t.Fatalf("qlaunch status shows no allocation column with %s: %v\n%s", alloc, err, out)
+	}
+	t.Logf("status with the second allocation:\n%s", out)
+
+	// A map uses the new slots: tasks run on n2 and n3.
+	ts := make([]kernels.Task, 24)
+	for i := range ts {
+		ts[i] = kernels.Task{Kernel: "exec", Args: []string{"--", "sh", "-c", "sleep 0.3; echo $SLURMD_NODENAME $SLURM_JOB_ID"}}
+	}
+	f, err := cl.Map(ctx, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := cl.Wait(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := map[string]int{}
+	for _, v := range vals {
+		ran[strings.TrimSpace(string(v))]++
+	}
+	for _, n := range c.Nodes[1:3] {
+		if ran[n+" "+alloc] == 0 {
+			t.Fatalf("no task ran on %s in job %s: %v", n, alloc, ran)
+		}
+	}
+
+	// Cancelling the second job leaves the first serving.
+	if out, err := exec.CommandContext(ctx, "scancel", "--name="+name).CombinedOutput(); err != nil {
+		t.Fatalf("scancel: %v %s", err, out)
+	}
+	select {
+	case <-joined:
+	case <-ctx.Done():
+		t.Fatalf("the second job's srun did not end after scancel\n%s", jerr.String())
+	}
+	v, err := cl.Wait(ctx, must(cl.Submit(ctx, kernels.Task{Kernel: "echo", Args: []string{"still serving"}})))
+	if err != nil || string(v[0]) != "still serving" {
+		t.Fatalf("the first job after the second left: %q %v", v, err)
+	}
+	rows := statusRows(t, ctx, cl)
+	for _, r := range rows {
+		if r.Alloc == firstAlloc && r.State != wire.RankJoined {
+			t.Fatalf("a rank of the first job is %s: %+v", r.State, r)
+		}
+	}
+	stopServer(t, j)
+}
+
+func statusRows(t *testing.T, ctx context.Context, cl *client.Client) []wire.RankStatus {
+	t.Helper()
+	rows, err := cl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
