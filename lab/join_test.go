@@ -20,7 +20,8 @@ import (
 // job on n2 and n3 runs `srun qlaunch TOPOLOGY.toml --join` against its
 // address file. Its ranks join under the server, labelled with their job
 // id; a map then runs on their slots; cancelling the second job leaves
-// the first one serving.
+// the first one serving, its ranks drained (scancel's SIGTERM drains a
+// joined allocation).
 func TestJoinSecondAllocation(t *testing.T) {
 	c := lab.Require(t, os.Getenv)
 	needNodes(t, c, 3)
@@ -125,10 +126,21 @@ func TestJoinSecondAllocation(t *testing.T) {
 	if err != nil || string(v[0]) != "still serving" {
 		t.Fatalf("the first job after the second left: %q %v", v, err)
 	}
+	// scancel's SIGTERM drained the second job's ranks: their manager
+	// left cleanly.
+	top := slices.MinFunc(mine, func(a, b wire.RankStatus) int { return a.Rank - b.Rank })
+	// (The server learns of the leave as the connection closes: ask until
+	// it has, bounded by ctx.)
 	rows := statusRows(t, ctx, cl)
+	for ctx.Err() == nil && slices.ContainsFunc(rows, func(r wire.RankStatus) bool { return r.Rank == top.Rank && r.State == wire.RankJoined }) {
+		rows = statusRows(t, ctx, cl)
+	}
 	for _, r := range rows {
 		if r.Alloc == firstAlloc && r.State != wire.RankJoined {
 			t.Fatalf("a rank of the first job is %s: %+v", r.State, r)
+		}
+		if r.Rank == top.Rank && r.State != wire.RankDrained {
+			t.Fatalf("the second job's top manager after scancel: %+v, want drained\n%s", r, jerr.String())
 		}
 	}
 	stopServer(t, j)

@@ -57,6 +57,10 @@ type NodeConfig struct {
 	Monitor *Monitor
 	// Alloc labels the node's status rows with its allocation (job id).
 	Alloc string
+	// Drain, when closed, drains a manager (as qlaunch drain would): it
+	// tells its parent, drains its subtree and leaves last. The server
+	// ignores it.
+	Drain <-chan struct{}
 	// Supervisor, if set, started some of this node's worker ranks and
 	// starts them again when they die: the node learns of a death from it
 	// at once, keeps the rank's slots for its replacement and has it kill
@@ -205,6 +209,15 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		n.wg.Go(func() { n.dial(ctx, cfg.Parent, up, peerParent) })
 	}
 	n.wg.Go(n.ticker)
+	if cfg.Drain != nil && !cfg.Server {
+		n.wg.Go(func() {
+			select {
+			case <-cfg.Drain:
+				n.do(n.selfDrain)
+			case <-n.quit:
+			}
+		})
+	}
 	if cfg.Monitor != nil {
 		cfg.Monitor.attach(n)
 		defer cfg.Monitor.detach(n)
@@ -623,7 +636,10 @@ func (n *node) message(p *nodePeer, k wire.Kind, b []byte) error {
 		return n.onStatus(p, b)
 	case wire.KindDrain:
 		if p.kind == peerChild {
-			break
+			// The child drains itself (a signal under its scheduler).
+			n.drainChild(p)
+			n.reportJoin()
+			return nil
 		}
 		var d wire.Drain
 		if err := wire.DecodeDrain(b, &d); err != nil {
@@ -927,6 +943,16 @@ func (n *node) onDrain(ranks []int) {
 	}
 	n.reportJoin()
 	n.leaveIfDrained()
+}
+
+// selfDrain drains this manager on its own initiative (NodeConfig.Drain):
+// its parent learns of it first, so that it sends no more tasks.
+func (n *node) selfDrain() {
+	if n.parent != nil {
+		n.parent.ctrl = append(n.parent.ctrl, ctrlFrame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: []int{n.cfg.Rank}})})
+		n.mark(n.parent)
+	}
+	n.onDrain([]int{n.cfg.Rank})
 }
 
 // drainChild tells child p to drain: it gets no new task, its slots no

@@ -128,8 +128,11 @@ type ManagerConfig struct {
 	Logger   *slog.Logger
 	// Supervisor, if set, started worker ranks of this manager and
 	// starts them again when they die (see NodeConfig).
-	Supervisor *Supervisor // Alloc labels the rank's status rows with its allocation (job id).
-	Alloc      string
+	Supervisor *Supervisor
+	// Alloc labels the rank's status rows with its allocation (job id).
+	Alloc string
+	// Drain, when closed, drains the manager (see NodeConfig.Drain).
+	Drain <-chan struct{}
 }
 
 // ManagerListeners opens the manager's listeners as cfg says; callers that
@@ -170,7 +173,7 @@ func RunManager(ctx context.Context, cfg ManagerConfig) error {
 	err = RunNode(ctx, NodeConfig{
 		Rank: cfg.Rank, Host: cfg.Host, Listeners: lns, Parent: cfg.Parent,
 		Children: cfg.Managers, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
-		Supervisor: cfg.Supervisor, Alloc: cfg.Alloc,
+		Supervisor: cfg.Supervisor, Alloc: cfg.Alloc, Drain: cfg.Drain,
 	})
 	if errors.Is(err, context.Canceled) {
 		return ErrShutdown

@@ -28,6 +28,9 @@ type WorkerConfig struct {
 	ShutdownGrace time.Duration
 	// Alloc labels the rank's status rows with its allocation (job id).
 	Alloc string
+	// Drain, when closed, drains the rank (as qlaunch drain would): it
+	// tells its parent, hands back its queue, finishes and leaves.
+	Drain <-chan struct{}
 }
 
 func (c WorkerConfig) withDefaults() WorkerConfig {
@@ -181,6 +184,15 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 	w.turnTimer.Stop()
 	w.streamTimer = time.AfterFunc(time.Hour, w.streamCheck)
 	w.streamTimer.Stop()
+	if cfg.Drain != nil {
+		wg.Go(func() {
+			select {
+			case <-cfg.Drain:
+				w.selfDrain()
+			case <-ctx.Done():
+			}
+		})
+	}
 	go w.read()
 	readErr := <-w.readEnd
 	w.turnTimer.Stop()
@@ -699,6 +711,16 @@ func (w *worker) onDrain() {
 	w.mu.Lock()
 	w.checkDrained()
 	w.mu.Unlock()
+}
+
+// selfDrain drains the rank on its own initiative (WorkerConfig.Drain):
+// its parent learns of it first, so that it sends no more tasks.
+func (w *worker) selfDrain() {
+	w.mu.Lock()
+	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: []int{w.cfg.Rank}})})
+	w.wakeWriter()
+	w.mu.Unlock()
+	w.onDrain()
 }
 
 // checkDrained ends a draining rank's reading with ErrDrained once it holds

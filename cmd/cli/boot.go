@@ -48,7 +48,9 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 		"plan their own nodes as usual; the rank that would be the server manages\n"+
 		"them under the running server, authenticated with the secret the address\n"+
 		"file records. Their rank numbers start at --rank-base (default: the job id\n"+
-		"times 1000) and qlaunch status labels them with their job id.")
+		"times 1000) and qlaunch status labels them with their job id. On SIGTERM or\n"+
+		"SIGINT (scancel, a walltime --signal) they drain: hand back their queued\n"+
+		"tasks, finish their running ones, and leave; the runtime goes on.")
 	dial := fs.Duration("dial-timeout", boot.DefaultDialTimeout, "how long a rank keeps trying to reach its parent")
 	network := fs.String("network", "", "network every rank listens and dials on, replacing the topology's: auto, an interface (ib0), a CIDR (10.1.0.0/16) or an address")
 	metricsAddr := fs.String("metrics", "", metricsHelp+", on the server rank; replaces the topology's server.metrics")
@@ -138,7 +140,15 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 	// Below the server, an interrupt waits for the tree's own stop (see
 	// rankContext).
 	var server atomic.Bool
-	ctx, stopRank := rankContext(ctx, parentGrace, server.Load)
+	grace := parentGrace
+	if cfg.Join != nil {
+		// A joined allocation's ranks drain on SIGTERM or SIGINT (scancel,
+		// the walltime's --signal): they hand back their queued tasks,
+		// finish their running ones and leave while the runtime goes on.
+		// Past joinDrainGrace they stop anyway.
+		cfg.Drain, grace = ctx.Done(), joinDrainGrace
+	}
+	ctx, stopRank := rankContext(ctx, grace, server.Load)
 	defer stopRank()
 	cfg.Started = func(r topology.Rank) {
 		server.Store(r.Roles.Has(topology.RoleServer))
@@ -223,6 +233,11 @@ func onlineCPUs() int {
 	}
 	return set.Max() + 1
 }
+
+// joinDrainGrace bounds how long a signalled rank of a joined allocation
+// drains before it stops with what it still runs (SLURM's KillWait or the
+// --signal lead time usually ends it first).
+const joinDrainGrace = 10 * time.Minute
 
 // joinTarget reads what --join needs from the running runtime's address
 // file: the server's address and the job secret, from the file it records

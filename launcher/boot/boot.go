@@ -88,6 +88,9 @@ type Config struct {
 	// Join, when not nil, makes this job's ranks join a running tree
 	// instead of starting one (see Join).
 	Join *Join
+	// Drain, when closed, drains a manager or worker rank: it takes no
+	// new task, finishes its own and leaves (the server ignores it).
+	Drain <-chan struct{}
 	// Started, when not nil, receives this rank's entry once the rank is
 	// pinned, has its environment and is about to start its role.
 	Started func(topology.Rank)
@@ -298,12 +301,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	case e.Roles.Has(topology.RoleManager):
 		err = launcher.RunManager(ctx, launcher.ManagerConfig{
 			Rank: e.Rank, Host: e.Host, Listeners: []net.Listener{ln}, Parent: parent, Link: link, Logger: cfg.Logger,
-			Alloc: info.JobID,
+			Alloc: info.JobID, Drain: cfg.Drain,
 		})
 	default:
 		err = launcher.RunWorker(ctx, launcher.WorkerConfig{
 			Rank: e.Rank, Host: e.Host, Slots: e.Workers, Parent: parent, Registry: cfg.Registry, Link: link, Logger: cfg.Logger,
-			Alloc: info.JobID,
+			Alloc: info.JobID, Drain: cfg.Drain,
 		})
 	}
 	switch {

@@ -2,7 +2,6 @@ package boot
 
 import (
 	"context"
-	"errors"
 	"net"
 	"strconv"
 	"sync"
@@ -30,7 +29,8 @@ func TestJoinRankBase(t *testing.T) {
 // TestJoinRunningTree: the two ranks of a second allocation (a manager
 // node with one worker rank) join a running tree under its server, with
 // numbers from the rank base and their job id; a map then runs on their
-// slots; when the allocation ends, the first tree goes on serving.
+// slots; when the allocation is signalled (Drain), its ranks drain and
+// leave, status shows them drained, and the first tree goes on serving.
 func TestJoinRunningTree(t *testing.T) {
 	tr := launchertest.Start(t, launchertest.Shape{Workers: []int{1}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -49,6 +49,7 @@ func TestJoinRunningTree(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	drain := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for r := range 2 {
@@ -63,6 +64,7 @@ func TestJoinRunningTree(t *testing.T) {
 				Registry:    reg,
 				DialTimeout: 10 * time.Second,
 				Join:        &Join{Server: tr.Addr, RankBase: JoinRankBase("57")},
+				Drain:       drain,
 			})
 		})
 	}
@@ -106,13 +108,33 @@ func TestJoinRunningTree(t *testing.T) {
 			t.Fatalf("the joined worker rank ran nothing: %+v", r)
 		}
 	}
-	// The allocation ends: the first tree goes on.
-	cancel()
+	// The allocation is signalled: its ranks drain and leave cleanly.
+	close(drain)
 	wg.Wait()
 	for r, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("joined rank %d: %v", r, err)
+		if err != nil {
+			t.Errorf("joined rank %d after the drain: %v, want a clean stop", r, err)
 		}
+	}
+	// The server learns of the leave when the connection closes: ask
+	// until it has (bounded).
+	var last wire.RankStatus
+	for range 5000 {
+		st, err = c.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range st {
+			if r.Rank == 57000 {
+				last = r
+			}
+		}
+		if last.State != wire.RankJoined {
+			break
+		}
+	}
+	if last.State != wire.RankDrained {
+		t.Fatalf("the joined manager after the drain: %+v, want drained", last)
 	}
 	v, err := c.Wait(context.Background(), must(c.Submit(context.Background(), kernels.Task{Kernel: "echo", Args: []string{"still"}})))
 	if err != nil || string(v[0]) != "still" {
