@@ -18,13 +18,69 @@ import (
 
 // TestJoinSecondAllocation: a first job on n1 runs the runtime; a second
 // job on n2 and n3 runs `srun qlaunch TOPOLOGY.toml --join` against its
-// address file. Its ranks join under the server, labelled with their job
-// id; a map then runs on their slots; cancelling the second job leaves
-// the first one serving, its ranks drained (scancel's SIGTERM drains a
-// joined allocation).
+// address file, started by srun or by sbatch of the script `qlaunch script
+// slurm --join` writes. Its ranks join under the server, labelled with
+// their job id; a map then runs on their slots; cancelling the second job
+// leaves the first one serving, its ranks drained (scancel's SIGTERM
+// drains a joined allocation).
 func TestJoinSecondAllocation(t *testing.T) {
 	c := lab.Require(t, os.Getenv)
 	needNodes(t, c, 3)
+	t.Run("srun", func(t *testing.T) {
+		joinAndLeave(t, c, func(j *job, name string, stderr *strings.Builder) <-chan error {
+			joiner := cmdTimeout(t, 150*time.Second, j.env, "srun", "--job-name="+name, "-N2", "-w", c.Nodes[1]+","+c.Nodes[2], "-n4", "-O",
+				"--cpu-bind=none", qlaunch(t), j.topo, "--join", "--address-file", filepath.Join(j.dir, "addr"))
+			joiner.Stderr = stderr
+			if err := joiner.Start(); err != nil {
+				t.Fatal(err)
+			}
+			ended := make(chan error, 1)
+			go func() { ended <- joiner.Wait() }()
+			return ended
+		})
+	})
+	t.Run("sbatch", func(t *testing.T) {
+		joinAndLeave(t, c, func(j *job, name string, _ *strings.Builder) <-chan error {
+			script, err := j.qlaunch("script", "slurm", j.topo, "--join", filepath.Join(j.dir, "addr"), "--nodes", "2",
+				"--qlaunch", qlaunch(t), "--job-name", name, "--time", "5")
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(j.dir, "join.sbatch")
+			if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			out, _, err := output(cmd(t, 30*time.Second, j.env, "sbatch", "--parsable", "-w", c.Nodes[1]+","+c.Nodes[2],
+				"-o", filepath.Join(j.dir, "join-%j.out"), path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("sbatch: job %s", strings.TrimSpace(out))
+			ended := make(chan error, 1)
+			go func() {
+				// The job is over once squeue no longer lists it.
+				for {
+					q, err := exec.Command("squeue", "-h", "-n", name, "-o", "%i").Output()
+					if err == nil && strings.TrimSpace(string(q)) == "" {
+						ended <- nil
+						return
+					}
+					select {
+					case <-t.Context().Done():
+						ended <- t.Context().Err()
+						return
+					case <-time.After(200 * time.Millisecond): // polling squeue: SLURM has no completion event
+					}
+				}
+			}()
+			return ended
+		})
+	})
+}
+
+// joinAndLeave runs the test with the second job started by start, under
+// the job name it is given.
+func joinAndLeave(t *testing.T, c lab.Cluster, start func(j *job, name string, stderr *strings.Builder) <-chan error) {
 	j := newJob(t, c, "", c.Nodes[:1], nil)
 	j.start(slurm(t, 180*time.Second, j.env, "srun", "-N1", "-w", c.Nodes[0], "-n2", "-O", "--cpu-bind=none", qlaunch(t), j.topo))
 	j.wait()
@@ -40,15 +96,8 @@ func TestJoinSecondAllocation(t *testing.T) {
 	// The second allocation, under a job name of its own.
 	name := jobName(t) + "-join"
 	t.Cleanup(func() { cancelJobs(t, name) })
-	joiner := cmdTimeout(t, 150*time.Second, j.env, "srun", "--job-name="+name, "-N2", "-w", c.Nodes[1]+","+c.Nodes[2], "-n4", "-O",
-		"--cpu-bind=none", qlaunch(t), j.topo, "--join", "--address-file", filepath.Join(j.dir, "addr"))
 	var jerr strings.Builder
-	joiner.Stderr = &jerr
-	if err := joiner.Start(); err != nil {
-		t.Fatal(err)
-	}
-	joined := make(chan error, 1)
-	go func() { joined <- joiner.Wait() }()
+	joined := start(j, name, &jerr)
 
 	// Its 4 ranks join: a manager per node, each with a worker rank,
 	// numbered from the job id × 1000 and labelled with it.
