@@ -20,14 +20,15 @@ import (
 // job on n2 and n3 runs `srun qlaunch TOPOLOGY.toml --join` against its
 // address file, started by srun or by sbatch of the script `qlaunch script
 // slurm --join` writes. Its ranks join under the server, labelled with
-// their job id; a map then runs on their slots; cancelling the second job
-// leaves the first one serving, its ranks drained (scancel's SIGTERM
-// drains a joined allocation).
+// their job id; a map then runs on their slots; ending the second job
+// (qlaunch drain alloc:ID: every rank exits 0; or scancel, whose SIGTERM
+// drains a joined allocation) leaves the first one serving and the second
+// one's ranks drained.
 func TestJoinSecondAllocation(t *testing.T) {
 	c := lab.Require(t, os.Getenv)
 	needNodes(t, c, 3)
 	t.Run("srun", func(t *testing.T) {
-		joinAndLeave(t, c, func(j *job, name string, stderr *strings.Builder) <-chan error {
+		joinAndLeave(t, c, true, func(j *job, name string, stderr *strings.Builder) <-chan error {
 			joiner := cmdTimeout(t, 150*time.Second, j.env, "srun", "--job-name="+name, "-N2", "-w", c.Nodes[1]+","+c.Nodes[2], "-n4", "-O",
 				"--cpu-bind=none", qlaunch(t), j.topo, "--join", "--address-file", filepath.Join(j.dir, "addr"))
 			joiner.Stderr = stderr
@@ -40,7 +41,7 @@ func TestJoinSecondAllocation(t *testing.T) {
 		})
 	})
 	t.Run("sbatch", func(t *testing.T) {
-		joinAndLeave(t, c, func(j *job, name string, _ *strings.Builder) <-chan error {
+		joinAndLeave(t, c, false, func(j *job, name string, _ *strings.Builder) <-chan error {
 			script, err := j.qlaunch("script", "slurm", j.topo, "--join", filepath.Join(j.dir, "addr"), "--nodes", "2",
 				"--qlaunch", qlaunch(t), "--job-name", name, "--time", "5")
 			if err != nil {
@@ -79,8 +80,9 @@ func TestJoinSecondAllocation(t *testing.T) {
 }
 
 // joinAndLeave runs the test with the second job started by start, under
-// the job name it is given.
-func joinAndLeave(t *testing.T, c lab.Cluster, start func(j *job, name string, stderr *strings.Builder) <-chan error) {
+// the job name it is given, and ended by qlaunch drain alloc:ID (byDrain)
+// or scancel.
+func joinAndLeave(t *testing.T, c lab.Cluster, byDrain bool, start func(j *job, name string, stderr *strings.Builder) <-chan error) {
 	j := newJob(t, c, "", c.Nodes[:1], nil)
 	j.start(slurm(t, 180*time.Second, j.env, "srun", "-N1", "-w", c.Nodes[0], "-n2", "-O", "--cpu-bind=none", qlaunch(t), j.topo))
 	j.wait()
@@ -162,14 +164,23 @@ func joinAndLeave(t *testing.T, c lab.Cluster, start func(j *job, name string, s
 		}
 	}
 
-	// Cancelling the second job leaves the first serving.
-	if out, err := exec.CommandContext(ctx, "scancel", "--name="+name).CombinedOutput(); err != nil {
+	// Ending the second job (qlaunch drain alloc:ID, or scancel) leaves
+	// the first serving.
+	if byDrain {
+		out, err := j.qlaunch("drain", "--address-file", filepath.Join(j.dir, "addr"), "alloc:"+alloc)
+		if err != nil || !strings.HasPrefix(out, "drained ranks ") {
+			t.Fatalf("qlaunch drain alloc:%s: %q %v", alloc, out, err)
+		}
+	} else if out, err := exec.CommandContext(ctx, "scancel", "--name="+name).CombinedOutput(); err != nil {
 		t.Fatalf("scancel: %v %s", err, out)
 	}
 	select {
-	case <-joined:
+	case err := <-joined:
+		if byDrain && err != nil {
+			t.Fatalf("the drained job's srun: %v, want exit 0 of every rank\n%s", err, jerr.String())
+		}
 	case <-ctx.Done():
-		t.Fatalf("the second job's srun did not end after scancel\n%s", jerr.String())
+		t.Fatalf("the second job did not end\n%s", jerr.String())
 	}
 	v, err := cl.Wait(ctx, must(cl.Submit(ctx, kernels.Task{Kernel: "echo", Args: []string{"still serving"}})))
 	if err != nil || string(v[0]) != "still serving" {

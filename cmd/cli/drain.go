@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/qlaunch/qlaunch/launcher/wire"
@@ -13,11 +14,13 @@ import (
 // cmdDrain asks the server to drain ranks (by rank number or host) and
 // waits until they have left.
 func cmdDrain(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "drain", "drain [--ip ADDR] [--timeout D] [--no-wait] RANK|HOST…\n\n"+
+	fs := newFlagSet(e, "drain", "drain [--ip ADDR] [--timeout D] [--no-wait] RANK|HOST|alloc:JOBID…\n\n"+
 		"Drain ranks: they take no new task, hand their queued tasks back to be run\n"+
 		"elsewhere, finish the tasks they run, then exit 0. A RANK is a rank number as\n"+
 		"`qlaunch status` shows it; a HOST drains every rank on that host (the server's\n"+
-		"own rank excepted); a drained manager drains its whole subtree and leaves last.\n"+
+		"own rank excepted); alloc:JOBID every rank of that allocation (the ALLOC column\n"+
+		"of qlaunch status: a job that joined with --join). A drained manager drains its\n"+
+		"whole subtree and leaves last.\n"+
 		"`qlaunch status` shows the ranks that left as drained, not lost, and no task\n"+
 		"is lost or failed. Waits until every rank named has left (at most --timeout);\n"+
 		"exits 1 if one was lost instead.")
@@ -29,7 +32,7 @@ func cmdDrain(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return usagef("drain: name at least one RANK or HOST (see qlaunch status)")
+		return usagef("drain: name at least one RANK, HOST or alloc:JOBID (see qlaunch status)")
 	}
 	c, err := cf.dial(ctx, e, nil)
 	if err != nil {
@@ -100,12 +103,20 @@ func drainTargets(rows []wire.RankStatus, args []string) ([]int, error) {
 			out = append(out, r)
 			continue
 		}
+		job, isAlloc := strings.CutPrefix(a, "alloc:")
 		n := 0
 		for _, s := range rows {
-			if s.Host == a && s.State == wire.RankJoined && s.Parent >= 0 {
+			match := s.Host == a
+			if isAlloc {
+				match = s.Alloc == job
+			}
+			if match && s.State == wire.RankJoined && s.Parent >= 0 {
 				out = append(out, s.Rank)
 				n++
 			}
+		}
+		if n == 0 && isAlloc {
+			return nil, usagef("drain: no rank to drain in allocation %q (qlaunch status lists the allocations in its ALLOC column; the server's own rank is never drained)", job)
 		}
 		if n == 0 {
 			return nil, usagef("drain: no rank to drain on host %q (qlaunch status lists the hosts; the server's own rank is never drained)", a)
