@@ -99,6 +99,7 @@ func joinAndLeave(t *testing.T, c lab.Cluster, byDrain bool, start func(j *job, 
 	name := jobName(t) + "-join"
 	t.Cleanup(func() { cancelJobs(t, name) })
 	var jerr strings.Builder
+	t0 := time.Now()
 	joined := start(j, name, &jerr)
 
 	// Its 4 ranks join: a manager per node, each with a worker rank,
@@ -123,6 +124,7 @@ func joinAndLeave(t *testing.T, c lab.Cluster, byDrain bool, start func(j *job, 
 	if len(mine) != 4 {
 		t.Fatalf("joined ranks %+v, want 4\n%s", mine, jerr.String())
 	}
+	t.Logf("the second job's 4 ranks joined %v after its submission", time.Since(t0).Round(time.Millisecond))
 	alloc := mine[0].Alloc
 	var hosts []string
 	for _, r := range mine {
@@ -166,6 +168,7 @@ func joinAndLeave(t *testing.T, c lab.Cluster, byDrain bool, start func(j *job, 
 
 	// Ending the second job (qlaunch drain alloc:ID, or scancel) leaves
 	// the first serving.
+	t1 := time.Now()
 	if byDrain {
 		out, err := j.qlaunch("drain", "--address-file", filepath.Join(j.dir, "addr"), "alloc:"+alloc)
 		if err != nil || !strings.HasPrefix(out, "drained ranks ") {
@@ -182,6 +185,7 @@ func joinAndLeave(t *testing.T, c lab.Cluster, byDrain bool, start func(j *job, 
 	case <-ctx.Done():
 		t.Fatalf("the second job did not end\n%s", jerr.String())
 	}
+	t.Logf("the second job ended %v after the drain or scancel", time.Since(t1).Round(time.Millisecond))
 	v, err := cl.Wait(ctx, must(cl.Submit(ctx, kernels.Task{Kernel: "echo", Args: []string{"still serving"}})))
 	if err != nil || string(v[0]) != "still serving" {
 		t.Fatalf("the first job after the second left: %q %v", v, err)

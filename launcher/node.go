@@ -425,10 +425,10 @@ func (n *node) beginStop(cause error) {
 			p.ctrl = append(p.ctrl, ctrlFrame{wire.KindShutdown, wire.AppendText(nil, cause.Error())})
 			n.mark(p)
 		case peerParent:
-			p.out.Close()
 			if !errors.Is(cause, ErrDrained) {
+				p.out.Close()
 				p.l.close()
-			} // else RunNode closes it once its last frames are written
+			} // else RunNode closes it once the frames queued until then are written
 		default:
 			p.out.Close()
 			p.l.close()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher/client"
 	"github.com/qlaunch/qlaunch/launcher/launchertest"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/rank"
@@ -108,7 +109,13 @@ func TestJoinRunningTree(t *testing.T) {
 			t.Fatalf("the joined worker rank ran nothing: %+v", r)
 		}
 	}
-	// The allocation is signalled: its ranks drain and leave cleanly.
+	// The worker rank is drained first (qlaunch drain 57001), then the
+	// allocation is signalled: its manager, with no rank left below it,
+	// tells the server and leaves cleanly.
+	if err := c.Drain([]int{57001}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, c, 57001, wire.RankDrained)
 	close(drain)
 	wg.Wait()
 	for r, err := range errs {
@@ -116,16 +123,25 @@ func TestJoinRunningTree(t *testing.T) {
 			t.Errorf("joined rank %d after the drain: %v, want a clean stop", r, err)
 		}
 	}
-	// The server learns of the leave when the connection closes: ask
-	// until it has (bounded).
+	waitState(t, c, 57000, wire.RankDrained)
+	v, err := c.Wait(context.Background(), must(c.Submit(context.Background(), kernels.Task{Kernel: "echo", Args: []string{"still"}})))
+	if err != nil || string(v[0]) != "still" {
+		t.Fatalf("after the allocation left: %q %v", v, err)
+	}
+}
+
+// waitState asks for the tree's status until rank leaves the joined state
+// (bounded), and checks that it is then in state want.
+func waitState(t *testing.T, c *client.Client, rank int, want wire.RankState) {
+	t.Helper()
 	var last wire.RankStatus
 	for range 5000 {
-		st, err = c.Status(ctx)
+		st, err := c.Status(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range st {
-			if r.Rank == 57000 {
+			if r.Rank == rank {
 				last = r
 			}
 		}
@@ -133,12 +149,8 @@ func TestJoinRunningTree(t *testing.T) {
 			break
 		}
 	}
-	if last.State != wire.RankDrained {
-		t.Fatalf("the joined manager after the drain: %+v, want drained", last)
-	}
-	v, err := c.Wait(context.Background(), must(c.Submit(context.Background(), kernels.Task{Kernel: "echo", Args: []string{"still"}})))
-	if err != nil || string(v[0]) != "still" {
-		t.Fatalf("after the allocation left: %q %v", v, err)
+	if last.State != want {
+		t.Fatalf("rank %d: %+v, want %v", rank, last, want)
 	}
 }
 
