@@ -120,3 +120,52 @@ func regexpLine(out, first, word string) bool {
 	}
 	return false
 }
+
+// TestDrainHostSupervised drains a host whose manager spawned (and
+// supervises) its worker rank: the worker rank is not started again, the
+// manager leaves after it and shows as drained, the manager exits 0 and
+// no process of theirs is left; the server goes on.
+func TestDrainHostSupervised(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"QLAUNCH_SECRET_FILE=" + filepath.Join(dir, "secret"), "QLAUNCH_ADDR=", "QLAUNCH_ADDRESS_FILE=" + filepath.Join(dir, "addr")}
+	if _, err := wire.EnsureSecretFile(filepath.Join(dir, "secret")); err != nil {
+		t.Fatal(err)
+	}
+	mport, wport, sport := e2eFreePort(t), e2eFreePort(t), e2eFreePort(t)
+	manager := e2eStart(t, env, "manager", "-n", "1", "-p", strconv.Itoa(mport), "-w", strconv.Itoa(wport), "-i", "127.0.0.1")
+	server := e2eStart(t, env, "server", "-p", strconv.Itoa(sport), "-i", "127.0.0.1", "--ranks", "3", "127.0.0.1:"+strconv.Itoa(mport))
+	if r := e2eRun(t, env, "", "wait", "--ranks", "3", "--timeout", "20s"); r.code != 0 {
+		t.Fatalf("wait: %+v", r)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e2eRun(t, env, "", "drain", host)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "drained ranks ") {
+		t.Fatalf("drain %s: %+v", host, r)
+	}
+	manager.wait(t, "the drained manager")
+	if manager.err != nil {
+		t.Fatalf("the drained manager exited with %v, want 0; stderr:\n%s", manager.err, manager.stderr)
+	}
+	if strings.Contains(manager.stderr.String(), "restarted") {
+		t.Fatalf("the drained worker rank was started again:\n%s", manager.stderr)
+	}
+	for _, p := range e2eProcesses(qlaunchBin) {
+		if strings.Contains(p, strconv.Itoa(wport)) || strings.Contains(p, strconv.Itoa(mport)) && !strings.Contains(p, "server") {
+			t.Fatalf("a process of the drained host is left: %s", p)
+		}
+	}
+	st := e2eRun(t, env, "", "status", "--format", "json")
+	// The server sees its child, the manager, drained (the worker rank's
+	// row left with the manager).
+	if st.code != 0 || strings.Count(st.stdout, `"state": "drained"`) != 1 || strings.Contains(st.stdout, `"lost"`) {
+		t.Fatalf("status after draining the host:\n%s%s", st.stdout, st.stderr)
+	}
+	select {
+	case <-server.done:
+		t.Fatalf("the server exited: %v\n%s", server.err, server.stderr)
+	default:
+	}
+}
