@@ -172,6 +172,24 @@
 // A rank whose parent connection breaks without a shutdown returns
 // ErrParentLost.
 //
+// # Draining and joining
+//
+// A client's wire.KindDrain names ranks to drain (client.Drain, qlaunch
+// drain). Every relay passes it to its relay children and sends it to each
+// child it names, which it marks leaving in its scheduler (sched.Drain): no
+// new task goes there and its slots stop counting. A drained worker rank
+// hands its queued tasks back (as for a steal), finishes the ones it runs,
+// writes their results and returns ErrDrained (which wraps ErrShutdown);
+// a drained manager drains its children and leaves once they left. A
+// child that leaves while drained and holding no task is recorded as
+// wire.RankDrained, not lost; a supervised one is not started again. A
+// rank can also drain itself (WorkerConfig.Drain, NodeConfig.Drain: a
+// joined allocation signalled by its scheduler): it tells its parent with
+// a KindDrain of its own rank first. A manager that dials a running server
+// (NodeConfig.Parent) joins its tree with its subtree, as the ranks of a
+// second allocation do (package boot, Join); NodeConfig.Alloc labels a
+// rank's status rows with its allocation.
+//
 // # Attached mode
 //
 // StartAttached starts a server and its worker ranks on this machine (as

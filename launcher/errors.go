@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/qlaunch/qlaunch/kernels"
 )
@@ -15,6 +16,10 @@ var (
 	// ErrParentLost is returned by a manager or worker rank whose parent
 	// connection broke without a shutdown message.
 	ErrParentLost = errors.New("launcher: parent connection lost")
+	// ErrDrained is returned by a manager or worker rank that was drained
+	// (qlaunch drain): it finished its tasks and left. It wraps
+	// ErrShutdown, since it is a clean, requested stop.
+	ErrDrained = fmt.Errorf("%w: drained", ErrShutdown)
 )
 
 // TaskError is the error of a task that failed: see kernels.TaskError.

@@ -284,6 +284,7 @@ func (w *worker) finish(t *task, val []byte, err error) {
 	}
 	// The caller flushes: runners write directly after their batch.
 	w.resultOut = wire.AppendRecord(w.resultOut, t.remoteID, w.encodeResult(&r))
+	w.checkDrained()
 }
 
 func (w *worker) encodeResult(r *wire.Result) []byte {

@@ -27,7 +27,7 @@ const killGrace = 100 * time.Millisecond
 // bounded by exitWait.
 func (n *node) awaitExit(p *nodePeer, err error) bool {
 	sup := n.cfg.Supervisor
-	if p.kind != peerChild || n.stopping || p.exit != "" || sup == nil || !sup.supervises(p.l.peer.Rank) {
+	if p.kind != peerChild || n.stopping || p.draining || p.exit != "" || sup == nil || !sup.supervises(p.l.peer.Rank) {
 		return false
 	}
 	if p.dying {

@@ -55,6 +55,12 @@ type NodeConfig struct {
 	Plan []PlannedRank
 	// Monitor, if set, is attached to the node while it runs.
 	Monitor *Monitor
+	// Alloc labels the node's status rows with its allocation (job id).
+	Alloc string
+	// Drain, when closed, drains a manager (as qlaunch drain would): it
+	// tells its parent, drains its subtree and leaves last. The server
+	// ignores it.
+	Drain <-chan struct{}
 	// Supervisor, if set, started some of this node's worker ranks and
 	// starts them again when they die: the node learns of a death from it
 	// at once, keeps the rank's slots for its replacement and has it kill
@@ -114,6 +120,10 @@ type nodePeer struct {
 	dying    bool
 	dyingErr error
 	exit     string
+	// draining: told to drain (qlaunch drain); its leave is clean once
+	// it holds no task. outDone is closed when its writer returns.
+	draining bool
+	outDone  chan struct{}
 }
 
 // largeRecord is a task or result record of at least keepMin body bytes,
@@ -166,6 +176,7 @@ type node struct {
 	done       uint64
 	ready      bool
 	stopping   bool
+	draining   bool // this manager was drained: it leaves once its children left
 	lastJoin   wire.Join
 	lostRanks  []wire.RankStatus // children lost, for status replies
 	counts     observeCounts
@@ -208,6 +219,15 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		n.wg.Go(func() { n.dial(ctx, cfg.Parent, up, peerParent) })
 	}
 	n.wg.Go(n.ticker)
+	if cfg.Drain != nil && !cfg.Server {
+		n.wg.Go(func() {
+			select {
+			case <-cfg.Drain:
+				n.do(n.selfDrain)
+			case <-n.quit:
+			}
+		})
+	}
 	if cfg.Monitor != nil {
 		cfg.Monitor.attach(n)
 		defer cfg.Monitor.detach(n)
@@ -241,6 +261,18 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	n.closed = true
 	for _, ln := range cfg.Listeners {
 		ln.Close()
+	}
+	if up := n.parent; up != nil && errors.Is(n.result, ErrDrained) {
+		// A drained manager leaves with its last results written.
+		up.out.Close()
+		n.mu.Unlock()
+		t := time.NewTimer(n.cfg.ShutdownTimeout)
+		select {
+		case <-up.outDone:
+		case <-t.C:
+		}
+		t.Stop()
+		n.mu.Lock()
 	}
 	for _, p := range n.peers {
 		p.out.Close()
@@ -461,6 +493,11 @@ func (n *node) beginStop(cause error) {
 		case peerChild:
 			p.ctrl = append(p.ctrl, ctrlFrame{wire.KindShutdown, wire.AppendText(nil, cause.Error())})
 			n.mark(p)
+		case peerParent:
+			if !errors.Is(cause, ErrDrained) {
+				p.out.Close()
+				p.l.close()
+			} // else RunNode closes it once the frames queued until then are written
 		default:
 			p.out.Close()
 			p.l.close()
@@ -567,8 +604,10 @@ func (n *node) addPeer(p *nodePeer) bool {
 	p.id = n.nextID
 	p.out = wire.NewOutbox()
 	p.w = peerWriter{p.l.fc, p}
+	p.outDone = make(chan struct{})
 	n.peers[p.id] = p
 	n.wg.Go(func() {
+		defer close(p.outDone)
 		if err := p.out.Run(p.w); err != nil {
 			n.log.Warn("write failed, dropping connection", "peer", p.l.String(), "err", err)
 			p.l.close()
@@ -601,7 +640,11 @@ func (n *node) removePeer(p *nodePeer, err error) error {
 		n.sched.DropSource(p.id)
 	case peerChild:
 		n.lostCause = lossCause(p, err)
-		if !n.stopping {
+		switch {
+		case p.draining && n.sched.Holding(p.id) == 0:
+			n.log.Info("child drained and left", "peer", p.l.String())
+			n.recordDrained(p)
+		case !n.stopping:
 			n.log.Warn("child lost", "peer", p.l.String(), "cause", n.lostCause)
 			n.recordLost(p, err)
 		}
@@ -616,6 +659,7 @@ func (n *node) removePeer(p *nodePeer, err error) error {
 			}
 		}
 		n.reportJoin()
+		n.leaveIfDrained()
 	case peerParent:
 		n.parent = nil
 		n.sched.DropSource(p.id)
@@ -692,6 +736,19 @@ func (n *node) message(p *nodePeer, k wire.Kind, b []byte) error {
 		return nil
 	case wire.KindStatus:
 		return n.onStatus(p, b)
+	case wire.KindDrain:
+		if p.kind == peerChild {
+			// The child drains itself (a signal under its scheduler).
+			n.drainChild(p)
+			n.reportJoin()
+			return nil
+		}
+		var d wire.Drain
+		if err := wire.DecodeDrain(b, &d); err != nil {
+			return err
+		}
+		n.onDrain(d.Ranks)
+		return nil
 	}
 	if p.kind == peerChild {
 		switch k {
@@ -826,7 +883,9 @@ func (n *node) subtree() wire.Join {
 	for _, p := range n.peers {
 		if p.kind == peerChild {
 			j.Ranks += p.ranks
-			j.Slots += p.slots
+			if !p.draining {
+				j.Slots += p.slots
+			}
 		}
 	}
 	// Ranks being started again keep their place: the parent holds tasks
@@ -901,7 +960,7 @@ func (n *node) ownStatus() wire.RankStatus {
 	}
 	return wire.RankStatus{
 		Rank: n.cfg.Rank, Parent: parent, Role: n.role, Host: n.cfg.Host,
-		Queued: n.sched.Pending(), Done: n.done,
+		Queued: n.sched.Pending(), Done: n.done, Alloc: n.cfg.Alloc,
 	}
 }
 
@@ -969,4 +1028,68 @@ func (n *node) statusDone(id uint64, req *statusReq) {
 	reply := wire.Status{ID: req.srcID, Reply: true, Ranks: req.ranks}
 	req.src.ctrl = append(req.src.ctrl, ctrlFrame{wire.KindStatus, wire.AppendStatus(nil, &reply)})
 	n.mark(req.src)
+}
+
+// onDrain drains the listed ranks below this node: a listed child is told
+// to drain and gets no new task; a relay child that is not listed gets the
+// list, for the ranks below it. A listed manager (this node) drains all its
+// children and leaves once they have left.
+func (n *node) onDrain(ranks []int) {
+	want := make(map[int]bool, len(ranks))
+	for _, r := range ranks {
+		want[r] = true
+	}
+	if want[n.cfg.Rank] && !n.cfg.Server && !n.draining {
+		n.log.Info("draining: no new task; leaving once the ranks below have left")
+		n.draining = true
+	}
+	for _, p := range n.peers {
+		if p.kind != peerChild || p.dying {
+			continue
+		}
+		rank := p.l.peer.Rank
+		switch role, _ := splitRole(p.l.peer.Role); {
+		case want[rank] || n.draining:
+			n.drainChild(p)
+		case role != roleWorker:
+			p.ctrl = append(p.ctrl, ctrlFrame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: ranks})})
+			n.mark(p)
+		}
+	}
+	n.reportJoin()
+	n.leaveIfDrained()
+}
+
+// selfDrain drains this manager on its own initiative (NodeConfig.Drain):
+// its parent learns of it first, so that it sends no more tasks.
+func (n *node) selfDrain() {
+	if n.parent != nil {
+		n.parent.ctrl = append(n.parent.ctrl, ctrlFrame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: []int{n.cfg.Rank}})})
+		n.mark(n.parent)
+	}
+	n.onDrain([]int{n.cfg.Rank})
+}
+
+// drainChild tells child p to drain: it gets no new task, its slots no
+// longer count, and its leave is clean once it holds no task.
+func (n *node) drainChild(p *nodePeer) {
+	if p.draining {
+		return
+	}
+	p.draining = true
+	n.sched.Drain(p.id)
+	if sup := n.cfg.Supervisor; sup != nil {
+		sup.leaving(p.l.peer.Rank)
+	}
+	n.log.Info("draining child", "peer", p.l.String())
+	p.ctrl = append(p.ctrl, ctrlFrame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: []int{p.l.peer.Rank}})})
+	n.mark(p)
+}
+
+// leaveIfDrained stops a drained manager once its last child left.
+func (n *node) leaveIfDrained() {
+	if n.draining && !n.stopping && n.countChildren() == 0 && len(n.reserved) == 0 {
+		n.log.Info("drained: every rank below left; leaving")
+		n.fail(ErrDrained)
+	}
 }

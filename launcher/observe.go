@@ -40,6 +40,19 @@ func (n *node) recordLost(p *nodePeer, err error) {
 	}
 }
 
+// recordDrained notes that child p drained and left cleanly, for status
+// replies.
+func (n *node) recordDrained(p *nodePeer) {
+	role, _ := splitRole(p.l.peer.Role)
+	n.lostRanks = append(n.lostRanks, wire.RankStatus{
+		Rank: p.l.peer.Rank, Parent: n.cfg.Rank, Depth: 1, Role: role, Host: p.l.peer.Host,
+		State: wire.RankDrained, Since: time.Now().UnixNano(), Reason: "drained",
+	})
+	if len(n.lostRanks) > lostLimit {
+		n.lostRanks = slices.Delete(n.lostRanks, 0, len(n.lostRanks)-lostLimit)
+	}
+}
+
 // statusRows returns this node's own rows of a status reply: itself, then
 // the children it lost (minus those connected again).
 func (n *node) statusRows() []wire.RankStatus {
@@ -70,10 +83,13 @@ func withExpected(rows []wire.RankStatus, plan []PlannedRank) []wire.RankStatus 
 	}
 	joined := make(map[int]bool, len(rows))
 	lost := make(map[int]wire.RankStatus)
+	drained := make(map[int]bool)
 	for _, r := range rows {
 		switch r.State {
 		case wire.RankJoined:
 			joined[r.Rank] = true
+		case wire.RankDrained:
+			drained[r.Rank] = true
 		case wire.RankLost:
 			if old, ok := lost[r.Rank]; !ok || r.Since > old.Since {
 				lost[r.Rank] = r
@@ -101,7 +117,7 @@ func withExpected(rows []wire.RankStatus, plan []PlannedRank) []wire.RankStatus 
 		return d
 	}
 	for _, p := range plan {
-		if joined[p.Rank] {
+		if joined[p.Rank] || drained[p.Rank] {
 			continue
 		}
 		if _, ok := lost[p.Rank]; ok {
@@ -111,6 +127,10 @@ func withExpected(rows []wire.RankStatus, plan []PlannedRank) []wire.RankStatus 
 			State: wire.RankMissing, Reason: "never connected"}
 		// The nearest ancestor not in the tree, if any, says why.
 		for a, hops := byRank[p.Parent], 0; a != nil && hops <= len(plan); a, hops = byRank[a.Parent], hops+1 {
+			if drained[a.Rank] {
+				row.State, row.Reason = wire.RankDrained, fmt.Sprintf("drained with rank %d on %s", a.Rank, a.Host)
+				break
+			}
 			if joined[a.Rank] {
 				break
 			}

@@ -46,6 +46,8 @@ type ServerConfig struct {
 	Registry *kernels.Registry
 	Link     LinkConfig
 	Logger   *slog.Logger
+	// Alloc labels the rank's status rows with its allocation (job id).
+	Alloc string
 	// Plan, if set, lists every rank of the job (from its topology plan):
 	// status replies then name each rank not in the tree, with its host
 	// and why (never connected, lost when and why).
@@ -79,7 +81,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		Server: true, Rank: cfg.Rank, Host: cfg.Host, Listeners: []net.Listener{ln},
 		Children: cfg.Managers, ExpectRanks: cfg.ExpectRanks, AddressFile: cfg.AddressFile,
 		Address: cfg.Address, Owner: cfg.Owner, Ready: cfg.Ready, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
-		Plan: cfg.Plan, Monitor: cfg.Monitor, Supervisor: cfg.Supervisor,
+		Plan: cfg.Plan, Monitor: cfg.Monitor, Supervisor: cfg.Supervisor, Alloc: cfg.Alloc,
 	})
 	if cfg.AddressFile != "" {
 		// The runtime is gone: a client must not find its address.
@@ -127,6 +129,10 @@ type ManagerConfig struct {
 	// Supervisor, if set, started worker ranks of this manager and
 	// starts them again when they die (see NodeConfig).
 	Supervisor *Supervisor
+	// Alloc labels the rank's status rows with its allocation (job id).
+	Alloc string
+	// Drain, when closed, drains the manager (see NodeConfig.Drain).
+	Drain <-chan struct{}
 }
 
 // ManagerListeners opens the manager's listeners as cfg says; callers that
@@ -167,7 +173,7 @@ func RunManager(ctx context.Context, cfg ManagerConfig) error {
 	err = RunNode(ctx, NodeConfig{
 		Rank: cfg.Rank, Host: cfg.Host, Listeners: lns, Parent: cfg.Parent,
 		Children: cfg.Managers, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
-		Supervisor: cfg.Supervisor,
+		Supervisor: cfg.Supervisor, Alloc: cfg.Alloc, Drain: cfg.Drain,
 	})
 	if errors.Is(err, context.Canceled) {
 		return ErrShutdown

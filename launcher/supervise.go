@@ -76,6 +76,7 @@ type supRank struct {
 	done        chan struct{}
 	restarts    int
 	killed      string // why the supervisor killed it, if it did
+	leaving     bool   // drained: its exit is its leave, not a death
 }
 
 // NewSupervisor returns a supervisor with no rank.
@@ -145,9 +146,13 @@ func (s *Supervisor) exited(r *supRank, cmd *exec.Cmd, err error) {
 	if r.killed != "" {
 		cause = r.killed + "; " + cause
 	}
-	if !s.stopping {
-		s.log.Warn("worker rank died", "rank", r.rank, "pid", cmd.Process.Pid, "cause", cause)
+	if s.stopping || r.leaving {
+		// Told to stop with the tree, or drained: an exit, not a death.
+		s.log.Debug("worker rank exited", "rank", r.rank, "pid", cmd.Process.Pid, "cause", cause)
+		s.mu.Unlock()
+		return
 	}
+	s.log.Warn("worker rank died", "rank", r.rank, "pid", cmd.Process.Pid, "cause", cause)
 	for {
 		if s.stopping {
 			s.mu.Unlock()
@@ -237,6 +242,16 @@ func ExitCause(err error) string {
 		return fmt.Sprintf("exited with status %d", ee.ExitCode())
 	}
 	return err.Error()
+}
+
+// leaving notes that rank was drained: when its process exits it is not
+// started again.
+func (s *Supervisor) leaving(rank int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.ranks[rank]; r != nil {
+		r.leaving = true
+	}
 }
 
 // supervises reports whether rank is a rank of this supervisor.

@@ -26,6 +26,11 @@ type WorkerConfig struct {
 	// ShutdownGrace bounds how long a stopping rank waits for its running
 	// kernels to return after cancelling them; zero means 2 s.
 	ShutdownGrace time.Duration
+	// Alloc labels the rank's status rows with its allocation (job id).
+	Alloc string
+	// Drain, when closed, drains the rank (as qlaunch drain would): it
+	// tells its parent, hands back its queue, finishes and leaves.
+	Drain <-chan struct{}
 }
 
 func (c WorkerConfig) withDefaults() WorkerConfig {
@@ -73,6 +78,7 @@ type worker struct {
 	cache      kernels.Cache
 	done       uint64
 	stopping   bool
+	draining   bool // drained: hand back queued tasks, leave when none is held
 
 	// what the writer sends next
 	resultOut []byte
@@ -178,11 +184,26 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 	w.turnTimer.Stop()
 	w.streamTimer = time.AfterFunc(time.Hour, w.streamCheck)
 	w.streamTimer.Stop()
+	if cfg.Drain != nil {
+		wg.Go(func() {
+			select {
+			case <-cfg.Drain:
+				w.selfDrain()
+			case <-ctx.Done():
+			}
+		})
+	}
 	go w.read()
 	readErr := <-w.readEnd
 	w.turnTimer.Stop()
 	cause := ErrParentLost
-	if errors.Is(readErr, ErrShutdown) {
+	if errors.Is(readErr, ErrDrained) {
+		// Every task finished: write the last results, then leave.
+		cause = ErrDrained
+		log.Info("drained: every task finished; leaving")
+		w.waitRunners(cfg.ShutdownGrace)
+		w.flushAll()
+	} else if errors.Is(readErr, ErrShutdown) {
 		cause = ErrShutdown
 		log.Debug("shutdown requested")
 	} else if ctx.Err() != nil {
@@ -377,6 +398,8 @@ func (w *worker) read() {
 			err = w.onStatus(b, l.peer.Rank)
 		case wire.KindShutdown:
 			err = ErrShutdown
+		case wire.KindDrain:
+			w.onDrain()
 		case wire.KindHeartbeat:
 		default:
 			err = fmt.Errorf("unexpected %v message from parent", k)
@@ -673,6 +696,57 @@ func (w *worker) onLog(b []byte) error {
 	return nil
 }
 
+// onDrain starts draining the rank: its queued tasks go back to the parent
+// (as for a steal) to run elsewhere, running ones finish, and once it
+// holds no task from the parent it leaves (checkDrained).
+func (w *worker) onDrain() {
+	w.mu.Lock()
+	w.draining = true
+	q := w.queued()
+	w.mu.Unlock()
+	w.log.Info("draining", "queued", q)
+	if q > 0 {
+		w.onSteal(q)
+	}
+	w.mu.Lock()
+	w.checkDrained()
+	w.mu.Unlock()
+}
+
+// selfDrain drains the rank on its own initiative (WorkerConfig.Drain):
+// its parent learns of it first, so that it sends no more tasks.
+func (w *worker) selfDrain() {
+	w.mu.Lock()
+	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: []int{w.cfg.Rank}})})
+	w.wakeWriter()
+	w.mu.Unlock()
+	w.onDrain()
+}
+
+// checkDrained ends a draining rank's reading with ErrDrained once it holds
+// no task from its parent. Called with mu held.
+func (w *worker) checkDrained() {
+	if w.draining && len(w.remote) == 0 {
+		w.endRead(ErrDrained)
+	}
+}
+
+// flushAll writes everything pending, waiting for a writer that is busy.
+func (w *worker) flushAll() {
+	w.writeMu.Lock()
+	defer w.writeMu.Unlock()
+	w.mu.Lock()
+	res, sub, lg, canc, ctrl := w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut
+	w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut = nil, nil, nil, nil, nil
+	w.mu.Unlock()
+	if len(res)+len(sub)+len(lg)+len(canc)+len(ctrl) == 0 {
+		return
+	}
+	if err := w.writeFrames(res, sub, lg, canc, ctrl); err != nil {
+		w.log.Warn("writing the last results", "err", err)
+	}
+}
+
 // onSteal hands up to n of the oldest queued tasks to the parent, which
 // gives them to idle ranks.
 func (w *worker) onSteal(n int) {
@@ -707,7 +781,7 @@ func (w *worker) onStatus(b []byte, parentRank int) error {
 	defer w.mu.Unlock()
 	reply := wire.Status{ID: s.ID, Reply: true, Ranks: []wire.RankStatus{{
 		Rank: w.cfg.Rank, Parent: parentRank, Role: roleWorker, Host: w.cfg.Host,
-		Slots: w.slots, Busy: w.slots - w.free, Queued: w.queued(), Done: w.done,
+		Slots: w.slots, Busy: w.slots - w.free, Queued: w.queued(), Done: w.done, Alloc: w.cfg.Alloc,
 	}}}
 	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindStatus, wire.AppendStatus(nil, &reply)})
 	w.wakeWriter()

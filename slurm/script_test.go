@@ -83,3 +83,35 @@ func TestScriptErrors(t *testing.T) {
 		t.Fatalf("Script error = %v\nwant %s", err, strings.Join(want, "\n"))
 	}
 }
+
+func TestJoinScriptGolden(t *testing.T) {
+	got, err := JoinScript(JoinScriptConfig{
+		ScriptConfig: ScriptConfig{Topology: "configs/slurm-cpu.toml", Nodes: 2, TasksPerNode: 2, Time: "00:30:00", Partition: "cpu"},
+		AddressFile:  "/shared/run/addr",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "script", "join.sbatch")
+	if *updateScripts {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (go test ./slurm -update-scripts)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("script differs from %s (review, then go test ./slurm -update-scripts):\n%s", golden, got)
+	}
+	for _, line := range []string{"#SBATCH --signal=TERM@60", `--join --address-file "$ADDRESS_FILE"`} {
+		if !strings.Contains(got, line) {
+			t.Errorf("join script lacks %q", line)
+		}
+	}
+	checkShell(t, golden)
+	if _, err := JoinScript(JoinScriptConfig{ScriptConfig: ScriptConfig{Topology: "t.toml", Nodes: 1, TasksPerNode: 2}}); err == nil {
+		t.Error("a join script without an address file was written")
+	}
+}

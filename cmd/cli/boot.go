@@ -15,6 +15,7 @@ import (
 	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/boot"
 	"github.com/qlaunch/qlaunch/launcher/netpick"
+	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/rank"
 	"github.com/qlaunch/qlaunch/topology"
 )
@@ -35,16 +36,27 @@ func cmdBoot(ctx context.Context, e *env, args []string) error {
 func bootRank(ctx context.Context, e *env, args []string) error {
 	tuneRoleGC(e)
 	path := args[0]
-	fs := newFlagSet(e, path, "TOPOLOGY.toml [--dial-timeout D] [--network NET] [--metrics ADDR] [-v]\n\n"+
+	fs := newFlagSet(e, path, "TOPOLOGY.toml [--dial-timeout D] [--network NET] [--metrics ADDR] [--join [--address-file F] [--rank-base N]] [-v]\n\n"+
 		"Run under srun, mpirun, mpiexec (or pbsdsh): every rank detects who it is\n"+
 		"(qlaunch whoami), computes its own entry of the plan (qlaunch plan), pins its\n"+
 		"CPUs, sets its environment and takes its role; the server writes the address\n"+
 		"file once the whole tree has joined. With a binary built with -tags mpi, ranks\n"+
 		"started by an MPI launcher listen on port 0 and exchange addresses by MPI.\n"+
-		"QLAUNCH_MPI=0 turns MPI off, QLAUNCH_MPI=1 forces it on.")
+		"QLAUNCH_MPI=0 turns MPI off, QLAUNCH_MPI=1 forces it on.\n\n"+
+		"--join: this job's ranks join the runtime the address file records instead of\n"+
+		"starting one (a second allocation: srun qlaunch TOPOLOGY.toml --join). They\n"+
+		"plan their own nodes as usual; the rank that would be the server manages\n"+
+		"them under the running server, authenticated with the secret the address\n"+
+		"file records. Their rank numbers start at --rank-base (default: the job id\n"+
+		"times 1000) and qlaunch status labels them with their job id. On SIGTERM or\n"+
+		"SIGINT (scancel, a walltime --signal) they drain: hand back their queued\n"+
+		"tasks, finish their running ones, and leave; the runtime goes on.")
 	dial := fs.Duration("dial-timeout", boot.DefaultDialTimeout, "how long a rank keeps trying to reach its parent")
 	network := fs.String("network", "", "network every rank listens and dials on, replacing the topology's: auto, an interface (ib0), a CIDR (10.1.0.0/16) or an address")
 	metricsAddr := fs.String("metrics", "", metricsHelp+", on the server rank; replaces the topology's server.metrics")
+	join := fs.Bool("join", false, "join the running runtime of the address file instead of starting one")
+	joinFile := fs.String("address-file", "", "with --join: the running runtime's address file (default: the topology's, or $QLAUNCH_ADDRESS_FILE)")
+	rankBase := fs.Int("rank-base", -1, "with --join: the number of this job's first rank (default: job id × 1000)")
 	var v verbosity
 	fs.Var(&v, "v", "more output")
 	var lf linkFlags
@@ -109,7 +121,13 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 	if cfg.Registry, err = e.registry(); err != nil {
 		return err
 	}
-	if cfg.Secret, cfg.SecretFile, err = runtimeSecret(e, t.Runtime.SecretPath(e.getenv)); err != nil {
+	if *join {
+		if cfg.Join, cfg.Secret, err = joinTarget(e, t, info, *joinFile, *rankBase); err != nil {
+			return err
+		}
+	} else if *joinFile != "" || *rankBase >= 0 {
+		return usagef("%s: --address-file and --rank-base go with --join", path)
+	} else if cfg.Secret, cfg.SecretFile, err = runtimeSecret(e, t.Runtime.SecretPath(e.getenv)); err != nil {
 		return err
 	}
 	if *metricsAddr == "" {
@@ -122,7 +140,15 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 	// Below the server, an interrupt waits for the tree's own stop (see
 	// rankContext).
 	var server atomic.Bool
-	ctx, stopRank := rankContext(ctx, parentGrace, server.Load)
+	grace := parentGrace
+	if cfg.Join != nil {
+		// A joined allocation's ranks drain on SIGTERM or SIGINT (scancel,
+		// the walltime's --signal): they hand back their queued tasks,
+		// finish their running ones and leave while the runtime goes on.
+		// Past joinDrainGrace they stop anyway.
+		cfg.Drain, grace = ctx.Done(), joinDrainGrace
+	}
+	ctx, stopRank := rankContext(ctx, grace, server.Load)
 	defer stopRank()
 	cfg.Started = func(r topology.Rank) {
 		server.Store(r.Roles.Has(topology.RoleServer))
@@ -206,4 +232,36 @@ func onlineCPUs() int {
 		return runtime.NumCPU()
 	}
 	return set.Max() + 1
+}
+
+// joinDrainGrace bounds how long a signalled rank of a joined allocation
+// drains before it stops with what it still runs (SLURM's KillWait or the
+// --signal lead time usually ends it first).
+const joinDrainGrace = 10 * time.Minute
+
+// joinTarget reads what --join needs from the running runtime's address
+// file: the server's address and the job secret, from the file it records
+// (never a new one: this job's own secret would not be the runtime's).
+func joinTarget(e *env, t *topology.Topology, info rank.Info, file string, base int) (*boot.Join, wire.Secret, error) {
+	if file == "" {
+		file = t.Runtime.AddressPath(e.getenv)
+	}
+	if file == "" {
+		return nil, wire.Secret{}, usagef("--join: no address file: pass --address-file F (the running runtime's), or set runtime.address_file or $QLAUNCH_ADDRESS_FILE")
+	}
+	rec, err := launcher.ReadAddressRecord(file)
+	if err != nil {
+		return nil, wire.Secret{}, fmt.Errorf("--join: %w (is the runtime to join running, and its address file on a file system this node shares?)", err)
+	}
+	if rec.SecretFile == "" {
+		return nil, wire.Secret{}, fmt.Errorf("--join: the address file %s records no secret file: the runtime that wrote it is too old to be joined", file)
+	}
+	s, err := wire.LoadSecretFile(rec.SecretFile)
+	if err != nil {
+		return nil, wire.Secret{}, fmt.Errorf("--join: the secret of the runtime in %s: %w", file, err)
+	}
+	if base < 0 {
+		base = boot.JoinRankBase(info.JobID)
+	}
+	return &boot.Join{Server: rec.Addr, RankBase: base}, s, nil
 }

@@ -58,6 +58,7 @@ func commands() []command {
 		{"version", "print this binary's version, source revision and Go version", cmdVersion},
 		{"status", "print the runtime's tree: ranks, slots busy/idle, tasks done", cmdStatus},
 		{"wait", "wait until the whole tree has joined", cmdWait},
+		{"drain", "drain ranks (by rank or host): they finish their tasks and leave", cmdDrain},
 		{"whoami", "print the launcher and rank identity this process detects", cmdWhoami},
 		{"bench", "measure the runtime on the standard workloads", cmdBench},
 		{"hostlist", "expand, compress or count SLURM hostlist expressions", cmdHostlist},

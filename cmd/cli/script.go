@@ -24,17 +24,23 @@ type scriptOptions struct {
 	timeout   time.Duration
 	cpus      int
 	mpi       string
+	join      string
+	drainLead time.Duration
 }
 
 // cmdScript prints a ready sbatch or qsub script for a topology.
 func cmdScript(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "script", "script slurm|pbs TOPOLOGY.toml [--nodes N] [--time T] [--account A] [--job-name NAME] [--partition P] [--mpi FLAVOUR] -- CLIENT CMD…\n\n"+
+	fs := newFlagSet(e, "script", "script slurm|pbs TOPOLOGY.toml [--nodes N] [--time T] [--account A] [--job-name NAME] [--partition P] [--mpi FLAVOUR] -- CLIENT CMD…\n"+
+		"script slurm TOPOLOGY.toml --join ADDRESS_FILE [--drain-lead D] [--nodes N] [--time T] …\n\n"+
 		"Prints a batch script that starts the runtime, waits until every rank has joined,\n"+
 		"runs the client and stops the runtime; it ends at once, quoting the first rank's\n"+
 		"error, should the runtime die first. slurm: sbatch, the ranks started by srun.\n"+
 		"pbs: qsub (PBS Pro, OpenPBS), the ranks started by mpiexec, which is Cray PALS's,\n"+
 		"Open MPI's or MPICH's (Hydra): --mpi auto (the default) tells them apart in the\n"+
-		"job from mpiexec --version; --mpi pals|openmpi|mpich writes that one's options only.")
+		"job from mpiexec --version; --mpi pals|openmpi|mpich writes that one's options only.\n"+
+		"--join (slurm): a job of more capacity instead, whose ranks join the running\n"+
+		"runtime of ADDRESS_FILE and drain when SLURM signals them --drain-lead before\n"+
+		"the walltime (#SBATCH --signal=TERM@…); no client command.")
 	var o scriptOptions
 	fs.IntVar(&o.nodes, "nodes", 1, "nodes to request")
 	fs.StringVar(&o.time, "time", "", "wall-clock limit (SLURM --time, PBS walltime), e.g. 01:00:00")
@@ -45,6 +51,8 @@ func cmdScript(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "how long the job waits for every rank to join")
 	fs.StringVar(&o.mpi, "mpi", pbs.MPIAuto, "pbs: the mpiexec flavour, "+strings.Join(pbs.MPIFlavours, ", "))
 	fs.IntVar(&o.cpus, "cpus", 0, "CPUs per node to request where the topology leaves cpus_per_node = 0 (0: the scheduler's)")
+	fs.StringVar(&o.join, "join", "", "slurm: a job whose ranks join the running runtime of this address file")
+	fs.DurationVar(&o.drainLead, "drain-lead", time.Minute, "with --join: how long before the walltime the ranks are told to drain")
 	pos, client, err := parseInterspersed(e, fs, args)
 	if err != nil {
 		return err
@@ -52,7 +60,14 @@ func cmdScript(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 2 {
 		return usagef("script: want slurm|pbs and a topology file, got %q", pos)
 	}
-	if len(client) == 0 {
+	switch {
+	case o.join != "" && pos[0] != "slurm":
+		return usagef("script: --join writes slurm scripts only")
+	case o.join != "" && len(client) > 0:
+		return usagef("script: a --join job runs no client command: drop %q", client)
+	case o.join != "" && o.drainLead < time.Second:
+		return usagef("script: --drain-lead %v: want at least 1s", o.drainLead)
+	case o.join == "" && len(client) == 0:
 		return usagef("script: no client command: give it after \"--\"")
 	}
 	if o.nodes < 1 || o.cpus < 0 || o.timeout <= 0 {
@@ -101,7 +116,11 @@ func cmdScript(ctx context.Context, e *env, args []string) error {
 		if cpus := t.Workers.CPUsPerNode; cpus > 0 {
 			c.CPUsPerTask = max(1, cpus/(perNode+c.ExtraOnFirst))
 		}
-		text, err = slurm.Script(c)
+		if o.join != "" {
+			text, err = slurm.JoinScript(slurm.JoinScriptConfig{ScriptConfig: c, AddressFile: o.join, DrainLead: int(o.drainLead.Seconds())})
+		} else {
+			text, err = slurm.Script(c)
+		}
 	case "pbs":
 		if dedicated {
 			return t.ConfigError("server.placement", "qlaunch script pbs lays out the same ranks on every node; use placement = \"shared\"")

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -168,6 +170,9 @@ type statusRank struct {
 	HeartbeatAge float64 `json:"heartbeat_age_seconds"`
 	LostAt       string  `json:"lost_at,omitempty"` // RFC 3339, lost ranks
 	Reason       string  `json:"reason,omitempty"`  // missing and lost ranks
+	// Alloc is the allocation (job id) the rank runs in, when the rank
+	// knows one: the ranks of a job that joined carry their own.
+	Alloc string `json:"alloc,omitempty"`
 }
 
 // statusSnapshot is one status of the tree.
@@ -194,7 +199,7 @@ func makeSnapshot(now time.Time, rows []wire.RankStatus, prev *statusSnapshot) s
 	for _, r := range rows {
 		l := statusRank{
 			Rank: r.Rank, Parent: r.Parent, Depth: r.Depth, Role: r.Role, Host: r.Host, State: r.State.String(),
-			Queued: r.Queued, Done: r.Done, HeartbeatAge: r.Silent.Seconds(), Reason: r.Reason,
+			Queued: r.Queued, Done: r.Done, HeartbeatAge: r.Silent.Seconds(), Reason: r.Reason, Alloc: r.Alloc,
 		}
 		if r.Since != 0 {
 			l.LostAt = time.Unix(0, r.Since).UTC().Format(time.RFC3339Nano)
@@ -259,7 +264,19 @@ func writeStatus(w io.Writer, snap statusSnapshot, format string, indent bool) e
 		return enc.Encode(snap)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RANK\tROLE\tHOST\tSTATE\tSLOTS\tBUSY\tIDLE\tQUEUED\tRUNNING\tDONE\tTASKS/S\tHEARTBEAT")
+	// The allocation column shows when a rank knows its allocation.
+	allocs := slices.ContainsFunc(snap.Ranks, func(r statusRank) bool { return r.Alloc != "" })
+	alloc := func(r statusRank) string {
+		if !allocs {
+			return ""
+		}
+		return "\t" + cmp.Or(r.Alloc, "-")
+	}
+	fmt.Fprint(tw, "RANK\tROLE\tHOST\tSTATE\tSLOTS\tBUSY\tIDLE\tQUEUED\tRUNNING\tDONE\tTASKS/S\tHEARTBEAT")
+	if allocs {
+		fmt.Fprint(tw, "\tALLOC")
+	}
+	fmt.Fprintln(tw)
 	for _, r := range snap.Ranks {
 		indent := strings.Repeat("  ", r.Depth)
 		if r.State != "joined" {
@@ -269,7 +286,7 @@ func writeStatus(w io.Writer, snap statusSnapshot, format string, indent bool) e
 					why = "at " + t.Local().Format("15:04:05") + ": " + why
 				}
 			}
-			fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", indent, r.Rank, r.Role, r.Host, r.State, why)
+			fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t%s%s\n", indent, r.Rank, r.Role, r.Host, r.State, why, alloc(r))
 			continue
 		}
 		rate := "-"
@@ -280,8 +297,8 @@ func writeStatus(w io.Writer, snap statusSnapshot, format string, indent bool) e
 		if r.Parent >= 0 {
 			beat = (time.Duration(r.HeartbeatAge * float64(time.Second))).Round(time.Millisecond).String() + " ago"
 		}
-		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", indent, r.Rank, r.Role, r.Host, r.State,
-			r.Slots, r.Busy, r.Idle, r.Queued, r.Running, r.Done, rate, beat)
+		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s%s\n", indent, r.Rank, r.Role, r.Host, r.State,
+			r.Slots, r.Busy, r.Idle, r.Queued, r.Running, r.Done, rate, beat, alloc(r))
 	}
 	return tw.Flush()
 }

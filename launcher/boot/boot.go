@@ -85,6 +85,12 @@ type Config struct {
 	// DialTimeout and Wire are set from the fields above and the topology.
 	Link   launcher.LinkConfig
 	Logger *slog.Logger
+	// Join, when not nil, makes this job's ranks join a running tree
+	// instead of starting one (see Join).
+	Join *Join
+	// Drain, when closed, drains a manager or worker rank: it takes no
+	// new task, finishes its own and leaves (the server ignores it).
+	Drain <-chan struct{}
 	// Started, when not nil, receives this rank's entry once the rank is
 	// pinned, has its environment and is about to start its role.
 	Started func(topology.Rank)
@@ -107,6 +113,34 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
+}
+
+// Join says how the ranks of a second allocation join a running tree:
+// every rank computes the plan of its own allocation as usual (roles,
+// pinning, env, the manager tree of its nodes), numbers itself RankBase
+// plus its plan rank, and the plan's rank 0, which would be the server,
+// is a manager instead whose parent is Server: the top manager of the new
+// nodes attaches under the running server (or a manager of it).
+type Join struct {
+	Server   string // the address of the running server (its address file)
+	RankBase int    // added to every plan rank, so that numbers stay unique
+}
+
+// JoinRankBase is the default RankBase of an allocation: its job id times
+// 1000 (job 57's ranks are 57000, 57001, …), or 1000 without a numeric
+// job id. It stays below the wire's rank limit (2^31).
+func JoinRankBase(jobID string) int {
+	n := 0
+	for _, c := range jobID {
+		if c < '0' || c > '9' {
+			break // PBS ids: "123.server"
+		}
+		n = (n*10 + int(c-'0')) % 2_000_000
+	}
+	if n == 0 {
+		n = 1
+	}
+	return n * 1000
 }
 
 // ParentError is a rank that could not reach its parent within the dial
@@ -220,6 +254,18 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		parent = ap.String()
 	}
+	if j := cfg.Join; j != nil {
+		// The new allocation's ranks take numbers of their own; its top
+		// rank manages its nodes under the running server.
+		e.Rank += j.RankBase
+		if e.Parent >= 0 {
+			e.Parent += j.RankBase
+		} else {
+			e.Roles = e.Roles&^topology.RoleServer | topology.RoleManager
+			e.Parent, e.ParentHost, parent = 0, "(the running server)", j.Server
+		}
+		log = cfg.Logger.With("rank", e.Rank, "host", e.Host, "role", e.Roles.String(), "alloc", info.JobID)
+	}
 	link := cfg.Link
 	link.Secret, link.DialTimeout = cfg.Secret, cfg.DialTimeout
 	if err := link.Wire.Compression.UnmarshalText([]byte(cfg.Topology.Runtime.Compression)); err != nil {
@@ -250,15 +296,17 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			Rank: e.Rank, Host: e.Host, Listener: ln, ExpectRanks: total,
 			AddressFile: addrFile, Address: ln.Addr().String(), Link: link, Logger: cfg.Logger,
 			Owner: launcher.AddressOwner{Job: info.JobID, SecretFile: cfg.SecretFile},
-			Plan:  expect, Monitor: cfg.Monitor,
+			Plan:  expect, Monitor: cfg.Monitor, Alloc: info.JobID,
 		})
 	case e.Roles.Has(topology.RoleManager):
 		err = launcher.RunManager(ctx, launcher.ManagerConfig{
 			Rank: e.Rank, Host: e.Host, Listeners: []net.Listener{ln}, Parent: parent, Link: link, Logger: cfg.Logger,
+			Alloc: info.JobID, Drain: cfg.Drain,
 		})
 	default:
 		err = launcher.RunWorker(ctx, launcher.WorkerConfig{
 			Rank: e.Rank, Host: e.Host, Slots: e.Workers, Parent: parent, Registry: cfg.Registry, Link: link, Logger: cfg.Logger,
+			Alloc: info.JobID, Drain: cfg.Drain,
 		})
 	}
 	switch {

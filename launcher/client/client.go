@@ -464,6 +464,23 @@ func (c *Client) Status(ctx context.Context) ([]wire.RankStatus, error) {
 	}
 }
 
+// Drain asks the server to drain the listed ranks: they take no new task,
+// hand back what they have queued, finish what they run, then leave (a
+// listed manager drains its whole subtree and leaves last). It returns
+// once the request is sent; Status shows the ranks as drained when they
+// have left.
+func (c *Client) Drain(ranks []int) error {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return c.err
+	}
+	c.ctrlOut = append(c.ctrlOut, frame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: ranks})})
+	c.mu.Unlock()
+	c.wakeWriter()
+	return nil
+}
+
 // writeLoop writes what calls queued when woken; calls also write directly
 // (flushNow) when no other goroutine is writing, which saves a hand-off on
 // the path of a submission.

@@ -24,6 +24,11 @@
 // with Unplaceable; tasks held until then go the same way. Nothing waits
 // for a slot that cannot come.
 //
+// Draining: Drain marks a child that is leaving. It gets no new task, its
+// slots stop counting as capacity, and Holding says how many tasks it
+// still has; once that is zero its leave is clean (RemoveChild then fails
+// nothing). Tasks it hands back come in as submissions and go elsewhere.
+//
 // Every event's actions come out in a deterministic order: tasks in the
 // order of their local ids (the order they arrived in), whatever the
 // order of Go's map iteration.
@@ -68,6 +73,7 @@ type child struct {
 	queued   int // queued tasks, as last reported
 	sent     int // tasks sent since the last load report
 	stealing bool
+	draining bool // leaving: no new task, its slots no longer count
 }
 
 type entry struct {
@@ -163,9 +169,39 @@ func (s *Sched) settle() {
 func (s *Sched) Slots() int {
 	n := 0
 	for i := range s.children {
-		n += s.children[i].slots
+		if !s.children[i].draining {
+			n += s.children[i].slots
+		}
 	}
 	return n
+}
+
+// Drain marks child p as leaving: from now on it gets no task, and its
+// slots no longer count as capacity (tasks that find no other slot go as
+// they would were it gone). It reports whether p is a known child.
+func (s *Sched) Drain(p Peer) bool {
+	c := s.find(p)
+	if c == nil {
+		return false
+	}
+	c.draining, c.idle, c.sent = true, 0, 0
+	s.settle()
+	return true
+}
+
+// Draining reports whether child p was marked leaving (Drain).
+func (s *Sched) Draining(p Peer) bool {
+	c := s.find(p)
+	return c != nil && c.draining
+}
+
+// Holding returns the number of tasks child p holds: sent to it and not
+// finished. A draining child whose Holding is zero may leave cleanly.
+func (s *Sched) Holding(p Peer) int {
+	if c := s.find(p); c != nil {
+		return c.out
+	}
+	return 0
 }
 
 func (s *Sched) find(p Peer) *child {
@@ -182,6 +218,9 @@ func (s *Sched) find(p Peer) *child {
 func (s *Sched) AddChild(p Peer, slots int) {
 	if c := s.find(p); c != nil {
 		c.slots = slots
+		if c.draining {
+			return
+		}
 	} else {
 		s.children = append(s.children, child{peer: p, slots: slots, idle: slots})
 	}
@@ -204,7 +243,7 @@ func (s *Sched) pick() *child {
 	var best *child
 	for i := range s.children {
 		c := &s.children[i]
-		if c.slots == 0 {
+		if c.slots == 0 || c.draining {
 			continue
 		}
 		if c.idle > c.sent {
@@ -238,10 +277,15 @@ func (s *Sched) place(id uint64, body []byte) {
 		s.held = append(s.held, heldTask{id, body})
 		return
 	}
-	if c == nil && len(s.children) > 0 {
+	if c == nil {
 		// No slot anywhere and none to come: the first child without
-		// slots gets it and fails it naming its lost ranks.
-		c = &s.children[0]
+		// slots (not leaving) gets it and fails it naming its lost ranks.
+		for i := range s.children {
+			if !s.children[i].draining {
+				c = &s.children[i]
+				break
+			}
+		}
 	}
 	if c == nil {
 		delete(s.tasks, id)
@@ -393,6 +437,9 @@ func (s *Sched) Load(p Peer, idle, queued int) {
 		return
 	}
 	c.idle, c.queued, c.sent, c.stealing = idle, queued, 0, false
+	if c.draining {
+		c.idle = 0
+	}
 	s.balance()
 }
 

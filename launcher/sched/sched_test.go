@@ -340,3 +340,71 @@ func TestDeterministicActions(t *testing.T) {
 		}
 	}
 }
+
+func TestDrainedChildGetsNoTaskAndLeavesCleanly(t *testing.T) {
+	s := New()
+	const client, a, b Peer = 1, 2, 3
+	s.AddChild(a, 2)
+	s.AddChild(b, 2)
+	for i := range 4 {
+		s.Submit(client, uint64(i), []byte{byte(i)}, false)
+	}
+	onA := []uint64{}
+	for _, x := range s.Ready() {
+		if x.To == a {
+			onA = append(onA, x.ID)
+		}
+	}
+	if len(onA) != 2 {
+		t.Fatalf("before the drain a got %d tasks, want 2", len(onA))
+	}
+	if !s.Drain(a) || !s.Draining(a) || s.Draining(b) {
+		t.Fatal("Drain(a) did not mark a, or marked b")
+	}
+	if s.Slots() != 2 {
+		t.Fatalf("slots %d after draining a, want b's 2", s.Slots())
+	}
+	// New tasks, a hand-back from a (a submits as a source) and load
+	// reports of a's idle slots all go to b.
+	s.Submit(client, 10, []byte("new"), false)
+	s.Submit(a, 1, []byte("handed back"), false)
+	s.Load(a, 2, 0)
+	s.AddChild(a, 2) // a join report after the drain changes nothing
+	for _, x := range s.Ready() {
+		if x.Kind != SendTask || x.To != b {
+			t.Fatalf("after the drain: %+v, want every task sent to b", x)
+		}
+	}
+	if s.Holding(a) != 2 {
+		t.Fatalf("a holds %d, want 2", s.Holding(a))
+	}
+	for _, id := range onA {
+		s.Result(a, id, []byte("r"))
+	}
+	if n := len(s.Ready()); n != 2 {
+		t.Fatalf("a's results: %d actions, want 2", n)
+	}
+	if s.Holding(a) != 0 {
+		t.Fatalf("a holds %d after its results, want 0", s.Holding(a))
+	}
+	s.RemoveChild(a)
+	for _, x := range s.Ready() {
+		if x.Kind == FailTask {
+			t.Fatalf("a clean leave failed a task: %+v", x)
+		}
+	}
+}
+
+func TestDrainingTheLastChildLeavesNoSlot(t *testing.T) {
+	s := New()
+	s.AddChild(2, 1)
+	s.Drain(2)
+	s.Submit(1, 7, nil, false)
+	want := []Action{{Kind: Unplaceable, To: 1, ID: 7}}
+	if got := s.Ready(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v (a draining child is no capacity)", got, want)
+	}
+	if s.Drain(9) {
+		t.Fatal("Drain of an unknown child reported true")
+	}
+}

@@ -20,6 +20,7 @@ const (
 	KindShutdown       // stop the subtree below
 	KindHeartbeat      // liveness
 	KindJoin           // a rank below has joined (readiness accounting)
+	KindDrain          // drain ranks: they take no new task, finish theirs and leave
 	kindCount
 )
 
@@ -37,6 +38,7 @@ var kindNames = [...]string{
 	KindShutdown:  "shutdown",
 	KindHeartbeat: "heartbeat",
 	KindJoin:      "join",
+	KindDrain:     "drain",
 }
 
 func (k Kind) String() string {

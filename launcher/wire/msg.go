@@ -428,6 +428,10 @@ type RankStatus struct {
 	// Silent is how long the rank's parent had not heard from it when the
 	// status was taken (its last heartbeat's age); 0 for the top.
 	Silent time.Duration
+	// Alloc is the scheduler allocation (job id) the rank runs in, ""
+	// outside one: the ranks of a job that joined a running tree
+	// (qlaunch TOPOLOGY.toml --join) carry their own job's.
+	Alloc string
 }
 
 // RankState is a rank's state in a status reply.
@@ -438,6 +442,7 @@ const (
 	RankJoined  RankState = iota // connected, in the tree
 	RankMissing                  // expected by the plan, never connected
 	RankLost                     // connected, then lost (Since, Reason)
+	RankDrained                  // drained: finished its tasks and left cleanly (Since)
 	rankStateCount
 )
 
@@ -449,11 +454,13 @@ func (s RankState) String() string {
 		return "missing"
 	case RankLost:
 		return "lost"
+	case RankDrained:
+		return "drained"
 	}
 	return fmt.Sprintf("RankState(%d)", uint8(s))
 }
 
-// MarshalText writes the state's name (joined, missing, lost).
+// MarshalText writes the state's name (joined, missing, lost, drained).
 func (s RankState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Status is a status request (Reply false, no ranks) or reply.
@@ -498,6 +505,9 @@ func AppendStatus(dst []byte, s *Status) []byte {
 		ext = binary.AppendVarint(ext, r.Since)
 		ext = appendString(ext, r.Reason)
 		ext = binary.AppendUvarint(ext, uint64(max(r.Silent, 0)))
+		if r.Alloc != "" {
+			ext = appendString(ext, r.Alloc)
+		}
 		dst = appendBytes(dst, ext)
 	}
 	return dst
@@ -569,6 +579,9 @@ func decodeRankExt(b []byte, r *RankStatus, outer *decoder) {
 		d.fail("status silent")
 	}
 	r.Silent = time.Duration(silent)
+	if d.err == nil && len(d.b) > 0 {
+		r.Alloc = d.string("status alloc")
+	}
 	if d.err != nil {
 		outer.err, outer.b = d.err, nil
 	}

@@ -198,7 +198,7 @@ func TestStatusExtension(t *testing.T) {
 	full := AppendStatus(nil, &st)
 	base := func() []byte { return append([]byte(nil), full[:len(full)-5*len(st.Ranks)]...) }
 	// Zero extension fields take 5 bytes a rank: length 4, state, since,
-	// reason length, silent.
+	// reason length, silent (an empty alloc is not written).
 	tests := []struct {
 		name string
 		body []byte
@@ -209,7 +209,7 @@ func TestStatusExtension(t *testing.T) {
 		{"later fields", func() []byte {
 			b := base()
 			for range st.Ranks {
-				b = append(b, 7, byte(RankLost), 2, 0, 0, 0xAA, 0xBB, 0xCC)
+				b = append(b, 8, byte(RankLost), 2, 0, 0, 0, 0xAA, 0xBB, 0xCC) // alloc "", then unknown bytes
 			}
 			return b
 		}(), func() Status {
