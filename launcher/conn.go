@@ -57,6 +57,19 @@ type LinkConfig struct {
 	// with bursts of up to MaxPendingHandshakes; more are refused at once
 	// (a "busy" error frame, then closed). Zero means DefaultAcceptRate.
 	AcceptRate float64
+	// MaxOutboxBytes bounds the bytes a relay holds for one peer, queued
+	// and not yet written: a peer that does not read (stopped, or stuck)
+	// is dropped, with a log line, once its queue passes the bound, or
+	// once one write to it has been blocked for OutboxStall. Zero means
+	// DefaultMaxOutboxBytes and HeartbeatTimeout.
+	MaxOutboxBytes int64
+	OutboxStall    time.Duration
+	// MaxResultBytes bounds the value of one task's result as a worker
+	// rank sends it: a larger one fails its task with an error giving
+	// its size and the bound, and the rank goes on. Zero, or more than
+	// the frame limit allows, means the frame limit (Wire.MaxFrame) less
+	// 1 KiB for the record's framing.
+	MaxResultBytes int
 	// Dial, if set, replaces net.Dialer (a test seam: launchertest wraps
 	// connections to drop or freeze them).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
@@ -84,6 +97,19 @@ func (c LinkConfig) withDefaults() LinkConfig {
 	if c.Wire.Decode == nil { // shared by the rank's connections
 		c.Wire.Decode = wire.NewDecodeLimit(wire.DefaultDecodeSlots)
 	}
+	if c.MaxOutboxBytes <= 0 {
+		c.MaxOutboxBytes = DefaultMaxOutboxBytes
+	}
+	if c.OutboxStall <= 0 {
+		c.OutboxStall = c.HeartbeatTimeout
+	}
+	maxFrame := c.Wire.MaxFrame
+	if maxFrame <= 0 {
+		maxFrame = wire.DefaultMaxFrame
+	}
+	if c.MaxResultBytes <= 0 || c.MaxResultBytes > maxFrame-resultFraming {
+		c.MaxResultBytes = maxFrame - resultFraming
+	}
 	return c
 }
 
@@ -93,7 +119,14 @@ func (c LinkConfig) withDefaults() LinkConfig {
 const (
 	DefaultMaxPendingHandshakes = 128
 	DefaultAcceptRate           = 1000 // connections per second
+	// DefaultMaxOutboxBytes bounds what a relay holds for one peer that
+	// does not read.
+	DefaultMaxOutboxBytes = 256 << 20
 )
+
+// resultFraming is room left in a frame around a result's value: the
+// record's id and length, the result's status, message, kernel and host.
+const resultFraming = 1 << 10
 
 // linkBuffer is the socket buffer size a link asks for, each way: with
 // the kernel's autotuned default (16 KiB to start), maps of 1 MiB payloads
@@ -108,6 +141,22 @@ type link struct {
 	peer     wire.Hello
 	lastSeen atomic.Int64
 	once     sync.Once
+	// raw and sndbuf are the TCP socket under the link and its send
+	// buffer size, when known: whether a write can block (room).
+	raw    syscall.RawConn
+	sndbuf int
+}
+
+// room reports whether n more bytes fit in the socket's send buffer, so
+// that writing them cannot block however slowly the peer reads. Linux's
+// buffer accounting counts overhead besides the payload: half the
+// reported size is taken as room for payload.
+func (l *link) room(n int64) bool {
+	if l.raw == nil {
+		return false
+	}
+	q, ok := unsent(l.raw)
+	return ok && int64(q)+n < int64(l.sndbuf/2)
 }
 
 func (l *link) seen() { l.lastSeen.Store(time.Now().UnixNano()) }
@@ -164,6 +213,9 @@ func handshake(nc net.Conn, cfg LinkConfig, me wire.Hello, dialer bool) (*link, 
 	}
 	_ = nc.SetDeadline(time.Time{})
 	l := &link{nc: nc, fc: fc, peer: peer}
+	if rc, size, ok := sendBuffer(raw); ok {
+		l.raw, l.sndbuf = rc, size
+	}
 	l.seen()
 	return l, nil
 }

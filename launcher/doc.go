@@ -43,6 +43,17 @@
 // (A loop goroutine owning the state, as in etcd-io/raft, costs two
 // goroutine wake-ups per hop.)
 //
+// Isolation: a reader writes to a peer only what fits in that peer's
+// socket send buffer (the queue the kernel reports, SIOCOUTQ, against
+// half of SO_SNDBUF), so the write cannot block; otherwise the peer's own
+// writer goroutine writes it. A peer that does not read (stopped, stuck,
+// hostile) is dropped, with a log line, once the bytes held for it pass
+// LinkConfig.MaxOutboxBytes or one write to it stays blocked for
+// OutboxStall; a dropped client's tasks are cancelled, a dropped child's
+// fail or are placed again. Liveness is judged on what a peer sends: a
+// peer whose frames wait unread because its reader was writing is not
+// held silent.
+//
 // Placement: each node knows, per child, its worker slots (from wire.Join,
 // sent when a child connects and whenever its subtree changes), the tasks
 // it holds, and its idle slots and queued tasks (wire.Load, sent by worker

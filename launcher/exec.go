@@ -265,6 +265,11 @@ func (w *worker) finish(t *task, val []byte, err error) {
 		return
 	}
 	delete(w.remote, t.remoteID)
+	if limit := w.cfg.Link.MaxResultBytes; err == nil && len(val) > limit {
+		// It could not travel (the frame limit): this task fails, the
+		// rank's connection and its other tasks are unharmed.
+		val, err = nil, fmt.Errorf("result of %d bytes is larger than the limit of %d bytes ([runtime] max_result_bytes); return less, or write large outputs to a file", len(val), limit)
+	}
 	r := wire.Result{Value: val}
 	switch {
 	case err == nil:

@@ -37,7 +37,11 @@ func (n *node) awaitExit(p *nodePeer, err error) bool {
 	p.out.Stop()
 	p.l.close()
 	rank := p.l.peer.Rank
-	n.reserved[rank] = p.slots
+	// A replacement lost before its join was read has no slots of its
+	// own yet: the reservation made for it stands.
+	if slots := max(n.reserved[rank], p.slots); slots > 0 {
+		n.reserved[rank] = slots
+	}
 	p.ranks, p.slots = 0, 0
 	n.updateReserve()
 	n.sched.AddChild(p.id, 0)
@@ -80,6 +84,9 @@ func (n *node) rankExited(rank, slots int, cause string, restart bool) {
 	} else {
 		delete(n.reserved, rank)
 	}
+	// Before the rank's tasks are placed again: with its slots reserved
+	// they wait for the replacement.
+	n.updateReserve()
 	var victim *nodePeer
 	for _, p := range n.peers {
 		if p.kind == peerChild && p.l.peer.Rank == rank && (victim == nil || p.dying) {

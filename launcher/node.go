@@ -90,8 +90,18 @@ type nodePeer struct {
 	kind  peerKind
 	l     *link
 	out   *wire.Outbox
+	w     peerWriter // p's connection, counting what is written
 	ranks int
 	slots int
+	// queued counts the bytes put in out and not yet written; blocked is
+	// when the write in progress to p began (Unix ns; 0: none), for the
+	// bounds of LinkConfig.MaxOutboxBytes and OutboxStall.
+	queued  atomic.Int64
+	blocked atomic.Int64
+	// writing is set while p's reader writes what p's frame produced
+	// (to other peers too): p's own frames then wait unread, and its
+	// silence is not held against it.
+	writing atomic.Bool
 
 	tasks, results, logs []byte
 	large                []largeRecord // records forwarded by reference
@@ -244,7 +254,10 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 }
 
 // do runs fn with the node's state locked, then writes what it produced.
-func (n *node) do(fn func()) {
+func (n *node) do(fn func()) { n.doFrom(nil, fn) }
+
+// doFrom is do for the reader of peer from.
+func (n *node) doFrom(from *nodePeer, fn func()) {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -260,12 +273,68 @@ func (n *node) do(fn func()) {
 		}
 	}
 	n.mu.Unlock()
+	if len(dirty) == 0 {
+		return
+	}
+	var t0 int64
+	if from != nil {
+		from.writing.Store(true)
+		t0 = time.Now().UnixNano()
+	}
 	for _, p := range dirty {
-		if err := p.out.Drain(p.l.fc); err != nil {
+		// This goroutine writes to p itself only when the write cannot
+		// block (it fits in p's socket buffer): a peer that does not
+		// read never holds up the reader of another. Otherwise p's
+		// writer goroutine writes it; a write of its that stays blocked
+		// is bounded by the heartbeat's check of OutboxStall, which
+		// drops p. (Drain also returns at once when another goroutine
+		// is writing to p.)
+		if !p.l.room(p.queued.Load()) {
+			p.out.Kick()
+			continue
+		}
+		if err := p.out.Drain(p.w); err != nil {
 			n.log.Warn("write failed, dropping connection", "peer", p.l.String(), "err", err)
 			p.l.close()
 		}
 	}
+	if from != nil {
+		if time.Now().UnixNano()-t0 > int64(n.cfg.Link.Heartbeat) {
+			// Blocked writing: from's frames waited unread meanwhile.
+			from.l.seen()
+		}
+		from.writing.Store(false)
+	}
+}
+
+// peerWriter writes a peer's frames to its connection and counts them
+// out of its queue, noting when a write blocks.
+type peerWriter struct {
+	fc *wire.Conn
+	p  *nodePeer
+}
+
+func (w peerWriter) WriteFrame(k wire.Kind, b []byte) error {
+	w.p.blocked.Store(time.Now().UnixNano())
+	err := w.fc.WriteFrame(k, b)
+	w.p.queued.Add(-int64(len(b)))
+	return err
+}
+
+func (w peerWriter) WriteFrameParts(k wire.Kind, head, body []byte) error {
+	w.p.blocked.Store(time.Now().UnixNano())
+	err := w.fc.WriteFrameParts(k, head, body)
+	w.p.queued.Add(-int64(len(head) + len(body)))
+	return err
+}
+
+func (w peerWriter) Flush() error {
+	if w.p.blocked.Load() == 0 {
+		w.p.blocked.Store(time.Now().UnixNano())
+	}
+	err := w.fc.Flush()
+	w.p.blocked.Store(0)
+	return err
 }
 
 // fail stops the node with err as its result (the first one wins).
@@ -355,7 +424,7 @@ func (n *node) readLoop(p *nodePeer) {
 			return
 		}
 		p.l.seen()
-		n.do(func() { n.fail(n.handle(p, k, b)) })
+		n.doFrom(p, func() { n.fail(n.handle(p, k, b)) })
 	}
 }
 
@@ -401,6 +470,13 @@ func (n *node) beginStop(cause error) {
 
 func (n *node) heartbeat(now time.Time) {
 	for _, p := range n.peers {
+		if b := p.blocked.Load(); b != 0 && now.UnixNano()-b > int64(n.cfg.Link.OutboxStall) {
+			n.dropStalled(p, fmt.Sprintf("not reading: one write to it blocked for %v", time.Duration(now.UnixNano()-b).Round(time.Millisecond)))
+			continue
+		}
+		if p.writing.Load() {
+			continue // its frames wait behind our write, not its silence
+		}
 		if now.UnixNano()-p.l.lastSeen.Load() > int64(n.cfg.Link.HeartbeatTimeout) {
 			n.log.Warn("peer silent, dropping it", "peer", p.l.String())
 			p.lostReason = fmt.Sprintf("silent for %v (no heartbeat)", time.Duration(now.UnixNano()-p.l.lastSeen.Load()).Round(time.Millisecond))
@@ -425,33 +501,58 @@ func (n *node) flush() []*nodePeer {
 	}
 	for _, p := range n.dirty {
 		p.dirty = false
+		put := func(k wire.Kind, b []byte) {
+			if p.out.Put(k, b) {
+				p.queued.Add(int64(len(b)))
+			}
+		}
 		for _, c := range p.ctrl {
-			p.out.Put(c.kind, c.body)
+			put(c.kind, c.body)
 		}
 		p.ctrl = nil
 		if len(p.logs) > 0 {
-			p.out.Put(wire.KindLog, p.logs)
+			put(wire.KindLog, p.logs)
 			p.logs = nil
 		}
 		if len(p.results) > 0 {
-			p.out.Put(wire.KindResult, p.results)
+			put(wire.KindResult, p.results)
 			p.results = nil
 		}
 		if len(p.tasks) > 0 {
-			p.out.Put(wire.KindSubmit, p.tasks)
+			put(wire.KindSubmit, p.tasks)
 			p.tasks = nil
 		}
 		for i, r := range p.large {
-			p.out.PutParts(r.kind, wire.AppendRecordHead(nil, r.id, len(r.body)), r.body)
+			head := wire.AppendRecordHead(nil, r.id, len(r.body))
+			if p.out.PutParts(r.kind, head, r.body) {
+				p.queued.Add(int64(len(head) + len(r.body)))
+			}
 			p.large[i] = largeRecord{}
 		}
 		p.large = p.large[:0]
-		wire.SplitCancel(p.cancels, func(b []byte) { p.out.Put(wire.KindCancel, b) })
+		wire.SplitCancel(p.cancels, func(b []byte) { put(wire.KindCancel, b) })
 		p.cancels = nil
+		if q := p.queued.Load(); q > n.cfg.Link.MaxOutboxBytes {
+			n.dropStalled(p, fmt.Sprintf("not reading: %d bytes queued for it, over the bound of %d", q, n.cfg.Link.MaxOutboxBytes))
+		}
 	}
 	dirty := n.dirty
 	n.dirty = nil
 	return dirty
+}
+
+// dropStalled drops peer p, which does not read what it is sent: its
+// connection is closed (a write blocked on it fails), what is queued for
+// it is discarded, and its reader then removes it as for any lost peer:
+// a client's tasks are cancelled, a child's fail or are placed again.
+func (n *node) dropStalled(p *nodePeer, why string) {
+	if p.lostReason != "" {
+		return
+	}
+	n.log.Warn("peer does not read, dropping it", "peer", p.l.String(), "why", why)
+	p.lostReason = why
+	p.out.Stop()
+	p.l.close()
 }
 
 func (n *node) addPeer(p *nodePeer) bool {
@@ -465,9 +566,10 @@ func (n *node) addPeer(p *nodePeer) bool {
 	n.nextID++
 	p.id = n.nextID
 	p.out = wire.NewOutbox()
+	p.w = peerWriter{p.l.fc, p}
 	n.peers[p.id] = p
 	n.wg.Go(func() {
-		if err := p.out.Run(p.l.fc); err != nil {
+		if err := p.out.Run(p.w); err != nil {
 			n.log.Warn("write failed, dropping connection", "peer", p.l.String(), "err", err)
 			p.l.close()
 		}
@@ -698,6 +800,12 @@ func (n *node) apply() {
 			p.results = wire.AppendRecord(p.results, a.ID, wire.AppendResult(nil, &r))
 			if p.kind == peerClient {
 				n.counts.failed++
+			}
+		case sched.Cancelled:
+			r := wire.Result{Status: wire.ResultCancelled, Rank: n.cfg.Rank, Host: n.cfg.Host}
+			p.results = wire.AppendRecord(p.results, a.ID, wire.AppendResult(nil, &r))
+			if p.kind == peerClient {
+				n.counts.cancelled++
 			}
 		case sched.Unplaceable:
 			r := n.noSlotResult()

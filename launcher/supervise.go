@@ -145,13 +145,9 @@ func (s *Supervisor) exited(r *supRank, cmd *exec.Cmd, err error) {
 	if r.killed != "" {
 		cause = r.killed + "; " + cause
 	}
-	if s.stopping {
-		// Told to stop with the tree: an exit, not a death.
-		s.log.Debug("worker rank exited", "rank", r.rank, "pid", cmd.Process.Pid, "cause", cause)
-		s.mu.Unlock()
-		return
+	if !s.stopping {
+		s.log.Warn("worker rank died", "rank", r.rank, "pid", cmd.Process.Pid, "cause", cause)
 	}
-	s.log.Warn("worker rank died", "rank", r.rank, "pid", cmd.Process.Pid, "cause", cause)
 	for {
 		if s.stopping {
 			s.mu.Unlock()

@@ -12,6 +12,16 @@
 // host, or a retried result for retryable kernels), that the other tasks
 // finish, how long detection takes, and that no process is left behind.
 //
+// The self-healing tests kill -9 and SIGSTOP the only worker rank of an
+// attached run (qlaunch run) and of qlaunch manager -n: the rank is reaped
+// and replaced, retryable tasks retried on it, others fail naming the rank
+// and the signal; with restarts off a later task fails within 1 s saying
+// that no worker slot is left. A client that never reads is dropped while
+// another is served. The chaos test (20 seeded runs; 100 longer ones with
+// QLAUNCH_SOAK=1) kills and stops worker ranks at random during maps of
+// retryable tasks and checks that every task gives its result and that no
+// process or zombie is left.
+//
 // Further tests count results at the wire level to check exactly-once
 // delivery across a lost rank, send hostile input (oversize and truncated
 // frames, other protocol versions, replayed handshakes, a slow sender, a

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/client"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/reliability"
@@ -39,33 +40,42 @@ type attachedRun struct {
 	secret wire.Secret
 }
 
-// startAttached starts an attached runtime with one worker rank (rank 1)
-// of two slots; extra is more TOML: keys of [workers] first, then tables.
+// startAttached starts an attached runtime, by default with one worker
+// rank (rank 1) of two slots; workers are more keys of [workers], tables
+// more TOML tables.
 func startAttached(t *testing.T, workers, tables string) *attachedRun {
 	t.Helper()
 	dir := t.TempDir()
 	a := &attachedRun{t: t, dir: dir}
-	t.Cleanup(func() {
-		for _, p := range reliability.Processes(reliability.CmdlineContains(dir)) {
-			syscall.Kill(p.PID, syscall.SIGCONT)
-			syscall.Kill(p.PID, syscall.SIGKILL)
-		}
-	})
 	topo := filepath.Join(dir, "topology.toml")
-	text := "[workers]\nranks_per_node = 1\nslots_per_rank = 2\n" + workers + "\n" + tables
+	text := "[workers]\n" + workers + "\n"
+	for _, d := range []string{"ranks_per_node = 1", "slots_per_rank = 2"} {
+		if k, _, _ := strings.Cut(d, " "); !strings.Contains(workers, k) {
+			text += d + "\n"
+		}
+	}
+	text += tables
 	if err := os.WriteFile(topo, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	secretPath, addrPath := filepath.Join(dir, "secret"), filepath.Join(dir, "addr")
 	env := []string{"QLAUNCH_ADDR=", "QLAUNCH_SECRET_FILE=" + secretPath, "QLAUNCH_ADDRESS_FILE=" + addrPath}
 	a.run = startProc(t, env, "qlaunch run", qlaunchBin, "run", topo, "--", driverBin, "idle", "-dir", dir)
+	// Registered after startProc's, so run before it: whatever a test
+	// leaves (the runtime's command holds qlaunch run's output open), no
+	// process of it outlives the test.
+	t.Cleanup(func() {
+		for _, p := range reliability.Processes(reliability.CmdlineContains(dir)) {
+			syscall.Kill(p.PID, syscall.SIGCONT)
+			syscall.Kill(p.PID, syscall.SIGKILL)
+		}
+	})
 	deadline := time.Now().Add(startBound)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		b, err := os.ReadFile(addrPath)
-		if err == nil && len(strings.TrimSpace(string(b))) > 0 {
-			a.addr = strings.TrimSpace(string(b))
+		if addr, err := launcher.ReadAddressFile(addrPath); err == nil && addr != "" {
+			a.addr = addr
 			break
 		}
 		if time.Now().After(deadline) || a.run.exited(0) {
@@ -221,15 +231,15 @@ func submit(t *testing.T, c *client.Client, task kernels.Task) kernels.Future {
 }
 
 // killMidTask runs a gated (non-retryable) exec task and a retryable sleep
-// on worker rank rank (under dir), kills -9 the rank once the gated task
+// of sleepMS ms on worker rank rank (under dir), kills -9 the rank once the gated task
 // runs, and checks the gated task's error: it names the rank, its host and
 // the signal. It returns the two futures, the rank's old pid and how long
 // the error took.
-func killMidTask(t *testing.T, c *client.Client, dir string, rank int) (sleep kernels.Future, old int, detect time.Duration) {
+func killMidTask(t *testing.T, c *client.Client, dir string, rank int, sleepMS int) (sleep kernels.Future, old int, detect time.Duration) {
 	t.Helper()
 	g := newGates(t, dir, 1)
 	gated := submit(t, c, reliability.GatedTask(dir, 0))
-	sleep = submit(t, c, kernels.Task{Kernel: "sleep", Args: []string{"300"}})
+	sleep = submit(t, c, kernels.Task{Kernel: "sleep", Args: []string{strconv.Itoa(sleepMS)}})
 	g.next()
 	old = workerPID(t, dir, rank, 0)
 	t0 := time.Now()
@@ -285,7 +295,7 @@ func TestAttachedWorkerKilledRestarted(t *testing.T) {
 	rec := newRecord(t, "attached: only worker rank kill -9, restarted")
 	a := startAttached(t, "restarts = 2", "")
 	c := a.client()
-	sleep, old, detect := killMidTask(t, c, a.dir, 1)
+	sleep, old, detect := killMidTask(t, c, a.dir, 1, 300)
 	rec.Detection = ms(detect)
 	healed(t, c, a.dir, 1, old, sleep)
 	rec.Note = "exec task: lost naming rank 1 and signal 9; retryable sleep retried on the replacement; reaped; new task ran"
@@ -300,7 +310,7 @@ func TestAttachedNoRestartNoSlot(t *testing.T) {
 	rec := newRecord(t, "attached: restarts = 0, later task fails")
 	a := startAttached(t, "restarts = 0", "")
 	c := a.client()
-	sleep, old, detect := killMidTask(t, c, a.dir, 1)
+	sleep, old, detect := killMidTask(t, c, a.dir, 1, 60000)
 	rec.Detection = ms(detect)
 	if _, err := resultOf(t, c, sleep, startBound); err == nil {
 		t.Fatal("the retryable task ran with no worker slot left")
@@ -362,7 +372,7 @@ func TestManualWorkerKilledRestarted(t *testing.T) {
 	rec := newRecord(t, "manual: manager -n worker rank kill -9, restarted")
 	r := manualTree(t, 2)
 	c := r.client()
-	sleep, old, detect := killMidTask(t, c, r.dir, 2)
+	sleep, old, detect := killMidTask(t, c, r.dir, 2, 300)
 	rec.Detection = ms(detect)
 	healed(t, c, r.dir, 2, old, sleep)
 	rec.Note = "exec task: lost naming rank 2 and signal 9; retryable sleep retried on the replacement; reaped; new task ran"
@@ -380,7 +390,7 @@ func TestManualNoRestartNoSlot(t *testing.T) {
 	rec := newRecord(t, "manual: --restarts 0, later task fails")
 	r := manualTree(t, 0)
 	c := r.client()
-	_, old, detect := killMidTask(t, c, r.dir, 2)
+	_, old, detect := killMidTask(t, c, r.dir, 2, 300)
 	rec.Detection = ms(detect)
 	reaped(t, old)
 	took := noSlotLeft(t, c, 2)

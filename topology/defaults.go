@@ -15,6 +15,7 @@ const (
 	DefaultHandshakeTimeout     = 10 * time.Second
 	DefaultMaxPendingHandshakes = 128
 	DefaultAcceptRate           = 1000
+	DefaultOutboxBytes          = 256 << 20
 )
 
 // Default returns the topology of an empty file: every key at its default.
@@ -32,6 +33,7 @@ func Default() *Topology {
 			HandshakeTimeout:     DefaultHandshakeTimeout,
 			MaxPendingHandshakes: DefaultMaxPendingHandshakes,
 			AcceptRate:           DefaultAcceptRate,
+			OutboxBytes:          DefaultOutboxBytes,
 		},
 		Server:   Server{Placement: PlaceShared},
 		Managers: Managers{Fanout: DefaultFanout},

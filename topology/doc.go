@@ -19,6 +19,9 @@
 //	address_file = ".qlaunch/addr"  # where the server's address appears once the tree has joined
 //	secret_file = ""             # "" = in a SLURM/PBS job, one generated per job (.qlaunch/job-<id>/secret); "@user" = the user's own
 //	network = "auto"             # where ranks listen and dial: auto | interface (ib0) | CIDR (10.1.0.0/16) | address
+//	outbox_bytes = 268435456     # bytes held for one peer that does not read; past it the peer is dropped
+//	outbox_stall = "0s"          # drop a peer one write to which blocked this long; 0 = heartbeat_timeout
+//	max_result_bytes = 0         # a bigger task result fails its task (size and limit named); 0 = the frame limit less 1 KiB
 //
 //	[server]
 //	placement = "shared"         # shared: rank 0 = server + node 0's manager

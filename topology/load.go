@@ -114,6 +114,13 @@ func decode(name, text string, raw map[string]any) (*Topology, []error) {
 					d.int(k, v, &t.Runtime.MaxPendingHandshakes)
 				},
 				"accept_rate": func(k string, v any) { d.int(k, v, &t.Runtime.AcceptRate) },
+				"outbox_bytes": func(k string, v any) {
+					var n int
+					d.int(k, v, &n)
+					t.Runtime.OutboxBytes = int64(n)
+				},
+				"outbox_stall":     func(k string, v any) { d.duration(k, v, &t.Runtime.OutboxStall) },
+				"max_result_bytes": func(k string, v any) { d.int(k, v, &t.Runtime.MaxResultBytes) },
 			})
 		},
 		"tls": func(k string, v any) {

@@ -73,6 +73,19 @@ type Runtime struct {
 	// AcceptRate bounds the connections one listener takes per second
 	// (more are refused as busy), key accept_rate, default 1000.
 	AcceptRate int
+	// OutboxBytes bounds the bytes the server or a manager holds for one
+	// peer (a client, a child) that does not read: past it the peer is
+	// dropped, a client's tasks cancelled. Key outbox_bytes, default
+	// 268435456 (256 MiB).
+	OutboxBytes int64
+	// OutboxStall drops a peer one write to which stayed blocked this
+	// long (it does not read). Key outbox_stall, default 0: the
+	// heartbeat timeout.
+	OutboxStall time.Duration
+	// MaxResultBytes bounds one task's result: a larger one fails its
+	// task with an error giving its size and the bound. Key
+	// max_result_bytes, default 0: the frame limit (64 MiB) less 1 KiB.
+	MaxResultBytes int
 }
 
 // TLS configures optional TLS on every link (table [tls]); the job-secret

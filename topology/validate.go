@@ -43,6 +43,15 @@ func (t *Topology) Validate() error {
 	if r.AcceptRate < 1 {
 		bad("runtime.accept_rate", "%d is below the minimum 1", r.AcceptRate)
 	}
+	if r.OutboxBytes < 1<<20 {
+		bad("runtime.outbox_bytes", "%d is below the minimum 1048576 (1 MiB)", r.OutboxBytes)
+	}
+	if r.MaxResultBytes < 0 {
+		bad("runtime.max_result_bytes", "%d is negative", r.MaxResultBytes)
+	}
+	if r.OutboxStall < 0 {
+		bad("runtime.outbox_stall", "%v is negative", r.OutboxStall)
+	}
 	if tl := t.TLS; tl.Enabled() {
 		for _, f := range []struct{ key, v string }{{"tls.cert_file", tl.CertFile}, {"tls.key_file", tl.KeyFile}, {"tls.ca_file", tl.CAFile}} {
 			if f.v == "" {

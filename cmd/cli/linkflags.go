@@ -121,6 +121,7 @@ type linkFlags struct {
 	maxPending, acceptRate                        int
 	compression                                   string
 	compressThreshold                             int
+	maxResult                                     int
 }
 
 func (l *linkFlags) add(fs *flag.FlagSet) {
@@ -130,6 +131,7 @@ func (l *linkFlags) add(fs *flag.FlagSet) {
 	fs.DurationVar(&l.handshakeTimeout, "handshake-timeout", 0, "bound on authenticating one connection (default: the topology's, else 10s)")
 	fs.IntVar(&l.maxPending, "max-handshakes", 0, "connections a listener authenticates at once; one more evicts the oldest (default: the topology's, else 128)")
 	fs.IntVar(&l.acceptRate, "accept-rate", 0, "connections a listener takes per second; more are refused as busy (default: the topology's, else 1000)")
+	fs.IntVar(&l.maxResult, "max-result-bytes", 0, "a task result larger than this fails its task (default: the topology's, else the frame limit less 1 KiB)")
 	fs.StringVar(&l.compression, "compression", "", "frame compression of the links this rank sends on: zstd, s2 or none (default: the topology's, else zstd)")
 	fs.IntVar(&l.compressThreshold, "compress-threshold", 0, "frames below this many bytes go plain (default: the topology's, else the wire's, 4096)")
 }
@@ -161,6 +163,7 @@ func (l *linkFlags) config(e *env, topo *topology.Topology) (launcher.LinkConfig
 	r := topo.Runtime
 	c.Heartbeat, c.HeartbeatTimeout, c.HandshakeTimeout = r.Heartbeat, r.HeartbeatTimeout, r.HandshakeTimeout
 	c.MaxPendingHandshakes, c.AcceptRate = r.MaxPendingHandshakes, float64(r.AcceptRate)
+	c.MaxOutboxBytes, c.OutboxStall, c.MaxResultBytes = r.OutboxBytes, r.OutboxStall, r.MaxResultBytes
 	if l.compression != "" {
 		r.Compression = topology.Compression(l.compression)
 	}
@@ -201,6 +204,12 @@ func (l *linkFlags) config(e *env, topo *topology.Topology) (launcher.LinkConfig
 	if l.acceptRate > 0 {
 		c.AcceptRate = float64(l.acceptRate)
 	}
+	if l.maxResult < 0 {
+		return c, wire.TLSFiles{}, usagef("--max-result-bytes must not be negative")
+	}
+	if l.maxResult > 0 {
+		c.MaxResultBytes = l.maxResult
+	}
 	tl, files, err := l.tls.load(e, ttls)
 	if err != nil {
 		return c, files, err
@@ -224,6 +233,9 @@ func (l *linkFlags) args(c launcher.LinkConfig, files wire.TLSFiles) []string {
 	args = append(args, "--compression", c.Wire.Compression.String())
 	if c.Wire.Threshold > 0 {
 		args = append(args, "--compress-threshold", strconv.Itoa(c.Wire.Threshold))
+	}
+	if c.MaxResultBytes > 0 {
+		args = append(args, "--max-result-bytes", strconv.Itoa(c.MaxResultBytes))
 	}
 	return args
 }

@@ -38,7 +38,7 @@ func TestUsageErrorsWrap(t *testing.T) {
 			name:   "submit input missing",
 			call:   func() error { return cmdSubmit(t.Context(), e, []string{"--input", missing, "echo"}) },
 			causes: []error{fs.ErrNotExist},
-			msg:    "submit: --input: open " + missing + ": no such file or directory",
+			msg:    "submit: open " + missing + ": no such file or directory",
 		},
 		{
 			name: "bench startup topology missing",

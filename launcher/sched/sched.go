@@ -47,6 +47,7 @@ const (
 	FailTask                      // tell source To that its task ID was lost with child Lost
 	Steal                         // ask child To to hand back up to N queued tasks
 	Unplaceable                   // tell source To that its task ID cannot run: no worker slot is left
+	Cancelled                     // tell source To that its task ID was cancelled before it was placed
 )
 
 // Action is one decision of the scheduler.
@@ -73,9 +74,12 @@ type entry struct {
 	src   Peer
 	srcID uint64
 	dst   Peer
-	gone  bool   // the source went away or cancelled: drop the result
-	body  []byte // kept only for retryable tasks
-	tries int    // placements after the first, for retryable tasks
+	gone  bool // the source went away: drop the result
+	// cancelling: the source cancelled it; the child's (cancelled) result
+	// still goes up, so every hop above frees its entry.
+	cancelling bool
+	body       []byte // kept only for retryable tasks
+	tries      int    // placements after the first, for retryable tasks
 }
 
 // MaxRetries is how many times a retryable task is placed again after the
@@ -278,38 +282,50 @@ func (s *Sched) Route(id uint64) (Peer, uint64, bool) {
 }
 
 // Cancel cancels the tasks that source src numbered ids, and their
-// descendants, wherever they run. Cancelling costs a scan of the tasks in
-// flight; it is rare.
+// descendants, wherever they run. A placed task's entry stays until the
+// child's (cancelled) result comes back, which goes on to src as any
+// result does, so that src, when it is a relay, frees its own entry; a
+// held task is answered at once (Cancelled). Cancelling costs a scan of
+// the tasks in flight; it is rare.
 func (s *Sched) Cancel(src Peer, ids []uint64) {
 	want := make(map[uint64]struct{}, len(ids))
 	for _, id := range ids {
 		want[id] = struct{}{}
 	}
-	s.cancelWhere(func(e *entry) bool {
+	s.cancelWhere(false, func(e *entry) bool {
 		_, ok := want[e.srcID]
 		return e.src == src && ok
 	})
 }
 
-func (s *Sched) cancelWhere(match func(*entry) bool) {
+// cancelWhere cancels the matching tasks; drop says their source went
+// away (their results go nowhere).
+func (s *Sched) cancelWhere(drop bool, match func(*entry) bool) {
 	var ids []uint64
 	for id, e := range s.tasks {
-		if !e.gone && match(e) {
+		if !e.gone && (drop || !e.cancelling) && match(e) {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
 		e := s.tasks[id]
-		e.gone = true
+		wasCancelling := e.cancelling
+		e.gone = e.gone || drop
+		e.cancelling = true
 		if e.dst < 0 {
 			s.unhold(id)
 			delete(s.tasks, id)
+			if !drop {
+				s.actions = append(s.actions, Action{Kind: Cancelled, To: e.src, ID: e.srcID})
+			}
 			continue
 		}
 		// The entry stays until the child's cancelled result comes back,
 		// so the child's slot accounting stays right.
-		s.actions = append(s.actions, Action{Kind: SendCancel, To: e.dst, ID: id})
+		if !wasCancelling {
+			s.actions = append(s.actions, Action{Kind: SendCancel, To: e.dst, ID: id})
+		}
 	}
 }
 
@@ -325,7 +341,7 @@ func (s *Sched) unhold(id uint64) {
 // DropSource forgets a source that went away: its tasks are cancelled
 // below and their results dropped.
 func (s *Sched) DropSource(src Peer) {
-	s.cancelWhere(func(e *entry) bool { return e.src == src })
+	s.cancelWhere(true, func(e *entry) bool { return e.src == src })
 }
 
 // RemoveChild forgets a lost child: every task it held is failed towards

@@ -98,21 +98,49 @@ func TestCancelAndDropSource(t *testing.T) {
 	s.Submit(1, 10, nil, false)
 	s.Submit(1, 11, nil, false)
 	s.Submit(7, 10, nil, false)
-	placed := s.Ready()
+	placed := slices.Clone(s.Ready())
 	s.Cancel(1, []uint64{11})
 	got := s.Ready()
 	if !reflect.DeepEqual(kinds(got), []ActionKind{SendCancel}) || got[0].ID != placed[1].ID {
 		t.Fatalf("cancel: %+v", got)
 	}
-	// The cancelled task's result is dropped, the entry freed.
-	s.Result(2, placed[1].ID, nil)
-	if got := s.Ready(); len(got) != 0 {
-		t.Fatalf("result of a cancelled task forwarded: %+v", got)
+	// The cancelled task's result goes up (the source, when a relay,
+	// frees its entry with it), and the entry is freed.
+	s.Result(2, placed[1].ID, []byte("c"))
+	if got := s.Ready(); len(got) != 1 || got[0].Kind != SendResult || got[0].To != 1 || got[0].ID != 11 {
+		t.Fatalf("result of a cancelled task: %+v, want it sent to its source", got)
+	}
+	// Cancelling again sends nothing more.
+	s.Cancel(1, []uint64{10})
+	s.Cancel(1, []uint64{10})
+	if got := s.Ready(); len(got) != 1 {
+		t.Fatalf("cancel twice: %+v, want one SendCancel", got)
 	}
 	s.DropSource(7)
 	got = s.Ready()
 	if len(got) != 1 || got[0].Kind != SendCancel || got[0].ID != placed[2].ID {
 		t.Fatalf("drop source: %+v", got)
+	}
+	// The dropped source's result goes nowhere; the entry is freed.
+	s.Result(2, placed[2].ID, nil)
+	s.Result(2, placed[0].ID, nil)
+	if got := s.Ready(); len(got) != 1 || got[0].To != 1 {
+		t.Fatalf("results after the drop: %+v, want only task 10's, to source 1", got)
+	}
+	if s.Pending() != 0 {
+		t.Fatalf("%d entries left", s.Pending())
+	}
+}
+
+// TestCancelHeldAnswers: a held task that its source cancels is answered
+// at once, so a relay above frees its entry.
+func TestCancelHeldAnswers(t *testing.T) {
+	s := New()
+	s.Submit(1, 10, nil, false)
+	s.Cancel(1, []uint64{10})
+	want := []Action{{Kind: Cancelled, To: 1, ID: 10}}
+	if got := s.Ready(); !reflect.DeepEqual(got, want) || s.Pending() != 0 || s.Held() != 0 {
+		t.Fatalf("cancel of a held task: %+v, want %+v", got, want)
 	}
 }
 
