@@ -40,7 +40,7 @@ func cmdSubmit(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if err != nil {
-		return usagef("submit: --input: %w", err)
+		return usagef("submit: %w", err)
 	}
 	c, err := cf.dial(ctx, e, newLogger(e, cf.verbose.level()))
 	if err != nil {
