@@ -8,9 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/kernels/circuitgen"
-	"github.com/qlaunch/qlaunch/kernels/kerneltest"
 	"github.com/qlaunch/qlaunch/kernels/mapping"
 	"github.com/qlaunch/qlaunch/kernels/resynth"
 )
@@ -28,12 +26,6 @@ var compileBenchCircuits = []string{
 // command checks it. $COMPILE_CIRCUITS and $COMPILE_GATES (comma or space
 // separated) narrow the set.
 func BenchmarkCompileSet(b *testing.B) {
-	reg, err := kernels.NewRegistry(resynth.Kernels()...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rt := kerneltest.New(reg, runtime.NumCPU())
-	run := func(ctx context.Context, t kernels.Task) ([]byte, error) { return rt.Run(ctx, t) }
 	level := 3
 	if v := os.Getenv("COMPILE_LEVEL"); v != "" {
 		fmt.Sscan(v, &level)
@@ -66,7 +58,7 @@ func BenchmarkCompileSet(b *testing.B) {
 							b.Fatal(err)
 						}
 					}
-					c, err := compileCircuit(context.Background(), run, job)
+					c, err := compileLocal(context.Background(), runtime.NumCPU(), job)
 					if err != nil {
 						b.Fatalf("%s, %s, %s: %v", name, gates, coupling, err)
 					}
@@ -91,17 +83,11 @@ func BenchmarkCompileSet(b *testing.B) {
 // optimal three CNOTs per bond and step, and no level does worse than the
 // one below it.
 func TestCompileLevels(t *testing.T) {
-	reg, err := kernels.NewRegistry(resynth.Kernels()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt := kerneltest.New(reg, 2)
-	run := func(ctx context.Context, t kernels.Task) ([]byte, error) { return rt.Run(ctx, t) }
 	in := circuitgen.Heisenberg(3, 1) // 2 bonds of 6 CNOTs
 	levels := []int{1, 2, 3}          // 4 adds 4-qubit passes, degenerate on 3 qubits
 	prev := in.CNOTs()
 	for _, level := range levels {
-		c, err := compileCircuit(context.Background(), run, compileJob{in: in, seed: 1, level: level, gates: resynth.DefaultGates})
+		c, err := compileLocal(context.Background(), 2, compileJob{in: in, seed: 1, level: level, gates: resynth.DefaultGates})
 		if err != nil {
 			t.Fatalf("level %d: %v", level, err)
 		}
@@ -114,4 +100,15 @@ func TestCompileLevels(t *testing.T) {
 		}
 		prev = c.res.CNOTsAfter
 	}
+}
+
+// compileLocal compiles job on an in-process runtime of slots slots.
+func compileLocal(ctx context.Context, slots int, job compileJob) (*compiled, error) {
+	var c *compiled
+	err := runLocal(ctx, slots, func(ctx context.Context, r taskRunner) error {
+		var err error
+		c, err = compileCircuit(ctx, r, job)
+		return err
+	})
+	return c, err
 }
