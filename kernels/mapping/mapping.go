@@ -15,8 +15,10 @@
 // a decay that spreads swaps over the qubits; after 2·N swaps without a
 // gate it brings the first front gate's qubits together, so routing
 // ends. Measurements, resets, barriers and conditioned gates keep their
-// order among all the ops. It reports the final mapping, logical →
-// physical.
+// order among all the ops. It also routes gate by gate in circuit order
+// (swaps that bring the gate's qubits closer, by a lookahead window's
+// distance) and keeps whichever routing has fewer swaps, the front
+// layer's on a tie. It reports the final mapping, logical → physical.
 package mapping
 
 import (
@@ -238,8 +240,22 @@ func Identity(n int) []int {
 }
 
 // RouteFrom is Route from the initial mapping initial (logical qubit i
-// on physical qubit initial[i], a permutation of g's qubits).
+// on physical qubit initial[i], a permutation of g's qubits): the routing
+// with fewer swaps of routeFront's and routeInOrder's.
 func RouteFrom(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
+	front, fPerm, err := routeFront(c, g, initial)
+	if err != nil {
+		return nil, nil, err
+	}
+	inOrder, oPerm, err := routeInOrder(c, g, initial)
+	if err != nil || len(inOrder.Ops) >= len(front.Ops) {
+		return front, fPerm, nil
+	}
+	return inOrder, oPerm, nil
+}
+
+// routeFront routes c as SABRE does, from its front layer.
+func routeFront(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
 	if c.Qubits > g.Nodes {
 		return nil, nil, fmt.Errorf("mapping: %d qubits on a graph of %d", c.Qubits, g.Nodes)
 	}
@@ -407,6 +423,88 @@ func RouteFrom(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, [
 		if swapsSinceGate > g.Nodes*g.Nodes*4 {
 			return nil, nil, fmt.Errorf("mapping: routing did not converge")
 		}
+	}
+	return out, phys, nil
+}
+
+// routeInOrder routes c gate by gate in circuit order: before each
+// two-qubit gate whose qubits are apart it inserts swaps, each chosen
+// among those that bring the gate's qubits closer by the smallest total
+// distance of the next gates (a lookahead window).
+func routeInOrder(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
+	if c.Qubits > g.Nodes {
+		return nil, nil, fmt.Errorf("mapping: %d qubits on a graph of %d", c.Qubits, g.Nodes)
+	}
+	if len(initial) != g.Nodes {
+		return nil, nil, fmt.Errorf("mapping: initial mapping of %d qubits on a graph of %d", len(initial), g.Nodes)
+	}
+	out := &circuit.Circuit{Qubits: g.Nodes, Cregs: c.Cregs, Defs: c.Defs}
+	phys := slices.Clone(initial) // logical → physical (logical ≥ c.Qubits are ancillas)
+	log := make([]int, g.Nodes)   // physical → logical
+	for i := range log {
+		log[i] = -1
+	}
+	for l, p := range phys {
+		if p < 0 || p >= g.Nodes || log[p] >= 0 {
+			return nil, nil, fmt.Errorf("mapping: initial mapping %v is not a permutation", initial)
+		}
+		log[p] = l
+	}
+	var twoQ []int // indices of the two-qubit ops
+	for i, op := range c.Ops {
+		switch n := len(op.QubitList()); {
+		case n > 2:
+			return nil, nil, fmt.Errorf("mapping: %s on %d qubits: decompose it first", op.Gate, n)
+		case n == 2:
+			twoQ = append(twoQ, i)
+		}
+	}
+	next := 0 // the first entry of twoQ not yet routed
+	for _, op := range c.Ops {
+		qs := op.QubitList()
+		if len(qs) == 2 {
+			next++
+			for steps := 0; !g.Adjacent(phys[qs[0]], phys[qs[1]]); steps++ {
+				if steps > g.Nodes*g.Nodes {
+					return nil, nil, fmt.Errorf("mapping: routing did not converge")
+				}
+				a, b := phys[qs[0]], phys[qs[1]]
+				best, bestCost := [2]int{-1, -1}, 0
+				for _, e := range g.Edges {
+					if e[0] != a && e[1] != a && e[0] != b && e[1] != b {
+						continue
+					}
+					swapped := func(p int) int {
+						switch p {
+						case e[0]:
+							return e[1]
+						case e[1]:
+							return e[0]
+						}
+						return p
+					}
+					if g.Dist(swapped(a), swapped(b)) >= g.Dist(a, b) {
+						continue
+					}
+					cost := 0
+					for k := next; k < min(len(twoQ), next+lookahead); k++ {
+						nq := c.Ops[twoQ[k]].QubitList()
+						cost += g.Dist(swapped(phys[nq[0]]), swapped(phys[nq[1]]))
+					}
+					if best[0] < 0 || cost < bestCost {
+						best, bestCost = e, cost
+					}
+				}
+				out.Ops = append(out.Ops, circuit.Op{Gate: circuit.Swap, Qubits: [3]int{best[0], best[1]}})
+				la, lb := log[best[0]], log[best[1]]
+				log[best[0]], log[best[1]] = lb, la
+				phys[la], phys[lb] = best[1], best[0]
+			}
+		}
+		for j, q := range qs {
+			op.Qubits[j] = phys[q]
+		}
+		out.Ops = append(out.Ops, op)
 	}
 	return out, phys, nil
 }
