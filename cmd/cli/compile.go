@@ -17,6 +17,7 @@ import (
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/kernels/circuit"
 	"github.com/qlaunch/qlaunch/kernels/instantiate"
+	"github.com/qlaunch/qlaunch/kernels/kerneltest"
 	"github.com/qlaunch/qlaunch/kernels/mapping"
 	"github.com/qlaunch/qlaunch/kernels/resynth"
 )
@@ -68,6 +69,8 @@ type compileJob struct {
 	matrix         *circuit.Matrix
 	errorThreshold float64
 	graph          *mapping.Graph // nil: all-to-all
+	// progress, when set, shows a pass's blocks done of total.
+	progress func(what string, total int) progress
 }
 
 // compiled is the outcome of compileCircuit, checked.
@@ -81,15 +84,75 @@ type compiled struct {
 	seconds float64
 }
 
-// compileCircuit compiles job.in with resynth tasks run by run: with a
-// coupling graph it decomposes three-qubit gates and routes the circuit
-// (swaps inserted) first; then it resynthesises block by block on the
-// graph's edges, once (levels 1 and 2) or until the two-qubit count
-// stops falling (levels 3 and 4, at most maxPasses passes). It checks the
-// result: the same measurements, resets, barriers and conditions in
-// order, every two-qubit gate on an edge, and the unitary part within the
-// error bound of the input's followed by the final mapping's permutation.
-func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task) ([]byte, error), job compileJob) (*compiled, error) {
+// taskRunner places tasks on a runtime and hands their results back as
+// they complete: *client.Client (the whole tree) and a kernel's
+// kernels.Runtime are both one.
+type taskRunner interface {
+	Map(ctx context.Context, ts []kernels.Task) (kernels.Future, error)
+	Next(ctx context.Context, f kernels.Future) ([]kernels.Result, error)
+	Cancel(f kernels.Future) error
+}
+
+// runLocal runs fn with a runtime of slots slots in this process that
+// knows the resynth kernels.
+func runLocal(ctx context.Context, slots int, fn func(context.Context, taskRunner) error) error {
+	const driver = "compile.driver"
+	reg, err := kernels.NewRegistry(append(resynth.Kernels(), kernels.Kernel{Name: driver,
+		Func: func(ctx context.Context, rt kernels.Runtime, _ []string, _ []byte) ([]byte, error) {
+			return nil, fn(ctx, rt)
+		}})...)
+	if err != nil {
+		return err
+	}
+	_, err = kerneltest.New(reg, slots).Run(ctx, kernels.Task{Kernel: driver})
+	return err
+}
+
+// runPlan runs a resynthesis plan's synth tasks, each block its own task
+// placed by the runtime, as one Map, counts them on p as they complete,
+// and returns the plan's result. The result depends on the tasks' values
+// alone, not on where or in which order they ran.
+func runPlan(ctx context.Context, r taskRunner, plan *resynth.Plan, p progress) (*resynth.Result, error) {
+	tasks := plan.Tasks()
+	values := make([][]byte, len(tasks))
+	if len(tasks) > 0 {
+		f, err := r.Map(ctx, tasks)
+		if err != nil {
+			return nil, err
+		}
+		for left := len(tasks); left > 0; {
+			batch, err := r.Next(ctx, f)
+			if err != nil {
+				_ = r.Cancel(f)
+				return nil, err
+			}
+			for _, res := range batch {
+				if res.Err != nil {
+					_ = r.Cancel(f)
+					return nil, fmt.Errorf("block task %d of %d: %w", res.Index+1, len(tasks), res.Err)
+				}
+				values[res.Index] = res.Value
+			}
+			left -= len(batch)
+			p.Add(len(batch))
+		}
+	}
+	return plan.Finish(values)
+}
+
+// compileCircuit compiles job.in with synth tasks placed by r, one per
+// block: with a coupling graph it decomposes three-qubit gates and routes
+// the circuit (swaps inserted) first; then it resynthesises block by
+// block on the graph's edges, once (levels 1 and 2) or until the
+// two-qubit count stops falling (levels 3 and 4, at most maxPasses
+// passes). The partition of each pass is made here and every block's
+// synthesis is a task of its own, so the blocks spread over every slot of
+// the tree; the output depends only on the input and the seed. It checks
+// the result: the same measurements, resets, barriers and conditions in
+// order, every two-qubit gate on an edge, and, up to
+// maxCheckedStateQubits qubits, the unitary part within the error bound
+// of the input's followed by the final mapping's permutation.
+func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compiled, error) {
 	start := time.Now()
 	in := job.in
 	widths := levelPasses(job.level, job.blockQubits)
@@ -130,19 +193,20 @@ func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task)
 		if bq == skip {
 			continue
 		}
-		payload, err := json.Marshal(resynth.Request{QASM: circuit.FormatQASM(cur), Seed: job.seed + uint64(pass)*0x10000,
+		plan, err := resynth.NewPlan(ctx, cur, resynth.Request{Seed: job.seed + uint64(pass)*0x10000,
 			BlockQubits: bq, Gates: job.gates, GateMatrix: job.matrix, ErrorThreshold: job.errorThreshold / float64(passes*passes), // (Σ√)² ≤ the threshold
 			Coupling: coupling})
 		if err != nil {
 			return nil, err
 		}
-		raw, err := run(ctx, kernels.Task{Kernel: resynth.KernelResynth, Payload: payload})
+		var p progress = noProgress{}
+		if job.progress != nil {
+			p = job.progress(fmt.Sprintf("pass %d of %d, %d-qubit blocks:", pass+1, passes, bq), len(plan.Tasks()))
+		}
+		res, err := runPlan(ctx, r, plan, p)
+		p.Done()
 		if err != nil {
 			return nil, err
-		}
-		var res resynth.Result
-		if err := json.Unmarshal(raw, &res); err != nil {
-			return nil, fmt.Errorf("reading the result: %w", err)
 		}
 		out, err := circuit.ParseQASM(res.QASM)
 		if err != nil {
@@ -154,7 +218,7 @@ func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task)
 		}
 		rootSum += math.Sqrt(res.ErrorBound)
 		if pass == 0 {
-			c.res = res
+			c.res = *res
 		} else {
 			c.res.TwoQubitGatesAfter, c.res.CNOTsAfter, c.res.QASM = res.TwoQubitGatesAfter, res.CNOTsAfter, res.QASM
 			c.res.Replaced += res.Replaced
@@ -193,14 +257,19 @@ func compileCircuit(ctx context.Context, run func(context.Context, kernels.Task)
 		return nil, errors.New("the compiled circuit's measurements, resets or barriers differ from the input's; nothing written")
 	}
 	var ok bool
-	if reference.Qubits <= maxCheckedUnitaryQubits {
+	switch {
+	case reference.Qubits > maxCheckedStateQubits:
+		// Too wide to simulate: every block's replacement was checked by
+		// its synthesis, within the error bound.
+		c.check, ok = fmt.Sprintf("not simulated (%d qubits; the blocks' error bound holds)", reference.Qubits), true
+	case reference.Qubits <= maxCheckedUnitaryQubits:
 		d, err := unitaryDistance(reference.UnitaryPart(), out.UnitaryPart())
 		if err != nil {
 			return nil, err
 		}
 		c.report["distance"] = d
 		c.check, ok = fmt.Sprintf("distance %.3g", d), d < allowed
-	} else {
+	default:
 		f, err := worstFidelity(reference.UnitaryPart(), out.UnitaryPart(), job.seed)
 		if err != nil {
 			return nil, err
@@ -275,25 +344,23 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &inputError{inPath, err}
 	}
-	if in.Qubits > maxCheckedStateQubits {
-		return &inputError{inPath, fmt.Errorf("%d qubits: compile checks at most %d", in.Qubits, maxCheckedStateQubits)}
-	}
 	job := compileJob{in: in, seed: nf.seed, level: *level, blockQubits: *blockQubits, gates: *gates,
 		matrix: matrix, errorThreshold: *errorThreshold}
 	if *coupling != "" {
 		if job.graph, err = mapping.ParseCoupling(*coupling); err != nil {
 			return usagef("compile: --coupling: %v", err)
 		}
-		switch {
-		case job.graph.Nodes < in.Qubits:
+		if job.graph.Nodes < in.Qubits {
 			return usagef("compile: --coupling %s has %d qubits, the circuit %d", *coupling, job.graph.Nodes, in.Qubits)
-		case job.graph.Nodes > maxCheckedStateQubits:
-			return usagef("compile: --coupling %s has %d qubits: compile checks at most %d", *coupling, job.graph.Nodes, maxCheckedStateQubits)
 		}
 	}
-	p := newProgress(e, 0, "compile "+inPath)
-	c, err := compileCircuit(ctx, func(ctx context.Context, t kernels.Task) ([]byte, error) { return nf.runTask(ctx, e, t) }, job)
-	p.Done()
+	job.progress = func(what string, total int) progress { return newProgress(e, total, "compile "+inPath+" "+what) }
+	var c *compiled
+	err = nf.withRunner(ctx, e, func(ctx context.Context, r taskRunner) error {
+		var err error
+		c, err = compileCircuit(ctx, r, job)
+		return err
+	})
 	if err != nil {
 		var se *circuit.SyntaxError
 		if errors.As(err, &se) {

@@ -3,16 +3,16 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
 	"testing"
 
-	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/kernels/circuitgen"
-	"github.com/qlaunch/qlaunch/kernels/kerneltest"
 	"github.com/qlaunch/qlaunch/kernels/mapping"
 	"github.com/qlaunch/qlaunch/kernels/resynth"
+	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
 // compileBenchCircuits are the circuits of BenchmarkCompileSet.
@@ -22,18 +22,39 @@ var compileBenchCircuits = []string{
 
 // BenchmarkCompileSet compiles the benchmark circuits for every preset
 // gate set, all-to-all and on a line, at the level and block width of
-// $COMPILE_LEVEL (default 3) and $COMPILE_BLOCKS, on NumCPU slots in this
-// process, and prints one row per compile: two-qubit gates before and
-// after, the error bound, the seconds. Every compile is checked as the
-// command checks it. $COMPILE_CIRCUITS and $COMPILE_GATES (comma or space
-// separated) narrow the set.
+// $COMPILE_LEVEL (default 3) and $COMPILE_BLOCKS, twice: on one slot in
+// this process, then on the whole runtime ($QLAUNCH_ADDR's or the address
+// file's, as qlaunch run gives its command; NumCPU slots in this process
+// when $QLAUNCH_ADDR is unset). It prints one row per compile: two-qubit
+// gates before and after, the error bound, the seconds on the whole
+// runtime and the speed-up from one slot. Every compile is checked as the
+// command checks it, and the two outputs must be the same.
+// $COMPILE_CIRCUITS and $COMPILE_GATES (comma or space separated) narrow
+// the set.
 func BenchmarkCompileSet(b *testing.B) {
-	reg, err := kernels.NewRegistry(resynth.Kernels()...)
-	if err != nil {
-		b.Fatal(err)
+	whole, where := func(ctx context.Context, job compileJob) (*compiled, error) {
+		return compileLocal(ctx, runtime.NumCPU(), job)
+	}, fmt.Sprintf("%d slots in this process", runtime.NumCPU())
+	if os.Getenv("QLAUNCH_ADDR") != "" {
+		e := &env{stdin: strings.NewReader(""), stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+		var cf clientFlags
+		cl, err := cf.dial(context.Background(), e, newLogger(e, slog.LevelWarn))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		slots := 0
+		if rows, err := cl.Status(context.Background()); err == nil {
+			for _, r := range rows {
+				if r.State == wire.RankJoined {
+					slots += r.Slots
+				}
+			}
+		}
+		whole, where = func(ctx context.Context, job compileJob) (*compiled, error) {
+			return compileCircuit(ctx, cl, job)
+		}, fmt.Sprintf("the runtime at %s, %d slots", os.Getenv("QLAUNCH_ADDR"), slots)
 	}
-	rt := kerneltest.New(reg, runtime.NumCPU())
-	run := func(ctx context.Context, t kernels.Task) ([]byte, error) { return rt.Run(ctx, t) }
 	level := 3
 	if v := os.Getenv("COMPILE_LEVEL"); v != "" {
 		fmt.Sscan(v, &level)
@@ -51,7 +72,8 @@ func BenchmarkCompileSet(b *testing.B) {
 	circuits := list("COMPILE_CIRCUITS", compileBenchCircuits)
 	gateSets := list("COMPILE_GATES", resynth.GatePresets())
 	for range b.N {
-		fmt.Printf("%-16s %-16s %-10s %7s %7s %6s %10s %8s\n", "circuit", "gates", "coupling", "before", "after", "ratio", "bound", "seconds")
+		fmt.Printf("whole runtime: %s\n", where)
+		fmt.Printf("%-16s %-16s %-10s %7s %7s %6s %10s %8s %8s\n", "circuit", "gates", "coupling", "before", "after", "ratio", "bound", "seconds", "speed-up")
 		for _, name := range circuits {
 			in, err := circuitgen.Named(name)
 			if err != nil {
@@ -66,9 +88,16 @@ func BenchmarkCompileSet(b *testing.B) {
 							b.Fatal(err)
 						}
 					}
-					c, err := compileCircuit(context.Background(), run, job)
+					one, err := compileLocal(context.Background(), 1, job)
+					if err != nil {
+						b.Fatalf("%s, %s, %s on one slot: %v", name, gates, coupling, err)
+					}
+					c, err := whole(context.Background(), job)
 					if err != nil {
 						b.Fatalf("%s, %s, %s: %v", name, gates, coupling, err)
+					}
+					if one.res.QASM != c.res.QASM {
+						b.Fatalf("%s, %s, %s: the output on one slot differs from the whole runtime's", name, gates, coupling)
 					}
 					label, vs := "all", ""
 					if coupling == "" {
@@ -77,9 +106,10 @@ func BenchmarkCompileSet(b *testing.B) {
 						label = "linear"
 						vs = fmt.Sprintf("  %.2f× all-to-all", float64(c.res.TwoQubitGatesAfter)/float64(max(1, allToAll[gates])))
 					}
-					fmt.Printf("%-16s %-16s %-10s %7d %7d %6.2f %10.2g %8.2f%s\n", name, gates, label,
+					fmt.Printf("%-16s %-16s %-10s %7d %7d %6.2f %10.2g %8.2f %7.2f×%s\n", name, gates, label,
 						c.res.TwoQubitGatesBefore, c.res.TwoQubitGatesAfter,
-						float64(c.res.TwoQubitGatesAfter)/float64(max(1, c.res.TwoQubitGatesBefore)), c.res.ErrorBound, c.seconds, vs)
+						float64(c.res.TwoQubitGatesAfter)/float64(max(1, c.res.TwoQubitGatesBefore)), c.res.ErrorBound, c.seconds,
+						one.seconds/c.seconds, vs)
 				}
 			}
 		}
@@ -91,17 +121,11 @@ func BenchmarkCompileSet(b *testing.B) {
 // optimal three CNOTs per bond and step, and no level does worse than the
 // one below it.
 func TestCompileLevels(t *testing.T) {
-	reg, err := kernels.NewRegistry(resynth.Kernels()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt := kerneltest.New(reg, 2)
-	run := func(ctx context.Context, t kernels.Task) ([]byte, error) { return rt.Run(ctx, t) }
 	in := circuitgen.Heisenberg(3, 1) // 2 bonds of 6 CNOTs
 	levels := []int{1, 2, 3}          // 4 adds 4-qubit passes, degenerate on 3 qubits
 	prev := in.CNOTs()
 	for _, level := range levels {
-		c, err := compileCircuit(context.Background(), run, compileJob{in: in, seed: 1, level: level, gates: resynth.DefaultGates})
+		c, err := compileLocal(context.Background(), 2, compileJob{in: in, seed: 1, level: level, gates: resynth.DefaultGates})
 		if err != nil {
 			t.Fatalf("level %d: %v", level, err)
 		}
@@ -114,4 +138,15 @@ func TestCompileLevels(t *testing.T) {
 		}
 		prev = c.res.CNOTsAfter
 	}
+}
+
+// compileLocal compiles job on an in-process runtime of slots slots.
+func compileLocal(ctx context.Context, slots int, job compileJob) (*compiled, error) {
+	var c *compiled
+	err := runLocal(ctx, slots, func(ctx context.Context, r taskRunner) error {
+		var err error
+		c, err = compileCircuit(ctx, r, job)
+		return err
+	})
+	return c, err
 }

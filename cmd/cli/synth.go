@@ -85,6 +85,41 @@ func (n *numericFlags) runTask(ctx context.Context, e *env, t kernels.Task) ([]b
 	return vals[0], nil
 }
 
+// withRunner runs fn with the runtime found as usual, every task it
+// places spread over the whole tree, or, with --local, with an in-process
+// runtime of one slot per CPU. On an interrupt fn's context ends and its
+// tasks are cancelled.
+func (n *numericFlags) withRunner(ctx context.Context, e *env, fn func(context.Context, taskRunner) error) error {
+	if n.local {
+		n.slots, n.ranks = runtime.NumCPU(), 1
+		return runLocal(ctx, runtime.NumCPU(), fn)
+	}
+	c, err := n.dial(ctx, e, newLogger(e, n.verbose.level()))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := fn(ctx, c); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted, tasks cancelled")
+		}
+		var te *client.TaskError
+		if errors.As(err, &te) && !te.Cancelled && !te.Lost && te.Kernel != "" {
+			return fmt.Errorf("%s (rank %d, host %s)", te.Message, te.Rank, te.Host)
+		}
+		return err
+	}
+	if rows, err := c.Status(ctx); err == nil {
+		for _, r := range rows {
+			if r.State == wire.RankJoined && r.Slots > 0 {
+				n.slots += r.Slots
+				n.ranks++
+			}
+		}
+	}
+	return nil
+}
+
 // knownCNOTs are the fewest CNOTs known to build the named targets
 // (with any one-qubit gates): the Toffoli gate needs 6 (Shende and
 // Markov, 2009), SWAP 3.

@@ -7,11 +7,18 @@
 // lattice of R rows of C qubits joined by bridge qubits). Place chooses the
 // initial mapping by forward and backward routing passes (SABRE's
 // placement). RouteFrom starts from an initial mapping (Route from the
-// identity) and, SABRE-style, before each two-qubit gate whose qubits are
-// apart inserts swaps, each chosen among those that bring the gate's
-// qubits closer by the smallest total distance of the next gates (a
-// lookahead window): the current gate's distance falls with every swap,
-// so routing ends. It reports the final mapping, logical → physical.
+// identity) and routes as SABRE does: it runs every gate of the front
+// layer (the gates whose predecessors have run) whose qubits are
+// adjacent, in circuit order, and when none is, inserts the swap, on a
+// front gate's qubit, of the least cost: the mean distance of the front's
+// gates plus half that of the next gates (a lookahead window), weighed by
+// a decay that spreads swaps over the qubits; after 2·N swaps without a
+// gate it brings the first front gate's qubits together, so routing
+// ends. Measurements, resets, barriers and conditioned gates keep their
+// order among all the ops. It also routes gate by gate in circuit order
+// (swaps that bring the gate's qubits closer, by a lookahead window's
+// distance) and keeps whichever routing has fewer swaps, the front
+// layer's on a tie. It reports the final mapping, logical → physical.
 package mapping
 
 import (
@@ -233,8 +240,198 @@ func Identity(n int) []int {
 }
 
 // RouteFrom is Route from the initial mapping initial (logical qubit i
-// on physical qubit initial[i], a permutation of g's qubits).
+// on physical qubit initial[i], a permutation of g's qubits): the routing
+// with fewer swaps of routeFront's and routeInOrder's.
 func RouteFrom(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
+	front, fPerm, err := routeFront(c, g, initial)
+	if err != nil {
+		return nil, nil, err
+	}
+	inOrder, oPerm, err := routeInOrder(c, g, initial)
+	if err != nil || len(inOrder.Ops) >= len(front.Ops) {
+		return front, fPerm, nil
+	}
+	return inOrder, oPerm, nil
+}
+
+// routeFront routes c as SABRE does, from its front layer.
+func routeFront(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
+	if c.Qubits > g.Nodes {
+		return nil, nil, fmt.Errorf("mapping: %d qubits on a graph of %d", c.Qubits, g.Nodes)
+	}
+	if len(initial) != g.Nodes {
+		return nil, nil, fmt.Errorf("mapping: initial mapping of %d qubits on a graph of %d", len(initial), g.Nodes)
+	}
+	out := &circuit.Circuit{Qubits: g.Nodes, Cregs: c.Cregs, Defs: c.Defs}
+	phys := slices.Clone(initial) // logical → physical (logical ≥ c.Qubits are ancillas)
+	log := make([]int, g.Nodes)   // physical → logical
+	for i := range log {
+		log[i] = -1
+	}
+	for l, p := range phys {
+		if p < 0 || p >= g.Nodes || log[p] >= 0 {
+			return nil, nil, fmt.Errorf("mapping: initial mapping %v is not a permutation", initial)
+		}
+		log[p] = l
+	}
+	// The dependency graph: an op follows the last op on each of its
+	// qubits; a fence (an op that is not a unitary gate, or is
+	// conditioned) follows every op before it and precedes every op
+	// after it, so measurements, barriers and conditions keep their order.
+	n := len(c.Ops)
+	succs := make([][]int, n)
+	indeg := make([]int, n)
+	last := make([]int, g.Nodes)
+	for i := range last {
+		last[i] = -1
+	}
+	lastFence := -1
+	var sinceFence []int // ops after the last fence
+	for i, op := range c.Ops {
+		qs := op.QubitList()
+		if len(qs) > 2 {
+			return nil, nil, fmt.Errorf("mapping: %s on %d qubits: decompose it first", op.Gate, len(qs))
+		}
+		var preds []int
+		if routeFence(op) {
+			preds = append(preds, sinceFence...)
+			if lastFence >= 0 {
+				preds = append(preds, lastFence)
+			}
+			lastFence, sinceFence = i, nil
+			for q := range last {
+				last[q] = i
+			}
+		} else {
+			for _, q := range qs {
+				if last[q] >= 0 && !slices.Contains(preds, last[q]) {
+					preds = append(preds, last[q])
+				}
+			}
+			if len(qs) == 0 && lastFence >= 0 {
+				preds = append(preds, lastFence)
+			}
+			for _, q := range qs {
+				last[q] = i
+			}
+			sinceFence = append(sinceFence, i)
+		}
+		slices.Sort(preds)
+		preds = slices.Compact(preds)
+		for _, p := range preds {
+			succs[p] = append(succs[p], i)
+		}
+		indeg[i] = len(preds)
+	}
+	var front []int // ops whose predecessors are all out, ascending
+	for i := range indeg {
+		if indeg[i] == 0 {
+			front = append(front, i)
+		}
+	}
+	// partner[p] is the physical qubit p last shared a two-qubit gate
+	// with, when no other op on two qubits came after it on either (-1:
+	// none): a swap on that pair joins the gate's block, which
+	// resynthesis then writes with few more two-qubit gates, or none.
+	partner := make([]int, g.Nodes)
+	for i := range partner {
+		partner[i] = -1
+	}
+	emit := func(op circuit.Op) {
+		qs := op.QubitList()
+		for j, q := range qs {
+			op.Qubits[j] = phys[q]
+		}
+		switch {
+		case routeFence(op):
+			for _, q := range qs {
+				partner[phys[q]] = -1
+			}
+		case len(qs) == 2:
+			a, b := phys[qs[0]], phys[qs[1]]
+			if pa := partner[a]; pa >= 0 {
+				partner[pa] = -1
+			}
+			if pb := partner[b]; pb >= 0 {
+				partner[pb] = -1
+			}
+			partner[a], partner[b] = b, a
+		}
+		out.Ops = append(out.Ops, op)
+	}
+	executable := func(i int) bool {
+		qs := c.Ops[i].QubitList()
+		return len(qs) < 2 || g.Adjacent(phys[qs[0]], phys[qs[1]])
+	}
+	decay := make([]float64, g.Nodes)
+	swapsSinceGate := 0
+	for len(front) > 0 {
+		// Run every op of the front that can run, and those it frees.
+		progressed := false
+		for k := 0; k < len(front); {
+			i := front[k]
+			if !executable(i) {
+				k++
+				continue
+			}
+			emit(c.Ops[i])
+			progressed = true
+			front = slices.Delete(front, k, k+1)
+			for _, s := range succs[i] {
+				if indeg[s]--; indeg[s] == 0 {
+					pos, _ := slices.BinarySearch(front, s)
+					front = slices.Insert(front, pos, s)
+				}
+			}
+			k = 0 // an op freed may come before k
+		}
+		if len(front) == 0 {
+			break
+		}
+		if progressed {
+			clear(decay)
+			swapsSinceGate = 0
+		}
+		// Every op of the front is a two-qubit gate on qubits apart:
+		// insert one swap.
+		var e [2]int
+		if swapsSinceGate > 2*g.Nodes {
+			// No progress for long: bring the first gate's qubits closer.
+			qs := c.Ops[front[0]].QubitList()
+			e = closer(g, phys[qs[0]], phys[qs[1]])
+		} else {
+			e = bestSwap(g, c, front, succs, phys, decay, partner)
+		}
+		for _, p := range e {
+			if q := partner[p]; q >= 0 {
+				partner[q] = -1
+			}
+			partner[p] = -1
+		}
+		out.Ops = append(out.Ops, circuit.Op{Gate: circuit.Swap, Qubits: [3]int{e[0], e[1]}})
+		la, lb := log[e[0]], log[e[1]]
+		log[e[0]], log[e[1]] = lb, la
+		if la >= 0 {
+			phys[la] = e[1]
+		}
+		if lb >= 0 {
+			phys[lb] = e[0]
+		}
+		decay[e[0]] += decayStep
+		decay[e[1]] += decayStep
+		swapsSinceGate++
+		if swapsSinceGate > g.Nodes*g.Nodes*4 {
+			return nil, nil, fmt.Errorf("mapping: routing did not converge")
+		}
+	}
+	return out, phys, nil
+}
+
+// routeInOrder routes c gate by gate in circuit order: before each
+// two-qubit gate whose qubits are apart it inserts swaps, each chosen
+// among those that bring the gate's qubits closer by the smallest total
+// distance of the next gates (a lookahead window).
+func routeInOrder(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
 	if c.Qubits > g.Nodes {
 		return nil, nil, fmt.Errorf("mapping: %d qubits on a graph of %d", c.Qubits, g.Nodes)
 	}
@@ -310,6 +507,96 @@ func RouteFrom(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, [
 		out.Ops = append(out.Ops, op)
 	}
 	return out, phys, nil
+}
+
+// SABRE's weights: the lookahead set's against the front's, and the
+// penalty a swap adds to its qubits' next swaps (so that the swaps of a
+// step spread over the qubits).
+const (
+	extendedWeight = 0.5
+	decayStep      = 0.001
+	// absorbBonus lowers the cost of a swap on the pair of the last
+	// two-qubit gate of both its qubits: it joins that gate's block.
+	absorbBonus = 0.5
+)
+
+// routeFence reports whether op keeps its place among all the others in
+// routing: an op that is not a unitary gate (measure, reset, barrier), or
+// a conditioned one.
+func routeFence(op circuit.Op) bool { return !op.Gate.Unitary() || op.Cond.Set() }
+
+// bestSwap returns the edge whose swap gives the least SABRE cost: the
+// mean distance of the front's gates plus extendedWeight times that of
+// the next (up to lookahead) two-qubit gates after them, scaled by the
+// swapped qubits' decay; only edges on a front gate's qubit count, ties
+// go to the first edge.
+func bestSwap(g *Graph, c *circuit.Circuit, front []int, succs [][]int, phys []int, decay []float64, partner []int) [2]int {
+	var ext []int
+	seen := map[int]bool{}
+	queue := slices.Clone(front)
+	for h := 0; h < len(queue) && len(ext) < lookahead; h++ {
+		for _, s := range succs[queue[h]] {
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
+			queue = append(queue, s)
+			if len(c.Ops[s].QubitList()) == 2 && len(ext) < lookahead {
+				ext = append(ext, s)
+			}
+		}
+	}
+	onFront := map[int]bool{}
+	for _, i := range front {
+		for _, q := range c.Ops[i].QubitList() {
+			onFront[phys[q]] = true
+		}
+	}
+	cost := func(set []int, swap [2]int) float64 {
+		if len(set) == 0 {
+			return 0
+		}
+		moved := func(p int) int {
+			switch p {
+			case swap[0]:
+				return swap[1]
+			case swap[1]:
+				return swap[0]
+			}
+			return p
+		}
+		sum := 0
+		for _, i := range set {
+			qs := c.Ops[i].QubitList()
+			sum += g.Dist(moved(phys[qs[0]]), moved(phys[qs[1]]))
+		}
+		return float64(sum) / float64(len(set))
+	}
+	best, bestCost := [2]int{-1, -1}, math.Inf(1)
+	for _, e := range g.Edges {
+		if !onFront[e[0]] && !onFront[e[1]] {
+			continue
+		}
+		h := max(1+decay[e[0]], 1+decay[e[1]]) * (cost(front, e) + extendedWeight*cost(ext, e))
+		if partner[e[0]] == e[1] {
+			h -= absorbBonus
+		}
+		if h < bestCost {
+			best, bestCost = e, h
+		}
+	}
+	return best
+}
+
+// closer returns an edge at a whose swap brings a nearer to b.
+func closer(g *Graph, a, b int) [2]int {
+	for _, e := range g.Edges {
+		switch {
+		case e[0] == a && g.Dist(e[1], b) < g.Dist(a, b), e[1] == a && g.Dist(e[0], b) < g.Dist(a, b):
+			return e
+		}
+	}
+	return [2]int{a, b} // adjacent already (not reached)
 }
 
 // Decompose returns c with every gate on three qubits (ccx) written as

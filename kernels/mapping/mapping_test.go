@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -189,4 +190,61 @@ func FuzzParseCoupling(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRouteKeepsFencesInPlace: measurements, conditioned gates and
+// barriers keep their order, and every op stays on its side of them
+// (the router runs independent gates out of order, never across these).
+func TestRouteKeepsFencesInPlace(t *testing.T) {
+	c, err := circuit.ParseQASM(`OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[5];
+creg c[2];
+cx q[0],q[4];
+h q[1];
+cx q[1],q[2];
+measure q[1] -> c[0];
+if(c==1) x q[2];
+cx q[2],q[0];
+cx q[3],q[4];
+barrier q[0],q[1];
+cx q[4],q[1];
+measure q[0] -> c[1];
+cx q[0],q[3];
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := ParseCoupling("linear:5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := Route(c, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before each fence: how many of the input's ops (swaps aside).
+	fences := func(c *circuit.Circuit) (kinds []circuit.Op, before []int) {
+		n := 0
+		for _, op := range c.Ops {
+			if !op.Gate.Unitary() || op.Cond.Set() {
+				kinds = append(kinds, circuit.Op{Gate: op.Gate, Cond: op.Cond, Arg: op.Arg})
+				before = append(before, n)
+			}
+			if op.Gate != circuit.Swap {
+				n++
+			}
+		}
+		return kinds, before
+	}
+	wantKinds, wantBefore := fences(c)
+	gotKinds, gotBefore := fences(out)
+	if !slices.Equal(gotKinds, wantKinds) || !slices.Equal(gotBefore, wantBefore) {
+		t.Fatalf("fences %v after %v ops, want %v after %v\n%s", gotKinds, gotBefore, wantKinds, wantBefore, circuit.FormatQASM(out))
+	}
+	for _, op := range out.Ops {
+		if qs := op.QubitList(); len(qs) == 2 && !g.Adjacent(qs[0], qs[1]) {
+			t.Fatalf("%s on %v, not an edge", op.Gate, qs)
+		}
+	}
 }

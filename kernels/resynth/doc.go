@@ -16,6 +16,12 @@
 // sx). A compilation is thus a three-level fork-join: resynth maps synth
 // tasks, which map instantiate tasks, which map their starting points.
 //
+// NewPlan and Plan.Finish are the two halves of Resynthesize, for a
+// caller that places the synth tasks itself (qlaunch compile maps them
+// from its client, over the whole tree, and counts them as they
+// complete): the result depends only on the circuit, the request and the
+// tasks' values in task order, never on where or when they ran.
+//
 // # Gate sets
 //
 // ParseGateSet reads "cx,u3" (the default), "cz,rz,sx", "zz,rz,sx"

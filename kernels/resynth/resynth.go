@@ -111,16 +111,63 @@ func resynthKernel(ctx context.Context, rt kernels.Runtime, args []string, paylo
 }
 
 // Resynthesize partitions c into blocks and resynthesises them for the
-// gate set req.Gates as one Map of synth tasks: every block that holds a
-// gate outside the set (retargeting: any number of the set's two-qubit
-// gates, the closest circuit found when none reaches the threshold), and
-// every block of two or more of the set's two-qubit gates (with a budget
-// of one fewer: kept only when better). A conditioned gate outside the
-// set is synthesised alone and every gate of its replacement gets its
-// condition. Measurements, resets, barriers and conditions stay in place
-// (see Partition). Runs of single-qubit gates are then merged per qubit
-// and written in the set's basis. The QASM field of req is ignored.
+// gate set req.Gates as one Map of synth tasks (see NewPlan and
+// Plan.Finish). The QASM field of req is ignored.
 func Resynthesize(ctx context.Context, rt kernels.Runtime, c *circuit.Circuit, req Request) (*Result, error) {
+	p, err := NewPlan(ctx, c, req)
+	if err != nil {
+		return nil, err
+	}
+	var values [][]byte
+	if tasks := p.Tasks(); len(tasks) > 0 {
+		f, err := rt.Map(ctx, tasks)
+		if err != nil {
+			return nil, err
+		}
+		values, err = rt.Wait(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("resynth: %w", err)
+		}
+	}
+	return p.Finish(values)
+}
+
+// Plan is a resynthesis split in two, so that its synth tasks can be run
+// by any runtime or client, each placed on its own: NewPlan partitions the
+// circuit into blocks and makes one synth task per block to resynthesise,
+// Tasks returns them, and Finish puts their results back. The result
+// depends only on the circuit, the request and the tasks' results, in
+// task order, never on where or when they ran.
+type Plan struct {
+	start     time.Time
+	c         *circuit.Circuit
+	gs        *GateSet
+	spec      string
+	req       Request
+	blocks    []Block
+	jobs      []planJob
+	tasks     []kernels.Task
+	threshold float64
+	res       Result
+}
+
+// planJob is one block to synthesise.
+type planJob struct {
+	block    int
+	retarget bool
+	budget   int
+}
+
+// NewPlan partitions c into blocks and makes a synth task of every block
+// that holds a gate outside the gate set req.Gates (retargeting: any
+// number of the set's two-qubit gates, the closest circuit found when
+// none reaches the threshold), and of every block of two or more of the
+// set's two-qubit gates (with a budget of one fewer: kept only when
+// better). A conditioned gate outside the set is synthesised alone and
+// every gate of its replacement gets its condition. Measurements, resets,
+// barriers and conditions stay in place (see Partition). The QASM field
+// of req is ignored.
+func NewPlan(ctx context.Context, c *circuit.Circuit, req Request) (*Plan, error) {
 	start := time.Now()
 	if err := c.Validate(); err != nil {
 		return nil, &RequestError{err}
@@ -165,13 +212,6 @@ func Resynthesize(ctx context.Context, rt kernels.Runtime, c *circuit.Circuit, r
 		c = shifted
 	}
 	blocks := Partition(c, bq)
-	type job struct {
-		block    int
-		retarget bool
-		budget   int
-		target   circuit.Matrix
-		pairs    []instantiate.Block // local coupling; nil for all pairs
-	}
 	edges := map[[2]int]bool{}
 	for _, e := range req.Coupling {
 		if e[0] < 0 || e[1] < 0 || e[0] >= c.Qubits || e[1] >= c.Qubits || e[0] == e[1] {
@@ -189,7 +229,12 @@ func Resynthesize(ctx context.Context, rt kernels.Runtime, c *circuit.Circuit, r
 			}
 		}
 	}
-	var jobs []job
+	type target struct {
+		u     circuit.Matrix
+		pairs []instantiate.Block // local coupling; nil for all pairs
+	}
+	var jobs []planJob
+	var targets []target
 	for i, b := range blocks {
 		if b.Fence {
 			op := b.Ops[0]
@@ -234,7 +279,8 @@ func Resynthesize(ctx context.Context, rt kernels.Runtime, c *circuit.Circuit, r
 				}
 			}
 		}
-		jobs = append(jobs, job{block: i, retarget: foreign, budget: budget, target: u, pairs: pairs})
+		jobs = append(jobs, planJob{block: i, retarget: foreign, budget: budget})
+		targets = append(targets, target{u, pairs})
 	}
 	if req.ErrorThreshold > 0 && len(jobs) > 0 {
 		threshold = req.ErrorThreshold / float64(len(jobs)*len(jobs))
@@ -242,10 +288,10 @@ func Resynthesize(ctx context.Context, rt kernels.Runtime, c *circuit.Circuit, r
 	tasks := make([]kernels.Task, len(jobs))
 	for j, jb := range jobs {
 		payload, err := json.Marshal(&synth.Request{
-			Target:      jb.target,
+			Target:      targets[j].u,
 			Seed:        req.Seed + uint64(jb.block),
 			MaxCNOTs:    jb.budget,
-			Coupling:    jb.pairs,
+			Coupling:    targets[j].pairs,
 			Gate:        gate,
 			Instantiate: instantiate.Options{Threshold: threshold},
 		})
@@ -254,61 +300,71 @@ func Resynthesize(ctx context.Context, rt kernels.Runtime, c *circuit.Circuit, r
 		}
 		tasks[j] = kernels.Task{Kernel: synth.KernelSynth, Payload: payload}
 	}
-	res := &Result{CNOTsBefore: before.CNOTs(), TwoQubitGatesBefore: before.TwoQubitGates(), Blocks: len(blocks),
-		Synthesised: len(tasks), Gates: spec}
+	return &Plan{start: start, c: c, gs: gs, spec: spec, req: req, blocks: blocks, jobs: jobs, tasks: tasks, threshold: threshold,
+		res: Result{CNOTsBefore: before.CNOTs(), TwoQubitGatesBefore: before.TwoQubitGates(), Blocks: len(blocks),
+			Synthesised: len(tasks), Gates: spec}}, nil
+}
+
+// Tasks returns the plan's synth tasks, one per block to resynthesise, in
+// circuit order; they are independent of each other.
+func (p *Plan) Tasks() []kernels.Task { return p.tasks }
+
+// Blocks returns the number of blocks of the partition.
+func (p *Plan) Blocks() int { return len(p.blocks) }
+
+// Finish puts the results of the plan's tasks (values, in task order)
+// back into the circuit: a retargeted block always, any other only when
+// its replacement has fewer two-qubit gates within the threshold. Runs of
+// single-qubit gates are then merged per qubit and written in the set's
+// basis. Finish may be called once.
+func (p *Plan) Finish(values [][]byte) (*Result, error) {
+	if len(values) != len(p.tasks) {
+		return nil, fmt.Errorf("resynth: %d results for %d tasks", len(values), len(p.tasks))
+	}
+	res, gs, blocks, c := &p.res, p.gs, p.blocks, p.c
 	const defIndex = 0 // the set's defined gate, when it has one
 	var rootSum float64
-	if len(tasks) > 0 {
-		f, err := rt.Map(ctx, tasks)
-		if err != nil {
-			return nil, err
+	for j, v := range values {
+		jb := p.jobs[j]
+		var sr synth.Result
+		if err := json.Unmarshal(v, &sr); err != nil {
+			return nil, fmt.Errorf("resynth: block %d: %w", jb.block, err)
 		}
-		values, err := rt.Wait(ctx, f)
-		if err != nil {
-			return nil, fmt.Errorf("resynth: %w", err)
+		b := &blocks[jb.block]
+		if !jb.retarget && (!sr.Success || sr.Distance >= p.threshold || sr.CNOTs >= jb.budget+1) {
+			continue
 		}
-		for j, v := range values {
-			jb := jobs[j]
-			var sr synth.Result
-			if err := json.Unmarshal(v, &sr); err != nil {
-				return nil, fmt.Errorf("resynth: block %d: %w", jb.block, err)
-			}
-			b := &blocks[jb.block]
-			if !jb.retarget && (!sr.Success || sr.Distance >= threshold || sr.CNOTs >= jb.budget+1) {
-				continue
-			}
-			if jb.retarget && !(sr.Success && sr.Distance < threshold) {
-				res.Unreached++
-			}
-			local := sr.Template.CircuitWith(sr.Params, func(a, b int) circuit.Op { return gs.on(a, b, defIndex) })
-			ops := globalOps(local, b.Qubits)
-			if b.Fence {
-				for k := range ops {
-					ops[k].Cond = b.Ops[0].Cond
-				}
-			}
-			b.Ops = ops
-			res.Replaced++
-			res.BlockDistances += sr.Distance
-			rootSum += math.Sqrt(sr.Distance)
+		if jb.retarget && !(sr.Success && sr.Distance < p.threshold) {
+			res.Unreached++
 		}
+		local := sr.Template.CircuitWith(sr.Params, func(a, b int) circuit.Op { return gs.on(a, b, defIndex) })
+		ops := globalOps(local, b.Qubits)
+		if b.Fence {
+			for k := range ops {
+				ops[k].Cond = b.Ops[0].Cond
+			}
+		}
+		b.Ops = ops
+		res.Replaced++
+		res.BlockDistances += sr.Distance
+		rootSum += math.Sqrt(sr.Distance)
 	}
 	res.ErrorBound = rootSum * rootSum
-	if req.ErrorThreshold > 0 && res.ErrorBound > req.ErrorThreshold {
+	if p.req.ErrorThreshold > 0 && res.ErrorBound > p.req.ErrorThreshold {
 		return nil, fmt.Errorf("resynth: the error bound %.3g exceeds the error threshold %.3g: %d blocks could not be written in the gate set %s within it",
-			res.ErrorBound, req.ErrorThreshold, res.Unreached, spec)
+			res.ErrorBound, p.req.ErrorThreshold, res.Unreached, p.spec)
 	}
 	out := Assemble(c.Qubits, blocks)
 	out.Cregs = c.Cregs
 	out.Defs = c.Defs
-	out, err = retargetOneQubit(out, gs)
+	out, err := retargetOneQubit(out, gs)
 	if err != nil {
 		return nil, err
 	}
 	res.QASM = circuit.FormatQASM(out)
 	res.CNOTsAfter = out.CNOTs()
 	res.TwoQubitGatesAfter = out.TwoQubitGates()
-	res.Seconds = time.Since(start).Seconds()
+	res.Seconds = time.Since(p.start).Seconds()
 	return res, nil
 }
 
