@@ -47,6 +47,9 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 			lower[i] = a + ":" + strconv.Itoa(launcher.DefaultManagerPort)
 		}
 	}
+	if *x && *n >= 0 {
+		return usagef("manager: -x with -n %d: in BQSKit this waits for %d bqskit-worker processes; with qlaunch, -x spawns nothing and takes every `qlaunch worker N` that connects: start them yourself and wait for the tree with the server's --ranks and `qlaunch wait --ranks`; or drop -x to have this manager spawn -n slots", *n, *n)
+	}
 	spawn := *n
 	if spawn < 0 {
 		spawn = runtime.NumCPU()
