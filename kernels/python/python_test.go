@@ -3,6 +3,7 @@ package python_test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -353,4 +354,59 @@ with qlaunch.Client() as c:
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// TestPythonBench runs the Python benchmarks briefly, as make bench does,
+// and checks their report: every workload measured, and ratios against
+// the Go kernels of the same run, the peers and the goals. Absolute
+// figures are not checked: they depend on the machine's load.
+func TestPythonBench(t *testing.T) {
+	root := repoRoot(t)
+	topo := filepath.Join(root, "configs", "local.toml")
+	out := runPython(t, topo, []string{"PYTHONPATH=" + filepath.Join(root, "python")},
+		"-m", "qlaunch.bench", "--tasks", "200", "--repeat", "1", "--json", "--qlaunch", qlaunch(t), "--topology", topo)
+	start, end := strings.Index(out, "\n{\n"), strings.LastIndex(out, "\n}\n")
+	if strings.HasPrefix(out, "{\n") {
+		start = -1
+	}
+	if end < 0 || start >= end {
+		t.Fatalf("no JSON report in the output:\n%s", out)
+	}
+	var rep map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out[start+1:end+2]), &rep); err != nil {
+		t.Fatalf("the report is not JSON: %v\n%s", err, out)
+	}
+	for _, w := range []string{"client-map", "client-map-go", "task-map", "task-map-go", "round-trip", "round-trip-go",
+		"task-round-trip", "nested", "nested-go", "startup"} {
+		var fig struct {
+			Value float64
+			Unit  string
+		}
+		if err := json.Unmarshal(rep[w], &fig); err != nil || fig.Value <= 0 || fig.Unit == "" {
+			t.Errorf("workload %s: want a positive figure with a unit, got %s (%v)", w, rep[w], err)
+		}
+	}
+	var ratios []struct {
+		Figure, Against string
+		Speedup         float64
+	}
+	if err := json.Unmarshal(rep["ratios"], &ratios); err != nil {
+		t.Fatalf("ratios: %v\n%s", err, out)
+	}
+	seen := map[string]bool{}
+	for _, r := range ratios {
+		if r.Speedup <= 0 {
+			t.Errorf("ratio %s against %s: %g", r.Figure, r.Against, r.Speedup)
+		}
+		seen[r.Figure+" / "+r.Against] = true
+	}
+	for _, want := range []string{
+		"task-map / task-map-go (same run)", "task-map / BQSKit+NODELAY W1 in-task", "task-map / goal 100000 tasks/s",
+		"client-map / Dask local W1", "round-trip / BQSKit+NODELAY W2 client", "nested / BQSKit+NODELAY W4",
+		"startup / BQSKit W5 start-up",
+	} {
+		if !seen[want] {
+			t.Errorf("no ratio %s in %v", want, ratios)
+		}
+	}
 }
