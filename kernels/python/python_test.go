@@ -3,8 +3,8 @@ package python_test
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/json"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
