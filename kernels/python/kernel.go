@@ -16,7 +16,8 @@ const Name = "python"
 
 // Options configure the kernel.
 type Options struct {
-	// Python is the interpreter to run; empty means $QLAUNCH_PYTHON, else
+	// Python is the interpreter to run; empty means $QLAUNCH_PYTHON (the
+	// topology's [python] interpreter), else
 	// /usr/bin/python3 when it exists, else python3 on PATH.
 	Python string
 	// Getenv reads the rank's environment (os.Getenv); nil reads nothing.
@@ -434,25 +435,53 @@ func (o Options) interpreter() string {
 }
 
 // blasVars are set to 1 in executors unless the rank's environment sets
-// them, as BQSKit does: one slot, one thread.
-var blasVars = [...]string{"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"}
+// them, as BQSKit does: one slot, one thread. $QLAUNCH_PYTHON_THREADS (the
+// topology's [python] threads) sets them and threadVars to its value instead,
+// over the rank's.
+var (
+	blasVars   = [...]string{"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"}
+	threadVars = [...]string{"NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"}
+)
 
+// environment returns the executors' environment: Environ's, with the
+// thread variables (see blasVars) and $QLAUNCH_PYTHON_PATH (the topology's
+// [python] path, ':'-separated) put first on PYTHONPATH.
 func (o Options) environment() []string {
 	var env []string
 	if o.Environ != nil {
 		env = append(env, o.Environ()...)
 	}
-	for _, v := range blasVars {
-		found := false
-		for _, kv := range env {
-			if strings.HasPrefix(kv, v+"=") {
-				found = true
-				break
+	lookup := func(k string) (int, bool) {
+		for i, kv := range env {
+			if strings.HasPrefix(kv, k+"=") {
+				return i, true
 			}
 		}
-		if !found {
-			env = append(env, v+"=1")
+		return -1, false
+	}
+	set := func(k, v string) {
+		if i, ok := lookup(k); ok {
+			env[i] = k + "=" + v
+			return
 		}
+		env = append(env, k+"="+v)
+	}
+	if n := o.getenv("QLAUNCH_PYTHON_THREADS"); n != "" {
+		for _, v := range append(blasVars[:], threadVars[:]...) {
+			set(v, n)
+		}
+	} else {
+		for _, v := range blasVars {
+			if _, ok := lookup(v); !ok {
+				set(v, "1")
+			}
+		}
+	}
+	if path := o.getenv("QLAUNCH_PYTHON_PATH"); path != "" {
+		if i, ok := lookup("PYTHONPATH"); ok && len(env[i]) > len("PYTHONPATH=") {
+			path += ":" + env[i][len("PYTHONPATH="):]
+		}
+		set("PYTHONPATH", path)
 	}
 	return env
 }

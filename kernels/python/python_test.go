@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -408,5 +409,71 @@ func TestPythonBench(t *testing.T) {
 		if !seen[want] {
 			t.Errorf("no ratio %s in %v", want, ratios)
 		}
+	}
+}
+
+// TestPythonTopologySettings: the topology's [python] table reaches the
+// executors: the interpreter, path entries first on PYTHONPATH (a module
+// only there imports), and the thread variables over the rank's.
+func TestPythonTopologySettings(t *testing.T) {
+	root := repoRoot(t)
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "lib")
+	if err := os.Mkdir(lib, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(lib, "qlaunch_topo_mod.py"), []byte("WHERE = 'from python.path'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A link of its own, so that the executor's sys.executable tells it
+	// from the default interpreter.
+	interp := filepath.Join(dir, "topo-python3")
+	if err := os.Symlink(python3, interp); err != nil {
+		t.Fatal(err)
+	}
+	topo := filepath.Join(dir, "py.toml")
+	err := os.WriteFile(topo, []byte(fmt.Sprintf(`[server]
+placement = "shared"
+[workers]
+ranks_per_node = 1
+slots_per_rank = 2
+pin = "none"
+[workers.env]
+OMP_NUM_THREADS = "7"
+[python]
+interpreter = %q
+path = [%q]
+threads = 2
+`, interp, lib)), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `import os, sys, qlaunch
+def probe():
+    import qlaunch_topo_mod
+    return (sys.executable, qlaunch_topo_mod.WHERE, os.environ["OMP_NUM_THREADS"], os.environ["MKL_NUM_THREADS"], os.environ["NUMEXPR_NUM_THREADS"])
+with qlaunch.Client() as c:
+    print("probe", c.submit(probe).result(60))
+`
+	out := runPython(t, topo, []string{"PYTHONPATH=" + filepath.Join(root, "python")}, "-c", script)
+	if !strings.Contains(out, fmt.Sprintf("probe ('%s', 'from python.path', '2', '2', '2')", interp)) {
+		t.Errorf("the executor does not run with [python]'s settings:\n%s", out)
+	}
+}
+
+// TestPythonTopologyBadKey: a mistake in [python] stops qlaunch run before
+// anything starts, with the file, line and key.
+func TestPythonTopologyBadKey(t *testing.T) {
+	topo := filepath.Join(t.TempDir(), "bad.toml")
+	if err := os.WriteFile(topo, []byte("[workers]\nslots_per_rank = 1\n[python]\ninterpreter = \"/usr/bin/python3\"\nthread = 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(qlaunch(t), "run", topo, "--", "true").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("qlaunch run with a bad [python] key: %v, want exit status 2\n%s", err, out)
+	}
+	if want := topo + ":5:1: python.thread: unknown key"; !strings.Contains(string(out), want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
 	}
 }
