@@ -80,6 +80,10 @@ func (n *node) rankExited(rank, slots int, cause string, restart bool) {
 	} else {
 		delete(n.reserved, rank)
 	}
+	// The scheduler learns of the replacement before the rank's tasks are
+	// placed again (removePeer), so that retryable ones wait for it rather
+	// than fail for want of a slot.
+	n.updateReserve()
 	var victim *nodePeer
 	for _, p := range n.peers {
 		if p.kind == peerChild && p.l.peer.Rank == rank && (victim == nil || p.dying) {

@@ -14,6 +14,12 @@ import (
 // Name is the kernel's registered name.
 const Name = "python"
 
+// RetryName is the name of the same kernel marked retryable: the Python
+// client sends a function wrapped in qlaunch.retryable under it, so that a
+// task lost with its worker rank is placed again (the user vouches that
+// running it twice is safe). Its in-task children are plain python tasks.
+const RetryName = "python-retry"
+
 // Options configure the kernel.
 type Options struct {
 	// Python is the interpreter to run; empty means $QLAUNCH_PYTHON (the
@@ -33,6 +39,22 @@ type Options struct {
 // start on first use and stop when the worker rank exits (their pipes
 // close; a rank killed -9 takes them with it).
 func Kernel(o Options) kernels.Kernel { return NewPool(o).Kernel() }
+
+// Kernels returns the python kernel and its retryable twin (RetryName),
+// sharing one pool of executors.
+func Kernels(o Options) []kernels.Kernel {
+	p := NewPool(o)
+	return []kernels.Kernel{p.Kernel(), p.RetryableKernel()}
+}
+
+// RetryableKernel returns the python kernel marked retryable, named
+// RetryName, running on p's executors.
+func (p *Pool) RetryableKernel() kernels.Kernel {
+	k := p.Kernel()
+	k.Name, k.Retryable = RetryName, true
+	k.Doc = "run a pickled Python function marked qlaunch.retryable: placed again when its worker rank is lost"
+	return k
+}
 
 // Kernel returns the python kernel running on p's executors.
 func (p *Pool) Kernel() kernels.Kernel {

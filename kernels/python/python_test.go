@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -475,5 +476,88 @@ func TestPythonTopologyBadKey(t *testing.T) {
 	}
 	if want := topo + ":5:1: python.thread: unknown key"; !strings.Contains(string(out), want) {
 		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+}
+
+// TestPythonRetryableRankKilled kills the worker rank (-9) while it runs a
+// task of a function marked qlaunch.retryable: the runtime starts a
+// replacement rank and places the task again there, so the client gets the
+// result of the second run; nothing of the run is left afterwards.
+func TestPythonRetryableRankKilled(t *testing.T) {
+	checkPython(t)
+	root := repoRoot(t)
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started")
+	topo := filepath.Join(dir, "one.toml")
+	if err := os.WriteFile(topo, []byte("[server]\nplacement = \"shared\"\n[workers]\nranks_per_node = 1\nslots_per_rank = 1\npin = \"none\"\nrestarts = 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `import os, sys, time, qlaunch
+
+@qlaunch.retryable
+def once(path):
+    if os.path.exists(path):
+        return "second run"
+    with open(path + ".tmp", "w") as f:
+        f.write(str(os.getppid()))
+    os.rename(path + ".tmp", path)
+    time.sleep(600)
+
+with qlaunch.Client() as c:
+    print("result:", c.submit(once, sys.argv[1]).result(120))
+`
+	mark := "QLAUNCH_TEST_MARK=retry-" + filepath.Base(dir)
+	cmd := exec.Command(qlaunch(t), "run", topo, "--", python3, "-c", script, started)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(root, "python"), "QLAUNCH_ADDRESS_FILE="+filepath.Join(dir, "addr"), mark)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stop := func(format string, a ...any) {
+		t.Helper()
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf(format+"\n%s", append(a, out.String())...)
+	}
+	var rank int
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(started); err == nil {
+			if _, err := fmt.Sscan(string(b), &rank); err != nil {
+				stop("started file %q: %v", b, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			stop("the task did not start within a minute")
+		}
+	}
+	argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", rank))
+	if !bytes.Contains(argv, []byte("worker")) {
+		stop("the executor's parent %d is not a worker rank: %q", rank, argv)
+	}
+	if err := syscall.Kill(rank, syscall.SIGKILL); err != nil {
+		stop("kill -9 %d: %v", rank, err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("qlaunch run: %v\n%s", err, out.String())
+		}
+	case <-time.After(2 * time.Minute):
+		stop("the run did not finish within 2 minutes of the kill")
+	}
+	if !strings.Contains(out.String(), "result: second run") {
+		t.Errorf("the retryable task's result did not arrive:\n%s", out.String())
+	}
+	left := marked(mark)
+	for end := time.Now().Add(5 * time.Second); len(left) > 0 && time.Now().Before(end); left = marked(mark) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Errorf("processes left after the run: %v\n%s", left, out.String())
 	}
 }
