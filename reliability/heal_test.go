@@ -65,7 +65,10 @@ func startAttached(t *testing.T, workers, tables string) *attachedRun {
 	for {
 		b, err := os.ReadFile(addrPath)
 		if err == nil && len(strings.TrimSpace(string(b))) > 0 {
-			a.addr = strings.TrimSpace(string(b))
+			// The address is the file's first line; pid, host and the
+			// secret file follow.
+			a.addr, _, _ = strings.Cut(strings.TrimSpace(string(b)), "\n")
+			a.addr = strings.TrimSpace(a.addr)
 			break
 		}
 		if time.Now().After(deadline) || a.run.exited(0) {
