@@ -7,6 +7,8 @@ FUZZTIME  ?= 4s
 # VERSION is what qlaunch version prints: the source revision here.
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 LDFLAGS   ?= $(if $(VERSION),-X github.com/qlaunch/qlaunch/cmd/cli.version=$(VERSION))
+# PYTHON runs the Python package (python/): Debian's python3 has its dependencies.
+PYTHON    ?= /usr/bin/python3
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
 .DEFAULT_GOAL := help
@@ -48,8 +50,12 @@ fuzz-long: ## long fuzzing outside CI: every target for FUZZTIME (here 3m unless
 	FUZZTIME=$(if $(filter command line environment,$(origin FUZZTIME)),$(FUZZTIME),3m) FUZZPKGS='$(or $(FUZZPKGS),./...)' FUZZSAVE='$(FUZZSAVE)' .ci/fuzz-long
 
 .PHONY: bench
-bench: build bench-go ## the Go benchmarks once, then the runtime's workloads on an attached runtime beside raw-TCP baselines from the same run (one hop, the runtime's three-process shape), with ratios
-	$(BIN) run configs/local.toml -- $(BIN) bench --workload all
+bench: build bench-go ## the Go benchmarks once, then on one attached runtime the Go workloads beside raw-TCP baselines (one hop, the runtime's three-process shape) and the Python workloads beside the Go kernels and the peers (BQSKit, Dask), with ratios
+	$(BIN) run configs/local.toml -- sh -c '$(BIN) bench --workload all && PYTHONPATH=python $(PYTHON) -m qlaunch.bench --qlaunch $(BIN)'
+
+.PHONY: bench-python
+bench-python: build ## the Python workloads alone on an attached runtime: ratios against the Go kernels of the same run and the peers' figures (BQSKit, Dask)
+	$(BIN) run configs/local.toml -- env PYTHONPATH=python $(PYTHON) -m qlaunch.bench --qlaunch $(BIN)
 
 .PHONY: bench-go
 bench-go: ## every Go benchmark once (wire, plan, kernels, workloads in process)

@@ -49,6 +49,11 @@
 //
 //	[env]                        # every rank (no {gpu})
 //
+//	[python]                     # the Python executors of worker ranks (kernels/python)
+//	interpreter = ""             # "" = $QLAUNCH_PYTHON, else /usr/bin/python3, else python3
+//	path = []                    # directories put first on the executors' PYTHONPATH
+//	threads = 0                  # OMP/MKL/OPENBLAS/NUMEXPR/VECLIB threads per executor; 0 = the rank's (blas_threads)
+//
 // {node} is the node's index in the node list, {host} its name, {gpu} the
 // rank's GPUs (comma-separated node-local indices).
 //

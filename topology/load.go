@@ -160,6 +160,13 @@ func decode(name, text string, raw map[string]any) (*Topology, []error) {
 				"restarts":       func(k string, v any) { d.int(k, v, &t.Workers.Restarts) },
 			})
 		},
+		"python": func(k string, v any) {
+			d.table(k, v, map[string]func(string, any){
+				"interpreter": func(k string, v any) { d.str(k, v, &t.Python.Interpreter) },
+				"path":        func(k string, v any) { d.strList(k, v, &t.Python.Path) },
+				"threads":     func(k string, v any) { d.int(k, v, &t.Python.Threads) },
+			})
+		},
 		"env": func(k string, v any) { d.strMap(k, v, &t.Env) },
 	})
 	return t, d.errs

@@ -70,6 +70,11 @@ env = { A = "{rank}", B = 7 }
 
 [env]
 "QUOTED_KEY" = "x"
+
+[python]
+interpreter = "/usr/bin/python3"
+path = ["/shared/lib", "src"]
+threads = 4
 `
 	top, err := Parse("full.toml", []byte(text))
 	if err != nil {
@@ -84,7 +89,8 @@ env = { A = "{rank}", B = 7 }
 		Managers: Managers{Fanout: 4, Network: NetworkAuto},
 		Workers: Workers{RanksPerNode: 2, SlotsPerRank: 3, CPUsPerNode: 8, Pin: PinExplicit, CPUs: []string{"0-2", "4-6"},
 			BLASThreads: 2, RanksPerGPU: 1, GPUEnv: GPULevel, Restarts: 5, Env: map[string]string{"A": "{rank}", "B": "7"}},
-		Env: map[string]string{"QUOTED_KEY": "x"},
+		Env:    map[string]string{"QUOTED_KEY": "x"},
+		Python: Python{Interpreter: "/usr/bin/python3", Path: []string{"/shared/lib", "src"}, Threads: 4},
 	}
 	top.src = source{}
 	if !reflect.DeepEqual(*top, want) {
@@ -155,7 +161,7 @@ fanout = 0
 			"t.toml:9:3: workers.ranks_per_node: 9 pinned worker ranks do not fit 4 CPUs per node",
 			"t.toml:12:3: workers.env.BAD: unknown placeholder {bogus} (known: {rank}, {local_rank}, {node}, {host}, {gpu})",
 			"t.toml:13:3: workers.env.GPU: {gpu} is defined only for worker ranks with GPUs (workers.gpus_per_node > 0)",
-			"t.toml:15:1: bogus: unknown key (known keys: env, managers, runtime, server, tls, workers)",
+			"t.toml:15:1: bogus: unknown key (known keys: env, managers, python, runtime, server, tls, workers)",
 			"t.toml:19:1: managers.fanout: 0 is below the minimum 1",
 		}},
 		{"shapes", `[workers]
@@ -196,8 +202,8 @@ ranks_per_node = 2
 			"t.toml:4:1: env.1BAD: \"1BAD\" is not a valid environment variable name",
 		}},
 		{"arrays of tables", "x = 1\n[[group]]\nname = \"a\"\n[[group]]\nname = \"b\"\n", []string{
-			"t.toml:1:1: x: unknown key (known keys: env, managers, runtime, server, tls, workers)",
-			"t.toml:2:1: group: unknown key (known keys: env, managers, runtime, server, tls, workers)",
+			"t.toml:1:1: x: unknown key (known keys: env, managers, python, runtime, server, tls, workers)",
+			"t.toml:2:1: group: unknown key (known keys: env, managers, python, runtime, server, tls, workers)",
 		}},
 		{"multi-line strings", "[env]\nA = \"\"\"\nport = 1\n\"\"\"\nB = '''\n[x]'''\n[runtime]\nbad = 1\n", []string{
 			"t.toml:8:1: runtime.bad: unknown key (known keys: accept_rate, address_file, compress_threshold, compression, handshake_timeout, heartbeat, heartbeat_timeout, log_level, max_pending_handshakes, max_result_bytes, network, outbox_bytes, outbox_stall, port, secret_file)",
@@ -206,6 +212,16 @@ ranks_per_node = 2
 			"t.toml:2:1: runtime.network: \"10.1.0.0/33\" is not a CIDR: netip.ParsePrefix(\"10.1.0.0/33\"): prefix length out of range",
 			"t.toml:4:1: server.network: \"a b\" is not auto, a CIDR, an address or an interface name",
 			"t.toml:6:1: managers.network: must be a string, not an integer",
+		}},
+		{"python", "[python]\ninterpreter = \"/usr/bin/python3 -u\"\npath = [\"a:b\", \"\", 3]\nthreads = -1\nthread = 2\n", []string{
+			"t.toml:2:1: python.interpreter: \"/usr/bin/python3 -u\" is not a program path: give the interpreter alone (\"/usr/bin/python3\"), no arguments, no spaces",
+			"t.toml:3:1: python.path: element 2 must be a string, not an integer",
+			"t.toml:4:1: python.threads: -1 is below the minimum 0 (0: the worker rank's, workers.blas_threads)",
+			"t.toml:5:1: python.thread: unknown key (known keys: interpreter, path, threads)",
+		}},
+		{"python path", "[python]\npath = [\"a:b\", \"\"]\n", []string{
+			"t.toml:2:1: python.path: element 0 (\"a:b\") holds ':' or a control character: give one directory per element",
+			"t.toml:2:1: python.path: element 1 is empty",
 		}},
 		{"metrics", "[server]\nmetrics = \"localhost\"\n", []string{
 			"t.toml:2:1: server.metrics: \":localhost\": port \"localhost\" is not a number in 0..65535",

@@ -496,6 +496,9 @@ func (l *layout) entry(r int, out *Rank) {
 	if tw.GPUsPerNode > 0 {
 		out.Env[string(tw.GPUEnv)] = gpuList(out.GPUs)
 	}
+	for k, v := range l.t.Python.PythonEnv() {
+		out.Env[k] = v
+	}
 	l.fillEnv(out, l.t.Env, tw.Env)
 }
 

@@ -501,3 +501,23 @@ func BenchmarkPlanJSON(b *testing.B) {
 	}
 	b.ReportMetric(9000, "ranks")
 }
+
+// TestPlanPython: [python] reaches worker ranks only, as the variables the
+// python kernel reads, and [workers.env] may override them.
+func TestPlanPython(t *testing.T) {
+	top := mustParse(t, "[workers]\ncpus_per_node = 2\n[python]\ninterpreter = \"/opt/py/bin/python3\"\npath = [\"/a\", \"b\"]\nthreads = 2\n[workers.env]\nQLAUNCH_PYTHON_THREADS = \"3\"\n")
+	p, err := top.Plan([]string{"a"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := p.Ranks[0].Env; env[EnvPythonInterpreter] != "" || env[EnvPythonPath] != "" || env[EnvPythonThreads] != "" {
+		t.Errorf("the server rank has Python variables: %v", env)
+	}
+	env := p.Ranks[1].Env
+	if env[EnvPythonInterpreter] != "/opt/py/bin/python3" || env[EnvPythonPath] != "/a:b" || env[EnvPythonThreads] != "3" {
+		t.Errorf("worker rank env = %v", env)
+	}
+	if env := mustParse(t, "").Python.PythonEnv(); len(env) != 0 {
+		t.Errorf("an empty [python] sets %v", env)
+	}
+}

@@ -17,6 +17,7 @@ type Topology struct {
 	Server   Server
 	Managers Managers
 	Workers  Workers
+	Python   Python
 	// Env is set in every rank's environment (templates allowed, {gpu} only
 	// for worker ranks); Workers.Env overrides it for worker ranks.
 	Env map[string]string
@@ -182,6 +183,50 @@ type Workers struct {
 	// variables (so it may override them). Table [workers.env]; values are
 	// templates over {rank}, {local_rank}, {node}, {host} and {gpu}.
 	Env map[string]string
+}
+
+// Python configures the Python executors of worker ranks (table
+// [python]): the python kernel (kernels/python) reads them from the worker
+// rank's environment, where the plan puts them (PythonEnv).
+type Python struct {
+	// Interpreter is the Python the executors run, key interpreter,
+	// default "": $QLAUNCH_PYTHON, else /usr/bin/python3, else python3 on
+	// PATH.
+	Interpreter string
+	// Path lists directories put first on the executors' PYTHONPATH (the
+	// client's sys.path follows with each task), key path, default none.
+	// Relative entries are relative to the worker rank's directory.
+	Path []string
+	// Threads is the value of OMP_NUM_THREADS, MKL_NUM_THREADS,
+	// OPENBLAS_NUM_THREADS, NUMEXPR_NUM_THREADS and VECLIB_MAXIMUM_THREADS
+	// in each executor (one per worker slot), overriding the rank's. Key
+	// threads, default 0: the rank's (workers.blas_threads, 1 by default).
+	Threads int
+}
+
+// The worker-rank environment variables that carry [python] to the python
+// kernel.
+const (
+	EnvPythonInterpreter = "QLAUNCH_PYTHON"
+	EnvPythonPath        = "QLAUNCH_PYTHON_PATH"
+	EnvPythonThreads     = "QLAUNCH_PYTHON_THREADS"
+)
+
+// PythonEnv returns the variables that carry p to a worker rank: only the
+// keys that are set, so a rank's own (e.g. $QLAUNCH_PYTHON) stays otherwise.
+// Path entries are joined with ':'.
+func (p Python) PythonEnv() map[string]string {
+	env := map[string]string{}
+	if p.Interpreter != "" {
+		env[EnvPythonInterpreter] = p.Interpreter
+	}
+	if len(p.Path) > 0 {
+		env[EnvPythonPath] = strings.Join(p.Path, ":")
+	}
+	if p.Threads > 0 {
+		env[EnvPythonThreads] = fmt.Sprint(p.Threads)
+	}
+	return env
 }
 
 // Compression names a frame compression.

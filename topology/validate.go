@@ -99,6 +99,7 @@ func (t *Topology) Validate() error {
 		errs = append(errs, t.shapeErrors(nw, w.CPUsPerNode)...)
 	}
 	errs = append(errs, t.envErrors()...)
+	errs = append(errs, t.pythonErrors()...)
 	if len(errs) == 0 {
 		return nil
 	}
@@ -178,6 +179,32 @@ func (t *Topology) envErrors() []error {
 	}
 	check("env", t.Env, false)
 	check("workers.env", t.Workers.Env, t.Workers.GPUsPerNode > 0)
+	return errs
+}
+
+// pythonErrors checks [python].
+func (t *Topology) pythonErrors() []error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, t.src.errAt(key, fmt.Sprintf(format, a...)))
+	}
+	p := t.Python
+	if s := p.Interpreter; strings.ContainsFunc(s, func(c rune) bool { return c <= ' ' }) {
+		bad("python.interpreter", "%q is not a program path: give the interpreter alone (\"/usr/bin/python3\"), no arguments, no spaces", s)
+	}
+	for i, e := range p.Path {
+		switch {
+		case e == "":
+			bad("python.path", "element %d is empty", i)
+		case strings.ContainsAny(e, ":\x00\n"):
+			bad("python.path", "element %d (%q) holds ':' or a control character: give one directory per element", i, e)
+		}
+	}
+	if p.Threads < 0 {
+		bad("python.threads", "%d is below the minimum 0 (0: the worker rank's, workers.blas_threads)", p.Threads)
+	} else if p.Threads > MaxCPUs {
+		bad("python.threads", "%d is above the maximum %d", p.Threads, MaxCPUs)
+	}
 	return errs
 }
 

@@ -42,8 +42,9 @@ import (
 // Kernels returns the stock kernels of qlaunch, a new slice at each call:
 // the built-in kernels (kernels.Builtin: noop, sleep, echo, fail, fanout,
 // exec), the circuit-synthesis kernels (resynth, synth, instantiate),
-// the benchmark kernels (len) and the Python kernel (python: functions
-// sent by Python clients, run in warm interpreters). Their exec commands run under the exec
+// the benchmark kernels (len) and the Python kernels (python: functions
+// sent by Python clients, run in warm interpreters; python-retry: the same,
+// retryable, for functions marked qlaunch.retryable). Their exec commands run under the exec
 // guard of the binary that calls Main (its hidden subcommand
 // kernels.ExecGuardArg), so that a rank killed -9 leaves none of their
 // processes behind.
@@ -51,7 +52,7 @@ func Kernels() []kernels.Kernel {
 	guard := []string{"/proc/self/exe", kernels.ExecGuardArg}
 	ks := append(kernels.BuiltinWith(kernels.BuiltinOptions{ExecGuard: guard}), resynth.Kernels()...)
 	ks = append(ks, bench.Kernels()...)
-	return append(ks, python.Kernel(python.Options{Getenv: os.Getenv, Environ: os.Environ}))
+	return append(ks, python.Kernels(python.Options{Getenv: os.Getenv, Environ: os.Environ})...)
 }
 
 // Registry returns a registry of the stock kernels (Kernels) and extra. A

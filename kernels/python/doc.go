@@ -7,7 +7,11 @@
 // children of the worker rank, so they inherit its CPU pinning and
 // environment (GPU variables included); OMP_NUM_THREADS, MKL_NUM_THREADS
 // and OPENBLAS_NUM_THREADS are set to 1 unless the rank's environment sets
-// them. An executor that dies is replaced by the next task that needs one;
+// them. The topology's [python] table reaches the kernel through the rank's
+// environment (topology.Python.PythonEnv): $QLAUNCH_PYTHON is the
+// interpreter, $QLAUNCH_PYTHON_PATH (':'-separated) goes first on the
+// executors' PYTHONPATH, and $QLAUNCH_PYTHON_THREADS sets those thread
+// variables, NUMEXPR_NUM_THREADS and VECLIB_MAXIMUM_THREADS over the rank's. An executor that dies is replaced by the next task that needs one;
 // the tasks it was running fail with an error naming its process and the
 // signal or status it died of (the launcher adds the rank and host).
 //

@@ -14,9 +14,16 @@ import (
 // Name is the kernel's registered name.
 const Name = "python"
 
+// RetryName is the name of the same kernel marked retryable: the Python
+// client sends a function wrapped in qlaunch.retryable under it, so that a
+// task lost with its worker rank is placed again (the user vouches that
+// running it twice is safe). Its in-task children are plain python tasks.
+const RetryName = "python-retry"
+
 // Options configure the kernel.
 type Options struct {
-	// Python is the interpreter to run; empty means $QLAUNCH_PYTHON, else
+	// Python is the interpreter to run; empty means $QLAUNCH_PYTHON (the
+	// topology's [python] interpreter), else
 	// /usr/bin/python3 when it exists, else python3 on PATH.
 	Python string
 	// Getenv reads the rank's environment (os.Getenv); nil reads nothing.
@@ -32,6 +39,22 @@ type Options struct {
 // start on first use and stop when the worker rank exits (their pipes
 // close; a rank killed -9 takes them with it).
 func Kernel(o Options) kernels.Kernel { return NewPool(o).Kernel() }
+
+// Kernels returns the python kernel and its retryable twin (RetryName),
+// sharing one pool of executors.
+func Kernels(o Options) []kernels.Kernel {
+	p := NewPool(o)
+	return []kernels.Kernel{p.Kernel(), p.RetryableKernel()}
+}
+
+// RetryableKernel returns the python kernel marked retryable, named
+// RetryName, running on p's executors.
+func (p *Pool) RetryableKernel() kernels.Kernel {
+	k := p.Kernel()
+	k.Name, k.Retryable = RetryName, true
+	k.Doc = "run a pickled Python function marked qlaunch.retryable: placed again when its worker rank is lost"
+	return k
+}
 
 // Kernel returns the python kernel running on p's executors.
 func (p *Pool) Kernel() kernels.Kernel {
@@ -434,25 +457,53 @@ func (o Options) interpreter() string {
 }
 
 // blasVars are set to 1 in executors unless the rank's environment sets
-// them, as BQSKit does: one slot, one thread.
-var blasVars = [...]string{"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"}
+// them, as BQSKit does: one slot, one thread. $QLAUNCH_PYTHON_THREADS (the
+// topology's [python] threads) sets them and threadVars to its value instead,
+// over the rank's.
+var (
+	blasVars   = [...]string{"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"}
+	threadVars = [...]string{"NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"}
+)
 
+// environment returns the executors' environment: Environ's, with the
+// thread variables (see blasVars) and $QLAUNCH_PYTHON_PATH (the topology's
+// [python] path, ':'-separated) put first on PYTHONPATH.
 func (o Options) environment() []string {
 	var env []string
 	if o.Environ != nil {
 		env = append(env, o.Environ()...)
 	}
-	for _, v := range blasVars {
-		found := false
-		for _, kv := range env {
-			if strings.HasPrefix(kv, v+"=") {
-				found = true
-				break
+	lookup := func(k string) (int, bool) {
+		for i, kv := range env {
+			if strings.HasPrefix(kv, k+"=") {
+				return i, true
 			}
 		}
-		if !found {
-			env = append(env, v+"=1")
+		return -1, false
+	}
+	set := func(k, v string) {
+		if i, ok := lookup(k); ok {
+			env[i] = k + "=" + v
+			return
 		}
+		env = append(env, k+"="+v)
+	}
+	if n := o.getenv("QLAUNCH_PYTHON_THREADS"); n != "" {
+		for _, v := range append(blasVars[:], threadVars[:]...) {
+			set(v, n)
+		}
+	} else {
+		for _, v := range blasVars {
+			if _, ok := lookup(v); !ok {
+				set(v, "1")
+			}
+		}
+	}
+	if path := o.getenv("QLAUNCH_PYTHON_PATH"); path != "" {
+		if i, ok := lookup("PYTHONPATH"); ok && len(env[i]) > len("PYTHONPATH=") {
+			path += ":" + env[i][len("PYTHONPATH="):]
+		}
+		set("PYTHONPATH", path)
 	}
 	return env
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -353,4 +356,208 @@ with qlaunch.Client() as c:
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// TestPythonBench runs the Python benchmarks briefly, as make bench does,
+// and checks their report: every workload measured, and ratios against
+// the Go kernels of the same run, the peers and the goals. Absolute
+// figures are not checked: they depend on the machine's load.
+func TestPythonBench(t *testing.T) {
+	root := repoRoot(t)
+	topo := filepath.Join(root, "configs", "local.toml")
+	out := runPython(t, topo, []string{"PYTHONPATH=" + filepath.Join(root, "python")},
+		"-m", "qlaunch.bench", "--tasks", "200", "--repeat", "1", "--json", "--qlaunch", qlaunch(t), "--topology", topo)
+	start, end := strings.Index(out, "\n{\n"), strings.LastIndex(out, "\n}\n")
+	if strings.HasPrefix(out, "{\n") {
+		start = -1
+	}
+	if end < 0 || start >= end {
+		t.Fatalf("no JSON report in the output:\n%s", out)
+	}
+	var rep map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out[start+1:end+2]), &rep); err != nil {
+		t.Fatalf("the report is not JSON: %v\n%s", err, out)
+	}
+	for _, w := range []string{"client-map", "client-map-go", "task-map", "task-map-go", "round-trip", "round-trip-go",
+		"task-round-trip", "nested", "nested-go", "startup"} {
+		var fig struct {
+			Value float64
+			Unit  string
+		}
+		if err := json.Unmarshal(rep[w], &fig); err != nil || fig.Value <= 0 || fig.Unit == "" {
+			t.Errorf("workload %s: want a positive figure with a unit, got %s (%v)", w, rep[w], err)
+		}
+	}
+	var ratios []struct {
+		Figure, Against string
+		Speedup         float64
+	}
+	if err := json.Unmarshal(rep["ratios"], &ratios); err != nil {
+		t.Fatalf("ratios: %v\n%s", err, out)
+	}
+	seen := map[string]bool{}
+	for _, r := range ratios {
+		if r.Speedup <= 0 {
+			t.Errorf("ratio %s against %s: %g", r.Figure, r.Against, r.Speedup)
+		}
+		seen[r.Figure+" / "+r.Against] = true
+	}
+	for _, want := range []string{
+		"task-map / task-map-go (same run)", "task-map / BQSKit+NODELAY W1 in-task", "task-map / goal 100000 tasks/s",
+		"client-map / Dask local W1", "round-trip / BQSKit+NODELAY W2 client", "nested / BQSKit+NODELAY W4",
+		"startup / BQSKit W5 start-up",
+	} {
+		if !seen[want] {
+			t.Errorf("no ratio %s in %v", want, ratios)
+		}
+	}
+}
+
+// TestPythonTopologySettings: the topology's [python] table reaches the
+// executors: the interpreter, path entries first on PYTHONPATH (a module
+// only there imports), and the thread variables over the rank's.
+func TestPythonTopologySettings(t *testing.T) {
+	root := repoRoot(t)
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "lib")
+	if err := os.Mkdir(lib, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(lib, "qlaunch_topo_mod.py"), []byte("WHERE = 'from python.path'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A link of its own, so that the executor's sys.executable tells it
+	// from the default interpreter.
+	interp := filepath.Join(dir, "topo-python3")
+	if err := os.Symlink(python3, interp); err != nil {
+		t.Fatal(err)
+	}
+	topo := filepath.Join(dir, "py.toml")
+	err := os.WriteFile(topo, []byte(fmt.Sprintf(`[server]
+placement = "shared"
+[workers]
+ranks_per_node = 1
+slots_per_rank = 2
+pin = "none"
+[workers.env]
+OMP_NUM_THREADS = "7"
+[python]
+interpreter = %q
+path = [%q]
+threads = 2
+`, interp, lib)), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `import os, sys, qlaunch
+def probe():
+    import qlaunch_topo_mod
+    return (sys.executable, qlaunch_topo_mod.WHERE, os.environ["OMP_NUM_THREADS"], os.environ["MKL_NUM_THREADS"], os.environ["NUMEXPR_NUM_THREADS"])
+with qlaunch.Client() as c:
+    print("probe", c.submit(probe).result(60))
+`
+	out := runPython(t, topo, []string{"PYTHONPATH=" + filepath.Join(root, "python")}, "-c", script)
+	if !strings.Contains(out, fmt.Sprintf("probe ('%s', 'from python.path', '2', '2', '2')", interp)) {
+		t.Errorf("the executor does not run with [python]'s settings:\n%s", out)
+	}
+}
+
+// TestPythonTopologyBadKey: a mistake in [python] stops qlaunch run before
+// anything starts, with the file, line and key.
+func TestPythonTopologyBadKey(t *testing.T) {
+	topo := filepath.Join(t.TempDir(), "bad.toml")
+	if err := os.WriteFile(topo, []byte("[workers]\nslots_per_rank = 1\n[python]\ninterpreter = \"/usr/bin/python3\"\nthread = 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(qlaunch(t), "run", topo, "--", "true").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("qlaunch run with a bad [python] key: %v, want exit status 2\n%s", err, out)
+	}
+	if want := topo + ":5:1: python.thread: unknown key"; !strings.Contains(string(out), want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+}
+
+// TestPythonRetryableRankKilled kills the worker rank (-9) while it runs a
+// task of a function marked qlaunch.retryable: the runtime starts a
+// replacement rank and places the task again there, so the client gets the
+// result of the second run; nothing of the run is left afterwards.
+func TestPythonRetryableRankKilled(t *testing.T) {
+	checkPython(t)
+	root := repoRoot(t)
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started")
+	topo := filepath.Join(dir, "one.toml")
+	if err := os.WriteFile(topo, []byte("[server]\nplacement = \"shared\"\n[workers]\nranks_per_node = 1\nslots_per_rank = 1\npin = \"none\"\nrestarts = 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `import os, sys, time, qlaunch
+
+@qlaunch.retryable
+def once(path):
+    if os.path.exists(path):
+        return "second run"
+    with open(path + ".tmp", "w") as f:
+        f.write(str(os.getppid()))
+    os.rename(path + ".tmp", path)
+    time.sleep(600)
+
+with qlaunch.Client() as c:
+    print("result:", c.submit(once, sys.argv[1]).result(120))
+`
+	mark := "QLAUNCH_TEST_MARK=retry-" + filepath.Base(dir)
+	cmd := exec.Command(qlaunch(t), "run", topo, "--", python3, "-c", script, started)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(root, "python"), "QLAUNCH_ADDRESS_FILE="+filepath.Join(dir, "addr"), mark)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stop := func(format string, a ...any) {
+		t.Helper()
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf(format+"\n%s", append(a, out.String())...)
+	}
+	var rank int
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(started); err == nil {
+			if _, err := fmt.Sscan(string(b), &rank); err != nil {
+				stop("started file %q: %v", b, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			stop("the task did not start within a minute")
+		}
+	}
+	argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", rank))
+	if !bytes.Contains(argv, []byte("worker")) {
+		stop("the executor's parent %d is not a worker rank: %q", rank, argv)
+	}
+	if err := syscall.Kill(rank, syscall.SIGKILL); err != nil {
+		stop("kill -9 %d: %v", rank, err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("qlaunch run: %v\n%s", err, out.String())
+		}
+	case <-time.After(2 * time.Minute):
+		stop("the run did not finish within 2 minutes of the kill")
+	}
+	if !strings.Contains(out.String(), "result: second run") {
+		t.Errorf("the retryable task's result did not arrive:\n%s", out.String())
+	}
+	left := marked(mark)
+	for end := time.Now().Add(5 * time.Second); len(left) > 0 && time.Now().Before(end); left = marked(mark) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Errorf("processes left after the run: %v\n%s", left, out.String())
+	}
 }

@@ -17,11 +17,12 @@ are awaited from ``async def`` tasks.
 from .client import Client, Future, as_completed, find_address, find_secret_file
 from .errors import CancelledError, ConnectionLost, QlaunchError, TaskError
 from .runtime import RuntimeFuture, RuntimeHandle, get_runtime
+from ._task import retryable
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Client", "Future", "as_completed", "find_address", "find_secret_file",
     "CancelledError", "ConnectionLost", "QlaunchError", "TaskError",
-    "RuntimeFuture", "RuntimeHandle", "get_runtime",
+    "RuntimeFuture", "RuntimeHandle", "get_runtime", "retryable",
 ]

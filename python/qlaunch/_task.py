@@ -1,6 +1,7 @@
 """How a Python task travels: the payload of a "python" kernel task, and
 its result. Shared by the client and the executors."""
 
+import functools
 import os
 import pickle
 import struct
@@ -28,6 +29,44 @@ def dumps_result(value):
         return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
     except Exception:
         return dumps(value)
+
+
+class Retryable:
+    """A function marked retryable (qlaunch.retryable): the client sends it
+    as a task that the runtime places again when the worker rank running it
+    is lost. Calling it calls the function."""
+
+    def __init__(self, fn):
+        if isinstance(fn, Retryable):
+            fn = fn.fn
+        if not callable(fn):
+            raise TypeError("qlaunch.retryable: %r is not callable" % (fn,))
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self):
+        return "qlaunch.retryable(%r)" % (self.fn,)
+
+
+def retryable(fn):
+    """Marks fn retryable: a task of it that a client submits or maps, lost
+    with its worker rank (killed, its node gone), runs again on another
+    rank or the rank's replacement instead of failing, up to the runtime's
+    retry limit, as the Go kernels marked Retryable do. Use it only for
+    functions that are safe to run twice (their effects are idempotent).
+    As a call, ``client.submit(qlaunch.retryable(f), x)``, or a decorator.
+    Tasks a task starts (get_runtime().submit/map) are not retried."""
+    return Retryable(fn)
+
+
+def unwrap(fn):
+    """Returns (fn without a Retryable mark, whether it had one)."""
+    if isinstance(fn, Retryable):
+        return fn.fn, True
+    return fn, False
 
 
 def encode_fn(fn):

@@ -15,6 +15,7 @@ DEFAULT_PORT = 7472
 DEFAULT_ADDRESS_FILE = os.path.join(".qlaunch", "addr")
 _INDEX_BITS = 32
 _PYTHON = "python"
+_PYTHON_RETRY = "python-retry"  # the same kernel, retryable (qlaunch.retryable)
 
 _PENDING = object()
 
@@ -393,8 +394,9 @@ class Client:
 
     def submit(self, fn, *args, **kwargs):
         """Runs fn(*args, **kwargs) on a worker rank; returns its Future."""
+        fn, retry = _task.unwrap(fn)
         p = _task.payload(self._fn_bytes(fn), args, kwargs)
-        return self._start(_PYTHON, [(self._path,)], [p], True, pickle.loads)
+        return self._start(_PYTHON_RETRY if retry else _PYTHON, [(self._path,)], [p], True, pickle.loads)
 
     def map(self, fn, *iterables, chunksize=None, **kwargs):
         """Runs fn(a, b, …, **kwargs) for each a, b, … of zip(*iterables);
@@ -405,6 +407,7 @@ class Client:
         load balance and cancellation. chunksize="auto" chooses, as
         multiprocessing's Pool.map does, about four chunks per worker slot
         of the runtime."""
+        fn, retry = _task.unwrap(fn)
         fb = self._fn_bytes(fn)
         rows = list(zip(*iterables))
         if chunksize == "auto":
@@ -415,7 +418,8 @@ class Client:
             ps = [fb + enc(a, kwargs) for a in rows]
         else:
             ps = _task.map_payloads(fb, [_task.chunk_calls(a, kwargs) for a in rows], chunks)
-        return self._start(_PYTHON, _Repeat((self._path,), len(ps)), ps, False, pickle.loads, chunks)
+        return self._start(_PYTHON_RETRY if retry else _PYTHON, _Repeat((self._path,), len(ps)), ps, False,
+                           pickle.loads, chunks)
 
     def status(self, timeout=30):
         """One dict per rank of the tree: rank, parent, depth, role, host,

@@ -63,7 +63,7 @@ class RuntimeHandle:
     def submit(self, fn, *args, task_name=None, log_context={}, **kwargs):
         """Starts fn(*args, **kwargs) as a child task; returns its future."""
         t = _running("submit")
-        p = _task.payload(_task.encode_fn(fn), args, kwargs, task_name, log_context)
+        p = _task.payload(_task.encode_fn(_task.unwrap(fn)[0]), args, kwargs, task_name, log_context)
         return _executor.map(t, [p], True)
 
     def map(self, fn, *args, task_name=None, log_context={}, chunksize=None, **kwargs):
@@ -75,7 +75,7 @@ class RuntimeHandle:
         executor, in order): much cheaper for short functions, coarser for
         load balance and cancellation."""
         t = _running("map")
-        fb = _task.encode_fn(fn)
+        fb = _task.encode_fn(_task.unwrap(fn)[0])
         rows = list(zip(*args))
         names = _per_call(task_name, len(rows), str)
         ctxs = _per_call(log_context, len(rows), dict)

@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 
+import qlaunch
 from qlaunch import get_runtime
 
 
@@ -27,6 +28,16 @@ def fail(msg):
 
 def where():
     return os.getpid(), os.environ.get("OMP_NUM_THREADS")
+
+
+@qlaunch.retryable
+def retryable_add(a, b):
+    return a + b
+
+
+async def submit_retryable(x):
+    """An in-task submit of a retryable function: a plain child task."""
+    return await get_runtime().submit(qlaunch.retryable(square), x)
 
 
 def unpicklable():

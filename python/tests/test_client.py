@@ -122,6 +122,19 @@ class ClientTest(unittest.TestCase):
         self.assertTrue(e.host)
         self.assertEqual(self.client.map(helpers.square, range(20)).result(60), [i * i for i in range(20)])
 
+    def test_retryable(self):
+        # A retryable function runs like any other (the runtime's retry on
+        # a lost rank is tested on real processes in kernels/python), from
+        # a call, a decorator and a map, and stays callable locally.
+        sq = qlaunch.retryable(helpers.square)
+        self.assertEqual(sq(3), 9)
+        self.assertEqual(self.client.submit(sq, 4).result(30), 16)
+        self.assertEqual(self.client.map(sq, range(5), chunksize=2).result(30), [0, 1, 4, 9, 16])
+        self.assertEqual(self.client.submit(helpers.retryable_add, 1, 2).result(30), 3)
+        self.assertEqual(self.client.submit(helpers.submit_retryable, 5).result(30), 25)
+        with self.assertRaises(TypeError):
+            qlaunch.retryable(3)
+
     def test_cancel(self):
         f = self.client.map(helpers.sleep_then, [30.0] * 3)
         t0 = time.monotonic()
