@@ -66,6 +66,22 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
+// manualLink is the link of a manual-mode server or manager: its flags
+// over an empty topology (linkFlags.config), with the job secret of
+// runtimeSecret; it returns the secret's file too.
+func manualLink(e *env, lf *linkFlags, secretFile string) (launcher.LinkConfig, wire.TLSFiles, string, error) {
+	link, files, err := lf.config(e, nil)
+	if err != nil {
+		return link, files, "", err
+	}
+	secret, path, err := runtimeSecret(e, secretFile)
+	if err != nil {
+		return link, files, "", err
+	}
+	link.Secret = secret
+	return link, files, path, nil
+}
+
 // runtimeSecret returns the job secret of a runtime rank: from --secret-file,
 // QLAUNCH_SECRET_FILE or the default file, created (mode 0600) when missing.
 func runtimeSecret(e *env, flagPath string) (wire.Secret, string, error) {

@@ -57,15 +57,10 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 			spawn = 0
 		}
 	}
-	link, tlsFiles, err := lf.config(e, nil)
+	link, tlsFiles, secretPath, err := manualLink(e, &lf, *secretFile)
 	if err != nil {
 		return err
 	}
-	secret, secretPath, err := runtimeSecret(e, *secretFile)
-	if err != nil {
-		return err
-	}
-	link.Secret = secret
 	reg, err := e.registry()
 	if err != nil {
 		return err

@@ -39,15 +39,10 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 		}
 		managers = append(managers, a)
 	}
-	link, _, err := lf.config(e, nil)
+	link, _, secretPath, err := manualLink(e, &lf, *secretFile)
 	if err != nil {
 		return err
 	}
-	secret, secretPath, err := runtimeSecret(e, *secretFile)
-	if err != nil {
-		return err
-	}
-	link.Secret = secret
 	*addrFile = addressFilePath(e, *addrFile)
 	reg, err := e.registry()
 	if err != nil {
