@@ -291,12 +291,9 @@ func (p *parser) conditional() error {
 		return err
 	}
 	rt := p.tok
-	if rt.kind != tokIdent {
-		return p.errorf(rt, "expected a classical register, found %s", rt)
-	}
-	r, ok := p.cregs[rt.text]
-	if !ok {
-		return p.errorf(rt, "undeclared classical register %s", rt.text)
+	r, err := p.classicalRegister()
+	if err != nil {
+		return err
 	}
 	if err := p.advance(); err != nil {
 		return err
@@ -388,17 +385,41 @@ func (p *parser) barrier() error {
 	return p.expect(";")
 }
 
-func (p *parser) reset() error {
-	t := p.tok
+// oneArgument reads the one qubit or register argument of statement t
+// (reset, measure), the current token.
+func (p *parser) oneArgument(t token) ([]argument, error) {
 	if err := p.advance(); err != nil {
-		return err
+		return nil, err
 	}
 	args, err := p.arguments()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(args) != 1 {
-		return p.errorf(t, "reset takes one qubit or register, got %d", len(args))
+		return nil, p.errorf(t, "%s takes one qubit or register, got %d", t.text, len(args))
+	}
+	return args, nil
+}
+
+// classicalRegister is the declared classical register the current token
+// names.
+func (p *parser) classicalRegister() (creg, error) {
+	t := p.tok
+	if t.kind != tokIdent {
+		return creg{}, p.errorf(t, "expected a classical register, found %s", t)
+	}
+	r, ok := p.cregs[t.text]
+	if !ok {
+		return creg{}, p.errorf(t, "undeclared classical register %s", t.text)
+	}
+	return r, nil
+}
+
+func (p *parser) reset() error {
+	t := p.tok
+	args, err := p.oneArgument(t)
+	if err != nil {
+		return err
 	}
 	var ops []Op
 	for _, q := range qubitsOf(args) {
@@ -414,26 +435,17 @@ func (p *parser) reset() error {
 // one size).
 func (p *parser) measure() error {
 	t := p.tok
-	if err := p.advance(); err != nil {
-		return err
-	}
-	args, err := p.arguments()
+	args, err := p.oneArgument(t)
 	if err != nil {
 		return err
-	}
-	if len(args) != 1 {
-		return p.errorf(t, "measure takes one qubit or register, got %d", len(args))
 	}
 	if err := p.expect("->"); err != nil {
 		return err
 	}
 	ct := p.tok
-	if ct.kind != tokIdent {
-		return p.errorf(ct, "expected a classical register, found %s", ct)
-	}
-	r, ok := p.cregs[ct.text]
-	if !ok {
-		return p.errorf(ct, "undeclared classical register %s", ct.text)
+	r, err := p.classicalRegister()
+	if err != nil {
+		return err
 	}
 	if err := p.advance(); err != nil {
 		return err
