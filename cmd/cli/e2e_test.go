@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,17 +57,35 @@ func e2eFreePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// procOutput is a background process's output, read while it writes.
+type procOutput struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *procOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *procOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
 // e2eProc is a background qlaunch process.
 type e2eProc struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *procOutput
 	done   chan struct{}
 	err    error
 }
 
 func e2eStart(t *testing.T, env []string, args ...string) *e2eProc {
 	t.Helper()
-	p := &e2eProc{cmd: exec.Command(qlaunchBin, args...), stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	p := &e2eProc{cmd: exec.Command(qlaunchBin, args...), stderr: &procOutput{}, done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

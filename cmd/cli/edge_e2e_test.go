@@ -231,7 +231,7 @@ func TestJobsOfOneUserIsolated(t *testing.T) {
 	jobEnv := func(id string) []string { return append(append([]string(nil), base...), "SLURM_JOB_ID="+id) }
 	start := func(id string) string {
 		port := e2eFreePort(t)
-		p := &e2eProc{cmd: exec.Command(qlaunchBin, "server", "-p", strconv.Itoa(port), "-i", "127.0.0.1", "--ranks", "1"), stderr: &bytes.Buffer{}, done: make(chan struct{})}
+		p := &e2eProc{cmd: exec.Command(qlaunchBin, "server", "-p", strconv.Itoa(port), "-i", "127.0.0.1", "--ranks", "1"), stderr: &procOutput{}, done: make(chan struct{})}
 		p.cmd.Dir, p.cmd.Env, p.cmd.Stderr = dir, append(os.Environ(), jobEnv(id)...), p.stderr
 		if err := p.cmd.Start(); err != nil {
 			t.Fatal(err)
