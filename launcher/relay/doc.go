@@ -1,0 +1,56 @@
+// Package relay is the protocol core of a relay rank (the server or a
+// manager): a pure, deterministic state machine with no sockets, no
+// goroutines and no clock. The I/O shell (launcher's node.go) owns the
+// connections; it feeds the core events and carries out the actions the
+// core returns.
+//
+// # Events and actions
+//
+// Step takes one Event: a peer came up (PeerUp: a client, a child or the
+// parent, after its handshake), a peer's connection ended (PeerDown, with
+// its error), a frame arrived from a peer (Frame: the kind and body as
+// read), the heartbeat ticked (Tick, with the time and what the shell saw
+// of each peer's reads and writes), a timer the core asked for ran out
+// (Timeout), a supervised worker rank's process ended (RankExited), the
+// shell found a peer that does not read (Stalled), the rank was told to
+// drain itself (SelfDrain) or to stop (Stop), or an observer asked for the
+// tree's status (StatusAsk). Every event carries the time it happened
+// (Event.Now, Unix nanoseconds): the core never reads a clock.
+//
+// Step returns the actions the event produced, in a deterministic order:
+// first the actions other than sends, in the order the core took them
+// (peers are visited in ascending Peer order, tasks in the order they
+// arrived), then the frames to send, peer by peer in ascending Peer
+// order, each peer's in the order control frames, logs, results, tasks,
+// large records, cancels. Every message one event produced for one peer
+// goes into one frame per kind. The slice is reused by the next Step.
+//
+// # Who owns what
+//
+// The core owns the relay's protocol state: the peers it knows (kind,
+// hello, subtree size, liveness as last reported, why it was dropped), the
+// task table (a sched.Sched, which it drives and whose actions it turns
+// into frames; sched's Action.Lost names the child a failed task was lost
+// with), readiness (ExpectRanks, the dialled children that joined), the
+// subtree reported up (wire.Join), status requests in flight, the lost
+// and drained children kept for status replies, the slots reserved for
+// supervised ranks being started again, draining and stopping, and the
+// counters a Monitor reads.
+//
+// The shell owns everything that touches the operating system: listening,
+// dialling and the handshake, the reader goroutine of each peer, the
+// outbox and writer goroutine of each peer, the bytes queued for a peer
+// and how long a write to it has blocked (reported in Tick and Stalled),
+// the address files, the Ready channel, timers (it arms one per
+// StartTimer action and feeds Timeout back) and the Supervisor's
+// processes (Kill, Leaving, Stopping actions). It also decides whether a
+// frame's buffer is kept or copied before handing it to the core: a body
+// given to Step in a Frame event belongs to the core from then on.
+//
+// # Concurrency
+//
+// A Core is not safe for concurrent use. The shell calls Step under its
+// node's lock from whichever goroutine read the frame, and that goroutine
+// then writes what the actions queued (see launcher's doc): no hand-off
+// to a loop goroutine lies on the path of a task.
+package relay

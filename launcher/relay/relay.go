@@ -1,0 +1,897 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/qlaunch/qlaunch/launcher/sched"
+	"github.com/qlaunch/qlaunch/launcher/wire"
+)
+
+var (
+	// ErrShutdown is a relay's result after a clean, requested stop (a
+	// signal to the server, a shutdown message from above).
+	ErrShutdown = errors.New("launcher: shut down")
+	// ErrParentLost is the result of a manager whose parent connection
+	// broke without a shutdown message.
+	ErrParentLost = errors.New("launcher: parent connection lost")
+	// ErrDrained is the result of a manager that was drained and left once
+	// its children had. It wraps ErrShutdown.
+	ErrDrained = fmt.Errorf("%w: drained", ErrShutdown)
+)
+
+// Peer identifies a connection of the relay; the shell chooses the
+// numbers (ascending as peers come up).
+type Peer = sched.Peer
+
+// PeerKind says what a peer is to the relay.
+type PeerKind uint8
+
+// Peer kinds.
+const (
+	Client PeerKind = iota // a client of the server
+	Child                  // a worker rank or a lower manager
+	Parent                 // the manager's parent
+)
+
+func (k PeerKind) String() string {
+	switch k {
+	case Client:
+		return "client"
+	case Child:
+		return "child"
+	case Parent:
+		return "parent"
+	}
+	return fmt.Sprintf("PeerKind(%d)", uint8(k))
+}
+
+// LargeRecord is the body size from which a task or result record is sent
+// in a frame of its own, its body not copied into a batch (Action.Head
+// and Body). The shell keeps a received frame's buffer from this size on
+// rather than copying it.
+const LargeRecord = 64 << 10
+
+// lostLimit bounds the records of lost children a relay keeps.
+const lostLimit = 1024
+
+// PlannedRank is one rank of the job's plan, as the server expects it.
+type PlannedRank struct {
+	Rank   int
+	Parent int // -1 for the server
+	Host   string
+	Role   string // "server", "manager", "worker" (or roles joined by "+")
+}
+
+// Config describes the relay rank.
+type Config struct {
+	Server bool // the top of the tree: takes clients, has no parent
+	Rank   int
+	Host   string
+	Alloc  string // labels the rank's status rows with its allocation
+	// ExpectRanks is the number of ranks of the whole tree, this one
+	// included; the server is ready once that many have joined (zero:
+	// once DialledChildren children joined with worker slots below them).
+	ExpectRanks     int
+	DialledChildren int
+	// DialsParent: the manager dialled its parent (the bootstrap's); it
+	// logs ready once its first subtree with slots went up.
+	DialsParent bool
+	// Plan, if set (the server of a planned job), lists every rank the
+	// tree should hold; status replies then name the ranks not in it.
+	Plan []PlannedRank
+	// Retryable names the kernels whose tasks are placed again when the
+	// child running them is lost.
+	Retryable map[string]bool
+	// HeartbeatTimeout: a peer silent this long is dropped. OutboxStall:
+	// a peer one write to which blocked this long is dropped.
+	HeartbeatTimeout time.Duration
+	OutboxStall      time.Duration
+	// KillGrace is how long the relay waits for the exit status of a
+	// supervised child whose connection broke before it has the process
+	// killed; ExitWait bounds the wait for the exit status.
+	KillGrace time.Duration
+	ExitWait  time.Duration
+	Logger    *slog.Logger
+}
+
+// Role returns the relay's role name, as in wire.Hello.
+func (c Config) Role() string {
+	if c.Server {
+		return "server"
+	}
+	return "manager"
+}
+
+// EventType says what happened.
+type EventType uint8
+
+// Event types; see the package doc.
+const (
+	PeerUp     EventType = iota // Peer, Kind, Hello, Name, Supervised
+	PeerDown                    // Peer, Err
+	Frame                       // Peer, Frame, Body
+	Tick                        // Clocks
+	Timeout                     // Peer, Timer
+	RankExited                  // Rank, Slots, Reason, Restart
+	Stalled                     // Peer, Reason
+	SelfDrain                   //
+	Stop                        // Err
+	StatusAsk                   // Token
+)
+
+var eventNames = [...]string{
+	PeerUp: "up", PeerDown: "down", Frame: "frame", Tick: "tick", Timeout: "timeout",
+	RankExited: "exited", Stalled: "stalled", SelfDrain: "self-drain", Stop: "stop", StatusAsk: "status-ask",
+}
+
+func (t EventType) String() string {
+	if int(t) < len(eventNames) {
+		return eventNames[t]
+	}
+	return fmt.Sprintf("EventType(%d)", uint8(t))
+}
+
+// Event is one input of the core.
+type Event struct {
+	Type EventType
+	Peer Peer
+	Now  int64 // when it happened, Unix nanoseconds
+
+	// PeerUp: what the peer is and said in its handshake, its name for
+	// logs, and whether its process is one the relay's Supervisor runs.
+	Kind       PeerKind
+	Hello      wire.Hello
+	Name       string
+	Supervised bool
+
+	// Frame: the message as read. The core owns Body.
+	Frame wire.Kind
+	Body  []byte
+
+	// PeerDown: the connection's error; Stop: the cause of the stop.
+	Err error
+
+	// Tick: what the shell saw of its peers' connections.
+	Clocks []Clock
+
+	// Timeout: which timer ran out.
+	Timer Timer
+
+	// RankExited: a supervised worker rank's process ended (Reason), and
+	// whether it is being started again. Stalled: why the peer is
+	// dropped.
+	Rank    int
+	Slots   int
+	Reason  string
+	Restart bool
+
+	// StatusAsk: the observer's token, given back in StatusReply.
+	Token uint64
+}
+
+// Clock is what the shell saw of one peer's connection at a Tick.
+type Clock struct {
+	Peer Peer
+	// LastSeen is when its last frame was read (Unix ns; 0: unknown).
+	LastSeen int64
+	// Blocked is when the write to it in progress began (0: none).
+	Blocked int64
+	// Writing: its reader is writing what its frame produced, so its
+	// frames wait unread and its silence is not its own.
+	Writing bool
+}
+
+// Timer names a timer of the core.
+type Timer uint8
+
+// Timers.
+const (
+	// KillTimer: a supervised child whose connection broke gave no exit
+	// status in KillGrace: its process is killed.
+	KillTimer Timer = iota + 1
+	// ExitTimer: no exit status in ExitWait: the child is taken as lost.
+	ExitTimer
+)
+
+func (t Timer) String() string {
+	switch t {
+	case KillTimer:
+		return "kill"
+	case ExitTimer:
+		return "exit"
+	}
+	return fmt.Sprintf("Timer(%d)", uint8(t))
+}
+
+// ActionType says what the shell is to do.
+type ActionType uint8
+
+// Action types.
+const (
+	// Send queues frame (Frame, Head+Body) for Peer. The shell owns the
+	// bytes from then on.
+	Send ActionType = iota
+	// Close closes Peer's connection and discards what is queued for it;
+	// the core still knows the peer until its PeerDown.
+	Close
+	// Drop closes Peer's connection and forgets it: the core no longer
+	// knows it.
+	Drop
+	// Stopping: the relay began to stop (Err): close the listeners, end
+	// the Supervisor's restarts.
+	Stopping
+	// WriteAddress: the server is ready; publish its address.
+	WriteAddress
+	// Ready: the relay is ready: the server once the ranks it expects
+	// joined (after WriteAddress), a manager that dialled its parent once
+	// its first subtree with slots went up. (A manual-mode manager says
+	// so itself when it listens.)
+	Ready
+	// Kill has the Supervisor kill worker rank Rank's process (Reason).
+	Kill
+	// Leaving tells the Supervisor that worker rank Rank was drained.
+	Leaving
+	// StartTimer asks for a Timeout event (Peer, Timer) After from now.
+	StartTimer
+	// StatusReply answers the observer's StatusAsk (Token) with Ranks.
+	StatusReply
+)
+
+var actionNames = [...]string{
+	Send: "send", Close: "close", Drop: "drop", Stopping: "stopping", WriteAddress: "write-address",
+	Ready: "ready", Kill: "kill", Leaving: "leaving", StartTimer: "timer", StatusReply: "status-reply",
+}
+
+func (t ActionType) String() string {
+	if int(t) < len(actionNames) {
+		return actionNames[t]
+	}
+	return fmt.Sprintf("ActionType(%d)", uint8(t))
+}
+
+// Action is one output of the core.
+type Action struct {
+	Type   ActionType
+	Peer   Peer
+	Frame  wire.Kind
+	Head   []byte // Send of a large record: the record's head, Body its body
+	Body   []byte
+	Err    error
+	Rank   int
+	Reason string
+	Timer  Timer
+	After  time.Duration
+	Token  uint64
+	Ranks  []wire.RankStatus
+}
+
+// ctrl is a control frame queued for a peer.
+type ctrl struct {
+	kind wire.Kind
+	body []byte
+}
+
+// large is a task or result record sent by reference (LargeRecord).
+type large struct {
+	kind wire.Kind
+	id   uint64
+	body []byte
+}
+
+// peer is the core's state of one connection.
+type peer struct {
+	id    Peer
+	kind  PeerKind
+	hello wire.Hello
+	name  string
+	role  string // hello's role without the link end
+	// supervised: the relay's Supervisor runs its process.
+	supervised bool
+	ranks      int // ranks of its subtree (a child's Join)
+	slots      int // worker slots of its subtree
+	lastSeen   int64
+	// Frames queued for it by the current event.
+	ctrl                 []ctrl
+	logs, results, tasks []byte
+	large                []large
+	cancels              []uint64
+	dirty                bool
+	// lostReason: why the relay dropped it (silence, not reading), for
+	// the errors of its tasks and status replies. cause: why it was lost,
+	// while its tasks are failed.
+	lostReason string
+	cause      string
+	// removed: being removed; known only while its tasks are failed.
+	removed bool
+	// dying: a supervised child whose connection broke; the relay waits
+	// for its process's exit status (exit) before it reports the loss.
+	dying    bool
+	dyingErr error
+	exit     string
+	// draining: told to drain; its leave is clean once it holds no task.
+	draining bool
+}
+
+type statusReq struct {
+	src     Peer // 0: an observer's (token)
+	srcID   uint64
+	token   uint64
+	waiting map[Peer]bool
+	ranks   []wire.RankStatus
+	silent  map[Peer]time.Duration
+}
+
+// Counters are the relay's counts of what went to clients, for a Monitor.
+type Counters struct {
+	Submitted, Completed, Failed, Cancelled uint64
+}
+
+// Core is the protocol state of one relay rank. Use New.
+type Core struct {
+	cfg     Config
+	log     *slog.Logger
+	sched   *sched.Sched
+	peers   map[Peer]*peer
+	order   []Peer // known peers, ascending
+	parent  *peer
+	actions []Action
+	dirty   []*peer
+	now     int64
+
+	reserved   map[int]int // worker slots of supervised ranks being started again, by rank
+	status     map[uint64]*statusReq
+	nextStatus uint64
+	done       uint64
+	ready      bool
+	stopping   bool
+	draining   bool // this manager was drained: it leaves once its children left
+	result     error
+	lastJoin   wire.Join
+	lostRanks  []wire.RankStatus
+	counts     Counters
+}
+
+// New returns the core of a relay rank with no peer.
+func New(cfg Config) *Core {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Core{
+		cfg: cfg, log: cfg.Logger, sched: sched.New(), peers: make(map[Peer]*peer),
+		reserved: make(map[int]int), status: make(map[uint64]*statusReq),
+	}
+}
+
+// Step handles one event and returns the actions it produced (see the
+// package doc for their order). The slice is reused by the next Step.
+func (c *Core) Step(ev Event) []Action {
+	c.actions = c.actions[:0]
+	if ev.Now > c.now {
+		c.now = ev.Now
+	}
+	switch ev.Type {
+	case PeerUp:
+		c.peerUp(ev)
+	case PeerDown:
+		if p := c.peers[ev.Peer]; p != nil {
+			c.removePeer(p, ev.Err)
+		}
+	case Frame:
+		c.frame(ev)
+	case Tick:
+		c.tick(ev)
+	case Timeout:
+		c.timeout(ev.Peer, ev.Timer)
+	case RankExited:
+		c.rankExited(ev.Rank, ev.Slots, ev.Reason, ev.Restart)
+	case Stalled:
+		if p := c.peers[ev.Peer]; p != nil {
+			c.dropStalled(p, ev.Reason)
+		}
+	case SelfDrain:
+		c.selfDrain()
+	case Stop:
+		c.fail(ev.Err)
+	case StatusAsk:
+		c.startStatus(&statusReq{token: ev.Token})
+	}
+	c.apply()
+	c.flush()
+	return c.actions
+}
+
+// Start reports the relay's readiness at its start: a server that expects
+// no rank is ready at once.
+func (c *Core) Start(now int64) []Action {
+	c.actions = c.actions[:0]
+	c.now = now
+	c.checkReady()
+	c.flush()
+	return c.actions
+}
+
+// Result is why the relay stops: nil while it runs.
+func (c *Core) Result() error { return c.result }
+
+// Stopping reports whether the relay is stopping.
+func (c *Core) Stopping() bool { return c.stopping }
+
+// Idle reports whether the relay is stopping and no child is left.
+func (c *Core) Idle() bool { return c.stopping && c.children() == 0 }
+
+// Children returns the number of children connected.
+func (c *Core) Children() int { return c.children() }
+
+// Clients returns the number of clients connected.
+func (c *Core) Clients() int {
+	n := 0
+	for _, p := range c.peers {
+		if p.kind == Client {
+			n++
+		}
+	}
+	return n
+}
+
+// Subtree returns the ranks and worker slots of the relay's subtree.
+func (c *Core) Subtree() wire.Join { return c.subtree() }
+
+// Counters returns what went to clients so far.
+func (c *Core) Counters() Counters { return c.counts }
+
+// Sched returns the task table, for reading its counts.
+func (c *Core) Sched() *sched.Sched { return c.sched }
+
+// Known reports whether the core knows peer id.
+func (c *Core) Known(id Peer) bool { return c.peers[id] != nil }
+
+func (c *Core) children() int {
+	n := 0
+	for _, p := range c.peers {
+		if p.kind == Child {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *Core) do(a Action) { c.actions = append(c.actions, a) }
+
+func (c *Core) mark(p *peer) {
+	if !p.dirty {
+		p.dirty = true
+		c.dirty = append(c.dirty, p)
+	}
+}
+
+func (c *Core) sendCtrl(p *peer, k wire.Kind, body []byte) {
+	p.ctrl = append(p.ctrl, ctrl{k, body})
+	c.mark(p)
+}
+
+// flush turns the frames queued for each peer into Send actions.
+func (c *Core) flush() {
+	if len(c.dirty) == 0 {
+		return
+	}
+	if len(c.dirty) > 1 {
+		slices.SortFunc(c.dirty, func(a, b *peer) int { return int(a.id - b.id) })
+	}
+	for _, p := range c.dirty {
+		p.dirty = false
+		if c.peers[p.id] != p {
+			// Dropped by this event: what was queued for it goes nowhere.
+			p.ctrl, p.logs, p.results, p.tasks, p.large, p.cancels = nil, nil, nil, nil, nil, nil
+			continue
+		}
+		for _, f := range p.ctrl {
+			c.do(Action{Type: Send, Peer: p.id, Frame: f.kind, Body: f.body})
+		}
+		p.ctrl = nil
+		if len(p.logs) > 0 {
+			c.do(Action{Type: Send, Peer: p.id, Frame: wire.KindLog, Body: p.logs})
+			p.logs = nil
+		}
+		if len(p.results) > 0 {
+			c.do(Action{Type: Send, Peer: p.id, Frame: wire.KindResult, Body: p.results})
+			p.results = nil
+		}
+		if len(p.tasks) > 0 {
+			c.do(Action{Type: Send, Peer: p.id, Frame: wire.KindSubmit, Body: p.tasks})
+			p.tasks = nil
+		}
+		for i, r := range p.large {
+			head := wire.AppendRecordHead(nil, r.id, len(r.body))
+			c.do(Action{Type: Send, Peer: p.id, Frame: r.kind, Head: head, Body: r.body})
+			p.large[i] = large{}
+		}
+		p.large = p.large[:0]
+		if len(p.cancels) > 0 {
+			wire.SplitCancel(p.cancels, func(b []byte) {
+				c.do(Action{Type: Send, Peer: p.id, Frame: wire.KindCancel, Body: b})
+			})
+			p.cancels = nil
+		}
+	}
+	clear(c.dirty)
+	c.dirty = c.dirty[:0]
+}
+
+func (c *Core) peerUp(ev Event) {
+	refuse := func(why string) { c.do(Action{Type: Drop, Peer: ev.Peer, Reason: why}) }
+	switch {
+	case c.peers[ev.Peer] != nil:
+		refuse("peer id in use")
+		return
+	case c.stopping:
+		refuse("stopping")
+		return
+	case ev.Kind == Parent && (c.parent != nil || c.cfg.Server):
+		c.log.Warn("refused second parent", "peer", ev.Name)
+		refuse("second parent")
+		return
+	case ev.Kind == Client && !c.cfg.Server:
+		refuse("a manager takes no client")
+		return
+	}
+	role, _, _ := strings.Cut(ev.Hello.Role, ":")
+	p := &peer{id: ev.Peer, kind: ev.Kind, hello: ev.Hello, name: ev.Name, role: role,
+		supervised: ev.Supervised, lastSeen: ev.Now}
+	if p.name == "" {
+		p.name = fmt.Sprintf("%s rank %d on %s", ev.Hello.Role, ev.Hello.Rank, ev.Hello.Host)
+	}
+	c.peers[p.id] = p
+	i, _ := slices.BinarySearch(c.order, p.id)
+	c.order = slices.Insert(c.order, i, p.id)
+	c.log.Debug("connected", "peer", p.name)
+	if p.kind == Parent {
+		c.parent = p
+		c.lastJoin = wire.Join{}
+		c.reportJoin()
+	}
+}
+
+// forget removes p from the known peers.
+func (c *Core) forget(p *peer) {
+	delete(c.peers, p.id)
+	if i, ok := slices.BinarySearch(c.order, p.id); ok {
+		c.order = slices.Delete(c.order, i, i+1)
+	}
+	c.do(Action{Type: Drop, Peer: p.id})
+}
+
+// fail stops the relay with err as its result (the first one wins).
+func (c *Core) fail(err error) {
+	if err == nil {
+		return
+	}
+	if c.result == nil {
+		c.result = err
+	}
+	c.beginStop(err)
+}
+
+// beginStop sends shutdown down the tree and drops clients and the parent
+// (a drained manager's parent stays, for its last results: the shell
+// closes it once they are written).
+func (c *Core) beginStop(cause error) {
+	if c.stopping {
+		return
+	}
+	c.stopping = true
+	c.log.Debug("stopping", "cause", cause)
+	c.do(Action{Type: Stopping, Err: cause})
+	for _, id := range slices.Clone(c.order) {
+		if p := c.peers[id]; p != nil && p.dying {
+			c.removePeer(p, p.dyingErr)
+		}
+	}
+	for _, id := range c.order {
+		p := c.peers[id]
+		switch p.kind {
+		case Child:
+			c.sendCtrl(p, wire.KindShutdown, wire.AppendText(nil, cause.Error()))
+		case Parent:
+			if !errors.Is(cause, ErrDrained) {
+				c.do(Action{Type: Close, Peer: p.id, Reason: "stopping"})
+			}
+		default:
+			c.do(Action{Type: Close, Peer: p.id, Reason: "stopping"})
+		}
+	}
+}
+
+// tick checks every peer's liveness and sends heartbeats.
+func (c *Core) tick(ev Event) {
+	for _, k := range ev.Clocks {
+		if p := c.peers[k.Peer]; p != nil {
+			p.lastSeen = max(p.lastSeen, k.LastSeen)
+		}
+	}
+	clock := func(id Peer) Clock {
+		for _, k := range ev.Clocks {
+			if k.Peer == id {
+				return k
+			}
+		}
+		return Clock{}
+	}
+	now := ev.Now
+	for _, id := range slices.Clone(c.order) {
+		p := c.peers[id]
+		if p == nil {
+			continue
+		}
+		k := clock(id)
+		if k.Blocked != 0 && now-k.Blocked > int64(c.cfg.OutboxStall) {
+			c.dropStalled(p, fmt.Sprintf("not reading: one write to it blocked for %v", time.Duration(now-k.Blocked).Round(time.Millisecond)))
+			continue
+		}
+		if k.Writing || p.dying {
+			continue // its frames wait behind our write, not its silence
+		}
+		if now-p.lastSeen > int64(c.cfg.HeartbeatTimeout) {
+			if p.lostReason == "" {
+				c.log.Warn("peer silent, dropping it", "peer", p.name)
+				p.lostReason = fmt.Sprintf("silent for %v (no heartbeat)", time.Duration(now-p.lastSeen).Round(time.Millisecond))
+				c.do(Action{Type: Close, Peer: p.id, Reason: p.lostReason})
+			}
+			continue
+		}
+		c.sendCtrl(p, wire.KindHeartbeat, nil)
+	}
+}
+
+// dropStalled drops peer p, which does not read what it is sent: its
+// connection is closed (a write blocked on it fails), what is queued for
+// it is discarded, and its PeerDown then removes it as any lost peer.
+func (c *Core) dropStalled(p *peer, why string) {
+	if p.lostReason != "" {
+		return
+	}
+	c.log.Warn("peer does not read, dropping it", "peer", p.name, "why", why)
+	p.lostReason = why
+	c.do(Action{Type: Close, Peer: p.id, Reason: why})
+}
+
+// frame handles one frame from peer ev.Peer; a frame that does not decode
+// or that its sender may not send drops the sender.
+func (c *Core) frame(ev Event) {
+	p := c.peers[ev.Peer]
+	if p == nil {
+		return
+	}
+	p.lastSeen = max(p.lastSeen, ev.Now)
+	if err := c.message(p, ev.Frame, ev.Body); err != nil {
+		if errors.Is(err, ErrShutdown) {
+			c.fail(ErrShutdown)
+			return
+		}
+		c.log.Warn("bad message, dropping connection", "peer", p.name, "kind", ev.Frame, "err", err)
+		c.removePeer(p, err)
+	}
+}
+
+func (c *Core) message(p *peer, k wire.Kind, b []byte) error {
+	switch k {
+	case wire.KindHeartbeat:
+		return nil
+	case wire.KindSubmit:
+		if c.stopping {
+			return nil
+		}
+		recs := wire.NewRecords(b)
+		for {
+			id, body, ok := recs.Next()
+			if !ok {
+				break
+			}
+			if p.kind == Client {
+				c.counts.Submitted++
+				if c.refuseTask(p, id, body) {
+					continue
+				}
+			}
+			c.sched.Submit(p.id, id, body, c.cfg.Retryable[string(wire.TaskKernel(body))])
+		}
+		return recs.Err()
+	case wire.KindCancel:
+		ids, err := wire.DecodeCancel(b, nil)
+		if err != nil {
+			return err
+		}
+		c.sched.Cancel(p.id, ids)
+		return nil
+	case wire.KindStatus:
+		return c.onStatus(p, b)
+	case wire.KindDrain:
+		if p.kind == Child {
+			// The child drains itself (a signal under its scheduler).
+			c.drainChild(p)
+			c.reportJoin()
+			return nil
+		}
+		var d wire.Drain
+		if err := wire.DecodeDrain(b, &d); err != nil {
+			return err
+		}
+		c.onDrain(d.Ranks)
+		return nil
+	}
+	if p.kind == Child {
+		switch k {
+		case wire.KindResult:
+			recs := wire.NewRecords(b)
+			for {
+				id, body, ok := recs.Next()
+				if !ok {
+					break
+				}
+				c.done++
+				c.sched.Result(p.id, id, body)
+			}
+			return recs.Err()
+		case wire.KindLog:
+			return c.onLog(b)
+		case wire.KindLoad:
+			var l wire.Load
+			if err := wire.DecodeLoad(b, &l); err != nil {
+				return err
+			}
+			c.sched.Load(p.id, l.Idle, l.Queued)
+			return nil
+		case wire.KindJoin:
+			var j wire.Join
+			if err := wire.DecodeJoin(b, &j); err != nil {
+				return err
+			}
+			p.ranks, p.slots = j.Ranks, j.Slots
+			c.sched.AddChild(p.id, j.Slots)
+			if _, ok := c.reserved[p.hello.Rank]; ok && j.Slots > 0 {
+				// The replacement of a supervised rank joined.
+				c.log.Info("worker rank back", "peer", p.name, "slots", j.Slots)
+				delete(c.reserved, p.hello.Rank)
+				c.updateReserve()
+			}
+			c.reportJoin()
+			return nil
+		}
+	}
+	if p.kind == Parent {
+		switch k {
+		case wire.KindShutdown:
+			return ErrShutdown
+		case wire.KindLoad, wire.KindResult, wire.KindLog:
+			return nil
+		}
+	}
+	return fmt.Errorf("unexpected %v message from %s", k, p.hello.Role)
+}
+
+// refuseTask checks the task record id | body from client p and reports
+// whether it was refused, in which case p gets an error result for it: a
+// record a worker rank could not decode, or that names no valid kernel,
+// fails at once and the rest of the batch goes on.
+func (c *Core) refuseTask(p *peer, id uint64, body []byte) bool {
+	err := wire.CheckTask(body)
+	if err == nil {
+		return false
+	}
+	c.log.Warn("malformed task record refused", "peer", p.name, "id", id, "err", err)
+	r := wire.Result{
+		Status: wire.ResultError, Kernel: RecordKernel(body), Rank: c.cfg.Rank, Host: c.cfg.Host,
+		Message: fmt.Sprintf("task record refused by the server: %v (the client sent a body the runtime cannot decode: a client bug or a version mismatch)", err),
+	}
+	p.results = wire.AppendRecord(p.results, id, wire.AppendResult(nil, &r))
+	c.counts.Failed++
+	c.mark(p)
+	return true
+}
+
+// RecordKernel returns the kernel name of a task body that may be
+// malformed, made printable and short enough for an error message ("?"
+// when there is none).
+func RecordKernel(body []byte) string {
+	k := wire.TaskKernel(body)
+	if len(k) > 64 {
+		k = k[:64]
+	}
+	if len(k) == 0 {
+		return "?"
+	}
+	return strings.ToValidUTF8(string(k), "?")
+}
+
+func (c *Core) onLog(b []byte) error {
+	var rec wire.LogRecord
+	for len(b) > 0 {
+		rest, err := wire.DecodeLog(b, &rec)
+		if err != nil {
+			return err
+		}
+		b = rest
+		src, id, ok := c.sched.Route(rec.Task)
+		if !ok {
+			continue
+		}
+		if sp := c.peers[src]; sp != nil {
+			rec.Task = id
+			sp.logs = wire.AppendLog(sp.logs, &rec)
+			c.mark(sp)
+		}
+	}
+	return nil
+}
+
+// countResult counts a result going to a client.
+func (c *Core) countResult(body []byte) {
+	switch {
+	case len(body) > 0 && body[0] == wire.ResultOK:
+		c.counts.Completed++
+	case len(body) > 0 && body[0] == wire.ResultCancelled:
+		c.counts.Cancelled++
+	default:
+		c.counts.Failed++
+	}
+}
+
+// apply turns the scheduler's decisions into frames.
+func (c *Core) apply() {
+	for _, a := range c.sched.Ready() {
+		p := c.peers[a.To]
+		if p == nil {
+			continue
+		}
+		switch a.Kind {
+		case sched.SendTask:
+			if len(a.Body) >= LargeRecord {
+				p.large = append(p.large, large{wire.KindSubmit, a.ID, a.Body})
+			} else {
+				p.tasks = wire.AppendRecord(p.tasks, a.ID, a.Body)
+			}
+		case sched.SendResult:
+			if len(a.Body) >= LargeRecord {
+				p.large = append(p.large, large{wire.KindResult, a.ID, a.Body})
+			} else {
+				p.results = wire.AppendRecord(p.results, a.ID, a.Body)
+			}
+			if p.kind == Client {
+				c.countResult(a.Body)
+			}
+		case sched.SendCancel:
+			p.cancels = append(p.cancels, a.ID)
+		case sched.FailTask:
+			r := wire.Result{Status: wire.ResultLost, Message: "connection lost"}
+			if lost := c.peers[a.Lost]; lost != nil {
+				r.Rank, r.Host = lost.hello.Rank, lost.hello.Host
+				if lost.cause != "" {
+					r.Message = lost.cause
+				}
+			}
+			p.results = wire.AppendRecord(p.results, a.ID, wire.AppendResult(nil, &r))
+			if p.kind == Client {
+				c.counts.Failed++
+			}
+		case sched.Cancelled:
+			r := wire.Result{Status: wire.ResultCancelled, Rank: c.cfg.Rank, Host: c.cfg.Host}
+			p.results = wire.AppendRecord(p.results, a.ID, wire.AppendResult(nil, &r))
+			if p.kind == Client {
+				c.counts.Cancelled++
+			}
+		case sched.Unplaceable:
+			r := c.noSlotResult()
+			p.results = wire.AppendRecord(p.results, a.ID, wire.AppendResult(nil, &r))
+			if p.kind == Client {
+				c.counts.Failed++
+			}
+		case sched.Steal:
+			p.ctrl = append(p.ctrl, ctrl{wire.KindLoad, wire.AppendLoad(nil, &wire.Load{Steal: a.N})})
+		}
+		c.mark(p)
+	}
+}
