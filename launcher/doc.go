@@ -43,6 +43,17 @@
 // (A loop goroutine owning the state, as in etcd-io/raft, costs two
 // goroutine wake-ups per hop.)
 //
+// The relay's protocol state lives in a pure core, package relay: node.go
+// is its I/O shell. Every frame read, peer connected or lost, heartbeat
+// tick, timer and supervisor report is one relay.Event given to
+// relay.Core.Step under the node's lock by the goroutine that saw it; the
+// core returns actions (frames to send, connections to close, the address
+// to publish, ready, a rank to kill, a timer to arm) in a deterministic
+// order, which the shell carries out. The core holds no socket, goroutine
+// or clock: the shell passes the time and what it saw of each connection,
+// so every behaviour of the relay is tested by scripts of events and
+// expected actions (launcher/relay/testdata).
+//
 // Isolation: a reader writes to a peer only what fits in that peer's
 // socket send buffer (the queue the kernel reports, SIOCOUTQ, against
 // half of SO_SNDBUF), so the write cannot block; otherwise the peer's own
@@ -201,7 +212,9 @@
 //
 // Every goroutine has an owner that waits for it: RunNode owns a node's
 // accept, dial, heartbeat, reader and writer goroutines and returns after
-// them; a Supervisor owns a reaper goroutine per process, which Close
+// them (the timers the relay core asks for run their function on a
+// goroutine of the runtime's, which steps the core under the node's lock
+// and does nothing once the node closed); a Supervisor owns a reaper goroutine per process, which Close
 // waits for;
 // a worker rank owns its reader, writer, heartbeat and runner goroutines
 // (runners are waited for at most ShutdownGrace, since a kernel that
