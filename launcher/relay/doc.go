@@ -47,6 +47,33 @@
 // frame's buffer is kept or copied before handing it to the core: a body
 // given to Step in a Frame event belongs to the core from then on.
 //
+// # Tests
+//
+// The scripts in testdata (see script_test.go for their form; go test
+// -update rewrites their expected output) drive a Core through each row
+// of the reliability matrix (package reliability, make reliability):
+//
+//	worker rank kill -9, link cut       lost_child.txt, supervised.txt
+//	manager kill -9 with a subtree      lost_manager.txt
+//	worker rank SIGSTOP (silent peer)   heartbeat.txt, supervised.txt
+//	killed worker, restarts / none      supervised.txt
+//	no worker slot left                 lost_child.txt, supervised.txt
+//	exactly-once across a lost rank     lost_child.txt (retries), FuzzStep
+//	client kill -9, cancel              cancel.txt
+//	client that never reads             oversized.txt, heartbeat.txt
+//	oversized result, large records     oversized.txt
+//	hostile, duplicate, malformed       malformed.txt
+//	server kill -9, shutdown            stop.txt
+//	drain (qlaunch drain, self-drain)   drain.txt
+//	readiness, joins, status            readiness.txt, join.txt, status.txt
+//	work sharing                        steal.txt
+//
+// FuzzStep drives a server core with random event sequences and checks
+// that every action names a known peer, that sends come last in peer
+// order, that no client task gets two results, that every task of a
+// connected client gets its result once the run is settled, and that the
+// same events give the same actions.
+//
 // # Concurrency
 //
 // A Core is not safe for concurrent use. The shell calls Step under its
