@@ -350,18 +350,12 @@ func (c *Core) beginStop(cause error) {
 
 // tick checks every peer's liveness and sends heartbeats.
 func (c *Core) tick(ev Event) {
+	clocks := make(map[Peer]Clock, len(ev.Clocks))
 	for _, k := range ev.Clocks {
 		if p := c.peers[k.Peer]; p != nil {
 			p.lastSeen = max(p.lastSeen, k.LastSeen)
+			clocks[k.Peer] = k
 		}
-	}
-	clock := func(id Peer) Clock {
-		for _, k := range ev.Clocks {
-			if k.Peer == id {
-				return k
-			}
-		}
-		return Clock{}
 	}
 	now := ev.Now
 	for _, id := range slices.Clone(c.order) {
@@ -369,7 +363,7 @@ func (c *Core) tick(ev Event) {
 		if p == nil {
 			continue
 		}
-		k := clock(id)
+		k := clocks[id]
 		if k.Blocked != 0 && now-k.Blocked > int64(c.cfg.OutboxStall) {
 			c.dropStalled(p, fmt.Sprintf("not reading: one write to it blocked for %v", time.Duration(now-k.Blocked).Round(time.Millisecond)))
 			continue
