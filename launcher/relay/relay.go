@@ -112,6 +112,7 @@ func New(cfg Config) *Core {
 // Step handles one event and returns the actions it produced (see the
 // package doc for their order). The slice is reused by the next Step.
 func (c *Core) Step(ev Event) []Action {
+	clear(c.actions) // drop the last step's references to frame bodies
 	c.actions = c.actions[:0]
 	if ev.Now > c.now {
 		c.now = ev.Now
