@@ -150,10 +150,21 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 	}
 	ctx, stopRank := rankContext(ctx, grace, server.Load)
 	defer stopRank()
+	allocCtx, stopAlloc := context.WithCancel(ctx)
+	waitAlloc := func() error { return nil }
 	cfg.Started = func(r topology.Rank) {
 		server.Store(r.Roles.Has(topology.RoleServer))
 		if !r.Roles.Has(topology.RoleServer) {
 			return
+		}
+		if t.Alloc.Enabled() && cfg.Join == nil {
+			// [alloc]: this server grows the job by itself.
+			wait, err := startAllocator(allocCtx, t, path, t.Runtime.AddressPath(e.getenv), cfg.Secret, cfg.Monitor, log)
+			if err != nil {
+				log.Error("no automatic allocation", "err", err)
+			} else {
+				waitAlloc = wait
+			}
 		}
 		stop, err := serveMetrics(ctx, *metricsAddr, cfg.Monitor, log)
 		if err != nil {
@@ -163,6 +174,14 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 		stopMetrics = stop
 	}
 	defer func() { stopMetrics() }()
+	// Once the server stops, its allocator cancels the jobs it submitted
+	// that still run, and the rank waits until the scheduler lists none.
+	defer func() {
+		stopAlloc()
+		if err := waitAlloc(); err != nil {
+			log.Error(err.Error())
+		}
+	}()
 	if mpi {
 		// MPI_THREAD_FUNNELED: StartMPI locks this goroutine to its thread;
 		// every MPI call, Finalize included, is made here.

@@ -394,3 +394,16 @@ func (c *Core) List() []Allocation {
 
 // LastError is the last submission failure's message ("" if none).
 func (c *Core) LastError() string { return c.lastErr }
+
+// MarshalText returns the phase's name.
+func (p Phase) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText accepts a phase's name.
+func (p *Phase) UnmarshalText(b []byte) error {
+	i := slices.Index(phaseNames[:], string(b))
+	if i < 0 {
+		return fmt.Errorf("%q is not a phase", b)
+	}
+	*p = Phase(i)
+	return nil
+}
