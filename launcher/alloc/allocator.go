@@ -176,7 +176,11 @@ func observeTree(rows []wire.RankStatus, stats launcher.Stats) (int, map[string]
 		if r.State != wire.RankJoined {
 			continue
 		}
-		backlog += r.Queued
+		if r.Role == "worker" {
+			// A relay's own count holds what its ranks hold: only the
+			// worker ranks' queues are waiting tasks.
+			backlog += r.Queued
+		}
 		if r.Alloc == "" {
 			continue
 		}

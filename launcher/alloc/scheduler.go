@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ func Command(ctx context.Context, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	c := exec.CommandContext(ctx, name, args...)
+	c.Env = SubmitEnviron(os.Environ())
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	if err := c.Run(); err != nil {
@@ -48,6 +50,31 @@ func Command(ctx context.Context, name string, args ...string) (string, error) {
 		return out.String(), &CommandError{Command: name + " " + strings.Join(args, " "), Err: err, Stderr: msg}
 	}
 	return out.String(), nil
+}
+
+// SubmitEnviron is env without the variables the server's own job and
+// step set (SLURM_*, SBATCH_*, SRUN_*, PBS_*, PMI*, OMPI_*, PALS_*), but
+// with SLURM_CONF: the server runs inside a job, and a job it submits
+// must not inherit that job's task counts, CPU binding or step.
+func SubmitEnviron(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if k != "SLURM_CONF" && hasAnyPrefix(k, "SLURM_", "SLURMD_", "SBATCH_", "SRUN_", "SALLOC_", "PBS_", "PMI_", "PMIX_", "OMPI_", "PALS_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func hasAnyPrefix(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // CommandError is a scheduler command that failed.
