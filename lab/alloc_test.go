@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -208,8 +210,10 @@ func grepLine(text, key string) string {
 	return ""
 }
 
-// TestAllocReplacesKilledAllocation: scancel -s KILL of a joined
-// allocation (no drain): its ranks are lost, their sleep tasks (a
+// TestAllocReplacesKilledAllocation: SIGKILL to every rank of a joined
+// allocation, as a node failure does (no drain; scancel's SIGTERM, even
+// scancel -s KILL's, which SLURM turns into a step cancel, would drain
+// them): its ranks are lost, the job ends, their sleep tasks (a
 // retryable kernel) run again elsewhere, the allocation is recorded as
 // ended without a drain, and, the backlog remaining, the server submits a
 // replacement, which joins. Stopping the server then cancels it: squeue
@@ -230,9 +234,16 @@ func TestAllocReplacesKilledAllocation(t *testing.T) {
 	})
 	first := s.Allocations[0]
 	// Once its ranks run tasks, kill the whole job: no SIGTERM, no drain.
+	var ranks []int
 	for {
-		_, of := workerDone(statusRows(t, ctx, cl), first.ID)
+		rows := statusRows(t, ctx, cl)
+		_, of := workerDone(rows, first.ID)
 		if of > 0 {
+			for _, r := range rows {
+				if r.Alloc == first.ID {
+					ranks = append(ranks, r.Rank)
+				}
+			}
 			break
 		}
 		if ctx.Err() != nil {
@@ -240,9 +251,8 @@ func TestAllocReplacesKilledAllocation(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling status
 	}
-	if out, err := exec.Command("scancel", "--full", "-s", "KILL", first.ID).CombinedOutput(); err != nil {
-		t.Fatalf("scancel: %v %s", err, out)
-	}
+	killed := killJobRanks(t, j.topo, first.ID)
+	t.Logf("killed the ranks of allocation %s: pids %v", first.ID, killed)
 	tKill := time.Now()
 	s = waitAlloc(t, ctx, j, "a replacement joined", func(s alloc.Snapshot) bool {
 		return len(s.Allocations) == 2 && s.Allocations[1].Phase == decide.Joined
@@ -253,14 +263,17 @@ func TestAllocReplacesKilledAllocation(t *testing.T) {
 	t.Logf("kill of %s → replacement %s submitted %v later, joined %v after its submission",
 		first.ID, s.Allocations[1].ID, s.Allocations[1].Submitted.Sub(tKill).Round(time.Millisecond),
 		s.Allocations[1].Joined.Sub(s.Allocations[1].Submitted).Round(time.Millisecond))
+	// The server lost the killed allocation's top rank, and the ranks
+	// below it with it.
 	lost := 0
 	for _, r := range statusRows(t, ctx, cl) {
-		if r.Alloc == first.ID && r.State == wire.RankLost {
+		if slices.Contains(ranks, r.Rank) && r.State == wire.RankLost {
+			t.Logf("rank %d on %s: lost: %s", r.Rank, r.Host, r.Reason)
 			lost++
 		}
 	}
 	if lost == 0 {
-		t.Fatalf("no rank of the killed allocation %s is shown lost", first.ID)
+		t.Fatalf("no rank of the killed allocation %s (ranks %v) is shown lost: %+v", first.ID, ranks, statusRows(t, ctx, cl))
 	}
 	vals, err := cl.Wait(ctx, f)
 	if err != nil || len(vals) != n {
@@ -270,4 +283,34 @@ func TestAllocReplacesKilledAllocation(t *testing.T) {
 	if q := squeueNamed(t, name); q != "" {
 		t.Fatalf("squeue lists allocations after the server stopped: %s", q)
 	}
+}
+
+// killJobRanks sends SIGKILL to every qlaunch rank of topo running in
+// SLURM job id and returns their pids.
+func killJobRanks(t *testing.T, topo, id string) []int {
+	t.Helper()
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !strings.Contains(string(cmdline), topo) || !strings.Contains(string(cmdline), "--join") {
+			continue
+		}
+		env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+		vars := strings.Split(string(env), "\x00")
+		if slices.Contains(vars, "SLURM_JOB_ID="+id) && slices.ContainsFunc(vars, func(v string) bool { return strings.HasPrefix(v, "SLURM_PROCID=") }) {
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) == 0 {
+		t.Fatalf("no rank of job %s found to kill", id)
+	}
+	return pids
 }

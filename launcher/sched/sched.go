@@ -66,12 +66,12 @@ type Action struct {
 }
 
 type child struct {
-	peer     Peer
-	slots    int // worker slots in the child's subtree
-	out      int // tasks sent and not finished
-	idle     int // idle slots, as last reported
-	queued   int // queued tasks, as last reported
-	sent     int // tasks sent since the last load report
+	peer   Peer
+	slots  int // worker slots in the child's subtree
+	out    int // tasks sent and not finished
+	idle   int // idle slots, as last reported
+	queued int // queued tasks, as last reported
+	sent   int // tasks sent since the last load report
 	// reported: the child sends load reports (a worker rank). A relay
 	// child (a manager, a joined allocation) sends none: its spare
 	// slots are its slots less the tasks it holds.
