@@ -197,10 +197,10 @@ func allocPolicy(a topology.Alloc) decide.Policy {
 // server wrote its address file, serves the control link next to it, and
 // returns a function that waits until the allocator has cancelled every
 // job it submitted that still runs.
-func startAllocator(ctx context.Context, t *topology.Topology, path, addrFile string, secret wire.Secret, mon *launcher.Monitor, log *slog.Logger) (wait func() error, err error) {
+func startAllocator(ctx context.Context, t *topology.Topology, path, addrFile string, secret wire.Secret, mon *launcher.Monitor, log *slog.Logger) (*alloc.Allocator, func() error, error) {
 	script, opts, err := allocScript(t, path, addrFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var sched alloc.Scheduler = alloc.Slurm{}
 	if t.Alloc.Scheduler == topology.SchedPBS {
@@ -215,12 +215,21 @@ func startAllocator(ctx context.Context, t *topology.Topology, path, addrFile st
 		serveAllocControl(ctx, addrFile, secret, a, log)
 	}()
 	log.Info("alloc: automatic allocation on", "scheduler", sched.Name(), "script", script, "options", strings.Join(opts, " "))
-	return func() error {
+	return a, func() error {
 		err := <-done
 		<-control
 		return err
 	}, nil
 }
+
+// allocMetrics is the metrics' source of a server with an allocator: the
+// Monitor's counters and the allocations by phase.
+type allocMetrics struct {
+	*launcher.Monitor
+	a *alloc.Allocator
+}
+
+func (m allocMetrics) AllocationPhases() map[string]int { return m.a.AllocationPhases() }
 
 // serveAllocControl waits for the server's address file (written once
 // the tree is up), listens on its host and records the control address

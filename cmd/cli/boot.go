@@ -14,6 +14,7 @@ import (
 
 	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/boot"
+	"github.com/qlaunch/qlaunch/launcher/metrics"
 	"github.com/qlaunch/qlaunch/launcher/netpick"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/rank"
@@ -157,16 +158,18 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 		if !r.Roles.Has(topology.RoleServer) {
 			return
 		}
+		var src metrics.Source = cfg.Monitor
 		if t.Alloc.Enabled() && cfg.Join == nil {
 			// [alloc]: this server grows the job by itself.
-			wait, err := startAllocator(allocCtx, t, path, t.Runtime.AddressPath(e.getenv), cfg.Secret, cfg.Monitor, log)
+			a, wait, err := startAllocator(allocCtx, t, path, t.Runtime.AddressPath(e.getenv), cfg.Secret, cfg.Monitor, log)
 			if err != nil {
 				log.Error("no automatic allocation", "err", err)
 			} else {
 				waitAlloc = wait
+				src = allocMetrics{cfg.Monitor, a}
 			}
 		}
-		stop, err := serveMetrics(ctx, *metricsAddr, cfg.Monitor, log)
+		stop, err := serveMetrics(ctx, *metricsAddr, src, log)
 		if err != nil {
 			log.Error("no metrics endpoint", "err", err)
 			return

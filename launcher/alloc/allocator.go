@@ -107,6 +107,15 @@ func New(cfg Config) *Allocator {
 // Snapshot returns the latest state.
 func (a *Allocator) Snapshot() Snapshot { return *a.snap.Load() }
 
+// AllocationPhases counts the allocations in each phase (for the metrics).
+func (a *Allocator) AllocationPhases() map[string]int {
+	m := make(map[string]int)
+	for _, al := range a.Snapshot().Allocations {
+		m[al.Phase.String()]++
+	}
+	return m
+}
+
 // Run watches and acts until ctx ends, then cancels every job it
 // submitted that has not ended and waits until the scheduler lists none
 // (at most StopTimeout); it returns an error naming the jobs left.
@@ -146,9 +155,12 @@ func (a *Allocator) Run(ctx context.Context) error {
 		o.Backlog, o.Tree = observeTree(rows, stats)
 		if live := core.Live(); len(live) > 0 && now.Sub(askedScheduler) >= a.cfg.SchedulerPoll {
 			jobs, err := a.cfg.Scheduler.Jobs(ctx, live)
-			if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				// Stopping: a command cut short says nothing of the jobs.
+			case err != nil:
 				log.Warn("alloc: asking the scheduler for its jobs", "err", err)
-			} else {
+			default:
 				o.Jobs = jobs
 				askedScheduler = now
 			}

@@ -67,8 +67,11 @@ func validID(s string) bool {
 }
 
 // Serve answers control requests on ln for a until ctx ends; it closes ln
-// and returns after every connection it took.
+// and returns after every connection it took. A nil log logs nothing.
 func Serve(ctx context.Context, ln net.Listener, secret wire.Secret, host string, a *Allocator, log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	var wg sync.WaitGroup
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()

@@ -196,7 +196,7 @@ func (p PBS) Jobs(ctx context.Context, ids []string) (map[string]decide.Job, err
 	}
 	out, err := run(p.Run)(ctx, "qstat", append([]string{"-x"}, ids...)...)
 	var ce *CommandError
-	if err != nil && !(errors.As(err, &ce) && onlyUnknownJobs(ce.Stderr)) {
+	if err != nil && (ctx.Err() != nil || !(errors.As(err, &ce) && onlyUnknownJobs(ce.Stderr))) {
 		return nil, err
 	}
 	return ParseQstat(out, ids), nil
@@ -205,17 +205,19 @@ func (p PBS) Jobs(ctx context.Context, ids []string) (map[string]decide.Job, err
 // onlyUnknownJobs reports whether qstat's complaints are all about jobs
 // it no longer knows (it exits non-zero then, listing the others).
 func onlyUnknownJobs(stderr string) bool {
+	unknown := false
 	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
-		if l != "" && !strings.Contains(l, "Unknown Job Id") && !strings.Contains(l, "Job has finished") {
+		if !strings.Contains(l, "Unknown Job Id") && !strings.Contains(l, "Job has finished") {
 			return false
 		}
+		unknown = true
 	}
-	return true
+	return unknown
 }
 
 // ParseQstat reads qstat's default table (Job id, Name, User, Time Use,
-// S, Queue), keeping the ids asked for. qstat may shorten a long id; a
-// row matches the id it is a prefix of.
+// S, Queue), keeping the ids asked for. qstat shortens a long id and
+// marks it with '*': such a row matches the id it begins.
 func ParseQstat(out string, ids []string) map[string]decide.Job {
 	jobs := make(map[string]decide.Job)
 	for _, l := range strings.Split(out, "\n") {
@@ -224,8 +226,9 @@ func ParseQstat(out string, ids []string) map[string]decide.Job {
 			continue
 		}
 		state := f[len(f)-2]
+		short, cut := strings.CutSuffix(f[0], "*")
 		for _, id := range ids {
-			if f[0] == id || len(f[0]) > 3 && strings.HasPrefix(id, f[0]) {
+			if f[0] == id || cut && strings.HasPrefix(id, short) {
 				jobs[id] = decide.Job{State: pbsState(state), Detail: state}
 			}
 		}
