@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -194,6 +195,29 @@ func TestAllocGrowsAndShrinks(t *testing.T) {
 	v, err := cl.Wait(ctx, must(cl.Submit(ctx, kernels.Task{Kernel: "echo", Args: []string{"still serving"}})))
 	if err != nil || string(v[0]) != "still serving" {
 		t.Fatalf("the first job after the allocation left: %q %v", v, err)
+	}
+
+	// By hand: qlaunch alloc add submits one, which joins; remove drains it.
+	addr := filepath.Join(j.dir, "addr")
+	out, err := j.qlaunch("alloc", "add", "--address-file", addr)
+	if err != nil || !strings.HasPrefix(out, "submitted allocation ") {
+		t.Fatalf("alloc add: %q %v", out, err)
+	}
+	id := strings.TrimSpace(strings.TrimPrefix(out, "submitted allocation "))
+	waitAlloc(t, ctx, j, "the allocation added by hand joined", func(s alloc.Snapshot) bool {
+		return len(s.Allocations) == 2 && s.Allocations[1].ID == id && s.Allocations[1].Phase == decide.Joined
+	})
+	table, err := j.qlaunch("alloc", "list", "--address-file", addr)
+	if err != nil || !strings.Contains(table, "JOB ") || !regexp.MustCompile(`(?m)^`+id+` +joined +2 .*\(by hand\)`).MatchString(table) {
+		t.Fatalf("alloc list: %v\n%s", err, table)
+	}
+	t.Logf("qlaunch alloc list:\n%s", table)
+	if out, err := j.qlaunch("alloc", "remove", "--address-file", addr, id); err != nil || strings.TrimSpace(out) != "draining allocation "+id {
+		t.Fatalf("alloc remove: %q %v", out, err)
+	}
+	s = waitAlloc(t, ctx, j, "the allocation removed by hand ended", func(s alloc.Snapshot) bool { return s.Allocations[1].Phase == decide.Ended })
+	if r := s.Allocations[1].Reason; !strings.HasPrefix(r, "drained (removed by hand)") {
+		t.Fatalf("removed allocation: %q", r)
 	}
 	stopServer(t, j)
 	if q := squeueNamed(t, name); q != "" {
