@@ -148,11 +148,19 @@ func TestAllocGrowsAndShrinks(t *testing.T) {
 
 	// The first task on the new allocation's ranks.
 	var first time.Time
+	var ranks []int // the allocation's ranks
 	for first.IsZero() {
 		rows := statusRows(t, ctx, cl)
 		for _, r := range rows {
 			if r.Alloc == a.ID && r.Role == "worker" && (r.Done > 0 || r.Busy > 0) {
 				first = time.Now()
+			}
+		}
+		if !first.IsZero() {
+			for _, r := range rows {
+				if r.Alloc == a.ID {
+					ranks = append(ranks, r.Rank)
+				}
 			}
 		}
 		if ctx.Err() != nil {
@@ -187,10 +195,20 @@ func TestAllocGrowsAndShrinks(t *testing.T) {
 	if q := squeueNamed(t, name); q != "" {
 		t.Fatalf("squeue still lists the allocation: %s", q)
 	}
+	// Its top rank (the manager under the server) left drained, with its
+	// rank below it; none is lost or still in the tree.
+	drained := 0
 	for _, r := range statusRows(t, ctx, cl) {
-		if r.Alloc == a.ID && r.State != wire.RankDrained {
-			t.Fatalf("a rank of the drained allocation: %+v", r)
+		if !slices.Contains(ranks, r.Rank) {
+			continue
 		}
+		if r.State != wire.RankDrained || r.Rank != slices.Min(ranks) {
+			t.Fatalf("rank %d of the drained allocation (ranks %v): %+v", r.Rank, ranks, r)
+		}
+		drained++
+	}
+	if drained != 1 || len(ranks) != 2 {
+		t.Fatalf("allocation ranks %v: %d shown drained, want its top rank", ranks, drained)
 	}
 	v, err := cl.Wait(ctx, must(cl.Submit(ctx, kernels.Task{Kernel: "echo", Args: []string{"still serving"}})))
 	if err != nil || string(v[0]) != "still serving" {
@@ -337,4 +355,40 @@ func killJobRanks(t *testing.T, topo, id string) []int {
 		t.Fatalf("no rank of job %s found to kill", id)
 	}
 	return pids
+}
+
+// TestAllocGivesUp: with a partition SLURM does not have, every sbatch
+// fails; after three failures in a row (1 s and 2 s apart) the server
+// stops submitting and qlaunch alloc list says why, quoting sbatch; the
+// job goes on serving on its own node.
+func TestAllocGivesUp(t *testing.T) {
+	c := lab.Require(t, os.Getenv)
+	needNodes(t, c, 1)
+	name := jobName(t) + "-alloc"
+	t.Cleanup(func() { cancelJobs(t, name) })
+	topo := strings.Replace(allocTopology(name, 0, time.Minute), "nodes = 1\n", "nodes = 1\npartition = \"nosuchpartition\"\n", 1)
+	j := newJob(t, c, topo, c.Nodes[:1], nil)
+	j.start(slurm(t, 120*time.Second, j.env, "srun", "-N1", "-w", c.Nodes[0], "-n2", "-O", "--cpu-bind=none", qlaunch(t), j.topo))
+	j.wait()
+	cl := j.dial()
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	f, err := cl.Map(ctx, sleepTasks(1000, 50)) // 12 s on 4 slots
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	s := waitAlloc(t, ctx, j, "the allocator gave up", func(s alloc.Snapshot) bool { return s.Error != "" })
+	t.Logf("gave up %v after the backlog: %s", time.Since(t0).Round(time.Millisecond), s.Error)
+	if !strings.Contains(s.Error, "after 3 failed submissions in a row") || !strings.Contains(s.Error, "nosuchpartition") ||
+		!strings.Contains(s.Error, "sbatch") || len(s.Allocations) != 0 {
+		t.Fatalf("gave up so: %+v", s)
+	}
+	if _, err := cl.Wait(ctx, f); err != nil {
+		t.Fatalf("the map on the job's own node: %v", err)
+	}
+	if s2 := allocList(t, j); len(s2.Allocations) != 0 || s2.Error != s.Error {
+		t.Fatalf("submitted after giving up: %+v", s2)
+	}
+	stopServer(t, j)
 }
