@@ -3,9 +3,13 @@ package alloc_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +19,7 @@ import (
 	"github.com/qlaunch/qlaunch/launcher/alloc"
 	"github.com/qlaunch/qlaunch/launcher/alloc/decide"
 	"github.com/qlaunch/qlaunch/launcher/launchertest"
+	"github.com/qlaunch/qlaunch/launcher/metrics"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/pbs"
 )
@@ -112,14 +117,16 @@ func TestPBSAllocator(t *testing.T) {
 	served := make(chan struct{})
 	go func() { defer close(served); alloc.Serve(ctx, ln, tree.Secret, "host0", a, nil) }()
 
-	// A backlog: 8 sleep tasks on one slot.
+	// A backlog that lasts the whole test: 20 sleep tasks of 30 s on one
+	// slot (cancelled when the test ends).
 	cl := tree.Client()
-	ts := make([]kernels.Task, 8)
+	ts := make([]kernels.Task, 20)
 	for i := range ts {
-		ts[i] = kernels.Task{Kernel: "sleep", Args: []string{"200"}}
+		ts[i] = kernels.Task{Kernel: "sleep", Args: []string{"30000"}}
 	}
-	f, err := cl.Map(ctx, ts)
-	if err != nil {
+	mapCtx, cancelMap := context.WithCancel(ctx)
+	defer cancelMap()
+	if _, err := cl.Map(mapCtx, ts); err != nil {
 		t.Fatal(err)
 	}
 	until(t, "a qsub", func() bool { return len(a.Snapshot().Allocations) == 1 })
@@ -163,8 +170,11 @@ func TestPBSAllocator(t *testing.T) {
 	if _, err := alloc.Ask(ctx, ln.Addr().String(), tree.Secret, "add"); err == nil || !strings.Contains(err.Error(), "max_allocations") {
 		t.Fatalf("add past max_allocations: %v", err)
 	}
-	if _, err := cl.Wait(ctx, f); err != nil {
-		t.Fatal(err)
+
+	// The metrics count the allocations by phase.
+	m := scrapeAllocations(t, mon, a)
+	if m["ended"] != 1 || m["pending"] != 2 || m["joined"] != 0 || len(m) != len(metrics.AllocPhases) {
+		t.Fatalf("qlaunch_allocations: %v", m)
 	}
 
 	// Stopping: the live job is qdel'd and the allocator waits for qstat
@@ -190,4 +200,45 @@ func TestPBSAllocator(t *testing.T) {
 			t.Fatalf("job %s left %q", id, st)
 		}
 	}
+}
+
+// scrapeAllocations serves the metrics of a server with an allocator and
+// returns qlaunch_allocations by phase from one scrape over HTTP.
+func scrapeAllocations(t *testing.T, mon *launcher.Monitor, a *alloc.Allocator) map[string]float64 {
+	t.Helper()
+	src := struct {
+		*launcher.Monitor
+		*alloc.Allocator
+	}{mon, a}
+	ln, err := metrics.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- metrics.Serve(ctx, ln, src, slog.New(slog.DiscardHandler)) }()
+	defer func() { cancel(); <-served }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]float64{}
+	for _, l := range strings.Split(string(body), "\n") {
+		rest, ok := strings.CutPrefix(l, `qlaunch_allocations{phase="`)
+		if !ok {
+			continue
+		}
+		phase, val, _ := strings.Cut(rest, `"} `)
+		v, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			t.Fatalf("sample %q", l)
+		}
+		m[phase] = v
+	}
+	return m
 }
