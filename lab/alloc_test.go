@@ -230,6 +230,9 @@ func TestAllocGrowsAndShrinks(t *testing.T) {
 		t.Fatalf("alloc list: %v\n%s", err, table)
 	}
 	t.Logf("qlaunch alloc list:\n%s", table)
+	if st, err := j.qlaunch("status", "--address-file", addr); err != nil || !strings.Contains(st, "scheduler slurm, backlog") || !strings.Contains(st, "(by hand)") {
+		t.Fatalf("qlaunch status lacks the allocations: %v\n%s", err, st)
+	}
 	if out, err := j.qlaunch("alloc", "remove", "--address-file", addr, id); err != nil || strings.TrimSpace(out) != "draining allocation "+id {
 		t.Fatalf("alloc remove: %q %v", out, err)
 	}

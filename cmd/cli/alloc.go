@@ -90,6 +90,31 @@ func cmdAlloc(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// writeAllocations prints the allocations of the server of addrFile
+// after its status, when it runs an allocator; nothing otherwise.
+func writeAllocations(ctx context.Context, e *env, addrFile, secretFile string) {
+	rec, err := launcher.ReadAddressRecord(alloc.ControlFile(addrFile))
+	if err != nil {
+		return
+	}
+	if secretFile == "" {
+		secretFile = rec.SecretFile
+	}
+	s, err := clientSecret(e, secretFile)
+	if err == nil {
+		var out string
+		if out, err = alloc.Ask(ctx, rec.Addr, s, "list"); err == nil {
+			var snap alloc.Snapshot
+			if snap, err = alloc.DecodeSnapshot(out); err == nil {
+				fmt.Fprintln(e.stdout)
+				writeAllocTable(e, snap)
+				return
+			}
+		}
+	}
+	fmt.Fprintf(e.stderr, "qlaunch: status: the allocations: %v\n", err)
+}
+
 // writeAllocTable prints the allocator's list as a table.
 func writeAllocTable(e *env, s alloc.Snapshot) {
 	fmt.Fprintf(e.stdout, "scheduler %s, backlog %d tasks\n", s.Scheduler, s.Backlog)
