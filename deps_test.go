@@ -37,6 +37,8 @@ var rules = []struct {
 	{"launcher/launchertest", []string{"std", "launcher/...", "kernels/...", "topology", "golang.org/x/sys/..."}},
 	{"launcher/netpick", []string{"std"}},
 	{"launcher/metrics", []string{"std", "launcher", "launcher/wire", "github.com/prometheus/client_golang/..."}},
+	{"launcher/alloc/decide", []string{"std!net,os,os/exec,net/http"}},
+	{"launcher/alloc", []string{"std", "launcher", "launcher/wire", "launcher/alloc/decide"}},
 	{"launcher/boot", []string{"std", "launcher/...", "kernels/...", "topology", "rank", "slurm", "pbs", "golang.org/x/sys/..."}},
 	{"launcher", []string{"std", "launcher/wire", "launcher/sched", "launcher/relay", "kernels/...", "topology", "rank", "golang.org/x/sys/..."}},
 	{"lab", []string{"std"}},

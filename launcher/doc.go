@@ -76,6 +76,10 @@
 // is idle and this one has a queue, the manager asks it (wire.Load with
 // Steal) to hand its oldest queued tasks back up; the manager places them
 // like any task, and their results come back to the kernel that asked.
+// A relay child sends no load reports: its spare slots are its slots less
+// the tasks it holds, so a manager that joins while a worker rank holds a
+// queue (a second allocation, package boot's Join) is offered a share of
+// it at once, and again whenever it has room.
 //
 // # Worker slots
 //
@@ -199,7 +203,8 @@
 // a KindDrain of its own rank first. A manager that dials a running server
 // (NodeConfig.Parent) joins its tree with its subtree, as the ranks of a
 // second allocation do (package boot, Join); NodeConfig.Alloc labels a
-// rank's status rows with its allocation.
+// rank's status rows with its allocation. Monitor.Drain drains ranks from
+// the server's own process (package alloc ends idle allocations so).
 //
 // # Attached mode
 //

@@ -146,3 +146,15 @@ func (n *node) removeStarting() {
 		n.log.Warn("removing the starting address file", "err", err)
 	}
 }
+
+// Drain drains the listed ranks below the server, as a client's
+// qlaunch drain does (they take no new task, hand back their queued ones,
+// finish and leave): the automatic allocator ends idle allocations so.
+func (m *Monitor) Drain(ranks []int) error {
+	n := m.node()
+	if n == nil {
+		return ErrNotRunning
+	}
+	n.do(func() { n.step(relay.Event{Type: relay.DrainRanks, Ranks: ranks}) })
+	return nil
+}

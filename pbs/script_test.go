@@ -84,3 +84,37 @@ func TestScriptErrors(t *testing.T) {
 		t.Fatalf("Script error = %v\nwant %s", err, strings.Join(want, "\n"))
 	}
 }
+
+func TestJoinScript(t *testing.T) {
+	s, err := JoinScript(JoinScriptConfig{
+		ScriptConfig: ScriptConfig{Topology: "/shared/job.toml", Qlaunch: "/opt/bin/qlaunch", JobName: "qlaunch-alloc", Account: "proj",
+			Queue: "workq", Time: "00:30:00", Nodes: 2, TasksPerNode: 3, CPUsPerNode: 8, MPI: MPIMPICH},
+		AddressFile: "/shared/.qlaunch/addr", DrainAfter: 1740,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"#PBS -N qlaunch-alloc\n", "#PBS -l select=2:mpiprocs=3:ncpus=8\n", "#PBS -l place=scatter:excl\n",
+		"#PBS -l walltime=00:30:00\n", "#PBS -A proj\n", "#PBS -q workq\n",
+		"QLAUNCH=/opt/bin/qlaunch\n", "ADDRESS_FILE=/shared/.qlaunch/addr\n",
+		`mpiexec -n 6 -ppn 3 -f "$PBS_NODEFILE" -bind-to none "$QLAUNCH" "$TOPOLOGY" --join --address-file "$ADDRESS_FILE" &` + "\n",
+		"(sleep 1740 && kill -TERM \"$ranks\" 2>/dev/null) &\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("script lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "qlaunch wait") || strings.Contains(s, "\"$QLAUNCH\" \"$TOPOLOGY\" &") {
+		t.Errorf("a join script starts no runtime of its own and waits for none:\n%s", s)
+	}
+	if out, err := exec.Command("bash", "-n", "-c", s).CombinedOutput(); err != nil {
+		t.Fatalf("bash -n: %v %s\n%s", err, out, s)
+	}
+	if _, err := JoinScript(JoinScriptConfig{ScriptConfig: ScriptConfig{Topology: "t", Nodes: 1, TasksPerNode: 1}}); err == nil {
+		t.Fatal("no address file, yet a script")
+	}
+	if _, err := JoinScript(JoinScriptConfig{ScriptConfig: ScriptConfig{Topology: "t", Nodes: 1, TasksPerNode: 1, Queue: "a b"}, AddressFile: "a"}); err == nil {
+		t.Fatal("a queue with a space, yet a script")
+	}
+}

@@ -16,6 +16,10 @@ const (
 	DefaultMaxPendingHandshakes = 128
 	DefaultAcceptRate           = 1000
 	DefaultOutboxBytes          = 256 << 20
+
+	DefaultAllocBacklogFor  = time.Second
+	DefaultAllocIdleTimeout = time.Minute
+	DefaultAllocDrainLead   = time.Minute
 )
 
 // Default returns the topology of an empty file: every key at its default.
@@ -43,6 +47,10 @@ func Default() *Topology {
 			Restarts:    DefaultRestarts,
 			RanksPerGPU: 1,
 			GPUEnv:      GPUCUDA,
+		},
+		Alloc: Alloc{
+			Nodes: 1, MaxAllocations: 1, Backlog: 1,
+			BacklogFor: DefaultAllocBacklogFor, IdleTimeout: DefaultAllocIdleTimeout, DrainLead: DefaultAllocDrainLead,
 		},
 	}
 }

@@ -54,6 +54,20 @@
 //	path = []                    # directories put first on the executors' PYTHONPATH
 //	threads = 0                  # OMP/MKL/OPENBLAS/NUMEXPR/VECLIB threads per executor; 0 = the rank's (blas_threads)
 //
+//	[alloc]                      # automatic allocation; absent = off
+//	scheduler = "slurm"          # slurm | pbs (required in the table)
+//	partition = ""               # slurm partition ("" = the default); pbs: queue = ""
+//	nodes = 1                    # nodes per allocation
+//	walltime = "0s"              # each allocation's limit, whole seconds; 0 = the scheduler's
+//	account = ""                 # account or project charged
+//	options = []                 # more sbatch/qsub options, one argument each
+//	max_allocations = 1          # allocations submitted and not ended at once
+//	backlog = 1                  # queued tasks that call for an allocation …
+//	backlog_for = "1s"           # … when they last this long
+//	idle_timeout = "1m"          # an allocation idle this long (no backlog) drains and ends
+//	drain_lead = "1m"            # the scheduler signals the ranks to drain this long before the walltime
+//	qlaunch = ""                 # the qlaunch binary on the new nodes; "" = the server's own
+//
 // {node} is the node's index in the node list, {host} its name, {gpu} the
 // rank's GPUs (comma-separated node-local indices).
 //

@@ -167,6 +167,25 @@ func decode(name, text string, raw map[string]any) (*Topology, []error) {
 				"threads":     func(k string, v any) { d.int(k, v, &t.Python.Threads) },
 			})
 		},
+		"alloc": func(k string, v any) {
+			a := &t.Alloc
+			d.table(k, v, map[string]func(string, any){
+				"scheduler":       func(k string, v any) { d.enum(k, v, &a.Scheduler) },
+				"partition":       func(k string, v any) { d.str(k, v, &a.Partition); t.allocQueueKey = k },
+				"queue":           func(k string, v any) { d.str(k, v, &a.Partition); t.allocQueueKey = k },
+				"nodes":           func(k string, v any) { d.int(k, v, &a.Nodes) },
+				"walltime":        func(k string, v any) { d.duration(k, v, &a.Walltime) },
+				"account":         func(k string, v any) { d.str(k, v, &a.Account) },
+				"options":         func(k string, v any) { d.strList(k, v, &a.Options) },
+				"max_allocations": func(k string, v any) { d.int(k, v, &a.MaxAllocations) },
+				"backlog":         func(k string, v any) { d.int(k, v, &a.Backlog) },
+				"backlog_for":     func(k string, v any) { d.duration(k, v, &a.BacklogFor) },
+				"idle_timeout":    func(k string, v any) { d.duration(k, v, &a.IdleTimeout) },
+				"drain_lead":      func(k string, v any) { d.duration(k, v, &a.DrainLead) },
+				"qlaunch":         func(k string, v any) { d.str(k, v, &a.Qlaunch) },
+			})
+			t.allocTable = true
+		},
 		"env": func(k string, v any) { d.strMap(k, v, &t.Env) },
 	})
 	return t, d.errs

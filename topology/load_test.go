@@ -91,6 +91,7 @@ threads = 4
 			BLASThreads: 2, RanksPerGPU: 1, GPUEnv: GPULevel, Restarts: 5, Env: map[string]string{"A": "{rank}", "B": "7"}},
 		Env:    map[string]string{"QUOTED_KEY": "x"},
 		Python: Python{Interpreter: "/usr/bin/python3", Path: []string{"/shared/lib", "src"}, Threads: 4},
+		Alloc:  Default().Alloc,
 	}
 	top.src = source{}
 	if !reflect.DeepEqual(*top, want) {
@@ -161,7 +162,7 @@ fanout = 0
 			"t.toml:9:3: workers.ranks_per_node: 9 pinned worker ranks do not fit 4 CPUs per node",
 			"t.toml:12:3: workers.env.BAD: unknown placeholder {bogus} (known: {rank}, {local_rank}, {node}, {host}, {gpu})",
 			"t.toml:13:3: workers.env.GPU: {gpu} is defined only for worker ranks with GPUs (workers.gpus_per_node > 0)",
-			"t.toml:15:1: bogus: unknown key (known keys: env, managers, python, runtime, server, tls, workers)",
+			"t.toml:15:1: bogus: unknown key (known keys: alloc, env, managers, python, runtime, server, tls, workers)",
 			"t.toml:19:1: managers.fanout: 0 is below the minimum 1",
 		}},
 		{"shapes", `[workers]
@@ -202,8 +203,8 @@ ranks_per_node = 2
 			"t.toml:4:1: env.1BAD: \"1BAD\" is not a valid environment variable name",
 		}},
 		{"arrays of tables", "x = 1\n[[group]]\nname = \"a\"\n[[group]]\nname = \"b\"\n", []string{
-			"t.toml:1:1: x: unknown key (known keys: env, managers, python, runtime, server, tls, workers)",
-			"t.toml:2:1: group: unknown key (known keys: env, managers, python, runtime, server, tls, workers)",
+			"t.toml:1:1: x: unknown key (known keys: alloc, env, managers, python, runtime, server, tls, workers)",
+			"t.toml:2:1: group: unknown key (known keys: alloc, env, managers, python, runtime, server, tls, workers)",
 		}},
 		{"multi-line strings", "[env]\nA = \"\"\"\nport = 1\n\"\"\"\nB = '''\n[x]'''\n[runtime]\nbad = 1\n", []string{
 			"t.toml:8:1: runtime.bad: unknown key (known keys: accept_rate, address_file, compress_threshold, compression, handshake_timeout, heartbeat, heartbeat_timeout, log_level, max_pending_handshakes, max_result_bytes, network, outbox_bytes, outbox_stall, port, secret_file)",
@@ -352,6 +353,75 @@ func TestMetricsAddr(t *testing.T) {
 		}
 		if got != tt.want || msg != tt.err {
 			t.Errorf("MetricsAddr(%q) = %q, %q; want %q, %q", tt.spec, got, msg, tt.want, tt.err)
+		}
+	}
+}
+
+func TestParseAlloc(t *testing.T) {
+	text := `
+[alloc]
+scheduler = "slurm"
+partition = "debug"
+nodes = 2
+walltime = "30m"
+account = "proj1"
+options = ["--qos=low", "--constraint=cpu"]
+max_allocations = 3
+backlog = 100
+backlog_for = "2s"
+idle_timeout = "45s"
+drain_lead = "30s"
+qlaunch = "/opt/qlaunch/bin/qlaunch"
+`
+	got, err := Parse("a.toml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Alloc{
+		Scheduler: SchedSLURM, Partition: "debug", Nodes: 2, Walltime: 30 * time.Minute, Account: "proj1",
+		Options: []string{"--qos=low", "--constraint=cpu"}, MaxAllocations: 3, Backlog: 100,
+		BacklogFor: 2 * time.Second, IdleTimeout: 45 * time.Second, DrainLead: 30 * time.Second, Qlaunch: "/opt/qlaunch/bin/qlaunch",
+	}
+	if !reflect.DeepEqual(got.Alloc, want) || !got.Alloc.Enabled() {
+		t.Fatalf("alloc = %+v, want %+v", got.Alloc, want)
+	}
+	def, err := Parse("d.toml", []byte("[alloc]\nscheduler = \"pbs\"\nqueue = \"workq\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := def.Alloc; a.Scheduler != SchedPBS || a.Partition != "workq" || a.Nodes != 1 || a.MaxAllocations != 1 || a.Backlog != 1 ||
+		a.BacklogFor != time.Second || a.IdleTimeout != time.Minute || a.DrainLead != time.Minute {
+		t.Fatalf("defaults: %+v", a)
+	}
+	if none, _ := Parse("n.toml", nil); none.Alloc.Enabled() {
+		t.Fatal("no [alloc] table, yet enabled")
+	}
+}
+
+func TestParseAllocErrors(t *testing.T) {
+	for _, c := range []struct{ text, want string }{
+		{"[alloc]\nnodes = 2\n", "b.toml:1:1: alloc.scheduler: is required in [alloc]"},
+		{"[alloc]\nscheduler = \"lsf\"\n", `b.toml:2:1: alloc.scheduler: "lsf" is not one of slurm, pbs`},
+		{"[alloc]\nscheduler = \"pbs\"\npartition = \"x\"\n", `b.toml:3:1: alloc.partition: PBS has queues: write queue = "x"`},
+		{"[alloc]\nscheduler = \"slurm\"\nqueue = \"x\"\n", `b.toml:3:1: alloc.queue: SLURM has partitions: write partition = "x"`},
+		{"[alloc]\nscheduler = \"slurm\"\nnodes = 0\n", "b.toml:3:1: alloc.nodes: 0 is below the minimum 1"},
+		{"[alloc]\nscheduler = \"slurm\"\nmax_allocations = 0\n", "b.toml:3:1: alloc.max_allocations: 0 is below the minimum 1"},
+		{"[alloc]\nscheduler = \"slurm\"\nbacklog = -1\n", "b.toml:3:1: alloc.backlog: -1 is below the minimum 1"},
+		{"[alloc]\nscheduler = \"slurm\"\nwalltime = \"1.5s\"\n", "b.toml:3:1: alloc.walltime: 1.5s is not a whole"},
+		{"[alloc]\nscheduler = \"slurm\"\nidle_timeout = \"0s\"\n", "b.toml:3:1: alloc.idle_timeout: 0s is not a positive duration"},
+		{"[alloc]\nscheduler = \"slurm\"\nbacklog_for = \"-1s\"\n", "b.toml:3:1: alloc.backlog_for: -1s is negative"},
+		{"[alloc]\nscheduler = \"slurm\"\nwalltime = \"1m\"\ndrain_lead = \"2m\"\n", "b.toml:4:1: alloc.drain_lead: 2m0s leaves nothing of the walltime 1m0s"},
+		{"[alloc]\nscheduler = \"slurm\"\naccount = \"a b\"\n", `b.toml:3:1: alloc.account: "a b": give one word`},
+		{"[alloc]\nscheduler = \"slurm\"\npartition = \"p;rm\"\n", `b.toml:3:1: alloc.partition: "p;rm": give one word`},
+		{"[alloc]\nscheduler = \"slurm\"\noptions = [\"qos=low\"]\n", `b.toml:3:1: alloc.options: element 0 ("qos=low") is not an option: give sbatch options`},
+		{"[alloc]\nscheduler = \"pbs\"\noptions = [\"-l\", \"\"]\n", "b.toml:3:1: alloc.options: element 1 is empty"},
+		{"[alloc]\nscheduler = \"slurm\"\noptions = [\"--a\\nb\"]\n", "alloc.options: element 0 (\"--a\\nb\") holds a line break"},
+		{"[alloc]\nscheduler = \"slurm\"\nbogus = 1\n", "b.toml:3:1: alloc.bogus: unknown key (known keys: account, backlog, backlog_for,"},
+		{"[alloc]\nscheduler = \"slurm\"\nnodes = \"2\"\n", "b.toml:3:1: alloc.nodes: must be an integer, not a string"},
+	} {
+		_, err := Parse("b.toml", []byte(c.text))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Parse(%q) = %v, want an error containing %q", c.text, err, c.want)
 		}
 	}
 }

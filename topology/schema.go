@@ -18,12 +18,19 @@ type Topology struct {
 	Managers Managers
 	Workers  Workers
 	Python   Python
+	// Alloc, when its Scheduler is set, lets the server grow the job by
+	// itself (table [alloc]): see Alloc.
+	Alloc Alloc
 	// Env is set in every rank's environment (templates allowed, {gpu} only
 	// for worker ranks); Workers.Env overrides it for worker ranks.
 	Env map[string]string
 
 	// src locates keys in the file, for errors found after decoding.
 	src source
+	// allocTable is set when the file has an [alloc] table;
+	// allocQueueKey is the key that named its partition or queue.
+	allocTable    bool
+	allocQueueKey string
 }
 
 // Runtime holds the settings the runtime reads (table [runtime]).
@@ -203,6 +210,68 @@ type Python struct {
 	// threads, default 0: the rank's (workers.blas_threads, 1 by default).
 	Threads int
 }
+
+// Alloc configures automatic allocation (table [alloc]): while tasks queue,
+// the server submits jobs of more capacity through the scheduler's own
+// commands (sbatch, qsub) whose ranks join it (qlaunch TOPOLOGY.toml
+// --join), and drains them when they are idle. An absent table (Scheduler
+// "") turns it off.
+type Alloc struct {
+	// Scheduler is slurm or pbs, key scheduler; required in the table.
+	Scheduler Scheduler
+	// Partition is the SLURM partition or the PBS queue of the jobs, key
+	// partition (slurm) or queue (pbs), default "": the scheduler's.
+	Partition string
+	// Nodes is the nodes of one allocation, key nodes, default 1.
+	Nodes int
+	// Walltime is each allocation's wall-clock limit, key walltime (a Go
+	// duration, whole seconds: "30m", "2h"), default 0: the scheduler's.
+	Walltime time.Duration
+	// Account is the account or project charged, key account, default "".
+	Account string
+	// Options are more sbatch or qsub options, one argument each (key
+	// options, e.g. ["--qos=low"] or ["-l", "place=pack"]).
+	Options []string
+	// MaxAllocations bounds the allocations submitted and not ended at
+	// once, key max_allocations, default 1.
+	MaxAllocations int
+	// Backlog is the number of queued tasks (waiting for a slot) at and
+	// above which an allocation is submitted, key backlog, default 1.
+	Backlog int
+	// BacklogFor is how long the backlog must last before one is
+	// submitted, key backlog_for, default "1s".
+	BacklogFor time.Duration
+	// IdleTimeout is how long an allocation's ranks run nothing, with no
+	// backlog, before it is drained and ends, key idle_timeout, default
+	// "1m".
+	IdleTimeout time.Duration
+	// DrainLead is how long before the walltime the scheduler signals the
+	// ranks to drain, key drain_lead, default "1m".
+	DrainLead time.Duration
+	// Qlaunch is the qlaunch binary as the allocation's nodes see it, key
+	// qlaunch, default "": the server's own executable.
+	Qlaunch string
+}
+
+// Enabled reports whether automatic allocation is on.
+func (a Alloc) Enabled() bool { return a.Scheduler != "" }
+
+// Scheduler names a batch scheduler.
+type Scheduler string
+
+// The schedulers.
+const (
+	SchedSLURM Scheduler = "slurm"
+	SchedPBS   Scheduler = "pbs"
+)
+
+// UnmarshalText accepts slurm or pbs.
+func (s *Scheduler) UnmarshalText(b []byte) error {
+	return unmarshalEnum((*string)(s), b, "slurm", "pbs")
+}
+
+// MarshalText returns the name.
+func (s Scheduler) MarshalText() ([]byte, error) { return []byte(s), nil }
 
 // The worker-rank environment variables that carry [python] to the python
 // kernel.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate checks t and returns every problem found, each a *ConfigError,
@@ -100,6 +101,7 @@ func (t *Topology) Validate() error {
 	}
 	errs = append(errs, t.envErrors()...)
 	errs = append(errs, t.pythonErrors()...)
+	errs = append(errs, t.allocErrors()...)
 	if len(errs) == 0 {
 		return nil
 	}
@@ -206,6 +208,79 @@ func (t *Topology) pythonErrors() []error {
 		bad("python.threads", "%d is above the maximum %d", p.Threads, MaxCPUs)
 	}
 	return errs
+}
+
+// allocErrors checks [alloc].
+func (t *Topology) allocErrors() []error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, t.src.errAt(key, fmt.Sprintf(format, a...)))
+	}
+	a := t.Alloc
+	if !a.Enabled() {
+		if t.allocTable {
+			bad("alloc.scheduler", "is required in [alloc]: \"slurm\" or \"pbs\" (or remove the table to turn automatic allocation off)")
+		}
+		return errs
+	}
+	switch q := t.allocQueueKey; {
+	case q == "alloc.partition" && a.Scheduler == SchedPBS:
+		bad(q, "PBS has queues: write queue = %q", a.Partition)
+	case q == "alloc.queue" && a.Scheduler == SchedSLURM:
+		bad(q, "SLURM has partitions: write partition = %q", a.Partition)
+	}
+	word := func(key, v string) {
+		if strings.ContainsFunc(v, func(c rune) bool { return c <= ' ' || c > '~' || strings.ContainsRune("\"'`$\\;&|<>()*?[]{}!#~", c) }) {
+			bad(key, "%q: give one word, with no spaces, quotes or shell characters", v)
+		}
+	}
+	if t.allocQueueKey != "" {
+		word(t.allocQueueKey, a.Partition)
+	}
+	word("alloc.account", a.Account)
+	if a.Qlaunch != "" && strings.ContainsFunc(a.Qlaunch, func(c rune) bool { return c < ' ' || c == 0x7f }) {
+		bad("alloc.qlaunch", "%q holds a control character: give the path of the qlaunch binary", a.Qlaunch)
+	}
+	for i, o := range a.Options {
+		switch {
+		case o == "":
+			bad("alloc.options", "element %d is empty", i)
+		case strings.ContainsAny(o, "\x00\n\r"):
+			bad("alloc.options", "element %d (%q) holds a line break or NUL: give one argument per element", i, o)
+		case i == 0 && !strings.HasPrefix(o, "-"):
+			bad("alloc.options", "element 0 (%q) is not an option: give %s options such as [\"--qos=low\"], one argument per element (the script is qlaunch's)", o, submitCommand(a.Scheduler))
+		}
+	}
+	for _, c := range []struct {
+		key string
+		v   int
+	}{{"alloc.nodes", a.Nodes}, {"alloc.max_allocations", a.MaxAllocations}, {"alloc.backlog", a.Backlog}} {
+		if c.v < 1 {
+			bad(c.key, "%d is below the minimum 1", c.v)
+		}
+	}
+	if a.Walltime < 0 || a.Walltime%time.Second != 0 {
+		bad("alloc.walltime", "%v is not a whole, non-negative number of seconds (such as \"30m\" or \"2h\"; 0: the scheduler's limit)", a.Walltime)
+	}
+	if a.BacklogFor < 0 {
+		bad("alloc.backlog_for", "%v is negative", a.BacklogFor)
+	}
+	if a.IdleTimeout <= 0 {
+		bad("alloc.idle_timeout", "%v is not a positive duration", a.IdleTimeout)
+	}
+	if a.DrainLead < time.Second || a.DrainLead%time.Second != 0 {
+		bad("alloc.drain_lead", "%v is not a whole number of seconds, at least 1s", a.DrainLead)
+	} else if a.Walltime > 0 && a.DrainLead >= a.Walltime {
+		bad("alloc.drain_lead", "%v leaves nothing of the walltime %v: the ranks would drain as they start", a.DrainLead, a.Walltime)
+	}
+	return errs
+}
+
+func submitCommand(s Scheduler) string {
+	if s == SchedPBS {
+		return "qsub"
+	}
+	return "sbatch"
 }
 
 func validEnvName(s string) bool {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/boot"
+	"github.com/qlaunch/qlaunch/launcher/metrics"
 	"github.com/qlaunch/qlaunch/launcher/netpick"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/rank"
@@ -150,12 +151,25 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 	}
 	ctx, stopRank := rankContext(ctx, grace, server.Load)
 	defer stopRank()
+	allocCtx, stopAlloc := context.WithCancel(ctx)
+	waitAlloc := func() error { return nil }
 	cfg.Started = func(r topology.Rank) {
 		server.Store(r.Roles.Has(topology.RoleServer))
 		if !r.Roles.Has(topology.RoleServer) {
 			return
 		}
-		stop, err := serveMetrics(ctx, *metricsAddr, cfg.Monitor, log)
+		var src metrics.Source = cfg.Monitor
+		if t.Alloc.Enabled() && cfg.Join == nil {
+			// [alloc]: this server grows the job by itself.
+			a, wait, err := startAllocator(allocCtx, t, path, t.Runtime.AddressPath(e.getenv), cfg.Secret, cfg.Monitor, log)
+			if err != nil {
+				log.Error("no automatic allocation", "err", err)
+			} else {
+				waitAlloc = wait
+				src = allocMetrics{cfg.Monitor, a}
+			}
+		}
+		stop, err := serveMetrics(ctx, *metricsAddr, src, log)
 		if err != nil {
 			log.Error("no metrics endpoint", "err", err)
 			return
@@ -163,6 +177,14 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 		stopMetrics = stop
 	}
 	defer func() { stopMetrics() }()
+	// Once the server stops, its allocator cancels the jobs it submitted
+	// that still run, and the rank waits until the scheduler lists none.
+	defer func() {
+		stopAlloc()
+		if err := waitAlloc(); err != nil {
+			log.Error(err.Error())
+		}
+	}()
 	if mpi {
 		// MPI_THREAD_FUNNELED: StartMPI locks this goroutine to its thread;
 		// every MPI call, Finalize included, is made here.

@@ -293,7 +293,7 @@ func checkMetrics(cmd, spec string) error {
 // serveMetrics starts the metrics endpoint of the server mon watches at
 // spec (a port alone: loopback; see topology.MetricsAddr), and returns a
 // function that stops it and waits for it. An empty spec serves nothing.
-func serveMetrics(ctx context.Context, spec string, mon *launcher.Monitor, log *slog.Logger) (stop func(), err error) {
+func serveMetrics(ctx context.Context, spec string, mon metrics.Source, log *slog.Logger) (stop func(), err error) {
 	addr, err := topology.MetricsAddr(spec)
 	if err != nil {
 		return nil, usagef("--metrics: %w", err)

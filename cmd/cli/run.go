@@ -59,6 +59,7 @@ func commands() []command {
 		{"status", "print the runtime's tree: ranks, slots busy/idle, tasks done", cmdStatus},
 		{"wait", "wait until the whole tree has joined", cmdWait},
 		{"drain", "drain ranks (by rank or host): they finish their tasks and leave", cmdDrain},
+		{"alloc", "list, add or remove the allocations the server submitted ([alloc])", cmdAlloc},
 		{"whoami", "print the launcher and rank identity this process detects", cmdWhoami},
 		{"bench", "measure the runtime on the standard workloads", cmdBench},
 		{"hostlist", "expand, compress or count SLURM hostlist expressions", cmdHostlist},

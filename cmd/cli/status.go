@@ -66,6 +66,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		"and done, tasks per second since the previous refresh (with --watch) and how\n"+
 		"long its parent has not heard from it (its last heartbeat's age). Ranks the\n"+
 		"server expected from the job's plan and has not got show as missing or lost.\n"+
+		"A server with an [alloc] table adds its allocations (as qlaunch alloc list).\n"+
 		"--format json prints one JSON object ({\"time\":…,\"ranks\":[…]}); with --watch,\n"+
 		"one a line.")
 	var cf clientFlags
@@ -103,7 +104,14 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return writeStatus(e.stdout, snap, *format, true)
+		if err := writeStatus(e.stdout, snap, *format, true); err != nil {
+			return err
+		}
+		if *format == "text" && cf.ip == "" && e.getenv("QLAUNCH_ADDR") == "" {
+			// A server that grows the job by itself: its allocations too.
+			writeAllocations(ctx, e, addressFilePath(e, cf.addrFile), cf.secretFile)
+		}
+		return nil
 	}
 	live := *format == "text" && stdoutTerminal(e)
 	tick := time.NewTicker(watch.interval)

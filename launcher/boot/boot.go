@@ -72,8 +72,11 @@ type Config struct {
 	Network string
 	// Interfaces lists this node's interfaces; nil means netpick.Interfaces.
 	Interfaces func() ([]netpick.Interface, error)
-	Registry   *kernels.Registry // the kernels a worker rank runs
-	Secret     wire.Secret
+	// Registry holds the kernels a worker rank runs; the server and
+	// manager ranks learn from it which are retryable (placed again when
+	// the rank running them is lost).
+	Registry *kernels.Registry
+	Secret   wire.Secret
 	// SecretFile is the file Secret came from, recorded in the server's
 	// address file for clients; "" records none.
 	SecretFile string
@@ -296,12 +299,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			Rank: e.Rank, Host: e.Host, Listener: ln, ExpectRanks: total,
 			AddressFile: addrFile, Address: ln.Addr().String(), Link: link, Logger: cfg.Logger,
 			Owner: launcher.AddressOwner{Job: info.JobID, SecretFile: cfg.SecretFile},
-			Plan:  expect, Monitor: cfg.Monitor, Alloc: info.JobID,
+			Plan:  expect, Monitor: cfg.Monitor, Alloc: info.JobID, Registry: cfg.Registry,
 		})
 	case e.Roles.Has(topology.RoleManager):
 		err = launcher.RunManager(ctx, launcher.ManagerConfig{
 			Rank: e.Rank, Host: e.Host, Listeners: []net.Listener{ln}, Parent: parent, Link: link, Logger: cfg.Logger,
-			Alloc: info.JobID, Drain: cfg.Drain,
+			Alloc: info.JobID, Drain: cfg.Drain, Registry: cfg.Registry,
 		})
 	default:
 		err = launcher.RunWorker(ctx, launcher.WorkerConfig{

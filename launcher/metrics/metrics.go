@@ -72,6 +72,17 @@ type Source interface {
 	Status(ctx context.Context) ([]wire.RankStatus, error)
 }
 
+// AllocSource is what a Source also gives when its server grows the job
+// by itself (topology [alloc]): how many of the allocations it submitted
+// are in each phase (pending, running, joined, draining, ended).
+type AllocSource interface {
+	AllocationPhases() map[string]int
+}
+
+// AllocPhases are the phases qlaunch_allocations reports, every one of
+// them on every scrape.
+var AllocPhases = []string{"pending", "running", "joined", "draining", "ended"}
+
 // Collector turns a server's counters and its tree's status into metrics.
 type Collector struct {
 	src     Source
@@ -87,6 +98,7 @@ type Collector struct {
 	payload, wireBytes, frames, compressed           *prometheus.Desc
 	up, rankSlots, busy, queued, done, heartbeat     *prometheus.Desc
 	statusErrors                                     *prometheus.Desc
+	allocations                                      *prometheus.Desc
 }
 
 // statusRound is one tree status taken for the scrapes: ranks and err are
@@ -134,6 +146,7 @@ func NewCollector(src Source, timeout time.Duration) *Collector {
 		done:         d("rank_tasks_done_total", "Tasks a rank finished.", rank...),
 		heartbeat:    d("rank_heartbeat_age_seconds", "How long the rank's parent had not heard from it.", rank...),
 		statusErrors: d("scrape_status_errors_total", "Scrapes whose tree status could not be taken."),
+		allocations:  d("allocations", "Allocations the server submitted by itself ([alloc]), by phase.", "phase"),
 	}
 }
 
@@ -142,7 +155,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.submitted, c.completed, c.failed, c.cancelled, c.retried, c.restarts, c.queue, c.inFlight, c.ranks, c.slots,
 		c.clients, c.payload, c.wireBytes, c.frames, c.compressed, c.up, c.rankSlots, c.busy, c.queued,
-		c.done, c.heartbeat, c.statusErrors,
+		c.done, c.heartbeat, c.statusErrors, c.allocations,
 	} {
 		ch <- d
 	}
@@ -179,6 +192,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.frames, s.Wire.FramesOut, "out")
 	counter(c.compressed, s.Wire.CompressedIn, "in")
 	counter(c.compressed, s.Wire.CompressedOut, "out")
+	if a, ok := c.src.(AllocSource); ok {
+		phases := a.AllocationPhases()
+		for _, p := range AllocPhases {
+			gauge(c.allocations, float64(phases[p]), p)
+		}
+	}
 
 	ranks, err := c.status()
 	if err != nil {

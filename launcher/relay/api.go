@@ -121,13 +121,14 @@ const (
 	RankExited                  // Rank, Slots, Reason, Restart
 	Stalled                     // Peer, Reason
 	SelfDrain                   //
+	DrainRanks                  // Ranks
 	Stop                        // Err
 	StatusAsk                   // Token
 )
 
 var eventNames = [...]string{
 	PeerUp: "up", PeerDown: "down", Frame: "frame", Tick: "tick", Timeout: "timeout",
-	RankExited: "exited", Stalled: "stalled", SelfDrain: "self-drain", Stop: "stop", StatusAsk: "status-ask",
+	RankExited: "exited", Stalled: "stalled", SelfDrain: "self-drain", DrainRanks: "drain-ranks", Stop: "stop", StatusAsk: "status-ask",
 }
 
 func (t EventType) String() string {
@@ -170,6 +171,9 @@ type Event struct {
 	Slots   int
 	Reason  string
 	Restart bool
+
+	// DrainRanks: the ranks to drain, as a client's wire.Drain lists them.
+	Ranks []int
 
 	// StatusAsk: the observer's token, given back in StatusReply.
 	Token uint64

@@ -138,6 +138,8 @@ func (c *Core) Step(ev Event) []Action {
 		}
 	case SelfDrain:
 		c.selfDrain()
+	case DrainRanks:
+		c.onDrain(ev.Ranks)
 	case Stop:
 		c.fail(ev.Err)
 	case StatusAsk:

@@ -66,12 +66,16 @@ type Action struct {
 }
 
 type child struct {
-	peer     Peer
-	slots    int // worker slots in the child's subtree
-	out      int // tasks sent and not finished
-	idle     int // idle slots, as last reported
-	queued   int // queued tasks, as last reported
-	sent     int // tasks sent since the last load report
+	peer   Peer
+	slots  int // worker slots in the child's subtree
+	out    int // tasks sent and not finished
+	idle   int // idle slots, as last reported
+	queued int // queued tasks, as last reported
+	sent   int // tasks sent since the last load report
+	// reported: the child sends load reports (a worker rank). A relay
+	// child (a manager, a joined allocation) sends none: its spare
+	// slots are its slots less the tasks it holds.
+	reported bool
 	stealing bool
 	draining bool // leaving: no new task, its slots no longer count
 }
@@ -224,6 +228,9 @@ func (s *Sched) AddChild(p Peer, slots int) {
 	} else {
 		s.children = append(s.children, child{peer: p, slots: slots, idle: slots})
 	}
+	// New capacity takes work queued on the others (a joined allocation
+	// takes its share of a backlog already placed).
+	defer s.balance()
 	if slots > 0 {
 		s.started = true
 	}
@@ -309,6 +316,9 @@ func (s *Sched) Result(from Peer, id uint64, body []byte) {
 	e.body = nil
 	if c := s.find(from); c != nil {
 		c.out--
+		if !c.reported && c.out < c.slots && !c.draining {
+			s.balance() // a relay child has room: share others' queues with it
+		}
 	}
 	if !e.gone {
 		s.actions = append(s.actions, Action{Kind: SendResult, To: e.src, ID: e.srcID, Body: body})
@@ -436,7 +446,7 @@ func (s *Sched) Load(p Peer, idle, queued int) {
 	if c == nil {
 		return
 	}
-	c.idle, c.queued, c.sent, c.stealing = idle, queued, 0, false
+	c.idle, c.queued, c.sent, c.stealing, c.reported = idle, queued, 0, false, true
 	if c.draining {
 		c.idle = 0
 	}
@@ -447,8 +457,12 @@ func (s *Sched) balance() {
 	spare := 0
 	for i := range s.children {
 		c := &s.children[i]
-		if c.idle > c.sent && c.queued == 0 {
+		switch {
+		case c.draining:
+		case c.reported && c.idle > c.sent && c.queued == 0:
 			spare += c.idle - c.sent
+		case !c.reported && c.out < c.slots:
+			spare += c.slots - c.out
 		}
 	}
 	if spare == 0 {

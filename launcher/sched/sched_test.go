@@ -408,3 +408,58 @@ func TestDrainingTheLastChildLeavesNoSlot(t *testing.T) {
 		t.Fatal("Drain of an unknown child reported true")
 	}
 }
+
+// A relay child (a joined allocation's manager: no load reports) that
+// joins while a worker child holds a queue takes its share: it is
+// offered stolen tasks at once, and again whenever it has room.
+func TestJoiningRelayTakesQueuedWork(t *testing.T) {
+	s := New()
+	s.AddChild(1, 2) // a worker rank
+	for i := range 100 {
+		s.Submit(9, uint64(i), nil, false)
+	}
+	s.Load(1, 0, 98)
+	s.Ready()
+	s.AddChild(2, 4) // the new allocation's manager
+	got := s.Ready()
+	if len(got) != 1 || got[0].Kind != Steal || got[0].To != 1 || got[0].N != 16 {
+		t.Fatalf("on the join: %+v, want one steal of 16 from child 1", got)
+	}
+	// Child 1 hands 16 up; they go to the new child.
+	for i := range 16 {
+		s.Submit(1, uint64(1000+i), nil, false)
+	}
+	s.Load(1, 0, 82)
+	var ids []uint64
+	for _, a := range s.Ready() {
+		if a.Kind != SendTask || a.To != 2 {
+			t.Fatalf("handed-up task placed %+v, want on child 2", a)
+		}
+		ids = append(ids, a.ID)
+	}
+	if len(ids) != 16 {
+		t.Fatalf("%d tasks placed on child 2, want 16", len(ids))
+	}
+	// While it holds more than its slots, no steal; once it has room, one.
+	for _, id := range ids[:12] {
+		s.Result(2, id, nil)
+	}
+	for _, a := range s.Ready() {
+		if a.Kind == Steal {
+			t.Fatalf("steal while child 2 holds %d tasks on 4 slots", s.Holding(2))
+		}
+	}
+	s.Result(2, ids[12], nil)
+	got = s.Ready()
+	if len(got) != 2 || !slices.ContainsFunc(got, func(a Action) bool { return a.Kind == Steal && a.To == 1 && a.N == 4 }) {
+		t.Fatalf("child 2 with one slot free: %+v, want a result and a steal of 4", got)
+	}
+	// A draining relay child is offered nothing.
+	s.Drain(2)
+	s.Load(1, 0, 80)
+	for _, a := range s.Ready() {
+		if a.Kind == Steal {
+			t.Fatalf("steal for a draining child: %+v", a)
+		}
+	}
+}
