@@ -164,9 +164,10 @@ type Table[X any] struct {
 // NewTable returns an empty table whose futures' IDs carry scope in their
 // upper 32 bits: owners that hand out futures from several tables (one
 // per running task) give each its own scope, so that a future is never
-// mistaken for another table's. The zero Table is a table of scope 0.
-func NewTable[X any](scope uint32) *Table[X] {
-	return &Table[X]{scope: uint64(scope) << seqBits}
+// mistaken for another table's. The zero Table is an empty table of
+// scope 0; a table allocates nothing until its first future.
+func NewTable[X any](scope uint32) Table[X] {
+	return Table[X]{scope: uint64(scope) << seqBits}
 }
 
 // New issues a future of n results.

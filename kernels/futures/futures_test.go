@@ -13,7 +13,7 @@ import (
 // waits on the future's wake-up with the lock released.
 type owner struct {
 	mu sync.Mutex
-	t  *Table[string]
+	t  Table[string]
 }
 
 func newOwner() *owner { return &owner{t: NewTable[string](3)} }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,7 +39,24 @@ const (
 	Echo = "futurestest.echo" // returns its payload
 	Fail = "futurestest.fail" // fails with its payload as the message
 	Hold = "futurestest.hold" // returns once its context ends
+	Root = "futurestest.root" // InTask's kernel
 )
+
+// InTask returns the kernel (named Root) through which an in-task runtime
+// is put under Run: it sends the kernels.Runtime it runs with to rts and
+// returns once its context ends. The constructor starts it as a task,
+// takes its runtime from rts, and cancels it when the test ends.
+func InTask(rts chan<- kernels.Runtime) kernels.Kernel {
+	return kernels.Kernel{Name: Root, Func: func(ctx context.Context, rt kernels.Runtime, _ []string, _ []byte) ([]byte, error) {
+		select {
+		case rts <- rt:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		<-ctx.Done()
+		return nil, nil
+	}}
+}
 
 // Kernels returns the kernels Run submits; the runtime under test must
 // have them registered.
@@ -57,6 +75,21 @@ func Kernels() []kernels.Kernel {
 	}
 }
 
+// Gate is the kernel name of a task that returns "gate" once its check
+// opens the gate, or its context ends.
+const Gate = "futurestest.gate"
+
+func gate(g <-chan struct{}) kernels.Kernel {
+	return kernels.Kernel{Name: Gate, Func: func(ctx context.Context, _ kernels.Runtime, _ []string, _ []byte) ([]byte, error) {
+		select {
+		case <-g:
+			return []byte("gate"), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}}
+}
+
 // bound is how long any one check may take before it fails (a hang is a
 // failure, not a timeout of the whole test binary).
 const bound = time.Minute
@@ -70,12 +103,13 @@ func echoes(n int) []kernels.Task {
 }
 
 // Run checks the contract against the runtime newRuntime returns; it is
-// called once per subtest, and the runtime is the caller's to stop (with
-// t.Cleanup).
-func Run(t *testing.T, newRuntime func(t *testing.T) Runtime) {
+// called once per subtest with the kernels that subtest submits (Kernels
+// and its own), which the runtime must have registered; the runtime is
+// the caller's to stop (with t.Cleanup).
+func Run(t *testing.T, newRuntime func(t *testing.T, ks []kernels.Kernel) Runtime) {
 	checks := []struct {
 		name string
-		fn   func(t *testing.T, ctx context.Context, rt Runtime)
+		fn   func(t *testing.T, ctx context.Context, rt Runtime, openGate func())
 	}{
 		{"WaitInOrderThenFreed", waitInOrder},
 		{"NextEachOnceThenFreed", nextEachOnce},
@@ -88,10 +122,14 @@ func Run(t *testing.T, newRuntime func(t *testing.T) Runtime) {
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
-			rt := newRuntime(t)
+			g := make(chan struct{})
+			var once sync.Once
+			open := func() { once.Do(func() { close(g) }) }
+			t.Cleanup(open)
+			rt := newRuntime(t, append(Kernels(), gate(g)))
 			ctx, stop := context.WithTimeout(context.Background(), bound)
 			defer stop()
-			c.fn(t, ctx, rt)
+			c.fn(t, ctx, rt, open)
 		})
 	}
 }
@@ -121,7 +159,7 @@ func wantDrained(t *testing.T, ctx context.Context, rt Runtime, f kernels.Future
 	}
 }
 
-func waitInOrder(t *testing.T, ctx context.Context, rt Runtime) {
+func waitInOrder(t *testing.T, ctx context.Context, rt Runtime, _ func()) {
 	base := held(rt)
 	f, err := rt.Map(ctx, echoes(100))
 	if err != nil {
@@ -147,7 +185,7 @@ func waitInOrder(t *testing.T, ctx context.Context, rt Runtime) {
 	}
 }
 
-func nextEachOnce(t *testing.T, ctx context.Context, rt Runtime) {
+func nextEachOnce(t *testing.T, ctx context.Context, rt Runtime, _ func()) {
 	base := held(rt)
 	const n = 100
 	f, err := rt.Map(ctx, echoes(n))
@@ -178,25 +216,35 @@ func nextEachOnce(t *testing.T, ctx context.Context, rt Runtime) {
 	wantDrained(t, ctx, rt, f)
 }
 
-func nextThenWait(t *testing.T, ctx context.Context, rt Runtime) {
-	f, err := rt.Map(ctx, echoes(3))
+func nextThenWait(t *testing.T, ctx context.Context, rt Runtime, openGate func()) {
+	f, err := rt.Map(ctx, append(echoes(2), kernels.Task{Kernel: Gate}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rt.Next(ctx, f); err != nil {
-		t.Fatal(err)
+	for taken := 0; taken < 2; {
+		rs, err := rt.Next(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Index == 2 {
+				t.Fatal("Next returned the gated task's result before the gate opened")
+			}
+		}
+		taken += len(rs)
 	}
+	openGate()
 	vs, err := rt.Wait(ctx, f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprintf("%s", vs); got != "[0 1 2]" {
+	if got := fmt.Sprintf("%s", vs); got != "[0 1 gate]" {
 		t.Errorf("Wait after a Next: %s, want every value, those taken too", got)
 	}
 	wantDrained(t, ctx, rt, f)
 }
 
-func firstError(t *testing.T, ctx context.Context, rt Runtime) {
+func firstError(t *testing.T, ctx context.Context, rt Runtime, _ func()) {
 	ts := []kernels.Task{
 		{Kernel: Echo, Payload: []byte("ok")},
 		{Kernel: Fail, Payload: []byte("first failure")},
@@ -237,7 +285,7 @@ func firstError(t *testing.T, ctx context.Context, rt Runtime) {
 	wantDrained(t, ctx, rt, g)
 }
 
-func cancel(t *testing.T, ctx context.Context, rt Runtime) {
+func cancel(t *testing.T, ctx context.Context, rt Runtime, _ func()) {
 	base := held(rt)
 	f, err := rt.Map(ctx, []kernels.Task{{Kernel: Hold}, {Kernel: Hold}})
 	if err != nil {
@@ -267,7 +315,7 @@ func cancel(t *testing.T, ctx context.Context, rt Runtime) {
 	wantHeld(t, rt, base, "after Cancel and a Wait")
 }
 
-func unknown(t *testing.T, ctx context.Context, rt Runtime) {
+func unknown(t *testing.T, ctx context.Context, rt Runtime, _ func()) {
 	made := kernels.Future{ID: 1<<62 + 7, N: 1}
 	if _, err := rt.Wait(ctx, made); !errors.Is(err, kernels.ErrUnknownFuture) {
 		t.Errorf("Wait on a made-up future: %v, want ErrUnknownFuture", err)
@@ -290,7 +338,7 @@ func unknown(t *testing.T, ctx context.Context, rt Runtime) {
 	}
 }
 
-func waitContext(t *testing.T, ctx context.Context, rt Runtime) {
+func waitContext(t *testing.T, ctx context.Context, rt Runtime, _ func()) {
 	f, err := rt.Map(ctx, []kernels.Task{{Kernel: Hold}})
 	if err != nil {
 		t.Fatal(err)
@@ -315,7 +363,7 @@ func waitContext(t *testing.T, ctx context.Context, rt Runtime) {
 
 // manyFlat drains 1000 maps with Next and cancels 1000 more: the runtime
 // holds no more futures than before.
-func manyFlat(t *testing.T, ctx context.Context, rt Runtime) {
+func manyFlat(t *testing.T, ctx context.Context, rt Runtime, _ func()) {
 	base := held(rt)
 	for i := range 1000 {
 		f, err := rt.Map(ctx, echoes(2))
