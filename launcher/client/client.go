@@ -9,12 +9,13 @@
 // Closing the client (or losing its connection) cancels its tasks in the
 // runtime and fails every call still waiting.
 //
-// A long-lived client holds only the futures still in use: it forgets a
-// future once Wait returned, once Next returned its last result, or once
-// it was cancelled (later results of its tasks are dropped). Wait or Next
-// on a forgotten future returns kernels.ErrNoMoreResults, or the
-// cancellation error for one of the last 1024 cancelled (Futures counts
-// those held).
+// The client's futures keep the one contract of package kernels/futures,
+// as a kernel's do: a long-lived client holds only the futures still in
+// use, for it frees a future once Wait returned, once Next returned its
+// last result, or once it was cancelled (later results of its tasks are
+// dropped). Wait or Next on a freed future returns
+// kernels.ErrNoMoreResults, or kernels.ErrCancelled for one of the last
+// futures.RecentCancels cancelled (Futures counts those held).
 package client
 
 import (
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/kernels/futures"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -73,26 +75,23 @@ type Client struct {
 	nc   net.Conn
 	fc   *wire.Conn
 
-	mu         sync.Mutex
-	futures    map[uint64]*future
-	nextFuture uint64
-	// recentCancel holds the ids of the last maxRecentCancel futures
-	// cancelled (and so forgotten), for calls on them to say so; ring is
-	// their order, oldest first from ringAt.
-	recentCancel map[uint64]struct{}
-	ring         []uint64
-	ringAt       int
-	submitOut    [][]byte // task batches, each of about wire.MaxBatch at most
-	freeBufs     [][]byte // written batches, for reuse
-	cancelOut    []uint64
-	ctrlOut      []frame
-	statusWait   map[uint64]chan []wire.RankStatus
-	nextStatus   uint64
-	maxFrame     int
-	err          error
-	wake         chan struct{}
-	writeMu      sync.Mutex // held while writing to the connection
-	wg           sync.WaitGroup
+	mu sync.Mutex
+	// futures holds the client's futures (scope 0: their IDs fit in the
+	// upper half of a task id, id<<indexBits|index); block is the
+	// futures.Block of Wait and Next.
+	futures    futures.Table[struct{}]
+	block      futures.Block
+	submitOut  [][]byte // task batches, each of about wire.MaxBatch at most
+	freeBufs   [][]byte // written batches, for reuse
+	cancelOut  []uint64
+	ctrlOut    []frame
+	statusWait map[uint64]chan []wire.RankStatus
+	nextStatus uint64
+	maxFrame   int
+	err        error
+	wake       chan struct{}
+	writeMu    sync.Mutex // held while writing to the connection
+	wg         sync.WaitGroup
 }
 
 type frame struct {
@@ -100,26 +99,7 @@ type frame struct {
 	body []byte
 }
 
-type future struct {
-	n         int
-	vals      [][]byte
-	errs      []error
-	arrived   []int32
-	taken     int
-	done      int
-	waited    bool
-	cancelled bool
-	waiting   bool
-	next      bool
-	wake      chan struct{}
-}
-
 const indexBits = 32
-
-// maxRecentCancel is how many cancelled futures the client remembers as
-// cancelled after forgetting them: Wait or Next on one of them says it was
-// cancelled; on an older one they return kernels.ErrNoMoreResults.
-const maxRecentCancel = 1024
 
 // linkBuffer is the socket buffer size asked for, each way: with the
 // kernel's autotuned default (16 KiB to start), maps of 1 MiB payloads ran
@@ -146,10 +126,10 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	}
 	c := &Client{
 		opts: opts, nc: nc, fc: fc,
-		futures: make(map[uint64]*future), statusWait: make(map[uint64]chan []wire.RankStatus),
-		recentCancel: make(map[uint64]struct{}),
-		wake:         make(chan struct{}, 1), maxFrame: opts.Wire.MaxFrame,
+		statusWait: make(map[uint64]chan []wire.RankStatus),
+		wake:       make(chan struct{}, 1), maxFrame: opts.Wire.MaxFrame,
 	}
+	c.block = c.waitUnlocked
 	if c.maxFrame <= 0 {
 		c.maxFrame = wire.DefaultMaxFrame
 	}
@@ -170,9 +150,7 @@ func (c *Client) fail(err error) {
 	c.mu.Lock()
 	if c.err == nil {
 		c.err = err
-		for _, f := range c.futures {
-			wakeup(f)
-		}
+		c.futures.Close(err)
 		for id, ch := range c.statusWait {
 			close(ch)
 			delete(c.statusWait, id)
@@ -181,13 +159,6 @@ func (c *Client) fail(err error) {
 	c.mu.Unlock()
 	c.nc.Close()
 	c.wakeWriter()
-}
-
-func wakeup(f *future) {
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
 }
 
 func (c *Client) wakeWriter() {
@@ -228,10 +199,12 @@ func (c *Client) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, er
 		c.mu.Unlock()
 		return kernels.Future{}, c.err
 	}
-	c.nextFuture++
-	id := c.nextFuture
-	f := &future{n: len(ts), vals: make([][]byte, len(ts)), wake: make(chan struct{}, 1)}
-	c.futures[id] = f
+	f, err := c.futures.New(len(ts))
+	if err != nil {
+		c.mu.Unlock()
+		return kernels.Future{}, err
+	}
+	id := f.ID()
 	// Encode batch by batch, writing each full one at once (unless
 	// another goroutine is writing, which then takes it): the server
 	// starts on the first MiB of a large map while the rest is encoded,
@@ -242,14 +215,14 @@ func (c *Client) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, er
 			c.mu.Unlock()
 			c.flushNow()
 			c.mu.Lock()
-			if c.err != nil || f.cancelled {
+			if c.err != nil || f.Cancelled() {
 				break
 			}
 		}
 	}
 	c.mu.Unlock()
 	c.flushNow()
-	return kernels.Future{ID: id, N: len(ts)}, nil
+	return f.Handle(), nil
 }
 
 // appendTask adds a task record to the last submit batch, or to a new one
@@ -279,157 +252,58 @@ func (c *Client) newBuf(n int) []byte {
 	return make([]byte, 0, max(n, wire.MaxBatch))
 }
 
-// lookup returns the future kf names, or why there is none: it was never
-// issued (kernels.ErrUnknownFuture), it was cancelled (a cancellation
-// TaskError), or every result was taken (kernels.ErrNoMoreResults). Called
-// with mu held.
-func (c *Client) lookup(kf kernels.Future) (*future, error) {
-	f, ok := c.futures[kf.ID]
-	switch {
-	case ok:
-		return f, nil
-	case kf.ID == 0 || kf.ID > c.nextFuture:
-		return nil, fmt.Errorf("client: %w: %d", kernels.ErrUnknownFuture, kf.ID)
-	}
-	if _, ok := c.recentCancel[kf.ID]; ok {
-		return nil, &TaskError{Cancelled: true}
-	}
-	return nil, fmt.Errorf("client: future %d: %w (the client forgets a future once Wait returned, Next returned its last result, or it was cancelled)", kf.ID, kernels.ErrNoMoreResults)
-}
-
-// forget drops future id from the table, remembering it among the recent
-// cancellations if it was cancelled. Called with mu held.
-func (c *Client) forget(id uint64, cancelled bool) {
-	delete(c.futures, id)
-	if !cancelled {
-		return
-	}
-	if len(c.ring) < maxRecentCancel {
-		c.ring = append(c.ring, id)
-	} else {
-		delete(c.recentCancel, c.ring[c.ringAt])
-		c.ring[c.ringAt] = id
-		c.ringAt = (c.ringAt + 1) % maxRecentCancel
-	}
-	c.recentCancel[id] = struct{}{}
-}
-
 // Futures returns the number of futures the client holds: issued, and not
-// yet waited for, taken whole by Next, or cancelled.
+// yet drained (by Wait, or Next to the last result) or cancelled.
 func (c *Client) Futures() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.futures)
+	return c.futures.Len()
 }
 
-// block waits for progress on f. Called with mu held; returns with it held.
-func (c *Client) block(ctx context.Context, f *future, next bool) error {
-	f.waiting, f.next = true, next
+// waitUnlocked is the client's futures.Block: it waits for woken or ctx
+// with mu released.
+func (c *Client) waitUnlocked(ctx context.Context, woken <-chan struct{}) error {
 	c.mu.Unlock()
-	var err error
+	defer c.mu.Lock()
 	select {
-	case <-f.wake:
+	case <-woken:
+		return nil
 	case <-ctx.Done():
-		err = ctx.Err()
+		return ctx.Err()
 	}
-	c.mu.Lock()
-	f.waiting = false
-	return err
 }
 
 // Wait blocks until every result of f is in and returns them in input
-// order, or the first task error by index.
+// order, or the first task error by index; f is then freed.
 func (c *Client) Wait(ctx context.Context, kf kernels.Future) ([][]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f, err := c.lookup(kf)
-	if err != nil {
-		return nil, err
-	}
-	for f.done < f.n && !f.cancelled && c.err == nil {
-		if err := c.block(ctx, f, false); err != nil {
-			return nil, err
-		}
-	}
-	switch {
-	case f.cancelled:
-		return nil, &TaskError{Cancelled: true}
-	case f.done < f.n:
-		return nil, c.err
-	}
-	f.waited = true
-	c.forget(kf.ID, false)
-	for _, e := range f.errs {
-		if e != nil {
-			return nil, e
-		}
-	}
-	return f.vals, nil
+	return c.futures.Wait(ctx, kf, c.block)
 }
 
 // Next blocks until at least one result of f not yet taken is in and
 // returns all such results. Once every result was taken (or Wait
-// returned), Next returns kernels.ErrNoMoreResults.
+// returned), f is freed and Next returns kernels.ErrNoMoreResults.
 func (c *Client) Next(ctx context.Context, kf kernels.Future) ([]kernels.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f, err := c.lookup(kf)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		switch {
-		case f.cancelled:
-			return nil, &TaskError{Cancelled: true}
-		case f.taken < len(f.arrived):
-			out := make([]kernels.Result, 0, len(f.arrived)-f.taken)
-			for _, i := range f.arrived[f.taken:] {
-				r := kernels.Result{Index: int(i), Value: f.vals[i]}
-				if f.errs != nil {
-					r.Err = f.errs[i]
-				}
-				out = append(out, r)
-			}
-			f.taken = len(f.arrived)
-			if f.taken == f.n {
-				c.forget(kf.ID, false)
-			}
-			return out, nil
-		case c.err != nil:
-			return nil, c.err
-		}
-		if err := c.block(ctx, f, true); err != nil {
-			return nil, err
-		}
-	}
+	return c.futures.Next(ctx, kf, c.block)
 }
 
 // Cancel stops f's tasks and their descendants wherever they run, and
-// the client forgets f: waiting on f then returns an error wrapping
-// kernels.ErrCancelled (see the package comment).
+// frees f: waiting on f then returns kernels.ErrCancelled (see the
+// package comment). Cancelling f again, or after it was drained, does
+// nothing.
 func (c *Client) Cancel(kf kernels.Future) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f, err := c.lookup(kf)
-	if err != nil {
+	f, err := c.futures.Cancel(kf)
+	if f == nil || f.Complete() {
 		return err
 	}
-	f.cancelled = true
-	c.forget(kf.ID, true)
-	wakeup(f)
-	if f.done == f.n {
-		return nil
-	}
-	got := make([]bool, f.n)
-	for _, i := range f.arrived {
-		got[i] = true
-	}
-	for i := range f.n {
-		if !got[i] {
-			c.cancelOut = append(c.cancelOut, kf.ID<<indexBits|uint64(i))
-		}
-	}
-	f.vals, f.errs, f.arrived = nil, nil, nil
+	f.Missing(func(i int) {
+		c.cancelOut = append(c.cancelOut, f.ID()<<indexBits|uint64(i))
+	})
 	c.wakeWriter()
 	return nil
 }
@@ -593,33 +467,21 @@ func (c *Client) onResult(b []byte) error {
 		if err := wire.DecodeResult(body, &r); err != nil {
 			return err
 		}
-		f, found := c.futures[id>>indexBits]
+		f := c.futures.Get(id >> indexBits)
 		idx := int(id & (1<<indexBits - 1))
-		if !found || idx >= f.n || f.cancelled {
-			continue
+		if f == nil || idx >= f.N() || f.Cancelled() || f.Has(idx) {
+			continue // freed, cancelled, or a duplicate
 		}
-		if f.vals[idx] != nil || (f.errs != nil && f.errs[idx] != nil) {
-			continue
-		}
-		switch r.Status {
-		case wire.ResultOK:
+		if r.Status == wire.ResultOK {
 			v := make([]byte, len(r.Value))
 			copy(v, r.Value)
-			f.vals[idx] = v
-		default:
-			if f.errs == nil {
-				f.errs = make([]error, f.n)
-			}
-			f.errs[idx] = &TaskError{
-				Kernel: r.Kernel, Rank: r.Rank, Host: r.Host, Message: r.Message,
-				Lost: r.Status == wire.ResultLost, Cancelled: r.Status == wire.ResultCancelled,
-			}
+			f.Deliver(idx, v, nil)
+			continue
 		}
-		f.arrived = append(f.arrived, int32(idx))
-		f.done++
-		if f.waiting && (f.next || f.done == f.n) {
-			wakeup(f)
-		}
+		f.Deliver(idx, nil, &TaskError{
+			Kernel: r.Kernel, Rank: r.Rank, Host: r.Host, Message: r.Message,
+			Lost: r.Status == wire.ResultLost, Cancelled: r.Status == wire.ResultCancelled,
+		})
 	}
 	return recs.Err()
 }
