@@ -22,7 +22,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/kernels/futures"
+	"github.com/qlaunch/qlaunch/launcher/transport"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -101,11 +101,6 @@ type frame struct {
 
 const indexBits = 32
 
-// linkBuffer is the socket buffer size asked for, each way: with the
-// kernel's autotuned default (16 KiB to start), maps of 1 MiB payloads ran
-// at three quarters of the speed in process (BenchmarkWorkloads/payload).
-const linkBuffer = 4 << 20
-
 // maxFree is how many written batch buffers (of about wire.MaxBatch) the
 // client keeps for reuse. Map sends a large map batch by batch as it
 // encodes it, so a few suffice; fresh buffers are not free: zeroing new
@@ -120,7 +115,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
 	defer cancel()
-	nc, fc, err := dialBusy(ctx, addr, opts)
+	nc, fc, err := dial(ctx, addr, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -511,61 +506,23 @@ func (c *Client) onLog(b []byte) error {
 // Stats returns the traffic of the client's connection so far.
 func (c *Client) Stats() wire.Stats { return c.fc.Stats() }
 
-// dialBusy connects and authenticates, trying again while the server
-// answers that it is busy (a listener shedding a connection flood).
-func dialBusy(ctx context.Context, addr string, opts Options) (net.Conn, *wire.Conn, error) {
-	backoff := 10 * time.Millisecond
-	for {
-		nc, fc, err := dialOnce(ctx, addr, opts)
-		if err == nil || !errors.Is(err, wire.ErrBusy) {
-			return nc, fc, err
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil, err
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 500*time.Millisecond)
+// dial connects and authenticates through the link layer, trying again
+// only while the server answers that it is busy (a listener shedding a
+// connection flood), and checks that the peer is a server.
+func dial(ctx context.Context, addr string, opts Options) (net.Conn, *wire.Conn, error) {
+	c, err := transport.Dial(ctx, addr, transport.Config{
+		Secret: opts.Secret, Wire: opts.Wire, TLS: opts.TLS,
+		DialTimeout: opts.DialTimeout, HandshakeTimeout: opts.DialTimeout, FailFast: true,
+	}, wire.Hello{Role: "client", Rank: -1, Host: opts.Host})
+	if answered, ok := transport.Answered(err); ok {
+		return nil, nil, fmt.Errorf("client: %s is %w (it answered %s)", addr, ErrNotServer, answered)
 	}
-}
-
-func dialOnce(ctx context.Context, addr string, opts Options) (net.Conn, *wire.Conn, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: %w", err)
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-		_ = tc.SetReadBuffer(linkBuffer)
-		_ = tc.SetWriteBuffer(linkBuffer)
-	}
-	deadline, _ := ctx.Deadline()
-	_ = nc.SetDeadline(deadline)
-	raw := nc
-	if nc, err = opts.TLS.Dial(nc); err != nil {
-		raw.Close()
-		return nil, nil, fmt.Errorf("client: connect %s: %w", addr, err)
-	}
-	first := &firstBytes{r: nc}
-	fc := wire.NewConn(struct {
-		io.Reader
-		io.Writer
-	}{first, nc}, opts.Wire)
-	peer, err := wire.ClientHandshake(fc, opts.Secret, wire.Hello{Role: "client", Rank: -1, Host: opts.Host})
-	if err != nil {
-		nc.Close()
-		if nq := first.notQlaunch(addr, err); nq != err {
-			return nil, nil, nq
-		}
-		return nil, nil, fmt.Errorf("client: connect %s: %w", addr, wire.TLSAlert(err))
-	}
-	if err := checkServer(addr, peer); err != nil {
-		nc.Close()
+	if err := checkServer(addr, c.Peer); err != nil {
+		c.NC.Close()
 		return nil, nil, err
 	}
-	_ = nc.SetDeadline(time.Time{})
-	return nc, fc, nil
+	return c.NC, c.FC, nil
 }
