@@ -4,8 +4,10 @@
 // the log records its tasks emit. It links only the wire protocol, never
 // the server.
 //
-// A Client is safe for concurrent use. Tasks travel in batches: calls made
-// while the connection's writer is busy are sent together in one frame.
+// A Client is safe for concurrent use. Tasks travel in batches of about
+// wire.MaxBatch, written through a wire.Outbox by the calling goroutine
+// (or, while another one writes, by that one): frames queued meanwhile go
+// out together in one write.
 // Closing the client (or losing its connection) cancels its tasks in the
 // runtime and fails every call still waiting.
 //
@@ -74,6 +76,7 @@ type Client struct {
 	opts Options
 	nc   net.Conn
 	fc   *wire.Conn
+	out  *wire.Outbox // every frame to the server
 
 	mu sync.Mutex
 	// futures holds the client's futures (scope 0: their IDs fit in the
@@ -81,22 +84,15 @@ type Client struct {
 	// futures.Block of Wait and Next.
 	futures    futures.Table[struct{}]
 	block      futures.Block
-	submitOut  [][]byte // task batches, each of about wire.MaxBatch at most
-	freeBufs   [][]byte // written batches, for reuse
-	cancelOut  []uint64
-	ctrlOut    []frame
+	batch      []byte // task records not yet queued in out
 	statusWait map[uint64]chan []wire.RankStatus
 	nextStatus uint64
 	maxFrame   int
 	err        error
-	wake       chan struct{}
-	writeMu    sync.Mutex // held while writing to the connection
 	wg         sync.WaitGroup
-}
 
-type frame struct {
-	kind wire.Kind
-	body []byte
+	bufMu    sync.Mutex
+	freeBufs [][]byte // written batches, for reuse
 }
 
 const indexBits = 32
@@ -122,14 +118,19 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	c := &Client{
 		opts: opts, nc: nc, fc: fc,
 		statusWait: make(map[uint64]chan []wire.RankStatus),
-		wake:       make(chan struct{}, 1), maxFrame: opts.Wire.MaxFrame,
+		maxFrame:   opts.Wire.MaxFrame,
 	}
+	c.out = wire.NewOutboxReusing(c.reuse)
 	c.block = c.waitUnlocked
 	if c.maxFrame <= 0 {
 		c.maxFrame = wire.DefaultMaxFrame
 	}
 	c.wg.Go(c.readLoop)
-	c.wg.Go(c.writeLoop)
+	c.wg.Go(func() {
+		if err := c.out.Run(c.fc); err != nil {
+			c.fail(fmt.Errorf("client: connection lost: %w", err))
+		}
+	})
 	return c, nil
 }
 
@@ -153,14 +154,7 @@ func (c *Client) fail(err error) {
 	}
 	c.mu.Unlock()
 	c.nc.Close()
-	c.wakeWriter()
-}
-
-func (c *Client) wakeWriter() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.out.Stop()
 }
 
 // Submit starts one task.
@@ -208,35 +202,67 @@ func (c *Client) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, er
 		wt.Kernel, wt.Args, wt.Payload = ts[i].Kernel, ts[i].Args, ts[i].Payload
 		if c.appendTask(id<<indexBits|uint64(i), &wt) {
 			c.mu.Unlock()
-			c.flushNow()
+			c.drain()
 			c.mu.Lock()
 			if c.err != nil || f.Cancelled() {
 				break
 			}
 		}
 	}
+	c.queueBatch()
 	c.mu.Unlock()
-	c.flushNow()
+	c.drain()
 	return f.Handle(), nil
 }
 
-// appendTask adds a task record to the last submit batch, or to a new one
-// when it would grow the last past wire.MaxBatch, and reports whether a
-// full batch now waits to be written. Called with mu held.
-func (c *Client) appendTask(id uint64, t *wire.Task) bool {
+// appendTask adds a task record to the batch, first queueing the batch
+// when the record would grow it past wire.MaxBatch, and reports whether
+// it queued one. Called with mu held.
+func (c *Client) appendTask(id uint64, t *wire.Task) (queued bool) {
 	n := wire.RecordSize(id, wire.TaskSize(t))
-	last := len(c.submitOut) - 1
-	if last < 0 || len(c.submitOut[last]) > 0 && len(c.submitOut[last])+n > wire.MaxBatch {
-		c.submitOut = append(c.submitOut, c.newBuf(n))
-		last++
+	if len(c.batch) > 0 && len(c.batch)+n > wire.MaxBatch {
+		c.queueBatch()
+		queued = true
 	}
-	c.submitOut[last] = wire.AppendTaskRecord(c.submitOut[last], id, t)
-	return last > 0
+	if c.batch == nil {
+		c.batch = c.newBuf(n)
+	}
+	c.batch = wire.AppendTaskRecord(c.batch, id, t)
+	return queued
 }
 
-// newBuf returns an empty buffer for at least n bytes of records. Called
-// with mu held.
+// queueBatch queues the batch in the outbox. Called with mu held.
+func (c *Client) queueBatch() {
+	if len(c.batch) > 0 {
+		c.out.Put(wire.KindSubmit, c.batch)
+		c.batch = nil
+	}
+}
+
+// drain writes what is queued, unless another goroutine is writing
+// (which then writes it).
+func (c *Client) drain() {
+	if err := c.out.Drain(c.fc); err != nil {
+		c.fail(fmt.Errorf("client: connection lost: %w", err))
+	}
+}
+
+// reuse keeps a written batch buffer for newBuf (the outbox's hand-back).
+func (c *Client) reuse(b []byte) {
+	if cap(b) < wire.MaxBatch || cap(b) > 2*wire.MaxBatch {
+		return // not a batch buffer, or one grown for a single huge task
+	}
+	c.bufMu.Lock()
+	if len(c.freeBufs) < maxFree {
+		c.freeBufs = append(c.freeBufs, b[:0])
+	}
+	c.bufMu.Unlock()
+}
+
+// newBuf returns an empty buffer for at least n bytes of records.
 func (c *Client) newBuf(n int) []byte {
+	c.bufMu.Lock()
+	defer c.bufMu.Unlock()
 	for len(c.freeBufs) > 0 {
 		b := c.freeBufs[len(c.freeBufs)-1]
 		c.freeBufs = c.freeBufs[:len(c.freeBufs)-1]
@@ -296,10 +322,10 @@ func (c *Client) Cancel(kf kernels.Future) error {
 	if f == nil || f.Complete() {
 		return err
 	}
-	f.Missing(func(i int) {
-		c.cancelOut = append(c.cancelOut, f.ID()<<indexBits|uint64(i))
-	})
-	c.wakeWriter()
+	var ids []uint64
+	f.Missing(func(i int) { ids = append(ids, f.ID()<<indexBits|uint64(i)) })
+	wire.SplitCancel(ids, func(b []byte) { c.out.Put(wire.KindCancel, b) })
+	c.out.Kick()
 	return nil
 }
 
@@ -314,9 +340,9 @@ func (c *Client) Status(ctx context.Context) ([]wire.RankStatus, error) {
 	id := c.nextStatus
 	ch := make(chan []wire.RankStatus, 1)
 	c.statusWait[id] = ch
-	c.ctrlOut = append(c.ctrlOut, frame{wire.KindStatus, wire.AppendStatus(nil, &wire.Status{ID: id})})
 	c.mu.Unlock()
-	c.wakeWriter()
+	c.out.Put(wire.KindStatus, wire.AppendStatus(nil, &wire.Status{ID: id}))
+	c.out.Kick()
 	select {
 	case ranks, ok := <-ch:
 		if !ok {
@@ -344,69 +370,10 @@ func (c *Client) Drain(ranks []int) error {
 		c.mu.Unlock()
 		return c.err
 	}
-	c.ctrlOut = append(c.ctrlOut, frame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: ranks})})
 	c.mu.Unlock()
-	c.wakeWriter()
+	c.out.Put(wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: ranks}))
+	c.out.Kick()
 	return nil
-}
-
-// writeLoop writes what calls queued when woken; calls also write directly
-// (flushNow) when no other goroutine is writing, which saves a hand-off on
-// the path of a submission.
-func (c *Client) writeLoop() {
-	for range c.wake {
-		c.mu.Lock()
-		err := c.err
-		c.mu.Unlock()
-		if err != nil {
-			return
-		}
-		c.flushNow()
-	}
-}
-
-// flushNow writes everything queued unless another goroutine is writing;
-// that one checks again after it finishes.
-func (c *Client) flushNow() {
-	for c.writeMu.TryLock() {
-		c.mu.Lock()
-		sub, canc, ctrl, err := c.submitOut, c.cancelOut, c.ctrlOut, c.err
-		if err != nil || len(sub)+len(canc)+len(ctrl) == 0 {
-			c.mu.Unlock()
-			c.writeMu.Unlock()
-			return
-		}
-		c.submitOut, c.cancelOut, c.ctrlOut = nil, nil, nil
-		c.mu.Unlock()
-		var werr error
-		put := func(k wire.Kind, b []byte) {
-			if werr == nil {
-				werr = c.fc.WriteFrame(k, b)
-			}
-		}
-		for _, f := range ctrl {
-			put(f.kind, f.body)
-		}
-		for _, b := range sub {
-			put(wire.KindSubmit, b)
-		}
-		wire.SplitCancel(canc, func(b []byte) { put(wire.KindCancel, b) })
-		if werr == nil {
-			werr = c.fc.Flush()
-		}
-		c.mu.Lock()
-		for _, b := range sub {
-			if len(c.freeBufs) < maxFree && cap(b) <= 2*wire.MaxBatch {
-				c.freeBufs = append(c.freeBufs, b[:0])
-			}
-		}
-		c.mu.Unlock()
-		c.writeMu.Unlock()
-		if werr != nil {
-			c.fail(fmt.Errorf("client: connection lost: %w", werr))
-			return
-		}
-	}
 }
 
 func (c *Client) readLoop() {
@@ -432,10 +399,8 @@ func (c *Client) readLoop() {
 				c.mu.Unlock()
 			}
 		case wire.KindHeartbeat:
-			c.mu.Lock()
-			c.ctrlOut = append(c.ctrlOut, frame{wire.KindHeartbeat, nil})
-			c.mu.Unlock()
-			c.wakeWriter()
+			c.out.Put(wire.KindHeartbeat, nil)
+			c.out.Kick()
 		case wire.KindShutdown, wire.KindError:
 			msg, _ := wire.DecodeText(b)
 			err = fmt.Errorf("server: %s", msg)
