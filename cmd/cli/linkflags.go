@@ -239,3 +239,57 @@ func (l *linkFlags) args(c launcher.LinkConfig, files wire.TLSFiles) []string {
 	}
 	return args
 }
+
+// secretUse is how a role command takes the job secret: from the
+// topology's run (none), or from --secret-file, created when missing
+// (secretCreate: a manual-mode server or manager) or only loaded
+// (secretLoad: a manual-mode worker rank, which joins a runtime that
+// made one).
+type secretUse uint8
+
+const (
+	secretNone secretUse = iota
+	secretCreate
+	secretLoad
+)
+
+// roleFlags are the flags every role command (server, manager, worker,
+// run, bootstrap) shares: -v, the link flags, and in manual mode
+// --secret-file.
+type roleFlags struct {
+	v          verbosity
+	link       linkFlags
+	secret     secretUse
+	secretFile string
+}
+
+func (r *roleFlags) add(fs *flag.FlagSet, secret secretUse) {
+	fs.Var(&r.v, "v", "more output")
+	r.link.add(fs)
+	r.secret = secret
+	switch secret {
+	case secretCreate:
+		fs.StringVar(&r.secretFile, "secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default, created if missing)")
+	case secretLoad:
+		fs.StringVar(&r.secretFile, "secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default)")
+	}
+}
+
+// manualLink is the link of a manual-mode rank: its flags over an empty
+// topology (linkFlags.config), with the job secret of --secret-file
+// (runtimeSecret or clientSecret, as add was told); it returns the
+// secret's file too.
+func (r *roleFlags) manualLink(e *env) (launcher.LinkConfig, wire.TLSFiles, string, error) {
+	link, files, err := r.link.config(e, nil)
+	if err != nil {
+		return link, files, "", err
+	}
+	var path string
+	switch r.secret {
+	case secretCreate:
+		link.Secret, path, err = runtimeSecret(e, r.secretFile)
+	case secretLoad:
+		link.Secret, err = clientSecret(e, r.secretFile)
+	}
+	return link, files, path, err
+}
