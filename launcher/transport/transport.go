@@ -364,3 +364,21 @@ func Answered(err error) (string, bool) {
 	}
 	return "", false
 }
+
+// FromTopology is the one translation of a topology's [runtime] settings
+// (with any command-line flags already written over them) into a link's:
+// every rank of every mode, and a client with topology.Default(), gets
+// its link settings here. Zero settings stay zero (WithDefaults fills
+// them); the secret, TLS and dial timeout are the caller's.
+func FromTopology(r topology.Runtime) (Config, error) {
+	c := Config{
+		Heartbeat: r.Heartbeat, HeartbeatTimeout: r.HeartbeatTimeout, HandshakeTimeout: r.HandshakeTimeout,
+		MaxPendingHandshakes: r.MaxPendingHandshakes, AcceptRate: float64(r.AcceptRate),
+		MaxOutboxBytes: r.OutboxBytes, OutboxStall: r.OutboxStall, MaxResultBytes: r.MaxResultBytes,
+	}
+	if err := c.Wire.Compression.UnmarshalText([]byte(r.Compression)); err != nil {
+		return c, fmt.Errorf("compression: %w", err)
+	}
+	c.Wire.Threshold = r.CompressThreshold // 0: the wire's default
+	return c, nil
+}

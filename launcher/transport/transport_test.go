@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -185,5 +186,23 @@ func TestDefaultsAreTheTopologys(t *testing.T) {
 	}
 	if r.CompressThreshold != 0 || d.Wire.Threshold != 0 {
 		t.Errorf("compression threshold: topology %d, link %d; want 0 for both (the wire's default, %d)", r.CompressThreshold, d.Wire.Threshold, wire.DefaultThreshold)
+	}
+}
+
+func TestFromTopology(t *testing.T) {
+	r := topology.Default().Runtime
+	r.Compression, r.CompressThreshold = topology.CompressS2, 512
+	r.Heartbeat, r.HeartbeatTimeout, r.MaxResultBytes = 2*time.Second, 30*time.Second, 1<<20
+	c, err := FromTopology(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Wire != (wire.Options{Compression: wire.CompressS2, Threshold: 512}) || c.Heartbeat != 2*time.Second ||
+		c.HeartbeatTimeout != 30*time.Second || c.MaxResultBytes != 1<<20 || c.AcceptRate != float64(r.AcceptRate) {
+		t.Errorf("link %+v from runtime %+v", c, r)
+	}
+	r.Compression = "lz4"
+	if _, err := FromTopology(r); err == nil || !strings.Contains(err.Error(), "compression") {
+		t.Errorf("unknown compression: %v, want an error naming compression", err)
 	}
 }
