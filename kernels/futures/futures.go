@@ -12,7 +12,7 @@
 // and are guarded by the owner's lock: every method is called with that
 // lock held, and the Block function a waiting call is given is entered
 // with it held and must return with it held. Nothing here starts a
-// goroutine or takes a lock.
+// goroutine or takes a lock but the owner's (Unlocking).
 //
 // # The contract
 //
@@ -46,6 +46,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"sync"
 
 	"github.com/qlaunch/qlaunch/kernels"
 )
@@ -68,6 +69,21 @@ var ErrTooMany = errors.New("futures: table issued its 4294967295 futures; use a
 // done other work meanwhile, such as running queued tasks): the caller
 // checks again either way.
 type Block func(ctx context.Context, woken <-chan struct{}) error
+
+// Unlocking returns the Block of an owner whose callers only wait: it
+// releases l while waiting for woken or ctx (returning ctx's error).
+func Unlocking(l sync.Locker) Block {
+	return func(ctx context.Context, woken <-chan struct{}) error {
+		l.Unlock()
+		defer l.Lock()
+		select {
+		case <-woken:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
 
 // Future is the state of one Submit or Map: n results, which arrived,
 // which were taken. Data is the owner's own state of the future (its

@@ -12,21 +12,15 @@ import (
 // owner is the smallest owner of a table: one lock, and a Block that
 // waits on the future's wake-up with the lock released.
 type owner struct {
-	mu sync.Mutex
-	t  Table[string]
+	mu    sync.Mutex
+	t     Table[string]
+	block Block
 }
 
-func newOwner() *owner { return &owner{t: NewTable[string](3)} }
-
-func (o *owner) block(ctx context.Context, woken <-chan struct{}) error {
-	o.mu.Unlock()
-	defer o.mu.Lock()
-	select {
-	case <-woken:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+func newOwner() *owner {
+	o := &owner{t: NewTable[string](3)}
+	o.block = Unlocking(&o.mu)
+	return o
 }
 
 func (o *owner) issue(t *testing.T, n int) kernels.Future {

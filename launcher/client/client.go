@@ -121,7 +121,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		maxFrame:   opts.Wire.MaxFrame,
 	}
 	c.out = wire.NewOutboxReusing(c.reuse)
-	c.block = c.waitUnlocked
+	c.block = futures.Unlocking(&c.mu)
 	if c.maxFrame <= 0 {
 		c.maxFrame = wire.DefaultMaxFrame
 	}
@@ -279,19 +279,6 @@ func (c *Client) Futures() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.futures.Len()
-}
-
-// waitUnlocked is the client's futures.Block: it waits for woken or ctx
-// with mu released.
-func (c *Client) waitUnlocked(ctx context.Context, woken <-chan struct{}) error {
-	c.mu.Unlock()
-	defer c.mu.Lock()
-	select {
-	case <-woken:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Wait blocks until every result of f is in and returns them in input
