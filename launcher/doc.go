@@ -26,6 +26,14 @@
 // job secret before any other frame is read (wire.ClientHandshake); a
 // connection that fails, or sends a frame that does not decode or that its
 // role may not send, is closed and logged, and nothing else is disturbed.
+// Dialling (with backoff), TLS, the handshake, socket tuning and every
+// link setting with its default are the link layer's, package transport,
+// which the client (launcher/client) uses too; LinkConfig is its Config,
+// made from a topology by transport.FromTopology.
+//
+// The client's futures and kerneltest's are tables of package
+// kernels/futures, whose contract futurestest.Run checks; the futures a
+// kernel gets on a worker rank (exec.go) are still its own.
 //
 // # Message flow
 //

@@ -32,7 +32,7 @@ func cmdAlloc(ctx context.Context, e *env, args []string) error {
 		"add submits one now (up to alloc.max_allocations); remove JOBID drains a joined\n"+
 		"one (its ranks finish their tasks and leave, the job ends) or cancels one that\n"+
 		"has not joined yet.")
-	addrFile := fs.String("address-file", "", "the runtime's address file (default: $QLAUNCH_ADDRESS_FILE, else "+defaultAddressFile+")")
+	addrFile := fs.String("address-file", "", "the runtime's address file (default: $QLAUNCH_ADDRESS_FILE, else "+topology.DefaultAddressFile+")")
 	secretFile := fs.String("secret-file", "", "job secret file (default: the one the address file records)")
 	format := fs.String("format", "table", "list: table or json")
 	pos, err := parseInterleaved(e, fs, args)
@@ -54,7 +54,7 @@ func cmdAlloc(ctx context.Context, e *env, args []string) error {
 	if _, err := alloc.ParseRequest(req); err != nil {
 		return usagef("alloc: %v", err)
 	}
-	path := addressFilePath(e, *addrFile)
+	path := addressFile(e, *addrFile, nil)
 	rec, err := launcher.ReadAddressRecord(alloc.ControlFile(path))
 	if errors.Is(err, iofs.ErrNotExist) {
 		return fmt.Errorf("alloc: no allocator: %s does not exist (is the runtime of %s running, and does its topology have an [alloc] table?)", alloc.ControlFile(path), path)

@@ -23,10 +23,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	tuneRoleGC(e)
 	fs := newFlagSet(e, "run", "run [--metrics ADDR] TOPOLOGY.toml [--] CMD [ARG…]")
 	metricsAddr := fs.String("metrics", "", metricsHelp+"; replaces the topology's server.metrics")
-	var v verbosity
-	fs.Var(&v, "v", "more output")
-	var lf linkFlags
-	lf.add(fs)
+	var rf roleFlags
+	rf.add(fs, secretNone)
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
@@ -57,13 +55,13 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	link, tlsFiles, err := lf.config(e, topo)
+	link, tlsFiles, err := rf.link.config(e, topo)
 	if err != nil {
 		return err
 	}
 	level := topo.Runtime.LogLevel.Level()
-	if v > 0 {
-		level = v.level()
+	if rf.v > 0 {
+		level = rf.v.level()
 	}
 	log := newLogger(e, level)
 	exe, err := os.Executable()
@@ -109,7 +107,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		Registry:    reg,
 		Workers:     specs,
 		SecretFile:  topo.Runtime.SecretPath(e.getenv),
-		AddressFile: topo.Runtime.AddressPath(e.getenv),
+		AddressFile: addressFile(e, "", topo),
 		Job:         jobID(e),
 		Link:        link,
 		Logger:      log,
@@ -120,10 +118,10 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			if spec.CPUs != "" {
 				args = append(args, "--cpus", spec.CPUs)
 			}
-			if v > 0 {
+			if rf.v > 0 {
 				args = append(args, "-v")
 			}
-			args = append(args, lf.args(link, tlsFiles)...)
+			args = append(args, rf.link.args(link, tlsFiles)...)
 			cmd := exec.Command(exe, args...)
 			cmd.Env = append(os.Environ(), spec.Env...)
 			cmd.Stdout, cmd.Stderr = e.stderr, e.stderr

@@ -58,10 +58,8 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 	join := fs.Bool("join", false, "join the running runtime of the address file instead of starting one")
 	joinFile := fs.String("address-file", "", "with --join: the running runtime's address file (default: the topology's, or $QLAUNCH_ADDRESS_FILE)")
 	rankBase := fs.Int("rank-base", -1, "with --join: the number of this job's first rank (default: job id × 1000)")
-	var v verbosity
-	fs.Var(&v, "v", "more output")
-	var lf linkFlags
-	lf.add(fs)
+	var rf roleFlags
+	rf.add(fs, secretNone)
 	if err := parseFlags(e, fs, args[1:]); err != nil {
 		return err
 	}
@@ -106,12 +104,12 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	link, _, err := lf.config(e, t)
+	link, _, err := rf.link.config(e, t)
 	if err != nil {
 		return err
 	}
 	level := t.Runtime.LogLevel.Level()
-	if v > 0 {
+	if rf.v > 0 {
 		level = slog.LevelDebug
 	}
 	log := newLogger(e, level)
@@ -265,9 +263,7 @@ const joinDrainGrace = 10 * time.Minute
 // file: the server's address and the job secret, from the file it records
 // (never a new one: this job's own secret would not be the runtime's).
 func joinTarget(e *env, t *topology.Topology, info rank.Info, file string, base int) (*boot.Join, wire.Secret, error) {
-	if file == "" {
-		file = t.Runtime.AddressPath(e.getenv)
-	}
+	file = addressFile(e, file, t)
 	if file == "" {
 		return nil, wire.Secret{}, usagef("--join: no address file: pass --address-file F (the running runtime's), or set runtime.address_file or $QLAUNCH_ADDRESS_FILE")
 	}

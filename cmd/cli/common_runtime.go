@@ -21,10 +21,6 @@ import (
 	"github.com/qlaunch/qlaunch/topology"
 )
 
-// defaultAddressFile is where a runtime writes its address when nothing
-// else says where (the topology's default too).
-const defaultAddressFile = ".qlaunch/addr"
-
 // verbosity is a flag counting -v: each one lowers the log level a step.
 type verbosity int
 
@@ -66,22 +62,6 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
-// manualLink is the link of a manual-mode server or manager: its flags
-// over an empty topology (linkFlags.config), with the job secret of
-// runtimeSecret; it returns the secret's file too.
-func manualLink(e *env, lf *linkFlags, secretFile string) (launcher.LinkConfig, wire.TLSFiles, string, error) {
-	link, files, err := lf.config(e, nil)
-	if err != nil {
-		return link, files, "", err
-	}
-	secret, path, err := runtimeSecret(e, secretFile)
-	if err != nil {
-		return link, files, "", err
-	}
-	link.Secret = secret
-	return link, files, path, nil
-}
-
 // runtimeSecret returns the job secret of a runtime rank: from --secret-file,
 // QLAUNCH_SECRET_FILE or the default file, created (mode 0600) when missing.
 func runtimeSecret(e *env, flagPath string) (wire.Secret, string, error) {
@@ -111,16 +91,18 @@ func jobID(e *env) string {
 	return e.getenv("PBS_JOBID")
 }
 
-// addressFilePath is the address file a runtime writes and a client
-// reads: flagPath, else $QLAUNCH_ADDRESS_FILE, else .qlaunch/addr.
-func addressFilePath(e *env, flagPath string) string {
+// addressFile is the address file a runtime writes and a client reads,
+// looked up here alone: flagPath, else $QLAUNCH_ADDRESS_FILE, else the
+// topology's address_file (topo nil: manual mode, the default's,
+// topology.DefaultAddressFile).
+func addressFile(e *env, flagPath string, topo *topology.Topology) string {
 	if flagPath != "" {
 		return flagPath
 	}
-	if p := e.getenv("QLAUNCH_ADDRESS_FILE"); p != "" {
-		return p
+	if topo == nil {
+		topo = topology.Default()
 	}
-	return defaultAddressFile
+	return topo.Runtime.AddressPath(e.getenv)
 }
 
 // startHint says how to start a runtime, for the errors of a client that
@@ -160,7 +142,7 @@ func discover(e *env, ip, addrFile string) (target, error) {
 	if a := e.getenv("QLAUNCH_ADDR"); a != "" {
 		return target{addr: withDefaultPort(a)}, nil
 	}
-	path := addressFilePath(e, addrFile)
+	path := addressFile(e, addrFile, nil)
 	rec, err := launcher.ReadAddressRecord(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return target{}, fmt.Errorf("no runtime found: no --ip, no QLAUNCH_ADDR and no address file %s; %s", path, startHint)
@@ -206,7 +188,7 @@ type clientFlags struct {
 
 func (c *clientFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&c.ip, "ip", "", "server address HOST[:PORT] (default: $QLAUNCH_ADDR, else the address file)")
-	fs.StringVar(&c.addrFile, "address-file", "", "address file to read (default: $QLAUNCH_ADDRESS_FILE, else "+defaultAddressFile+")")
+	fs.StringVar(&c.addrFile, "address-file", "", "address file to read (default: $QLAUNCH_ADDRESS_FILE, else "+topology.DefaultAddressFile+")")
 	fs.StringVar(&c.secretFile, "secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default)")
 	fs.Var(&c.verbose, "v", "more output (debug logs from tasks)")
 	c.tls.add(fs)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/topology"
@@ -130,5 +131,15 @@ func TestLinkDefaultsInOnePlace(t *testing.T) {
 	lf.compression = "lz4"
 	if _, _, err := lf.config(e, nil); err == nil || exitCode(err) != 2 {
 		t.Errorf("--compression lz4: %v, want a usage error", err)
+	}
+	// A topology's settings reach the link, and flags win over them
+	// (bootstrap takes its link from here too, not from the topology
+	// alone).
+	topo := topology.Default()
+	topo.Runtime.Compression, topo.Runtime.Heartbeat = topology.CompressS2, 3*time.Second
+	lf = linkFlags{compression: "none"}
+	got, _, err := lf.config(e, topo)
+	if err != nil || got.Wire.Compression != wire.CompressNone || got.Heartbeat != 3*time.Second {
+		t.Errorf("topology s2 and heartbeat 3s, --compression none: %+v, heartbeat %v, %v", got.Wire, got.Heartbeat, err)
 	}
 }

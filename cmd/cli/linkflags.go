@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"cmp"
 	"flag"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/qlaunch/qlaunch/launcher"
+	"github.com/qlaunch/qlaunch/launcher/transport"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/topology"
 )
@@ -136,24 +138,21 @@ func (l *linkFlags) add(fs *flag.FlagSet) {
 	fs.IntVar(&l.compressThreshold, "compress-threshold", 0, "frames below this many bytes go plain (default: the topology's, else the wire's, 4096)")
 }
 
-// wireOptions are the frame options of a link: compression and threshold
-// as runtime r says. Every link of every role and client takes its
-// options from here: the roles from their topology (manual mode from
-// topology.Default(), as an empty topology file), clients from the
-// defaults, so that every link compresses alike.
+// wireOptions are the frame options of a link as runtime r says
+// (transport.FromTopology): clients take theirs from topology.Default(),
+// as a manual-mode rank does, so that every link compresses alike.
 func wireOptions(r topology.Runtime) (wire.Options, error) {
-	var o wire.Options
-	if err := o.Compression.UnmarshalText([]byte(r.Compression)); err != nil {
-		return o, usagef("compression: %w", err)
+	c, err := transport.FromTopology(r)
+	if err != nil {
+		return c.Wire, usagef("%w", err)
 	}
-	o.Threshold = r.CompressThreshold // 0: the wire's default
-	return o, nil
+	return c.Wire, nil
 }
 
-// config returns the link configuration: flags over the topology (nil:
-// none) over the defaults, with the TLS files it loaded.
+// config returns the link configuration: the flags written over the
+// topology's settings (nil: none, as an empty topology file), turned into
+// a link's by transport.FromTopology, with the TLS files it loaded.
 func (l *linkFlags) config(e *env, topo *topology.Topology) (launcher.LinkConfig, wire.TLSFiles, error) {
-	var c launcher.LinkConfig
 	var ttls *topology.TLS
 	if topo != nil {
 		ttls = &topo.TLS
@@ -161,55 +160,50 @@ func (l *linkFlags) config(e *env, topo *topology.Topology) (launcher.LinkConfig
 		topo = topology.Default() // manual mode: as an empty topology file
 	}
 	r := topo.Runtime
-	c.Heartbeat, c.HeartbeatTimeout, c.HandshakeTimeout = r.Heartbeat, r.HeartbeatTimeout, r.HandshakeTimeout
-	c.MaxPendingHandshakes, c.AcceptRate = r.MaxPendingHandshakes, float64(r.AcceptRate)
-	c.MaxOutboxBytes, c.OutboxStall, c.MaxResultBytes = r.OutboxBytes, r.OutboxStall, r.MaxResultBytes
 	if l.compression != "" {
 		r.Compression = topology.Compression(l.compression)
 	}
 	if l.compressThreshold < 0 {
-		return c, wire.TLSFiles{}, usagef("--compress-threshold %d is negative", l.compressThreshold)
+		return launcher.LinkConfig{}, wire.TLSFiles{}, usagef("--compress-threshold %d is negative", l.compressThreshold)
 	}
 	if l.compressThreshold > 0 {
 		r.CompressThreshold = l.compressThreshold
 	}
-	var err error
-	if c.Wire, err = wireOptions(r); err != nil {
-		return c, wire.TLSFiles{}, err
-	}
 	for _, d := range []struct {
 		name      string
 		flag, dst *time.Duration
-	}{{"heartbeat", &l.heartbeat, &c.Heartbeat}, {"heartbeat-timeout", &l.heartbeatTimeout, &c.HeartbeatTimeout}, {"handshake-timeout", &l.handshakeTimeout, &c.HandshakeTimeout}} {
+	}{{"heartbeat", &l.heartbeat, &r.Heartbeat}, {"heartbeat-timeout", &l.heartbeatTimeout, &r.HeartbeatTimeout}, {"handshake-timeout", &l.handshakeTimeout, &r.HandshakeTimeout}} {
 		if *d.flag < 0 {
-			return c, wire.TLSFiles{}, usagef("--%s: %v is negative", d.name, *d.flag)
+			return launcher.LinkConfig{}, wire.TLSFiles{}, usagef("--%s: %v is negative", d.name, *d.flag)
 		}
 		if *d.flag > 0 {
 			*d.dst = *d.flag
 		}
 	}
-	hb := c.Heartbeat
-	if hb == 0 {
-		hb = time.Second
-	}
-	if c.HeartbeatTimeout > 0 && c.HeartbeatTimeout < 2*hb {
-		return c, wire.TLSFiles{}, usagef("--heartbeat-timeout %v is below two heartbeats (2 × %v)", c.HeartbeatTimeout, hb)
+	hb := cmp.Or(r.Heartbeat, transport.DefaultHeartbeat)
+	if r.HeartbeatTimeout > 0 && r.HeartbeatTimeout < 2*hb {
+		return launcher.LinkConfig{}, wire.TLSFiles{}, usagef("--heartbeat-timeout %v is below two heartbeats (2 × %v)", r.HeartbeatTimeout, hb)
 	}
 	if l.maxPending < 0 || l.acceptRate < 0 {
-		return c, wire.TLSFiles{}, usagef("--max-handshakes and --accept-rate must not be negative")
+		return launcher.LinkConfig{}, wire.TLSFiles{}, usagef("--max-handshakes and --accept-rate must not be negative")
 	}
 	if l.maxPending > 0 {
-		c.MaxPendingHandshakes = l.maxPending
+		r.MaxPendingHandshakes = l.maxPending
 	}
 	if l.acceptRate > 0 {
-		c.AcceptRate = float64(l.acceptRate)
+		r.AcceptRate = l.acceptRate
 	}
 	if l.maxResult < 0 {
-		return c, wire.TLSFiles{}, usagef("--max-result-bytes must not be negative")
+		return launcher.LinkConfig{}, wire.TLSFiles{}, usagef("--max-result-bytes must not be negative")
 	}
 	if l.maxResult > 0 {
-		c.MaxResultBytes = l.maxResult
+		r.MaxResultBytes = l.maxResult
 	}
+	tc, err := transport.FromTopology(r)
+	if err != nil {
+		return launcher.LinkConfig{}, wire.TLSFiles{}, usagef("%w", err)
+	}
+	c := launcher.LinkConfig(tc)
 	tl, files, err := l.tls.load(e, ttls)
 	if err != nil {
 		return c, files, err
@@ -238,4 +232,58 @@ func (l *linkFlags) args(c launcher.LinkConfig, files wire.TLSFiles) []string {
 		args = append(args, "--max-result-bytes", strconv.Itoa(c.MaxResultBytes))
 	}
 	return args
+}
+
+// secretUse is how a role command takes the job secret: from the
+// topology's run (none), or from --secret-file, created when missing
+// (secretCreate: a manual-mode server or manager) or only loaded
+// (secretLoad: a manual-mode worker rank, which joins a runtime that
+// made one).
+type secretUse uint8
+
+const (
+	secretNone secretUse = iota
+	secretCreate
+	secretLoad
+)
+
+// roleFlags are the flags every role command (server, manager, worker,
+// run, bootstrap) shares: -v, the link flags, and in manual mode
+// --secret-file.
+type roleFlags struct {
+	v          verbosity
+	link       linkFlags
+	secret     secretUse
+	secretFile string
+}
+
+func (r *roleFlags) add(fs *flag.FlagSet, secret secretUse) {
+	fs.Var(&r.v, "v", "more output")
+	r.link.add(fs)
+	r.secret = secret
+	switch secret {
+	case secretCreate:
+		fs.StringVar(&r.secretFile, "secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default, created if missing)")
+	case secretLoad:
+		fs.StringVar(&r.secretFile, "secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default)")
+	}
+}
+
+// manualLink is the link of a manual-mode rank: its flags over an empty
+// topology (linkFlags.config), with the job secret of --secret-file
+// (runtimeSecret or clientSecret, as add was told); it returns the
+// secret's file too.
+func (r *roleFlags) manualLink(e *env) (launcher.LinkConfig, wire.TLSFiles, string, error) {
+	link, files, err := r.link.config(e, nil)
+	if err != nil {
+		return link, files, "", err
+	}
+	var path string
+	switch r.secret {
+	case secretCreate:
+		link.Secret, path, err = runtimeSecret(e, r.secretFile)
+	case secretLoad:
+		link.Secret, err = clientSecret(e, r.secretFile)
+	}
+	return link, files, path, err
 }

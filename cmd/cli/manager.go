@@ -32,11 +32,8 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	parent := fs.String("parent", "", "dial the parent at ADDR instead of waiting for it")
 	rankNo := fs.Int("rank", 1, "this manager's rank number")
 	restarts := fs.Int("restarts", launcher.DefaultRestarts, "how many times the spawned worker rank is started again after it died (0: never)")
-	secretFile := fs.String("secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default, created if missing)")
-	var v verbosity
-	fs.Var(&v, "v", "more output")
-	var lf linkFlags
-	lf.add(fs)
+	var rf roleFlags
+	rf.add(fs, secretCreate)
 	pos, err := parseInterleaved(e, fs, args)
 	if err != nil {
 		return err
@@ -57,7 +54,7 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 			spawn = 0
 		}
 	}
-	link, tlsFiles, secretPath, err := manualLink(e, &lf, *secretFile)
+	link, tlsFiles, secretPath, err := rf.manualLink(e)
 	if err != nil {
 		return err
 	}
@@ -65,7 +62,7 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(e, v.level())
+	log := newLogger(e, rf.v.level())
 	host, _ := os.Hostname()
 	lns, err := launcher.ManagerListeners(launcher.ManagerConfig{
 		Listen:       net.JoinHostPort(*ip, strconv.Itoa(*port)),
@@ -83,7 +80,7 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 		exe, err := os.Executable()
 		if err == nil {
 			err = sup.Start(*rankNo+1, spawn, func() *exec.Cmd {
-				return workerCommand(exe, spawn, *rankNo+1, lns[1].Addr(), secretPath, v, lf.args(link, tlsFiles))
+				return workerCommand(exe, spawn, *rankNo+1, lns[1].Addr(), secretPath, rf.v, rf.link.args(link, tlsFiles))
 			})
 		}
 		if err != nil {

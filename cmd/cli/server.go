@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/qlaunch/qlaunch/launcher"
+	"github.com/qlaunch/qlaunch/topology"
 )
 
 // cmdServer runs the server: it dials the managers and accepts clients.
@@ -18,13 +19,10 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 	port := fs.Int("p", launcher.DefaultServerPort, "port clients connect to")
 	ip := fs.String("i", "", "IP address to listen on (default: all)")
 	ranks := fs.Int("ranks", 0, "ranks of the whole tree, the server included; ready once they joined (default: once every manager joined)")
-	addrFile := fs.String("address-file", "", "write the server's address here once ready (default: $QLAUNCH_ADDRESS_FILE, else "+defaultAddressFile+")")
-	secretFile := fs.String("secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default, created if missing)")
+	addrFile := fs.String("address-file", "", "write the server's address here once ready (default: $QLAUNCH_ADDRESS_FILE, else "+topology.DefaultAddressFile+")")
 	metricsAddr := fs.String("metrics", "", metricsHelp)
-	var v verbosity
-	fs.Var(&v, "v", "more output")
-	var lf linkFlags
-	lf.add(fs)
+	var rf roleFlags
+	rf.add(fs, secretCreate)
 	pos, err := parseInterleaved(e, fs, args)
 	if err != nil {
 		return err
@@ -39,11 +37,11 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 		}
 		managers = append(managers, a)
 	}
-	link, _, secretPath, err := manualLink(e, &lf, *secretFile)
+	link, _, secretPath, err := rf.manualLink(e)
 	if err != nil {
 		return err
 	}
-	*addrFile = addressFilePath(e, *addrFile)
+	*addrFile = addressFile(e, *addrFile, nil)
 	reg, err := e.registry()
 	if err != nil {
 		return err
@@ -53,7 +51,7 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(e, v.level())
+	log := newLogger(e, rf.v.level())
 	mon := launcher.NewMonitor()
 	stopMetrics, err := serveMetrics(ctx, *metricsAddr, mon, log)
 	if err != nil {

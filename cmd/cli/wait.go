@@ -106,7 +106,7 @@ type waitState struct {
 // tree is complete.
 func waitOnce(ctx context.Context, e *env, cf *clientFlags, want int, since time.Time) waitState {
 	direct := cf.ip != "" || e.getenv("QLAUNCH_ADDR") != ""
-	path := addressFilePath(e, cf.addrFile)
+	path := addressFile(e, cf.addrFile, nil)
 	dialFlags := *cf
 	written := false  // the server wrote its address file: it is ready
 	known := false    // ... and its process runs on this host

@@ -25,11 +25,8 @@ func cmdWorker(ctx context.Context, e *env, args []string) error {
 	port := fs.Int("p", launcher.DefaultWorkerPort, "the manager's worker port (on this host)")
 	manager := fs.String("manager", "", "the manager's address HOST:PORT (default: 127.0.0.1 and -p)")
 	rankNo := fs.Int("rank", 1, "this rank's number")
-	secretFile := fs.String("secret-file", "", "job secret file (default: $QLAUNCH_SECRET_FILE, else the user's default)")
-	var v verbosity
-	fs.Var(&v, "v", "more output")
-	var lf linkFlags
-	lf.add(fs)
+	var rf roleFlags
+	rf.add(fs, secretLoad)
 	pos, err := parseInterleaved(e, fs, args)
 	if err != nil {
 		return err
@@ -66,11 +63,8 @@ func cmdWorker(ctx context.Context, e *env, args []string) error {
 	if parent == "" {
 		parent = net.JoinHostPort("127.0.0.1", strconv.Itoa(*port))
 	}
-	link, _, err := lf.config(e, nil)
+	link, _, _, err := rf.manualLink(e)
 	if err != nil {
-		return err
-	}
-	if link.Secret, err = clientSecret(e, *secretFile); err != nil {
 		return err
 	}
 	reg, err := e.registry()
@@ -82,7 +76,7 @@ func cmdWorker(ctx context.Context, e *env, args []string) error {
 	defer stop()
 	err = launcher.RunWorker(ctx, launcher.WorkerConfig{
 		Rank: *rankNo, Host: host, Slots: slots, Parent: parent, Registry: reg,
-		Link: link, Logger: newLogger(e, v.level()),
+		Link: link, Logger: newLogger(e, rf.v.level()),
 	})
 	if errors.Is(err, launcher.ErrShutdown) || errors.Is(err, context.Canceled) {
 		return nil

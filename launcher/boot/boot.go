@@ -83,9 +83,10 @@ type Config struct {
 	// DialTimeout bounds the retries to reach the parent; zero means
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
-	// Link holds the rest of the link settings (TLS, heartbeats,
-	// handshake timeout, limits on incoming connections); its Secret,
-	// DialTimeout and Wire are set from the fields above and the topology.
+	// Link holds the rest of the link settings: the topology's and the
+	// flags', as transport.FromTopology turns them into a link's
+	// (compression, heartbeats, limits, TLS); its Secret and DialTimeout
+	// are set from the fields above.
 	Link   launcher.LinkConfig
 	Logger *slog.Logger
 	// Join, when not nil, makes this job's ranks join a running tree
@@ -271,10 +272,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	link := cfg.Link
 	link.Secret, link.DialTimeout = cfg.Secret, cfg.DialTimeout
-	if err := link.Wire.Compression.UnmarshalText([]byte(cfg.Topology.Runtime.Compression)); err != nil {
-		return fmt.Errorf("rank %d: compression: %w", e.Rank, err)
-	}
-	link.Wire.Threshold = cfg.Topology.Runtime.CompressThreshold
 	if cfg.Started != nil {
 		cfg.Started(e)
 	}
