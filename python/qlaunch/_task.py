@@ -7,8 +7,6 @@ import pickle
 import struct
 import sys
 
-import cloudpickle
-
 _U32 = struct.Struct(">I")
 
 # An empty call (no arguments, no options), pickled once.
@@ -16,7 +14,10 @@ _EMPTY_CALL = None
 
 
 def dumps(obj):
-    """Pickles obj; functions, closures and lambdas by value where needed."""
+    """Pickles obj; functions, closures and lambdas by value where needed.
+    cloudpickle is imported on first use: an executor that only returns
+    plain values never needs it (pickles it made import it as they load)."""
+    import cloudpickle
     return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
