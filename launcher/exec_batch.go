@@ -12,7 +12,7 @@ import (
 // call of it, recording each outcome as it is reported; it returns how
 // many it ran, 0 when the first task is not such a run. Called and
 // returns with mu not held.
-func (w *worker) runKernelBatch(batch []*task, depth int) int {
+func (w *worker) runKernelBatch(batch []*task, depth int) (ran int) {
 	if len(batch) < 2 {
 		return 0
 	}
@@ -27,6 +27,7 @@ func (w *worker) runKernelBatch(batch []*task, depth int) int {
 	if n < 2 {
 		return 0
 	}
+	ran = n // also when Batch panics
 	ts := batch[:n]
 	calls := make([]kernels.Call, 0, n)
 	idx := make([]int, 0, n) // calls[j] is ts[idx[j]]

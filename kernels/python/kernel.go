@@ -524,25 +524,29 @@ func (p *Pool) Warm(slots int) {
 func (p *Pool) startWarm(n int) {
 	p.starting += n
 	go func() {
-		for range n {
+		for i := range n {
 			ex, err := startExecutor(p.python, p.environ, "", p.forget, p.release)
 			p.mu.Lock()
-			p.starting--
-			p.started.Broadcast()
-			switch {
-			case err != nil:
-				// qlaunch does not import without a client's path: the
-				// rest start on first use.
-				p.starting -= n - 1
-				p.warmLater = 0
-				n = 0
-			case p.closed:
-				go ex.close()
-			default:
+			closed := p.closed
+			if err == nil && !closed {
 				p.execs = append(p.execs, ex)
 			}
 			p.mu.Unlock()
-			if err != nil {
+			if err == nil && closed {
+				ex.close() // before Close, which waits for this start, returns
+			}
+			p.mu.Lock()
+			p.starting--
+			// Where qlaunch does not import without a client's path (err),
+			// executors start on first use.
+			stop := err != nil || closed
+			if stop {
+				p.starting -= n - 1 - i
+				p.warmLater = 0
+			}
+			p.started.Broadcast()
+			p.mu.Unlock()
+			if stop {
 				return
 			}
 		}
@@ -651,6 +655,9 @@ func (p *Pool) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	p.started.Broadcast()
+	for p.starting > 0 { // a warm start ends (closing what it started) within startTimeout
+		p.started.Wait()
+	}
 	execs := p.execs
 	p.execs = nil
 	p.mu.Unlock()

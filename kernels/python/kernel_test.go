@@ -3,6 +3,7 @@ package python_test
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,5 +140,129 @@ func TestKernelNoInterpreter(t *testing.T) {
 	_, err := kerneltest.New(reg, 1).Run(context.Background(), kernels.Task{Kernel: python.Name, Payload: []byte{0, 0, 0, 0}})
 	if err == nil || !strings.Contains(err.Error(), "QLAUNCH_PYTHON") {
 		t.Errorf("got %v, want an error saying how to choose the interpreter", err)
+	}
+}
+
+// runBatch runs calls of payloads through the kernel's Batch inside a
+// driver kernel (so the calls' in-task children have a runtime), with
+// ctxOf(i) as call i's context, and returns the outcomes by index.
+func runBatch(t *testing.T, p *python.Pool, path string, pls [][]byte, ctxOf func(ctx context.Context, i int) context.Context) (vals [][]byte, errs []error) {
+	t.Helper()
+	vals, errs = make([][]byte, len(pls)), make([]error, len(pls))
+	reported := make([]int, len(pls))
+	batchFn := p.Kernel().Batch
+	driver := kernels.Kernel{Name: "driver", Func: func(ctx context.Context, rt kernels.Runtime, _ []string, _ []byte) ([]byte, error) {
+		calls := make([]kernels.Call, len(pls))
+		for i, pl := range pls {
+			calls[i] = kernels.Call{Ctx: ctxOf(ctx, i), Runtime: rt, Args: []string{path}, Payload: pl}
+		}
+		batchFn(calls, func(i int, v []byte, err error) {
+			reported[i]++
+			vals[i], errs[i] = v, err
+		})
+		return nil, nil
+	}}
+	reg, err := kernels.NewRegistry(p.Kernel(), driver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := kerneltest.New(reg, 1).Run(ctx, kernels.Task{Kernel: "driver"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range reported {
+		if n != 1 {
+			t.Errorf("call %d reported %d times, want once", i, n)
+		}
+	}
+	return vals, errs
+}
+
+// TestKernelBatch runs plain calls, a failing one and nested fork-join
+// calls (which wait, one at a time, on their children) in one batch on one
+// executor.
+func TestKernelBatch(t *testing.T) {
+	p, path := newPool(t)
+	pls, want := payloads(t, path, "square(2)|4", "nested(4, 2)|16", "fail('no')|", "square(7)|49", "nested(3, 1)|3")
+	same := func(ctx context.Context, _ int) context.Context { return ctx }
+	vals, errs := runBatch(t, p, path, pls, same)
+	for i := range pls {
+		if i == 2 {
+			if errs[i] == nil || !strings.Contains(errs[i].Error(), "ValueError: no") {
+				t.Errorf("call 2: got %v, want the remote ValueError", errs[i])
+			}
+			continue
+		}
+		if errs[i] != nil || string(vals[i]) != string(want[i]) {
+			t.Errorf("call %d: got %x, %v; want %x", i, vals[i], errs[i], want[i])
+		}
+	}
+}
+
+// TestKernelBatchCancel cancels one call of a batch while the executor
+// runs it: that call alone ends, with its context's cause, and the others
+// finish; the pool then runs the next batch.
+func TestKernelBatchCancel(t *testing.T) {
+	p, path := newPool(t)
+	pls, want := payloads(t, path, "square(3)|9", "sleep_then(1)|", "square(5)|25")
+	cause := errors.New("call 1 cancelled by the test")
+	vals, errs := runBatch(t, p, path, pls, func(ctx context.Context, i int) context.Context {
+		if i != 1 {
+			return ctx
+		}
+		c, cancel := context.WithCancelCause(ctx)
+		cancel(cause) // ended before the batch starts: its code runs, and is orphaned
+		return c
+	})
+	if !errors.Is(errs[1], cause) {
+		t.Errorf("the cancelled call: got %v, want %v", errs[1], cause)
+	}
+	for _, i := range []int{0, 2} {
+		if errs[i] != nil || string(vals[i]) != string(want[i]) {
+			t.Errorf("call %d: got %x, %v; want %x", i, vals[i], errs[i], want[i])
+		}
+	}
+	same := func(ctx context.Context, _ int) context.Context { return ctx }
+	vals, errs = runBatch(t, p, path, pls[:1], same)
+	if errs[0] != nil || string(vals[0]) != string(want[0]) {
+		t.Errorf("the next batch: got %x, %v; want %x", vals[0], errs[0], want[0])
+	}
+}
+
+// TestKernelWarm starts an executor before any task: the first task runs
+// on it rather than starting another. Where qlaunch does not import
+// without the client's path, the warm executor exits quietly and the task
+// starts one with its path.
+func TestKernelWarm(t *testing.T) {
+	root := repoRoot(t)
+	path := filepath.Join(root, "python") + string(os.PathListSeparator) + filepath.Join(root, "python", "tests")
+	pls, want := payloads(t, path, "square(6)|36")
+	for _, importable := range []bool{true, false} {
+		env := os.Environ()
+		if importable {
+			env = append(env, "PYTHONPATH="+path)
+		} else {
+			env = append(env, "PYTHONPATH=")
+		}
+		p := python.NewPool(python.Options{Python: python3, Environ: func() []string { return env }})
+		p.Warm(1)
+		reg, err := kernels.NewRegistry(p.Kernel())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := kerneltest.New(reg, 1).Run(ctx, kernels.Task{Kernel: python.Name, Args: []string{path}, Payload: pls[0]})
+		cancel()
+		if err != nil || string(out) != string(want[0]) {
+			t.Errorf("importable %v: got %x, %v; want %x", importable, out, err, want[0])
+		}
+		if pids := p.Executors(); len(pids) != 1 {
+			t.Errorf("importable %v: executors %v after one task on one slot, want one", importable, pids)
+		}
+		p.Close()
+		if pids := p.Executors(); len(pids) != 0 {
+			t.Errorf("importable %v: executors left after Close: %v", importable, pids)
+		}
 	}
 }
