@@ -3,8 +3,10 @@
 // A task of the "python" kernel carries a pickled function and its
 // arguments (built by the Python package qlaunch, in python/ at the
 // repository root); its result is the pickled return value. The kernel
-// keeps warm Python interpreters ("executors"), started on first use as
-// children of the worker rank, so they inherit its CPU pinning and
+// keeps warm Python interpreters ("executors"), children of the worker
+// rank: the first starts with the rank (Pool.Warm, the kernel's Warm hook),
+// the others with the rank's first task, or on first use where qlaunch does
+// not import without a client's sys.path. They inherit its CPU pinning and
 // environment (GPU variables included); OMP_NUM_THREADS, MKL_NUM_THREADS
 // and OPENBLAS_NUM_THREADS are set to 1 unless the rank's environment sets
 // them. The topology's [python] table reaches the kernel through the rank's
@@ -29,6 +31,25 @@
 // executor per slot (more only while a cancelled task's Python code still
 // runs, or a dead executor is being replaced).
 //
+// # Batches
+//
+// Tasks of the kernel that a worker rank takes from its queue together (a
+// map's children, a client's map) reach the kernel's Batch function at
+// once (kernels.Kernel.Batch): one goroutine sends them all to one
+// executor in one write, followed by a sync message, and the executor
+// runs them in order and writes their results in one write (or as they
+// come when they take longer than a few milliseconds). A no-op task then
+// costs a share of one round trip between the processes, not one each.
+// The executor echoes the sync once it has handled every message before
+// it: until then its Python code runs, and requests to wait on child
+// futures are held; after it, they are served one at a time (the slot
+// given back while the runtime waits), each resume followed by a sync
+// again. So an executor whose tasks all wait is idle, and one that runs
+// code is counted running, as with one task at a time. A task cancelled
+// while its code runs is reported at once; the executor stays counted
+// running until it acknowledges, and the tasks of the batch behind it
+// wait for that code to end (a Python call cannot be interrupted).
+//
 // A map's chunk (chunksize in the Python API) is one task of many calls: the
 // executor runs them in order, and the coroutines among them as suspended
 // tasks whose waits the kernel goroutine serves one after another (their
@@ -50,6 +71,9 @@
 // that started the executor: the executor adds them before it imports
 // qlaunch, so the package need not be installed where the client found it
 // on its path), and the executor answers with a hello (task 0, body: the
-// protocol version as text); see msg.go for the types and bodies. Values cross the pipe as
+// protocol version as text); see msg.go for the types and bodies. A sync
+// message (type 12, the batch's sync id) is echoed by the executor when it
+// reaches it. The executor handles every message one read brings before it
+// writes its replies. Values cross the pipe as
 // the bytes the wire carries (pickles); the kernel never unpickles.
 package python

@@ -25,8 +25,8 @@ type executor struct {
 	lastPath string
 	wbuf     []byte // sendRuns' buffer, reused
 
-	mu      sync.Mutex // guards batches, orphans and err
-	batches map[uint64]*batch    // by task id and sync id
+	mu      sync.Mutex          // guards batches, orphans and err
+	batches map[uint64]*batch   // by task id and sync id
 	orphans map[uint64]*orphans // tasks cancelled while running; see unregister
 	err     error               // why it died
 

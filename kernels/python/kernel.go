@@ -481,15 +481,15 @@ type Pool struct {
 	python  string
 	environ []string
 
-	mu       sync.Mutex
-	started  *sync.Cond // broadcast when a warm start ends
-	execs    []*executor
-	nextID   uint64
-	closed   bool
-	warmed   bool
-	starting int // warm starts under way
+	mu        sync.Mutex
+	started   *sync.Cond // broadcast when a warm start ends
+	execs     []*executor
+	nextID    uint64
+	closed    bool
+	warmed    bool
+	starting  int // warm starts under way
 	warmLater int // executors Warm leaves to the first task to start
-	waiting  int // acquirers waiting for one of them
+	waiting   int // acquirers waiting for one of them
 }
 
 // NewPool returns a pool that starts no executor before Warm or its first

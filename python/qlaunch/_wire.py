@@ -57,8 +57,15 @@ class AuthError(ProtocolError):
 
 # --- integers -------------------------------------------------------------
 
+_ONE_BYTE = [bytes((i,)) for i in range(0x80)]
+
+
 def uvarint(x):
     """The unsigned LEB128 encoding of x (Go's binary.AppendUvarint)."""
+    if x < 0x80:
+        return _ONE_BYTE[x]
+    if x < 0x4000:
+        return bytes(((x & 0x7F) | 0x80, x >> 7))
     out = bytearray()
     while x >= 0x80:
         out.append((x & 0x7F) | 0x80)
