@@ -30,6 +30,8 @@ HELLO, RUN, PATH, RESUME, CANCEL_TASK, DONE, MAP, WAIT, NEXT, CANCEL, LOG, SYNC 
 REPLY_OK, REPLY_ERROR, REPLY_CANCELLED, REPLY_NO_MORE = 0, 1, 2, 3
 
 _HDR = struct.Struct(">IBQ")
+_dumps = pickle.dumps
+_HIGHEST = pickle.HIGHEST_PROTOCOL
 _U32 = struct.Struct(">I")
 _I32 = struct.Struct(">i")
 
@@ -129,6 +131,36 @@ class Executor:
         except BaseException:
             self.send(DONE, tid, b"\x01", ("could not unpickle the task (is its module on the "
                                             "executor's sys.path?):\n" + traceback.format_exc()).encode())
+            return
+        if type(calls) is tuple:
+            # One call (not a chunk): the common case, on its fast path.
+            args, kwargs, t.name, t.log_context = calls
+            _rt._current = t
+            try:
+                r = fn(*args, **kwargs)
+            except BaseException:
+                _rt._current = None
+                t.results, t.pending = [None], 1
+                self.item_done(_Item(t, 0, None), False, _format_exc())
+                return
+            _rt._current = None
+            if type(r) is not types.CoroutineType:
+                try:
+                    v = _dumps(r, _HIGHEST)
+                except Exception:
+                    t.results, t.pending = [None], 1
+                    self.item_done(_Item(t, 0, None), True, r)
+                    return
+                out = self.out
+                out.append(_HDR.pack(10 + len(v), DONE, tid))
+                out.append(b"\x00")
+                out.append(v)
+                return
+            t.results, t.pending = [None], 1
+            item = _Item(t, 0, r)
+            self.tasks[tid] = t
+            t.items.append(item)
+            self.step(item, None, None)
             return
         if isinstance(calls, list):
             t.chunk = True
