@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -150,6 +151,7 @@ type batch struct {
 	waits  []message // wait and next requests not yet served, in order
 	// orphans counts orphaned tasks whose done message has not come.
 	orphans int
+	shared  bool // every task has the same context
 }
 
 func (b *batch) syncID() uint64 { return b.base + uint64(len(b.tasks)) }
@@ -223,6 +225,7 @@ func (p *Pool) runBatch(calls []kernels.Call, report func(int, []byte, error)) {
 	if poll != nil {
 		pollC = poll.C
 	}
+	b.shared = shared
 	for b.left > 0 {
 		ms, closed := b.in.take()
 		for _, m := range ms {
@@ -357,6 +360,40 @@ func (b *batch) handle(m message) {
 	}
 }
 
+// waitContext returns the context task i's wait is served under: its own,
+// ended too when another unreported task's context ends, so that a
+// cancellation is not held up by a wait of its batch.
+func (b *batch) waitContext(i int) (context.Context, func()) {
+	ctx := b.tasks[i].call.Ctx
+	if b.shared {
+		return ctx, func() {}
+	}
+	var cases []reflect.SelectCase
+	for j := range b.tasks {
+		if t := &b.tasks[j]; j != i && !t.reported {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.call.Ctx.Done())})
+		}
+	}
+	if len(cases) == 0 {
+		return ctx, func() {}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	stop := make(chan struct{})
+	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(stop)})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if chosen, _, _ := reflect.Select(cases); chosen != len(cases)-1 {
+			cancel()
+		}
+	}()
+	return wctx, func() {
+		close(stop)
+		<-done
+		cancel()
+	}
+}
+
 // serveWait serves one wait or next request of a task, with the executor
 // idle: its slot is given back while the runtime waits.
 func (b *batch) serveWait(m message) {
@@ -379,15 +416,28 @@ func (b *batch) serveWait(m message) {
 	case cf.err != nil:
 		reply = appendErrReply(nil, replyError, cf.err.Error())
 	default:
+		wctx, stop := b.waitContext(i)
 		b.p.suspend(b.ex)
+		var err error
 		if m.typ == msgWait {
-			vals, err := rt.Wait(ctx, cf.f)
+			var vals [][]byte
+			vals, err = rt.Wait(wctx, cf.f)
 			reply = waitReply(vals, err)
 		} else {
-			rs, err := rt.Next(ctx, cf.f)
+			var rs []kernels.Result
+			rs, err = rt.Next(wctx, cf.f)
 			reply = nextReply(rs, err)
 		}
 		b.p.resume(b.ex)
+		other := err != nil && wctx.Err() != nil && ctx.Err() == nil
+		stop()
+		if other {
+			// Another task of the batch was cancelled: report it, and
+			// serve this wait again.
+			b.waits = append([]message{m}, b.waits...)
+			b.cancelEnded()
+			return
+		}
 	}
 	if ctx.Err() != nil {
 		// The task is suspended in Python: drop it there.

@@ -148,6 +148,15 @@ func TestKernelNoInterpreter(t *testing.T) {
 // ctxOf(i) as call i's context, and returns the outcomes by index.
 func runBatch(t *testing.T, p *python.Pool, path string, pls [][]byte, ctxOf func(ctx context.Context, i int) context.Context) (vals [][]byte, errs []error) {
 	t.Helper()
+	vals, errs, _ = runBatchOrder(t, p, path, pls, ctxOf, nil, nil)
+	return vals, errs
+}
+
+// runBatchOrder is runBatch, with call i's runtime rtOf(i, rt) (nil: the
+// driver's), calling onReport(i) as call i is reported (nil: nothing), and
+// returning the order in which the calls were reported.
+func runBatchOrder(t *testing.T, p *python.Pool, path string, pls [][]byte, ctxOf func(ctx context.Context, i int) context.Context, rtOf func(int, kernels.Runtime) kernels.Runtime, onReport func(int)) (vals [][]byte, errs []error, order []int) {
+	t.Helper()
 	vals, errs = make([][]byte, len(pls)), make([]error, len(pls))
 	reported := make([]int, len(pls))
 	batchFn := p.Kernel().Batch
@@ -155,10 +164,17 @@ func runBatch(t *testing.T, p *python.Pool, path string, pls [][]byte, ctxOf fun
 		calls := make([]kernels.Call, len(pls))
 		for i, pl := range pls {
 			calls[i] = kernels.Call{Ctx: ctxOf(ctx, i), Runtime: rt, Args: []string{path}, Payload: pl}
+			if rtOf != nil {
+				calls[i].Runtime = rtOf(i, rt)
+			}
 		}
 		batchFn(calls, func(i int, v []byte, err error) {
 			reported[i]++
 			vals[i], errs[i] = v, err
+			order = append(order, i)
+			if onReport != nil {
+				onReport(i)
+			}
 		})
 		return nil, nil
 	}}
@@ -176,7 +192,7 @@ func runBatch(t *testing.T, p *python.Pool, path string, pls [][]byte, ctxOf fun
 			t.Errorf("call %d reported %d times, want once", i, n)
 		}
 	}
-	return vals, errs
+	return vals, errs, order
 }
 
 // TestKernelBatch runs plain calls, a failing one and nested fork-join
@@ -264,5 +280,59 @@ func TestKernelWarm(t *testing.T) {
 		if pids := p.Executors(); len(pids) != 0 {
 			t.Errorf("importable %v: executors left after Close: %v", importable, pids)
 		}
+	}
+}
+
+// onWait is a runtime that calls hook when its Wait is called and
+// records in done whether a Wait has returned successfully.
+type onWait struct {
+	kernels.Runtime
+	hook func()
+	done *bool
+}
+
+func (r onWait) Wait(ctx context.Context, f kernels.Future) ([][]byte, error) {
+	r.hook()
+	vals, err := r.Runtime.Wait(ctx, f)
+	if err == nil {
+		*r.done = true
+	}
+	return vals, err
+}
+
+// TestKernelBatchCancelDuringWait cancels a suspended task of a batch
+// while the batch serves another task's wait: the cancelled task is
+// reported then, not once that wait ends.
+func TestKernelBatchCancelDuringWait(t *testing.T) {
+	p, path := newPool(t)
+	pls, want := payloads(t, path, "await_sleep(2)|2", "await_sleep(2)|", "square(4)|16")
+	cancelled, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var waited, waitedAtReport bool // call 0's wait ended; it had when call 1 was reported
+	vals, errs, _ := runBatchOrder(t, p, path, pls, func(ctx context.Context, i int) context.Context {
+		if i == 1 {
+			return cancelled
+		}
+		return ctx
+	}, func(i int, rt kernels.Runtime) kernels.Runtime {
+		if i == 0 {
+			return onWait{rt, cancel, &waited} // call 1 is cancelled as call 0's wait is served
+		}
+		return rt
+	}, func(i int) {
+		if i == 1 {
+			waitedAtReport = waited
+		}
+	})
+	if !errors.Is(errs[1], context.Canceled) {
+		t.Errorf("the cancelled call: got %v, want context.Canceled", errs[1])
+	}
+	for _, i := range []int{0, 2} {
+		if errs[i] != nil || string(vals[i]) != string(want[i]) {
+			t.Errorf("call %d: got %x, %v; want %x", i, vals[i], errs[i], want[i])
+		}
+	}
+	if waitedAtReport {
+		t.Errorf("the cancelled call was reported after call 0's wait ended, want while it was served")
 	}
 }

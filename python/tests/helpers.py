@@ -97,6 +97,10 @@ def sleep_then(s):
     return s
 
 
+async def await_sleep(s):
+    return await get_runtime().submit(sleep_then, s)
+
+
 async def child_fails():
     try:
         await get_runtime().submit(fail, "deep")
