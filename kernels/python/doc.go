@@ -13,7 +13,8 @@
 // environment (topology.Python.PythonEnv): $QLAUNCH_PYTHON is the
 // interpreter, $QLAUNCH_PYTHON_PATH (':'-separated) goes first on the
 // executors' PYTHONPATH, and $QLAUNCH_PYTHON_THREADS sets those thread
-// variables, NUMEXPR_NUM_THREADS and VECLIB_MAXIMUM_THREADS over the rank's. An executor that dies is replaced by the next task that needs one;
+// variables, NUMEXPR_NUM_THREADS and VECLIB_MAXIMUM_THREADS over the
+// rank's. An executor that dies is replaced by the next task that needs one;
 // the tasks it was running fail with an error naming its process and the
 // signal or status it died of (the launcher adds the rank and host).
 //
@@ -22,7 +23,7 @@
 // An executor runs one task's Python code at a time, and any number of
 // suspended async tasks: a task that awaits a child future (qlaunch's
 // in-task API, with the shape of BQSKit's RuntimeHandle) sends its request
-// to the kernel goroutine that started it, which calls the Go runtime
+// to the kernel goroutine that started it (its batch's), which calls the Go runtime
 // (kernels.Runtime: Map, Wait, Next, Cancel). While the goroutine waits,
 // the runtime gives its slot back, and the executor, whose task is
 // suspended, takes other tasks. So nested fork-join of any depth runs on
@@ -46,9 +47,10 @@
 // given back while the runtime waits), each resume followed by a sync
 // again. So an executor whose tasks all wait is idle, and one that runs
 // code is counted running, as with one task at a time. A task cancelled
-// while its code runs is reported at once; the executor stays counted
-// running until it acknowledges, and the tasks of the batch behind it
-// wait for that code to end (a Python call cannot be interrupted).
+// while its code runs is reported at once (while another task's wait is
+// served too); the executor stays counted running until it acknowledges,
+// and the tasks of the batch behind it wait for that code to end (a
+// Python call cannot be interrupted).
 //
 // A map's chunk (chunksize in the Python API) is one task of many calls: the
 // executor runs them in order, and the coroutines among them as suspended

@@ -156,9 +156,6 @@ type batch struct {
 
 func (b *batch) syncID() uint64 { return b.base + uint64(len(b.tasks)) }
 
-// owns reports whether id is one of b's tasks or its sync.
-func (b *batch) owns(id uint64) bool { return id >= b.base && id <= b.syncID() }
-
 // run is the kernel's Func: a batch of one.
 func (p *Pool) run(ctx context.Context, rt kernels.Runtime, args []string, payload []byte) (out []byte, err error) {
 	p.runBatch([]kernels.Call{{Ctx: ctx, Runtime: rt, Args: args, Payload: payload}}, func(_ int, v []byte, e error) {
