@@ -31,7 +31,7 @@ type Kernel struct {
 	// Warm, when set, is called once when a worker rank starts, in a
 	// goroutine of its own, with the rank's slot count: it starts what
 	// the kernel's first task would otherwise wait for (the python
-	// kernel's interpreters). Processes that only relay never call it.
+	// kernel's first interpreter). Processes that only relay never call it.
 	Warm func(slots int)
 }
 

@@ -4,10 +4,9 @@
 // arguments (built by the Python package qlaunch, in python/ at the
 // repository root); its result is the pickled return value. The kernel
 // keeps warm Python interpreters ("executors"), children of the worker
-// rank: the first starts with the rank (Pool.Warm, the kernel's Warm hook),
-// the others with the rank's first task, or on first use where qlaunch does
-// not import without a client's sys.path. They inherit its CPU pinning and
-// environment (GPU variables included); OMP_NUM_THREADS, MKL_NUM_THREADS
+// rank: one starts with the rank (Pool.Warm, the kernel's Warm hook) where
+// qlaunch imports without a client's sys.path, the others on first use.
+// They inherit its CPU pinning and environment (GPU variables included); OMP_NUM_THREADS, MKL_NUM_THREADS
 // and OPENBLAS_NUM_THREADS are set to 1 unless the rank's environment sets
 // them. The topology's [python] table reaches the kernel through the rank's
 // environment (topology.Python.PythonEnv): $QLAUNCH_PYTHON is the

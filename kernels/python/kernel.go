@@ -528,15 +528,14 @@ type Pool struct {
 	python  string
 	environ []string
 
-	mu        sync.Mutex
-	started   *sync.Cond // broadcast when a warm start ends
-	execs     []*executor
-	nextID    uint64
-	closed    bool
-	warmed    bool
-	starting  int // warm starts under way
-	warmLater int // executors Warm leaves to the first task to start
-	waiting   int // acquirers waiting for one of them
+	mu       sync.Mutex
+	started  *sync.Cond // broadcast when a warm start ends
+	execs    []*executor
+	nextID   uint64
+	closed   bool
+	warmed   bool
+	starting int // warm starts under way
+	waiting  int // acquirers waiting for one of them
 }
 
 // NewPool returns a pool that starts no executor before Warm or its first
@@ -547,13 +546,13 @@ func NewPool(o Options) *Pool {
 	return p
 }
 
-// Warm starts one executor, and makes the first task start slots-1 more
-// beside it, all without a client's sys.path: each imports qlaunch from its
-// own (PYTHONPATH, the topology's [python] path, an installed package);
-// where it cannot, it exits quietly and executors start on first use as
-// without Warm. Only the first call does anything. (One, not slots, at
-// once: the job's client starts its own interpreter at that moment, and
-// on a small machine more start-ups in parallel delay the first result.)
+// Warm starts one executor, without a client's sys.path: it imports
+// qlaunch from its own (PYTHONPATH, the topology's [python] path, an
+// installed package); where it cannot, it exits quietly and executors
+// start on first use as without Warm. The others start on first use:
+// when Warm runs, the job's client starts its own interpreter, and on a
+// small machine more start-ups side by side delay the first result. Only
+// the first call does anything; slots is not used.
 func (p *Pool) Warm(slots int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -562,41 +561,22 @@ func (p *Pool) Warm(slots int) {
 	}
 	p.warmed = true
 	p.python, p.environ = p.o.interpreter(), p.o.environment()
-	p.warmLater = max(slots-1, 0)
-	p.startWarm(1)
-}
-
-// startWarm starts n executors one after another in a goroutine. Called
-// with mu held.
-func (p *Pool) startWarm(n int) {
-	p.starting += n
+	p.starting++
 	go func() {
-		for i := range n {
-			ex, err := startExecutor(p.python, p.environ, "", p.forget, p.release)
-			p.mu.Lock()
-			closed := p.closed
-			if err == nil && !closed {
-				p.execs = append(p.execs, ex)
-			}
-			p.mu.Unlock()
-			if err == nil && closed {
-				ex.close() // before Close, which waits for this start, returns
-			}
-			p.mu.Lock()
-			p.starting--
-			// Where qlaunch does not import without a client's path (err),
-			// executors start on first use.
-			stop := err != nil || closed
-			if stop {
-				p.starting -= n - 1 - i
-				p.warmLater = 0
-			}
-			p.started.Broadcast()
-			p.mu.Unlock()
-			if stop {
-				return
-			}
+		ex, err := startExecutor(p.python, p.environ, "", p.forget, p.release)
+		p.mu.Lock()
+		closed := p.closed
+		if err == nil && !closed {
+			p.execs = append(p.execs, ex)
 		}
+		p.mu.Unlock()
+		if err == nil && closed {
+			ex.close() // before Close, which waits for this start, returns
+		}
+		p.mu.Lock()
+		p.starting--
+		p.started.Broadcast()
+		p.mu.Unlock()
 	}()
 }
 
@@ -614,10 +594,6 @@ func (p *Pool) nextTasks(n int) uint64 {
 // caller as running on it.
 func (p *Pool) acquire(path string) (*executor, error) {
 	p.mu.Lock()
-	if p.warmLater > 0 && !p.closed {
-		p.startWarm(p.warmLater)
-		p.warmLater = 0
-	}
 	for {
 		if p.closed {
 			p.mu.Unlock()
