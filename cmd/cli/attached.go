@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/qlaunch/qlaunch/kernels/python"
 	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/topology"
 )
@@ -88,6 +91,13 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	if len(specs) == 0 {
 		return usagef("run: the plan of %s has no worker rank", topoPath)
+	}
+	if strings.HasPrefix(filepath.Base(argv[0]), "python") {
+		// A Python client: its worker ranks start an interpreter
+		// before its first task (python.Pool.Warm).
+		for i := range specs {
+			specs[i].Env = append(specs[i].Env, python.WarmEnv+"=1")
+		}
 	}
 	reg, err := e.registry()
 	if err != nil {

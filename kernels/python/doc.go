@@ -4,8 +4,10 @@
 // arguments (built by the Python package qlaunch, in python/ at the
 // repository root); its result is the pickled return value. The kernel
 // keeps warm Python interpreters ("executors"), children of the worker
-// rank: one starts with the rank (Pool.Warm, the kernel's Warm hook) where
-// qlaunch imports without a client's sys.path, the others on first use.
+// rank: in a Python job (qlaunch run of a Python command, or a topology
+// with a [python] table) one starts with the rank (Pool.Warm, the kernel's
+// Warm hook) where qlaunch imports without a client's sys.path, the others
+// on first use.
 // They inherit its CPU pinning and environment (GPU variables included); OMP_NUM_THREADS, MKL_NUM_THREADS
 // and OPENBLAS_NUM_THREADS are set to 1 unless the rank's environment sets
 // them. The topology's [python] table reaches the kernel through the rank's

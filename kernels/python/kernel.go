@@ -546,13 +546,15 @@ func NewPool(o Options) *Pool {
 	return p
 }
 
-// Warm starts one executor, without a client's sys.path: it imports
-// qlaunch from its own (PYTHONPATH, the topology's [python] path, an
-// installed package); where it cannot, it exits quietly and executors
-// start on first use as without Warm. The others start on first use:
-// when Warm runs, the job's client starts its own interpreter, and on a
-// small machine more start-ups side by side delay the first result. Only
-// the first call does anything; slots is not used.
+// Warm starts one executor in a Python job (WarmEnv, or any of the
+// topology's [python] variables, set in the rank's environment; a job of
+// Go kernels alone starts no interpreter), without a client's sys.path: it
+// imports qlaunch from its own (PYTHONPATH, the topology's [python] path,
+// an installed package); where it cannot, it exits quietly and executors
+// start on first use as without Warm. The others start on first use: when
+// Warm runs, the job's client starts its own interpreter, and on a small
+// machine more start-ups side by side delay the first result. Only the
+// first call does anything; slots is not used.
 func (p *Pool) Warm(slots int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -560,6 +562,9 @@ func (p *Pool) Warm(slots int) {
 		return
 	}
 	p.warmed = true
+	if !p.o.pythonJob() {
+		return
+	}
 	p.python, p.environ = p.o.interpreter(), p.o.environment()
 	p.starting++
 	go func() {
@@ -695,6 +700,25 @@ func (o Options) getenv(k string) string {
 		return ""
 	}
 	return o.Getenv(k)
+}
+
+// WarmEnv, set to 1 in a worker rank's environment, makes Warm start an
+// executor with the rank: qlaunch run sets it when its command is a Python
+// interpreter.
+const WarmEnv = "QLAUNCH_PYTHON_WARM"
+
+// pythonJob reports whether the rank's environment says its job runs
+// Python tasks: WarmEnv, or a variable of the topology's [python] table.
+func (o Options) pythonJob() bool {
+	if o.getenv(WarmEnv) == "1" {
+		return true
+	}
+	for _, k := range []string{"QLAUNCH_PYTHON", "QLAUNCH_PYTHON_PATH", "QLAUNCH_PYTHON_THREADS"} {
+		if o.getenv(k) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func (o Options) interpreter() string {

@@ -246,14 +246,27 @@ func TestKernelBatchCancel(t *testing.T) {
 	}
 }
 
-// TestKernelWarm starts an executor before any task: the first task runs
-// on it rather than starting another. Where qlaunch does not import
-// without the client's path, the warm executor exits quietly and the task
-// starts one with its path.
+// TestKernelWarm: in a Python job (python.WarmEnv set), Warm starts an
+// executor before any task, and the first task runs on it rather than
+// starting another; where qlaunch does not import without the client's
+// path, the warm executor exits quietly and the task starts one with its
+// path. In a job of Go kernels alone, Warm starts nothing.
 func TestKernelWarm(t *testing.T) {
 	root := repoRoot(t)
 	path := filepath.Join(root, "python") + string(os.PathListSeparator) + filepath.Join(root, "python", "tests")
 	pls, want := payloads(t, path, "square(6)|36")
+	goOnly := python.NewPool(python.Options{Python: python3, Getenv: func(string) string { return "" }})
+	goOnly.Warm(1)
+	if goOnly.Warming() {
+		t.Errorf("Warm started an executor in a job that declares no Python")
+	}
+	goOnly.Close()
+	pythonJob := func(k string) string {
+		if k == python.WarmEnv {
+			return "1"
+		}
+		return ""
+	}
 	for _, importable := range []bool{true, false} {
 		env := os.Environ()
 		if importable {
@@ -261,8 +274,11 @@ func TestKernelWarm(t *testing.T) {
 		} else {
 			env = append(env, "PYTHONPATH=")
 		}
-		p := python.NewPool(python.Options{Python: python3, Environ: func() []string { return env }})
+		p := python.NewPool(python.Options{Python: python3, Getenv: pythonJob, Environ: func() []string { return env }})
 		p.Warm(1)
+		if !p.Warming() {
+			t.Errorf("importable %v: Warm started no executor in a Python job", importable)
+		}
 		reg, err := kernels.NewRegistry(p.Kernel())
 		if err != nil {
 			t.Fatal(err)
