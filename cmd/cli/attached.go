@@ -92,7 +92,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if len(specs) == 0 {
 		return usagef("run: the plan of %s has no worker rank", topoPath)
 	}
-	if strings.HasPrefix(filepath.Base(argv[0]), "python") {
+	if pythonCommand(argv) {
 		// A Python client: its worker ranks start an interpreter
 		// before its first task (python.Pool.Warm).
 		for i := range specs {
@@ -155,6 +155,18 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return exitStatus(code)
 	}
 	return nil
+}
+
+// pythonCommand reports whether argv runs a Python interpreter, directly
+// or through env (env [NAME=VALUE…] python3 …).
+func pythonCommand(argv []string) bool {
+	if len(argv) > 0 && filepath.Base(argv[0]) == "env" {
+		argv = argv[1:]
+		for len(argv) > 0 && strings.Contains(argv[0], "=") {
+			argv = argv[1:]
+		}
+	}
+	return len(argv) > 0 && strings.HasPrefix(filepath.Base(argv[0]), "python")
 }
 
 // runChild runs the user's command with the runtime's address and secret
