@@ -22,7 +22,33 @@ type Kernel struct {
 	Usage string
 	// Doc is a one-line description.
 	Doc string
+	// Batch, when set, runs several tasks of this kernel at once: a worker
+	// rank that takes consecutive tasks of the kernel from its queue calls
+	// Batch once for them instead of Func per task (Func still runs a task
+	// taken alone). It serves kernels whose per-call cost is a hand-off to
+	// another process, which one message per batch pays once.
+	Batch BatchFunc
+	// Warm, when set, is called once when a worker rank starts, in a
+	// goroutine of its own, with the rank's slot count: it starts what
+	// the kernel's first task would otherwise wait for (the python
+	// kernel's first interpreter). Processes that only relay never call it.
+	Warm func(slots int)
 }
+
+// Call is one task of a batch (Kernel.Batch): what Func would be given.
+type Call struct {
+	Ctx     context.Context
+	Runtime Runtime
+	Args    []string
+	Payload []byte
+}
+
+// BatchFunc runs calls and reports each one's outcome with done(i, value,
+// err) as soon as it is known, exactly once per call, from the goroutine
+// that called it and before it returns. While it blocks in one call's
+// Runtime.Wait or Next, the other calls wait; so it must serve such waits
+// one at a time, as Func would in sequence.
+type BatchFunc func(calls []Call, done func(i int, val []byte, err error))
 
 // Task is a child task to start: a kernel name, its arguments and payload.
 type Task struct {

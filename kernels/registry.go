@@ -35,6 +35,17 @@ func (r *Registry) Lookup(name string) (Kernel, bool) {
 	return k, ok
 }
 
+// Warm calls every kernel's Warm (Kernel.Warm) with slots, each in a
+// goroutine of its own, and returns at once. A worker rank calls it when
+// it starts.
+func (r *Registry) Warm(slots int) {
+	for _, k := range r.byName {
+		if k.Warm != nil {
+			go k.Warm(slots)
+		}
+	}
+}
+
 // Names returns the registered names in sorted order.
 func (r *Registry) Names() []string {
 	names := make([]string, 0, len(r.byName))

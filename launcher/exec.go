@@ -197,17 +197,18 @@ func (w *worker) runner(batch []*task) {
 // check (streamCheck) at most, never for the rest of the batch; the caller
 // writes what the batch left.
 func (w *worker) runBatch(batch []*task, depth int) {
-	for i, t := range batch {
-		o := w.run(t, depth)
+	for i := 0; i < len(batch); {
+		if n := w.runKernelBatch(batch[i:], depth); n > 0 {
+			i += n
+			continue
+		}
+		o := w.run(batch[i], depth)
 		w.mu.Lock()
 		w.finish(o.t, o.val, o.err)
-		if i < len(batch)-1 {
-			w.mu.Unlock()
-		}
+		w.mu.Unlock()
+		i++
 	}
-	if len(batch) == 0 {
-		w.mu.Lock()
-	}
+	w.mu.Lock()
 }
 
 // passToken gives the caller's token to the first parked kernel, if any,

@@ -150,6 +150,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	if err != nil {
 		return fmt.Errorf("worker rank %d: %w", cfg.Rank, err)
 	}
+	cfg.Registry.Warm(cfg.Slots)
 	log.Info("ready", "parent", cfg.Parent, "parent_rank", l.peer.Rank, "slots", cfg.Slots)
 	return runWorkerOn(ctx, cfg, log, l)
 }

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/qlaunch/qlaunch/kernels/python"
 	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/topology"
 )
@@ -87,6 +90,13 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if len(specs) == 0 {
 		return usagef("run: the plan of %s has no worker rank", topoPath)
 	}
+	if pythonCommand(argv) {
+		// A Python client: its worker ranks start an interpreter
+		// before its first task (python.Pool.Warm).
+		for i := range specs {
+			specs[i].Env = append(specs[i].Env, python.WarmEnv+"=1")
+		}
+	}
 	reg, err := e.registry()
 	if err != nil {
 		return err
@@ -143,6 +153,18 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return exitStatus(code)
 	}
 	return nil
+}
+
+// pythonCommand reports whether argv runs a Python interpreter, directly
+// or through env (env [NAME=VALUE…] python3 …).
+func pythonCommand(argv []string) bool {
+	if len(argv) > 0 && filepath.Base(argv[0]) == "env" {
+		argv = argv[1:]
+		for len(argv) > 0 && strings.Contains(argv[0], "=") {
+			argv = argv[1:]
+		}
+	}
+	return len(argv) > 0 && strings.HasPrefix(filepath.Base(argv[0]), "python")
 }
 
 // runChild runs the user's command with the runtime's address and secret

@@ -21,13 +21,14 @@ type executor struct {
 
 	running int // tasks running on it, not suspended; guarded by Pool.mu
 
-	wmu      sync.Mutex // serialises writes; guards lastPath
+	wmu      sync.Mutex // serialises writes; guards lastPath and wbuf
 	lastPath string
+	wbuf     []byte // sendRuns' buffer, reused
 
-	mu      sync.Mutex // guards tasks and err
-	tasks   map[uint64]*task
-	orphans map[uint64]bool // cancelled while running; see unregister
-	err     error           // why it died
+	mu      sync.Mutex          // guards batches, orphans and err
+	batches map[uint64]*batch   // by task id and sync id
+	orphans map[uint64]*orphans // tasks cancelled while running; see unregister
+	err     error               // why it died
 
 	dead   atomic.Bool
 	exited chan struct{}
@@ -39,7 +40,9 @@ const startTimeout = 60 * time.Second
 // bootstrap is the executor's command line program: it reads the first
 // message, the sys.path entries of the task that started it, adds them, so
 // that qlaunch imports from where the client's did when it is not
-// installed, and runs qlaunch._executor.
+// installed, and runs qlaunch._executor. An executor started by Warm gets
+// an empty path: where qlaunch does not import without one it exits
+// (status 3) without a word, and executors start on first use instead.
 const bootstrap = `import os, struct, sys
 def read(n):
     b = b""
@@ -50,10 +53,16 @@ def read(n):
         b += c
     return b
 n, typ, _ = struct.unpack(">IBQ", read(13))
-for p in read(n - 9).decode("utf-8", "replace").split(os.pathsep):
+path = read(n - 9).decode("utf-8", "replace")
+for p in path.split(os.pathsep):
     if p and p not in sys.path:
         sys.path.append(p)
-from qlaunch import _executor
+try:
+    from qlaunch import _executor
+except ImportError:
+    if path:
+        raise
+    sys.exit(3)  # started by Warm where qlaunch is not on its path: quietly
 _executor.main()
 `
 
@@ -81,7 +90,7 @@ func startExecutor(python string, env []string, path string, forget, release fun
 		goR.Close()
 		return nil, fmt.Errorf("python: start the executor %s: %w (set QLAUNCH_PYTHON to the interpreter to use)", python, err)
 	}
-	ex := &executor{cmd: cmd, w: goW, r: goR, tasks: make(map[uint64]*task), orphans: make(map[uint64]bool), exited: make(chan struct{}), lastPath: path}
+	ex := &executor{cmd: cmd, w: goW, r: goR, batches: make(map[uint64]*batch), orphans: make(map[uint64]*orphans), exited: make(chan struct{}), lastPath: path}
 	// The pipe holds this message until the bootstrap reads it (a pipe's
 	// buffer is 64 KiB; a path longer than that fails here, not hangs).
 	if err := writeWithin(goW, appendMsg(nil, msgPath, 0, []byte(path))); err != nil {
@@ -137,19 +146,25 @@ func (ex *executor) readLoop(br *bufio.Reader, forget, release func(*executor)) 
 			break
 		}
 		ex.mu.Lock()
-		t := ex.tasks[id]
-		orphan := typ == msgDone && ex.orphans[id]
-		if orphan {
-			delete(ex.orphans, id)
+		b := ex.batches[id]
+		var acked *orphans
+		if typ == msgDone {
+			if o := ex.orphans[id]; o != nil {
+				delete(ex.orphans, id)
+				o.n--
+				if o.n == 0 {
+					acked = o
+				}
+			}
 		}
 		ex.mu.Unlock()
-		if orphan {
+		if acked != nil {
 			release(ex)
 		}
-		if t == nil {
-			continue // a task that ended (cancelled) before the executor noticed
+		if b == nil {
+			continue // a batch that ended (cancelled) before the executor noticed
 		}
-		t.in.put(message{typ: typ, body: append([]byte(nil), body...)})
+		b.in.put(message{typ: typ, id: id, body: append([]byte(nil), body...)})
 	}
 	ex.dead.Store(true)
 	forget(ex)
@@ -162,9 +177,9 @@ func (ex *executor) readLoop(br *bufio.Reader, forget, release func(*executor)) 
 	}
 	ex.mu.Lock()
 	ex.err = fmt.Errorf("python executor (pid %d) %s while running the task", ex.cmd.Process.Pid, how)
-	for id, t := range ex.tasks {
-		t.in.close()
-		delete(ex.tasks, id)
+	for id, b := range ex.batches {
+		b.in.close()
+		delete(ex.batches, id)
 	}
 	ex.mu.Unlock()
 	close(ex.exited)
@@ -180,27 +195,54 @@ func describeExit(ps *os.ProcessState, err error) string {
 	return fmt.Sprintf("exited with status %d", ps.ExitCode())
 }
 
-// register adds t to the executor's tasks; false if it died.
-func (ex *executor) register(t *task) bool {
+// orphans counts a batch's orphaned tasks (cancelled while their Python
+// code ran) whose done message has not come: the executor stays counted as
+// running until the last one's.
+type orphans struct{ n int }
+
+// register adds b's tasks to the executor's; false if it died.
+func (ex *executor) register(b *batch) bool {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
 	if ex.err != nil || ex.dead.Load() {
 		return false
 	}
-	ex.tasks[t.id] = t
+	for id := b.base; id <= b.syncID(); id++ {
+		ex.batches[id] = b
+	}
 	return true
 }
 
-// unregister removes t; an orphaned task (cancelled while its Python code
-// ran) keeps its executor counted as running until the executor's done
-// message for it.
-func (ex *executor) unregister(t *task, orphaned bool) {
+// unregister removes b's tasks and reports whether the executor stays
+// counted as running for b's orphans (tasks cancelled while their Python
+// code ran) until their done messages come; the reader then releases it.
+func (ex *executor) unregister(b *batch) (orphaned bool) {
 	ex.mu.Lock()
-	delete(ex.tasks, t.id)
-	if orphaned {
-		ex.orphans[t.id] = true
+	defer ex.mu.Unlock()
+	for id := b.base; id <= b.syncID(); id++ {
+		delete(ex.batches, id)
 	}
-	ex.mu.Unlock()
+	if b.orphans == 0 {
+		return false
+	}
+	// Done messages that came after the batch's last look count too.
+	ms, _ := b.in.take()
+	for _, m := range ms {
+		if i := int(m.id - b.base); m.typ == msgDone && m.id != b.syncID() && b.tasks[i].orphan {
+			b.tasks[i].orphan = false
+			b.orphans--
+		}
+	}
+	if b.orphans == 0 || ex.dead.Load() {
+		return false
+	}
+	o := &orphans{n: b.orphans}
+	for i := range b.tasks {
+		if b.tasks[i].orphan {
+			ex.orphans[b.base+uint64(i)] = o
+		}
+	}
+	return true
 }
 
 // deadErr is why the executor died, once its reader noticed.
@@ -221,6 +263,33 @@ func (ex *executor) send(msg []byte, path string) error {
 		ex.lastPath = path
 	}
 	if _, err := ex.w.Write(msg); err != nil {
+		return ex.deadErr()
+	}
+	return nil
+}
+
+// sendRuns writes a run message for each of b's tasks, with path messages
+// where a task's path differs from the last sent, then b's sync, in one
+// write.
+func (ex *executor) sendRuns(b *batch) error {
+	ex.wmu.Lock()
+	defer ex.wmu.Unlock()
+	buf := ex.wbuf[:0]
+	for i := range b.tasks {
+		t := &b.tasks[i]
+		if t.path != "" && t.path != ex.lastPath {
+			buf = appendMsg(buf, msgPath, 0, []byte(t.path))
+			ex.lastPath = t.path
+		}
+		level := minLogLevel(t.call.Ctx, t.call.Runtime.Logger())
+		buf = appendMsg(buf, msgRun, b.base+uint64(i), []byte{byte(level)}, t.call.Payload)
+	}
+	buf = appendMsg(buf, msgSync, b.syncID())
+	_, err := ex.w.Write(buf)
+	if cap(buf) <= 1<<20 {
+		ex.wbuf = buf
+	}
+	if err != nil {
 		return ex.deadErr()
 	}
 	return nil

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
 )
@@ -61,28 +63,23 @@ func (p *Pool) Kernel() kernels.Kernel {
 	return kernels.Kernel{
 		Name:  Name,
 		Func:  p.run,
+		Batch: p.runBatch,
+		Warm:  p.Warm,
 		Usage: "PYTHONPATH (tasks are built by the Python package qlaunch)",
 		Doc:   "run a pickled Python function in a warm interpreter (python/qlaunch)",
 	}
 }
 
-// task is the state of one running task, owned by its kernel goroutine.
-type task struct {
-	id      uint64
-	ex      *executor
-	in      inbox
-	futures map[uint32]*childFuture
-	path    string
-}
-
+// message is one message of an executor, as its reader hands it on.
 type message struct {
 	typ  byte
+	id   uint64
 	body []byte
 }
 
-// inbox holds the messages of a task's executor until its kernel goroutine
+// inbox holds the messages of a batch's executor until its kernel goroutine
 // takes them. It is unbounded, so the executor's reader never waits on a
-// task (one in Wait while the executor runs its children, say).
+// batch (one in Wait while the executor runs its children, say).
 type inbox struct {
 	mu     sync.Mutex
 	msgs   []message
@@ -125,81 +122,217 @@ type childFuture struct {
 	err error
 }
 
-// run is the kernel's Func.
-func (p *Pool) run(ctx context.Context, rt kernels.Runtime, args []string, payload []byte) ([]byte, error) {
-	path := ""
-	if len(args) > 0 {
-		path = args[0]
+// task is one call of a batch.
+type task struct {
+	call     kernels.Call
+	path     string
+	futures  map[uint32]*childFuture
+	reported bool
+	orphan   bool // cancelled while its Python code may run: its done message is awaited
+}
+
+// batch is the tasks one kernel goroutine runs on one executor (one task
+// for Func, many for Batch); it is owned by that goroutine. Its tasks have
+// the ids base, base+1, …; base+len(tasks) is its sync id: the executor
+// echoes a sync message once it has handled every message before it, so
+// the batch knows when the executor runs none of its Python code (busy
+// false). Waits of its tasks are served only then, one at a time, as Func
+// would serve them in sequence: the executor is suspended, its slot given
+// back, only while it is idle.
+type batch struct {
+	p      *Pool
+	ex     *executor
+	base   uint64
+	tasks  []task
+	in     inbox
+	report func(i int, val []byte, err error)
+	left   int       // tasks not yet reported
+	busy   bool      // a sync is outstanding
+	waits  []message // wait and next requests not yet served, in order
+	// orphans counts orphaned tasks whose done message has not come.
+	orphans int
+	shared  bool // every task has the same context
+}
+
+func (b *batch) syncID() uint64 { return b.base + uint64(len(b.tasks)) }
+
+// run is the kernel's Func: a batch of one.
+func (p *Pool) run(ctx context.Context, rt kernels.Runtime, args []string, payload []byte) (out []byte, err error) {
+	p.runBatch([]kernels.Call{{Ctx: ctx, Runtime: rt, Args: args, Payload: payload}}, func(_ int, v []byte, e error) {
+		out, err = v, e
+	})
+	return out, err
+}
+
+// cancelPoll is how often a batch of tasks with different contexts looks
+// for cancelled ones while its executor runs their code (a single context
+// is watched directly).
+const cancelPoll = 20 * time.Millisecond
+
+// runBatch is the kernel's Batch: it sends every call to one executor in
+// one write, followed by a sync, and serves the calls' requests.
+func (p *Pool) runBatch(calls []kernels.Call, report func(int, []byte, error)) {
+	b := &batch{p: p, tasks: make([]task, len(calls)), report: report, left: len(calls),
+		in: inbox{wake: make(chan struct{}, 1)}}
+	for i, c := range calls {
+		b.tasks[i].call = c
+		if len(c.Args) > 0 {
+			b.tasks[i].path = c.Args[0]
+		}
 	}
-	ex, err := p.acquire(path)
+	ex, err := p.acquire(b.tasks[0].path)
 	if err != nil {
-		return nil, err
+		b.failAll(err)
+		return
 	}
-	t := &task{id: p.nextTask(), ex: ex, in: inbox{wake: make(chan struct{}, 1)}, path: path}
-	if !ex.register(t) {
+	b.ex, b.base = ex, p.nextTasks(len(calls)+1)
+	if !ex.register(b) {
 		p.release(ex)
-		return nil, ex.deadErr()
+		b.failAll(ex.deadErr())
+		return
 	}
-	orphaned := false
 	defer func() {
-		ex.unregister(t, orphaned)
-		if !orphaned {
+		if !ex.unregister(b) {
 			p.release(ex)
 		}
 	}()
-	level := minLogLevel(ctx, rt.Logger())
-	if err := ex.send(appendMsg(nil, msgRun, t.id, []byte{byte(level)}, payload), path); err != nil {
-		return nil, err
+	if err := ex.sendRuns(b); err != nil {
+		b.failAll(err)
+		return
 	}
-	for {
+	b.busy = true
+	// One context shared by every call (a map's children share their
+	// future's) is watched directly; several are polled.
+	var done <-chan struct{}
+	var poll *time.Timer
+	shared := true
+	for _, c := range calls[1:] {
+		if c.Ctx != calls[0].Ctx {
+			shared = false
+			break
+		}
+	}
+	if shared {
+		done = calls[0].Ctx.Done()
+	} else {
+		poll = time.NewTimer(cancelPoll)
+		defer poll.Stop()
+	}
+	var pollC <-chan time.Time
+	if poll != nil {
+		pollC = poll.C
+	}
+	b.shared = shared
+	for b.left > 0 {
+		ms, closed := b.in.take()
+		for _, m := range ms {
+			b.handle(m)
+		}
+		if b.left == 0 {
+			break
+		}
+		if closed {
+			b.failAll(ex.deadErr())
+			break
+		}
+		if !b.busy && len(b.waits) > 0 {
+			m := b.waits[0]
+			b.waits = b.waits[1:]
+			b.serveWait(m)
+			continue
+		}
 		select {
-		case <-t.in.wake:
-			ms, closed := t.in.take()
-			for _, m := range ms {
-				out, done, err := t.handle(ctx, p, rt, m)
-				if done || err != nil {
-					return out, err
-				}
-			}
-			if closed {
-				return nil, ex.deadErr()
-			}
-		case <-ctx.Done():
-			// The task's Python code is running: the executor stays
-			// counted as running until it acknowledges the cancellation
-			// (or finishes the task), so no other task waits behind it.
-			orphaned = true
-			_ = ex.send(appendMsg(nil, msgCancelTask, t.id), "")
-			return nil, context.Cause(ctx)
+		case <-b.in.wake:
+		case <-done:
+			b.cancelEnded()
+		case <-pollC:
+			b.cancelEnded()
+			poll.Reset(cancelPoll)
 		}
 	}
 }
 
-// handle acts on one message of the task's executor; done is true when the
-// task finished.
-func (t *task) handle(ctx context.Context, p *Pool, rt kernels.Runtime, m message) (out []byte, done bool, err error) {
+// failAll reports err for every task not yet reported.
+func (b *batch) failAll(err error) {
+	for i := range b.tasks {
+		b.finish(i, nil, err)
+	}
+}
+
+// finish reports task i once.
+func (b *batch) finish(i int, val []byte, err error) {
+	t := &b.tasks[i]
+	if t.reported {
+		return
+	}
+	t.reported = true
+	b.left--
+	b.report(i, val, err)
+}
+
+// cancelEnded drops the tasks whose context ended. One whose Python code
+// may be running (the executor is busy) becomes an orphan: the executor
+// stays counted as running until it acknowledges, so no other task queues
+// behind it; a suspended one is dropped at once.
+func (b *batch) cancelEnded() {
+	for i := range b.tasks {
+		t := &b.tasks[i]
+		if t.reported || t.call.Ctx.Err() == nil {
+			continue
+		}
+		_ = b.ex.send(appendMsg(nil, msgCancelTask, b.base+uint64(i)), "")
+		if b.busy {
+			t.orphan = true
+			b.orphans++
+		}
+		b.finish(i, nil, context.Cause(t.call.Ctx))
+	}
+}
+
+// handle acts on one message of the batch's executor; waits are queued
+// for the loop to serve once the executor is idle.
+func (b *batch) handle(m message) {
+	if m.id == b.syncID() {
+		if m.typ == msgSync {
+			b.busy = false
+		}
+		return
+	}
+	i := int(m.id - b.base)
+	t := &b.tasks[i]
+	if m.typ == msgDone && t.orphan {
+		t.orphan = false
+		b.orphans--
+	}
+	if t.reported {
+		return // a late message of a cancelled task
+	}
+	ctx, rt := t.call.Ctx, t.call.Runtime
 	switch m.typ {
 	case msgDone:
-		if len(m.body) == 0 {
-			return nil, true, errShort
+		switch {
+		case len(m.body) == 0:
+			b.finish(i, nil, errShort)
+		case m.body[0] == 0:
+			b.finish(i, m.body[1:], nil) // the reader's copy, ours alone
+		default:
+			b.finish(i, nil, errors.New(string(m.body[1:])))
 		}
-		if m.body[0] == 0 {
-			return m.body[1:], true, nil // the reader's copy, ours alone
-		}
-		return nil, true, errors.New(string(m.body[1:]))
 	case msgMap:
 		fid, rest, err := cutU32(m.body)
 		if err != nil {
-			return nil, true, err
+			b.finish(i, nil, err)
+			return
 		}
 		payloads, err := decodeChunks(rest)
 		if err != nil {
-			return nil, true, err
+			b.finish(i, nil, err)
+			return
 		}
 		ts := make([]kernels.Task, len(payloads))
 		args := []string{t.path}
-		for i, pl := range payloads {
-			ts[i] = kernels.Task{Kernel: Name, Args: args, Payload: pl}
+		for j, pl := range payloads {
+			ts[j] = kernels.Task{Kernel: Name, Args: args, Payload: pl}
 		}
 		if t.futures == nil {
 			t.futures = make(map[uint32]*childFuture)
@@ -207,40 +340,12 @@ func (t *task) handle(ctx context.Context, p *Pool, rt kernels.Runtime, m messag
 		f, err := rt.Map(ctx, ts)
 		t.futures[fid] = &childFuture{f: f, err: err}
 	case msgWait, msgNext:
-		fid, _, err := cutU32(m.body)
-		if err != nil {
-			return nil, true, err
-		}
-		cf := t.futures[fid]
-		var reply []byte
-		switch {
-		case cf == nil:
-			reply = appendErrReply(nil, replyError, fmt.Sprintf("unknown future %d", fid))
-		case cf.err != nil:
-			reply = appendErrReply(nil, replyError, cf.err.Error())
-		default:
-			p.suspend(t.ex)
-			if m.typ == msgWait {
-				vals, err := rt.Wait(ctx, cf.f)
-				reply = waitReply(vals, err)
-			} else {
-				rs, err := rt.Next(ctx, cf.f)
-				reply = nextReply(rs, err)
-			}
-			p.resume(t.ex)
-		}
-		if ctx.Err() != nil {
-			// The task is suspended in Python: drop it there.
-			_ = t.ex.send(appendMsg(nil, msgCancelTask, t.id), "")
-			return nil, true, context.Cause(ctx)
-		}
-		if err := t.ex.send(appendMsg(nil, msgResume, t.id, reply), ""); err != nil {
-			return nil, true, err
-		}
+		b.waits = append(b.waits, m)
 	case msgCancel:
 		fid, _, err := cutU32(m.body)
 		if err != nil {
-			return nil, true, err
+			b.finish(i, nil, err)
+			return
 		}
 		if cf := t.futures[fid]; cf != nil && cf.err == nil {
 			_ = rt.Cancel(cf.f)
@@ -248,9 +353,102 @@ func (t *task) handle(ctx context.Context, p *Pool, rt kernels.Runtime, m messag
 	case msgLog:
 		logRecord(ctx, rt.Logger(), m.body)
 	default:
-		return nil, true, fmt.Errorf("python executor: unexpected message type %d", m.typ)
+		b.finish(i, nil, fmt.Errorf("python executor: unexpected message type %d", m.typ))
 	}
-	return nil, false, nil
+}
+
+// waitContext returns the context task i's wait is served under: its own,
+// ended too when another unreported task's context ends, so that a
+// cancellation is not held up by a wait of its batch.
+func (b *batch) waitContext(i int) (context.Context, func()) {
+	ctx := b.tasks[i].call.Ctx
+	if b.shared {
+		return ctx, func() {}
+	}
+	var cases []reflect.SelectCase
+	for j := range b.tasks {
+		if t := &b.tasks[j]; j != i && !t.reported {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.call.Ctx.Done())})
+		}
+	}
+	if len(cases) == 0 {
+		return ctx, func() {}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	stop := make(chan struct{})
+	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(stop)})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if chosen, _, _ := reflect.Select(cases); chosen != len(cases)-1 {
+			cancel()
+		}
+	}()
+	return wctx, func() {
+		close(stop)
+		<-done
+		cancel()
+	}
+}
+
+// serveWait serves one wait or next request of a task, with the executor
+// idle: its slot is given back while the runtime waits.
+func (b *batch) serveWait(m message) {
+	i := int(m.id - b.base)
+	t := &b.tasks[i]
+	if t.reported {
+		return
+	}
+	ctx, rt := t.call.Ctx, t.call.Runtime
+	fid, _, err := cutU32(m.body)
+	if err != nil {
+		b.finish(i, nil, err)
+		return
+	}
+	cf := t.futures[fid]
+	var reply []byte
+	switch {
+	case cf == nil:
+		reply = appendErrReply(nil, replyError, fmt.Sprintf("unknown future %d", fid))
+	case cf.err != nil:
+		reply = appendErrReply(nil, replyError, cf.err.Error())
+	default:
+		wctx, stop := b.waitContext(i)
+		b.p.suspend(b.ex)
+		var err error
+		if m.typ == msgWait {
+			var vals [][]byte
+			vals, err = rt.Wait(wctx, cf.f)
+			reply = waitReply(vals, err)
+		} else {
+			var rs []kernels.Result
+			rs, err = rt.Next(wctx, cf.f)
+			reply = nextReply(rs, err)
+		}
+		b.p.resume(b.ex)
+		other := err != nil && wctx.Err() != nil && ctx.Err() == nil
+		stop()
+		if other {
+			// Another task of the batch was cancelled: report it, and
+			// serve this wait again.
+			b.waits = append([]message{m}, b.waits...)
+			b.cancelEnded()
+			return
+		}
+	}
+	if ctx.Err() != nil {
+		// The task is suspended in Python: drop it there.
+		_ = b.ex.send(appendMsg(nil, msgCancelTask, m.id), "")
+		b.finish(i, nil, context.Cause(ctx))
+		return
+	}
+	msg := appendMsg(nil, msgResume, m.id, reply)
+	msg = appendMsg(msg, msgSync, b.syncID())
+	if err := b.ex.send(msg, ""); err != nil {
+		b.finish(i, nil, err)
+		return
+	}
+	b.busy = true
 }
 
 func waitReply(vals [][]byte, err error) []byte {
@@ -330,38 +528,95 @@ type Pool struct {
 	python  string
 	environ []string
 
-	mu     sync.Mutex
-	execs  []*executor
-	nextID uint64
-	closed bool
+	mu       sync.Mutex
+	started  *sync.Cond // broadcast when a warm start ends
+	execs    []*executor
+	nextID   uint64
+	closed   bool
+	warmed   bool
+	starting int // warm starts under way
+	waiting  int // acquirers waiting for one of them
 }
 
-// NewPool returns a pool that starts no executor before its first task.
+// NewPool returns a pool that starts no executor before Warm or its first
+// task.
 func NewPool(o Options) *Pool {
-	return &Pool{o: o}
+	p := &Pool{o: o}
+	p.started = sync.NewCond(&p.mu)
+	return p
 }
 
-func (p *Pool) nextTask() uint64 {
+// Warm starts one executor in a Python job (WarmEnv, or any of the
+// topology's [python] variables, set in the rank's environment; a job of
+// Go kernels alone starts no interpreter), without a client's sys.path: it
+// imports qlaunch from its own (PYTHONPATH, the topology's [python] path,
+// an installed package); where it cannot, it exits quietly and executors
+// start on first use as without Warm. The others start on first use: when
+// Warm runs, the job's client starts its own interpreter, and on a small
+// machine more start-ups side by side delay the first result. Only the
+// first call does anything; slots is not used.
+func (p *Pool) Warm(slots int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.nextID++
-	return p.nextID
+	if p.warmed || p.closed {
+		return
+	}
+	p.warmed = true
+	if !p.o.pythonJob() {
+		return
+	}
+	p.python, p.environ = p.o.interpreter(), p.o.environment()
+	p.starting++
+	go func() {
+		ex, err := startExecutor(p.python, p.environ, "", p.forget, p.release)
+		p.mu.Lock()
+		closed := p.closed
+		if err == nil && !closed {
+			p.execs = append(p.execs, ex)
+		}
+		p.mu.Unlock()
+		if err == nil && closed {
+			ex.close() // before Close, which waits for this start, returns
+		}
+		p.mu.Lock()
+		p.starting--
+		p.started.Broadcast()
+		p.mu.Unlock()
+	}()
+}
+
+// nextTasks reserves n consecutive task ids and returns the first.
+func (p *Pool) nextTasks(n int) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	first := p.nextID + 1
+	p.nextID += uint64(n)
+	return first
 }
 
 // acquire returns an executor none of whose tasks runs, starting one when
-// there is none, and counts the caller as running on it.
+// there is none (or waiting for one that Warm starts), and counts the
+// caller as running on it.
 func (p *Pool) acquire(path string) (*executor, error) {
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, errors.New("python: the worker rank is shutting down")
-	}
-	for _, ex := range p.execs {
-		if ex.running == 0 && !ex.dead.Load() {
-			ex.running++
+	for {
+		if p.closed {
 			p.mu.Unlock()
-			return ex, nil
+			return nil, errors.New("python: the worker rank is shutting down")
 		}
+		for _, ex := range p.execs {
+			if ex.running == 0 && !ex.dead.Load() {
+				ex.running++
+				p.mu.Unlock()
+				return ex, nil
+			}
+		}
+		if p.starting <= p.waiting {
+			break
+		}
+		p.waiting++
+		p.started.Wait()
+		p.waiting--
 	}
 	if p.python == "" {
 		p.python, p.environ = p.o.interpreter(), p.o.environment()
@@ -427,6 +682,10 @@ func (p *Pool) Executors() []int {
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	p.closed = true
+	p.started.Broadcast()
+	for p.starting > 0 { // a warm start ends (closing what it started) within startTimeout
+		p.started.Wait()
+	}
 	execs := p.execs
 	p.execs = nil
 	p.mu.Unlock()
@@ -441,6 +700,25 @@ func (o Options) getenv(k string) string {
 		return ""
 	}
 	return o.Getenv(k)
+}
+
+// WarmEnv, set to 1 in a worker rank's environment, makes Warm start an
+// executor with the rank: qlaunch run sets it when its command is a Python
+// interpreter.
+const WarmEnv = "QLAUNCH_PYTHON_WARM"
+
+// pythonJob reports whether the rank's environment says its job runs
+// Python tasks: WarmEnv, or a variable of the topology's [python] table.
+func (o Options) pythonJob() bool {
+	if o.getenv(WarmEnv) == "1" {
+		return true
+	}
+	for _, k := range []string{"QLAUNCH_PYTHON", "QLAUNCH_PYTHON_PATH", "QLAUNCH_PYTHON_THREADS"} {
+		if o.getenv(k) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func (o Options) interpreter() string {

@@ -3,6 +3,7 @@ package python_test
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,5 +140,215 @@ func TestKernelNoInterpreter(t *testing.T) {
 	_, err := kerneltest.New(reg, 1).Run(context.Background(), kernels.Task{Kernel: python.Name, Payload: []byte{0, 0, 0, 0}})
 	if err == nil || !strings.Contains(err.Error(), "QLAUNCH_PYTHON") {
 		t.Errorf("got %v, want an error saying how to choose the interpreter", err)
+	}
+}
+
+// runBatch runs calls of payloads through the kernel's Batch inside a
+// driver kernel (so the calls' in-task children have a runtime), with
+// ctxOf(i) as call i's context, and returns the outcomes by index.
+func runBatch(t *testing.T, p *python.Pool, path string, pls [][]byte, ctxOf func(ctx context.Context, i int) context.Context) (vals [][]byte, errs []error) {
+	t.Helper()
+	vals, errs, _ = runBatchOrder(t, p, path, pls, ctxOf, nil, nil)
+	return vals, errs
+}
+
+// runBatchOrder is runBatch, with call i's runtime rtOf(i, rt) (nil: the
+// driver's), calling onReport(i) as call i is reported (nil: nothing), and
+// returning the order in which the calls were reported.
+func runBatchOrder(t *testing.T, p *python.Pool, path string, pls [][]byte, ctxOf func(ctx context.Context, i int) context.Context, rtOf func(int, kernels.Runtime) kernels.Runtime, onReport func(int)) (vals [][]byte, errs []error, order []int) {
+	t.Helper()
+	vals, errs = make([][]byte, len(pls)), make([]error, len(pls))
+	reported := make([]int, len(pls))
+	batchFn := p.Kernel().Batch
+	driver := kernels.Kernel{Name: "driver", Func: func(ctx context.Context, rt kernels.Runtime, _ []string, _ []byte) ([]byte, error) {
+		calls := make([]kernels.Call, len(pls))
+		for i, pl := range pls {
+			calls[i] = kernels.Call{Ctx: ctxOf(ctx, i), Runtime: rt, Args: []string{path}, Payload: pl}
+			if rtOf != nil {
+				calls[i].Runtime = rtOf(i, rt)
+			}
+		}
+		batchFn(calls, func(i int, v []byte, err error) {
+			reported[i]++
+			vals[i], errs[i] = v, err
+			order = append(order, i)
+			if onReport != nil {
+				onReport(i)
+			}
+		})
+		return nil, nil
+	}}
+	reg, err := kernels.NewRegistry(p.Kernel(), driver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := kerneltest.New(reg, 1).Run(ctx, kernels.Task{Kernel: "driver"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range reported {
+		if n != 1 {
+			t.Errorf("call %d reported %d times, want once", i, n)
+		}
+	}
+	return vals, errs, order
+}
+
+// TestKernelBatch runs plain calls, a failing one and nested fork-join
+// calls (which wait, one at a time, on their children) in one batch on one
+// executor.
+func TestKernelBatch(t *testing.T) {
+	p, path := newPool(t)
+	pls, want := payloads(t, path, "square(2)|4", "nested(4, 2)|16", "fail('no')|", "square(7)|49", "nested(3, 1)|3")
+	same := func(ctx context.Context, _ int) context.Context { return ctx }
+	vals, errs := runBatch(t, p, path, pls, same)
+	for i := range pls {
+		if i == 2 {
+			if errs[i] == nil || !strings.Contains(errs[i].Error(), "ValueError: no") {
+				t.Errorf("call 2: got %v, want the remote ValueError", errs[i])
+			}
+			continue
+		}
+		if errs[i] != nil || string(vals[i]) != string(want[i]) {
+			t.Errorf("call %d: got %x, %v; want %x", i, vals[i], errs[i], want[i])
+		}
+	}
+}
+
+// TestKernelBatchCancel cancels one call of a batch while the executor
+// runs it: that call alone ends, with its context's cause, and the others
+// finish; the pool then runs the next batch.
+func TestKernelBatchCancel(t *testing.T) {
+	p, path := newPool(t)
+	pls, want := payloads(t, path, "square(3)|9", "sleep_then(1)|", "square(5)|25")
+	cause := errors.New("call 1 cancelled by the test")
+	vals, errs := runBatch(t, p, path, pls, func(ctx context.Context, i int) context.Context {
+		if i != 1 {
+			return ctx
+		}
+		c, cancel := context.WithCancelCause(ctx)
+		cancel(cause) // ended before the batch starts: its code runs, and is orphaned
+		return c
+	})
+	if !errors.Is(errs[1], cause) {
+		t.Errorf("the cancelled call: got %v, want %v", errs[1], cause)
+	}
+	for _, i := range []int{0, 2} {
+		if errs[i] != nil || string(vals[i]) != string(want[i]) {
+			t.Errorf("call %d: got %x, %v; want %x", i, vals[i], errs[i], want[i])
+		}
+	}
+	same := func(ctx context.Context, _ int) context.Context { return ctx }
+	vals, errs = runBatch(t, p, path, pls[:1], same)
+	if errs[0] != nil || string(vals[0]) != string(want[0]) {
+		t.Errorf("the next batch: got %x, %v; want %x", vals[0], errs[0], want[0])
+	}
+}
+
+// TestKernelWarm: in a Python job (python.WarmEnv set), Warm starts an
+// executor before any task, and the first task runs on it rather than
+// starting another; where qlaunch does not import without the client's
+// path, the warm executor exits quietly and the task starts one with its
+// path. In a job of Go kernels alone, Warm starts nothing.
+func TestKernelWarm(t *testing.T) {
+	root := repoRoot(t)
+	path := filepath.Join(root, "python") + string(os.PathListSeparator) + filepath.Join(root, "python", "tests")
+	pls, want := payloads(t, path, "square(6)|36")
+	goOnly := python.NewPool(python.Options{Python: python3, Getenv: func(string) string { return "" }})
+	goOnly.Warm(1)
+	if goOnly.Warming() {
+		t.Errorf("Warm started an executor in a job that declares no Python")
+	}
+	goOnly.Close()
+	pythonJob := func(k string) string {
+		if k == python.WarmEnv {
+			return "1"
+		}
+		return ""
+	}
+	for _, importable := range []bool{true, false} {
+		env := os.Environ()
+		if importable {
+			env = append(env, "PYTHONPATH="+path)
+		} else {
+			env = append(env, "PYTHONPATH=")
+		}
+		p := python.NewPool(python.Options{Python: python3, Getenv: pythonJob, Environ: func() []string { return env }})
+		p.Warm(1)
+		if !p.Warming() {
+			t.Errorf("importable %v: Warm started no executor in a Python job", importable)
+		}
+		reg, err := kernels.NewRegistry(p.Kernel())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := kerneltest.New(reg, 1).Run(ctx, kernels.Task{Kernel: python.Name, Args: []string{path}, Payload: pls[0]})
+		cancel()
+		if err != nil || string(out) != string(want[0]) {
+			t.Errorf("importable %v: got %x, %v; want %x", importable, out, err, want[0])
+		}
+		if pids := p.Executors(); len(pids) != 1 {
+			t.Errorf("importable %v: executors %v after one task on one slot, want one", importable, pids)
+		}
+		p.Close()
+		if pids := p.Executors(); len(pids) != 0 {
+			t.Errorf("importable %v: executors left after Close: %v", importable, pids)
+		}
+	}
+}
+
+// onWait is a runtime that calls hook when its Wait is called and
+// records in done whether a Wait has returned successfully.
+type onWait struct {
+	kernels.Runtime
+	hook func()
+	done *bool
+}
+
+func (r onWait) Wait(ctx context.Context, f kernels.Future) ([][]byte, error) {
+	r.hook()
+	vals, err := r.Runtime.Wait(ctx, f)
+	if err == nil {
+		*r.done = true
+	}
+	return vals, err
+}
+
+// TestKernelBatchCancelDuringWait cancels a suspended task of a batch
+// while the batch serves another task's wait: the cancelled task is
+// reported then, not once that wait ends.
+func TestKernelBatchCancelDuringWait(t *testing.T) {
+	p, path := newPool(t)
+	pls, want := payloads(t, path, "await_sleep(2)|2", "await_sleep(2)|", "square(4)|16")
+	cancelled, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var waited, waitedAtReport bool // call 0's wait ended; it had when call 1 was reported
+	vals, errs, _ := runBatchOrder(t, p, path, pls, func(ctx context.Context, i int) context.Context {
+		if i == 1 {
+			return cancelled
+		}
+		return ctx
+	}, func(i int, rt kernels.Runtime) kernels.Runtime {
+		if i == 0 {
+			return onWait{rt, cancel, &waited} // call 1 is cancelled as call 0's wait is served
+		}
+		return rt
+	}, func(i int) {
+		if i == 1 {
+			waitedAtReport = waited
+		}
+	})
+	if !errors.Is(errs[1], context.Canceled) {
+		t.Errorf("the cancelled call: got %v, want context.Canceled", errs[1])
+	}
+	for _, i := range []int{0, 2} {
+		if errs[i] != nil || string(vals[i]) != string(want[i]) {
+			t.Errorf("call %d: got %x, %v; want %x", i, vals[i], errs[i], want[i])
+		}
+	}
+	if waitedAtReport {
+		t.Errorf("the cancelled call was reported after call 0's wait ended, want while it was served")
 	}
 }

@@ -8,8 +8,8 @@ import (
 )
 
 // Message types of the pipe protocol. Go → Python: msgRun, msgPath,
-// msgResume, msgCancelTask. Python → Go: msgHello, msgDone, msgMap,
-// msgWait, msgNext, msgCancel, msgLog.
+// msgResume, msgCancelTask, msgSync. Python → Go: msgHello, msgDone, msgMap,
+// msgWait, msgNext, msgCancel, msgLog, msgSync.
 const (
 	msgHello      byte = 1  // body: protocol version (text)
 	msgRun        byte = 2  // body: min log level (int8, Python's) | payload
@@ -22,10 +22,11 @@ const (
 	msgNext       byte = 9  // body: future uint32
 	msgCancel     byte = 10 // body: future uint32
 	msgLog        byte = 11 // body: level int32 (slog) | count uint32 | (len uint32 | text)…: message, then key, value…
+	msgSync       byte = 12 // body: empty; both ways: the executor echoes it once it has handled every message before it
 )
 
 // protocolVersion is what an executor's hello must say.
-const protocolVersion = "qlaunch-executor 1"
+const protocolVersion = "qlaunch-executor 2"
 
 // maxMessage bounds a message from an executor: a map of this many bytes of
 // payloads is already far beyond any sane in-task map (the wire splits

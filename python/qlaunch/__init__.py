@@ -14,10 +14,22 @@ BQSKit's RuntimeHandle (submit, map, next, cancel, get_cache), whose futures
 are awaited from ``async def`` tasks.
 """
 
-from .client import Client, Future, as_completed, find_address, find_secret_file
 from .errors import CancelledError, ConnectionLost, QlaunchError, TaskError
 from .runtime import RuntimeFuture, RuntimeHandle, get_runtime
 from ._task import retryable
+
+# The client (sockets, hashing, logging) is imported on first use of one of
+# its names, so that an executor, which imports this package for the
+# in-task API, and a script's start-up pay for it only when it is used.
+_CLIENT_NAMES = ("Client", "Future", "as_completed", "find_address", "find_secret_file")
+
+
+def __getattr__(name):
+    if name in _CLIENT_NAMES:
+        from . import client
+        return getattr(client, name)
+    raise AttributeError("module 'qlaunch' has no attribute %r" % name)
+
 
 __version__ = "0.1.0"
 

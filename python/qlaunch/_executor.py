@@ -10,25 +10,28 @@ back.
 """
 
 import collections
-import inspect
 import logging
 import os
 import pickle
 import signal
 import struct
 import sys
+import time
 import traceback
+import types
 
 from . import _task
 from . import runtime as _rt
 from .errors import CancelledError
 
-VERSION = b"qlaunch-executor 1"
+VERSION = b"qlaunch-executor 2"
 
-HELLO, RUN, PATH, RESUME, CANCEL_TASK, DONE, MAP, WAIT, NEXT, CANCEL, LOG = range(1, 12)
+HELLO, RUN, PATH, RESUME, CANCEL_TASK, DONE, MAP, WAIT, NEXT, CANCEL, LOG, SYNC = range(1, 13)
 REPLY_OK, REPLY_ERROR, REPLY_CANCELLED, REPLY_NO_MORE = 0, 1, 2, 3
 
 _HDR = struct.Struct(">IBQ")
+_dumps = pickle.dumps
+_HIGHEST = pickle.HIGHEST_PROTOCOL
 _U32 = struct.Struct(">I")
 _I32 = struct.Struct(">i")
 
@@ -64,7 +67,7 @@ class _Item:
 
 class Executor:
     def __init__(self, rfd, wfd):
-        self.rf = os.fdopen(rfd, "rb", buffering=1 << 16)
+        self.rfd = rfd
         self.wfd = wfd
         self.tasks = {}
         self.ready = collections.deque()
@@ -129,6 +132,36 @@ class Executor:
             self.send(DONE, tid, b"\x01", ("could not unpickle the task (is its module on the "
                                             "executor's sys.path?):\n" + traceback.format_exc()).encode())
             return
+        if type(calls) is tuple:
+            # One call (not a chunk): the common case, on its fast path.
+            args, kwargs, t.name, t.log_context = calls
+            _rt._current = t
+            try:
+                r = fn(*args, **kwargs)
+            except BaseException:
+                _rt._current = None
+                t.results, t.pending = [None], 1
+                self.item_done(_Item(t, 0, None), False, _format_exc())
+                return
+            _rt._current = None
+            if type(r) is not types.CoroutineType:
+                try:
+                    v = _dumps(r, _HIGHEST)
+                except Exception:
+                    t.results, t.pending = [None], 1
+                    self.item_done(_Item(t, 0, None), True, r)
+                    return
+                out = self.out
+                out.append(_HDR.pack(10 + len(v), DONE, tid))
+                out.append(b"\x00")
+                out.append(v)
+                return
+            t.results, t.pending = [None], 1
+            item = _Item(t, 0, r)
+            self.tasks[tid] = t
+            t.items.append(item)
+            self.step(item, None, None)
+            return
         if isinstance(calls, list):
             t.chunk = True
         else:
@@ -146,7 +179,7 @@ class Executor:
                 continue
             finally:
                 _rt._current = None
-            if inspect.iscoroutine(r):
+            if type(r) is types.CoroutineType:
                 item.coro = r
                 if not t.items:
                     self.tasks[tid] = t
@@ -248,30 +281,57 @@ class Executor:
     # --- loop -----------------------------------------------------------
 
     def serve(self):
+        """Handles messages until fd 3 closes. All the messages one read
+        brings are handled before their replies are written, in one write
+        (the kernel sends a batch of tasks in one), unless handling them
+        takes longer than FLUSH_AFTER: then what is ready goes at once, so
+        a finished task's result does not wait for long ones behind it."""
         self.send(HELLO, 0, VERSION)
         self.flush()
-        rf = self.rf
+        buf = bytearray()
+        rfd = self.rfd
+        hdr = _HDR
+        clock = time.monotonic
         while True:
-            while self.ready:
-                self.step(*self.ready.popleft())
+            chunk = os.read(rfd, 1 << 18)
+            if not chunk:
+                return
+            buf += chunk
+            i, end = 0, len(buf)
+            last = clock()
+            while end - i >= 13:
+                n, typ, tid = hdr.unpack_from(buf, i)
+                if end - i < 4 + n:
+                    break
+                body = bytes(buf[i + 13:i + 4 + n])
+                i += 4 + n
+                self.handle(typ, tid, body)
+                while self.ready:
+                    self.step(*self.ready.popleft())
+                if self.out and clock() - last > FLUSH_AFTER:
+                    self.flush()
+                    last = clock()
+            del buf[:i]
             self.flush()
-            hdr = rf.read(13)
-            if len(hdr) < 13:
-                return
-            n, typ, tid = _HDR.unpack(hdr)
-            body = rf.read(n - 9)
-            if len(body) < n - 9:
-                return
-            if typ == RUN:
-                self.run(tid, body)
-            elif typ == RESUME:
-                self.resume(tid, body)
-            elif typ == PATH:
-                for p in body.decode("utf-8", "replace").split(os.pathsep):
-                    if p and p not in sys.path:
-                        sys.path.append(p)
-            elif typ == CANCEL_TASK:
-                self.cancel_task(tid)
+
+    def handle(self, typ, tid, body):
+        if typ == RUN:
+            self.run(tid, body)
+        elif typ == RESUME:
+            self.resume(tid, body)
+        elif typ == SYNC:
+            self.send(SYNC, tid)
+        elif typ == PATH:
+            for p in body.decode("utf-8", "replace").split(os.pathsep):
+                if p and p not in sys.path:
+                    sys.path.append(p)
+        elif typ == CANCEL_TASK:
+            self.cancel_task(tid)
+
+
+# FLUSH_AFTER is how long (s) replies may wait while later messages of one
+# read are handled.
+FLUSH_AFTER = 0.002
 
 
 def _format_exc():

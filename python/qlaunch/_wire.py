@@ -10,10 +10,16 @@ import hmac
 import os
 import struct
 
-try:
-    import zstandard as _zstd
-except ImportError:  # decoding a zstd frame then fails with a clear error
-    _zstd = None
+
+def _zstandard():
+    """The zstandard module, imported on first use (most links never
+    compress, and its import is a tenth of the package's); None when it is
+    not installed: decoding a zstd frame then fails with a clear error."""
+    try:
+        import zstandard
+    except ImportError:
+        return None
+    return zstandard
 
 PROTOCOL_VERSION = 1
 
@@ -51,8 +57,15 @@ class AuthError(ProtocolError):
 
 # --- integers -------------------------------------------------------------
 
+_ONE_BYTE = [bytes((i,)) for i in range(0x80)]
+
+
 def uvarint(x):
     """The unsigned LEB128 encoding of x (Go's binary.AppendUvarint)."""
+    if x < 0x80:
+        return _ONE_BYTE[x]
+    if x < 0x4000:
+        return bytes(((x & 0x7F) | 0x80, x >> 7))
     out = bytearray()
     while x >= 0x80:
         out.append((x & 0x7F) | 0x80)
@@ -334,7 +347,7 @@ class Codec:
     def __init__(self, compression="none", threshold=4096, max_frame=DEFAULT_MAX_FRAME):
         if compression not in ("none", "zstd"):
             raise ValueError("compression %r: want none or zstd" % compression)
-        if compression == "zstd" and _zstd is None:
+        if compression == "zstd" and _zstandard() is None:
             raise ValueError("compression zstd needs python3-zstandard")
         self.compression = compression
         self.threshold = threshold
@@ -347,7 +360,7 @@ class Codec:
         flags = 0
         if self.compression == "zstd" and len(payload) >= self.threshold:
             if self._enc is None:
-                self._enc = _zstd.ZstdCompressor(level=1, write_checksum=False,
+                self._enc = _zstandard().ZstdCompressor(level=1, write_checksum=False,
                                                  write_content_size=True)
             z = self._enc.compress(payload)
             if len(z) < len(payload):
@@ -365,13 +378,14 @@ class Codec:
         if flags == FLAG_S2:
             return s2_decode(payload, self.max_frame)
         if flags == FLAG_ZSTD:
-            if _zstd is None:
+            zstd = _zstandard()
+            if zstd is None:
                 raise ProtocolError("the server sent a zstd frame and python3-zstandard is not installed")
             if self._dec is None:
-                self._dec = _zstd.ZstdDecompressor()
+                self._dec = zstd.ZstdDecompressor()
             try:
                 out = self._dec.decompress(payload, max_output_size=self.max_frame)
-            except _zstd.ZstdError as e:
+            except zstd.ZstdError as e:
                 raise ProtocolError("zstd: %s" % e)
             if len(out) > self.max_frame:
                 raise ProtocolError("zstd payload decodes past the frame limit")

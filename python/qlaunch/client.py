@@ -363,11 +363,19 @@ class Client:
             level = _task.py_to_slog(_lowest_level())
         depth = self.log_depth if log_depth is None else log_depth
         head = wire.varint(level) + wire.varint(depth if depth > 0 else -1) + wire.string(kernel)
+        uvarint = wire.uvarint
+        same = isinstance(argsets, _Repeat)  # one argument list for every task: encoded once
+        if same or argsets is None:
+            args = argsets[0] if same else ()
+            head += uvarint(len(args)) + b"".join(wire.string(a) for a in args)
         for i, p in enumerate(payloads):
-            args = argsets[i] if argsets is not None else ()
-            body = head + wire.uvarint(len(args)) + b"".join(wire.string(a) for a in args) \
-                + wire.uvarint(len(p)) + p
-            rec = wire.record(base | i, body)
+            if same or argsets is None:
+                body = head + uvarint(len(p)) + p
+            else:
+                args = argsets[i]
+                body = head + uvarint(len(args)) + b"".join(wire.string(a) for a in args) \
+                    + uvarint(len(p)) + p
+            rec = uvarint(base | i) + uvarint(len(body)) + body
             if batch and size + len(rec) > wire.MAX_BATCH:
                 frames.append((wire.SUBMIT, b"".join(batch)))
                 batch, size = [], 0

@@ -97,6 +97,18 @@ def sleep_then(s):
     return s
 
 
+def apply(fn, *args):
+    return fn(*args)
+
+
+def coordinates(point):
+    return (point.x, point.y)
+
+
+async def await_sleep(s):
+    return await get_runtime().submit(sleep_then, s)
+
+
 async def child_fails():
     try:
         await get_runtime().submit(fail, "deep")

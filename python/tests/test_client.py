@@ -32,6 +32,25 @@ class ClientTest(unittest.TestCase):
         # cloudpickle.
         self.assertEqual(self.client.submit(helpers.make_adder, 3).result(30)(1), 4)
 
+    def test_arguments_by_value(self):
+        # Arguments go by plain pickle when it loads anywhere; what only
+        # cloudpickle sends by value (a lambda, a class of the client's
+        # __main__, which executors do not have) goes by cloudpickle.
+        self.assertEqual(self.client.submit(helpers.apply, lambda x: x * 3, 4).result(30), 12)
+        import __main__
+
+        class Point:
+            def __init__(self, x, y):
+                self.x, self.y = x, y
+
+        Point.__module__, Point.__qualname__ = "__main__", "QlaunchTestPoint"
+        setattr(__main__, "QlaunchTestPoint", Point)
+        try:
+            self.assertEqual(self.client.map(helpers.coordinates, [Point(1, 2), Point(3, 4)]).result(30),
+                             [(1, 2), (3, 4)])
+        finally:
+            delattr(__main__, "QlaunchTestPoint")
+
     def test_map(self):
         self.assertEqual(self.client.map(helpers.square, range(100)).result(30),
                          [i * i for i in range(100)])
