@@ -65,6 +65,11 @@ type task struct {
 	upID     uint64 // stateUp: our id for it at the parent
 	logID    uint64 // parent-facing id its log records travel under
 
+	// outcome of a kernel that returned, waiting on the finished stack
+	outVal   []byte
+	outErr   error
+	nextDone *task
+
 	ctx     *cancelCtx
 	own     cancelCtx // the context of a remote task
 	turn    uint64    // the reader's batch it was run in (runInline), if any
@@ -193,20 +198,69 @@ func (w *worker) runner(batch []*task) {
 
 // runBatch runs the kernels of batch one after another at helping depth
 // depth (mu not held) and returns with mu held. Each outcome is recorded
-// as soon as its kernel returns, so that its result waits for the stream
-// check (streamCheck) at most, never for the rest of the batch; the caller
-// writes what the batch left.
+// as its kernel returns if mu is free (TryLock), otherwise pushed on the
+// finished stack for whoever takes mu next (lock); the batch's last is
+// recorded under a blocking lock. So a result waits at most for the
+// stream check (streamCheck), never for the rest of the batch, and two
+// slots running tiny tasks side by side do not queue on mu once per task.
 func (w *worker) runBatch(batch []*task, depth int) {
 	for i, t := range batch {
 		o := w.run(t, depth)
-		w.mu.Lock()
+		if i < len(batch)-1 && !w.mu.TryLock() {
+			t.outVal, t.outErr = o.val, o.err
+			w.pushFinished(t)
+			continue
+		}
+		if i == len(batch)-1 {
+			w.mu.Lock()
+		}
+		w.recordFinished()
 		w.finish(o.t, o.val, o.err)
 		if i < len(batch)-1 {
 			w.mu.Unlock()
 		}
 	}
 	if len(batch) == 0 {
-		w.mu.Lock()
+		w.lock()
+	}
+}
+
+// pushFinished puts t, whose kernel returned, on the finished stack
+// (lock-free: any goroutine may push).
+func (w *worker) pushFinished(t *task) {
+	for {
+		top := w.finished.Load()
+		t.nextDone = top
+		if w.finished.CompareAndSwap(top, t) {
+			return
+		}
+	}
+}
+
+// lock takes mu and records the outcomes on the finished stack.
+func (w *worker) lock() {
+	w.mu.Lock()
+	w.recordFinished()
+}
+
+// recordFinished records the outcomes on the finished stack, oldest first.
+// Called with mu held.
+func (w *worker) recordFinished() {
+	if w.finished.Load() == nil {
+		return
+	}
+	var rev *task
+	for t := w.finished.Swap(nil); t != nil; {
+		next := t.nextDone
+		t.nextDone, rev = rev, t
+		t = next
+	}
+	for t := rev; t != nil; {
+		next := t.nextDone
+		val, err := t.outVal, t.outErr
+		t.nextDone, t.outVal, t.outErr = nil, nil, nil
+		w.finish(t, val, err)
+		t = next
 	}
 }
 
@@ -248,8 +302,17 @@ func (w *worker) run(t *task, depth int) (o outcome) {
 
 // finish records a task's outcome. Called with mu held.
 func (w *worker) finish(t *task, val []byte, err error) {
-	t.state = stateDone
 	w.done++
+	if t.fut != nil {
+		w.kept++
+	}
+	w.complete(t, val, err)
+}
+
+// complete records the outcome of t, which ran here (finish) or at the
+// parent (completeUp). Called with mu held.
+func (w *worker) complete(t *task, val []byte, err error) {
+	t.state = stateDone
 	for _, f := range t.futures {
 		if !f.complete() {
 			w.cancelFuture(f)
@@ -349,10 +412,10 @@ func (w *worker) cancelTask(t *task) {
 	}
 }
 
-// newFuture makes a future of len(ts) child tasks of t. Called with mu held.
-func (w *worker) newFuture(t *task, ts []kernels.Task) *future {
-	w.nextFuture++
-	f := &future{id: w.nextFuture, owner: t, wake: make(chan struct{}, 1)}
+// makeFuture builds a future of len(ts) child tasks of t, unregistered.
+// Called without mu: a large Map allocates its tasks outside the lock.
+func makeFuture(t *task, ts []kernels.Task) *future {
+	f := &future{owner: t, wake: make(chan struct{}, 1)}
 	f.tasks = make([]task, len(ts))
 	f.vals = make([][]byte, len(ts))
 	for i := range ts {
@@ -364,9 +427,15 @@ func (w *worker) newFuture(t *task, ts []kernels.Task) *future {
 		}
 		c.fut, c.idx, c.ctx = f, i, &f.ctx
 	}
-	w.futures[f.id] = f
-	t.futures = append(t.futures, f)
 	return f
+}
+
+// addFuture registers f with its owner. Called with mu held.
+func (w *worker) addFuture(f *future) {
+	w.nextFuture++
+	f.id = w.nextFuture
+	w.futures[f.id] = f
+	f.owner.futures = append(f.owner.futures, f)
 }
 
 // lookup returns the future of t called id.
@@ -400,7 +469,7 @@ func (w *worker) block(t *task, f *future, ctx context.Context, next bool) error
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	w.mu.Lock()
+	w.lock()
 	f.waiting, f.next = false, false
 	if w.free > 0 && len(w.resumers) == 0 {
 		w.free--
@@ -409,7 +478,7 @@ func (w *worker) block(t *task, f *future, ctx context.Context, next bool) error
 		w.resumers = append(w.resumers, ch)
 		w.mu.Unlock()
 		<-ch
-		w.mu.Lock()
+		w.lock()
 	}
 	return err
 }
@@ -431,9 +500,10 @@ func (r *taskRuntime) Map(ctx context.Context, ts []kernels.Task) (kernels.Futur
 		return kernels.Future{}, err
 	}
 	w := r.w
-	w.mu.Lock()
+	f := makeFuture(r.t, ts)
+	w.lock()
 	defer w.mu.Unlock()
-	f := w.newFuture(r.t, ts)
+	w.addFuture(f)
 	for i := range f.tasks {
 		w.push(&f.tasks[i])
 	}
@@ -444,7 +514,7 @@ func (r *taskRuntime) Map(ctx context.Context, ts []kernels.Task) (kernels.Futur
 
 func (r *taskRuntime) Wait(ctx context.Context, kf kernels.Future) ([][]byte, error) {
 	w := r.w
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	f, err := w.lookup(r.t, kf)
 	if err != nil {
@@ -469,7 +539,7 @@ func (r *taskRuntime) Wait(ctx context.Context, kf kernels.Future) ([][]byte, er
 
 func (r *taskRuntime) Next(ctx context.Context, kf kernels.Future) ([]kernels.Result, error) {
 	w := r.w
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	f, err := w.lookup(r.t, kf)
 	if err != nil {
@@ -502,7 +572,7 @@ func (r *taskRuntime) Next(ctx context.Context, kf kernels.Future) ([]kernels.Re
 
 func (r *taskRuntime) Cancel(kf kernels.Future) error {
 	w := r.w
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	f, err := w.lookup(r.t, kf)
 	if err != nil {

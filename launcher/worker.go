@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
@@ -64,6 +65,7 @@ type worker struct {
 	log *slog.Logger
 
 	mu         sync.Mutex
+	finished   atomic.Pointer[task] // kernels returned, outcomes not yet recorded (runBatch)
 	slots      int
 	free       int
 	queue      []*task
@@ -76,7 +78,9 @@ type worker struct {
 	futures    map[uint64]*future
 	nextFuture uint64
 	cache      kernels.Cache
-	done       uint64
+	done       uint64 // tasks run here
+	kept       uint64 // of which children of this rank's kernels
+	handedUp   uint64 // tasks handed back to the parent (steal, drain)
 	stopping   bool
 	draining   bool // drained: hand back queued tasks, leave when none is held
 
@@ -166,7 +170,7 @@ func newWorker(cfg WorkerConfig, log *slog.Logger) *worker {
 func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *link) error {
 	w := newWorker(cfg, log)
 	w.link = l
-	w.mu.Lock()
+	w.lock()
 	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindJoin, wire.AppendJoin(nil, &wire.Join{Ranks: 1, Slots: w.slots})})
 	w.lastIdle = true
 	w.wakeWriter()
@@ -222,7 +226,7 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 
 // stop cancels everything the rank holds.
 func (w *worker) stop() {
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	w.stopping = true
 	for _, t := range w.remote {
@@ -251,7 +255,7 @@ func (w *worker) waitRunners(grace time.Duration) {
 }
 
 func (w *worker) heartbeat() {
-	w.mu.Lock()
+	w.lock()
 	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindHeartbeat, nil})
 	w.wakeWriter()
 	w.mu.Unlock()
@@ -305,7 +309,7 @@ func (w *worker) writeLoop(ctx context.Context) error {
 // is left behind.
 func (w *worker) flushNow() error {
 	for w.writeMu.TryLock() {
-		w.mu.Lock()
+		w.lock()
 		res, sub, lg, canc, ctrl := w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut
 		if len(res)+len(sub)+len(lg)+len(canc)+len(ctrl) == 0 {
 			w.mu.Unlock()
@@ -434,7 +438,7 @@ func (w *worker) endRead(err error) {
 // the batch runs longer than about inlineTakeover (turnCheck).
 func (w *worker) runInline(batch []*task) (reading bool) {
 	defer w.runners.Done()
-	w.mu.Lock()
+	w.lock()
 	w.lastTurn++
 	turn := w.lastTurn
 	w.turn = turn
@@ -482,7 +486,7 @@ func (w *worker) startStream() {
 }
 
 func (w *worker) stopStream() {
-	w.mu.Lock()
+	w.lock()
 	w.streaming = false
 	w.streamTimer.Stop()
 	w.mu.Unlock()
@@ -492,7 +496,7 @@ func (w *worker) stopStream() {
 // check, and checks again after streamPeriod unless no slot was busy for
 // streamIdleChecks periods.
 func (w *worker) streamCheck() {
-	w.mu.Lock()
+	w.lock()
 	if !w.streaming {
 		w.mu.Unlock()
 		return
@@ -531,7 +535,7 @@ func (w *worker) handOffReading(turn uint64) {
 // running since the last check, and checks again after inlineTakeover
 // unless the reader ran no batch for turnIdleChecks periods.
 func (w *worker) turnCheck() {
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	if w.turn != 0 && w.turn == w.checked {
 		w.handOffReading(w.turn)
@@ -577,7 +581,7 @@ func (w *worker) onSubmit(b []byte, mayInline bool) ([]*task, error) {
 		t.ctx = &t.own
 	}
 	ts = ts[:i]
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	for i := range ts {
 		w.remote[ts[i].remoteID] = &ts[i]
@@ -625,7 +629,7 @@ func (w *worker) onResult(b []byte) error {
 func (w *worker) completeUp(b []byte) error {
 	recs := wire.NewRecords(b)
 	var r wire.Result
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	for {
 		id, body, ok := recs.Next()
@@ -642,16 +646,9 @@ func (w *worker) completeUp(b []byte) error {
 		delete(w.up, id)
 		val, err := resultOutcome(&r)
 		val = append([]byte(nil), val...)
-		w.finishUp(t, val, err)
+		w.complete(t, val, err)
 	}
 	return recs.Err()
-}
-
-// finishUp completes a task that ran elsewhere. Called with mu held.
-func (w *worker) finishUp(t *task, val []byte, err error) {
-	t.state = stateRunning // finish counts it as run here; undo below
-	w.done--
-	w.finish(t, val, err)
 }
 
 // resultOutcome turns a decoded result into a value or a *TaskError.
@@ -668,7 +665,7 @@ func resultOutcome(r *wire.Result) ([]byte, error) {
 }
 
 func (w *worker) onCancel(ids []uint64) {
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	for _, id := range ids {
 		if t, ok := w.remote[id]; ok {
@@ -679,7 +676,7 @@ func (w *worker) onCancel(ids []uint64) {
 
 func (w *worker) onLog(b []byte) error {
 	var rec wire.LogRecord
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	for len(b) > 0 {
 		rest, err := wire.DecodeLog(b, &rec)
@@ -700,7 +697,7 @@ func (w *worker) onLog(b []byte) error {
 // (as for a steal) to run elsewhere, running ones finish, and once it
 // holds no task from the parent it leaves (checkDrained).
 func (w *worker) onDrain() {
-	w.mu.Lock()
+	w.lock()
 	w.draining = true
 	q := w.queued()
 	w.mu.Unlock()
@@ -708,7 +705,7 @@ func (w *worker) onDrain() {
 	if q > 0 {
 		w.onSteal(q)
 	}
-	w.mu.Lock()
+	w.lock()
 	w.checkDrained()
 	w.mu.Unlock()
 }
@@ -716,7 +713,7 @@ func (w *worker) onDrain() {
 // selfDrain drains the rank on its own initiative (WorkerConfig.Drain):
 // its parent learns of it first, so that it sends no more tasks.
 func (w *worker) selfDrain() {
-	w.mu.Lock()
+	w.lock()
 	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: []int{w.cfg.Rank}})})
 	w.wakeWriter()
 	w.mu.Unlock()
@@ -735,7 +732,7 @@ func (w *worker) checkDrained() {
 func (w *worker) flushAll() {
 	w.writeMu.Lock()
 	defer w.writeMu.Unlock()
-	w.mu.Lock()
+	w.lock()
 	res, sub, lg, canc, ctrl := w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut
 	w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut = nil, nil, nil, nil, nil
 	w.mu.Unlock()
@@ -750,7 +747,7 @@ func (w *worker) flushAll() {
 // onSteal hands up to n of the oldest queued tasks to the parent, which
 // gives them to idle ranks.
 func (w *worker) onSteal(n int) {
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	for _, t := range w.stealOldest(n) {
 		if t.cancelled || (t.fut != nil && t.fut.cancelled) {
@@ -758,6 +755,7 @@ func (w *worker) onSteal(n int) {
 			continue
 		}
 		w.nextUp++
+		w.handedUp++
 		t.upID = w.nextUp
 		t.state = stateUp
 		w.up[t.upID] = t
@@ -777,11 +775,12 @@ func (w *worker) onStatus(b []byte, parentRank int) error {
 	if s.Reply {
 		return nil
 	}
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	reply := wire.Status{ID: s.ID, Reply: true, Ranks: []wire.RankStatus{{
 		Rank: w.cfg.Rank, Parent: parentRank, Role: roleWorker, Host: w.cfg.Host,
 		Slots: w.slots, Busy: w.slots - w.free, Queued: w.queued(), Done: w.done, Alloc: w.cfg.Alloc,
+		Kept: w.kept, HandedUp: w.handedUp,
 	}}}
 	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindStatus, wire.AppendStatus(nil, &reply)})
 	w.wakeWriter()
