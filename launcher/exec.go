@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher/executor"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -26,16 +27,12 @@ import (
 //
 // Slots are tokens (worker.free). A goroutine holds a token while it runs
 // a kernel. A kernel that must block in Wait or Next first runs queued
-// tasks itself ("helping", at most maxHelpDepth nested), then gives its
+// tasks itself ("helping", at most executor.MaxHelpDepth nested), then gives its
 // token back and parks; when its future is ready it takes a token again,
 // ahead of queued tasks (worker.resumers). So fork-join of any depth runs on
 // one slot. The first batch of a submission that arrives alone runs in the
 // goroutine that read it, which saves starting one (runInline in worker.go).
 
-const (
-	maxHelpDepth = 8
-	maxBatch     = 64
-)
 
 type taskState uint8
 
@@ -105,71 +102,42 @@ type outcome struct {
 	err error
 }
 
-func (w *worker) queued() int { return len(w.queue) - w.qhead }
-
-func (w *worker) push(t *task) { w.queue = append(w.queue, t) }
-
-// popBatch takes up to a fair share of the queue, newest first (depth
-// first keeps nested fork-join's working set small).
-func (w *worker) popBatch(buf []*task) []*task {
-	n := w.queued()
-	if n == 0 {
-		return buf
-	}
-	k := min(maxBatch, max(1, n/(2*w.slots)))
-	for range k {
-		last := len(w.queue) - 1
-		t := w.queue[last]
-		w.queue[last] = nil
-		w.queue = w.queue[:last]
-		t.state = stateRunning
-		buf = append(buf, t)
-	}
-	w.startStream()
-	if w.queued() == 0 {
-		w.queue, w.qhead = w.queue[:0], 0
-	}
-	return buf
-}
-
-// stealOldest removes up to n of the oldest queued tasks.
-func (w *worker) stealOldest(n int) []*task {
-	var out []*task
-	for len(out) < n && w.queued() > 0 {
-		t := w.queue[w.qhead]
-		w.queue[w.qhead] = nil
-		w.qhead++
-		out = append(out, t)
-	}
-	if w.queued() == 0 {
-		w.queue, w.qhead = w.queue[:0], 0
-	}
-	return out
-}
+func (w *worker) queued() int { return w.core.Queued() }
 
 // dispatch hands free tokens to parked kernels first, then to new runner
-// goroutines for queued work. With keep, the first batch that would have
-// started a runner is returned instead, its token taken, for the caller
-// to run (runInline). Called with mu held.
+// goroutines for queued work (executor.Core.Dispatch). With keep, the
+// first batch that would have started a runner is returned instead, its
+// token taken, for the caller to run (runInline). Called with mu held.
 func (w *worker) dispatch(keep bool) (kept []*task) {
-	for w.free > 0 {
-		if w.passToken() {
-			w.free--
-			continue
-		}
-		if w.queued() == 0 || w.stopping {
-			return kept
-		}
-		batch := w.popBatch(nil)
-		w.free--
-		w.runners.Add(1)
-		if keep && kept == nil {
-			kept = batch
-			continue
-		}
-		go w.runner(batch)
+	return w.apply(w.core.Dispatch(keep))
+}
+
+// apply carries out the executor's effects: resume parked kernels, start
+// runners, mark the batches running. It returns the inline batch. Called
+// with mu held.
+func (w *worker) apply(fx executor.Effects[*task, chan struct{}]) []*task {
+	for _, ch := range fx.Wake {
+		close(ch)
 	}
-	return kept
+	for _, b := range fx.Start {
+		w.started(b)
+		w.runners.Add(1)
+		go w.runner(b)
+	}
+	if fx.Inline != nil {
+		w.started(fx.Inline)
+		w.runners.Add(1)
+	}
+	return fx.Inline
+}
+
+// started marks the tasks of a batch taken from the queue running and
+// starts the stream check. Called with mu held.
+func (w *worker) started(batch []*task) {
+	for _, t := range batch {
+		t.state = stateRunning
+	}
+	w.startStream()
 }
 
 // runner runs batches while there is work, holding one token.
@@ -177,22 +145,20 @@ func (w *worker) runner(batch []*task) {
 	defer w.runners.Done()
 	for {
 		w.runBatch(batch, 0)
-		if w.passToken() {
-			w.maybeLoad()
-			w.mu.Unlock()
-			_ = w.flushNow()
-			return
+		next, wake, woke, done := w.core.Continue(batch)
+		if woke {
+			close(wake)
 		}
-		batch = w.popBatch(batch[:0])
-		if len(batch) == 0 || w.stopping {
-			w.free++
-			w.maybeLoad()
-			w.mu.Unlock()
-			_ = w.flushNow()
-			return
+		if !done {
+			w.started(next)
 		}
+		w.maybeLoad()
 		w.mu.Unlock()
 		_ = w.flushNow()
+		if done {
+			return
+		}
+		batch = next
 	}
 }
 
@@ -262,18 +228,6 @@ func (w *worker) recordFinished() {
 		w.finish(t, val, err)
 		t = next
 	}
-}
-
-// passToken gives the caller's token to the first parked kernel, if any,
-// and reports whether it did. Called with mu held.
-func (w *worker) passToken() bool {
-	if len(w.resumers) == 0 {
-		return false
-	}
-	ch := w.resumers[0]
-	w.resumers = w.resumers[1:]
-	close(ch)
-	return true
 }
 
 // run executes one task's kernel (mu not held). A task cancelled while
@@ -451,16 +405,15 @@ func (w *worker) lookup(t *task, kf kernels.Future) (*future, error) {
 // ends. Called with mu held; returns with mu held.
 func (w *worker) block(t *task, f *future, ctx context.Context, next bool) error {
 	w.handOffReading(t.turn)
-	if t.depth < maxHelpDepth && w.queued() > 0 && !w.stopping {
-		batch := w.popBatch(nil)
+	if batch := w.core.Help(t.depth); batch != nil {
+		w.started(batch)
 		w.mu.Unlock()
 		w.runBatch(batch, t.depth+1)
 		w.wakeWriter()
 		return nil
 	}
 	f.waiting, f.next = true, next
-	w.free++
-	w.dispatch(false)
+	w.apply(w.core.Park())
 	w.maybeLoad()
 	w.mu.Unlock()
 	var err error
@@ -471,11 +424,9 @@ func (w *worker) block(t *task, f *future, ctx context.Context, next bool) error
 	}
 	w.lock()
 	f.waiting, f.next = false, false
-	if w.free > 0 && len(w.resumers) == 0 {
-		w.free--
-	} else {
+	if !w.core.TakeToken() {
 		ch := make(chan struct{})
-		w.resumers = append(w.resumers, ch)
+		w.core.WaitToken(ch)
 		w.mu.Unlock()
 		<-ch
 		w.lock()
@@ -505,7 +456,7 @@ func (r *taskRuntime) Map(ctx context.Context, ts []kernels.Task) (kernels.Futur
 	defer w.mu.Unlock()
 	w.addFuture(f)
 	for i := range f.tasks {
-		w.push(&f.tasks[i])
+		w.core.Push(&f.tasks[i])
 	}
 	w.dispatch(false)
 	w.maybeLoad()

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher/executor"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -66,11 +66,7 @@ type worker struct {
 
 	mu         sync.Mutex
 	finished   atomic.Pointer[task] // kernels returned, outcomes not yet recorded (runBatch)
-	slots      int
-	free       int
-	queue      []*task
-	qhead      int
-	resumers   []chan struct{}
+	core       *executor.Core[*task, chan struct{}]
 	runners    sync.WaitGroup
 	remote     map[uint64]*task
 	up         map[uint64]*task
@@ -81,7 +77,6 @@ type worker struct {
 	done       uint64 // tasks run here
 	kept       uint64 // of which children of this rank's kernels
 	handedUp   uint64 // tasks handed back to the parent (steal, drain)
-	stopping   bool
 	draining   bool // drained: hand back queued tasks, leave when none is held
 
 	// what the writer sends next
@@ -98,20 +93,12 @@ type worker struct {
 	spareSub  []byte
 	spareLog  []byte
 	wake      chan struct{}
-	lastIdle  bool
-	lastQueue int
 
-	// Reading the parent's frames moves between goroutines (runInline).
-	// turn numbers the reader's batch while it runs one itself (0: it
-	// reads); turnTimer, while checking, calls turnCheck every
-	// inlineTakeover, which hands the reading over from a batch that ran
-	// through a whole period; readEnd gets why reading ended (the first
-	// cause only).
-	turn      uint64
-	lastTurn  uint64
-	checked   uint64 // the turn seen by the last check
-	idleTurns int    // checks since the reader last ran a batch
-	checking  bool
+	// Reading the parent's frames moves between goroutines (runInline;
+	// the policy is the core's: BeginInline, HandOff, CheckTurn).
+	// turnTimer, while the core checks, calls turnCheck every
+	// inlineTakeover; readEnd gets why reading ended (the first cause
+	// only).
 	turnTimer *time.Timer
 	readEnd   chan error
 
@@ -127,14 +114,11 @@ type worker struct {
 // inlineTakeover is the period of the check that hands the reading over
 // from a batch the reader runs itself: a batch is taken over after one to
 // two periods. The check runs while batches are run that way and stops
-// after turnIdleChecks periods without one. A timer armed per batch instead
+// after executor.TurnIdleChecks periods without one. A timer armed per batch instead
 // cost a wake-up of the thread in the network poller per task (Go wakes it
 // for any timer earlier than its own), as much as the goroutine that
 // runInline saves.
-const (
-	inlineTakeover = time.Millisecond
-	turnIdleChecks = 10
-)
+const inlineTakeover = time.Millisecond
 
 type ctrlFrame struct {
 	kind wire.Kind
@@ -160,7 +144,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 
 func newWorker(cfg WorkerConfig, log *slog.Logger) *worker {
 	return &worker{
-		cfg: cfg, log: log, slots: cfg.Slots, free: cfg.Slots,
+		cfg: cfg, log: log, core: executor.New[*task, chan struct{}](cfg.Slots),
 		remote: make(map[uint64]*task), up: make(map[uint64]*task),
 		futures: make(map[uint64]*future), wake: make(chan struct{}, 1),
 		readEnd: make(chan error, 1),
@@ -171,8 +155,7 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 	w := newWorker(cfg, log)
 	w.link = l
 	w.lock()
-	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindJoin, wire.AppendJoin(nil, &wire.Join{Ranks: 1, Slots: w.slots})})
-	w.lastIdle = true
+	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindJoin, wire.AppendJoin(nil, &wire.Join{Ranks: 1, Slots: w.core.Slots()})})
 	w.wakeWriter()
 	w.mu.Unlock()
 
@@ -228,7 +211,7 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 func (w *worker) stop() {
 	w.lock()
 	defer w.mu.Unlock()
-	w.stopping = true
+	parked := w.core.Stop()
 	for _, t := range w.remote {
 		w.cancelTask(t)
 	}
@@ -236,10 +219,9 @@ func (w *worker) stop() {
 		w.cancelFuture(f)
 	}
 	// Parked kernels need a token to return; hand out as many as asked.
-	for _, ch := range w.resumers {
+	for _, ch := range parked {
 		close(ch)
 	}
-	w.resumers = nil
 }
 
 func (w *worker) waitRunners(grace time.Duration) {
@@ -268,23 +250,15 @@ func (w *worker) wakeWriter() {
 	}
 }
 
-// maybeLoad queues a load report when it tells the scheduler above
-// something it can act on: the queue grew or shrank past a power of two
-// (one queued task is no surplus), or the rank became idle since it last
-// said it was busy. Going busy alone is not reported: a rank that runs
-// one task at a time sends no load message at all. Called with mu held.
+// maybeLoad queues a load report when the core says it tells the
+// scheduler above something it can act on (executor.Core.Load). Called
+// with mu held.
 func (w *worker) maybeLoad() {
-	idle := w.free > 0
-	q := w.queued()
-	b := 0
-	if q >= 2 {
-		b = bits.Len(uint(q))
-	}
-	if b == w.lastQueue && (!idle || w.lastIdle) {
+	ld, ok := w.core.Load()
+	if !ok {
 		return
 	}
-	w.lastIdle, w.lastQueue = idle, b
-	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindLoad, wire.AppendLoad(nil, &wire.Load{Idle: w.free, Queued: q})})
+	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindLoad, wire.AppendLoad(nil, &wire.Load{Idle: ld.Idle, Queued: ld.Queued})})
 	w.wakeWriter()
 }
 
@@ -439,27 +413,18 @@ func (w *worker) endRead(err error) {
 func (w *worker) runInline(batch []*task) (reading bool) {
 	defer w.runners.Done()
 	w.lock()
-	w.lastTurn++
-	turn := w.lastTurn
-	w.turn = turn
+	turn, check := w.core.BeginInline()
 	for _, t := range batch {
 		t.turn = turn
 	}
-	if !w.checking {
-		w.checking, w.checked, w.idleTurns = true, 0, 0
+	if check {
 		w.turnTimer.Reset(inlineTakeover)
 	}
 	w.mu.Unlock()
 	w.runBatch(batch, 0)
-	if !w.passToken() {
-		w.free++
-		w.dispatch(false)
-	}
+	w.apply(w.core.Release())
 	w.maybeLoad()
-	reading = w.turn == turn
-	if reading {
-		w.turn = 0
-	}
+	reading = w.core.EndInline(turn)
 	w.mu.Unlock()
 	_ = w.flushNow()
 	return reading
@@ -478,7 +443,7 @@ const (
 
 // startStream starts the stream check unless it runs. Called with mu held.
 func (w *worker) startStream() {
-	if w.streaming || w.streamTimer == nil || w.stopping {
+	if w.streaming || w.streamTimer == nil || w.core.Stopping() {
 		return
 	}
 	w.streaming, w.streamIdle = true, 0
@@ -504,12 +469,12 @@ func (w *worker) streamCheck() {
 	pending := len(w.resultOut) > 0
 	write := pending && w.resAged
 	w.resAged = pending
-	if w.free < w.slots || pending {
+	if w.core.Free() < w.core.Slots() || pending || w.finished.Load() != nil {
 		w.streamIdle = 0
 	} else {
 		w.streamIdle++
 	}
-	if w.streamIdle >= streamIdleChecks || w.stopping {
+	if w.streamIdle >= streamIdleChecks || w.core.Stopping() {
 		w.streaming = false
 	} else {
 		w.streamTimer.Reset(streamPeriod)
@@ -521,36 +486,27 @@ func (w *worker) streamCheck() {
 }
 
 // handOffReading starts another reading goroutine if turn is the reader's
-// current batch: one of its kernels is about to block, or it ran too long.
-// Called with mu held.
+// current batch: one of its kernels is about to block. Called with mu
+// held.
 func (w *worker) handOffReading(turn uint64) {
-	if turn == 0 || w.turn != turn || w.stopping {
-		return
+	if w.core.HandOff(turn) {
+		go w.read()
 	}
-	w.turn = 0
-	go w.read()
 }
 
 // turnCheck hands the reading over from a batch the reader has been
 // running since the last check, and checks again after inlineTakeover
-// unless the reader ran no batch for turnIdleChecks periods.
+// while the core asks for it.
 func (w *worker) turnCheck() {
 	w.lock()
 	defer w.mu.Unlock()
-	if w.turn != 0 && w.turn == w.checked {
-		w.handOffReading(w.turn)
+	handOff, again := w.core.CheckTurn()
+	if handOff {
+		go w.read()
 	}
-	if w.lastTurn == w.checked {
-		w.idleTurns++
-	} else {
-		w.idleTurns = 0
+	if again {
+		w.turnTimer.Reset(inlineTakeover)
 	}
-	w.checked = w.lastTurn
-	if w.idleTurns >= turnIdleChecks || w.stopping {
-		w.checking = false
-		return
-	}
-	w.turnTimer.Reset(inlineTakeover)
 }
 
 // onSubmit queues the tasks of a submit batch and starts them; with
@@ -585,7 +541,7 @@ func (w *worker) onSubmit(b []byte, mayInline bool) ([]*task, error) {
 	defer w.mu.Unlock()
 	for i := range ts {
 		w.remote[ts[i].remoteID] = &ts[i]
-		w.push(&ts[i])
+		w.core.Push(&ts[i])
 	}
 	w.refuse(bad)
 	inline := w.dispatch(mayInline)
@@ -749,9 +705,9 @@ func (w *worker) flushAll() {
 func (w *worker) onSteal(n int) {
 	w.lock()
 	defer w.mu.Unlock()
-	for _, t := range w.stealOldest(n) {
+	for _, t := range w.core.StealOldest(n) {
 		if t.cancelled || (t.fut != nil && t.fut.cancelled) {
-			w.push(t)
+			w.core.Push(t)
 			continue
 		}
 		w.nextUp++
@@ -762,7 +718,7 @@ func (w *worker) onSteal(n int) {
 		wt := wire.Task{Kernel: t.kernel, Args: t.args, Payload: t.payload, LogLevel: t.logLevel, LogDepth: t.logDepth}
 		w.submitOut = wire.AppendTaskRecord(w.submitOut, t.upID, &wt)
 	}
-	w.lastQueue = -1
+	w.core.ForgetLoad()
 	w.maybeLoad()
 	w.wakeWriter()
 }
@@ -779,7 +735,7 @@ func (w *worker) onStatus(b []byte, parentRank int) error {
 	defer w.mu.Unlock()
 	reply := wire.Status{ID: s.ID, Reply: true, Ranks: []wire.RankStatus{{
 		Rank: w.cfg.Rank, Parent: parentRank, Role: roleWorker, Host: w.cfg.Host,
-		Slots: w.slots, Busy: w.slots - w.free, Queued: w.queued(), Done: w.done, Alloc: w.cfg.Alloc,
+		Slots: w.core.Slots(), Busy: w.core.Slots() - w.core.Free(), Queued: w.queued(), Done: w.done, Alloc: w.cfg.Alloc,
 		Kept: w.kept, HandedUp: w.handedUp,
 	}}}
 	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindStatus, wire.AppendStatus(nil, &reply)})
