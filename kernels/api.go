@@ -53,17 +53,21 @@ type Runtime interface {
 	// Map starts one child task per element of ts.
 	Map(ctx context.Context, ts []Task) (Future, error)
 	// Wait blocks until every result of f is in and returns the values in
-	// input order, or the first error among them (by index). The calling
-	// kernel gives its slot back while it waits. Results already taken by
-	// Next are still returned.
+	// input order, or the first error among them (by index), not wrapped.
+	// The calling kernel gives its slot back while it waits. Results
+	// already taken by Next are still returned. f is then freed: Wait or
+	// Next on it again returns ErrNoMoreResults.
 	Wait(ctx context.Context, f Future) ([][]byte, error)
 	// Next blocks until at least one result of f not yet taken is in and
-	// returns all such results; a result is never returned twice. Calling
-	// Next when every result has been taken is an error (ErrNoMoreResults).
-	// The calling kernel gives its slot back while it waits.
+	// returns all such results; a result is never returned twice. f is
+	// freed with its last result: calling Wait or Next after that is an
+	// error (ErrNoMoreResults). The calling kernel gives its slot back
+	// while it waits.
 	Next(ctx context.Context, f Future) ([]Result, error)
-	// Cancel stops f's tasks and their descendants wherever they run.
-	// Waiting on a cancelled future returns ErrCancelled.
+	// Cancel stops f's tasks and their descendants wherever they run,
+	// and frees f: waiting on it returns ErrCancelled. Cancelling it
+	// again, or after it was drained, does nothing. The full contract is
+	// package kernels/futures's.
 	Cancel(f Future) error
 	// Cache is a store private to this worker rank, kept between tasks.
 	Cache() *Cache

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/qlaunch/qlaunch/launcher/transport"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -31,108 +31,22 @@ const (
 	linkParent = ":parent"
 )
 
-// LinkConfig configures the connections of a rank.
-type LinkConfig struct {
-	Secret wire.Secret
-	Wire   wire.Options
-	// DialTimeout bounds how long a rank keeps retrying to reach its
-	// parent (or a child it dials); zero means 30 s.
-	DialTimeout time.Duration
-	// HandshakeTimeout bounds the authentication of one connection; zero
-	// means 10 s.
-	HandshakeTimeout time.Duration
-	// Heartbeat is the interval of liveness messages on idle links; zero
-	// means 1 s. A peer silent for HeartbeatTimeout (zero: 10 × Heartbeat)
-	// is taken as lost.
-	Heartbeat        time.Duration
-	HeartbeatTimeout time.Duration
-	// TLS, if set, runs every connection inside TLS (wire.LoadTLS); the
-	// job-secret handshake still runs inside it. Nil is plain TCP.
-	TLS *wire.TLS
-	// MaxPendingHandshakes bounds the connections one listener
-	// authenticates at once: one more evicts (closes) the oldest of them.
-	// Zero means DefaultMaxPendingHandshakes.
-	MaxPendingHandshakes int
-	// AcceptRate bounds the connections one listener takes per second,
-	// with bursts of up to MaxPendingHandshakes; more are refused at once
-	// (a "busy" error frame, then closed). Zero means DefaultAcceptRate.
-	AcceptRate float64
-	// MaxOutboxBytes bounds the bytes a relay holds for one peer, queued
-	// and not yet written: a peer that does not read (stopped, or stuck)
-	// is dropped, with a log line, once its queue passes the bound, or
-	// once one write to it has been blocked for OutboxStall. Zero means
-	// DefaultMaxOutboxBytes and HeartbeatTimeout.
-	MaxOutboxBytes int64
-	OutboxStall    time.Duration
-	// MaxResultBytes bounds the value of one task's result as a worker
-	// rank sends it: a larger one fails its task with an error giving
-	// its size and the bound, and the rank goes on. Zero, or more than
-	// the frame limit allows, means the frame limit (Wire.MaxFrame) less
-	// 1 KiB for the record's framing.
-	MaxResultBytes int
-	// Dial, if set, replaces net.Dialer (a test seam: launchertest wraps
-	// connections to drop or freeze them).
-	Dial func(ctx context.Context, addr string) (net.Conn, error)
-}
+// LinkConfig configures the connections of a rank: it is the link
+// layer's transport.Config, which holds the settings, their defaults and
+// their documentation.
+type LinkConfig transport.Config
 
 func (c LinkConfig) withDefaults() LinkConfig {
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = 30 * time.Second
-	}
-	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = 10 * time.Second
-	}
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = time.Second
-	}
-	if c.HeartbeatTimeout <= 0 {
-		c.HeartbeatTimeout = 10 * c.Heartbeat
-	}
-	if c.MaxPendingHandshakes <= 0 {
-		c.MaxPendingHandshakes = DefaultMaxPendingHandshakes
-	}
-	if c.AcceptRate <= 0 {
-		c.AcceptRate = DefaultAcceptRate
-	}
-	if c.Wire.Decode == nil { // shared by the rank's connections
-		c.Wire.Decode = wire.NewDecodeLimit(wire.DefaultDecodeSlots)
-	}
-	if c.MaxOutboxBytes <= 0 {
-		c.MaxOutboxBytes = DefaultMaxOutboxBytes
-	}
-	if c.OutboxStall <= 0 {
-		c.OutboxStall = c.HeartbeatTimeout
-	}
-	maxFrame := c.Wire.MaxFrame
-	if maxFrame <= 0 {
-		maxFrame = wire.DefaultMaxFrame
-	}
-	if c.MaxResultBytes <= 0 || c.MaxResultBytes > maxFrame-resultFraming {
-		c.MaxResultBytes = maxFrame - resultFraming
-	}
-	return c
+	return LinkConfig(transport.Config(c).WithDefaults())
 }
 
-// Defaults of LinkConfig's limits on incoming connections. A listener
-// serves at most fanout children and a few clients, so the limits are far
-// above what a job needs and far below what exhausts a process.
+// Defaults of LinkConfig's limits on incoming connections
+// (transport's).
 const (
-	DefaultMaxPendingHandshakes = 128
-	DefaultAcceptRate           = 1000 // connections per second
-	// DefaultMaxOutboxBytes bounds what a relay holds for one peer that
-	// does not read.
-	DefaultMaxOutboxBytes = 256 << 20
+	DefaultMaxPendingHandshakes = transport.DefaultMaxPendingHandshakes
+	DefaultAcceptRate           = transport.DefaultAcceptRate
+	DefaultMaxOutboxBytes       = transport.DefaultMaxOutboxBytes
 )
-
-// resultFraming is room left in a frame around a result's value: the
-// record's id and length, the result's status, message, kernel and host.
-const resultFraming = 1 << 10
-
-// linkBuffer is the socket buffer size a link asks for, each way: with
-// the kernel's autotuned default (16 KiB to start), maps of 1 MiB payloads
-// ran at three quarters of the speed in process, the relay's reader
-// stalling on every write (BenchmarkWorkloads/payload).
-const linkBuffer = 4 << 20
 
 // link is one authenticated connection.
 type link struct {
@@ -155,7 +69,7 @@ func (l *link) room(n int64) bool {
 	if l.raw == nil {
 		return false
 	}
-	q, ok := unsent(l.raw)
+	q, ok := transport.Unsent(l.raw)
 	return ok && int64(q)+n < int64(l.sndbuf/2)
 }
 
@@ -187,76 +101,32 @@ func (l *link) watch(ctx context.Context, cfg LinkConfig, send func()) {
 	}
 }
 
+// handshake authenticates nc (transport.Handshake) and makes it a link.
 func handshake(nc net.Conn, cfg LinkConfig, me wire.Hello, dialer bool) (*link, error) {
-	_ = nc.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
-	raw := nc
-	var err error
-	if dialer {
-		nc, err = cfg.TLS.Dial(nc)
-	} else {
-		nc, err = cfg.TLS.Accept(nc)
-	}
+	c, err := transport.Handshake(nc, transport.Config(cfg), me, dialer)
 	if err != nil {
-		raw.Close()
 		return nil, err
 	}
-	fc := wire.NewConn(nc, cfg.Wire)
-	var peer wire.Hello
-	if dialer {
-		peer, err = wire.ClientHandshake(fc, cfg.Secret, me)
-	} else {
-		peer, err = wire.ServerHandshake(fc, cfg.Secret, me)
-	}
-	if err != nil {
-		nc.Close()
-		return nil, wire.TLSAlert(err)
-	}
-	_ = nc.SetDeadline(time.Time{})
-	l := &link{nc: nc, fc: fc, peer: peer}
-	if rc, size, ok := sendBuffer(raw); ok {
+	return newLink(c), nil
+}
+
+func newLink(c *transport.Conn) *link {
+	l := &link{nc: c.NC, fc: c.FC, peer: c.Peer}
+	if rc, size, ok := transport.SendBuffer(c.Raw); ok {
 		l.raw, l.sndbuf = rc, size
 	}
 	l.seen()
-	return l, nil
+	return l
 }
 
-// dialLink dials addr, retrying until cfg.DialTimeout, and authenticates.
+// dialLink dials addr, retrying until cfg.DialTimeout, and authenticates
+// (transport.Dial).
 func dialLink(ctx context.Context, addr string, cfg LinkConfig, me wire.Hello) (*link, error) {
-	cfg = cfg.withDefaults()
-	ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
-	defer cancel()
-	dial := cfg.Dial
-	if dial == nil {
-		var d net.Dialer
-		dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	c, err := transport.Dial(ctx, addr, transport.Config(cfg), me)
+	if err != nil {
+		return nil, err
 	}
-	backoff := 10 * time.Millisecond
-	for {
-		nc, err := dial(ctx, addr)
-		if err == nil {
-			if tc, ok := nc.(*net.TCPConn); ok {
-				_ = tc.SetNoDelay(true)
-				_ = tc.SetReadBuffer(linkBuffer)
-				_ = tc.SetWriteBuffer(linkBuffer)
-			}
-			l, herr := handshake(nc, cfg, me, true)
-			if herr == nil {
-				return l, nil
-			}
-			if !retryable(herr) {
-				return nil, fmt.Errorf("connect %s: %w", addr, herr)
-			}
-			err = herr
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("connect %s: %w (last: %v)", addr, ctx.Err(), err)
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 500*time.Millisecond)
-	}
+	return newLink(c), nil
 }
 
 // splitRole splits a Hello role into the role and the link end it claims.
@@ -273,20 +143,6 @@ var errNotAccepted = errors.New("connection refused: unexpected role")
 
 // errEvicted is a connection the accept gate closed to make room.
 var errEvicted = errors.New("connection evicted: too many connections being authenticated")
-
-// retryable reports whether a failed handshake may succeed when tried
-// again: the peer was busy, or closed or reset the connection before
-// answering (a listener shedding a flood). A refusal of our proof, of our
-// version or of our TLS is final.
-func retryable(err error) bool {
-	switch {
-	case errors.Is(err, wire.ErrBusy):
-		return true
-	case errors.Is(err, wire.ErrAuth), errors.Is(err, wire.ErrVersion), errors.Is(err, wire.ErrTLS), errors.Is(err, wire.ErrRefused):
-		return false
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
-}
 
 // acceptGate bounds what one listener takes: a token bucket of rate
 // connections per second (bursts of max), and at most max connections in
@@ -418,11 +274,7 @@ func serveListener(ln net.Listener, cfg LinkConfig, log *slog.Logger, quit <-cha
 			continue
 		}
 		pause = 0
-		if tc, ok := nc.(*net.TCPConn); ok {
-			_ = tc.SetNoDelay(true)
-			_ = tc.SetReadBuffer(linkBuffer)
-			_ = tc.SetWriteBuffer(linkBuffer)
-		}
+		transport.Tune(nc)
 		release, why := gate.admit(nc, time.Now())
 		if release == nil {
 			_ = wire.Refuse(nc, why)

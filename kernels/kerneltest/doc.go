@@ -18,17 +18,20 @@
 // of queued tasks), so fork-join of any depth runs on one slot without
 // deadlock, as in the launcher.
 //
-// The semantics follow the kernels.Runtime contract exactly:
+// The semantics follow the kernels.Runtime contract exactly (its futures
+// live in a kernels/futures table, as the client's and the launcher's do,
+// and pass the same contract test):
 //
 //   - Wait returns every value in input order, or the first error by
-//     index; it marks every result taken, so Next after Wait returns
-//     kernels.ErrNoMoreResults.
+//     index, not wrapped; the future is then freed, so Wait or Next after
+//     Wait returns kernels.ErrNoMoreResults.
 //   - Next returns the results that are in and not yet taken, waiting
 //     for at least one; a result is never returned twice, and results
-//     that arrived before Next was called are kept for it.
+//     that arrived before Next was called are kept for it. The future is
+//     freed with its last result.
 //   - Cancel cancels the contexts of the future's tasks and, through
-//     them, of their descendants; Wait and Next on a cancelled future
-//     return kernels.ErrCancelled.
+//     them, of their descendants, and frees the future; Wait and Next on
+//     a cancelled future return kernels.ErrCancelled.
 //   - A future is valid only in the task that created it: any other task
 //     gets kernels.ErrUnknownFuture.
 //   - When a kernel returns, the tasks it started and did not wait for are

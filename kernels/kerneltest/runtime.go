@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/kernels/futures"
 )
 
 // Host is the host name every task of a Runtime sees.
@@ -83,11 +84,12 @@ type waiter struct {
 
 // child is a task of a future waiting for a slot to start.
 type child struct {
-	fctx context.Context
-	wg   *sync.WaitGroup
-	f    *future
-	i    int
-	t    kernels.Task
+	fctx   context.Context
+	wg     *sync.WaitGroup
+	parent *task
+	f      *future
+	i      int
+	t      kernels.Task
 }
 
 // New returns a Runtime running the kernels of reg on slots slots. It
@@ -260,13 +262,14 @@ func (r *Runtime) start(cs []*child) {
 func (r *Runtime) runKernel(parent context.Context, wg *sync.WaitGroup, k kernels.Kernel, t kernels.Task) (out []byte, err error) {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(errTaskReturned)
+	id := r.nextID.Add(1)
 	tk := &task{
 		rt:      r,
 		wg:      wg,
 		ctx:     ctx,
-		id:      r.nextID.Add(1),
+		id:      id,
 		kernel:  k.Name,
-		futures: make(map[uint64]*future),
+		futures: futures.NewTable[futureData](uint32(id)),
 	}
 	r.tasks.Add(1)
 	defer func() {
@@ -290,7 +293,7 @@ func (r *Runtime) runChild(c *child) {
 		res.Value, res.Err = r.runKernel(c.fctx, c.wg, k, c.t)
 	}
 	r.release()
-	c.f.deliver(res)
+	c.parent.deliver(c.f, res)
 	if r.onResult != nil {
 		r.onResult(c.t, res)
 	}
@@ -308,14 +311,23 @@ type task struct {
 	id     uint64
 	kernel string
 
+	// mu guards the task's futures, which its children deliver to.
 	mu      sync.Mutex
-	futures map[uint64]*future
+	futures futures.Table[futureData]
 
 	// slotMu serialises giving the slot back and taking it again when
 	// several goroutines of one kernel block at once; blocked counts them.
 	slotMu  sync.Mutex
 	blocked int
 }
+
+// futureData is what a Runtime keeps of a future beside its results: the
+// cancel function of the context its tasks run under.
+type futureData struct {
+	cancel context.CancelCauseFunc
+}
+
+type future = futures.Future[futureData]
 
 var _ kernels.Runtime = (*task)(nil)
 
@@ -330,36 +342,32 @@ func (tk *task) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, err
 	if err := tk.ctx.Err(); err != nil {
 		return kernels.Future{}, context.Cause(tk.ctx)
 	}
-	fctx, cancel := context.WithCancelCause(tk.ctx)
-	f := &future{
-		id:      tk.rt.nextID.Add(1),
-		n:       len(ts),
-		cancel:  cancel,
-		results: make([]kernels.Result, len(ts)),
+	tk.mu.Lock()
+	f, err := tk.futures.New(len(ts))
+	tk.mu.Unlock()
+	if err != nil {
+		return kernels.Future{}, err
 	}
-	if f.n == 0 {
+	fctx, cancel := context.WithCancelCause(tk.ctx)
+	f.Data.cancel = cancel
+	if len(ts) == 0 {
 		cancel(errFutureDone)
 	}
-	tk.mu.Lock()
-	tk.futures[f.id] = f
-	tk.mu.Unlock()
 	cs := make([]*child, len(ts))
 	for i, t := range ts {
-		cs[i] = &child{fctx: fctx, wg: tk.wg, f: f, i: i, t: cloneTask(t)}
+		cs[i] = &child{fctx: fctx, wg: tk.wg, parent: tk, f: f, i: i, t: cloneTask(t)}
 	}
 	tk.wg.Add(len(cs))
 	tk.rt.start(cs)
-	return kernels.Future{ID: f.id, N: f.n}, nil
+	return f.Handle(), nil
 }
 
-func (tk *task) lookup(fut kernels.Future) (*future, error) {
+// Futures returns the number of futures the task holds: issued, and not
+// yet drained or cancelled.
+func (tk *task) Futures() int {
 	tk.mu.Lock()
-	f := tk.futures[fut.ID]
-	tk.mu.Unlock()
-	if f == nil || f.n != fut.N {
-		return nil, fmt.Errorf("kerneltest: future %d: %w", fut.ID, kernels.ErrUnknownFuture)
-	}
-	return f, nil
+	defer tk.mu.Unlock()
+	return tk.futures.Len()
 }
 
 // block gives the task's slot back before it waits.
@@ -382,110 +390,67 @@ func (tk *task) unblock() {
 	tk.slotMu.Unlock()
 }
 
-func (tk *task) Wait(ctx context.Context, fut kernels.Future) ([][]byte, error) {
-	f, err := tk.lookup(fut)
-	if err != nil {
-		return nil, err
-	}
-	blocked := false
-	defer func() {
-		if blocked {
-			tk.unblock()
-		}
-	}()
-	for {
-		f.mu.Lock()
-		if f.cancelled {
-			f.mu.Unlock()
-			return nil, kernels.ErrCancelled
-		}
-		if f.arrived == f.n {
-			f.taken, f.pending = f.n, nil
-			values := make([][]byte, f.n)
-			var first error
-			for i, r := range f.results {
-				if r.Err != nil {
-					first = r.Err
-					break
-				}
-				values[i] = r.Value
-			}
-			f.mu.Unlock()
-			if first != nil {
-				return nil, first
-			}
-			return values, nil
-		}
-		wake := f.wakeLocked()
-		f.mu.Unlock()
-		if !blocked {
+// waiter returns the futures.Block of one Wait or Next: it gives the
+// slot back before it first waits (blocked says so, for the caller to
+// take it again), with tk.mu released.
+func (tk *task) waiter(blocked *bool) futures.Block {
+	return func(ctx context.Context, woken <-chan struct{}) error {
+		tk.mu.Unlock()
+		defer tk.mu.Lock()
+		if !*blocked {
 			tk.block()
-			blocked = true
+			*blocked = true
 		}
 		select {
-		case <-wake:
+		case <-woken:
+			return nil
 		case <-ctx.Done():
-			return nil, context.Cause(ctx)
+			return context.Cause(ctx)
 		}
 	}
+}
+
+func (tk *task) Wait(ctx context.Context, fut kernels.Future) ([][]byte, error) {
+	blocked := false
+	tk.mu.Lock()
+	vs, err := tk.futures.Wait(ctx, fut, tk.waiter(&blocked))
+	tk.mu.Unlock()
+	if blocked {
+		tk.unblock()
+	}
+	return vs, err
 }
 
 func (tk *task) Next(ctx context.Context, fut kernels.Future) ([]kernels.Result, error) {
-	f, err := tk.lookup(fut)
-	if err != nil {
-		return nil, err
-	}
 	blocked := false
-	defer func() {
-		if blocked {
-			tk.unblock()
-		}
-	}()
-	for {
-		f.mu.Lock()
-		if f.cancelled {
-			f.mu.Unlock()
-			return nil, kernels.ErrCancelled
-		}
-		if f.taken == f.n {
-			f.mu.Unlock()
-			return nil, kernels.ErrNoMoreResults
-		}
-		if len(f.pending) > 0 {
-			out := make([]kernels.Result, len(f.pending))
-			for j, i := range f.pending {
-				out[j] = f.results[i]
-			}
-			f.taken += len(f.pending)
-			f.pending = f.pending[:0]
-			f.mu.Unlock()
-			return out, nil
-		}
-		wake := f.wakeLocked()
-		f.mu.Unlock()
-		if !blocked {
-			tk.block()
-			blocked = true
-		}
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		}
+	tk.mu.Lock()
+	rs, err := tk.futures.Next(ctx, fut, tk.waiter(&blocked))
+	tk.mu.Unlock()
+	if blocked {
+		tk.unblock()
 	}
+	return rs, err
 }
 
 func (tk *task) Cancel(fut kernels.Future) error {
-	f, err := tk.lookup(fut)
-	if err != nil {
-		return err
+	tk.mu.Lock()
+	f, err := tk.futures.Cancel(fut)
+	tk.mu.Unlock()
+	if f != nil {
+		f.Data.cancel(kernels.ErrCancelled)
 	}
-	f.mu.Lock()
-	f.cancelled = true
-	f.wakeAllLocked()
-	f.mu.Unlock()
-	f.cancel(kernels.ErrCancelled)
-	return nil
+	return err
+}
+
+// deliver records a child's result in its parent's future.
+func (tk *task) deliver(f *future, res kernels.Result) {
+	tk.mu.Lock()
+	f.Deliver(res.Index, res.Value, res.Err)
+	done := f.Complete()
+	tk.mu.Unlock()
+	if done {
+		f.Data.cancel(errFutureDone)
+	}
 }
 
 func (tk *task) Cache() *kernels.Cache { return &tk.rt.cache }
@@ -496,46 +461,3 @@ func (tk *task) Logger() *slog.Logger {
 
 func (tk *task) Rank() int    { return 0 }
 func (tk *task) Host() string { return Host }
-
-// future holds the results of one Submit or Map.
-type future struct {
-	id     uint64
-	n      int
-	cancel context.CancelCauseFunc
-
-	mu        sync.Mutex
-	results   []kernels.Result
-	arrived   int
-	pending   []int // indexes in, not yet taken by Next, in arrival order
-	taken     int
-	cancelled bool
-	wake      chan struct{} // closed on the next change; nil when nobody waits
-}
-
-// wakeLocked returns a channel closed at the next change of f.
-func (f *future) wakeLocked() chan struct{} {
-	if f.wake == nil {
-		f.wake = make(chan struct{})
-	}
-	return f.wake
-}
-
-func (f *future) wakeAllLocked() {
-	if f.wake != nil {
-		close(f.wake)
-		f.wake = nil
-	}
-}
-
-func (f *future) deliver(res kernels.Result) {
-	f.mu.Lock()
-	f.results[res.Index] = res
-	f.arrived++
-	f.pending = append(f.pending, res.Index)
-	f.wakeAllLocked()
-	done := f.arrived == f.n
-	f.mu.Unlock()
-	if done {
-		f.cancel(errFutureDone)
-	}
-}

@@ -4,30 +4,34 @@
 // the log records its tasks emit. It links only the wire protocol, never
 // the server.
 //
-// A Client is safe for concurrent use. Tasks travel in batches: calls made
-// while the connection's writer is busy are sent together in one frame.
+// A Client is safe for concurrent use. Tasks travel in batches of about
+// wire.MaxBatch, written through a wire.Outbox by the calling goroutine
+// (or, while another one writes, by that one): frames queued meanwhile go
+// out together in one write.
 // Closing the client (or losing its connection) cancels its tasks in the
 // runtime and fails every call still waiting.
 //
-// A long-lived client holds only the futures still in use: it forgets a
-// future once Wait returned, once Next returned its last result, or once
-// it was cancelled (later results of its tasks are dropped). Wait or Next
-// on a forgotten future returns kernels.ErrNoMoreResults, or the
-// cancellation error for one of the last 1024 cancelled (Futures counts
-// those held).
+// The client's futures keep the one contract of package kernels/futures,
+// as a kernel's do: a long-lived client holds only the futures still in
+// use, for it frees a future once Wait returned, once Next returned its
+// last result, or once it was cancelled (later results of its tasks are
+// dropped). Wait or Next on a freed future returns
+// kernels.ErrNoMoreResults, or kernels.ErrCancelled for one of the last
+// futures.RecentCancels cancelled (Futures counts those held).
 package client
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/kernels/futures"
+	"github.com/qlaunch/qlaunch/launcher/transport"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -72,59 +76,26 @@ type Client struct {
 	opts Options
 	nc   net.Conn
 	fc   *wire.Conn
+	out  *wire.Outbox // every frame to the server
 
-	mu         sync.Mutex
-	futures    map[uint64]*future
-	nextFuture uint64
-	// recentCancel holds the ids of the last maxRecentCancel futures
-	// cancelled (and so forgotten), for calls on them to say so; ring is
-	// their order, oldest first from ringAt.
-	recentCancel map[uint64]struct{}
-	ring         []uint64
-	ringAt       int
-	submitOut    [][]byte // task batches, each of about wire.MaxBatch at most
-	freeBufs     [][]byte // written batches, for reuse
-	cancelOut    []uint64
-	ctrlOut      []frame
-	statusWait   map[uint64]chan []wire.RankStatus
-	nextStatus   uint64
-	maxFrame     int
-	err          error
-	wake         chan struct{}
-	writeMu      sync.Mutex // held while writing to the connection
-	wg           sync.WaitGroup
-}
+	mu sync.Mutex
+	// futures holds the client's futures (scope 0: their IDs fit in the
+	// upper half of a task id, id<<indexBits|index); block is the
+	// futures.Block of Wait and Next.
+	futures    futures.Table[struct{}]
+	block      futures.Block
+	batch      []byte // task records not yet queued in out
+	statusWait map[uint64]chan []wire.RankStatus
+	nextStatus uint64
+	maxFrame   int
+	err        error
+	wg         sync.WaitGroup
 
-type frame struct {
-	kind wire.Kind
-	body []byte
-}
-
-type future struct {
-	n         int
-	vals      [][]byte
-	errs      []error
-	arrived   []int32
-	taken     int
-	done      int
-	waited    bool
-	cancelled bool
-	waiting   bool
-	next      bool
-	wake      chan struct{}
+	bufMu    sync.Mutex
+	freeBufs [][]byte // written batches, for reuse
 }
 
 const indexBits = 32
-
-// maxRecentCancel is how many cancelled futures the client remembers as
-// cancelled after forgetting them: Wait or Next on one of them says it was
-// cancelled; on an older one they return kernels.ErrNoMoreResults.
-const maxRecentCancel = 1024
-
-// linkBuffer is the socket buffer size asked for, each way: with the
-// kernel's autotuned default (16 KiB to start), maps of 1 MiB payloads ran
-// at three quarters of the speed in process (BenchmarkWorkloads/payload).
-const linkBuffer = 4 << 20
 
 // maxFree is how many written batch buffers (of about wire.MaxBatch) the
 // client keeps for reuse. Map sends a large map batch by batch as it
@@ -140,21 +111,26 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
 	defer cancel()
-	nc, fc, err := dialBusy(ctx, addr, opts)
+	nc, fc, err := dial(ctx, addr, opts)
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{
 		opts: opts, nc: nc, fc: fc,
-		futures: make(map[uint64]*future), statusWait: make(map[uint64]chan []wire.RankStatus),
-		recentCancel: make(map[uint64]struct{}),
-		wake:         make(chan struct{}, 1), maxFrame: opts.Wire.MaxFrame,
+		statusWait: make(map[uint64]chan []wire.RankStatus),
+		maxFrame:   opts.Wire.MaxFrame,
 	}
+	c.out = wire.NewOutboxReusing(c.reuse)
+	c.block = c.waitUnlocked
 	if c.maxFrame <= 0 {
 		c.maxFrame = wire.DefaultMaxFrame
 	}
 	c.wg.Go(c.readLoop)
-	c.wg.Go(c.writeLoop)
+	c.wg.Go(func() {
+		if err := c.out.Run(c.fc); err != nil {
+			c.fail(fmt.Errorf("client: connection lost: %w", err))
+		}
+	})
 	return c, nil
 }
 
@@ -170,9 +146,7 @@ func (c *Client) fail(err error) {
 	c.mu.Lock()
 	if c.err == nil {
 		c.err = err
-		for _, f := range c.futures {
-			wakeup(f)
-		}
+		c.futures.Close(err)
 		for id, ch := range c.statusWait {
 			close(ch)
 			delete(c.statusWait, id)
@@ -180,21 +154,7 @@ func (c *Client) fail(err error) {
 	}
 	c.mu.Unlock()
 	c.nc.Close()
-	c.wakeWriter()
-}
-
-func wakeup(f *future) {
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (c *Client) wakeWriter() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.out.Stop()
 }
 
 // Submit starts one task.
@@ -228,10 +188,12 @@ func (c *Client) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, er
 		c.mu.Unlock()
 		return kernels.Future{}, c.err
 	}
-	c.nextFuture++
-	id := c.nextFuture
-	f := &future{n: len(ts), vals: make([][]byte, len(ts)), wake: make(chan struct{}, 1)}
-	c.futures[id] = f
+	f, err := c.futures.New(len(ts))
+	if err != nil {
+		c.mu.Unlock()
+		return kernels.Future{}, err
+	}
+	id := f.ID()
 	// Encode batch by batch, writing each full one at once (unless
 	// another goroutine is writing, which then takes it): the server
 	// starts on the first MiB of a large map while the rest is encoded,
@@ -240,35 +202,67 @@ func (c *Client) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, er
 		wt.Kernel, wt.Args, wt.Payload = ts[i].Kernel, ts[i].Args, ts[i].Payload
 		if c.appendTask(id<<indexBits|uint64(i), &wt) {
 			c.mu.Unlock()
-			c.flushNow()
+			c.drain()
 			c.mu.Lock()
-			if c.err != nil || f.cancelled {
+			if c.err != nil || f.Cancelled() {
 				break
 			}
 		}
 	}
+	c.queueBatch()
 	c.mu.Unlock()
-	c.flushNow()
-	return kernels.Future{ID: id, N: len(ts)}, nil
+	c.drain()
+	return f.Handle(), nil
 }
 
-// appendTask adds a task record to the last submit batch, or to a new one
-// when it would grow the last past wire.MaxBatch, and reports whether a
-// full batch now waits to be written. Called with mu held.
-func (c *Client) appendTask(id uint64, t *wire.Task) bool {
+// appendTask adds a task record to the batch, first queueing the batch
+// when the record would grow it past wire.MaxBatch, and reports whether
+// it queued one. Called with mu held.
+func (c *Client) appendTask(id uint64, t *wire.Task) (queued bool) {
 	n := wire.RecordSize(id, wire.TaskSize(t))
-	last := len(c.submitOut) - 1
-	if last < 0 || len(c.submitOut[last]) > 0 && len(c.submitOut[last])+n > wire.MaxBatch {
-		c.submitOut = append(c.submitOut, c.newBuf(n))
-		last++
+	if len(c.batch) > 0 && len(c.batch)+n > wire.MaxBatch {
+		c.queueBatch()
+		queued = true
 	}
-	c.submitOut[last] = wire.AppendTaskRecord(c.submitOut[last], id, t)
-	return last > 0
+	if c.batch == nil {
+		c.batch = c.newBuf(n)
+	}
+	c.batch = wire.AppendTaskRecord(c.batch, id, t)
+	return queued
 }
 
-// newBuf returns an empty buffer for at least n bytes of records. Called
-// with mu held.
+// queueBatch queues the batch in the outbox. Called with mu held.
+func (c *Client) queueBatch() {
+	if len(c.batch) > 0 {
+		c.out.Put(wire.KindSubmit, c.batch)
+		c.batch = nil
+	}
+}
+
+// drain writes what is queued, unless another goroutine is writing
+// (which then writes it).
+func (c *Client) drain() {
+	if err := c.out.Drain(c.fc); err != nil {
+		c.fail(fmt.Errorf("client: connection lost: %w", err))
+	}
+}
+
+// reuse keeps a written batch buffer for newBuf (the outbox's hand-back).
+func (c *Client) reuse(b []byte) {
+	if cap(b) < wire.MaxBatch || cap(b) > 2*wire.MaxBatch {
+		return // not a batch buffer, or one grown for a single huge task
+	}
+	c.bufMu.Lock()
+	if len(c.freeBufs) < maxFree {
+		c.freeBufs = append(c.freeBufs, b[:0])
+	}
+	c.bufMu.Unlock()
+}
+
+// newBuf returns an empty buffer for at least n bytes of records.
 func (c *Client) newBuf(n int) []byte {
+	c.bufMu.Lock()
+	defer c.bufMu.Unlock()
 	for len(c.freeBufs) > 0 {
 		b := c.freeBufs[len(c.freeBufs)-1]
 		c.freeBufs = c.freeBufs[:len(c.freeBufs)-1]
@@ -279,158 +273,59 @@ func (c *Client) newBuf(n int) []byte {
 	return make([]byte, 0, max(n, wire.MaxBatch))
 }
 
-// lookup returns the future kf names, or why there is none: it was never
-// issued (kernels.ErrUnknownFuture), it was cancelled (a cancellation
-// TaskError), or every result was taken (kernels.ErrNoMoreResults). Called
-// with mu held.
-func (c *Client) lookup(kf kernels.Future) (*future, error) {
-	f, ok := c.futures[kf.ID]
-	switch {
-	case ok:
-		return f, nil
-	case kf.ID == 0 || kf.ID > c.nextFuture:
-		return nil, fmt.Errorf("client: %w: %d", kernels.ErrUnknownFuture, kf.ID)
-	}
-	if _, ok := c.recentCancel[kf.ID]; ok {
-		return nil, &TaskError{Cancelled: true}
-	}
-	return nil, fmt.Errorf("client: future %d: %w (the client forgets a future once Wait returned, Next returned its last result, or it was cancelled)", kf.ID, kernels.ErrNoMoreResults)
-}
-
-// forget drops future id from the table, remembering it among the recent
-// cancellations if it was cancelled. Called with mu held.
-func (c *Client) forget(id uint64, cancelled bool) {
-	delete(c.futures, id)
-	if !cancelled {
-		return
-	}
-	if len(c.ring) < maxRecentCancel {
-		c.ring = append(c.ring, id)
-	} else {
-		delete(c.recentCancel, c.ring[c.ringAt])
-		c.ring[c.ringAt] = id
-		c.ringAt = (c.ringAt + 1) % maxRecentCancel
-	}
-	c.recentCancel[id] = struct{}{}
-}
-
 // Futures returns the number of futures the client holds: issued, and not
-// yet waited for, taken whole by Next, or cancelled.
+// yet drained (by Wait, or Next to the last result) or cancelled.
 func (c *Client) Futures() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.futures)
+	return c.futures.Len()
 }
 
-// block waits for progress on f. Called with mu held; returns with it held.
-func (c *Client) block(ctx context.Context, f *future, next bool) error {
-	f.waiting, f.next = true, next
+// waitUnlocked is the client's futures.Block: it waits for woken or ctx
+// with mu released.
+func (c *Client) waitUnlocked(ctx context.Context, woken <-chan struct{}) error {
 	c.mu.Unlock()
-	var err error
+	defer c.mu.Lock()
 	select {
-	case <-f.wake:
+	case <-woken:
+		return nil
 	case <-ctx.Done():
-		err = ctx.Err()
+		return ctx.Err()
 	}
-	c.mu.Lock()
-	f.waiting = false
-	return err
 }
 
 // Wait blocks until every result of f is in and returns them in input
-// order, or the first task error by index.
+// order, or the first task error by index; f is then freed.
 func (c *Client) Wait(ctx context.Context, kf kernels.Future) ([][]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f, err := c.lookup(kf)
-	if err != nil {
-		return nil, err
-	}
-	for f.done < f.n && !f.cancelled && c.err == nil {
-		if err := c.block(ctx, f, false); err != nil {
-			return nil, err
-		}
-	}
-	switch {
-	case f.cancelled:
-		return nil, &TaskError{Cancelled: true}
-	case f.done < f.n:
-		return nil, c.err
-	}
-	f.waited = true
-	c.forget(kf.ID, false)
-	for _, e := range f.errs {
-		if e != nil {
-			return nil, e
-		}
-	}
-	return f.vals, nil
+	return c.futures.Wait(ctx, kf, c.block)
 }
 
 // Next blocks until at least one result of f not yet taken is in and
 // returns all such results. Once every result was taken (or Wait
-// returned), Next returns kernels.ErrNoMoreResults.
+// returned), f is freed and Next returns kernels.ErrNoMoreResults.
 func (c *Client) Next(ctx context.Context, kf kernels.Future) ([]kernels.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f, err := c.lookup(kf)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		switch {
-		case f.cancelled:
-			return nil, &TaskError{Cancelled: true}
-		case f.taken < len(f.arrived):
-			out := make([]kernels.Result, 0, len(f.arrived)-f.taken)
-			for _, i := range f.arrived[f.taken:] {
-				r := kernels.Result{Index: int(i), Value: f.vals[i]}
-				if f.errs != nil {
-					r.Err = f.errs[i]
-				}
-				out = append(out, r)
-			}
-			f.taken = len(f.arrived)
-			if f.taken == f.n {
-				c.forget(kf.ID, false)
-			}
-			return out, nil
-		case c.err != nil:
-			return nil, c.err
-		}
-		if err := c.block(ctx, f, true); err != nil {
-			return nil, err
-		}
-	}
+	return c.futures.Next(ctx, kf, c.block)
 }
 
 // Cancel stops f's tasks and their descendants wherever they run, and
-// the client forgets f: waiting on f then returns an error wrapping
-// kernels.ErrCancelled (see the package comment).
+// frees f: waiting on f then returns kernels.ErrCancelled (see the
+// package comment). Cancelling f again, or after it was drained, does
+// nothing.
 func (c *Client) Cancel(kf kernels.Future) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f, err := c.lookup(kf)
-	if err != nil {
+	f, err := c.futures.Cancel(kf)
+	if f == nil || f.Complete() {
 		return err
 	}
-	f.cancelled = true
-	c.forget(kf.ID, true)
-	wakeup(f)
-	if f.done == f.n {
-		return nil
-	}
-	got := make([]bool, f.n)
-	for _, i := range f.arrived {
-		got[i] = true
-	}
-	for i := range f.n {
-		if !got[i] {
-			c.cancelOut = append(c.cancelOut, kf.ID<<indexBits|uint64(i))
-		}
-	}
-	f.vals, f.errs, f.arrived = nil, nil, nil
-	c.wakeWriter()
+	var ids []uint64
+	f.Missing(func(i int) { ids = append(ids, f.ID()<<indexBits|uint64(i)) })
+	wire.SplitCancel(ids, func(b []byte) { c.out.Put(wire.KindCancel, b) })
+	c.out.Kick()
 	return nil
 }
 
@@ -445,9 +340,9 @@ func (c *Client) Status(ctx context.Context) ([]wire.RankStatus, error) {
 	id := c.nextStatus
 	ch := make(chan []wire.RankStatus, 1)
 	c.statusWait[id] = ch
-	c.ctrlOut = append(c.ctrlOut, frame{wire.KindStatus, wire.AppendStatus(nil, &wire.Status{ID: id})})
 	c.mu.Unlock()
-	c.wakeWriter()
+	c.out.Put(wire.KindStatus, wire.AppendStatus(nil, &wire.Status{ID: id}))
+	c.out.Kick()
 	select {
 	case ranks, ok := <-ch:
 		if !ok {
@@ -475,69 +370,10 @@ func (c *Client) Drain(ranks []int) error {
 		c.mu.Unlock()
 		return c.err
 	}
-	c.ctrlOut = append(c.ctrlOut, frame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: ranks})})
 	c.mu.Unlock()
-	c.wakeWriter()
+	c.out.Put(wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: ranks}))
+	c.out.Kick()
 	return nil
-}
-
-// writeLoop writes what calls queued when woken; calls also write directly
-// (flushNow) when no other goroutine is writing, which saves a hand-off on
-// the path of a submission.
-func (c *Client) writeLoop() {
-	for range c.wake {
-		c.mu.Lock()
-		err := c.err
-		c.mu.Unlock()
-		if err != nil {
-			return
-		}
-		c.flushNow()
-	}
-}
-
-// flushNow writes everything queued unless another goroutine is writing;
-// that one checks again after it finishes.
-func (c *Client) flushNow() {
-	for c.writeMu.TryLock() {
-		c.mu.Lock()
-		sub, canc, ctrl, err := c.submitOut, c.cancelOut, c.ctrlOut, c.err
-		if err != nil || len(sub)+len(canc)+len(ctrl) == 0 {
-			c.mu.Unlock()
-			c.writeMu.Unlock()
-			return
-		}
-		c.submitOut, c.cancelOut, c.ctrlOut = nil, nil, nil
-		c.mu.Unlock()
-		var werr error
-		put := func(k wire.Kind, b []byte) {
-			if werr == nil {
-				werr = c.fc.WriteFrame(k, b)
-			}
-		}
-		for _, f := range ctrl {
-			put(f.kind, f.body)
-		}
-		for _, b := range sub {
-			put(wire.KindSubmit, b)
-		}
-		wire.SplitCancel(canc, func(b []byte) { put(wire.KindCancel, b) })
-		if werr == nil {
-			werr = c.fc.Flush()
-		}
-		c.mu.Lock()
-		for _, b := range sub {
-			if len(c.freeBufs) < maxFree && cap(b) <= 2*wire.MaxBatch {
-				c.freeBufs = append(c.freeBufs, b[:0])
-			}
-		}
-		c.mu.Unlock()
-		c.writeMu.Unlock()
-		if werr != nil {
-			c.fail(fmt.Errorf("client: connection lost: %w", werr))
-			return
-		}
-	}
 }
 
 func (c *Client) readLoop() {
@@ -563,10 +399,8 @@ func (c *Client) readLoop() {
 				c.mu.Unlock()
 			}
 		case wire.KindHeartbeat:
-			c.mu.Lock()
-			c.ctrlOut = append(c.ctrlOut, frame{wire.KindHeartbeat, nil})
-			c.mu.Unlock()
-			c.wakeWriter()
+			c.out.Put(wire.KindHeartbeat, nil)
+			c.out.Kick()
 		case wire.KindShutdown, wire.KindError:
 			msg, _ := wire.DecodeText(b)
 			err = fmt.Errorf("server: %s", msg)
@@ -593,33 +427,21 @@ func (c *Client) onResult(b []byte) error {
 		if err := wire.DecodeResult(body, &r); err != nil {
 			return err
 		}
-		f, found := c.futures[id>>indexBits]
+		f := c.futures.Get(id >> indexBits)
 		idx := int(id & (1<<indexBits - 1))
-		if !found || idx >= f.n || f.cancelled {
-			continue
+		if f == nil || idx >= f.N() || f.Cancelled() || f.Has(idx) {
+			continue // freed, cancelled, or a duplicate
 		}
-		if f.vals[idx] != nil || (f.errs != nil && f.errs[idx] != nil) {
-			continue
-		}
-		switch r.Status {
-		case wire.ResultOK:
+		if r.Status == wire.ResultOK {
 			v := make([]byte, len(r.Value))
 			copy(v, r.Value)
-			f.vals[idx] = v
-		default:
-			if f.errs == nil {
-				f.errs = make([]error, f.n)
-			}
-			f.errs[idx] = &TaskError{
-				Kernel: r.Kernel, Rank: r.Rank, Host: r.Host, Message: r.Message,
-				Lost: r.Status == wire.ResultLost, Cancelled: r.Status == wire.ResultCancelled,
-			}
+			f.Deliver(idx, v, nil)
+			continue
 		}
-		f.arrived = append(f.arrived, int32(idx))
-		f.done++
-		if f.waiting && (f.next || f.done == f.n) {
-			wakeup(f)
-		}
+		f.Deliver(idx, nil, &TaskError{
+			Kernel: r.Kernel, Rank: r.Rank, Host: r.Host, Message: r.Message,
+			Lost: r.Status == wire.ResultLost, Cancelled: r.Status == wire.ResultCancelled,
+		})
 	}
 	return recs.Err()
 }
@@ -649,61 +471,23 @@ func (c *Client) onLog(b []byte) error {
 // Stats returns the traffic of the client's connection so far.
 func (c *Client) Stats() wire.Stats { return c.fc.Stats() }
 
-// dialBusy connects and authenticates, trying again while the server
-// answers that it is busy (a listener shedding a connection flood).
-func dialBusy(ctx context.Context, addr string, opts Options) (net.Conn, *wire.Conn, error) {
-	backoff := 10 * time.Millisecond
-	for {
-		nc, fc, err := dialOnce(ctx, addr, opts)
-		if err == nil || !errors.Is(err, wire.ErrBusy) {
-			return nc, fc, err
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil, err
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 500*time.Millisecond)
+// dial connects and authenticates through the link layer, trying again
+// only while the server answers that it is busy (a listener shedding a
+// connection flood), and checks that the peer is a server.
+func dial(ctx context.Context, addr string, opts Options) (net.Conn, *wire.Conn, error) {
+	c, err := transport.Dial(ctx, addr, transport.Config{
+		Secret: opts.Secret, Wire: opts.Wire, TLS: opts.TLS,
+		DialTimeout: opts.DialTimeout, HandshakeTimeout: opts.DialTimeout, FailFast: true,
+	}, wire.Hello{Role: "client", Rank: -1, Host: opts.Host})
+	if answered, ok := transport.Answered(err); ok {
+		return nil, nil, fmt.Errorf("client: %s is %w (it answered %s)", addr, ErrNotServer, answered)
 	}
-}
-
-func dialOnce(ctx context.Context, addr string, opts Options) (net.Conn, *wire.Conn, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: %w", err)
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-		_ = tc.SetReadBuffer(linkBuffer)
-		_ = tc.SetWriteBuffer(linkBuffer)
-	}
-	deadline, _ := ctx.Deadline()
-	_ = nc.SetDeadline(deadline)
-	raw := nc
-	if nc, err = opts.TLS.Dial(nc); err != nil {
-		raw.Close()
-		return nil, nil, fmt.Errorf("client: connect %s: %w", addr, err)
-	}
-	first := &firstBytes{r: nc}
-	fc := wire.NewConn(struct {
-		io.Reader
-		io.Writer
-	}{first, nc}, opts.Wire)
-	peer, err := wire.ClientHandshake(fc, opts.Secret, wire.Hello{Role: "client", Rank: -1, Host: opts.Host})
-	if err != nil {
-		nc.Close()
-		if nq := first.notQlaunch(addr, err); nq != err {
-			return nil, nil, nq
-		}
-		return nil, nil, fmt.Errorf("client: connect %s: %w", addr, wire.TLSAlert(err))
-	}
-	if err := checkServer(addr, peer); err != nil {
-		nc.Close()
+	if err := checkServer(addr, c.Peer); err != nil {
+		c.NC.Close()
 		return nil, nil, err
 	}
-	_ = nc.SetDeadline(time.Time{})
-	return nc, fc, nil
+	return c.NC, c.FC, nil
 }

@@ -155,3 +155,36 @@ func TestOutboxPutParts(t *testing.T) {
 		t.Fatalf("conn: got %v, %d bytes, %v; want submit, the %d joined bytes", k, len(got), err, len(want))
 	}
 }
+
+// TestOutboxHandsWrittenBodiesBack: an outbox made with NewOutboxReusing
+// hands each Put body back once it is written, and only then; PutParts
+// bodies are not handed back.
+func TestOutboxHandsWrittenBodiesBack(t *testing.T) {
+	w := &recordingWriter{}
+	var back [][]byte
+	o := NewOutboxReusing(func(b []byte) {
+		w.mu.Lock()
+		written := len(w.frames)
+		w.mu.Unlock()
+		if written == 0 {
+			t.Error("a body was handed back before any frame was written")
+		}
+		back = append(back, b)
+	})
+	first, second := binary.AppendUvarint(nil, 1), binary.AppendUvarint(nil, 2)
+	o.Put(KindSubmit, first)
+	o.PutParts(KindResult, binary.AppendUvarint(nil, 3), nil)
+	o.Put(KindSubmit, second)
+	if len(back) != 0 {
+		t.Fatal("bodies handed back before Drain")
+	}
+	if err := o.Drain(w); err != nil {
+		t.Fatal(err)
+	}
+	if len(back) != 2 || &back[0][0] != &first[0] || &back[1][0] != &second[0] {
+		t.Fatalf("handed back %d bodies, want the two Put ones in order", len(back))
+	}
+	if len(w.frames) != 3 {
+		t.Fatalf("%d frames written, want 3", len(w.frames))
+	}
+}

@@ -1,4 +1,4 @@
-package launcher
+package transport
 
 import (
 	"net"
@@ -7,10 +7,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sendBuffer returns the send buffer size of the TCP socket under nc
+// SendBuffer returns the send buffer size of the TCP socket under nc
 // (what SO_SNDBUF reports: twice the payload it holds) and its raw
 // connection, or ok false when nc is not a socket.
-func sendBuffer(nc net.Conn) (rc syscall.RawConn, size int, ok bool) {
+func SendBuffer(nc net.Conn) (rc syscall.RawConn, size int, ok bool) {
 	sc, isSock := nc.(syscall.Conn)
 	if !isSock {
 		return nil, 0, false
@@ -26,9 +26,9 @@ func sendBuffer(nc net.Conn) (rc syscall.RawConn, size int, ok bool) {
 	return rc, size, true
 }
 
-// unsent returns the bytes in the socket's send queue (written and not
+// Unsent returns the bytes in the socket's send queue (written and not
 // yet acknowledged by the peer), or ok false when it cannot be read.
-func unsent(rc syscall.RawConn) (n int, ok bool) {
+func Unsent(rc syscall.RawConn) (n int, ok bool) {
 	var ierr error
 	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) }); err != nil || ierr != nil {
 		return 0, false
