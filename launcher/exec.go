@@ -8,31 +8,56 @@ import (
 	"runtime/debug"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/kernels/futures"
 	"github.com/qlaunch/qlaunch/launcher/executor"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
-// This file is the executor of a worker rank: its slots, its run queue,
-// the futures of the kernels it runs, and the kernels.Runtime they see.
+// This file is the executor of a worker rank: its tasks, the futures of
+// the kernels it runs, and the kernels.Runtime they see. The slot tokens,
+// the run queue, the parked kernels and the policies (batches, helping,
+// inline reading, load reports) are a pure core, package executor, whose
+// effects this shell carries out (apply).
 //
-// The state is shared by the rank's kernel goroutines (which call Submit,
-// Map, Wait, Next synchronously) and its connection reader, and guarded by
-// one mutex (worker.mu) rather than owned by a loop goroutine: a kernel
-// calling Map or Wait would otherwise pay two channel hand-offs and a
-// goroutine switch per call. Work is taken from the queue in batches, but
-// each outcome is recorded as its kernel returns (one uncontended lock per
-// task), and results are written after each batch or by the stream check
-// (streamCheck, every streamPeriod while kernels run), so a result never
-// waits for the rest of its batch.
+// # Who owns what
 //
-// Slots are tokens (worker.free). A goroutine holds a token while it runs
-// a kernel. A kernel that must block in Wait or Next first runs queued
-// tasks itself ("helping", at most executor.MaxHelpDepth nested), then gives its
-// token back and parks; when its future is ready it takes a token again,
-// ahead of queued tasks (worker.resumers). So fork-join of any depth runs on
-// one slot. The first batch of a submission that arrives alone runs in the
-// goroutine that read it, which saves starting one (runInline in worker.go).
-
+//   - worker.mu (the executor lock) guards the core, every task and
+//     futures table, the maps of tasks from and to the parent, and the
+//     pending batches (resultOut, submitOut, logOut, cancelOut). It is
+//     taken by the rank's kernel goroutines (which call Submit, Map,
+//     Wait, Next synchronously), its reader and its timers, rather than
+//     the state being owned by a loop goroutine: a kernel calling Map or
+//     Wait would otherwise pay two channel hand-offs and a goroutine
+//     switch per call.
+//   - A kernel's outcome, from its return until it is recorded, is owned
+//     by the finished stack (worker.finished, lock-free): runBatch records
+//     it at once if mu is free (TryLock), else pushes it, and whoever
+//     takes mu next (lock) records it. So two slots running tiny tasks
+//     side by side never queue on mu once per task, which on a loaded
+//     machine turned every task into a futex sleep and wake-up.
+//   - The frames to the parent are owned by a wire.Outbox: control frames
+//     are put as they are made, batches when they are written (queueOut,
+//     with mu held, so frames keep the order they were made in); the
+//     goroutine that wrote them drains (flush) unless another is writing.
+//   - A cancelCtx is owned by its task or future; its Err is an atomic
+//     read, since all children of a Map share one.
+//
+// Lock order: worker.mu, then wire.Outbox's lock (Put) or a cancelCtx's
+// (cancel); neither of the latter is held while taking another lock, and
+// no lock is held while writing to the socket (Outbox.Drain).
+//
+// Work is taken from the queue in batches, but each outcome is recorded
+// as its kernel returns, and results are written after each batch or by
+// the stream check (streamCheck, every streamPeriod while kernels run), so
+// a result never waits for the rest of its batch.
+//
+// A goroutine holds a slot token while it runs a kernel. A kernel that
+// must block in Wait or Next first runs queued tasks itself ("helping",
+// at most executor.MaxHelpDepth nested), then gives its token back and
+// parks; when its future is ready it takes a token again, ahead of queued
+// tasks. So fork-join of any depth runs on one slot. The first batch of a
+// submission that arrives alone runs in the goroutine that read it, which
+// saves starting one (runInline in worker.go).
 
 type taskState uint8
 
@@ -44,7 +69,7 @@ const (
 )
 
 // task is one task held by this worker rank: received from the parent
-// (remote) or submitted by one of its own kernels (fut != nil).
+// (remote) or submitted by one of its own kernels (set != nil).
 type task struct {
 	kernel   string
 	args     []string
@@ -56,7 +81,7 @@ type task struct {
 	cancelled bool
 	depth     int // helping depth of the goroutine running it
 
-	fut      *future // local: the future this task is a child of
+	set      *childSet // local: the children of one Map this task is one of
 	idx      int
 	remoteID uint64 // remote: the parent's id for it
 	upID     uint64 // stateUp: our id for it at the parent
@@ -67,34 +92,32 @@ type task struct {
 	outErr   error
 	nextDone *task
 
-	ctx     *cancelCtx
-	own     cancelCtx // the context of a remote task
-	turn    uint64    // the reader's batch it was run in (runInline), if any
-	futures []*future // futures its kernel created
-	rt      taskRuntime
-	logger  *slog.Logger
+	ctx    *cancelCtx
+	own    cancelCtx // the context of a remote task
+	turn   uint64    // the reader's batch it was run in (runInline), if any
+	futs   *futureTable
+	rt     taskRuntime
+	logger *slog.Logger
 }
 
-// future is the state behind a kernels.Future.
-type future struct {
-	id      uint64
-	owner   *task
-	tasks   []task
-	vals    [][]byte
-	errs    []error
-	arrived []int32 // indices in completion order, for Next
-	taken   int     // arrived[:taken] were returned by Next
-	done    int
-	waited  bool
-	waiting bool
-	next    bool // the waiter is in Next: wake on every result
-	wake    chan struct{}
-	ctx     cancelCtx
+// futureTable holds the futures a task's kernel created (package
+// kernels/futures: one table per running task, made at its first Submit
+// or Map); future is one of them.
+type (
+	futureTable = futures.Table[*childSet]
+	future      = futures.Future[*childSet]
+)
 
-	cancelled bool
+// childSet is the worker's own state of a future: its child tasks and the
+// context they share. A child's result goes to fut.
+type childSet struct {
+	fut   *future
+	tasks []task
+	ctx   cancelCtx
 }
 
-func (f *future) complete() bool { return f.done == len(f.tasks) }
+// cancelled reports whether t is a child of a future that was cancelled.
+func (t *task) futureCancelled() bool { return t.set != nil && t.set.fut.Cancelled() }
 
 type outcome struct {
 	t   *task
@@ -153,8 +176,7 @@ func (w *worker) runner(batch []*task) {
 			w.started(next)
 		}
 		w.maybeLoad()
-		w.mu.Unlock()
-		_ = w.flushNow()
+		w.flush()
 		if done {
 			return
 		}
@@ -257,7 +279,7 @@ func (w *worker) run(t *task, depth int) (o outcome) {
 // finish records a task's outcome. Called with mu held.
 func (w *worker) finish(t *task, val []byte, err error) {
 	w.done++
-	if t.fut != nil {
+	if t.set != nil {
 		w.kept++
 	}
 	w.complete(t, val, err)
@@ -267,18 +289,20 @@ func (w *worker) finish(t *task, val []byte, err error) {
 // parent (completeUp). Called with mu held.
 func (w *worker) complete(t *task, val []byte, err error) {
 	t.state = stateDone
-	for _, f := range t.futures {
-		if !f.complete() {
-			w.cancelFuture(f)
+	if t.futs != nil {
+		// The futures its kernel left incomplete are cancelled.
+		for f := range t.futs.Live() {
+			if !f.Complete() {
+				w.cancelFuture(t.futs, f)
+			}
 		}
-		delete(w.futures, f.id)
+		t.futs = nil
 	}
-	t.futures = nil
-	if t.cancelled || (t.fut != nil && t.fut.cancelled) {
+	if t.cancelled || t.futureCancelled() {
 		val, err = nil, kernels.ErrCancelled
 	}
-	if t.fut != nil {
-		w.deliver(t.fut, t.idx, val, err)
+	if t.set != nil {
+		t.set.fut.Deliver(t.idx, val, err)
 		return
 	}
 	delete(w.remote, t.remoteID)
@@ -309,41 +333,22 @@ func (w *worker) encodeResult(r *wire.Result) []byte {
 	return w.scratch
 }
 
-// deliver stores result idx of f and wakes its waiter. Called with mu held.
-func (w *worker) deliver(f *future, idx int, val []byte, err error) {
-	f.vals[idx] = val
-	if err != nil {
-		if f.errs == nil {
-			f.errs = make([]error, len(f.tasks))
-		}
-		f.errs[idx] = err
-	}
-	f.arrived = append(f.arrived, int32(idx))
-	f.done++
-	if f.waiting && (f.next || f.complete()) {
-		select {
-		case f.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// cancelFuture cancels f's tasks and, through their own futures, their
-// descendants. Called with mu held.
-func (w *worker) cancelFuture(f *future) {
-	if f.cancelled {
+// cancelFuture cancels f, a future of tbl, and its tasks and, through
+// their own futures, their descendants. Called with mu held.
+func (w *worker) cancelFuture(tbl *futureTable, f *future) {
+	if f.Cancelled() {
 		return
 	}
-	f.cancelled = true
-	f.ctx.cancel()
-	for i := range f.tasks {
-		w.cancelTask(&f.tasks[i])
-	}
-	if f.waiting {
-		select {
-		case f.wake <- struct{}{}:
-		default:
-		}
+	tbl.CancelFuture(f)
+	w.stopChildren(f.Data)
+}
+
+// stopChildren cancels the tasks of a cancelled future. Called with mu
+// held.
+func (w *worker) stopChildren(cs *childSet) {
+	cs.ctx.cancel()
+	for i := range cs.tasks {
+		w.cancelTask(&cs.tasks[i])
 	}
 }
 
@@ -356,8 +361,10 @@ func (w *worker) cancelTask(t *task) {
 		w.cancelOut = append(w.cancelOut, t.upID)
 		w.wakeWriter()
 	case stateRunning:
-		for _, g := range t.futures {
-			w.cancelFuture(g)
+		if t.futs != nil {
+			for g := range t.futs.Live() {
+				w.cancelFuture(t.futs, g)
+			}
 		}
 	}
 	t.cancelled = true
@@ -366,44 +373,37 @@ func (w *worker) cancelTask(t *task) {
 	}
 }
 
-// makeFuture builds a future of len(ts) child tasks of t, unregistered.
-// Called without mu: a large Map allocates its tasks outside the lock.
-func makeFuture(t *task, ts []kernels.Task) *future {
-	f := &future{owner: t, wake: make(chan struct{}, 1)}
-	f.tasks = make([]task, len(ts))
-	f.vals = make([][]byte, len(ts))
+// makeChildren builds the child tasks of a Map of ts by t. Called without
+// mu: a large Map allocates its tasks outside the lock.
+func makeChildren(t *task, ts []kernels.Task) *childSet {
+	cs := &childSet{tasks: make([]task, len(ts))}
 	for i := range ts {
-		c := &f.tasks[i]
+		c := &cs.tasks[i]
 		c.kernel, c.args, c.payload = ts[i].Kernel, ts[i].Args, ts[i].Payload
 		c.logLevel, c.logID, c.logDepth = t.logLevel, t.logID, t.logDepth
 		if c.logDepth > 0 {
 			c.logDepth--
 		}
-		c.fut, c.idx, c.ctx = f, i, &f.ctx
+		c.set, c.idx, c.ctx = cs, i, &cs.ctx
 	}
-	return f
+	return cs
 }
 
-// addFuture registers f with its owner. Called with mu held.
-func (w *worker) addFuture(f *future) {
-	w.nextFuture++
-	f.id = w.nextFuture
-	w.futures[f.id] = f
-	f.owner.futures = append(f.owner.futures, f)
-}
-
-// lookup returns the future of t called id.
-func (w *worker) lookup(t *task, kf kernels.Future) (*future, error) {
-	f, ok := w.futures[kf.ID]
-	if !ok || f.owner != t {
-		return nil, fmt.Errorf("%w: %d", kernels.ErrUnknownFuture, kf.ID)
+// table returns t's futures table, made at its first use. Called with mu
+// held.
+func (w *worker) table(t *task) *futureTable {
+	if t.futs == nil {
+		w.nextScope++
+		tbl := futures.NewTable[*childSet](w.nextScope)
+		t.futs = &tbl
 	}
-	return f, nil
+	return t.futs
 }
 
-// block helps with queued work or parks t until f makes progress or ctx
-// ends. Called with mu held; returns with mu held.
-func (w *worker) block(t *task, f *future, ctx context.Context, next bool) error {
+// block is t's futures.Block: it helps with queued work, or parks t (its
+// token given back) until woken fires or ctx ends. Called with mu held;
+// returns with mu held.
+func (w *worker) block(t *task, ctx context.Context, woken <-chan struct{}) error {
 	w.handOffReading(t.turn)
 	if batch := w.core.Help(t.depth); batch != nil {
 		w.started(batch)
@@ -412,18 +412,16 @@ func (w *worker) block(t *task, f *future, ctx context.Context, next bool) error
 		w.wakeWriter()
 		return nil
 	}
-	f.waiting, f.next = true, next
 	w.apply(w.core.Park())
 	w.maybeLoad()
 	w.mu.Unlock()
 	var err error
 	select {
-	case <-f.wake:
+	case <-woken:
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
 	w.lock()
-	f.waiting, f.next = false, false
 	if !w.core.TakeToken() {
 		ch := make(chan struct{})
 		w.core.WaitToken(ch)
@@ -451,86 +449,60 @@ func (r *taskRuntime) Map(ctx context.Context, ts []kernels.Task) (kernels.Futur
 		return kernels.Future{}, err
 	}
 	w := r.w
-	f := makeFuture(r.t, ts)
+	cs := makeChildren(r.t, ts)
 	w.lock()
 	defer w.mu.Unlock()
-	w.addFuture(f)
-	for i := range f.tasks {
-		w.core.Push(&f.tasks[i])
+	f, err := w.table(r.t).New(len(ts))
+	if err != nil {
+		return kernels.Future{}, err
+	}
+	f.Data, cs.fut = cs, f
+	for i := range cs.tasks {
+		w.core.Push(&cs.tasks[i])
 	}
 	w.dispatch(false)
 	w.maybeLoad()
-	return kernels.Future{ID: f.id, N: len(ts)}, nil
+	return f.Handle(), nil
+}
+
+// blockFn is the futures.Block of the task's kernel.
+func (r *taskRuntime) blockFn() futures.Block {
+	return func(ctx context.Context, woken <-chan struct{}) error { return r.w.block(r.t, ctx, woken) }
 }
 
 func (r *taskRuntime) Wait(ctx context.Context, kf kernels.Future) ([][]byte, error) {
 	w := r.w
 	w.lock()
 	defer w.mu.Unlock()
-	f, err := w.lookup(r.t, kf)
-	if err != nil {
-		return nil, err
-	}
-	for !f.complete() && !f.cancelled {
-		if err := w.block(r.t, f, ctx, false); err != nil {
-			return nil, err
-		}
-	}
-	if f.cancelled {
-		return nil, kernels.ErrCancelled
-	}
-	f.waited = true
-	for i, e := range f.errs {
-		if e != nil {
-			return nil, fmt.Errorf("child %d: %w", i, e)
-		}
-	}
-	return f.vals, nil
+	return w.table(r.t).Wait(ctx, kf, r.blockFn())
 }
 
 func (r *taskRuntime) Next(ctx context.Context, kf kernels.Future) ([]kernels.Result, error) {
 	w := r.w
 	w.lock()
 	defer w.mu.Unlock()
-	f, err := w.lookup(r.t, kf)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		if f.waited || f.taken == len(f.tasks) {
-			return nil, kernels.ErrNoMoreResults
-		}
-		if f.cancelled {
-			return nil, kernels.ErrCancelled
-		}
-		if f.taken < len(f.arrived) {
-			out := make([]kernels.Result, 0, len(f.arrived)-f.taken)
-			for _, i := range f.arrived[f.taken:] {
-				res := kernels.Result{Index: int(i), Value: f.vals[i]}
-				if f.errs != nil {
-					res.Err = f.errs[i]
-				}
-				out = append(out, res)
-			}
-			f.taken = len(f.arrived)
-			return out, nil
-		}
-		if err := w.block(r.t, f, ctx, true); err != nil {
-			return nil, err
-		}
-	}
+	return w.table(r.t).Next(ctx, kf, r.blockFn())
 }
 
 func (r *taskRuntime) Cancel(kf kernels.Future) error {
 	w := r.w
 	w.lock()
 	defer w.mu.Unlock()
-	f, err := w.lookup(r.t, kf)
-	if err != nil {
-		return err
+	f, err := w.table(r.t).Cancel(kf)
+	if f != nil {
+		w.stopChildren(f.Data)
 	}
-	w.cancelFuture(f)
-	return nil
+	return err
+}
+
+// Futures is how many futures the task holds (futurestest.Counter).
+func (r *taskRuntime) Futures() int {
+	r.w.lock()
+	defer r.w.mu.Unlock()
+	if r.t.futs == nil {
+		return 0
+	}
+	return r.t.futs.Len()
 }
 
 func (r *taskRuntime) Cache() *kernels.Cache { return &r.w.cache }

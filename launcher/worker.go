@@ -64,35 +64,30 @@ type worker struct {
 	cfg WorkerConfig
 	log *slog.Logger
 
-	mu         sync.Mutex
-	finished   atomic.Pointer[task] // kernels returned, outcomes not yet recorded (runBatch)
-	core       *executor.Core[*task, chan struct{}]
-	runners    sync.WaitGroup
-	remote     map[uint64]*task
-	up         map[uint64]*task
-	nextUp     uint64
-	futures    map[uint64]*future
-	nextFuture uint64
-	cache      kernels.Cache
-	done       uint64 // tasks run here
-	kept       uint64 // of which children of this rank's kernels
-	handedUp   uint64 // tasks handed back to the parent (steal, drain)
-	draining   bool // drained: hand back queued tasks, leave when none is held
+	mu        sync.Mutex
+	finished  atomic.Pointer[task] // kernels returned, outcomes not yet recorded (runBatch)
+	core      *executor.Core[*task, chan struct{}]
+	runners   sync.WaitGroup
+	remote    map[uint64]*task
+	up        map[uint64]*task
+	nextUp    uint64
+	nextScope uint32 // the scope of the last futures table made (table)
+	cache     kernels.Cache
+	done      uint64 // tasks run here
+	kept      uint64 // of which children of this rank's kernels
+	handedUp  uint64 // tasks handed back to the parent (steal, drain)
+	draining  bool   // drained: hand back queued tasks, leave when none is held
 
 	// what the writer sends next
 	resultOut []byte
 	submitOut []byte
 	logOut    []byte
 	cancelOut []uint64
-	ctrlOut   []ctrlFrame
 	scratch   []byte
 
-	link      *link
-	writeMu   sync.Mutex // held while writing to link; guards the spares
-	spareRes  []byte
-	spareSub  []byte
-	spareLog  []byte
-	wake      chan struct{}
+	link   *link
+	out    *wire.Outbox // every frame to the parent, in the order put
+	spares chan []byte  // written batch buffers, handed back by out
 
 	// Reading the parent's frames moves between goroutines (runInline;
 	// the policy is the core's: BeginInline, HandOff, CheckTurn).
@@ -120,6 +115,7 @@ type worker struct {
 // runInline saves.
 const inlineTakeover = time.Millisecond
 
+// ctrlFrame is a control frame a relay queues for a peer (node.go).
 type ctrlFrame struct {
 	kind wire.Kind
 	body []byte
@@ -143,29 +139,33 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 }
 
 func newWorker(cfg WorkerConfig, log *slog.Logger) *worker {
-	return &worker{
+	w := &worker{
 		cfg: cfg, log: log, core: executor.New[*task, chan struct{}](cfg.Slots),
 		remote: make(map[uint64]*task), up: make(map[uint64]*task),
-		futures: make(map[uint64]*future), wake: make(chan struct{}, 1),
-		readEnd: make(chan error, 1),
+		spares: make(chan []byte, 3), readEnd: make(chan error, 1),
 	}
+	w.out = wire.NewOutboxReusing(w.reuse)
+	return w
 }
 
 func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *link) error {
 	w := newWorker(cfg, log)
 	w.link = l
-	w.lock()
-	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindJoin, wire.AppendJoin(nil, &wire.Join{Ranks: 1, Slots: w.core.Slots()})})
-	w.wakeWriter()
-	w.mu.Unlock()
+	w.out.Put(wire.KindJoin, wire.AppendJoin(nil, &wire.Join{Ranks: 1, Slots: w.core.Slots()}))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopClose := context.AfterFunc(ctx, l.close)
 	defer stopClose()
 	var wg sync.WaitGroup
-	writeErr := make(chan error, 1)
-	wg.Go(func() { writeErr <- w.writeLoop(ctx) })
+	written := make(chan struct{}) // the writer returned
+	wg.Go(func() {
+		defer close(written)
+		if err := w.out.Run(l.fc); err != nil {
+			l.close()
+		}
+	})
+	w.out.Kick()
 	wg.Go(func() { l.watch(ctx, cfg.Link, w.heartbeat) })
 	w.turnTimer = time.AfterFunc(time.Hour, w.turnCheck)
 	w.turnTimer.Stop()
@@ -189,7 +189,11 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 		cause = ErrDrained
 		log.Info("drained: every task finished; leaving")
 		w.waitRunners(cfg.ShutdownGrace)
-		w.flushAll()
+		w.lock()
+		w.queueOut()
+		w.mu.Unlock()
+		w.out.Close() // the writer returns once it wrote them
+		w.waitWritten(written, cfg.ShutdownGrace)
 	} else if errors.Is(readErr, ErrShutdown) {
 		cause = ErrShutdown
 		log.Debug("shutdown requested")
@@ -200,6 +204,7 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 	}
 	w.stop()
 	w.stopStream()
+	w.out.Stop()
 	cancel()
 	l.close()
 	wg.Wait()
@@ -212,15 +217,24 @@ func (w *worker) stop() {
 	w.lock()
 	defer w.mu.Unlock()
 	parked := w.core.Stop()
+	// Every task and future here descends from a task of the parent.
 	for _, t := range w.remote {
 		w.cancelTask(t)
-	}
-	for _, f := range w.futures {
-		w.cancelFuture(f)
 	}
 	// Parked kernels need a token to return; hand out as many as asked.
 	for _, ch := range parked {
 		close(ch)
+	}
+}
+
+// waitWritten waits at most grace for the writer to return.
+func (w *worker) waitWritten(written <-chan struct{}, grace time.Duration) {
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-written:
+	case <-t.C:
+		w.log.Warn("the last results were not written within the shutdown grace", "grace", grace)
 	}
 }
 
@@ -237,16 +251,74 @@ func (w *worker) waitRunners(grace time.Duration) {
 }
 
 func (w *worker) heartbeat() {
-	w.lock()
-	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindHeartbeat, nil})
-	w.wakeWriter()
-	w.mu.Unlock()
+	w.out.Put(wire.KindHeartbeat, nil)
+	w.out.Kick()
 }
 
+// wakeWriter queues what is pending and, if there was anything, has the
+// writer goroutine write it. Called with mu held.
 func (w *worker) wakeWriter() {
+	if w.queueOut() {
+		w.out.Kick()
+	}
+}
+
+// queueOut moves the pending batches into the outbox, in the order a
+// reader above wants them: tasks handed up, cancels, log records,
+// results. Called with mu held, so the frames of two goroutines keep
+// their order. It reports whether it queued anything.
+func (w *worker) queueOut() (queued bool) {
+	queued = len(w.submitOut)+len(w.cancelOut)+len(w.logOut)+len(w.resultOut) > 0
+	if len(w.submitOut) > 0 {
+		w.out.Put(wire.KindSubmit, w.submitOut)
+		w.submitOut = w.spare()
+	}
+	if len(w.cancelOut) > 0 {
+		wire.SplitCancel(w.cancelOut, func(b []byte) { w.out.Put(wire.KindCancel, b) })
+		w.cancelOut = w.cancelOut[:0]
+	}
+	if len(w.logOut) > 0 {
+		w.out.Put(wire.KindLog, w.logOut)
+		w.logOut = w.spare()
+	}
+	if len(w.resultOut) > 0 {
+		w.out.Put(wire.KindResult, w.resultOut)
+		w.resultOut = w.spare()
+		w.resAged = false
+	}
+	return queued
+}
+
+// spare returns a written batch buffer to fill again, or nil.
+func (w *worker) spare() []byte {
 	select {
-	case w.wake <- struct{}{}:
+	case b := <-w.spares:
+		return b[:0]
 	default:
+		return nil
+	}
+}
+
+// reuse keeps a written batch buffer for spare (the outbox's hand-back,
+// from the writing goroutine).
+func (w *worker) reuse(b []byte) {
+	if cap(b) == 0 || cap(b) > 4*wire.MaxBatch {
+		return
+	}
+	select {
+	case w.spares <- b:
+	default:
+	}
+}
+
+// flush writes what is pending from the calling goroutine, unless
+// another one is writing, which then writes it too (wire.Outbox.Drain).
+// Called with mu held; returns without it.
+func (w *worker) flush() {
+	w.queueOut()
+	w.mu.Unlock()
+	if err := w.out.Drain(w.link.fc); err != nil {
+		w.link.close()
 	}
 }
 
@@ -258,79 +330,8 @@ func (w *worker) maybeLoad() {
 	if !ok {
 		return
 	}
-	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindLoad, wire.AppendLoad(nil, &wire.Load{Idle: ld.Idle, Queued: ld.Queued})})
-	w.wakeWriter()
-}
-
-// writeLoop sends what the rank produced when woken. Runners also write
-// directly (flushNow) after a batch, which saves the hand-off to this
-// goroutine on the path of a result.
-func (w *worker) writeLoop(ctx context.Context) error {
-	for {
-		select {
-		case <-w.wake:
-		case <-ctx.Done():
-			return nil
-		}
-		if err := w.flushNow(); err != nil {
-			return err
-		}
-	}
-}
-
-// flushNow writes everything pending unless another goroutine is writing;
-// that one checks again for pending output after it finishes, so nothing
-// is left behind.
-func (w *worker) flushNow() error {
-	for w.writeMu.TryLock() {
-		w.lock()
-		res, sub, lg, canc, ctrl := w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut
-		if len(res)+len(sub)+len(lg)+len(canc)+len(ctrl) == 0 {
-			w.mu.Unlock()
-			w.writeMu.Unlock()
-			return nil
-		}
-		w.resultOut, w.submitOut, w.logOut = w.spareRes[:0], w.spareSub[:0], w.spareLog[:0]
-		w.resAged = false
-		w.cancelOut, w.ctrlOut = nil, nil
-		w.mu.Unlock()
-		err := w.writeFrames(res, sub, lg, canc, ctrl)
-		w.spareRes, w.spareSub, w.spareLog = res, sub, lg
-		w.writeMu.Unlock()
-		if err != nil {
-			w.link.close()
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *worker) writeFrames(res, sub, lg []byte, canc []uint64, ctrl []ctrlFrame) error {
-	fc := w.link.fc
-	var err error
-	put := func(k wire.Kind, b []byte) {
-		if err == nil {
-			// Batches go in frames of about wire.MaxBatch at most.
-			err = wire.WriteBatch(fc, k, b)
-		}
-	}
-	for _, c := range ctrl {
-		put(c.kind, c.body)
-	}
-	if len(sub) > 0 {
-		put(wire.KindSubmit, sub)
-	}
-	wire.SplitCancel(canc, func(b []byte) { put(wire.KindCancel, b) })
-	if len(lg) > 0 {
-		put(wire.KindLog, lg)
-	}
-	if len(res) > 0 {
-		put(wire.KindResult, res)
-	}
-	if err == nil {
-		err = fc.Flush()
-	}
-	return err
+	w.out.Put(wire.KindLoad, wire.AppendLoad(nil, &wire.Load{Idle: ld.Idle, Queued: ld.Queued}))
+	w.out.Kick()
 }
 
 // read handles frames from the parent until the link fails or a shutdown
@@ -425,8 +426,7 @@ func (w *worker) runInline(batch []*task) (reading bool) {
 	w.apply(w.core.Release())
 	w.maybeLoad()
 	reading = w.core.EndInline(turn)
-	w.mu.Unlock()
-	_ = w.flushNow()
+	w.flush()
 	return reading
 }
 
@@ -479,10 +479,11 @@ func (w *worker) streamCheck() {
 	} else {
 		w.streamTimer.Reset(streamPeriod)
 	}
-	w.mu.Unlock()
 	if write {
-		_ = w.flushNow()
+		w.flush()
+		return
 	}
+	w.mu.Unlock()
 }
 
 // handOffReading starts another reading goroutine if turn is the reader's
@@ -577,7 +578,8 @@ func (w *worker) refuse(bad []badRecord) {
 // onResult completes tasks this rank had handed up.
 func (w *worker) onResult(b []byte) error {
 	err := w.completeUp(b)
-	_ = w.flushNow()
+	w.lock()
+	w.flush()
 	return err
 }
 
@@ -669,10 +671,8 @@ func (w *worker) onDrain() {
 // selfDrain drains the rank on its own initiative (WorkerConfig.Drain):
 // its parent learns of it first, so that it sends no more tasks.
 func (w *worker) selfDrain() {
-	w.lock()
-	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: []int{w.cfg.Rank}})})
-	w.wakeWriter()
-	w.mu.Unlock()
+	w.out.Put(wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: []int{w.cfg.Rank}}))
+	w.out.Kick()
 	w.onDrain()
 }
 
@@ -684,29 +684,13 @@ func (w *worker) checkDrained() {
 	}
 }
 
-// flushAll writes everything pending, waiting for a writer that is busy.
-func (w *worker) flushAll() {
-	w.writeMu.Lock()
-	defer w.writeMu.Unlock()
-	w.lock()
-	res, sub, lg, canc, ctrl := w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut
-	w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut = nil, nil, nil, nil, nil
-	w.mu.Unlock()
-	if len(res)+len(sub)+len(lg)+len(canc)+len(ctrl) == 0 {
-		return
-	}
-	if err := w.writeFrames(res, sub, lg, canc, ctrl); err != nil {
-		w.log.Warn("writing the last results", "err", err)
-	}
-}
-
 // onSteal hands up to n of the oldest queued tasks to the parent, which
 // gives them to idle ranks.
 func (w *worker) onSteal(n int) {
 	w.lock()
 	defer w.mu.Unlock()
 	for _, t := range w.core.StealOldest(n) {
-		if t.cancelled || (t.fut != nil && t.fut.cancelled) {
+		if t.cancelled || t.futureCancelled() {
 			w.core.Push(t)
 			continue
 		}
@@ -738,7 +722,7 @@ func (w *worker) onStatus(b []byte, parentRank int) error {
 		Slots: w.core.Slots(), Busy: w.core.Slots() - w.core.Free(), Queued: w.queued(), Done: w.done, Alloc: w.cfg.Alloc,
 		Kept: w.kept, HandedUp: w.handedUp,
 	}}}
-	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindStatus, wire.AppendStatus(nil, &reply)})
-	w.wakeWriter()
+	w.out.Put(wire.KindStatus, wire.AppendStatus(nil, &reply))
+	w.out.Kick()
 	return nil
 }
