@@ -3,6 +3,7 @@ package launcher
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,9 +12,10 @@ import (
 // is made only when a kernel asks for it. Tasks of one Map share their
 // future's cancelCtx: cancelling a future is cancelling that one context.
 type cancelCtx struct {
-	mu   sync.Mutex
-	done chan struct{}
-	err  error
+	mu        sync.Mutex
+	done      chan struct{}
+	err       error
+	cancelled atomic.Bool // err is set: Err without the lock, which every task of a Map shares
 }
 
 var _ context.Context = (*cancelCtx)(nil)
@@ -34,6 +36,9 @@ func (c *cancelCtx) Done() <-chan struct{} {
 }
 
 func (c *cancelCtx) Err() error {
+	if !c.cancelled.Load() {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
@@ -46,6 +51,7 @@ func (c *cancelCtx) cancel() {
 		return
 	}
 	c.err = context.Canceled
+	c.cancelled.Store(true)
 	if c.done != nil {
 		close(c.done)
 	}

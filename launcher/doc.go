@@ -99,10 +99,15 @@
 // calls Wait or Next on an incomplete future first runs queued tasks itself
 // (up to a bounded depth), then gives its token back and parks; when its
 // future is ready it takes a token again ahead of queued tasks. So fork-join
-// of any depth and width runs on a single slot. The state is guarded by one
-// mutex instead of being owned by a loop goroutine: kernels call the
-// runtime synchronously, and a channel round trip per Map or Wait would
-// cost more than the work of a tiny task.
+// of any depth and width runs on a single slot. The tokens, the queue and
+// these policies are a pure core (package executor) that returns effects
+// (start a runner, run a batch inline, resume a parked kernel, start a
+// reader, report load); the worker carries them out under one lock
+// instead of a loop goroutine owning the state: kernels call the runtime
+// synchronously, and a channel round trip per Map or Wait would cost more
+// than the work of a tiny task. A kernel's futures live in a
+// kernels/futures table, with the same Wait, Next and Cancel contract as
+// the client's. Who owns what, and the lock order, are in exec.go.
 //
 // # Cancellation and failures
 //
@@ -229,7 +234,9 @@
 // goroutine of the runtime's, which steps the core under the node's lock
 // and does nothing once the node closed); a Supervisor owns a reaper goroutine per process, which Close
 // waits for;
-// a worker rank owns its reader, writer, heartbeat and runner goroutines
+// a worker rank owns its reader (one at a time: the reading moves to a
+// new goroutine when the reader runs a batch inline that waits or runs
+// long), writer (wire.Outbox.Run), heartbeat and runner goroutines
 // (runners are waited for at most ShutdownGrace, since a kernel that
 // ignores its context cannot be stopped from outside).
 package launcher

@@ -8,34 +8,56 @@ import (
 	"runtime/debug"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/kernels/futures"
+	"github.com/qlaunch/qlaunch/launcher/executor"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
-// This file is the executor of a worker rank: its slots, its run queue,
-// the futures of the kernels it runs, and the kernels.Runtime they see.
+// This file is the executor of a worker rank: its tasks, the futures of
+// the kernels it runs, and the kernels.Runtime they see. The slot tokens,
+// the run queue, the parked kernels and the policies (batches, helping,
+// inline reading, load reports) are a pure core, package executor, whose
+// effects this shell carries out (apply).
 //
-// The state is shared by the rank's kernel goroutines (which call Submit,
-// Map, Wait, Next synchronously) and its connection reader, and guarded by
-// one mutex (worker.mu) rather than owned by a loop goroutine: a kernel
-// calling Map or Wait would otherwise pay two channel hand-offs and a
-// goroutine switch per call. Work is taken from the queue in batches, but
-// each outcome is recorded as its kernel returns (one uncontended lock per
-// task), and results are written after each batch or by the stream check
-// (streamCheck, every streamPeriod while kernels run), so a result never
-// waits for the rest of its batch.
+// # Who owns what
 //
-// Slots are tokens (worker.free). A goroutine holds a token while it runs
-// a kernel. A kernel that must block in Wait or Next first runs queued
-// tasks itself ("helping", at most maxHelpDepth nested), then gives its
-// token back and parks; when its future is ready it takes a token again,
-// ahead of queued tasks (worker.resumers). So fork-join of any depth runs on
-// one slot. The first batch of a submission that arrives alone runs in the
-// goroutine that read it, which saves starting one (runInline in worker.go).
-
-const (
-	maxHelpDepth = 8
-	maxBatch     = 64
-)
+//   - worker.mu (the executor lock) guards the core, every task and
+//     futures table, the maps of tasks from and to the parent, and the
+//     pending batches (resultOut, submitOut, logOut, cancelOut). It is
+//     taken by the rank's kernel goroutines (which call Submit, Map,
+//     Wait, Next synchronously), its reader and its timers, rather than
+//     the state being owned by a loop goroutine: a kernel calling Map or
+//     Wait would otherwise pay two channel hand-offs and a goroutine
+//     switch per call.
+//   - A kernel's outcome, from its return until it is recorded, is owned
+//     by the finished stack (worker.finished, lock-free): runBatch records
+//     it at once if mu is free (TryLock), else pushes it, and whoever
+//     takes mu next (lock) records it. So two slots running tiny tasks
+//     side by side never queue on mu once per task, which on a loaded
+//     machine turned every task into a futex sleep and wake-up.
+//   - The frames to the parent are owned by a wire.Outbox: control frames
+//     are put as they are made, batches when they are written (queueOut,
+//     with mu held, so frames keep the order they were made in); the
+//     goroutine that wrote them drains (flush) unless another is writing.
+//   - A cancelCtx is owned by its task or future; its Err is an atomic
+//     read, since all children of a Map share one.
+//
+// Lock order: worker.mu, then wire.Outbox's lock (Put) or a cancelCtx's
+// (cancel); neither of the latter is held while taking another lock, and
+// no lock is held while writing to the socket (Outbox.Drain).
+//
+// Work is taken from the queue in batches, but each outcome is recorded
+// as its kernel returns, and results are written after each batch or by
+// the stream check (streamCheck, every streamPeriod while kernels run), so
+// a result never waits for the rest of its batch.
+//
+// A goroutine holds a slot token while it runs a kernel. A kernel that
+// must block in Wait or Next first runs queued tasks itself ("helping",
+// at most executor.MaxHelpDepth nested), then gives its token back and
+// parks; when its future is ready it takes a token again, ahead of queued
+// tasks. So fork-join of any depth runs on one slot. The first batch of a
+// submission that arrives alone runs in the goroutine that read it, which
+// saves starting one (runInline in worker.go).
 
 type taskState uint8
 
@@ -47,7 +69,7 @@ const (
 )
 
 // task is one task held by this worker rank: received from the parent
-// (remote) or submitted by one of its own kernels (fut != nil).
+// (remote) or submitted by one of its own kernels (set != nil).
 type task struct {
 	kernel   string
 	args     []string
@@ -59,40 +81,43 @@ type task struct {
 	cancelled bool
 	depth     int // helping depth of the goroutine running it
 
-	fut      *future // local: the future this task is a child of
+	set      *childSet // local: the children of one Map this task is one of
 	idx      int
 	remoteID uint64 // remote: the parent's id for it
 	upID     uint64 // stateUp: our id for it at the parent
 	logID    uint64 // parent-facing id its log records travel under
 
-	ctx     *cancelCtx
-	own     cancelCtx // the context of a remote task
-	turn    uint64    // the reader's batch it was run in (runInline), if any
-	futures []*future // futures its kernel created
-	rt      taskRuntime
-	logger  *slog.Logger
+	// outcome of a kernel that returned, waiting on the finished stack
+	outVal   []byte
+	outErr   error
+	nextDone *task
+
+	ctx    *cancelCtx
+	own    cancelCtx // the context of a remote task
+	turn   uint64    // the reader's batch it was run in (runInline), if any
+	futs   *futureTable
+	rt     taskRuntime
+	logger *slog.Logger
 }
 
-// future is the state behind a kernels.Future.
-type future struct {
-	id      uint64
-	owner   *task
-	tasks   []task
-	vals    [][]byte
-	errs    []error
-	arrived []int32 // indices in completion order, for Next
-	taken   int     // arrived[:taken] were returned by Next
-	done    int
-	waited  bool
-	waiting bool
-	next    bool // the waiter is in Next: wake on every result
-	wake    chan struct{}
-	ctx     cancelCtx
+// futureTable holds the futures a task's kernel created (package
+// kernels/futures: one table per running task, made at its first Submit
+// or Map); future is one of them.
+type (
+	futureTable = futures.Table[*childSet]
+	future      = futures.Future[*childSet]
+)
 
-	cancelled bool
+// childSet is the worker's own state of a future: its child tasks and the
+// context they share. A child's result goes to fut.
+type childSet struct {
+	fut   *future
+	tasks []task
+	ctx   cancelCtx
 }
 
-func (f *future) complete() bool { return f.done == len(f.tasks) }
+// cancelled reports whether t is a child of a future that was cancelled.
+func (t *task) futureCancelled() bool { return t.set != nil && t.set.fut.Cancelled() }
 
 type outcome struct {
 	t   *task
@@ -100,71 +125,42 @@ type outcome struct {
 	err error
 }
 
-func (w *worker) queued() int { return len(w.queue) - w.qhead }
-
-func (w *worker) push(t *task) { w.queue = append(w.queue, t) }
-
-// popBatch takes up to a fair share of the queue, newest first (depth
-// first keeps nested fork-join's working set small).
-func (w *worker) popBatch(buf []*task) []*task {
-	n := w.queued()
-	if n == 0 {
-		return buf
-	}
-	k := min(maxBatch, max(1, n/(2*w.slots)))
-	for range k {
-		last := len(w.queue) - 1
-		t := w.queue[last]
-		w.queue[last] = nil
-		w.queue = w.queue[:last]
-		t.state = stateRunning
-		buf = append(buf, t)
-	}
-	w.startStream()
-	if w.queued() == 0 {
-		w.queue, w.qhead = w.queue[:0], 0
-	}
-	return buf
-}
-
-// stealOldest removes up to n of the oldest queued tasks.
-func (w *worker) stealOldest(n int) []*task {
-	var out []*task
-	for len(out) < n && w.queued() > 0 {
-		t := w.queue[w.qhead]
-		w.queue[w.qhead] = nil
-		w.qhead++
-		out = append(out, t)
-	}
-	if w.queued() == 0 {
-		w.queue, w.qhead = w.queue[:0], 0
-	}
-	return out
-}
+func (w *worker) queued() int { return w.core.Queued() }
 
 // dispatch hands free tokens to parked kernels first, then to new runner
-// goroutines for queued work. With keep, the first batch that would have
-// started a runner is returned instead, its token taken, for the caller
-// to run (runInline). Called with mu held.
+// goroutines for queued work (executor.Core.Dispatch). With keep, the
+// first batch that would have started a runner is returned instead, its
+// token taken, for the caller to run (runInline). Called with mu held.
 func (w *worker) dispatch(keep bool) (kept []*task) {
-	for w.free > 0 {
-		if w.passToken() {
-			w.free--
-			continue
-		}
-		if w.queued() == 0 || w.stopping {
-			return kept
-		}
-		batch := w.popBatch(nil)
-		w.free--
-		w.runners.Add(1)
-		if keep && kept == nil {
-			kept = batch
-			continue
-		}
-		go w.runner(batch)
+	return w.apply(w.core.Dispatch(keep))
+}
+
+// apply carries out the executor's effects: resume parked kernels, start
+// runners, mark the batches running. It returns the inline batch. Called
+// with mu held.
+func (w *worker) apply(fx executor.Effects[*task, chan struct{}]) []*task {
+	for _, ch := range fx.Wake {
+		close(ch)
 	}
-	return kept
+	for _, b := range fx.Start {
+		w.started(b)
+		w.runners.Add(1)
+		go w.runner(b)
+	}
+	if fx.Inline != nil {
+		w.started(fx.Inline)
+		w.runners.Add(1)
+	}
+	return fx.Inline
+}
+
+// started marks the tasks of a batch taken from the queue running and
+// starts the stream check. Called with mu held.
+func (w *worker) started(batch []*task) {
+	for _, t := range batch {
+		t.state = stateRunning
+	}
+	w.startStream()
 }
 
 // runner runs batches while there is work, holding one token.
@@ -172,30 +168,29 @@ func (w *worker) runner(batch []*task) {
 	defer w.runners.Done()
 	for {
 		w.runBatch(batch, 0)
-		if w.passToken() {
-			w.maybeLoad()
-			w.mu.Unlock()
-			_ = w.flushNow()
+		next, wake, woke, done := w.core.Continue(batch)
+		if woke {
+			close(wake)
+		}
+		if !done {
+			w.started(next)
+		}
+		w.maybeLoad()
+		w.flush()
+		if done {
 			return
 		}
-		batch = w.popBatch(batch[:0])
-		if len(batch) == 0 || w.stopping {
-			w.free++
-			w.maybeLoad()
-			w.mu.Unlock()
-			_ = w.flushNow()
-			return
-		}
-		w.mu.Unlock()
-		_ = w.flushNow()
+		batch = next
 	}
 }
 
 // runBatch runs the kernels of batch one after another at helping depth
 // depth (mu not held) and returns with mu held. Each outcome is recorded
-// as soon as its kernel returns, so that its result waits for the stream
-// check (streamCheck) at most, never for the rest of the batch; the caller
-// writes what the batch left.
+// as its kernel returns if mu is free (TryLock), otherwise pushed on the
+// finished stack for whoever takes mu next (lock); the batch's last is
+// recorded under a blocking lock. So a result waits at most for the
+// stream check (streamCheck), never for the rest of the batch, and two
+// slots running tiny tasks side by side do not queue on mu once per task.
 func (w *worker) runBatch(batch []*task, depth int) {
 	for i := 0; i < len(batch); {
 		if n := w.runKernelBatch(batch[i:], depth); n > 0 {
@@ -203,24 +198,62 @@ func (w *worker) runBatch(batch []*task, depth int) {
 			continue
 		}
 		o := w.run(batch[i], depth)
-		w.mu.Lock()
-		w.finish(o.t, o.val, o.err)
-		w.mu.Unlock()
 		i++
+		if i < len(batch) && !w.mu.TryLock() {
+			o.t.outVal, o.t.outErr = o.val, o.err
+			w.pushFinished(o.t)
+			continue
+		}
+		if i == len(batch) {
+			w.mu.Lock()
+		}
+		w.recordFinished()
+		w.finish(o.t, o.val, o.err)
+		if i == len(batch) {
+			return
+		}
+		w.mu.Unlock()
 	}
-	w.mu.Lock()
+	w.lock()
 }
 
-// passToken gives the caller's token to the first parked kernel, if any,
-// and reports whether it did. Called with mu held.
-func (w *worker) passToken() bool {
-	if len(w.resumers) == 0 {
-		return false
+// pushFinished puts t, whose kernel returned, on the finished stack
+// (lock-free: any goroutine may push).
+func (w *worker) pushFinished(t *task) {
+	for {
+		top := w.finished.Load()
+		t.nextDone = top
+		if w.finished.CompareAndSwap(top, t) {
+			return
+		}
 	}
-	ch := w.resumers[0]
-	w.resumers = w.resumers[1:]
-	close(ch)
-	return true
+}
+
+// lock takes mu and records the outcomes on the finished stack.
+func (w *worker) lock() {
+	w.mu.Lock()
+	w.recordFinished()
+}
+
+// recordFinished records the outcomes on the finished stack, oldest first.
+// Called with mu held.
+func (w *worker) recordFinished() {
+	if w.finished.Load() == nil {
+		return
+	}
+	var rev *task
+	for t := w.finished.Swap(nil); t != nil; {
+		next := t.nextDone
+		t.nextDone, rev = rev, t
+		t = next
+	}
+	for t := rev; t != nil; {
+		next := t.nextDone
+		val, err := t.outVal, t.outErr
+		t.nextDone, t.outVal, t.outErr = nil, nil, nil
+		w.finish(t, val, err)
+		t = next
+	}
 }
 
 // run executes one task's kernel (mu not held). A task cancelled while
@@ -249,20 +282,31 @@ func (w *worker) run(t *task, depth int) (o outcome) {
 
 // finish records a task's outcome. Called with mu held.
 func (w *worker) finish(t *task, val []byte, err error) {
-	t.state = stateDone
 	w.done++
-	for _, f := range t.futures {
-		if !f.complete() {
-			w.cancelFuture(f)
-		}
-		delete(w.futures, f.id)
+	if t.set != nil {
+		w.kept++
 	}
-	t.futures = nil
-	if t.cancelled || (t.fut != nil && t.fut.cancelled) {
+	w.complete(t, val, err)
+}
+
+// complete records the outcome of t, which ran here (finish) or at the
+// parent (completeUp). Called with mu held.
+func (w *worker) complete(t *task, val []byte, err error) {
+	t.state = stateDone
+	if t.futs != nil {
+		// The futures its kernel left incomplete are cancelled.
+		for f := range t.futs.Live() {
+			if !f.Complete() {
+				w.cancelFuture(t.futs, f)
+			}
+		}
+		t.futs = nil
+	}
+	if t.cancelled || t.futureCancelled() {
 		val, err = nil, kernels.ErrCancelled
 	}
-	if t.fut != nil {
-		w.deliver(t.fut, t.idx, val, err)
+	if t.set != nil {
+		t.set.fut.Deliver(t.idx, val, err)
 		return
 	}
 	delete(w.remote, t.remoteID)
@@ -293,41 +337,22 @@ func (w *worker) encodeResult(r *wire.Result) []byte {
 	return w.scratch
 }
 
-// deliver stores result idx of f and wakes its waiter. Called with mu held.
-func (w *worker) deliver(f *future, idx int, val []byte, err error) {
-	f.vals[idx] = val
-	if err != nil {
-		if f.errs == nil {
-			f.errs = make([]error, len(f.tasks))
-		}
-		f.errs[idx] = err
-	}
-	f.arrived = append(f.arrived, int32(idx))
-	f.done++
-	if f.waiting && (f.next || f.complete()) {
-		select {
-		case f.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// cancelFuture cancels f's tasks and, through their own futures, their
-// descendants. Called with mu held.
-func (w *worker) cancelFuture(f *future) {
-	if f.cancelled {
+// cancelFuture cancels f, a future of tbl, and its tasks and, through
+// their own futures, their descendants. Called with mu held.
+func (w *worker) cancelFuture(tbl *futureTable, f *future) {
+	if f.Cancelled() {
 		return
 	}
-	f.cancelled = true
-	f.ctx.cancel()
-	for i := range f.tasks {
-		w.cancelTask(&f.tasks[i])
-	}
-	if f.waiting {
-		select {
-		case f.wake <- struct{}{}:
-		default:
-		}
+	tbl.CancelFuture(f)
+	w.stopChildren(f.Data)
+}
+
+// stopChildren cancels the tasks of a cancelled future. Called with mu
+// held.
+func (w *worker) stopChildren(cs *childSet) {
+	cs.ctx.cancel()
+	for i := range cs.tasks {
+		w.cancelTask(&cs.tasks[i])
 	}
 }
 
@@ -340,8 +365,10 @@ func (w *worker) cancelTask(t *task) {
 		w.cancelOut = append(w.cancelOut, t.upID)
 		w.wakeWriter()
 	case stateRunning:
-		for _, g := range t.futures {
-			w.cancelFuture(g)
+		if t.futs != nil {
+			for g := range t.futs.Live() {
+				w.cancelFuture(t.futs, g)
+			}
 		}
 	}
 	t.cancelled = true
@@ -350,67 +377,61 @@ func (w *worker) cancelTask(t *task) {
 	}
 }
 
-// newFuture makes a future of len(ts) child tasks of t. Called with mu held.
-func (w *worker) newFuture(t *task, ts []kernels.Task) *future {
-	w.nextFuture++
-	f := &future{id: w.nextFuture, owner: t, wake: make(chan struct{}, 1)}
-	f.tasks = make([]task, len(ts))
-	f.vals = make([][]byte, len(ts))
+// makeChildren builds the child tasks of a Map of ts by t. Called without
+// mu: a large Map allocates its tasks outside the lock.
+func makeChildren(t *task, ts []kernels.Task) *childSet {
+	cs := &childSet{tasks: make([]task, len(ts))}
 	for i := range ts {
-		c := &f.tasks[i]
+		c := &cs.tasks[i]
 		c.kernel, c.args, c.payload = ts[i].Kernel, ts[i].Args, ts[i].Payload
 		c.logLevel, c.logID, c.logDepth = t.logLevel, t.logID, t.logDepth
 		if c.logDepth > 0 {
 			c.logDepth--
 		}
-		c.fut, c.idx, c.ctx = f, i, &f.ctx
+		c.set, c.idx, c.ctx = cs, i, &cs.ctx
 	}
-	w.futures[f.id] = f
-	t.futures = append(t.futures, f)
-	return f
+	return cs
 }
 
-// lookup returns the future of t called id.
-func (w *worker) lookup(t *task, kf kernels.Future) (*future, error) {
-	f, ok := w.futures[kf.ID]
-	if !ok || f.owner != t {
-		return nil, fmt.Errorf("%w: %d", kernels.ErrUnknownFuture, kf.ID)
+// table returns t's futures table, made at its first use. Called with mu
+// held.
+func (w *worker) table(t *task) *futureTable {
+	if t.futs == nil {
+		w.nextScope++
+		tbl := futures.NewTable[*childSet](w.nextScope)
+		t.futs = &tbl
 	}
-	return f, nil
+	return t.futs
 }
 
-// block helps with queued work or parks t until f makes progress or ctx
-// ends. Called with mu held; returns with mu held.
-func (w *worker) block(t *task, f *future, ctx context.Context, next bool) error {
+// block is t's futures.Block: it helps with queued work, or parks t (its
+// token given back) until woken fires or ctx ends. Called with mu held;
+// returns with mu held.
+func (w *worker) block(t *task, ctx context.Context, woken <-chan struct{}) error {
 	w.handOffReading(t.turn)
-	if t.depth < maxHelpDepth && w.queued() > 0 && !w.stopping {
-		batch := w.popBatch(nil)
+	if batch := w.core.Help(t.depth); batch != nil {
+		w.started(batch)
 		w.mu.Unlock()
 		w.runBatch(batch, t.depth+1)
 		w.wakeWriter()
 		return nil
 	}
-	f.waiting, f.next = true, next
-	w.free++
-	w.dispatch(false)
+	w.apply(w.core.Park())
 	w.maybeLoad()
 	w.mu.Unlock()
 	var err error
 	select {
-	case <-f.wake:
+	case <-woken:
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	w.mu.Lock()
-	f.waiting, f.next = false, false
-	if w.free > 0 && len(w.resumers) == 0 {
-		w.free--
-	} else {
+	w.lock()
+	if !w.core.TakeToken() {
 		ch := make(chan struct{})
-		w.resumers = append(w.resumers, ch)
+		w.core.WaitToken(ch)
 		w.mu.Unlock()
 		<-ch
-		w.mu.Lock()
+		w.lock()
 	}
 	return err
 }
@@ -432,85 +453,60 @@ func (r *taskRuntime) Map(ctx context.Context, ts []kernels.Task) (kernels.Futur
 		return kernels.Future{}, err
 	}
 	w := r.w
-	w.mu.Lock()
+	cs := makeChildren(r.t, ts)
+	w.lock()
 	defer w.mu.Unlock()
-	f := w.newFuture(r.t, ts)
-	for i := range f.tasks {
-		w.push(&f.tasks[i])
+	f, err := w.table(r.t).New(len(ts))
+	if err != nil {
+		return kernels.Future{}, err
+	}
+	f.Data, cs.fut = cs, f
+	for i := range cs.tasks {
+		w.core.Push(&cs.tasks[i])
 	}
 	w.dispatch(false)
 	w.maybeLoad()
-	return kernels.Future{ID: f.id, N: len(ts)}, nil
+	return f.Handle(), nil
+}
+
+// blockFn is the futures.Block of the task's kernel.
+func (r *taskRuntime) blockFn() futures.Block {
+	return func(ctx context.Context, woken <-chan struct{}) error { return r.w.block(r.t, ctx, woken) }
 }
 
 func (r *taskRuntime) Wait(ctx context.Context, kf kernels.Future) ([][]byte, error) {
 	w := r.w
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
-	f, err := w.lookup(r.t, kf)
-	if err != nil {
-		return nil, err
-	}
-	for !f.complete() && !f.cancelled {
-		if err := w.block(r.t, f, ctx, false); err != nil {
-			return nil, err
-		}
-	}
-	if f.cancelled {
-		return nil, kernels.ErrCancelled
-	}
-	f.waited = true
-	for i, e := range f.errs {
-		if e != nil {
-			return nil, fmt.Errorf("child %d: %w", i, e)
-		}
-	}
-	return f.vals, nil
+	return w.table(r.t).Wait(ctx, kf, r.blockFn())
 }
 
 func (r *taskRuntime) Next(ctx context.Context, kf kernels.Future) ([]kernels.Result, error) {
 	w := r.w
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
-	f, err := w.lookup(r.t, kf)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		if f.waited || f.taken == len(f.tasks) {
-			return nil, kernels.ErrNoMoreResults
-		}
-		if f.cancelled {
-			return nil, kernels.ErrCancelled
-		}
-		if f.taken < len(f.arrived) {
-			out := make([]kernels.Result, 0, len(f.arrived)-f.taken)
-			for _, i := range f.arrived[f.taken:] {
-				res := kernels.Result{Index: int(i), Value: f.vals[i]}
-				if f.errs != nil {
-					res.Err = f.errs[i]
-				}
-				out = append(out, res)
-			}
-			f.taken = len(f.arrived)
-			return out, nil
-		}
-		if err := w.block(r.t, f, ctx, true); err != nil {
-			return nil, err
-		}
-	}
+	return w.table(r.t).Next(ctx, kf, r.blockFn())
 }
 
 func (r *taskRuntime) Cancel(kf kernels.Future) error {
 	w := r.w
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
-	f, err := w.lookup(r.t, kf)
-	if err != nil {
-		return err
+	f, err := w.table(r.t).Cancel(kf)
+	if f != nil {
+		w.stopChildren(f.Data)
 	}
-	w.cancelFuture(f)
-	return nil
+	return err
+}
+
+// Futures is how many futures the task holds (futurestest.Counter).
+func (r *taskRuntime) Futures() int {
+	r.w.lock()
+	defer r.w.mu.Unlock()
+	if r.t.futs == nil {
+		return 0
+	}
+	return r.t.futs.Len()
 }
 
 func (r *taskRuntime) Cache() *kernels.Cache { return &r.w.cache }

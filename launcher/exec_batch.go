@@ -33,7 +33,7 @@ func (w *worker) runKernelBatch(batch []*task, depth int) (ran int) {
 	idx := make([]int, 0, n) // calls[j] is ts[idx[j]]
 	for i, t := range ts {
 		if t.ctx.Err() != nil {
-			w.mu.Lock()
+			w.lock()
 			w.finish(t, nil, kernels.ErrCancelled)
 			w.mu.Unlock()
 			continue
@@ -49,7 +49,7 @@ func (w *worker) runKernelBatch(batch []*task, depth int) (ran int) {
 			return
 		}
 		reported[j] = true
-		w.mu.Lock()
+		w.lock()
 		w.finish(ts[idx[j]], val, err)
 		w.mu.Unlock()
 	}

@@ -38,7 +38,7 @@ func (h *taskHandler) Handle(_ context.Context, r slog.Record) error {
 		rec.Attrs = appendAttr(rec.Attrs, h.prefix, a)
 		return true
 	})
-	h.w.mu.Lock()
+	h.w.lock()
 	h.w.logOut = wire.AppendLog(h.w.logOut, &rec)
 	h.w.wakeWriter()
 	h.w.mu.Unlock()

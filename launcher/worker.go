@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher/executor"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -63,51 +64,36 @@ type worker struct {
 	cfg WorkerConfig
 	log *slog.Logger
 
-	mu         sync.Mutex
-	slots      int
-	free       int
-	queue      []*task
-	qhead      int
-	resumers   []chan struct{}
-	runners    sync.WaitGroup
-	remote     map[uint64]*task
-	up         map[uint64]*task
-	nextUp     uint64
-	futures    map[uint64]*future
-	nextFuture uint64
-	cache      kernels.Cache
-	done       uint64
-	stopping   bool
-	draining   bool // drained: hand back queued tasks, leave when none is held
+	mu        sync.Mutex
+	finished  atomic.Pointer[task] // kernels returned, outcomes not yet recorded (runBatch)
+	core      *executor.Core[*task, chan struct{}]
+	runners   sync.WaitGroup
+	remote    map[uint64]*task
+	up        map[uint64]*task
+	nextUp    uint64
+	nextScope uint32 // the scope of the last futures table made (table)
+	cache     kernels.Cache
+	done      uint64 // tasks run here
+	kept      uint64 // of which children of this rank's kernels
+	handedUp  uint64 // tasks handed back to the parent (steal, drain)
+	draining  bool   // drained: hand back queued tasks, leave when none is held
 
 	// what the writer sends next
 	resultOut []byte
 	submitOut []byte
 	logOut    []byte
 	cancelOut []uint64
-	ctrlOut   []ctrlFrame
 	scratch   []byte
 
-	link      *link
-	writeMu   sync.Mutex // held while writing to link; guards the spares
-	spareRes  []byte
-	spareSub  []byte
-	spareLog  []byte
-	wake      chan struct{}
-	lastIdle  bool
-	lastQueue int
+	link   *link
+	out    *wire.Outbox // every frame to the parent, in the order put
+	spares chan []byte  // written batch buffers, handed back by out
 
-	// Reading the parent's frames moves between goroutines (runInline).
-	// turn numbers the reader's batch while it runs one itself (0: it
-	// reads); turnTimer, while checking, calls turnCheck every
-	// inlineTakeover, which hands the reading over from a batch that ran
-	// through a whole period; readEnd gets why reading ended (the first
-	// cause only).
-	turn      uint64
-	lastTurn  uint64
-	checked   uint64 // the turn seen by the last check
-	idleTurns int    // checks since the reader last ran a batch
-	checking  bool
+	// Reading the parent's frames moves between goroutines (runInline;
+	// the policy is the core's: BeginInline, HandOff, CheckTurn).
+	// turnTimer, while the core checks, calls turnCheck every
+	// inlineTakeover; readEnd gets why reading ended (the first cause
+	// only).
 	turnTimer *time.Timer
 	readEnd   chan error
 
@@ -123,15 +109,13 @@ type worker struct {
 // inlineTakeover is the period of the check that hands the reading over
 // from a batch the reader runs itself: a batch is taken over after one to
 // two periods. The check runs while batches are run that way and stops
-// after turnIdleChecks periods without one. A timer armed per batch instead
+// after executor.TurnIdleChecks periods without one. A timer armed per batch instead
 // cost a wake-up of the thread in the network poller per task (Go wakes it
 // for any timer earlier than its own), as much as the goroutine that
 // runInline saves.
-const (
-	inlineTakeover = time.Millisecond
-	turnIdleChecks = 10
-)
+const inlineTakeover = time.Millisecond
 
+// ctrlFrame is a control frame a relay queues for a peer (node.go).
 type ctrlFrame struct {
 	kind wire.Kind
 	body []byte
@@ -156,30 +140,33 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 }
 
 func newWorker(cfg WorkerConfig, log *slog.Logger) *worker {
-	return &worker{
-		cfg: cfg, log: log, slots: cfg.Slots, free: cfg.Slots,
+	w := &worker{
+		cfg: cfg, log: log, core: executor.New[*task, chan struct{}](cfg.Slots),
 		remote: make(map[uint64]*task), up: make(map[uint64]*task),
-		futures: make(map[uint64]*future), wake: make(chan struct{}, 1),
-		readEnd: make(chan error, 1),
+		spares: make(chan []byte, 3), readEnd: make(chan error, 1),
 	}
+	w.out = wire.NewOutboxReusing(w.reuse)
+	return w
 }
 
 func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *link) error {
 	w := newWorker(cfg, log)
 	w.link = l
-	w.mu.Lock()
-	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindJoin, wire.AppendJoin(nil, &wire.Join{Ranks: 1, Slots: w.slots})})
-	w.lastIdle = true
-	w.wakeWriter()
-	w.mu.Unlock()
+	w.out.Put(wire.KindJoin, wire.AppendJoin(nil, &wire.Join{Ranks: 1, Slots: w.core.Slots()}))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopClose := context.AfterFunc(ctx, l.close)
 	defer stopClose()
 	var wg sync.WaitGroup
-	writeErr := make(chan error, 1)
-	wg.Go(func() { writeErr <- w.writeLoop(ctx) })
+	written := make(chan struct{}) // the writer returned
+	wg.Go(func() {
+		defer close(written)
+		if err := w.out.Run(l.fc); err != nil {
+			l.close()
+		}
+	})
+	w.out.Kick()
 	wg.Go(func() { l.watch(ctx, cfg.Link, w.heartbeat) })
 	w.turnTimer = time.AfterFunc(time.Hour, w.turnCheck)
 	w.turnTimer.Stop()
@@ -203,7 +190,11 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 		cause = ErrDrained
 		log.Info("drained: every task finished; leaving")
 		w.waitRunners(cfg.ShutdownGrace)
-		w.flushAll()
+		w.lock()
+		w.queueOut()
+		w.mu.Unlock()
+		w.out.Close() // the writer returns once it wrote them
+		w.waitWritten(written, cfg.ShutdownGrace)
 	} else if errors.Is(readErr, ErrShutdown) {
 		cause = ErrShutdown
 		log.Debug("shutdown requested")
@@ -214,6 +205,7 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 	}
 	w.stop()
 	w.stopStream()
+	w.out.Stop()
 	cancel()
 	l.close()
 	wg.Wait()
@@ -223,20 +215,28 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 
 // stop cancels everything the rank holds.
 func (w *worker) stop() {
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
-	w.stopping = true
+	parked := w.core.Stop()
+	// Every task and future here descends from a task of the parent.
 	for _, t := range w.remote {
 		w.cancelTask(t)
 	}
-	for _, f := range w.futures {
-		w.cancelFuture(f)
-	}
 	// Parked kernels need a token to return; hand out as many as asked.
-	for _, ch := range w.resumers {
+	for _, ch := range parked {
 		close(ch)
 	}
-	w.resumers = nil
+}
+
+// waitWritten waits at most grace for the writer to return.
+func (w *worker) waitWritten(written <-chan struct{}, grace time.Duration) {
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-written:
+	case <-t.C:
+		w.log.Warn("the last results were not written within the shutdown grace", "grace", grace)
+	}
 }
 
 func (w *worker) waitRunners(grace time.Duration) {
@@ -252,108 +252,87 @@ func (w *worker) waitRunners(grace time.Duration) {
 }
 
 func (w *worker) heartbeat() {
-	w.mu.Lock()
-	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindHeartbeat, nil})
-	w.wakeWriter()
-	w.mu.Unlock()
+	w.out.Put(wire.KindHeartbeat, nil)
+	w.out.Kick()
 }
 
+// wakeWriter queues what is pending and, if there was anything, has the
+// writer goroutine write it. Called with mu held.
 func (w *worker) wakeWriter() {
+	if w.queueOut() {
+		w.out.Kick()
+	}
+}
+
+// queueOut moves the pending batches into the outbox, in the order a
+// reader above wants them: tasks handed up, cancels, log records,
+// results. Called with mu held, so the frames of two goroutines keep
+// their order. It reports whether it queued anything.
+func (w *worker) queueOut() (queued bool) {
+	queued = len(w.submitOut)+len(w.cancelOut)+len(w.logOut)+len(w.resultOut) > 0
+	if len(w.submitOut) > 0 {
+		w.out.Put(wire.KindSubmit, w.submitOut)
+		w.submitOut = w.spare()
+	}
+	if len(w.cancelOut) > 0 {
+		wire.SplitCancel(w.cancelOut, func(b []byte) { w.out.Put(wire.KindCancel, b) })
+		w.cancelOut = w.cancelOut[:0]
+	}
+	if len(w.logOut) > 0 {
+		w.out.Put(wire.KindLog, w.logOut)
+		w.logOut = w.spare()
+	}
+	if len(w.resultOut) > 0 {
+		w.out.Put(wire.KindResult, w.resultOut)
+		w.resultOut = w.spare()
+		w.resAged = false
+	}
+	return queued
+}
+
+// spare returns a written batch buffer to fill again, or nil.
+func (w *worker) spare() []byte {
 	select {
-	case w.wake <- struct{}{}:
+	case b := <-w.spares:
+		return b[:0]
+	default:
+		return nil
+	}
+}
+
+// reuse keeps a written batch buffer for spare (the outbox's hand-back,
+// from the writing goroutine).
+func (w *worker) reuse(b []byte) {
+	if cap(b) == 0 || cap(b) > 4*wire.MaxBatch {
+		return
+	}
+	select {
+	case w.spares <- b:
 	default:
 	}
 }
 
-// maybeLoad queues a load report when it tells the scheduler above
-// something it can act on: the queue grew or shrank past a power of two
-// (one queued task is no surplus), or the rank became idle since it last
-// said it was busy. Going busy alone is not reported: a rank that runs
-// one task at a time sends no load message at all. Called with mu held.
-func (w *worker) maybeLoad() {
-	idle := w.free > 0
-	q := w.queued()
-	b := 0
-	if q >= 2 {
-		b = bits.Len(uint(q))
+// flush writes what is pending from the calling goroutine, unless
+// another one is writing, which then writes it too (wire.Outbox.Drain).
+// Called with mu held; returns without it.
+func (w *worker) flush() {
+	w.queueOut()
+	w.mu.Unlock()
+	if err := w.out.Drain(w.link.fc); err != nil {
+		w.link.close()
 	}
-	if b == w.lastQueue && (!idle || w.lastIdle) {
+}
+
+// maybeLoad queues a load report when the core says it tells the
+// scheduler above something it can act on (executor.Core.Load). Called
+// with mu held.
+func (w *worker) maybeLoad() {
+	ld, ok := w.core.Load()
+	if !ok {
 		return
 	}
-	w.lastIdle, w.lastQueue = idle, b
-	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindLoad, wire.AppendLoad(nil, &wire.Load{Idle: w.free, Queued: q})})
-	w.wakeWriter()
-}
-
-// writeLoop sends what the rank produced when woken. Runners also write
-// directly (flushNow) after a batch, which saves the hand-off to this
-// goroutine on the path of a result.
-func (w *worker) writeLoop(ctx context.Context) error {
-	for {
-		select {
-		case <-w.wake:
-		case <-ctx.Done():
-			return nil
-		}
-		if err := w.flushNow(); err != nil {
-			return err
-		}
-	}
-}
-
-// flushNow writes everything pending unless another goroutine is writing;
-// that one checks again for pending output after it finishes, so nothing
-// is left behind.
-func (w *worker) flushNow() error {
-	for w.writeMu.TryLock() {
-		w.mu.Lock()
-		res, sub, lg, canc, ctrl := w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut
-		if len(res)+len(sub)+len(lg)+len(canc)+len(ctrl) == 0 {
-			w.mu.Unlock()
-			w.writeMu.Unlock()
-			return nil
-		}
-		w.resultOut, w.submitOut, w.logOut = w.spareRes[:0], w.spareSub[:0], w.spareLog[:0]
-		w.resAged = false
-		w.cancelOut, w.ctrlOut = nil, nil
-		w.mu.Unlock()
-		err := w.writeFrames(res, sub, lg, canc, ctrl)
-		w.spareRes, w.spareSub, w.spareLog = res, sub, lg
-		w.writeMu.Unlock()
-		if err != nil {
-			w.link.close()
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *worker) writeFrames(res, sub, lg []byte, canc []uint64, ctrl []ctrlFrame) error {
-	fc := w.link.fc
-	var err error
-	put := func(k wire.Kind, b []byte) {
-		if err == nil {
-			// Batches go in frames of about wire.MaxBatch at most.
-			err = wire.WriteBatch(fc, k, b)
-		}
-	}
-	for _, c := range ctrl {
-		put(c.kind, c.body)
-	}
-	if len(sub) > 0 {
-		put(wire.KindSubmit, sub)
-	}
-	wire.SplitCancel(canc, func(b []byte) { put(wire.KindCancel, b) })
-	if len(lg) > 0 {
-		put(wire.KindLog, lg)
-	}
-	if len(res) > 0 {
-		put(wire.KindResult, res)
-	}
-	if err == nil {
-		err = fc.Flush()
-	}
-	return err
+	w.out.Put(wire.KindLoad, wire.AppendLoad(nil, &wire.Load{Idle: ld.Idle, Queued: ld.Queued}))
+	w.out.Kick()
 }
 
 // read handles frames from the parent until the link fails or a shutdown
@@ -435,30 +414,20 @@ func (w *worker) endRead(err error) {
 // the batch runs longer than about inlineTakeover (turnCheck).
 func (w *worker) runInline(batch []*task) (reading bool) {
 	defer w.runners.Done()
-	w.mu.Lock()
-	w.lastTurn++
-	turn := w.lastTurn
-	w.turn = turn
+	w.lock()
+	turn, check := w.core.BeginInline()
 	for _, t := range batch {
 		t.turn = turn
 	}
-	if !w.checking {
-		w.checking, w.checked, w.idleTurns = true, 0, 0
+	if check {
 		w.turnTimer.Reset(inlineTakeover)
 	}
 	w.mu.Unlock()
 	w.runBatch(batch, 0)
-	if !w.passToken() {
-		w.free++
-		w.dispatch(false)
-	}
+	w.apply(w.core.Release())
 	w.maybeLoad()
-	reading = w.turn == turn
-	if reading {
-		w.turn = 0
-	}
-	w.mu.Unlock()
-	_ = w.flushNow()
+	reading = w.core.EndInline(turn)
+	w.flush()
 	return reading
 }
 
@@ -475,7 +444,7 @@ const (
 
 // startStream starts the stream check unless it runs. Called with mu held.
 func (w *worker) startStream() {
-	if w.streaming || w.streamTimer == nil || w.stopping {
+	if w.streaming || w.streamTimer == nil || w.core.Stopping() {
 		return
 	}
 	w.streaming, w.streamIdle = true, 0
@@ -483,7 +452,7 @@ func (w *worker) startStream() {
 }
 
 func (w *worker) stopStream() {
-	w.mu.Lock()
+	w.lock()
 	w.streaming = false
 	w.streamTimer.Stop()
 	w.mu.Unlock()
@@ -493,7 +462,7 @@ func (w *worker) stopStream() {
 // check, and checks again after streamPeriod unless no slot was busy for
 // streamIdleChecks periods.
 func (w *worker) streamCheck() {
-	w.mu.Lock()
+	w.lock()
 	if !w.streaming {
 		w.mu.Unlock()
 		return
@@ -501,53 +470,45 @@ func (w *worker) streamCheck() {
 	pending := len(w.resultOut) > 0
 	write := pending && w.resAged
 	w.resAged = pending
-	if w.free < w.slots || pending {
+	if w.core.Free() < w.core.Slots() || pending || w.finished.Load() != nil {
 		w.streamIdle = 0
 	} else {
 		w.streamIdle++
 	}
-	if w.streamIdle >= streamIdleChecks || w.stopping {
+	if w.streamIdle >= streamIdleChecks || w.core.Stopping() {
 		w.streaming = false
 	} else {
 		w.streamTimer.Reset(streamPeriod)
 	}
-	w.mu.Unlock()
 	if write {
-		_ = w.flushNow()
+		w.flush()
+		return
 	}
+	w.mu.Unlock()
 }
 
 // handOffReading starts another reading goroutine if turn is the reader's
-// current batch: one of its kernels is about to block, or it ran too long.
-// Called with mu held.
+// current batch: one of its kernels is about to block. Called with mu
+// held.
 func (w *worker) handOffReading(turn uint64) {
-	if turn == 0 || w.turn != turn || w.stopping {
-		return
+	if w.core.HandOff(turn) {
+		go w.read()
 	}
-	w.turn = 0
-	go w.read()
 }
 
 // turnCheck hands the reading over from a batch the reader has been
 // running since the last check, and checks again after inlineTakeover
-// unless the reader ran no batch for turnIdleChecks periods.
+// while the core asks for it.
 func (w *worker) turnCheck() {
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
-	if w.turn != 0 && w.turn == w.checked {
-		w.handOffReading(w.turn)
+	handOff, again := w.core.CheckTurn()
+	if handOff {
+		go w.read()
 	}
-	if w.lastTurn == w.checked {
-		w.idleTurns++
-	} else {
-		w.idleTurns = 0
+	if again {
+		w.turnTimer.Reset(inlineTakeover)
 	}
-	w.checked = w.lastTurn
-	if w.idleTurns >= turnIdleChecks || w.stopping {
-		w.checking = false
-		return
-	}
-	w.turnTimer.Reset(inlineTakeover)
 }
 
 // onSubmit queues the tasks of a submit batch and starts them; with
@@ -578,11 +539,11 @@ func (w *worker) onSubmit(b []byte, mayInline bool) ([]*task, error) {
 		t.ctx = &t.own
 	}
 	ts = ts[:i]
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	for i := range ts {
 		w.remote[ts[i].remoteID] = &ts[i]
-		w.push(&ts[i])
+		w.core.Push(&ts[i])
 	}
 	w.refuse(bad)
 	inline := w.dispatch(mayInline)
@@ -618,7 +579,8 @@ func (w *worker) refuse(bad []badRecord) {
 // onResult completes tasks this rank had handed up.
 func (w *worker) onResult(b []byte) error {
 	err := w.completeUp(b)
-	_ = w.flushNow()
+	w.lock()
+	w.flush()
 	return err
 }
 
@@ -626,7 +588,7 @@ func (w *worker) onResult(b []byte) error {
 func (w *worker) completeUp(b []byte) error {
 	recs := wire.NewRecords(b)
 	var r wire.Result
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	for {
 		id, body, ok := recs.Next()
@@ -643,16 +605,9 @@ func (w *worker) completeUp(b []byte) error {
 		delete(w.up, id)
 		val, err := resultOutcome(&r)
 		val = append([]byte(nil), val...)
-		w.finishUp(t, val, err)
+		w.complete(t, val, err)
 	}
 	return recs.Err()
-}
-
-// finishUp completes a task that ran elsewhere. Called with mu held.
-func (w *worker) finishUp(t *task, val []byte, err error) {
-	t.state = stateRunning // finish counts it as run here; undo below
-	w.done--
-	w.finish(t, val, err)
 }
 
 // resultOutcome turns a decoded result into a value or a *TaskError.
@@ -669,7 +624,7 @@ func resultOutcome(r *wire.Result) ([]byte, error) {
 }
 
 func (w *worker) onCancel(ids []uint64) {
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	for _, id := range ids {
 		if t, ok := w.remote[id]; ok {
@@ -680,7 +635,7 @@ func (w *worker) onCancel(ids []uint64) {
 
 func (w *worker) onLog(b []byte) error {
 	var rec wire.LogRecord
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	for len(b) > 0 {
 		rest, err := wire.DecodeLog(b, &rec)
@@ -701,7 +656,7 @@ func (w *worker) onLog(b []byte) error {
 // (as for a steal) to run elsewhere, running ones finish, and once it
 // holds no task from the parent it leaves (checkDrained).
 func (w *worker) onDrain() {
-	w.mu.Lock()
+	w.lock()
 	w.draining = true
 	q := w.queued()
 	w.mu.Unlock()
@@ -709,7 +664,7 @@ func (w *worker) onDrain() {
 	if q > 0 {
 		w.onSteal(q)
 	}
-	w.mu.Lock()
+	w.lock()
 	w.checkDrained()
 	w.mu.Unlock()
 }
@@ -717,10 +672,8 @@ func (w *worker) onDrain() {
 // selfDrain drains the rank on its own initiative (WorkerConfig.Drain):
 // its parent learns of it first, so that it sends no more tasks.
 func (w *worker) selfDrain() {
-	w.mu.Lock()
-	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: []int{w.cfg.Rank}})})
-	w.wakeWriter()
-	w.mu.Unlock()
+	w.out.Put(wire.KindDrain, wire.AppendDrain(nil, &wire.Drain{Ranks: []int{w.cfg.Rank}}))
+	w.out.Kick()
 	w.onDrain()
 }
 
@@ -732,40 +685,25 @@ func (w *worker) checkDrained() {
 	}
 }
 
-// flushAll writes everything pending, waiting for a writer that is busy.
-func (w *worker) flushAll() {
-	w.writeMu.Lock()
-	defer w.writeMu.Unlock()
-	w.mu.Lock()
-	res, sub, lg, canc, ctrl := w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut
-	w.resultOut, w.submitOut, w.logOut, w.cancelOut, w.ctrlOut = nil, nil, nil, nil, nil
-	w.mu.Unlock()
-	if len(res)+len(sub)+len(lg)+len(canc)+len(ctrl) == 0 {
-		return
-	}
-	if err := w.writeFrames(res, sub, lg, canc, ctrl); err != nil {
-		w.log.Warn("writing the last results", "err", err)
-	}
-}
-
 // onSteal hands up to n of the oldest queued tasks to the parent, which
 // gives them to idle ranks.
 func (w *worker) onSteal(n int) {
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
-	for _, t := range w.stealOldest(n) {
-		if t.cancelled || (t.fut != nil && t.fut.cancelled) {
-			w.push(t)
+	for _, t := range w.core.StealOldest(n) {
+		if t.cancelled || t.futureCancelled() {
+			w.core.Push(t)
 			continue
 		}
 		w.nextUp++
+		w.handedUp++
 		t.upID = w.nextUp
 		t.state = stateUp
 		w.up[t.upID] = t
 		wt := wire.Task{Kernel: t.kernel, Args: t.args, Payload: t.payload, LogLevel: t.logLevel, LogDepth: t.logDepth}
 		w.submitOut = wire.AppendTaskRecord(w.submitOut, t.upID, &wt)
 	}
-	w.lastQueue = -1
+	w.core.ForgetLoad()
 	w.maybeLoad()
 	w.wakeWriter()
 }
@@ -778,13 +716,14 @@ func (w *worker) onStatus(b []byte, parentRank int) error {
 	if s.Reply {
 		return nil
 	}
-	w.mu.Lock()
+	w.lock()
 	defer w.mu.Unlock()
 	reply := wire.Status{ID: s.ID, Reply: true, Ranks: []wire.RankStatus{{
 		Rank: w.cfg.Rank, Parent: parentRank, Role: roleWorker, Host: w.cfg.Host,
-		Slots: w.slots, Busy: w.slots - w.free, Queued: w.queued(), Done: w.done, Alloc: w.cfg.Alloc,
+		Slots: w.core.Slots(), Busy: w.core.Slots() - w.core.Free(), Queued: w.queued(), Done: w.done, Alloc: w.cfg.Alloc,
+		Kept: w.kept, HandedUp: w.handedUp,
 	}}}
-	w.ctrlOut = append(w.ctrlOut, ctrlFrame{wire.KindStatus, wire.AppendStatus(nil, &reply)})
-	w.wakeWriter()
+	w.out.Put(wire.KindStatus, wire.AppendStatus(nil, &reply))
+	w.out.Kick()
 	return nil
 }

@@ -14,7 +14,11 @@
 //	            echo process (Options.Hop, ServeHop), raw TCP with nothing
 //	            of the runtime in the way (median_us, p99_us; MB_per_s)
 //	tiny        one task maps N noop children inside the runtime
-//	            (fanout N 1) → tasks_per_s
+//	            (fanout N 1) → tasks_per_s, and which path the children
+//	            took: children_local (run on the rank of the kernel
+//	            that mapped them) and children_via_server (handed back
+//	            up by a steal and placed again by the relays), from the
+//	            worker ranks' status (wire.RankStatus Kept, HandedUp)
 //	client-map  the client maps N noop tasks → tasks_per_s
 //	latency     N sequential submit → result round trips of noop
 //	            → median_us, p99_us
@@ -22,7 +26,8 @@
 //	            random (incompressible) and repetitive (compressible)
 //	            → MB_per_s each
 //	nested      a task maps 100 children, each mapping 100 noop
-//	            grandchildren (fanout 100 2, 10,100 tasks) → seconds
+//	            grandchildren (fanout 100 2, 10,100 tasks) → tasks_per_s,
+//	            children_local, children_via_server (as tiny)
 //	startup     runs Options.Launch (qlaunch run TOPOLOGY -- qlaunch submit
 //	            echo ready) as a child process: launch to its first output
 //	            byte (the first result) and from there to its exit

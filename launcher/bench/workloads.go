@@ -28,17 +28,56 @@ func (r *runner) submitWait(ctx context.Context, t kernels.Task, want []byte) er
 	return nil
 }
 
+// childPaths sums over the worker ranks of the runtime how many child
+// tasks of their kernels ran on the rank that submitted them (kept) and
+// how many tasks they handed back up to run elsewhere (via the server).
+func (r *runner) childPaths(ctx context.Context) (kept, up uint64, err error) {
+	ranks, err := r.c.Status(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("status: %w", err)
+	}
+	for _, rk := range ranks {
+		kept += rk.Kept
+		up += rk.HandedUp
+	}
+	return kept, up, nil
+}
+
+// withPaths runs once, timed as once times itself, and adds to its sample
+// the figures children_local and children_via_server: how many child
+// tasks ran on the rank of the kernel that submitted them, and how many
+// were handed up and placed again by the relays, read from the worker
+// ranks' status before and after (outside the timed part).
+func (r *runner) withPaths(ctx context.Context, once func() (sample, error)) func() (sample, error) {
+	return func() (sample, error) {
+		k0, u0, err := r.childPaths(ctx)
+		if err != nil {
+			return sample{}, err
+		}
+		s, err := once()
+		if err != nil {
+			return s, err
+		}
+		k1, u1, err := r.childPaths(ctx)
+		if err != nil {
+			return sample{}, err
+		}
+		s.figures = append(s.figures, fig("children_local", float64(k1-k0)), fig("children_via_server", float64(u1-u0)))
+		return s, nil
+	}
+}
+
 func runTiny(ctx context.Context, r *runner) ([]Result, error) {
 	n := r.tasks
 	t := kernels.Task{Kernel: "fanout", Args: []string{strconv.Itoa(n), "1"}}
 	want := []byte(strconv.Itoa(n))
-	res, err := r.repeat("", n, func() (sample, error) {
+	res, err := r.repeat("", n, r.withPaths(ctx, func() (sample, error) {
 		t0 := time.Now()
 		if err := r.submitWait(ctx, t, want); err != nil {
 			return sample{}, err
 		}
 		return rate("tasks_per_s", n, time.Since(t0)), nil
-	})
+	}))
 	return []Result{res}, err
 }
 
@@ -47,13 +86,13 @@ func runNested(ctx context.Context, r *runner) ([]Result, error) {
 	t := kernels.Task{Kernel: "fanout", Args: []string{strconv.Itoa(width), "2"}}
 	want := []byte(strconv.Itoa(width * width))
 	n := width + width*width
-	res, err := r.repeat("", n, func() (sample, error) {
+	res, err := r.repeat("", n, r.withPaths(ctx, func() (sample, error) {
 		t0 := time.Now()
 		if err := r.submitWait(ctx, t, want); err != nil {
 			return sample{}, err
 		}
 		return rate("tasks_per_s", n, time.Since(t0)), nil
-	})
+	}))
 	return []Result{res}, err
 }
 

@@ -432,6 +432,13 @@ type RankStatus struct {
 	// outside one: the ranks of a job that joined a running tree
 	// (qlaunch TOPOLOGY.toml --join) carry their own job's.
 	Alloc string
+	// Kept counts the child tasks (Submit, Map) of a worker rank's kernels
+	// that ran on that rank; HandedUp the tasks it handed back to its
+	// parent to run elsewhere (a steal or a drain), which travel through
+	// the relays above. Together they say which path a kernel's children
+	// took.
+	Kept     uint64
+	HandedUp uint64
 }
 
 // RankState is a rank's state in a status reply.
@@ -472,7 +479,9 @@ type Status struct {
 
 // AppendStatus appends the encoding of s. A reply is the request's id, a
 // flag, the ranks' base fields, then an extension block: one
-// length-prefixed record per rank (state, since, reason, silent). A
+// length-prefixed record per rank (state, since, reason, silent, then
+// alloc, and kept and handed up, each only when it or a later one is
+// set). A
 // decoder reads the fields of a record it knows and skips the rest, so
 // later fields can be added at the end of a record; a reply with no
 // extension block (the first encoding) decodes with those fields zero.
@@ -505,8 +514,13 @@ func AppendStatus(dst []byte, s *Status) []byte {
 		ext = binary.AppendVarint(ext, r.Since)
 		ext = appendString(ext, r.Reason)
 		ext = binary.AppendUvarint(ext, uint64(max(r.Silent, 0)))
-		if r.Alloc != "" {
+		paths := r.Kept != 0 || r.HandedUp != 0
+		if r.Alloc != "" || paths {
 			ext = appendString(ext, r.Alloc)
+		}
+		if paths {
+			ext = binary.AppendUvarint(ext, r.Kept)
+			ext = binary.AppendUvarint(ext, r.HandedUp)
 		}
 		dst = appendBytes(dst, ext)
 	}
@@ -581,6 +595,10 @@ func decodeRankExt(b []byte, r *RankStatus, outer *decoder) {
 	r.Silent = time.Duration(silent)
 	if d.err == nil && len(d.b) > 0 {
 		r.Alloc = d.string("status alloc")
+	}
+	if d.err == nil && len(d.b) > 0 {
+		r.Kept = d.uvarint("status kept")
+		r.HandedUp = d.uvarint("status handed up")
 	}
 	if d.err != nil {
 		outer.err, outer.b = d.err, nil

@@ -107,7 +107,7 @@ func TestOtherMessages(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, lr) || len(rest) != len(b)/2 {
 		t.Fatalf("log: %+v %v", got, err)
 	}
-	st := Status{ID: 9, Reply: true, Ranks: []RankStatus{{Rank: 0, Parent: -1, Role: "server", Host: "h"}, {Rank: 1, Depth: 1, Role: "worker", Slots: 2, Busy: 1, Queued: 3, Done: 40}}}
+	st := Status{ID: 9, Reply: true, Ranks: []RankStatus{{Rank: 0, Parent: -1, Role: "server", Host: "h"}, {Rank: 1, Depth: 1, Role: "worker", Slots: 2, Busy: 1, Queued: 3, Done: 40, Kept: 1 << 20, HandedUp: 3}}}
 	var gs Status
 	if err := DecodeStatus(AppendStatus(nil, &st), &gs); err != nil || !reflect.DeepEqual(gs, st) {
 		t.Fatalf("status: %+v %v", gs, err)
@@ -152,6 +152,7 @@ func FuzzDecodeMessages(f *testing.F) {
 	f.Add(AppendLog(nil, &LogRecord{Task: 1, Msg: "m", Attrs: []string{"a", "b"}}))
 	f.Add(AppendStatus(nil, &Status{ID: 1, Reply: true, Ranks: []RankStatus{{Rank: 1}}}))
 	f.Add(AppendStatus(nil, &Status{ID: 2, Reply: true, Ranks: []RankStatus{{Rank: 1, Host: "n1", State: RankLost, Since: 5, Reason: "reset", Silent: 7}, {Rank: 2, State: RankMissing}}}))
+	f.Add(AppendStatus(nil, &Status{ID: 3, Reply: true, Ranks: []RankStatus{{Rank: 1, Kept: 100000, HandedUp: 12}}}))
 	f.Add(AppendLoad(nil, &Load{Idle: 1}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var task Task
@@ -209,7 +210,7 @@ func TestStatusExtension(t *testing.T) {
 		{"later fields", func() []byte {
 			b := base()
 			for range st.Ranks {
-				b = append(b, 8, byte(RankLost), 2, 0, 0, 0, 0xAA, 0xBB, 0xCC) // alloc "", then unknown bytes
+				b = append(b, 10, byte(RankLost), 2, 0, 0, 0, 5, 7, 0xAA, 0xBB, 0xCC) // alloc "", kept 5, handed up 7, then unknown bytes
 			}
 			return b
 		}(), func() Status {
@@ -217,6 +218,7 @@ func TestStatusExtension(t *testing.T) {
 			w.Ranks = append([]RankStatus(nil), st.Ranks...)
 			for i := range w.Ranks {
 				w.Ranks[i].State, w.Ranks[i].Since = RankLost, 1
+				w.Ranks[i].Kept, w.Ranks[i].HandedUp = 5, 7
 			}
 			return w
 		}()},
