@@ -452,6 +452,7 @@ func (n *node) readLoop(p *nodePeer) {
 	for {
 		k, b, err := p.l.fc.ReadFrame()
 		if err != nil {
+			p.l.readFailed(n.log, err)
 			n.do(func() { n.fail(n.removePeer(p, err)) })
 			return
 		}

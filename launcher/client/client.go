@@ -688,10 +688,12 @@ func dialOnce(ctx context.Context, addr string, opts Options) (net.Conn, *wire.C
 		return nil, nil, fmt.Errorf("client: connect %s: %w", addr, err)
 	}
 	first := &firstBytes{r: nc}
+	wopts := opts.Wire
+	wopts.SkipMAC = opts.TLS != nil // TLS authenticates every record already
 	fc := wire.NewConn(struct {
 		io.Reader
 		io.Writer
-	}{first, nc}, opts.Wire)
+	}{first, nc}, wopts)
 	peer, err := wire.ClientHandshake(fc, opts.Secret, wire.Hello{Role: "client", Rank: -1, Host: opts.Host})
 	if err != nil {
 		nc.Close()
