@@ -70,6 +70,16 @@ type LinkConfig struct {
 	// the frame limit allows, means the frame limit (Wire.MaxFrame) less
 	// 1 KiB for the record's framing.
 	MaxResultBytes int
+	// MaxClientTasks and MaxClientBytes bound the tasks one client has in
+	// flight through a relay (submitted, not yet answered) and their body
+	// bytes; MaxQueuedTasks and MaxQueuedBytes bound those of all clients
+	// together. A client at a bound is not read until its load is back
+	// under 7/8 of it, so its submissions wait (admission control, see
+	// admission.go). Zero means the Default of each.
+	MaxClientTasks int
+	MaxClientBytes int64
+	MaxQueuedTasks int
+	MaxQueuedBytes int64
 	// Dial, if set, replaces net.Dialer (a test seam: launchertest wraps
 	// connections to drop or freeze them).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
@@ -103,6 +113,18 @@ func (c LinkConfig) withDefaults() LinkConfig {
 	if c.OutboxStall <= 0 {
 		c.OutboxStall = c.HeartbeatTimeout
 	}
+	if c.MaxClientTasks <= 0 {
+		c.MaxClientTasks = DefaultMaxClientTasks
+	}
+	if c.MaxClientBytes <= 0 {
+		c.MaxClientBytes = DefaultMaxClientBytes
+	}
+	if c.MaxQueuedTasks <= 0 {
+		c.MaxQueuedTasks = DefaultMaxQueuedTasks
+	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
 	maxFrame := c.Wire.MaxFrame
 	if maxFrame <= 0 {
 		maxFrame = wire.DefaultMaxFrame
@@ -122,6 +144,15 @@ const (
 	// DefaultMaxOutboxBytes bounds what a relay holds for one peer that
 	// does not read.
 	DefaultMaxOutboxBytes = 256 << 20
+	// Admission bounds (LinkConfig.MaxClientTasks …), sized for a node
+	// of 24 GiB that the server shares with worker ranks: a task in
+	// flight costs the server about 300 bytes besides its body, and
+	// every rank below it holds it too, so the server's share of the
+	// node stays near 2 GiB with all clients at the bounds.
+	DefaultMaxClientTasks = 1 << 20   // 1,048,576 tasks
+	DefaultMaxClientBytes = 512 << 20 // of task bodies
+	DefaultMaxQueuedTasks = 4 << 20
+	DefaultMaxQueuedBytes = 1 << 30
 )
 
 // resultFraming is room left in a frame around a result's value: the

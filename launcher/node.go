@@ -124,6 +124,7 @@ type nodePeer struct {
 	// it holds no task. outDone is closed when its writer returns.
 	draining bool
 	outDone  chan struct{}
+	admit    peerAdmission // a client's pause by admission control (admission.go)
 }
 
 // largeRecord is a task or result record of at least keepMin body bytes,
@@ -183,6 +184,7 @@ type node struct {
 	// failedHandshakes counts refused connections, logged at 1, 2, 4, 8 …
 	// so that a flood cannot flood the log.
 	failedHandshakes atomic.Uint64
+	admission        admission // paused clients (admission.go)
 }
 
 // RunNode runs a relay rank until ctx ends (the server: a clean stop,
@@ -458,6 +460,7 @@ func (n *node) readLoop(p *nodePeer) {
 		}
 		p.l.seen()
 		n.doFrom(p, func() { n.fail(n.handle(p, k, b)) })
+		n.waitAdmission(p)
 	}
 }
 
@@ -512,8 +515,8 @@ func (n *node) heartbeat(now time.Time) {
 			n.dropStalled(p, fmt.Sprintf("not reading: one write to it blocked for %v", time.Duration(now.UnixNano()-b).Round(time.Millisecond)))
 			continue
 		}
-		if p.writing.Load() {
-			continue // its frames wait behind our write, not its silence
+		if p.writing.Load() || p.admit.paused.Load() {
+			continue // its frames wait behind our write or admission, not its silence
 		}
 		if now.UnixNano()-p.l.lastSeen.Load() > int64(n.cfg.Link.HeartbeatTimeout) {
 			n.log.Warn("peer silent, dropping it", "peer", p.l.String())
@@ -702,6 +705,7 @@ func (n *node) handle(p *nodePeer, k wire.Kind, b []byte) error {
 		return n.removePeer(p, err)
 	}
 	n.apply()
+	n.admit(p)
 	return nil
 }
 
@@ -876,6 +880,7 @@ func (n *node) apply() {
 		}
 		n.mark(p)
 	}
+	n.readmit()
 }
 
 // subtree returns the ranks and slots of this node's subtree.

@@ -16,6 +16,11 @@ const (
 	DefaultMaxPendingHandshakes = 128
 	DefaultAcceptRate           = 1000
 	DefaultOutboxBytes          = 256 << 20
+	// Admission bounds (Runtime.MaxClientTasks …), launcher's defaults.
+	DefaultMaxClientTasks = 1 << 20
+	DefaultMaxClientBytes = 512 << 20
+	DefaultMaxQueuedTasks = 4 << 20
+	DefaultMaxQueuedBytes = 1 << 30
 )
 
 // Default returns the topology of an empty file: every key at its default.
@@ -34,6 +39,10 @@ func Default() *Topology {
 			MaxPendingHandshakes: DefaultMaxPendingHandshakes,
 			AcceptRate:           DefaultAcceptRate,
 			OutboxBytes:          DefaultOutboxBytes,
+			MaxClientTasks:       DefaultMaxClientTasks,
+			MaxClientBytes:       DefaultMaxClientBytes,
+			MaxQueuedTasks:       DefaultMaxQueuedTasks,
+			MaxQueuedBytes:       DefaultMaxQueuedBytes,
 		},
 		Server:   Server{Placement: PlaceShared},
 		Managers: Managers{Fanout: DefaultFanout},

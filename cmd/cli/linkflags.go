@@ -164,6 +164,8 @@ func (l *linkFlags) config(e *env, topo *topology.Topology) (launcher.LinkConfig
 	c.Heartbeat, c.HeartbeatTimeout, c.HandshakeTimeout = r.Heartbeat, r.HeartbeatTimeout, r.HandshakeTimeout
 	c.MaxPendingHandshakes, c.AcceptRate = r.MaxPendingHandshakes, float64(r.AcceptRate)
 	c.MaxOutboxBytes, c.OutboxStall, c.MaxResultBytes = r.OutboxBytes, r.OutboxStall, r.MaxResultBytes
+	c.MaxClientTasks, c.MaxClientBytes = r.MaxClientTasks, r.MaxClientBytes
+	c.MaxQueuedTasks, c.MaxQueuedBytes = r.MaxQueuedTasks, r.MaxQueuedBytes
 	if l.compression != "" {
 		r.Compression = topology.Compression(l.compression)
 	}
