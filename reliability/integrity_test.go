@@ -2,6 +2,7 @@ package reliability_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -183,4 +184,69 @@ func TestInjectedFrame(t *testing.T) {
 	rec.Detection = "closed in ≤ " + ms(worst)
 	rec.Note = fmt.Sprintf("an injected frame and a flipped bit refused (ErrIntegrity, logged); %d altered tasks ran", len(pwned))
 	rec.Left = fmt.Sprint(len(r.shutdown()))
+}
+
+// TestPoisonRecord: a submit frame whose first task record does not decode
+// (its body cut short: a client bug or a version mismatch) fails that task
+// only, with an error result saying why; the next record of the same
+// frame runs, and so do later tasks.
+func TestPoisonRecord(t *testing.T) {
+	t.Parallel()
+	rec := newRecord(t, "poison task record (body cut short) among good ones")
+	a := startAttached(t, "", "")
+	nc, err := net.Dial("tcp", a.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(startBound))
+	fc := wire.NewConn(nc, wire.Options{})
+	if _, err := wire.ClientHandshake(fc, a.secret, wire.Hello{Role: "client", Rank: -1, Host: "poison"}); err != nil {
+		t.Fatal(err)
+	}
+	good := wire.AppendTask(nil, &wire.Task{Kernel: "echo", Args: []string{"fine"}, LogDepth: -1})
+	poison := good[:len(good)-3]
+	batch := wire.AppendRecord(nil, 1, poison)
+	batch = wire.AppendRecord(batch, 2, good)
+	if err := fc.WriteFrame(wire.KindSubmit, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := fc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]wire.Result{}
+	for len(got) < 2 {
+		k, b, err := fc.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d results: %v", len(got), err)
+		}
+		if k != wire.KindResult {
+			continue
+		}
+		recs := wire.NewRecords(b)
+		for id, body, ok := recs.Next(); ok; id, body, ok = recs.Next() {
+			var r wire.Result
+			if err := wire.DecodeResult(body, &r); err != nil {
+				t.Fatal(err)
+			}
+			r.Value = bytes.Clone(r.Value)
+			got[id] = r
+		}
+	}
+	if r := got[1]; r.Status != wire.ResultError || !strings.Contains(r.Message, "refused") {
+		t.Errorf("the poison record's result: status %d, %q; want an error saying it was refused", r.Status, r.Message)
+	}
+	if r := got[2]; r.Status != wire.ResultOK || string(r.Value) != "fine" {
+		t.Errorf("the good record's result: status %d, %q %q", r.Status, r.Value, r.Message)
+	}
+	// The runtime, its worker rank included, runs the next task.
+	c := a.client()
+	ctx, cancel := context.WithTimeout(t.Context(), startBound)
+	defer cancel()
+	f, _ := c.Submit(ctx, kernels.Task{Kernel: "echo", Args: []string{"after"}})
+	if _, err := c.Wait(ctx, f); err != nil {
+		t.Fatalf("a task after the poison record: %v", err)
+	}
+	rec.Note = fmt.Sprintf("poison record: %q; the good one beside it and a later task ran", got[1].Message)
+	a.shutdown()
 }
