@@ -82,9 +82,9 @@ reliability: ## fault matrix, exactly-once, hostile input, short soak on real pr
 	  $(GO) run ./reliability/reldriver table $(RELREPORT); exit $$s
 
 .PHONY: reliability-long
-reliability-long: ## the long soak (10^6 tiny tasks, 10^4 of 1 MiB) through qlaunch run and the long chaos test; prints a table
+reliability-long: ## the long soak (10^6 tiny tasks, 10^4 of 1 MiB) through qlaunch run, the long chaos test, the 10^7-task admission bound and a stalled client with 10^6 results; prints a table
 	@mkdir -p $(dir $(RELREPORT)); rm -f $(RELREPORT)
-	@QLAUNCH_SOAK=1 QLAUNCH_RELIABILITY_REPORT=$(RELREPORT) $(GO) test -count=1 -run 'Soak|Chaos' -v -timeout 60m ./reliability/; s=$$?; \
+	@QLAUNCH_SOAK=1 QLAUNCH_RELIABILITY_REPORT=$(RELREPORT) $(GO) test -count=1 -run 'Soak|Chaos|Admission|StalledClient' -v -timeout 60m ./reliability/; s=$$?; \
 	  $(GO) run ./reliability/reldriver table $(RELREPORT); exit $$s
 
 .PHONY: lint

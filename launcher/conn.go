@@ -73,6 +73,16 @@ func (l *link) room(n int64) bool {
 	return ok && int64(q)+n < int64(l.sndbuf/2)
 }
 
+// readFailed logs a read error that means the connection was tampered
+// with (a frame whose MAC does not match); the peer's removal that follows
+// would report it only as a peer lost.
+func (l *link) readFailed(log *slog.Logger, err error) {
+	if errors.Is(err, wire.ErrIntegrity) {
+		log.Error("refused a frame that failed its integrity check, dropping the connection: it was altered or injected on the way",
+			"peer", l.String(), "err", err)
+	}
+}
+
 func (l *link) seen() { l.lastSeen.Store(time.Now().UnixNano()) }
 
 func (l *link) close() { l.once.Do(func() { l.nc.Close() }) }

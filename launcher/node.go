@@ -102,6 +102,7 @@ type nodePeer struct {
 	writing atomic.Bool
 	dirty   bool          // frames were put in out by the current step
 	outDone chan struct{} // closed when its writer returns
+	admit   peerAdmission // a client's pause by admission control (admission.go)
 }
 
 // node is the I/O shell of a relay rank around its relay.Core: it accepts
@@ -132,6 +133,7 @@ type node struct {
 	// failedHandshakes counts refused connections, logged at 1, 2, 4, 8 …
 	// so that a flood cannot flood the log.
 	failedHandshakes atomic.Uint64
+	admission        admission // paused clients (admission.go)
 }
 
 // RunNode runs a relay rank until ctx ends (the server: a clean stop,
@@ -412,6 +414,7 @@ func (n *node) apply(actions []relay.Action) {
 				Reason: fmt.Sprintf("not reading: %d bytes queued for it, over the bound of %d", q, n.cfg.Link.MaxOutboxBytes)})
 		}
 	}
+	n.readmit()
 }
 
 // peerWriter writes a peer's frames to its connection and counts them
@@ -458,7 +461,7 @@ func (n *node) ticker() {
 				n.clocks = n.clocks[:0]
 				for _, p := range n.peers {
 					n.clocks = append(n.clocks, relay.Clock{Peer: p.id, LastSeen: p.l.lastSeen.Load(),
-						Blocked: p.blocked.Load(), Writing: p.writing.Load()})
+						Blocked: p.blocked.Load(), Writing: p.writing.Load() || p.admit.paused.Load()})
 				}
 				n.step(relay.Event{Type: relay.Tick, Now: now.UnixNano(), Clocks: n.clocks})
 			})
@@ -548,6 +551,7 @@ func (n *node) readLoop(p *nodePeer) {
 	for {
 		k, b, err := p.l.fc.ReadFrame()
 		if err != nil {
+			p.l.readFailed(n.log, err)
 			n.do(func() { n.step(relay.Event{Type: relay.PeerDown, Peer: p.id, Err: err}) })
 			return
 		}
@@ -569,7 +573,11 @@ func (n *node) readLoop(p *nodePeer) {
 			// into the outgoing batch before it.
 			p.l.fc.Keep()
 		}
-		n.doFrom(p, func() { n.step(relay.Event{Type: relay.Frame, Peer: p.id, Frame: k, Body: b, Now: now}) })
+		n.doFrom(p, func() {
+			n.step(relay.Event{Type: relay.Frame, Peer: p.id, Frame: k, Body: b, Now: now})
+			n.admit(p)
+		})
+		n.waitAdmission(p)
 	}
 }
 

@@ -344,6 +344,7 @@ func (w *worker) read() {
 	for {
 		k, b, err := l.fc.ReadFrame()
 		if err != nil {
+			l.readFailed(w.log, err)
 			w.endRead(err)
 			return
 		}

@@ -21,6 +21,7 @@ Summary: Python client and in-task API of the qlaunch runtime
 Requires-Python: >=3.9
 Requires-Dist: cloudpickle
 Requires-Dist: zstandard
+Requires-Dist: cryptography
 """.format(name=NAME, version=VERSION)
 
 

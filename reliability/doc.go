@@ -29,9 +29,17 @@
 // runtime with many tiny tasks and then 1 MiB payloads while sampling the
 // resident memory of every process.
 //
+// An on-path relay injects a frame after the handshake, or flips a bit of
+// one, on a connection without TLS: the server refuses it (the frame MAC),
+// logs why, and runs none of the altered tasks. A client mapping tiny
+// tasks faster than they run is held at [runtime] max_client_tasks by
+// admission control, with the server's resident memory bounded.
+//
 // The quick part runs with go test ./... (and make reliability, which
 // prints a table of the results). The long soak (10^6 tiny tasks, 10^4
-// tasks of 1 MiB) runs only when QLAUNCH_SOAK=1 (make reliability-long).
+// tasks of 1 MiB), the admission test at 10^7 tasks and the stalled
+// client at 10^6 results run only when QLAUNCH_SOAK=1 (make
+// reliability-long).
 // When QLAUNCH_RELIABILITY_REPORT names a file, every test appends one row
 // to it (see Row); reldriver table prints them aligned.
 //

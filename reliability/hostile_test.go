@@ -111,7 +111,7 @@ func TestHostileInput(t *testing.T) {
 			if !errors.Is(err, want) {
 				t.Errorf("handshake: %v, want %v", err, want)
 			}
-			if v == 2 && err != nil && !bytes.Contains([]byte(err.Error()), []byte("version 1")) {
+			if v == wire.ProtocolVersion+1 && err != nil && !bytes.Contains([]byte(err.Error()), fmt.Appendf(nil, "version %d", wire.ProtocolVersion)) {
 				t.Errorf("version error %q does not name our version", err)
 			}
 		}
@@ -124,7 +124,7 @@ func TestHostileInput(t *testing.T) {
 		{"bad-flags", raw([]byte{0, 0, 0, 1, byte(wire.KindHello), 0x80, 0})},
 		{"submit-first", raw(nil)},
 		{"hello-then-submit", raw(frame(wire.KindHello, uint32(len(hello(1))), hello(1)))},
-		{"version-2", shake(r.secret, 2, wire.ErrVersion)},
+		{"version-next", shake(r.secret, wire.ProtocolVersion+1, wire.ErrVersion)},
 		{"version-0xffff", raw(frame(wire.KindHello, uint32(len(hello(0xffff))), hello(0xffff)))},
 		{"wrong-secret", shake(other, 0, wire.ErrAuth)},
 		{"replayed-handshake", raw(replay)},

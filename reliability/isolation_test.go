@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,19 +15,32 @@ import (
 	"github.com/qlaunch/qlaunch/reliability"
 )
 
-// TestStalledClient: a client maps 40,000 tasks with 1 KiB results and
+// stalledTasks is the stalled client's map: 10^6 tasks in the long lane
+// (QLAUNCH_SOAK=1, make reliability-long), 40,000 otherwise.
+func stalledTasks() int {
+	if os.Getenv("QLAUNCH_SOAK") == "1" {
+		return 1_000_000
+	}
+	return 40_000
+}
+
+// TestStalledClient: a client maps 40,000 tasks (10^6 in the long lane) with 1 KiB results and
 // never reads its socket. The server bounds what it holds for it
 // (outbox_bytes), drops it with a log line and cancels its tasks, and
 // another client is served throughout, each of its tasks within a bound.
 func TestStalledClient(t *testing.T) {
 	t.Parallel()
-	rec := newRecord(t, "client that never reads (40k x 1 KiB results)")
+	n := stalledTasks()
+	rec := newRecord(t, fmt.Sprintf("client that never reads (%d x 1 KiB results)", n))
 	const outboxBytes = 2 << 20
 	a := startAttached(t, "", fmt.Sprintf("[runtime]\noutbox_bytes = %d\noutbox_stall = \"1s\"\n"+
 		// Long silence bound: the client sends nothing once its map is
 		// written, and the outbox bounds, not the silence, must drop it.
 		// Plain links: the race detector slows compression.
-		"heartbeat_timeout = \"60s\"\ncompression = \"none\"\n", outboxBytes))
+		"heartbeat_timeout = \"60s\"\ncompression = \"none\"\n"+
+		// Echo is retryable: the server keeps its bodies until answered,
+		// 1 KiB each; admission bounds them (10^6 in the long lane).
+		"max_client_bytes = %d\n", outboxBytes, 64<<20))
 	c := a.client()
 	nc, err := net.Dial("tcp", a.addr)
 	if err != nil {
@@ -43,7 +57,7 @@ func TestStalledClient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var batch []byte
 	payload := make([]byte, 1024)
-	for i := range 40000 {
+	for i := range n {
 		for j := range payload {
 			payload[j] = byte(rng.Uint32())
 		}

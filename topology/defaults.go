@@ -20,6 +20,11 @@ const (
 	DefaultAllocBacklogFor  = time.Second
 	DefaultAllocIdleTimeout = time.Minute
 	DefaultAllocDrainLead   = time.Minute
+	// Admission bounds (Runtime.MaxClientTasks …), launcher's defaults.
+	DefaultMaxClientTasks = 1 << 20
+	DefaultMaxClientBytes = 512 << 20
+	DefaultMaxQueuedTasks = 4 << 20
+	DefaultMaxQueuedBytes = 1 << 30
 )
 
 // Default returns the topology of an empty file: every key at its default.
@@ -38,6 +43,10 @@ func Default() *Topology {
 			MaxPendingHandshakes: DefaultMaxPendingHandshakes,
 			AcceptRate:           DefaultAcceptRate,
 			OutboxBytes:          DefaultOutboxBytes,
+			MaxClientTasks:       DefaultMaxClientTasks,
+			MaxClientBytes:       DefaultMaxClientBytes,
+			MaxQueuedTasks:       DefaultMaxQueuedTasks,
+			MaxQueuedBytes:       DefaultMaxQueuedBytes,
 		},
 		Server:   Server{Placement: PlaceShared},
 		Managers: Managers{Fanout: DefaultFanout},

@@ -22,6 +22,10 @@
 //	outbox_bytes = 268435456     # bytes held for one peer that does not read; past it the peer is dropped
 //	outbox_stall = "0s"          # drop a peer one write to which blocked this long; 0 = heartbeat_timeout
 //	max_result_bytes = 0         # a bigger task result fails its task (size and limit named); 0 = the frame limit less 1 KiB
+//	max_client_tasks = 1048576   # tasks one client has in flight (admission: past it the client is not read, its map waits)
+//	max_client_bytes = 536870912 # their body bytes (512 MiB)
+//	max_queued_tasks = 4194304   # tasks of all clients in flight through the server or a manager
+//	max_queued_bytes = 1073741824  # their body bytes (1 GiB); the defaults suit a 24 GiB node (~300 B a task at the server)
 //
 //	[server]
 //	placement = "shared"         # shared: rank 0 = server + node 0's manager

@@ -121,6 +121,18 @@ func decode(name, text string, raw map[string]any) (*Topology, []error) {
 				},
 				"outbox_stall":     func(k string, v any) { d.duration(k, v, &t.Runtime.OutboxStall) },
 				"max_result_bytes": func(k string, v any) { d.int(k, v, &t.Runtime.MaxResultBytes) },
+				"max_client_tasks": func(k string, v any) { d.int(k, v, &t.Runtime.MaxClientTasks) },
+				"max_client_bytes": func(k string, v any) {
+					var n int
+					d.int(k, v, &n)
+					t.Runtime.MaxClientBytes = int64(n)
+				},
+				"max_queued_tasks": func(k string, v any) { d.int(k, v, &t.Runtime.MaxQueuedTasks) },
+				"max_queued_bytes": func(k string, v any) {
+					var n int
+					d.int(k, v, &n)
+					t.Runtime.MaxQueuedBytes = int64(n)
+				},
 			})
 		},
 		"tls": func(k string, v any) {

@@ -40,6 +40,10 @@ handshake_timeout = "3s"
 max_pending_handshakes = 16
 accept_rate = 50
 outbox_bytes = 4194304
+max_client_tasks = 1000
+max_client_bytes = 2097152
+max_queued_tasks = 5000
+max_queued_bytes = 8388608
 outbox_stall = "3s"
 
 [tls]
@@ -83,7 +87,8 @@ threads = 4
 	want := Topology{
 		Runtime: Runtime{Port: 9000, Compression: CompressS2, LogLevel: LogDebug, AddressFile: "/shared/${SLURM_JOB_ID}.addr", SecretFile: "~/.qlaunch/secret", Network: "10.1.0.0/16",
 			Heartbeat: 250 * time.Millisecond, HeartbeatTimeout: 2 * time.Second, HandshakeTimeout: 3 * time.Second,
-			MaxPendingHandshakes: 16, AcceptRate: 50, OutboxBytes: 4 << 20, OutboxStall: 3 * time.Second},
+			MaxPendingHandshakes: 16, AcceptRate: 50, OutboxBytes: 4 << 20, OutboxStall: 3 * time.Second,
+			MaxClientTasks: 1000, MaxClientBytes: 2 << 20, MaxQueuedTasks: 5000, MaxQueuedBytes: 8 << 20},
 		TLS:      TLS{CertFile: "rank.pem", KeyFile: "rank.key", CAFile: "/etc/site/ca.pem", VerifyClients: true, ServerName: "qlaunch.site"},
 		Server:   Server{Placement: PlaceDedicated, Network: "eth0"},
 		Managers: Managers{Fanout: 4, Network: NetworkAuto},
@@ -158,7 +163,7 @@ fanout = 0
 `, []string{
 			"t.toml:3:1: runtime.port: must be an integer, not a string",
 			"t.toml:4:1: runtime.compression: \"lz4\" is not one of zstd, s2, none",
-			"t.toml:5:1: runtime.foo: unknown key (known keys: accept_rate, address_file, compress_threshold, compression, handshake_timeout, heartbeat, heartbeat_timeout, log_level, max_pending_handshakes, max_result_bytes, network, outbox_bytes, outbox_stall, port, secret_file)",
+			"t.toml:5:1: runtime.foo: unknown key (known keys: accept_rate, address_file, compress_threshold, compression, handshake_timeout, heartbeat, heartbeat_timeout, log_level, max_client_bytes, max_client_tasks, max_pending_handshakes, max_queued_bytes, max_queued_tasks, max_result_bytes, network, outbox_bytes, outbox_stall, port, secret_file)",
 			"t.toml:9:3: workers.ranks_per_node: 9 pinned worker ranks do not fit 4 CPUs per node",
 			"t.toml:12:3: workers.env.BAD: unknown placeholder {bogus} (known: {rank}, {local_rank}, {node}, {host}, {gpu})",
 			"t.toml:13:3: workers.env.GPU: {gpu} is defined only for worker ranks with GPUs (workers.gpus_per_node > 0)",
@@ -207,7 +212,7 @@ ranks_per_node = 2
 			"t.toml:2:1: group: unknown key (known keys: alloc, env, managers, python, runtime, server, tls, workers)",
 		}},
 		{"multi-line strings", "[env]\nA = \"\"\"\nport = 1\n\"\"\"\nB = '''\n[x]'''\n[runtime]\nbad = 1\n", []string{
-			"t.toml:8:1: runtime.bad: unknown key (known keys: accept_rate, address_file, compress_threshold, compression, handshake_timeout, heartbeat, heartbeat_timeout, log_level, max_pending_handshakes, max_result_bytes, network, outbox_bytes, outbox_stall, port, secret_file)",
+			"t.toml:8:1: runtime.bad: unknown key (known keys: accept_rate, address_file, compress_threshold, compression, handshake_timeout, heartbeat, heartbeat_timeout, log_level, max_client_bytes, max_client_tasks, max_pending_handshakes, max_queued_bytes, max_queued_tasks, max_result_bytes, network, outbox_bytes, outbox_stall, port, secret_file)",
 		}},
 		{"networks", "[runtime]\nnetwork = \"10.1.0.0/33\"\n[server]\nnetwork = \"a b\"\n[managers]\nnetwork = 3\n", []string{
 			"t.toml:2:1: runtime.network: \"10.1.0.0/33\" is not a CIDR: netip.ParsePrefix(\"10.1.0.0/33\"): prefix length out of range",

@@ -94,6 +94,20 @@ type Runtime struct {
 	// task with an error giving its size and the bound. Key
 	// max_result_bytes, default 0: the frame limit (64 MiB) less 1 KiB.
 	MaxResultBytes int
+	// Admission control: the tasks one client has in flight through the
+	// server or a manager (submitted, not yet answered) and their body
+	// bytes are bounded by MaxClientTasks and MaxClientBytes, those of
+	// all clients together by MaxQueuedTasks and MaxQueuedBytes. A client
+	// at a bound is not read until its tasks are answered, so its map
+	// waits instead of the server's memory growing. Keys
+	// max_client_tasks (default 1048576), max_client_bytes (536870912,
+	// 512 MiB), max_queued_tasks (4194304), max_queued_bytes
+	// (1073741824, 1 GiB): for a node of 24 GiB, where a task in flight
+	// costs the server about 300 bytes besides its body.
+	MaxClientTasks int
+	MaxClientBytes int64
+	MaxQueuedTasks int
+	MaxQueuedBytes int64
 }
 
 // TLS configures optional TLS on every link (table [tls]); the job-secret

@@ -47,6 +47,20 @@ func (t *Topology) Validate() error {
 	if r.OutboxBytes < 1<<20 {
 		bad("runtime.outbox_bytes", "%d is below the minimum 1048576 (1 MiB)", r.OutboxBytes)
 	}
+	for _, b := range []struct {
+		key string
+		n   int64
+		min int64
+	}{
+		{"runtime.max_client_tasks", int64(r.MaxClientTasks), 1},
+		{"runtime.max_queued_tasks", int64(r.MaxQueuedTasks), 1},
+		{"runtime.max_client_bytes", r.MaxClientBytes, 1 << 20},
+		{"runtime.max_queued_bytes", r.MaxQueuedBytes, 1 << 20},
+	} {
+		if b.n < b.min {
+			bad(b.key, "%d is below the minimum %d", b.n, b.min)
+		}
+	}
 	if r.MaxResultBytes < 0 {
 		bad("runtime.max_result_bytes", "%d is negative", r.MaxResultBytes)
 	}

@@ -110,7 +110,7 @@ func TestPlanCommandReportsEveryProblem(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q", code, stdout)
 	}
 	want := "qlaunch: " + path + ":2:1: runtime.port: must be an integer, not a string\n" +
-		path + ":3:1: runtime.colour: unknown key (known keys: accept_rate, address_file, compress_threshold, compression, handshake_timeout, heartbeat, heartbeat_timeout, log_level, max_pending_handshakes, max_result_bytes, network, outbox_bytes, outbox_stall, port, secret_file)\n" +
+		path + ":3:1: runtime.colour: unknown key (known keys: accept_rate, address_file, compress_threshold, compression, handshake_timeout, heartbeat, heartbeat_timeout, log_level, max_client_bytes, max_client_tasks, max_pending_handshakes, max_queued_bytes, max_queued_tasks, max_result_bytes, network, outbox_bytes, outbox_stall, port, secret_file)\n" +
 		path + ":6:1: workers.pin: \"tight\" is not one of none, compact, spread, explicit\n" +
 		path + ":10:1: workers.env.X: unknown placeholder {nodename} (known: {rank}, {local_rank}, {node}, {host}, {gpu})\n"
 	if stderr != want {

@@ -3,10 +3,14 @@ package python_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -159,9 +163,41 @@ func docProof(secret []byte, label string, hc, hs []byte) []byte {
 }
 
 const (
-	clientLabel = "qlaunch wire client proof\x00"
-	serverLabel = "qlaunch wire server proof\x00"
+	clientLabel       = "qlaunch wire client proof\x00"
+	serverLabel       = "qlaunch wire server proof\x00"
+	clientFramesLabel = "qlaunch wire client frames\x00"
+	serverFramesLabel = "qlaunch wire server frames\x00"
 )
+
+// docMACFrame is the document's frame after the handshake: header |
+// payload | GMAC(key, nonce = header | seq as 6 bytes BE, payload).
+func docMACFrame(t *testing.T, key []byte, seq uint64, kind wire.Kind, payload []byte) []byte {
+	t.Helper()
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
+	header = append(header, byte(kind), 0)
+	nonce := append(bytes.Clone(header), binary.BigEndian.AppendUint64(nil, seq)[2:]...)
+	f := append(bytes.Clone(header), payload...)
+	return gcm.Seal(f, nonce, nil, payload)
+}
+
+func TestProtocolFrameMACVectors(t *testing.T) {
+	vs := vectors(t)
+	hc, hs, k := vs["hello-client"], vs["hello-server"], vs["secret"]
+	kc, ks := docProof(k, clientFramesLabel, hc, hs), docProof(k, serverFramesLabel, hc, hs)
+	want(t, vs, "mac-key-client", kc)
+	want(t, vs, "mac-key-server", ks)
+	want(t, vs, "frame-heartbeat-mac", docMACFrame(t, kc, 0, wire.KindHeartbeat, nil))
+	want(t, vs, "frame-submit-mac", docMACFrame(t, kc, 1, wire.KindSubmit, vs["submit-echo"]))
+	want(t, vs, "frame-shutdown-mac", docMACFrame(t, ks, 0, wire.KindShutdown, wire.AppendText(nil, "interrupted")))
+}
 
 func TestProtocolHandshakeVectors(t *testing.T) {
 	vs := vectors(t)
@@ -186,9 +222,24 @@ func TestProtocolHandshakeLive(t *testing.T) {
 		defer a.Close()
 		errc := make(chan error, 1)
 		go func() {
-			_, err := wire.ServerHandshake(wire.NewConn(b, wire.Options{}), secret, wire.Hello{Role: "server", Host: "node1"})
-			b.Close()
-			errc <- err
+			defer b.Close()
+			sc := wire.NewConn(b, wire.Options{})
+			if _, err := wire.ServerHandshake(sc, secret, wire.Hello{Role: "server", Host: "node1"}); err != nil {
+				errc <- err
+				return
+			}
+			// The document's MACed frames are read, and ours follow it.
+			for _, want := range []wire.Kind{wire.KindHeartbeat, wire.KindSubmit} {
+				if k, _, err := sc.ReadFrame(); err != nil || k != want {
+					errc <- fmt.Errorf("reading the document's %s frame: %s, %v", want, k, err)
+					return
+				}
+			}
+			if err := sc.WriteFrame(wire.KindShutdown, wire.AppendText(nil, "interrupted")); err != nil {
+				errc <- err
+				return
+			}
+			errc <- sc.Flush()
 		}()
 		c := wire.NewConn(a, wire.Options{})
 		hc := vs["hello-client"]
@@ -205,6 +256,16 @@ func TestProtocolHandshakeLive(t *testing.T) {
 		}
 		if !bytes.Equal(p, docProof(vs["secret"], serverLabel, hc, hs)) {
 			t.Errorf("the server's proof is not the document's formula")
+		}
+		kc, ks := docProof(vs["secret"], clientFramesLabel, hc, hs), docProof(vs["secret"], serverFramesLabel, hc, hs)
+		frames := append(docMACFrame(t, kc, 0, wire.KindHeartbeat, nil), docMACFrame(t, kc, 1, wire.KindSubmit, vs["submit-echo"])...)
+		if _, err := a.Write(frames); err != nil {
+			t.Fatalf("the server refused the document's MACed frames: %v", err)
+		}
+		wantFrame := docMACFrame(t, ks, 0, wire.KindShutdown, wire.AppendText(nil, "interrupted"))
+		got := make([]byte, len(wantFrame))
+		if _, err := io.ReadFull(a, got); err != nil || !bytes.Equal(got, wantFrame) {
+			t.Errorf("the server's first frame after the handshake is %x (%v), the document's formula gives %x", got, err, wantFrame)
 		}
 		if err := <-errc; err != nil {
 			t.Errorf("ServerHandshake refused the document's client: %v", err)

@@ -634,3 +634,10 @@ func (c *Core) apply() {
 		c.mark(p)
 	}
 }
+
+// Loads returns the tasks in flight through the relay (submitted and not
+// yet answered) and their body bytes, from source p and in all: what a
+// shell's admission control bounds.
+func (c *Core) Loads(p Peer) (src, total sched.Load) {
+	return c.sched.Source(p), c.sched.Total()
+}

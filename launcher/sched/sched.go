@@ -88,6 +88,7 @@ type entry struct {
 	// cancelling: the source cancelled it; the child's (cancelled) result
 	// still goes up, so every hop above frees its entry.
 	cancelling bool
+	size       uint32 // of the body as submitted, for Source and Total
 	body       []byte // kept only for retryable tasks
 	tries      int    // placements after the first, for retryable tasks
 }
@@ -114,6 +115,19 @@ type Sched struct {
 	started bool
 	// reserved are worker slots expected back (Reserve).
 	reserved int
+	// sources and total count the tasks in flight and their body bytes,
+	// per source and in all (Source, Total); a source with none has no
+	// key.
+	sources map[Peer]*Load
+	total   Load
+}
+
+// Load is what tasks in flight through this node cost: their number and
+// the bytes of their bodies as submitted. A relay bounds it per client and
+// in all (admission control) with Source and Total.
+type Load struct {
+	Tasks int
+	Bytes int64
 }
 
 type heldTask struct {
@@ -122,7 +136,35 @@ type heldTask struct {
 }
 
 // New returns an empty scheduler.
-func New() *Sched { return &Sched{tasks: make(map[uint64]*entry), next: 1} }
+func New() *Sched {
+	return &Sched{tasks: make(map[uint64]*entry), sources: make(map[Peer]*Load), next: 1}
+}
+
+// Source returns the tasks in flight that src submitted and their bytes.
+func (s *Sched) Source(src Peer) Load {
+	if l := s.sources[src]; l != nil {
+		return *l
+	}
+	return Load{}
+}
+
+// Total returns the tasks in flight through this node and their bytes.
+func (s *Sched) Total() Load { return s.total }
+
+// forget deletes the entry of task id, and counts it out of its source's
+// and the total load.
+func (s *Sched) forget(id uint64, e *entry) {
+	delete(s.tasks, id)
+	s.total.Tasks--
+	s.total.Bytes -= int64(e.size)
+	if l := s.sources[e.src]; l != nil {
+		l.Tasks--
+		l.Bytes -= int64(e.size)
+		if l.Tasks == 0 {
+			delete(s.sources, e.src)
+		}
+	}
+}
 
 // Ready returns the actions taken since the last call. The slice is reused
 // by the next event; the caller must act on it before feeding one.
@@ -269,11 +311,20 @@ func (s *Sched) pick() *child {
 func (s *Sched) Submit(src Peer, srcID uint64, body []byte, retryable bool) {
 	id := s.next
 	s.next++
-	e := &entry{src: src, srcID: srcID, dst: -1}
+	e := &entry{src: src, srcID: srcID, dst: -1, size: uint32(min(len(body), 1<<32-1))}
 	if retryable {
 		e.body = body
 	}
 	s.tasks[id] = e
+	l := s.sources[src]
+	if l == nil {
+		l = new(Load)
+		s.sources[src] = l
+	}
+	l.Tasks++
+	l.Bytes += int64(e.size)
+	s.total.Tasks++
+	s.total.Bytes += int64(e.size)
 	s.place(id, body)
 }
 
@@ -295,7 +346,7 @@ func (s *Sched) place(id uint64, body []byte) {
 		}
 	}
 	if c == nil {
-		delete(s.tasks, id)
+		s.forget(id, e)
 		s.actions = append(s.actions, Action{Kind: Unplaceable, To: e.src, ID: e.srcID})
 		return
 	}
@@ -312,7 +363,7 @@ func (s *Sched) Result(from Peer, id uint64, body []byte) {
 	if !ok || e.dst != from {
 		return // unknown, or late after the task was failed
 	}
-	delete(s.tasks, id)
+	s.forget(id, e)
 	e.body = nil
 	if c := s.find(from); c != nil {
 		c.out--
@@ -369,7 +420,7 @@ func (s *Sched) cancelWhere(drop bool, match func(*entry) bool) {
 		e.cancelling = true
 		if e.dst < 0 {
 			s.unhold(id)
-			delete(s.tasks, id)
+			s.forget(id, e)
 			if !drop {
 				s.actions = append(s.actions, Action{Kind: Cancelled, To: e.src, ID: e.srcID})
 			}
@@ -422,7 +473,7 @@ func (s *Sched) RemoveChild(p Peer) {
 			retry = append(retry, id)
 			continue
 		}
-		delete(s.tasks, id)
+		s.forget(id, e)
 		if !e.gone {
 			s.actions = append(s.actions, Action{Kind: FailTask, To: e.src, ID: e.srcID, Lost: p})
 		}

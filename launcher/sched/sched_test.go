@@ -463,3 +463,75 @@ func TestJoiningRelayTakesQueuedWork(t *testing.T) {
 		}
 	}
 }
+
+// checkLoad holds Source and Total to the entries in flight.
+func checkLoad(t *testing.T, s *Sched) {
+	t.Helper()
+	want := map[Peer]Load{}
+	var total Load
+	for _, e := range s.tasks {
+		l := want[e.src]
+		l.Tasks++
+		l.Bytes += int64(e.size)
+		want[e.src] = l
+		total.Tasks++
+		total.Bytes += int64(e.size)
+	}
+	if s.Total() != total {
+		t.Fatalf("Total() = %+v, the entries hold %+v", s.Total(), total)
+	}
+	if len(s.sources) != len(want) {
+		t.Fatalf("%d sources counted, %d hold entries", len(s.sources), len(want))
+	}
+	for src, l := range want {
+		if s.Source(src) != l {
+			t.Fatalf("Source(%d) = %+v, the entries hold %+v", src, s.Source(src), l)
+		}
+	}
+}
+
+// TestLoadCounts: Source and Total follow every way a task enters and
+// leaves (placed, held, result, cancelled held and placed, dropped source,
+// lost child with retryable and other tasks, unplaceable), and come back
+// to zero.
+func TestLoadCounts(t *testing.T) {
+	s := New()
+	const c1, c2, a, b Peer = 1, 2, 10, 11
+	s.Submit(c1, 1, []byte("held"), false) // held: no child yet
+	checkLoad(t, s)
+	if got := s.Source(c1); got != (Load{1, 4}) {
+		t.Fatalf("Source after one held task: %+v", got)
+	}
+	s.Cancel(c1, []uint64{1})
+	checkLoad(t, s)
+	s.AddChild(a, 2)
+	s.AddChild(b, 2)
+	for i := range uint64(6) {
+		s.Submit(c1, 100+i, make([]byte, 10), i%2 == 0)
+		s.Submit(c2, 200+i, make([]byte, 100), false)
+		checkLoad(t, s)
+	}
+	if got := s.Total(); got != (Load{12, 660}) {
+		t.Fatalf("Total = %+v, want 12 tasks of 660 bytes", got)
+	}
+	placed := slices.Clone(s.Ready())
+	s.Result(placed[0].To, placed[0].ID, nil)
+	checkLoad(t, s)
+	s.Cancel(c1, []uint64{101, 103})
+	checkLoad(t, s)
+	s.DropSource(c2)
+	checkLoad(t, s)
+	s.RemoveChild(a) // retryable tasks of c1 go to b; the rest fail
+	checkLoad(t, s)
+	s.RemoveChild(b) // no slot left: retried tasks fail or are unplaceable
+	checkLoad(t, s)
+	for _, act := range s.Ready() {
+		if act.Kind == SendTask {
+			s.Result(act.To, act.ID, nil)
+		}
+	}
+	checkLoad(t, s)
+	if s.Pending() != 0 || s.Total() != (Load{}) || len(s.sources) != 0 {
+		t.Fatalf("after everything: %d entries, Total %+v, %d sources", s.Pending(), s.Total(), len(s.sources))
+	}
+}

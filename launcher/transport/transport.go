@@ -71,6 +71,16 @@ type Config struct {
 	// the frame limit allows, means the frame limit (Wire.MaxFrame) less
 	// 1 KiB for the record's framing.
 	MaxResultBytes int
+	// MaxClientTasks and MaxClientBytes bound the tasks one client has in
+	// flight through a relay (submitted, not yet answered) and their body
+	// bytes; MaxQueuedTasks and MaxQueuedBytes bound those of all clients
+	// together. A client at a bound is not read until its load is back
+	// under 7/8 of it, so its submissions wait (admission control, see
+	// launcher/admission.go). Zero means the Default of each.
+	MaxClientTasks int
+	MaxClientBytes int64
+	MaxQueuedTasks int
+	MaxQueuedBytes int64
 	// Dial, if set, replaces net.Dialer (a test seam: launchertest wraps
 	// connections to drop or freeze them).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
@@ -91,6 +101,15 @@ const (
 	// DefaultMaxOutboxBytes bounds what a relay holds for one peer that
 	// does not read.
 	DefaultMaxOutboxBytes = topology.DefaultOutboxBytes
+	// Admission bounds (Config.MaxClientTasks …), sized for a node of 24
+	// GiB that the server shares with worker ranks: a task in flight
+	// costs the server about 300 bytes besides its body, and every rank
+	// below it holds it too, so the server's share of the node stays near
+	// 2 GiB with all clients at the bounds.
+	DefaultMaxClientTasks = topology.DefaultMaxClientTasks
+	DefaultMaxClientBytes = topology.DefaultMaxClientBytes
+	DefaultMaxQueuedTasks = topology.DefaultMaxQueuedTasks
+	DefaultMaxQueuedBytes = topology.DefaultMaxQueuedBytes
 )
 
 // resultFraming is room left in a frame around a result's value: the
@@ -125,6 +144,18 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.OutboxStall <= 0 {
 		c.OutboxStall = c.HeartbeatTimeout
+	}
+	if c.MaxClientTasks <= 0 {
+		c.MaxClientTasks = DefaultMaxClientTasks
+	}
+	if c.MaxClientBytes <= 0 {
+		c.MaxClientBytes = DefaultMaxClientBytes
+	}
+	if c.MaxQueuedTasks <= 0 {
+		c.MaxQueuedTasks = DefaultMaxQueuedTasks
+	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
 	}
 	maxFrame := c.Wire.MaxFrame
 	if maxFrame <= 0 {
@@ -192,12 +223,14 @@ func Handshake(nc net.Conn, cfg Config, me wire.Hello, dialer bool) (*Conn, erro
 		first *firstBytes
 		peer  wire.Hello
 	)
+	opts := cfg.Wire
+	opts.SkipMAC = cfg.TLS != nil // TLS authenticates every record already
 	if dialer {
 		first = &firstBytes{r: nc}
-		fc = wire.NewConn(sniffing(nc, first), cfg.Wire)
+		fc = wire.NewConn(sniffing(nc, first), opts)
 		peer, err = wire.ClientHandshake(fc, cfg.Secret, me)
 	} else {
-		fc = wire.NewConn(nc, cfg.Wire)
+		fc = wire.NewConn(nc, opts)
 		peer, err = wire.ServerHandshake(fc, cfg.Secret, me)
 	}
 	if err != nil {
@@ -375,6 +408,8 @@ func FromTopology(r topology.Runtime) (Config, error) {
 		Heartbeat: r.Heartbeat, HeartbeatTimeout: r.HeartbeatTimeout, HandshakeTimeout: r.HandshakeTimeout,
 		MaxPendingHandshakes: r.MaxPendingHandshakes, AcceptRate: float64(r.AcceptRate),
 		MaxOutboxBytes: r.OutboxBytes, OutboxStall: r.OutboxStall, MaxResultBytes: r.MaxResultBytes,
+		MaxClientTasks: r.MaxClientTasks, MaxClientBytes: r.MaxClientBytes,
+		MaxQueuedTasks: r.MaxQueuedTasks, MaxQueuedBytes: r.MaxQueuedBytes,
 	}
 	if err := c.Wire.Compression.UnmarshalText([]byte(r.Compression)); err != nil {
 		return c, fmt.Errorf("compression: %w", err)

@@ -13,8 +13,9 @@ import (
 )
 
 // ProtocolVersion is the version of the protocol this package speaks. A
-// peer with another version is refused with ErrVersion.
-const ProtocolVersion uint16 = 1
+// peer with another version is refused with ErrVersion. Version 2 added
+// the frame MAC after the handshake.
+const ProtocolVersion uint16 = 2
 
 // Hello introduces one end of a connection during the handshake.
 type Hello struct {
@@ -41,6 +42,11 @@ const (
 //	client → server  auth:  HMAC(secret, "client" | both hellos)
 //	server → client  auth:  HMAC(secret, "server" | both hellos)
 //	            (or  error: the server refused the client's proof)
+//
+// After it, unless c was made with SkipMAC, every frame each way carries a
+// MAC keyed from the secret and both hellos (see the package
+// documentation), and ReadFrame refuses one that does not match with
+// ErrIntegrity.
 //
 // It returns the server's Hello. A server that does not prove the secret,
 // or refuses ours, gives ErrAuth; one with another protocol version,
@@ -89,7 +95,8 @@ func ClientHandshake(c *Conn, s Secret, me Hello) (peer Hello, err error) {
 		if !hmac.Equal(proof, s.proof(labelServer, mine, theirs)) {
 			return Hello{}, fmt.Errorf("%w: server %s did not prove the job secret", ErrAuth, peer.Host)
 		}
-		return peer, nil
+		send, recv := s.frameKeys(mine, theirs)
+		return peer, c.startMAC(send, recv)
 	case KindError:
 		return Hello{}, fmt.Errorf("%w: server %s refused our proof: is the job secret the same on both ends?", ErrAuth, peer.Host)
 	default:
@@ -152,7 +159,8 @@ func ServerHandshake(c *Conn, s Secret, me Hello) (peer Hello, err error) {
 	if err := c.sendHandshake(KindAuth, s.proof(labelServer, theirs, mine)); err != nil {
 		return Hello{}, err
 	}
-	return peer, nil
+	recv, send := s.frameKeys(theirs, mine)
+	return peer, c.startMAC(send, recv)
 }
 
 func (c *Conn) beginHandshake() {

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -92,13 +93,13 @@ func TestHandshakeWrongSecret(t *testing.T) {
 
 func TestHandshakeVersionMismatch(t *testing.T) {
 	sec := testSecret(t, 1)
-	c, s, _, _ := runHandshake(t, sec, sec, Hello{Version: 2, Role: "client"}, Hello{Role: "server"}, Options{})
+	c, s, _, _ := runHandshake(t, sec, sec, Hello{Version: ProtocolVersion + 1, Role: "client"}, Hello{Role: "server"}, Options{})
 	for name, err := range map[string]error{"client": c.err, "server": s.err} {
 		if !errors.Is(err, ErrVersion) {
 			t.Errorf("%s: %v, want ErrVersion", name, err)
 			continue
 		}
-		if !strings.Contains(err.Error(), "version 1") || !strings.Contains(err.Error(), "version 2") {
+		if !strings.Contains(err.Error(), fmt.Sprint("version ", ProtocolVersion)) || !strings.Contains(err.Error(), fmt.Sprint("version ", ProtocolVersion+1)) {
 			t.Errorf("%s: %q does not name both versions", name, err)
 		}
 	}
@@ -231,7 +232,7 @@ func TestHandshakeHostilePeer(t *testing.T) {
 		{"submit first", frameBytes(3, KindSubmit, 0, []byte("abc")), ErrBadFrame},
 		{"compressed hello", frameBytes(uint32(len(hello)), KindHello, flagS2, hello), ErrBadFrame},
 		{"hello too short", frameBytes(1, KindHello, 0, []byte{0}), ErrBadFrame},
-		{"hello without nonce", frameBytes(4, KindHello, 0, []byte{0, 1, 2, 3}), ErrBadFrame},
+		{"hello without nonce", frameBytes(4, KindHello, 0, []byte{0, byte(ProtocolVersion), 2, 3}), ErrBadFrame},
 		{"hello with trailing bytes", frameBytes(uint32(len(hello)+1), KindHello, 0, append(bytes.Clone(hello), 0)), ErrBadFrame},
 		{"hello then garbage", append(frameBytes(uint32(len(hello)), KindHello, 0, hello), "garbage"...), ErrFrameTooLarge},
 		{"hello then part of a header", append(frameBytes(uint32(len(hello)), KindHello, 0, hello), "gar"...), io.ErrUnexpectedEOF},

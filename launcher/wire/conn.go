@@ -24,6 +24,7 @@ type Conn struct {
 	comp      Compression
 	codecs    *Codecs
 	decode    *DecodeLimit
+	skipMAC   bool
 
 	// Read side, owned by the reading goroutine. limit, plainOnly and
 	// bufSize change only during the handshake, before the read and write
@@ -34,9 +35,10 @@ type Conn struct {
 	rbuf      []byte
 	rpos      int // rbuf[rpos:rend] is read but not yet consumed
 	rend      int
-	rerr      error  // error from the reader, returned once the buffer runs dry
-	dbuf      []byte // decompressed payloads
-	decoded   bool   // the last payload returned is in dbuf, not rbuf
+	rerr      error     // error from the reader, returned once the buffer runs dry
+	dbuf      []byte    // decompressed payloads
+	decoded   bool      // the last payload returned is in dbuf, not rbuf
+	rmac      *frameMAC // nil before the handshake ends, and with SkipMAC
 	in        counters
 
 	// Keep the two sides' fields off each other's cache lines.
@@ -49,6 +51,7 @@ type Conn struct {
 	bufs  net.Buffers // vec, consumed by a writev
 	probe []byte      // s2 encoding of a payload's first probeSize bytes
 	join  []byte      // WriteFrameParts: head and body made contiguous
+	wmac  *frameMAC   // nil before the handshake ends, and with SkipMAC
 	out   counters
 }
 
@@ -64,6 +67,7 @@ func NewConn(rw io.ReadWriter, opts Options) *Conn {
 		comp:      opts.Compression,
 		codecs:    opts.Codecs,
 		decode:    opts.Decode,
+		skipMAC:   opts.SkipMAC,
 		limit:     opts.MaxFrame,
 		bufSize:   readBufferSize,
 	}
@@ -118,10 +122,11 @@ func (c *Conn) WriteFrame(kind Kind, payload []byte) error {
 // BenchmarkWorkloads/payload). It does not retain head or body.
 func (c *Conn) WriteFrameParts(kind Kind, head, body []byte) error {
 	n := len(head) + len(body)
-	if c.werr != nil || len(body) <= writeBufferSize/2 || n > c.maxFrame || !kind.Valid() ||
+	if c.werr != nil || len(body) <= writeBufferSize/2 || n > c.maxFrame || !kind.Valid() || c.wmac != nil ||
 		(c.comp != CompressNone && n >= c.threshold && c.compressible(body)) {
-		// Small, compressible or refused: the ordinary path on one
-		// contiguous payload.
+		// Small, compressible, refused or to be MACed (GMAC takes its
+		// input in one piece; the copy of 1 MiB costs a tenth of its
+		// MAC): the ordinary path on one contiguous payload.
 		c.join = append(append(c.join[:0], head...), body...)
 		err := c.WriteFrame(kind, c.join)
 		if cap(c.join) > writeBufferSize {
@@ -135,16 +140,19 @@ func (c *Conn) WriteFrameParts(kind Kind, head, body []byte) error {
 	c.wbuf = appendHeader(c.wbuf, n, kind, 0)
 	c.wbuf = append(c.wbuf, head...)
 	c.out.add(n, n, false)
-	return c.writeWith(body)
+	return c.writeWith(body, nil)
 }
 
-// writeWith writes what is buffered followed by body in one writev, and
-// empties the buffer; it does not retain body.
-func (c *Conn) writeWith(body []byte) error {
+// writeWith writes what is buffered followed by body and tag in one
+// writev, and empties the buffer; it does not retain body.
+func (c *Conn) writeWith(body, tag []byte) error {
 	c.vec = append(c.vec[:0], c.wbuf, body)
+	if len(tag) > 0 {
+		c.vec = append(c.vec, tag)
+	}
 	c.bufs = c.vec
 	_, err := c.bufs.WriteTo(c.w)
-	c.vec[1] = nil
+	clear(c.vec)
 	c.wbuf = c.wbuf[:0]
 	if err != nil {
 		c.werr = fmt.Errorf("wire: write: %w", err)
@@ -170,19 +178,55 @@ func (c *Conn) compressible(p []byte) bool {
 // writePlain buffers an uncompressed frame; a large one is written at once
 // together with what is buffered (one writev on a net.Conn).
 func (c *Conn) writePlain(kind Kind, p []byte) error {
-	if len(c.wbuf)+headerSize+len(p) > writeBufferSize {
+	if len(c.wbuf)+headerSize+len(p)+c.tagLen() > writeBufferSize {
 		if len(p) > writeBufferSize/2 {
+			start := len(c.wbuf)
 			c.wbuf = appendHeader(c.wbuf, len(p), kind, 0)
-			c.out.add(len(p), len(p), false)
-			return c.writeWith(p)
+			var tag []byte
+			if c.wmac != nil {
+				var err error
+				if tag, err = c.wmac.sum(c.wbuf[start:], p); err != nil {
+					c.wbuf = c.wbuf[:start]
+					return err
+				}
+			}
+			c.out.add(len(p), len(p)+len(tag), false)
+			return c.writeWith(p, tag)
 		}
 		if err := c.Flush(); err != nil {
 			return err
 		}
 	}
+	start := len(c.wbuf)
 	c.wbuf = appendHeader(c.wbuf, len(p), kind, 0)
 	c.wbuf = append(c.wbuf, p...)
-	c.out.add(len(p), len(p), false)
+	if err := c.appendTag(start); err != nil {
+		return err
+	}
+	c.out.add(len(p), len(p)+c.tagLen(), false)
+	return nil
+}
+
+// tagLen is the length of the MAC each frame sent now carries.
+func (c *Conn) tagLen() int {
+	if c.wmac == nil {
+		return 0
+	}
+	return tagSize
+}
+
+// appendTag appends the MAC of the frame at wbuf[start:], when frames
+// carry one; on error it drops the frame.
+func (c *Conn) appendTag(start int) error {
+	if c.wmac == nil {
+		return nil
+	}
+	tag, err := c.wmac.sum(c.wbuf[start:start+headerSize], c.wbuf[start+headerSize:])
+	if err != nil {
+		c.wbuf = c.wbuf[:start]
+		return err
+	}
+	c.wbuf = append(c.wbuf, tag...)
 	return nil
 }
 
@@ -218,7 +262,10 @@ func (c *Conn) appendCompressed(kind Kind, p []byte) (bool, error) {
 		return false, nil
 	}
 	appendHeader(c.wbuf[start:start], n, kind, flags)
-	c.out.add(len(p), n, true)
+	if err := c.appendTag(start); err != nil {
+		return true, err
+	}
+	c.out.add(len(p), n+c.tagLen(), true)
 	if len(c.wbuf) >= writeBufferSize {
 		return true, c.Flush()
 	}
@@ -265,28 +312,39 @@ func (c *Conn) ReadFrame() (Kind, []byte, error) {
 		}
 		return KindInvalid, nil, fmt.Errorf("wire: read: %w", err)
 	}
-	h := c.rbuf[c.rpos : c.rpos+headerSize]
-	size := binary.BigEndian.Uint32(h)
+	var h [headerSize]byte
+	copy(h[:], c.rbuf[c.rpos:])
+	size := binary.BigEndian.Uint32(h[:])
 	kind, flags := Kind(h[4]), h[5]
 	c.rpos += headerSize
 	if uint64(size) > uint64(c.limit) {
 		return KindInvalid, nil, fmt.Errorf("%w: %s frame of %d bytes, limit %d", ErrFrameTooLarge, kind, size, c.limit)
 	}
-	if !kind.Valid() {
-		return KindInvalid, nil, fmt.Errorf("%w: unknown kind %d", ErrBadFrame, uint8(kind))
-	}
-	if flags != 0 && flags != flagS2 && flags != flagZstd {
-		return KindInvalid, nil, fmt.Errorf("%w: unknown flags %#02x", ErrBadFrame, flags)
-	}
-	if flags != 0 && c.plainOnly {
-		return KindInvalid, nil, fmt.Errorf("%w: compressed frame during the handshake", ErrBadFrame)
-	}
 	n := int(size)
-	if err := c.fill(n); err != nil {
+	tagLen := 0
+	if c.rmac == nil {
+		if err := c.checkHeader(kind, flags); err != nil {
+			return KindInvalid, nil, err
+		}
+	} else {
+		tagLen = tagSize
+	}
+	if err := c.fill(n + tagLen); err != nil {
 		return KindInvalid, nil, readErr(kind.String()+" payload", err)
 	}
 	raw := c.rbuf[c.rpos : c.rpos+n : c.rpos+n]
-	c.rpos += n
+	if c.rmac != nil {
+		// The MAC is checked on the bytes as sent, before the kind and
+		// flags (an altered header is reported as such) and before
+		// decompressing: a forged frame costs no decoding.
+		if err := c.rmac.check(h[:], raw, c.rbuf[c.rpos+n:c.rpos+n+tagLen]); err != nil {
+			return KindInvalid, nil, err
+		}
+		if err := c.checkHeader(kind, flags); err != nil {
+			return KindInvalid, nil, err
+		}
+	}
+	c.rpos += n + tagLen
 	payload := raw
 	switch flags {
 	case flagS2:
@@ -307,8 +365,23 @@ func (c *Conn) ReadFrame() (Kind, []byte, error) {
 		c.dbuf, payload = out, out
 	}
 	c.decoded = flags != 0
-	c.in.add(len(payload), n, flags != 0)
+	c.in.add(len(payload), n+tagLen, flags != 0)
 	return kind, payload, nil
+}
+
+// checkHeader refuses an unknown kind or flag, and a compressed frame
+// during the handshake.
+func (c *Conn) checkHeader(kind Kind, flags byte) error {
+	if !kind.Valid() {
+		return fmt.Errorf("%w: unknown kind %d", ErrBadFrame, uint8(kind))
+	}
+	if flags != 0 && flags != flagS2 && flags != flagZstd {
+		return fmt.Errorf("%w: unknown flags %#02x", ErrBadFrame, flags)
+	}
+	if flags != 0 && c.plainOnly {
+		return fmt.Errorf("%w: compressed frame during the handshake", ErrBadFrame)
+	}
+	return nil
 }
 
 // Buffered reports how many bytes were read from the connection and not

@@ -8,7 +8,8 @@
 //
 // # Frames
 //
-// Every message travels in one frame:
+// Every message travels in one frame (after the handshake, followed by its
+// MAC: see Frame MAC):
 //
 //	+----------------------+-----------+------------+------------------+
 //	| length: uint32, BE   | kind: u8  | flags: u8  | payload (length) |
@@ -92,6 +93,28 @@
 // The handshake sets no deadline: the caller sets one on the net.Conn before
 // it (and clears or extends it after), so a silent peer cannot hold a
 // connection open.
+//
+// # Frame MAC
+//
+// After the handshake every frame each way carries a 16-byte tag after its
+// payload (not counted in its length), unless both ends were made with
+// Options.SkipMAC (a connection inside TLS, which authenticates every
+// record itself):
+//
+//	Kc  = HMAC-SHA256(K, "client frames" | Hc | Hs)    the client's frames
+//	Ks  = HMAC-SHA256(K, "server frames" | Hc | Hs)    the server's frames
+//	tag = GMAC(key, nonce = header | seq (48 bits), data = payload as sent)
+//
+// GMAC is AES-256-GCM with nothing to encrypt (the standard library's,
+// hardware-accelerated: 0.36 ms per MiB against 1.1 ms for HMAC-SHA256).
+// seq counts a direction's frames from 0. The keys depend on both nonces,
+// so they are new on every connection; the nonce binds the header and the
+// frame's place in the stream. ReadFrame checks the tag before the kind,
+// the flags and any decompression, and refuses a frame that was altered,
+// injected, dropped, replayed, reordered, or reflected from the other
+// direction, with ErrIntegrity; the caller closes the connection. Without
+// the MAC an on-path relay could inject frames after the handshake, and a
+// task runs commands.
 //
 // # Secret
 //

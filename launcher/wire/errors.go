@@ -15,6 +15,12 @@ var (
 	// during the handshake. The connection must be closed.
 	ErrBadFrame = errors.New("wire: malformed frame")
 
+	// ErrIntegrity reports a frame after the handshake whose MAC does not
+	// match (on a connection without TLS): the bytes were altered on the
+	// way, or a frame was injected, dropped or replayed. The connection
+	// must be closed.
+	ErrIntegrity = errors.New("wire: integrity check failed")
+
 	// ErrAuth reports a failed handshake: the peer did not prove that it
 	// knows the job secret, or refused our proof.
 	ErrAuth = errors.New("wire: authentication failed")

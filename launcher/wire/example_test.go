@@ -59,5 +59,5 @@ func Example() {
 	// manager: hello from worker rank 3 on node03
 	// worker: authenticated manager on node00
 	// manager: result frame of 7000 bytes
-	// worker: sent 7000 payload bytes as 22 bytes on the wire
+	// worker: sent 7000 payload bytes as 38 bytes on the wire
 }

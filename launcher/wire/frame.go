@@ -86,6 +86,11 @@ type Options struct {
 	// that the Conns sharing it decode at once (DecodeLimit); nil leaves
 	// each Conn its own one at a time.
 	Decode *DecodeLimit
+	// SkipMAC sends and expects frames without a MAC after the
+	// handshake. Set it only when the stream underneath authenticates
+	// every byte already (TLS), and on both ends: an end with a MAC and
+	// one without fail each other's first frame.
+	SkipMAC bool
 }
 
 func (o Options) withDefaults() Options {

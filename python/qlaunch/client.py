@@ -147,6 +147,8 @@ class Client:
         self._codec = wire.Codec(compression)
         host, _, port = self.address.rpartition(":")
         tls = _tls_context(tls_ca, tls_cert, tls_key, tls_server_name)
+        if tls is None:
+            wire.aesgcm()  # the frame MAC's import, before the server's heartbeats start
         self._sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
@@ -156,7 +158,7 @@ class Client:
             self._sock.close()
             raise
         try:
-            self.server = self._handshake(key)
+            self.server = self._handshake(key, tls is None)
         except BaseException:
             self._sock.close()
             raise
@@ -179,7 +181,7 @@ class Client:
 
     # --- connection -----------------------------------------------------
 
-    def _handshake(self, key):
+    def _handshake(self, key, mac):
         mine = wire.hello(os.urandom(wire.NONCE_SIZE), "client", -1, socket.gethostname())
         self._sock.sendall(wire.HEADER.pack(len(mine), wire.HELLO, 0) + mine)
         kind, theirs = self._read_handshake()
@@ -200,6 +202,9 @@ class Client:
         import hmac
         if not hmac.compare_digest(sp, wire.proof(key, wire.LABEL_SERVER, mine, theirs)):
             raise wire.AuthError("server %s did not prove the job secret" % host)
+        if mac:  # without TLS, every later frame carries a MAC
+            send_key, recv_key = wire.frame_keys(key, mine, theirs)
+            self._codec.start_mac(send_key, recv_key)
         return {"role": role, "rank": rank, "host": host}
 
     def _recv_exact(self, n):
@@ -218,10 +223,12 @@ class Client:
         return kind, self._recv_exact(n)
 
     def _send(self, frames):
-        data = b"".join(self._codec.encode(k, p) for k, p in frames)
         with self._wlock:
             if self._err is not None:
                 raise self._err
+            # Encoded under the lock: frame MACs count frames in the order
+            # they are sent.
+            data = b"".join(self._codec.encode(k, p) for k, p in frames)
             try:
                 self._sock.sendall(data)
             except OSError as e:
@@ -252,9 +259,12 @@ class Client:
                 n, kind, flags = wire.HEADER.unpack(h)
                 if n > self._codec.max_frame:
                     raise wire.ProtocolError("frame of %d bytes, limit %d" % (n, self._codec.max_frame))
-                p = rf.read(n)
-                if len(p) < n:
+                p = rf.read(n + self._codec.tag_size())
+                if len(p) < n + self._codec.tag_size():
                     raise ConnectionLost("qlaunch: the server closed the connection")
+                if self._codec.mac_recv is not None:
+                    self._codec.verify(h, p[:n], p[n:])
+                    p = p[:n]
                 p = self._codec.decode(kind, flags, p)
                 if kind == wire.RESULT:
                     self._on_results(p)

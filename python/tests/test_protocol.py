@@ -75,10 +75,33 @@ class VectorTest(unittest.TestCase):
         hs = wire.hello(b"\x22" * 32, "server", 0, "node1")
         self.assertEqual(hc, V["hello-client"])
         self.assertEqual(hs, V["hello-server"])
-        self.assertEqual(wire.decode_hello(hs), (1, b"\x22" * 32, "server", 0, "node1"))
+        self.assertEqual(wire.decode_hello(hs), (wire.PROTOCOL_VERSION, b"\x22" * 32, "server", 0, "node1"))
         key = V["secret"]
         self.assertEqual(wire.proof(key, wire.LABEL_CLIENT, hc, hs), V["proof-client"])
         self.assertEqual(wire.proof(key, wire.LABEL_SERVER, hc, hs), V["proof-server"])
+
+    def test_frame_mac(self):
+        kc, ks = wire.frame_keys(V["secret"], V["hello-client"], V["hello-server"])
+        self.assertEqual((kc, ks), (V["mac-key-client"], V["mac-key-server"]))
+        client, server = wire.Codec(), wire.Codec()
+        client.start_mac(kc, ks)
+        server.start_mac(ks, kc)
+        self.assertEqual(client.encode(wire.HEARTBEAT, b""), V["frame-heartbeat-mac"])
+        self.assertEqual(client.encode(wire.SUBMIT, V["submit-echo"]), V["frame-submit-mac"])
+        self.assertEqual(server.encode(wire.SHUTDOWN, wire.text("interrupted")), V["frame-shutdown-mac"])
+        # The client checks the server's frame; an altered or replayed one fails.
+        f = V["frame-shutdown-mac"]
+        n = len(f) - 6 - wire.TAG_SIZE
+        self.assertEqual(client.tag_size(), wire.TAG_SIZE)
+        client.verify(f[:6], f[6:6 + n], f[6 + n:])
+        with self.assertRaises(wire.IntegrityError):
+            client.verify(f[:6], f[6:6 + n], f[6 + n:])  # the same frame again: replayed
+        fresh = wire.Codec()
+        fresh.start_mac(kc, ks)
+        altered = bytearray(f)
+        altered[8] ^= 1
+        with self.assertRaises(wire.IntegrityError):
+            fresh.verify(bytes(altered[:6]), bytes(altered[6:6 + n]), bytes(altered[6 + n:]))
 
     def test_messages(self):
         body = wire.task("echo", ["a", "bc"], b"xyz", 0, -1)
