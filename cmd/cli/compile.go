@@ -41,21 +41,34 @@ const (
 	defaultLevel = 2
 )
 
-// levelPasses returns the block width of each resynthesis pass of a level
-// (blockQubits, when not 0, replaces every width):
+// resynthPass is one resynthesis pass of a level: its block width, and
+// whether its partition scans from the circuit's end (then its blocks'
+// edges fall elsewhere than a forward scan's).
+type resynthPass struct {
+	width    int
+	backward bool
+}
+
+// levelPasses returns the resynthesis passes of a level (blockQubits,
+// when not 0, replaces every width):
 //
 //	1: one pass of 2-qubit blocks
 //	2: one pass of 3-qubit blocks
-//	3: 2-qubit blocks, then 3-qubit blocks up to three times
-//	4: level 3, then 4-qubit blocks up to twice
+//	3: 2-qubit blocks, then 3-qubit blocks up to four times, partitioned
+//	   from the start and from the end in turn
+//	4: level 3, then 4-qubit blocks twice, from the start and from the end
 //
 // A pass that does not lower the two-qubit count is dropped, and so are
-// the passes of the same width after it (a fixed point at that width):
+// the later passes of its width and direction (a fixed point there):
 // level 4 is then never worse than level 3.
-func levelPasses(level, blockQubits int) []int {
-	passes := [][]int{nil, {2}, {3}, {2, 3, 3, 3}, {2, 3, 3, 3, 4, 4}}[level]
+func levelPasses(level, blockQubits int) []resynthPass {
+	f := func(w int) resynthPass { return resynthPass{width: w} }
+	b := func(w int) resynthPass { return resynthPass{width: w, backward: true} }
+	passes := [][]resynthPass{nil, {f(2)}, {f(3)}, {f(2), f(3), b(3), f(3), b(3)}, {f(2), f(3), b(3), f(3), b(3), f(4), b(4)}}[level]
 	if blockQubits != 0 {
-		passes = slices.Repeat([]int{blockQubits}, len(passes))
+		for i := range passes {
+			passes[i].width = blockQubits
+		}
 	}
 	return passes
 }
@@ -147,8 +160,8 @@ func runPlan(ctx context.Context, r taskRunner, plan *resynth.Plan, p progress) 
 // block: with a coupling graph it decomposes three-qubit gates and routes
 // the circuit (swaps inserted) first; then it resynthesises block by
 // block on the graph's edges, once (levels 1 and 2) or until the
-// two-qubit count stops falling (levels 3 and 4, at most maxPasses
-// passes). The partition of each pass is made here and every block's
+// two-qubit count stops falling (levels 3 and 4; see levelPasses), in
+// windows of compileWindowOps ops (see compileWindow). The partition of each pass is made here and every block's
 // synthesis is a task of its own, so the blocks spread over every slot of
 // the tree; the output depends only on the input and the seed. It checks
 // the result: the same measurements, resets, barriers and conditions in
@@ -240,7 +253,7 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 		"blocks": res.Blocks, "replaced": res.Replaced, "seconds": c.seconds, "qubits": in.Qubits,
 		"gates": res.Gates, "error_bound": res.ErrorBound, "block_distances": res.BlockDistances,
 		"unreached": res.Unreached, "initial_mapping": initial, "final_mapping": final,
-		"level": job.level, "block_qubits": widths[len(widths)-1], "passes": c.passes, "windows": c.windows,
+		"level": job.level, "block_qubits": widths[len(widths)-1].width, "passes": c.passes, "windows": c.windows,
 	}
 	if res.Gates == resynth.DefaultGates {
 		c.report["cnots_before"], c.report["cnots_after"] = res.CNOTsBefore, res.CNOTsAfter
@@ -332,19 +345,23 @@ func compileWindow(ctx context.Context, r taskRunner, job compileJob, win *circu
 	passes := len(widths)
 	share := job.errorThreshold / float64(passes*passes*windows*windows) // (Σ√)² ≤ the threshold
 	cur := win
-	skip := 0 // a width at its fixed point
-	for pass, bq := range widths {
-		if bq == skip {
+	done := map[resynthPass]bool{} // widths and directions at their fixed point
+	for pass, spec := range widths {
+		if done[spec] {
 			continue
 		}
+		bq := spec.width
 		plan, err := resynth.NewPlan(ctx, cur, resynth.Request{Seed: job.seed + uint64(w)<<32 + uint64(pass)*0x10000,
-			BlockQubits: bq, Gates: job.gates, GateMatrix: job.matrix, ErrorThreshold: share, Coupling: coupling})
+			BlockQubits: bq, Gates: job.gates, GateMatrix: job.matrix, ErrorThreshold: share, Coupling: coupling, Backward: spec.backward})
 		if err != nil {
 			return nil, err
 		}
 		var p progress = noProgress{}
 		if job.progress != nil {
 			what := fmt.Sprintf("pass %d of %d, %d-qubit blocks:", pass+1, passes, bq)
+			if spec.backward {
+				what = fmt.Sprintf("pass %d of %d, %d-qubit blocks from the end:", pass+1, passes, bq)
+			}
 			if windows > 1 {
 				what = fmt.Sprintf("window %d of %d, %s", w+1, windows, what)
 			}
@@ -360,7 +377,7 @@ func compileWindow(ctx context.Context, r taskRunner, job compileJob, win *circu
 			return nil, fmt.Errorf("reading the compiled circuit: %w", err)
 		}
 		if pass > 0 && res.TwoQubitGatesAfter >= wr.res.TwoQubitGatesAfter && res.CNOTsAfter >= wr.res.CNOTsAfter {
-			skip = bq // no better: drop the pass, and the others of its width
+			done[spec] = true // no better: drop the pass, and the others of its width and direction
 			continue
 		}
 		rootSum += math.Sqrt(res.ErrorBound)
@@ -386,7 +403,7 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	nf.clientFlags.add(fs)
 	nf.add(fs)
 	outPath := fs.String("o", "", "write the compiled circuit to this file (default: standard output)")
-	level := fs.Int("level", defaultLevel, "optimisation level: 1 two-qubit blocks, 2 three-qubit blocks, 3 two- then three-qubit passes to a fixed point, 4 level 3 then four-qubit passes")
+	level := fs.Int("level", defaultLevel, "optimisation level: 1 two-qubit blocks, 2 three-qubit blocks, 3 two- then three-qubit passes to a fixed point (partitioned from the start and from the end in turn), 4 level 3 then four-qubit passes")
 	blockQubits := fs.Int("block-qubits", 0, "widest block to resynthesise, 2 to 4 (default: the level's)")
 	gates := fs.String("gates", resynth.DefaultGates, "native gate set: "+strings.Join(resynth.GatePresets(), " ")+", or NAME,rz,sx with --gate-matrix")
 	gateMatrix := fs.String("gate-matrix", "", "JSON file of the two-qubit gate NAME of --gates: {\"qubits\": 2, \"matrix\": [[[re, im], …], …]}")

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -67,5 +68,42 @@ func TestCompileWindows(t *testing.T) {
 		if coupling == "" && one.res.CNOTsAfter >= one.res.CNOTsBefore {
 			t.Errorf("%q: CNOTs %d → %d", coupling, one.res.CNOTsBefore, one.res.CNOTsAfter)
 		}
+	}
+}
+
+// TestCompileFourQubitBlocks compiles a 4-qubit circuit followed by its
+// inverse, entangling every qubit with every other, in one pass (level
+// 2): 3-qubit blocks cancel only part of it, 4-qubit blocks, which hold
+// most of it at once, cancel more. Both compiles check themselves.
+func TestCompileFourQubitBlocks(t *testing.T) {
+	in := circuit.New(4)
+	rng := rand.New(rand.NewPCG(4, 4))
+	var half []circuit.Op
+	for _, pair := range [][2]int{{0, 1}, {2, 3}, {1, 2}, {3, 0}, {0, 2}, {1, 3}} {
+		for _, q := range pair {
+			half = append(half, circuit.U3Op(q, rng.Float64()*3, rng.Float64()*3, rng.Float64()*3))
+		}
+		half = append(half, circuit.CNOTOp(pair[0], pair[1]))
+	}
+	in.Append(half...)
+	for i := len(half) - 1; i >= 0; i-- {
+		op := half[i]
+		if op.Gate == circuit.U3 {
+			p := op.Params
+			op = circuit.U3Op(op.Qubits[0], -p[0], -p[2], -p[1]) // u3(θ,φ,λ)† = u3(−θ,−λ,−φ)
+		}
+		in.Append(op)
+	}
+	counts := map[int]int{}
+	for _, width := range []int{3, 4} {
+		c, err := compileLocal(context.Background(), 2, compileJob{in: in, seed: 1, level: 2, blockQubits: width, gates: "cx,u3"})
+		if err != nil {
+			t.Fatalf("%d-qubit blocks: %v", width, err)
+		}
+		t.Logf("%d-qubit blocks: CNOTs %d → %d, %s", width, c.res.CNOTsBefore, c.res.CNOTsAfter, c.check)
+		counts[width] = c.res.CNOTsAfter
+	}
+	if counts[4] >= counts[3] {
+		t.Errorf("CNOTs after 3-qubit blocks: %d, after 4-qubit blocks: %d; want fewer", counts[3], counts[4])
 	}
 }
