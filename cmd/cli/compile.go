@@ -333,11 +333,11 @@ type windowResult struct {
 
 // compileWindow resynthesises win, window w of windows of a circuit,
 // through the passes of job's level: once at levels 1 and 2, at levels 3
-// and 4 until the two-qubit count stops falling at each width. Window w's
-// seeds are job.seed's shifted by w·2³², so that window 0 (the whole of a
-// short circuit) has job.seed's; each window's share of the error
-// threshold is 1/windows² of it, so that the whole bound, (Σ√)² over
-// windows and passes, stays within it.
+// and 4 until the two-qubit count stops falling at each width and
+// direction (see levelPasses). Window w's seeds are job.seed's shifted by
+// w·2³², so that window 0 (the whole of a short circuit) has job.seed's;
+// each window's share of the error threshold is 1/windows² of it, so
+// that the whole bound, (Σ√)² over windows and passes, stays within it.
 func compileWindow(ctx context.Context, r taskRunner, job compileJob, win *circuit.Circuit, coupling [][2]int, w, windows int) (*windowResult, error) {
 	widths := levelPasses(job.level, job.blockQubits)
 	wr := &windowResult{}
