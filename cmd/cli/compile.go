@@ -161,13 +161,14 @@ func runPlan(ctx context.Context, r taskRunner, plan *resynth.Plan, p progress) 
 // the circuit (swaps inserted) first; then it resynthesises block by
 // block on the graph's edges, once (levels 1 and 2) or until the
 // two-qubit count stops falling (levels 3 and 4; see levelPasses), in
-// windows of compileWindowOps ops (see compileWindow). The partition of each pass is made here and every block's
-// synthesis is a task of its own, so the blocks spread over every slot of
-// the tree; the output depends only on the input and the seed. It checks
-// the result: the same measurements, resets, barriers and conditions in
-// order, every two-qubit gate on an edge, and, up to
-// maxCheckedStateQubits qubits, the unitary part within the error bound
-// of the input's followed by the final mapping's permutation.
+// windows of compileWindowOps ops (see compileWindow). The partition of
+// each pass is made here and every block's synthesis is a task of its
+// own, so the blocks spread over every slot of the tree; the output
+// depends only on the input and the seed. It checks the result: the same
+// measurements, resets, barriers and conditions in order, every
+// two-qubit gate on an edge, and, up to maxCheckedStateQubits qubits, the
+// unitary part within the error bound of the input's followed by the
+// final mapping's permutation.
 func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compiled, error) {
 	start := time.Now()
 	in := job.in
