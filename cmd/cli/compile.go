@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,21 +41,34 @@ const (
 	defaultLevel = 2
 )
 
-// levelPasses returns the block width of each resynthesis pass of a level
-// (blockQubits, when not 0, replaces every width):
+// resynthPass is one resynthesis pass of a level: its block width, and
+// whether its partition scans from the circuit's end (then its blocks'
+// edges fall elsewhere than a forward scan's).
+type resynthPass struct {
+	width    int
+	backward bool
+}
+
+// levelPasses returns the resynthesis passes of a level (blockQubits,
+// when not 0, replaces every width):
 //
 //	1: one pass of 2-qubit blocks
 //	2: one pass of 3-qubit blocks
-//	3: 2-qubit blocks, then 3-qubit blocks up to three times
-//	4: level 3, then 4-qubit blocks up to twice
+//	3: 2-qubit blocks, then 3-qubit blocks up to four times, partitioned
+//	   from the start and from the end in turn
+//	4: level 3, then 4-qubit blocks twice, from the start and from the end
 //
 // A pass that does not lower the two-qubit count is dropped, and so are
-// the passes of the same width after it (a fixed point at that width):
+// the later passes of its width and direction (a fixed point there):
 // level 4 is then never worse than level 3.
-func levelPasses(level, blockQubits int) []int {
-	passes := [][]int{nil, {2}, {3}, {2, 3, 3, 3}, {2, 3, 3, 3, 4, 4}}[level]
+func levelPasses(level, blockQubits int) []resynthPass {
+	f := func(w int) resynthPass { return resynthPass{width: w} }
+	b := func(w int) resynthPass { return resynthPass{width: w, backward: true} }
+	passes := [][]resynthPass{nil, {f(2)}, {f(3)}, {f(2), f(3), b(3), f(3), b(3)}, {f(2), f(3), b(3), f(3), b(3), f(4), b(4)}}[level]
 	if blockQubits != 0 {
-		passes = slices.Repeat([]int{blockQubits}, len(passes))
+		for i := range passes {
+			passes[i].width = blockQubits
+		}
 	}
 	return passes
 }
@@ -69,6 +83,7 @@ type compileJob struct {
 	matrix         *circuit.Matrix
 	errorThreshold float64
 	graph          *mapping.Graph // nil: all-to-all
+	windowOps      int            // ops per window; compileWindowOps when 0
 	// progress, when set, shows a pass's blocks done of total.
 	progress func(what string, total int) progress
 }
@@ -78,6 +93,7 @@ type compiled struct {
 	res     resynth.Result // of all passes: counts before the first, after the last
 	out     *circuit.Circuit
 	passes  int
+	windows int   // windows compiled one after the other (see compileWindowOps)
 	final   []int // logical → physical at the end
 	report  map[string]any
 	check   string
@@ -144,14 +160,15 @@ func runPlan(ctx context.Context, r taskRunner, plan *resynth.Plan, p progress) 
 // block: with a coupling graph it decomposes three-qubit gates and routes
 // the circuit (swaps inserted) first; then it resynthesises block by
 // block on the graph's edges, once (levels 1 and 2) or until the
-// two-qubit count stops falling (levels 3 and 4, at most maxPasses
-// passes). The partition of each pass is made here and every block's
-// synthesis is a task of its own, so the blocks spread over every slot of
-// the tree; the output depends only on the input and the seed. It checks
-// the result: the same measurements, resets, barriers and conditions in
-// order, every two-qubit gate on an edge, and, up to
-// maxCheckedStateQubits qubits, the unitary part within the error bound
-// of the input's followed by the final mapping's permutation.
+// two-qubit count stops falling (levels 3 and 4; see levelPasses), in
+// windows of compileWindowOps ops (see compileWindow). The partition of
+// each pass is made here and every block's synthesis is a task of its
+// own, so the blocks spread over every slot of the tree; the output
+// depends only on the input and the seed. It checks the result: the same
+// measurements, resets, barriers and conditions in order, every
+// two-qubit gate on an edge, and, up to maxCheckedStateQubits qubits, the
+// unitary part within the error bound of the input's followed by the
+// final mapping's permutation.
 func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compiled, error) {
 	start := time.Now()
 	in := job.in
@@ -186,48 +203,47 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 		reference.Append(permutationSwaps(perm)...)
 	}
 	c := &compiled{final: final}
+	// The circuit is compiled window by window, each window's passes
+	// whole before the next window starts, so that a pass holds the
+	// blocks, tasks and results of one window at most.
+	cuts := windowCuts(cur.Ops, cmp.Or(job.windowOps, compileWindowOps))
+	windows := len(cuts) - 1
+	c.windows = windows
 	var rootSum float64
-	passes := len(widths)
-	skip := 0 // a width at its fixed point
-	for pass, bq := range widths {
-		if bq == skip {
-			continue
+	var outOps []circuit.Op
+	for w := range windows {
+		win := cur
+		if windows > 1 {
+			win = &circuit.Circuit{Qubits: cur.Qubits, Cregs: cur.Cregs, Defs: cur.Defs, Ops: cur.Ops[cuts[w]:cuts[w+1]]}
 		}
-		plan, err := resynth.NewPlan(ctx, cur, resynth.Request{Seed: job.seed + uint64(pass)*0x10000,
-			BlockQubits: bq, Gates: job.gates, GateMatrix: job.matrix, ErrorThreshold: job.errorThreshold / float64(passes*passes), // (Σ√)² ≤ the threshold
-			Coupling: coupling})
+		wr, err := compileWindow(ctx, r, job, win, coupling, w, windows)
 		if err != nil {
 			return nil, err
 		}
-		var p progress = noProgress{}
-		if job.progress != nil {
-			p = job.progress(fmt.Sprintf("pass %d of %d, %d-qubit blocks:", pass+1, passes, bq), len(plan.Tasks()))
-		}
-		res, err := runPlan(ctx, r, plan, p)
-		p.Done()
-		if err != nil {
-			return nil, err
-		}
-		out, err := circuit.ParseQASM(res.QASM)
-		if err != nil {
-			return nil, fmt.Errorf("reading the compiled circuit: %w", err)
-		}
-		if pass > 0 && res.TwoQubitGatesAfter >= c.res.TwoQubitGatesAfter && res.CNOTsAfter >= c.res.CNOTsAfter {
-			skip = bq // no better: drop the pass, and the others of its width
-			continue
-		}
-		rootSum += math.Sqrt(res.ErrorBound)
-		if pass == 0 {
-			c.res = *res
+		rootSum += math.Sqrt(wr.res.ErrorBound)
+		if w == 0 {
+			c.res = wr.res
+			c.out = wr.out
 		} else {
-			c.res.TwoQubitGatesAfter, c.res.CNOTsAfter, c.res.QASM = res.TwoQubitGatesAfter, res.CNOTsAfter, res.QASM
-			c.res.Replaced += res.Replaced
-			c.res.BlockDistances += res.BlockDistances
-			c.res.Unreached += res.Unreached
+			c.res.Blocks += wr.res.Blocks
+			c.res.Synthesised += wr.res.Synthesised
+			c.res.Replaced += wr.res.Replaced
+			c.res.BlockDistances += wr.res.BlockDistances
+			c.res.Unreached += wr.res.Unreached
+			if c.out.Defs == nil {
+				c.out.Defs = wr.out.Defs
+			}
 		}
-		c.res.ErrorBound = rootSum * rootSum
-		c.out, cur = out, out
-		c.passes++
+		c.passes = max(c.passes, wr.passes)
+		if windows > 1 {
+			outOps = append(outOps, wr.out.Ops...)
+		}
+	}
+	c.res.ErrorBound = rootSum * rootSum
+	if windows > 1 {
+		c.out.Ops = outOps
+		c.res.QASM = circuit.FormatQASM(c.out)
+		c.res.TwoQubitGatesAfter, c.res.CNOTsAfter = c.out.TwoQubitGates(), c.out.CNOTs()
 	}
 	res := &c.res
 	// The counts before are the input's, not the routed circuit's.
@@ -238,7 +254,7 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 		"blocks": res.Blocks, "replaced": res.Replaced, "seconds": c.seconds, "qubits": in.Qubits,
 		"gates": res.Gates, "error_bound": res.ErrorBound, "block_distances": res.BlockDistances,
 		"unreached": res.Unreached, "initial_mapping": initial, "final_mapping": final,
-		"level": job.level, "block_qubits": widths[len(widths)-1], "passes": c.passes,
+		"level": job.level, "block_qubits": widths[len(widths)-1].width, "passes": c.passes, "windows": c.windows,
 	}
 	if res.Gates == resynth.DefaultGates {
 		c.report["cnots_before"], c.report["cnots_after"] = res.CNOTsBefore, res.CNOTsAfter
@@ -285,6 +301,102 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 	return c, nil
 }
 
+// compileWindowOps is the most operations compileCircuit resynthesises
+// as one circuit: a longer one is cut into windows of this many ops, each
+// compiled through the level's passes on its own, in order, so that the
+// blocks, tasks and results held at once stay bounded whatever the
+// circuit's length. No block crosses a window's edge.
+const compileWindowOps = 4096
+
+// windowCuts returns the bounds of ops's windows of about size ops: 0,
+// then each window's end, the last len(ops). A cut never falls inside a
+// barrier statement (a run of Barrier ops, each after the first with Arg
+// 1), which stays whole in one window.
+func windowCuts(ops []circuit.Op, size int) []int {
+	cuts := []int{0}
+	for at := size; at < len(ops); at += size {
+		for at < len(ops) && ops[at].Gate == circuit.Barrier && ops[at].Arg == 1 {
+			at++
+		}
+		if at < len(ops) {
+			cuts = append(cuts, at)
+		}
+	}
+	return append(cuts, len(ops))
+}
+
+// windowResult is the outcome of compileWindow.
+type windowResult struct {
+	res    resynth.Result
+	out    *circuit.Circuit
+	passes int
+}
+
+// compileWindow resynthesises win, window w of windows of a circuit,
+// through the passes of job's level: once at levels 1 and 2, at levels 3
+// and 4 until the two-qubit count stops falling at each width and
+// direction (see levelPasses). Window w's seeds are job.seed's shifted by
+// w·2³², so that window 0 (the whole of a short circuit) has job.seed's;
+// each window's share of the error threshold is 1/windows² of it, so
+// that the whole bound, (Σ√)² over windows and passes, stays within it.
+func compileWindow(ctx context.Context, r taskRunner, job compileJob, win *circuit.Circuit, coupling [][2]int, w, windows int) (*windowResult, error) {
+	widths := levelPasses(job.level, job.blockQubits)
+	wr := &windowResult{}
+	var rootSum float64
+	passes := len(widths)
+	share := job.errorThreshold / float64(passes*passes*windows*windows) // (Σ√)² ≤ the threshold
+	cur := win
+	done := map[resynthPass]bool{} // widths and directions at their fixed point
+	for pass, spec := range widths {
+		if done[spec] {
+			continue
+		}
+		bq := spec.width
+		plan, err := resynth.NewPlan(ctx, cur, resynth.Request{Seed: job.seed + uint64(w)<<32 + uint64(pass)*0x10000,
+			BlockQubits: bq, Gates: job.gates, GateMatrix: job.matrix, ErrorThreshold: share, Coupling: coupling, Backward: spec.backward})
+		if err != nil {
+			return nil, err
+		}
+		var p progress = noProgress{}
+		if job.progress != nil {
+			what := fmt.Sprintf("pass %d of %d, %d-qubit blocks:", pass+1, passes, bq)
+			if spec.backward {
+				what = fmt.Sprintf("pass %d of %d, %d-qubit blocks from the end:", pass+1, passes, bq)
+			}
+			if windows > 1 {
+				what = fmt.Sprintf("window %d of %d, %s", w+1, windows, what)
+			}
+			p = job.progress(what, len(plan.Tasks()))
+		}
+		res, err := runPlan(ctx, r, plan, p)
+		p.Done()
+		if err != nil {
+			return nil, err
+		}
+		out, err := circuit.ParseQASM(res.QASM)
+		if err != nil {
+			return nil, fmt.Errorf("reading the compiled circuit: %w", err)
+		}
+		if pass > 0 && res.TwoQubitGatesAfter >= wr.res.TwoQubitGatesAfter && res.CNOTsAfter >= wr.res.CNOTsAfter {
+			done[spec] = true // no better: drop the pass, and the others of its width and direction
+			continue
+		}
+		rootSum += math.Sqrt(res.ErrorBound)
+		if pass == 0 {
+			wr.res = *res
+		} else {
+			wr.res.TwoQubitGatesAfter, wr.res.CNOTsAfter, wr.res.QASM = res.TwoQubitGatesAfter, res.CNOTsAfter, res.QASM
+			wr.res.Replaced += res.Replaced
+			wr.res.BlockDistances += res.BlockDistances
+			wr.res.Unreached += res.Unreached
+		}
+		wr.res.ErrorBound = rootSum * rootSum
+		wr.out, cur = out, out
+		wr.passes++
+	}
+	return wr, nil
+}
+
 // cmdCompile compiles a circuit for a machine (see compileCircuit).
 func cmdCompile(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "compile", "compile [--ip ADDR | --local] IN.qasm -o OUT.qasm [--seed S] [--level 1-4] [--block-qubits 2-4] [--gates SET [--gate-matrix FILE]] [--coupling GRAPH] [--error-threshold E] [--format text|json]")
@@ -292,7 +404,7 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	nf.clientFlags.add(fs)
 	nf.add(fs)
 	outPath := fs.String("o", "", "write the compiled circuit to this file (default: standard output)")
-	level := fs.Int("level", defaultLevel, "optimisation level: 1 two-qubit blocks, 2 three-qubit blocks, 3 two- then three-qubit passes to a fixed point, 4 level 3 then four-qubit passes")
+	level := fs.Int("level", defaultLevel, "optimisation level: 1 two-qubit blocks, 2 three-qubit blocks, 3 two- then three-qubit passes to a fixed point (partitioned from the start and from the end in turn), 4 level 3 then four-qubit passes")
 	blockQubits := fs.Int("block-qubits", 0, "widest block to resynthesise, 2 to 4 (default: the level's)")
 	gates := fs.String("gates", resynth.DefaultGates, "native gate set: "+strings.Join(resynth.GatePresets(), " ")+", or NAME,rz,sx with --gate-matrix")
 	gateMatrix := fs.String("gate-matrix", "", "JSON file of the two-qubit gate NAME of --gates: {\"qubits\": 2, \"matrix\": [[[re, im], …], …]}")

@@ -2,7 +2,10 @@
 // set.
 //
 // Partition splits a circuit into blocks of at most Request.BlockQubits
-// qubits (2 to 4); measurements, resets, barriers and conditioned ops are
+// qubits (2 to 4), scanning from its start (PartitionBackward, with
+// Request.Backward, from its end: the blocks' edges fall elsewhere, so
+// passes of both directions in turn find what the other's blocks cut);
+// measurements, resets, barriers and conditioned ops are
 // fences that stay in place, in order. Every block that holds a gate
 // outside the gate set, and every block of two or more of the set's
 // two-qubit gates, becomes one synth task (package synth), all of them in
@@ -45,7 +48,8 @@
 //
 //	resynth  payload: a JSON Request,
 //	         {"qasm": "OPENQASM 2.0; …", "seed": 1, "block_qubits": 3, "threshold": 1e-10,
-//	          "error_threshold": 1e-8, "gates": "cz,rz,sx", "gate_matrix": [[[re, im], …], …]}
+//	          "error_threshold": 1e-8, "gates": "cz,rz,sx", "gate_matrix": [[[re, im], …], …],
+//	          "backward": false}
 //	         (only qasm is required); output: a JSON Result,
 //	         {"qasm": "…", "cnots_before": 40, "cnots_after": 22,
 //	          "two_qubit_gates_before": 40, "two_qubit_gates_after": 22, "blocks": 9,

@@ -96,6 +96,21 @@ func Partition(c *circuit.Circuit, maxQubits int) []Block {
 	return blocks
 }
 
+// PartitionBackward is Partition scanning from the circuit's end: it
+// partitions the ops in reverse order, then puts the blocks, and the ops
+// of each, back in circuit order. Its blocks' edges fall elsewhere than
+// Partition's, so a pass of each finds what the other's blocks cut.
+func PartitionBackward(c *circuit.Circuit, maxQubits int) []Block {
+	reversed := &circuit.Circuit{Qubits: c.Qubits, Cregs: c.Cregs, Defs: c.Defs, Ops: slices.Clone(c.Ops)}
+	slices.Reverse(reversed.Ops)
+	blocks := Partition(reversed, maxQubits)
+	slices.Reverse(blocks)
+	for _, b := range blocks {
+		slices.Reverse(b.Ops)
+	}
+	return blocks
+}
+
 // Assemble returns the circuit on qubits qubits made of the blocks' operations in order.
 func Assemble(qubits int, blocks []Block) *circuit.Circuit {
 	c := circuit.New(qubits)

@@ -41,6 +41,8 @@ type Request struct {
 	// synthesised with the pairs among its qubits, so the output keeps to
 	// them. Empty means all-to-all.
 	Coupling [][2]int `json:"coupling,omitempty"`
+	// Backward partitions the circuit from its end (PartitionBackward).
+	Backward bool `json:"backward,omitempty"`
 }
 
 // MaxBlockQubits is the widest block.
@@ -212,6 +214,9 @@ func NewPlan(ctx context.Context, c *circuit.Circuit, req Request) (*Plan, error
 		c = shifted
 	}
 	blocks := Partition(c, bq)
+	if req.Backward {
+		blocks = PartitionBackward(c, bq)
+	}
 	edges := map[[2]int]bool{}
 	for _, e := range req.Coupling {
 		if e[0] < 0 || e[1] < 0 || e[0] >= c.Qubits || e[1] >= c.Qubits || e[0] == e[1] {

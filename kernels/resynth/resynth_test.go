@@ -41,6 +41,40 @@ func TestPartitionExact(t *testing.T) {
 	}
 }
 
+// TestPartitionBackward partitions a circuit from its end: the blocks'
+// edges fall elsewhere than Partition's, and a measurement stays a fence
+// between the ops on either side of it.
+func TestPartitionBackward(t *testing.T) {
+	measure := circuit.Op{Gate: circuit.Measure, Qubits: [3]int{0}}
+	c := &circuit.Circuit{Qubits: 4, Cregs: []circuit.Register{{Name: "c", Size: 1}}, Ops: []circuit.Op{
+		op(circuit.CX, 0, 1),
+		op(circuit.CX, 1, 2),
+		op(circuit.CX, 2, 3),
+		op(circuit.CX, 0, 1),
+		measure,
+		op(circuit.CX, 0, 1),
+	}}
+	forward := []Block{
+		{Qubits: []int{0, 1, 2}, Ops: []circuit.Op{op(circuit.CX, 0, 1), op(circuit.CX, 1, 2), op(circuit.CX, 0, 1)}},
+		{Qubits: []int{2, 3}, Ops: []circuit.Op{op(circuit.CX, 2, 3)}},
+		{Qubits: []int{0}, Ops: []circuit.Op{measure}, Fence: true},
+		{Qubits: []int{0, 1}, Ops: []circuit.Op{op(circuit.CX, 0, 1)}},
+	}
+	backward := []Block{
+		{Qubits: []int{0, 1}, Ops: []circuit.Op{op(circuit.CX, 0, 1)}},
+		{Qubits: []int{1, 2, 3}, Ops: []circuit.Op{op(circuit.CX, 1, 2), op(circuit.CX, 2, 3)}},
+		{Qubits: []int{0, 1}, Ops: []circuit.Op{op(circuit.CX, 0, 1)}},
+		{Qubits: []int{0}, Ops: []circuit.Op{measure}, Fence: true},
+		{Qubits: []int{0, 1}, Ops: []circuit.Op{op(circuit.CX, 0, 1)}},
+	}
+	if got := Partition(c, 3); !reflect.DeepEqual(got, forward) {
+		t.Errorf("Partition =\n%+v\nwant\n%+v", got, forward)
+	}
+	if got := PartitionBackward(c, 3); !reflect.DeepEqual(got, backward) {
+		t.Errorf("PartitionBackward =\n%+v\nwant\n%+v", got, backward)
+	}
+}
+
 func randomCircuit(rng *rand.Rand, qubits, gates int) *circuit.Circuit {
 	c := circuit.New(qubits)
 	for range gates {
@@ -62,8 +96,15 @@ func TestPartitionKeepsTheUnitary(t *testing.T) {
 	for seed := range uint64(6) {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		c := randomCircuit(rng, 5, 50)
-		for _, width := range []int{2, 3} {
+		for _, tc := range []struct {
+			width    int
+			backward bool
+		}{{2, false}, {3, false}, {2, true}, {3, true}} {
+			width := tc.width
 			blocks := Partition(c, width)
+			if tc.backward {
+				blocks = PartitionBackward(c, width)
+			}
 			total := 0
 			for i, b := range blocks {
 				if len(b.Qubits) > max(width, 3) {
@@ -77,7 +118,7 @@ func TestPartitionKeepsTheUnitary(t *testing.T) {
 			u, _ := c.Unitary()
 			v, _ := Assemble(c.Qubits, blocks).Unitary()
 			if d := circuit.Distance(u, v); d > 1e-12 {
-				t.Fatalf("seed %d width %d: reassembled circuit at distance %g", seed, width, d)
+				t.Fatalf("seed %d width %d backward %v: reassembled circuit at distance %g", seed, width, tc.backward, d)
 			}
 		}
 	}
