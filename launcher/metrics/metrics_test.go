@@ -136,8 +136,8 @@ func TestScrapeAfterWorkload(t *testing.T) {
 				t.Errorf("workers %d report %v tasks done and %v slots, want 3, 105, 6", workers, done, slots)
 			}
 			// Bytes before and after compression: plain frames cost their
-			// payload and a 6-byte header; compressed ones less than
-			// their payload.
+			// payload, a 6-byte header and, after the handshake, a 16-byte
+			// MAC tag; compressed ones less than their payload.
 			for _, dir := range []string{"in", "out"} {
 				payload := got[`qlaunch_wire_payload_bytes_total{direction="`+dir+`"}`]
 				onWire := got[`qlaunch_wire_bytes_total{direction="`+dir+`"}`]
@@ -148,8 +148,9 @@ func TestScrapeAfterWorkload(t *testing.T) {
 				}
 				switch comp {
 				case wire.CompressNone:
-					if onWire != payload+6*frames || compressed != 0 {
-						t.Errorf("%s: %v bytes on the wire, %v compressed frames; want payload %v + 6 × %v frames, none compressed", dir, onWire, compressed, payload, frames)
+					tags := (onWire - payload - 6*frames) / 16
+					if onWire != payload+6*frames+16*tags || tags < frames-8 || tags > frames || compressed != 0 {
+						t.Errorf("%s: %v bytes on the wire, %v compressed frames; want payload %v + 6 × %v frames + 16 × (all but the handshakes' few), none compressed", dir, onWire, compressed, payload, frames)
 					}
 				default:
 					if onWire >= payload/4 || compressed == 0 {
