@@ -110,7 +110,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		}
 		if *format == "text" && cf.ip == "" && e.getenv("QLAUNCH_ADDR") == "" {
 			// A server that grows the job by itself: its allocations too.
-			writeAllocations(ctx, e, addressFile(e, cf.addrFile, nil), cf.secretFile)
+			writeAllocations(ctx, e, e.stdout, "status", addressFile(e, cf.addrFile, nil), cf.secretFile)
 		}
 		return nil
 	}
