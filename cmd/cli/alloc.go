@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"log/slog"
 	"net"
@@ -86,13 +87,14 @@ func cmdAlloc(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	writeAllocTable(e, snap)
+	writeAllocTable(e.stdout, snap)
 	return nil
 }
 
-// writeAllocations prints the allocations of the server of addrFile
-// after its status, when it runs an allocator; nothing otherwise.
-func writeAllocations(ctx context.Context, e *env, addrFile, secretFile string) {
+// writeAllocations prints the allocations of the server of addrFile to w
+// after the report of command cmd (status, wait), when it runs an
+// allocator; nothing otherwise.
+func writeAllocations(ctx context.Context, e *env, w io.Writer, cmd, addrFile, secretFile string) {
 	rec, err := launcher.ReadAddressRecord(alloc.ControlFile(addrFile))
 	if err != nil {
 		return
@@ -106,22 +108,22 @@ func writeAllocations(ctx context.Context, e *env, addrFile, secretFile string) 
 		if out, err = alloc.Ask(ctx, rec.Addr, s, "list"); err == nil {
 			var snap alloc.Snapshot
 			if snap, err = alloc.DecodeSnapshot(out); err == nil {
-				fmt.Fprintln(e.stdout)
-				writeAllocTable(e, snap)
+				fmt.Fprintln(w)
+				writeAllocTable(w, snap)
 				return
 			}
 		}
 	}
-	fmt.Fprintf(e.stderr, "qlaunch: status: the allocations: %v\n", err)
+	fmt.Fprintf(e.stderr, "qlaunch: %s: the allocations: %v\n", cmd, err)
 }
 
 // writeAllocTable prints the allocator's list as a table.
-func writeAllocTable(e *env, s alloc.Snapshot) {
-	fmt.Fprintf(e.stdout, "scheduler %s, backlog %d tasks\n", s.Scheduler, s.Backlog)
+func writeAllocTable(w io.Writer, s alloc.Snapshot) {
+	fmt.Fprintf(w, "scheduler %s, backlog %d tasks\n", s.Scheduler, s.Backlog)
 	if s.Error != "" {
-		fmt.Fprintf(e.stdout, "stopped: %s\n", s.Error)
+		fmt.Fprintf(w, "stopped: %s\n", s.Error)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tPHASE\tRANKS\tSUBMITTED\tJOINED AFTER\tWHY")
 	for _, a := range s.Allocations {
 		joined := "-"

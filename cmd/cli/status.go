@@ -66,6 +66,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		"and done, tasks per second since the previous refresh (with --watch) and how\n"+
 		"long its parent has not heard from it (its last heartbeat's age). Ranks the\n"+
 		"server expected from the job's plan and has not got show as missing or lost.\n"+
+		"A worker rank its manager restarted shows how many times (RESTARTS).\n"+
 		"A server with an [alloc] table adds its allocations (as qlaunch alloc list).\n"+
 		"--format json prints one JSON object ({\"time\":…,\"ranks\":[…]}); with --watch,\n"+
 		"one a line.")
@@ -109,7 +110,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		}
 		if *format == "text" && cf.ip == "" && e.getenv("QLAUNCH_ADDR") == "" {
 			// A server that grows the job by itself: its allocations too.
-			writeAllocations(ctx, e, addressFile(e, cf.addrFile, nil), cf.secretFile)
+			writeAllocations(ctx, e, e.stdout, "status", addressFile(e, cf.addrFile, nil), cf.secretFile)
 		}
 		return nil
 	}
@@ -181,6 +182,10 @@ type statusRank struct {
 	// Alloc is the allocation (job id) the rank runs in, when the rank
 	// knows one: the ranks of a job that joined carry their own.
 	Alloc string `json:"alloc,omitempty"`
+	// Restarts is how many times the rank's parent started the rank's
+	// process again after it died ([workers] restarts, qlaunch manager
+	// --restarts); 0 for a rank never restarted or not supervised.
+	Restarts int `json:"restarts"`
 }
 
 // statusSnapshot is one status of the tree.
@@ -208,6 +213,7 @@ func makeSnapshot(now time.Time, rows []wire.RankStatus, prev *statusSnapshot) s
 		l := statusRank{
 			Rank: r.Rank, Parent: r.Parent, Depth: r.Depth, Role: r.Role, Host: r.Host, State: r.State.String(),
 			Queued: r.Queued, Done: r.Done, HeartbeatAge: r.Silent.Seconds(), Reason: r.Reason, Alloc: r.Alloc,
+			Restarts: r.Restarts,
 		}
 		if r.Since != 0 {
 			l.LostAt = time.Unix(0, r.Since).UTC().Format(time.RFC3339Nano)
@@ -274,13 +280,23 @@ func writeStatus(w io.Writer, snap statusSnapshot, format string, indent bool) e
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	// The allocation column shows when a rank knows its allocation.
 	allocs := slices.ContainsFunc(snap.Ranks, func(r statusRank) bool { return r.Alloc != "" })
-	alloc := func(r statusRank) string {
-		if !allocs {
-			return ""
+	// The restarts column shows when a rank was restarted.
+	restarts := slices.ContainsFunc(snap.Ranks, func(r statusRank) bool { return r.Restarts > 0 })
+	// tail returns row r's optional columns.
+	tail := func(r statusRank) string {
+		var b strings.Builder
+		if restarts {
+			b.WriteString("\t" + strconv.Itoa(r.Restarts))
 		}
-		return "\t" + cmp.Or(r.Alloc, "-")
+		if allocs {
+			b.WriteString("\t" + cmp.Or(r.Alloc, "-"))
+		}
+		return b.String()
 	}
 	fmt.Fprint(tw, "RANK\tROLE\tHOST\tSTATE\tSLOTS\tBUSY\tIDLE\tQUEUED\tRUNNING\tDONE\tTASKS/S\tHEARTBEAT")
+	if restarts {
+		fmt.Fprint(tw, "\tRESTARTS")
+	}
 	if allocs {
 		fmt.Fprint(tw, "\tALLOC")
 	}
@@ -294,7 +310,7 @@ func writeStatus(w io.Writer, snap statusSnapshot, format string, indent bool) e
 					why = "at " + t.Local().Format("15:04:05") + ": " + why
 				}
 			}
-			fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t%s%s\n", indent, r.Rank, r.Role, r.Host, r.State, why, alloc(r))
+			fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t%s%s\n", indent, r.Rank, r.Role, r.Host, r.State, why, tail(r))
 			continue
 		}
 		rate := "-"
@@ -306,7 +322,7 @@ func writeStatus(w io.Writer, snap statusSnapshot, format string, indent bool) e
 			beat = (time.Duration(r.HeartbeatAge * float64(time.Second))).Round(time.Millisecond).String() + " ago"
 		}
 		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s%s\n", indent, r.Rank, r.Role, r.Host, r.State,
-			r.Slots, r.Busy, r.Idle, r.Queued, r.Running, r.Done, rate, beat, alloc(r))
+			r.Slots, r.Busy, r.Idle, r.Queued, r.Running, r.Done, rate, beat, tail(r))
 	}
 	return tw.Flush()
 }

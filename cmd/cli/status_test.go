@@ -97,3 +97,37 @@ func TestStatusWatchSeparateValue(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusRestartsColumn: RESTARTS shows when a rank was restarted,
+// before ALLOC, on joined and departed rows alike; JSON always has the
+// count.
+func TestStatusRestartsColumn(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	rows := []wire.RankStatus{
+		{Rank: 0, Parent: -1, Role: "server", Host: "n0", Alloc: "56"},
+		{Rank: 1, Parent: 0, Depth: 1, Role: "worker", Host: "n0", Slots: 1, Restarts: 2, Alloc: "56"},
+		{Rank: 57000, Parent: 0, Depth: 1, Role: "manager", Host: "n1", State: wire.RankDrained, Since: t0.UnixNano(), Reason: "drained", Alloc: "57"},
+		{Rank: 3, Parent: 0, Depth: 1, Role: "worker", Host: "n2", State: wire.RankLost, Since: t0.UnixNano(), Reason: "EOF", Restarts: 3},
+	}
+	snap := makeSnapshot(t0, rows, nil)
+	var buf bytes.Buffer
+	if err := writeStatus(&buf, snap, "text", true); err != nil {
+		t.Fatal(err)
+	}
+	at := "at " + t0.Local().Format("15:04:05") + ": "
+	want := "RANK     ROLE     HOST  STATE    SLOTS  BUSY  IDLE  QUEUED  RUNNING  DONE  TASKS/S  HEARTBEAT             RESTARTS  ALLOC\n" +
+		"0        server   n0    joined   1      0     1     0       0        0     -        -                     0         56\n" +
+		"  1      worker   n0    joined   1      0     1     0       0        0     -        0s ago                2         56\n" +
+		"  57000  manager  n1    drained  -      -     -     -       -        -     -        " + at + "drained  0         57\n" +
+		"  3      worker   n2    lost     -      -     -     -       -        -     -        " + at + "EOF      3         -\n"
+	if buf.String() != want {
+		t.Errorf("text:\n%s\nwant:\n%s", buf.String(), want)
+	}
+	buf.Reset()
+	if err := writeStatus(&buf, snap, "json", false); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(buf.String(), `"restarts":`); n != len(rows) || !strings.Contains(buf.String(), `"restarts":3`) {
+		t.Errorf("json has %d restarts fields, want %d with rank 3's 3: %s", n, len(rows), buf.String())
+	}
+}

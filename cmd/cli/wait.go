@@ -17,6 +17,10 @@ import (
 // waitPoll is how often qlaunch wait asks again.
 const waitPoll = 200 * time.Millisecond
 
+// allocAskTimeout bounds the question for the allocations after a
+// timeout.
+const allocAskTimeout = 5 * time.Second
+
 // maxWaitRanks bounds --ranks (the report names every missing rank).
 const maxWaitRanks = 1 << 20
 
@@ -33,7 +37,8 @@ func cmdWait(ctx context.Context, e *env, args []string) error {
 		"writes its address to F.starting, where qlaunch wait finds it. It fails at\n"+
 		"once when the process --pid names (the launcher of the ranks) exits first,\n"+
 		"or a rank records its error in the rank error file ($QLAUNCH_ERROR_FILE),\n"+
-		"quoting the first rank's error.")
+		"quoting the first rank's error. A server with an [alloc] table adds its\n"+
+		"allocations to the report (as qlaunch alloc list).")
 	var cf clientFlags
 	cf.add(fs)
 	ranks := fs.Int("ranks", 0, "ranks to wait for, the server included (default: the whole tree)")
@@ -52,6 +57,7 @@ func cmdWait(ctx context.Context, e *env, args []string) error {
 	if *errorFile == "" {
 		*errorFile = e.getenv(errorFileEnv)
 	}
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	poll := time.NewTicker(waitPoll)
@@ -84,6 +90,13 @@ func cmdWait(ctx context.Context, e *env, args []string) error {
 				return err // interrupted
 			}
 			fmt.Fprintf(e.stderr, "qlaunch: wait: timed out after %v: %s", *timeout, last.report(*ranks))
+			if cf.ip == "" && e.getenv("QLAUNCH_ADDR") == "" {
+				// A server that grows the job by itself ([alloc]): its
+				// allocations say which ranks are still coming.
+				actx, cancel := context.WithTimeout(outer, allocAskTimeout)
+				writeAllocations(actx, e, e.stderr, "wait", addressFile(e, cf.addrFile, nil), cf.secretFile)
+				cancel()
+			}
 			return exitStatus(1)
 		case <-poll.C:
 		}

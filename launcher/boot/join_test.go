@@ -31,7 +31,8 @@ func TestJoinRankBase(t *testing.T) {
 // node with one worker rank) join a running tree under its server, with
 // numbers from the rank base and their job id; a map then runs on their
 // slots; when the allocation is signalled (Drain), its ranks drain and
-// leave, status shows them drained, and the first tree goes on serving.
+// leave, status shows them drained with their allocation, and the first
+// tree goes on serving.
 func TestJoinRunningTree(t *testing.T) {
 	tr := launchertest.Start(t, launchertest.Shape{Workers: []int{1}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -115,7 +116,9 @@ func TestJoinRunningTree(t *testing.T) {
 	if err := c.Drain([]int{57001}); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, c, 57001, wire.RankDrained)
+	if w := waitState(t, c, 57001, wire.RankDrained); w.Alloc != "57" {
+		t.Errorf("the drained worker rank's row: %+v, want its allocation 57", w)
+	}
 	close(drain)
 	wg.Wait()
 	for r, err := range errs {
@@ -123,7 +126,10 @@ func TestJoinRunningTree(t *testing.T) {
 			t.Errorf("joined rank %d after the drain: %v, want a clean stop", r, err)
 		}
 	}
-	waitState(t, c, 57000, wire.RankDrained)
+	// Its row at the server keeps the allocation its join said.
+	if m := waitState(t, c, 57000, wire.RankDrained); m.Alloc != "57" {
+		t.Errorf("the drained manager's row: %+v, want its allocation 57", m)
+	}
 	v, err := c.Wait(context.Background(), must(c.Submit(context.Background(), kernels.Task{Kernel: "echo", Args: []string{"still"}})))
 	if err != nil || string(v[0]) != "still" {
 		t.Fatalf("after the allocation left: %q %v", v, err)
@@ -131,8 +137,8 @@ func TestJoinRunningTree(t *testing.T) {
 }
 
 // waitState asks for the tree's status until rank leaves the joined state
-// (bounded), and checks that it is then in state want.
-func waitState(t *testing.T, c *client.Client, rank int, want wire.RankState) {
+// (bounded), checks that it is then in state want and returns its row.
+func waitState(t *testing.T, c *client.Client, rank int, want wire.RankState) wire.RankStatus {
 	t.Helper()
 	var last wire.RankStatus
 	for range 5000 {
@@ -152,6 +158,7 @@ func waitState(t *testing.T, c *client.Client, rank int, want wire.RankState) {
 	if last.State != want {
 		t.Fatalf("rank %d: %+v, want %v", rank, last, want)
 	}
+	return last
 }
 
 func must[T any](v T, err error) T {

@@ -33,7 +33,9 @@
 // into frames; sched's Action.Lost names the child a failed task was lost
 // with), readiness (ExpectRanks, the dialled children that joined), the
 // subtree reported up (wire.Join), status requests in flight, the lost
-// and drained children kept for status replies, the slots reserved for
+// and drained children kept for status replies (with their allocation, as
+// the child's join or status row said, and restart count), how many times
+// the Supervisor restarted each rank, the slots reserved for
 // supervised ranks being started again, draining and stopping, and the
 // counters a Monitor reads.
 //
@@ -66,6 +68,7 @@
 //	server kill -9, shutdown            stop.txt
 //	drain (qlaunch drain, self-drain)   drain.txt
 //	readiness, joins, status            readiness.txt, join.txt, status.txt
+//	restarts, allocations of departed   departed.txt
 //	work sharing                        steal.txt
 //
 // FuzzStep drives a server core with random event sequences and checks

@@ -71,11 +71,23 @@ func (c *Core) removePeer(p *peer, err error) {
 func (c *Core) recordGone(p *peer, state wire.RankState, reason string) {
 	c.lostRanks = append(c.lostRanks, wire.RankStatus{
 		Rank: p.hello.Rank, Parent: c.cfg.Rank, Depth: 1, Role: p.role, Host: p.hello.Host,
-		State: state, Since: c.now, Reason: reason,
+		State: state, Since: c.now, Reason: reason, Alloc: c.childAlloc(p), Restarts: c.restarts[p.hello.Rank],
 	})
 	if len(c.lostRanks) > lostLimit {
 		c.lostRanks = slices.Delete(c.lostRanks, 0, len(c.lostRanks)-lostLimit)
 	}
+}
+
+// childAlloc returns the allocation child p runs in: what it said (a
+// relay's join, its own status row), else, for a worker rank, this
+// relay's own: a worker rank's parent is a rank of its job (package boot:
+// only a job's top manager joins a running tree), and a worker's join
+// does not carry its allocation.
+func (c *Core) childAlloc(p *peer) string {
+	if p.alloc == "" && p.role == "worker" {
+		return c.cfg.Alloc
+	}
+	return p.alloc
 }
 
 // awaitExit holds back the loss of a supervised child whose connection
@@ -139,6 +151,7 @@ func (c *Core) timeout(id Peer, t Timer) {
 // again: its slots stay reserved for the replacement, or are given up.
 func (c *Core) rankExited(rank, slots int, cause string, restart bool) {
 	if restart {
+		c.restarts[rank]++
 		c.reserved[rank] = slots
 	} else {
 		delete(c.reserved, rank)
@@ -161,7 +174,7 @@ func (c *Core) rankExited(rank, slots int, cause string, restart bool) {
 		// cause goes to status replies.
 		for i := len(c.lostRanks) - 1; i >= 0; i-- {
 			if c.lostRanks[i].Rank == rank {
-				c.lostRanks[i].Reason = cause
+				c.lostRanks[i].Reason, c.lostRanks[i].Restarts = cause, c.restarts[rank]
 				break
 			}
 		}

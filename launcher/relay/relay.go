@@ -57,6 +57,9 @@ type peer struct {
 	exit     string
 	// draining: told to drain; its leave is clean once it holds no task.
 	draining bool
+	// alloc: the allocation (job id) the child said it runs in (its join,
+	// its own row of a status reply), kept for its row once it has left.
+	alloc string
 }
 
 type statusReq struct {
@@ -86,6 +89,7 @@ type Core struct {
 	now     int64
 
 	reserved   map[int]int // worker slots of supervised ranks being started again, by rank
+	restarts   map[int]int // times the Supervisor started each supervised rank again, by rank
 	status     map[uint64]*statusReq
 	nextStatus uint64
 	done       uint64
@@ -105,7 +109,7 @@ func New(cfg Config) *Core {
 	}
 	return &Core{
 		cfg: cfg, log: cfg.Logger, sched: sched.New(), peers: make(map[Peer]*peer),
-		reserved: make(map[int]int), status: make(map[uint64]*statusReq),
+		reserved: make(map[int]int), restarts: make(map[int]int), status: make(map[uint64]*statusReq),
 	}
 }
 
@@ -490,6 +494,9 @@ func (c *Core) message(p *peer, k wire.Kind, b []byte) error {
 				return err
 			}
 			p.ranks, p.slots = j.Ranks, j.Slots
+			if j.Alloc != "" {
+				p.alloc = j.Alloc
+			}
 			c.sched.AddChild(p.id, j.Slots)
 			if _, ok := c.reserved[p.hello.Rank]; ok && j.Slots > 0 {
 				// The replacement of a supervised rank joined.

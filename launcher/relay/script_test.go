@@ -473,24 +473,35 @@ func (r *runner) frameBody(a *args) (wire.Kind, []byte) {
 		}
 		return wire.KindCancel, wire.AppendCancel(nil, ids)
 	case "join":
-		return wire.KindJoin, wire.AppendJoin(nil, &wire.Join{Ranks: a.int("ranks", 1), Slots: a.int("slots", 0)})
+		return wire.KindJoin, wire.AppendJoin(nil, &wire.Join{Ranks: a.int("ranks", 1), Slots: a.int("slots", 0), Alloc: a.str("alloc", "")})
 	case "load":
 		return wire.KindLoad, wire.AppendLoad(nil, &wire.Load{Idle: a.int("idle", 0), Queued: a.int("queued", 0)})
 	case "status":
 		return wire.KindStatus, wire.AppendStatus(nil, &wire.Status{ID: uint64(a.int("id", 1))})
 	case "status-reply":
-		// Rows RANK:ROLE:HOST[:lost] …, the child's own first.
+		// Rows RANK:ROLE:HOST[:lost][:alloc=JOB][:restarts=N] …, the
+		// child's own first.
 		s := wire.Status{ID: uint64(a.int("id", 1)), Reply: true}
 		for i, row := range rest {
 			f := strings.Split(row, ":")
 			if len(f) < 3 {
-				r.fatalf("status row %q: want RANK:ROLE:HOST[:lost]", row)
+				r.fatalf("status row %q: want RANK:ROLE:HOST[:lost][:alloc=JOB][:restarts=N]", row)
 			}
 			rank, _ := strconv.Atoi(f[0])
 			// The first row is the child's own, the others its subtree's.
 			rs := wire.RankStatus{Rank: rank, Role: f[1], Host: f[2], Depth: min(i, 1)}
-			if len(f) > 3 && f[3] == "lost" {
-				rs.State, rs.Depth, rs.Reason = wire.RankLost, 1, "lost below"
+			for _, opt := range f[3:] {
+				k, v, _ := strings.Cut(opt, "=")
+				switch k {
+				case "lost":
+					rs.State, rs.Depth, rs.Reason = wire.RankLost, 1, "lost below"
+				case "alloc":
+					rs.Alloc = v
+				case "restarts":
+					rs.Restarts, _ = strconv.Atoi(v)
+				default:
+					r.fatalf("status row %q: unknown field %q; want lost, alloc=JOB or restarts=N", row, opt)
+				}
 			}
 			s.Ranks = append(s.Ranks, rs)
 		}
@@ -639,6 +650,9 @@ func formatFrame(k wire.Kind, body []byte) string {
 		var j wire.Join
 		_ = wire.DecodeJoin(body, &j)
 		fmt.Fprintf(&b, " ranks=%d slots=%d", j.Ranks, j.Slots)
+		if j.Alloc != "" {
+			fmt.Fprintf(&b, " alloc=%s", j.Alloc)
+		}
 	case wire.KindLoad:
 		var l wire.Load
 		_ = wire.DecodeLoad(body, &l)
@@ -707,6 +721,9 @@ func formatRows(rows []wire.RankStatus) string {
 		}
 		if r.Alloc != "" {
 			fmt.Fprintf(&b, " alloc=%s", r.Alloc)
+		}
+		if r.Restarts != 0 {
+			fmt.Fprintf(&b, " restarts=%d", r.Restarts)
 		}
 		if r.Reason != "" {
 			fmt.Fprintf(&b, " %q", r.Reason)

@@ -41,6 +41,7 @@ func (c *Core) reportJoin() {
 		return
 	}
 	j := c.subtree()
+	j.Alloc = c.cfg.Alloc
 	if c.parent == nil || j == c.lastJoin {
 		return
 	}
@@ -129,8 +130,14 @@ func (c *Core) onStatus(p *peer, b []byte) error {
 		delete(req.waiting, p.id)
 		for _, r := range s.Ranks {
 			if r.Depth == 0 && r.State == wire.RankJoined {
-				// The child itself: how long it had been silent when asked.
+				// The child itself: how long it had been silent when asked,
+				// and how often this relay's Supervisor restarted it; its
+				// allocation is kept for its row once it has left.
 				r.Silent = req.silent[p.id]
+				r.Restarts = max(r.Restarts, c.restarts[r.Rank])
+				if r.Alloc != "" {
+					p.alloc = r.Alloc
+				}
 			}
 			r.Depth++
 			req.ranks = append(req.ranks, r)

@@ -44,6 +44,8 @@ func TestStatusAllocRoundTrip(t *testing.T) {
 		{Rank: 0, Parent: -1, Role: "server", Host: "n1", Alloc: "56"},
 		{Rank: 57001, Parent: 0, Role: "manager", Host: "n2", Alloc: "57"},
 		{Rank: 57002, Parent: 57001, Role: "worker", Host: "n2", State: RankDrained, Since: 9, Reason: "drained"},
+		{Rank: 57003, Parent: 57001, Role: "worker", Host: "n2", Restarts: 2},
+		{Rank: 57004, Parent: 57001, Role: "worker", Host: "n3", State: RankLost, Alloc: "57", Restarts: 3},
 	}}
 	var got Status
 	if err := DecodeStatus(AppendStatus(nil, &st), &got); err != nil || !reflect.DeepEqual(got, st) {

@@ -439,6 +439,10 @@ type RankStatus struct {
 	// took.
 	Kept     uint64
 	HandedUp uint64
+	// Restarts is how many times the rank's parent started the rank's
+	// process again after it died (its Supervisor's restarts, [workers]
+	// restarts); 0 for a rank never restarted or not supervised.
+	Restarts int
 }
 
 // RankState is a rank's state in a status reply.
@@ -514,13 +518,18 @@ func AppendStatus(dst []byte, s *Status) []byte {
 		ext = binary.AppendVarint(ext, r.Since)
 		ext = appendString(ext, r.Reason)
 		ext = binary.AppendUvarint(ext, uint64(max(r.Silent, 0)))
+		// Trailing fields are optional: each is written when it, or a
+		// field after it, is set.
 		paths := r.Kept != 0 || r.HandedUp != 0
-		if r.Alloc != "" || paths {
+		if r.Alloc != "" || paths || r.Restarts != 0 {
 			ext = appendString(ext, r.Alloc)
 		}
-		if paths {
+		if paths || r.Restarts != 0 {
 			ext = binary.AppendUvarint(ext, r.Kept)
 			ext = binary.AppendUvarint(ext, r.HandedUp)
+		}
+		if r.Restarts != 0 {
+			ext = binary.AppendUvarint(ext, uint64(max(r.Restarts, 0)))
 		}
 		dst = appendBytes(dst, ext)
 	}
@@ -600,6 +609,9 @@ func decodeRankExt(b []byte, r *RankStatus, outer *decoder) {
 		r.Kept = d.uvarint("status kept")
 		r.HandedUp = d.uvarint("status handed up")
 	}
+	if d.err == nil && len(d.b) > 0 {
+		r.Restarts = d.int("status restarts")
+	}
 	if d.err != nil {
 		outer.err, outer.b = d.err, nil
 	}
@@ -636,12 +648,21 @@ func DecodeLoad(b []byte, l *Load) error {
 type Join struct {
 	Ranks int
 	Slots int
+	// Alloc is the allocation (job id) of the rank that sends the join,
+	// "" outside one; its parent keeps it for the rank's rows once it has
+	// left (drained or lost). It is written only when set, after the
+	// counts, so a join without it is the first encoding.
+	Alloc string
 }
 
 // AppendJoin appends the encoding of j.
 func AppendJoin(dst []byte, j *Join) []byte {
 	dst = binary.AppendUvarint(dst, uint64(j.Ranks))
-	return binary.AppendUvarint(dst, uint64(j.Slots))
+	dst = binary.AppendUvarint(dst, uint64(j.Slots))
+	if j.Alloc != "" {
+		dst = appendString(dst, j.Alloc)
+	}
+	return dst
 }
 
 // DecodeJoin decodes a join message into j.
@@ -649,6 +670,10 @@ func DecodeJoin(b []byte, j *Join) error {
 	d := decoder{b: b}
 	j.Ranks = d.int("join ranks")
 	j.Slots = d.int("join slots")
+	j.Alloc = ""
+	if d.err == nil && len(d.b) > 0 {
+		j.Alloc = d.string("join alloc")
+	}
 	return d.end("join")
 }
 

@@ -129,8 +129,11 @@ func TestOtherMessages(t *testing.T) {
 		t.Fatalf("load: %+v %v", l, err)
 	}
 	var j Join
-	if err := DecodeJoin(AppendJoin(nil, &Join{Ranks: 4, Slots: 8}), &j); err != nil || j != (Join{4, 8}) {
+	if err := DecodeJoin(AppendJoin(nil, &Join{Ranks: 4, Slots: 8}), &j); err != nil || j != (Join{Ranks: 4, Slots: 8}) {
 		t.Fatalf("join: %+v %v", j, err)
+	}
+	if err := DecodeJoin(AppendJoin(nil, &Join{Ranks: 3, Slots: 2, Alloc: "57"}), &j); err != nil || j != (Join{Ranks: 3, Slots: 2, Alloc: "57"}) {
+		t.Fatalf("join with its allocation: %+v %v", j, err)
 	}
 	if s, err := DecodeText(AppendText(nil, "SIGINT")); err != nil || s != "SIGINT" {
 		t.Fatalf("text: %q %v", s, err)
@@ -153,7 +156,9 @@ func FuzzDecodeMessages(f *testing.F) {
 	f.Add(AppendStatus(nil, &Status{ID: 1, Reply: true, Ranks: []RankStatus{{Rank: 1}}}))
 	f.Add(AppendStatus(nil, &Status{ID: 2, Reply: true, Ranks: []RankStatus{{Rank: 1, Host: "n1", State: RankLost, Since: 5, Reason: "reset", Silent: 7}, {Rank: 2, State: RankMissing}}}))
 	f.Add(AppendStatus(nil, &Status{ID: 3, Reply: true, Ranks: []RankStatus{{Rank: 1, Kept: 100000, HandedUp: 12}}}))
+	f.Add(AppendStatus(nil, &Status{ID: 3, Reply: true, Ranks: []RankStatus{{Rank: 1, State: RankLost, Alloc: "57", Restarts: 2}, {Rank: 2, Restarts: 1}}}))
 	f.Add(AppendLoad(nil, &Load{Idle: 1}))
+	f.Add(AppendJoin(nil, &Join{Ranks: 2, Slots: 4, Alloc: "57"}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var task Task
 		if DecodeTask(b, &task) == nil {
@@ -183,7 +188,12 @@ func FuzzDecodeMessages(f *testing.F) {
 		var ld Load
 		_ = DecodeLoad(b, &ld)
 		var j Join
-		_ = DecodeJoin(b, &j)
+		if DecodeJoin(b, &j) == nil {
+			var again Join
+			if err := DecodeJoin(AppendJoin(nil, &j), &again); err != nil || again != j {
+				t.Fatalf("join round trip: %+v %+v %v", j, again, err)
+			}
+		}
 		_, _ = DecodeText(b)
 	})
 }
@@ -210,7 +220,7 @@ func TestStatusExtension(t *testing.T) {
 		{"later fields", func() []byte {
 			b := base()
 			for range st.Ranks {
-				b = append(b, 10, byte(RankLost), 2, 0, 0, 0, 5, 7, 0xAA, 0xBB, 0xCC) // alloc "", kept 5, handed up 7, then unknown bytes
+				b = append(b, 11, byte(RankLost), 2, 0, 0, 0, 5, 7, 3, 0xAA, 0xBB, 0xCC) // alloc "", kept 5, handed up 7, restarts 3, then unknown bytes
 			}
 			return b
 		}(), func() Status {
@@ -218,7 +228,7 @@ func TestStatusExtension(t *testing.T) {
 			w.Ranks = append([]RankStatus(nil), st.Ranks...)
 			for i := range w.Ranks {
 				w.Ranks[i].State, w.Ranks[i].Since = RankLost, 1
-				w.Ranks[i].Kept, w.Ranks[i].HandedUp = 5, 7
+				w.Ranks[i].Kept, w.Ranks[i].HandedUp, w.Ranks[i].Restarts = 5, 7, 3
 			}
 			return w
 		}()},
