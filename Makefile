@@ -33,16 +33,27 @@ demo: build ## the main job: synthesise a Toffoli gate on a runtime started here
 deps: ## install what the tests need (Debian packages, staticcheck, the SLURM lab); needs root
 	.ci/deps
 
+# make check's two test lanes; together they run every test (see README,
+# "Testing"). The race lane (test) runs every package; tests of numeric
+# results that exercise no concurrency, and the largest inputs of
+# single-goroutine code, skip or shrink there (raceEnabled in the package's
+# race_test.go says which and why) and run in full in the one-CPU lane.
+# The one-CPU lane (test-cpu1, GOMAXPROCS=1 in the test binary, no race
+# detector) catches code that assumes parallelism; it leaves out ./lab,
+# whose tests only start and wait for SLURM jobs of binaries built the same
+# way in either lane, so a second run would repeat the race lane's.
+CPU1_PKGS = $(shell $(GO) list ./... | grep -v '/lab$$')
+
 .PHONY: test
-test: ## run every test with the race detector
+test: ## the race lane: every test of every package with the race detector
 	$(GO) test -race -timeout 30m ./...
 
 .PHONY: test-cpu1
-test-cpu1: ## run the tests once more on one CPU, without the race detector
-	$(GO) test -cpu=1 -timeout 30m ./...
+test-cpu1: ## the one-CPU lane: the tests once more on one CPU without the race detector, in full (all but ./lab)
+	$(GO) test -cpu=1 -timeout 30m $(CPU1_PKGS)
 
 .PHONY: fuzz-short
-fuzz-short: ## run every fuzz target briefly (FUZZTIME each)
+fuzz-short: ## run every fuzz target briefly (FUZZTIME each; one instrumented test binary per package)
 	FUZZTIME=$(FUZZTIME) .ci/fuzz-short
 
 .PHONY: fuzz-long
@@ -78,7 +89,7 @@ RELREPORT ?= $(CURDIR)/bin/reliability.tsv
 .PHONY: reliability
 reliability: ## fault matrix, exactly-once, hostile input, short soak on real processes; prints a table
 	@mkdir -p $(dir $(RELREPORT)); rm -f $(RELREPORT)
-	@QLAUNCH_RELIABILITY_REPORT=$(RELREPORT) $(GO) test -race -count=1 -timeout 10m ./reliability/; s=$$?; \
+	@QLAUNCH_CHAOS_RUNS=20 QLAUNCH_RELIABILITY_REPORT=$(RELREPORT) $(GO) test -race -count=1 -timeout 10m ./reliability/; s=$$?; \
 	  $(GO) run ./reliability/reldriver table $(RELREPORT); exit $$s
 
 .PHONY: reliability-long

@@ -22,18 +22,31 @@ import (
 // two worker ranks) and manual trees (qlaunch manager -n and a server),
 // alternately. Every run must give every task's result (each task is
 // retryable, and the runtime replaces what it started), within a bound,
-// and leave no process and no zombie behind. 20 short runs by default;
-// QLAUNCH_SOAK=1 (make reliability-long) runs 100 longer ones.
+// and leave no process and no zombie behind. In go test ./... 10 short
+// runs, seeds 0-9 with the race detector and 10-19 without (make check's
+// two lanes: 20 seeds in all); QLAUNCH_CHAOS_RUNS=N runs seeds 0 to N-1
+// (make reliability: 20); QLAUNCH_SOAK=1 (make reliability-long) runs 100
+// longer ones.
 func TestChaos(t *testing.T) {
 	t.Parallel()
-	runs, tasks, faults := 20, 300, 2
-	if os.Getenv("QLAUNCH_SOAK") == "1" {
-		runs, tasks, faults = 100, 3000, 3
+	first, runs, tasks, faults := 0, 10, 300, 2
+	if !raceEnabled {
+		first = 10
 	}
-	rec := newRecord(t, fmt.Sprintf("chaos: %d seeded runs, kill -9 / SIGSTOP of worker ranks", runs))
+	if v := os.Getenv("QLAUNCH_CHAOS_RUNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("QLAUNCH_CHAOS_RUNS=%q: want a number of runs, 1 or more", v)
+		}
+		first, runs = 0, n
+	}
+	if os.Getenv("QLAUNCH_SOAK") == "1" {
+		first, runs, tasks, faults = 0, 100, 3000, 3
+	}
+	rec := newRecord(t, fmt.Sprintf("chaos: %d seeded runs (seeds %d-%d), kill -9 / SIGSTOP of worker ranks", runs, first, first+runs-1))
 	var detect []time.Duration
 	var restarts, deaths int
-	for seed := range runs {
+	for seed := first; seed < first+runs; seed++ {
 		r := chaosRun(t, uint64(seed), tasks, faults)
 		detect = append(detect, r.detect...)
 		restarts += r.restarts

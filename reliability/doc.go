@@ -17,7 +17,8 @@
 // and replaced, retryable tasks retried on it, others fail naming the rank
 // and the signal; with restarts off a later task fails within 1 s saying
 // that no worker slot is left. A client that never reads is dropped while
-// another is served. The chaos test (20 seeded runs; 100 longer ones with
+// another is served. The chaos test (20 seeded runs: make check's race and
+// one-CPU lanes run 10 each, make reliability all 20; 100 longer ones with
 // QLAUNCH_SOAK=1) kills and stops worker ranks at random during maps of
 // retryable tasks and checks that every task gives its result and that no
 // process or zombie is left.

@@ -121,6 +121,7 @@ func BenchmarkCompileSet(b *testing.B) {
 // optimal three CNOTs per bond and step, and no level does worse than the
 // one below it.
 func TestCompileLevels(t *testing.T) {
+	numericOnlyInOneLane(t)
 	in := circuitgen.Heisenberg(3, 1) // 2 bonds of 6 CNOTs
 	levels := []int{1, 2, 3}          // 4 adds 4-qubit passes, degenerate on 3 qubits
 	prev := in.CNOTs()

@@ -32,6 +32,19 @@ func writeTopology(t *testing.T, dir string, ranks, slots int) string {
 	return p
 }
 
+// numericOnlyInOneLane skips t under the race detector: t checks what a
+// compile computes (counts, gate sets, mappings, classical operations), not
+// how tasks run concurrently, and runs in full in the lane without the
+// detector (make test-cpu1), where it is 5-10 times cheaper. The race lane
+// watches the same in-process runtime and compile path through
+// TestCompileSameOnEveryTree.
+func numericOnlyInOneLane(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("numeric checks, no concurrency: run in the lane without the race detector (make test-cpu1)")
+	}
+}
+
 // TestCompileSameOnEveryTree compiles one circuit with one seed in this
 // process (--local), on attached runtimes of one worker rank and of two
 // (qlaunch run … -- qlaunch compile), and on a two-level in-process tree
@@ -48,7 +61,16 @@ func TestCompileSameOnEveryTree(t *testing.T) {
 	if err := os.WriteFile(inPath, []byte(circuit.FormatQASM(in)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"compile", inPath, "--seed", "7", "--level", "2", "--gates", "cz,rz,sx"}
+	// Level 2 resynthesises three-qubit blocks, numeric work that the race
+	// detector slows 5-10 times and that races nothing: under it, level 1
+	// (two-qubit blocks, still one task each, placed by the runtime) gives
+	// the detector the same trees, clients and block tasks to watch, and
+	// level 2 runs in the lane without it (make test-cpu1).
+	level := 2
+	if raceEnabled {
+		level = 1
+	}
+	args := []string{"compile", inPath, "--seed", "7", "--level", strconv.Itoa(level), "--gates", "cz,rz,sx"}
 	outputs := map[string][]byte{}
 	local := filepath.Join(dir, "local.qasm")
 	if code, _, stderr := numericRun(t, append(args, "--local", "-o", local)...); code != 0 {
@@ -78,7 +100,7 @@ func TestCompileSameOnEveryTree(t *testing.T) {
 	// Two levels: the server, two managers, three worker ranks.
 	tr := launchertest.Start(t, launchertest.Shape{Managers: []launchertest.Shape{{Workers: []int{1}}, {Workers: []int{1, 1}}}},
 		launchertest.Options{Kernels: resynth.Kernels()})
-	c, err := compileCircuit(context.Background(), tr.Client(), compileJob{in: in, seed: 7, level: 2, gates: "cz,rz,sx"})
+	c, err := compileCircuit(context.Background(), tr.Client(), compileJob{in: in, seed: 7, level: level, gates: "cz,rz,sx"})
 	if err != nil {
 		t.Fatalf("2-level tree: %v", err)
 	}

@@ -178,6 +178,7 @@ func TestCompileLocal(t *testing.T) {
 // otherwise, and the JSON report has the fields of a compile for a
 // machine.
 func TestCompileKeepsMeasurementsAndRetargets(t *testing.T) {
+	numericOnlyInOneLane(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.qasm")
 	src := "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[3];\ncreg c[2];\ncreg flag[1];\n" +
@@ -239,6 +240,7 @@ func TestCompileKeepsMeasurementsAndRetargets(t *testing.T) {
 // the output equals the input followed by that permutation (the command
 // checks it and exits 1 otherwise; here the check is redone).
 func TestCompileMapsToCouplingGraphs(t *testing.T) {
+	numericOnlyInOneLane(t)
 	dir := t.TempDir()
 	src := "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[4];\ncreg c[4];\nh q[0];\ncx q[0],q[3];\nt q[3];\nccx q[1],q[3],q[0];\n" +
 		"cx q[0],q[2];\nrz(0.3) q[2];\ncx q[3],q[0];\nmeasure q -> c;\n"
@@ -364,6 +366,7 @@ func TestCompileTestCircuits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles whole circuits")
 	}
+	numericOnlyInOneLane(t)
 	dir := t.TempDir()
 	for _, name := range []string{"qft4.qasm"} {
 		out := filepath.Join(dir, name)

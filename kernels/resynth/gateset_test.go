@@ -239,6 +239,11 @@ func TestResynthGateSets(t *testing.T) {
 			bq := 2
 			if spec == "cx,u3" || spec == "cz,rz,sx" {
 				bq = 3
+				if raceEnabled {
+					// What is checked is numeric; the race detector
+					// watches the same runtime in the other gate sets.
+					t.Skip("three-qubit blocks: checked in the lane without the race detector (make test-cpu1)")
+				}
 			}
 			src := mixed(rand.New(rand.NewPCG(9, 9)), spec == "cx,u3")
 			in, err := circuit.ParseQASM(src)

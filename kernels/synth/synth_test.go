@@ -106,6 +106,12 @@ func TestSynthesizeIsDeterministic(t *testing.T) {
 		{"toffoli", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if raceEnabled && tc.name == "toffoli" {
+				// The largest search: the smaller cases give the race
+				// detector the same 1- and 2-slot runtimes to watch, and
+				// the lane without it (make test-cpu1) runs this one.
+				t.Skip("toffoli is checked in the lane without the race detector")
+			}
 			target, err := Target(tc.name)
 			if err != nil {
 				t.Fatal(err)
