@@ -157,8 +157,9 @@ class Executor:
             while blk.reply is None:
                 if not self.inbox:
                     self.flush()
-                    if not self.receive():
-                        os._exit(0)  # the kernel closed the pipe: the rank is gone
+                    while not self.inbox:  # a read may bring part of a message
+                        if not self.receive():
+                            os._exit(0)  # the kernel closed the pipe: the rank is gone
                 typ, tid, body = self.inbox.popleft()
                 if typ == RUN:
                     self.deferred.append((typ, tid, body))
@@ -383,8 +384,9 @@ class Executor:
             else:
                 if not inbox:
                     self.flush()
-                    if not self.receive():
-                        return
+                    while not inbox:  # a read may bring part of a message
+                        if not self.receive():
+                            return
                     last = clock()
                 typ, tid, body = inbox.popleft()
             self.handle(typ, tid, body)

@@ -246,6 +246,12 @@ class InTaskTest(unittest.TestCase):
         self.assertEqual(self.client.submit(helpers.plain_submit_retry, 7).result(60), 49)
         self.assertEqual(self.client.submit(helpers.map_retry, 5).result(60), [0, 1, 4, 9, 16])
 
+    def test_messages_longer_than_a_read(self):
+        # The executor reads at most 256 KiB at a time: a task and a resume
+        # reply longer than that arrive in parts.
+        self.assertEqual(self.client.submit(len, b"x" * (1 << 20)).result(60), 1 << 20)
+        self.assertEqual(self.client.submit(helpers.map_noops, 30000).result(120), 30000)
+
     def test_get_runtime_outside_a_task(self):
         with self.assertRaises(RuntimeError):
             qlaunch.get_runtime()
