@@ -58,6 +58,29 @@
 // tasks whose waits the kernel goroutine serves one after another (their
 // children were all submitted before the first wait, so the waits overlap).
 //
+// # Blocking waits
+//
+// A plain (def) task cannot await: it calls a future's result(), and the
+// executor blocks in it. Its wait request carries a blocking flag; the
+// kernel serves it as any wait (once the executor's sync is echoed, the
+// slot given back), and also counts the executor blocked meanwhile, so
+// that no other task is given to it: the pool starts another executor.
+// Nested blocking waits thus hold one interpreter per blocked task, never
+// a slot, and fork-join of plain tasks of any depth runs on one slot. While
+// blocked, the executor holds the runs of its batch that come after the
+// task (they run, in order, once it ends; one cancelled meanwhile is
+// dropped and acknowledged), echoes syncs, and steps resumed async tasks
+// above the blocked frame: they cannot block, since an await never does
+// and result() inside a coroutine is refused (it would stack a block on a
+// block, the outer one's resume waiting behind the inner one's children).
+// A cancel of the blocked task raises qlaunch.CancelledError in it.
+//
+// # Retryable children
+//
+// A task's map message of type msgMapRetry (submit/map with retry=True, or
+// a function marked qlaunch.retryable) makes its children tasks of the
+// retryable twin (RetryName): placed again when their rank is lost.
+//
 // A task cancelled while its Python code runs keeps its executor counted
 // as running until the executor acknowledges (it cannot be interrupted
 // between bytecodes), so no other task queues behind it; a suspended
@@ -74,7 +97,8 @@
 // that started the executor: the executor adds them before it imports
 // qlaunch, so the package need not be installed where the client found it
 // on its path), and the executor answers with a hello (task 0, body: the
-// protocol version as text); see msg.go for the types and bodies. A sync
+// protocol version as text, "qlaunch-executor 3"); see msg.go for the
+// types and bodies. A sync
 // message (type 12, the batch's sync id) is echoed by the executor when it
 // reaches it. The executor handles every message one read brings before it
 // writes its replies. Values cross the pipe as

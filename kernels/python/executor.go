@@ -20,6 +20,10 @@ type executor struct {
 	r   *os.File // from Python (its fd 4)
 
 	running int // tasks running on it, not suspended; guarded by Pool.mu
+	// blocked counts the waits its tasks block the whole interpreter on (a
+	// plain task's result()): no other task is given to it meanwhile, so
+	// the pool starts another executor instead. Guarded by Pool.mu.
+	blocked int
 
 	wmu      sync.Mutex // serialises writes; guards lastPath and wbuf
 	lastPath string

@@ -318,7 +318,7 @@ func (b *batch) handle(m message) {
 		default:
 			b.finish(i, nil, errors.New(string(m.body[1:])))
 		}
-	case msgMap:
+	case msgMap, msgMapRetry:
 		fid, rest, err := cutU32(m.body)
 		if err != nil {
 			b.finish(i, nil, err)
@@ -331,8 +331,12 @@ func (b *batch) handle(m message) {
 		}
 		ts := make([]kernels.Task, len(payloads))
 		args := []string{t.path}
+		kernel := Name
+		if m.typ == msgMapRetry {
+			kernel = RetryName
+		}
 		for j, pl := range payloads {
-			ts[j] = kernels.Task{Kernel: Name, Args: args, Payload: pl}
+			ts[j] = kernels.Task{Kernel: kernel, Args: args, Payload: pl}
 		}
 		if t.futures == nil {
 			t.futures = make(map[uint32]*childFuture)
@@ -392,7 +396,9 @@ func (b *batch) waitContext(i int) (context.Context, func()) {
 }
 
 // serveWait serves one wait or next request of a task, with the executor
-// idle: its slot is given back while the runtime waits.
+// idle: its slot is given back while the runtime waits. A blocking wait (a
+// plain task's result()) also marks the executor blocked meanwhile, so
+// that no other task is given to it.
 func (b *batch) serveWait(m message) {
 	i := int(m.id - b.base)
 	t := &b.tasks[i]
@@ -400,7 +406,7 @@ func (b *batch) serveWait(m message) {
 		return
 	}
 	ctx, rt := t.call.Ctx, t.call.Runtime
-	fid, _, err := cutU32(m.body)
+	fid, blocking, err := decodeWait(m.body)
 	if err != nil {
 		b.finish(i, nil, err)
 		return
@@ -414,7 +420,7 @@ func (b *batch) serveWait(m message) {
 		reply = appendErrReply(nil, replyError, cf.err.Error())
 	default:
 		wctx, stop := b.waitContext(i)
-		b.p.suspend(b.ex)
+		b.p.suspendWait(b.ex, blocking)
 		var err error
 		if m.typ == msgWait {
 			var vals [][]byte
@@ -425,7 +431,7 @@ func (b *batch) serveWait(m message) {
 			rs, err = rt.Next(wctx, cf.f)
 			reply = nextReply(rs, err)
 		}
-		b.p.resume(b.ex)
+		b.p.resumeWait(b.ex, blocking)
 		other := err != nil && wctx.Err() != nil && ctx.Err() == nil
 		stop()
 		if other {
@@ -605,7 +611,7 @@ func (p *Pool) acquire(path string) (*executor, error) {
 			return nil, errors.New("python: the worker rank is shutting down")
 		}
 		for _, ex := range p.execs {
-			if ex.running == 0 && !ex.dead.Load() {
+			if ex.running == 0 && ex.blocked == 0 && !ex.dead.Load() {
 				ex.running++
 				p.mu.Unlock()
 				return ex, nil
@@ -647,9 +653,24 @@ func (p *Pool) suspend(ex *executor) {
 	p.mu.Unlock()
 }
 
-func (p *Pool) resume(ex *executor) {
+// suspendWait counts a task of ex as waiting, and ex as blocked when the
+// wait blocks the interpreter.
+func (p *Pool) suspendWait(ex *executor, blocking bool) {
+	p.mu.Lock()
+	ex.running--
+	if blocking {
+		ex.blocked++
+	}
+	p.mu.Unlock()
+}
+
+// resumeWait undoes suspendWait.
+func (p *Pool) resumeWait(ex *executor, blocking bool) {
 	p.mu.Lock()
 	ex.running++
+	if blocking {
+		ex.blocked--
+	}
 	p.mu.Unlock()
 }
 

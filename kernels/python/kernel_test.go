@@ -352,3 +352,54 @@ func TestKernelBatchCancelDuringWait(t *testing.T) {
 		t.Errorf("the cancelled call was reported after call 0's wait ended, want while it was served")
 	}
 }
+
+// TestInTaskRetryKernel runs tasks on a registry that holds only the
+// retryable twin: a child submitted in-task with retry=True is a task of
+// RetryName (it runs), one without is a task of the plain kernel (unknown
+// there), so the retry flag reaches the child's kernel name.
+func TestInTaskRetryKernel(t *testing.T) {
+	p, path := newPool(t)
+	reg, err := kernels.NewRegistry(p.RetryableKernel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pls, want := payloads(t, path, "plain_submit_retry(4)|16", "map_retry(3)|[0, 1, 4]", "plain_submit_plain(4)|")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rt := kerneltest.New(reg, 1)
+	for i, name := range []string{"plain_submit_retry", "map_retry"} {
+		out, err := rt.Run(ctx, kernels.Task{Kernel: python.RetryName, Args: []string{path}, Payload: pls[i]})
+		if err != nil || string(out) != string(want[i]) {
+			t.Errorf("%s: got %x, %v; want %x", name, out, err, want[i])
+		}
+	}
+	_, err = rt.Run(ctx, kernels.Task{Kernel: python.RetryName, Args: []string{path}, Payload: pls[2]})
+	if err == nil || !strings.Contains(err.Error(), "unknown kernel") {
+		t.Errorf("a child without retry on a registry of the retryable kernel alone: got %v, want unknown kernel", err)
+	}
+}
+
+// TestPlainTaskBlockingWait runs plain (def) tasks that wait on their
+// children with result() on one slot: each blocked task holds its
+// interpreter, not the slot, so nested fork-join completes, and the pool
+// has started more executors than slots.
+func TestPlainTaskBlockingWait(t *testing.T) {
+	p, path := newPool(t)
+	reg, err := kernels.NewRegistry(p.Kernel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pls, want := payloads(t, path, "plain_map(5)|30", "plain_nested(3, 2)|9", "async_over_plain(2, 3)|10")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rt := kerneltest.New(reg, 1)
+	for i, name := range []string{"plain_map", "plain_nested", "async_over_plain"} {
+		out, err := rt.Run(ctx, kernels.Task{Kernel: python.Name, Args: []string{path}, Payload: pls[i]})
+		if err != nil || string(out) != string(want[i]) {
+			t.Errorf("%s: got %x, %v; want %x", name, out, err, want[i])
+		}
+	}
+	if n := len(p.Executors()); n < 2 {
+		t.Errorf("%d executor(s) after blocking waits on one slot; want one per blocked level", n)
+	}
+}

@@ -9,7 +9,7 @@ import (
 
 // Message types of the pipe protocol. Go → Python: msgRun, msgPath,
 // msgResume, msgCancelTask, msgSync. Python → Go: msgHello, msgDone, msgMap,
-// msgWait, msgNext, msgCancel, msgLog, msgSync.
+// msgMapRetry, msgWait, msgNext, msgCancel, msgLog, msgSync.
 const (
 	msgHello      byte = 1  // body: protocol version (text)
 	msgRun        byte = 2  // body: min log level (int8, Python's) | payload
@@ -18,15 +18,16 @@ const (
 	msgCancelTask byte = 5  // body: empty; the task's Go context ended
 	msgDone       byte = 6  // body: status (0 ok, 1 error) | pickled value or error text
 	msgMap        byte = 7  // body: future uint32 | count uint32 | (len uint32 | payload)…
-	msgWait       byte = 8  // body: future uint32
-	msgNext       byte = 9  // body: future uint32
+	msgWait       byte = 8  // body: future uint32 [| blocking uint8]: 1 when the executor blocks until the reply (a plain task's result())
+	msgNext       byte = 9  // body: as msgWait
 	msgCancel     byte = 10 // body: future uint32
 	msgLog        byte = 11 // body: level int32 (slog) | count uint32 | (len uint32 | text)…: message, then key, value…
 	msgSync       byte = 12 // body: empty; both ways: the executor echoes it once it has handled every message before it
+	msgMapRetry   byte = 13 // body: as msgMap; the children are tasks of the retryable twin (RetryName)
 )
 
 // protocolVersion is what an executor's hello must say.
-const protocolVersion = "qlaunch-executor 2"
+const protocolVersion = "qlaunch-executor 3"
 
 // maxMessage bounds a message from an executor: a map of this many bytes of
 // payloads is already far beyond any sane in-task map (the wire splits
@@ -142,4 +143,21 @@ func appendWaitReply(dst []byte, vals [][]byte) []byte {
 func appendErrReply(dst []byte, status byte, text string) []byte {
 	dst = append(dst, status)
 	return append(dst, text...)
+}
+
+// decodeWait decodes the body of msgWait or msgNext: the future, and
+// whether the executor blocks until the reply (anything after the flag is
+// malformed).
+func decodeWait(b []byte) (fid uint32, blocking bool, err error) {
+	fid, rest, err := cutU32(b)
+	if err != nil {
+		return 0, false, err
+	}
+	switch {
+	case len(rest) == 0:
+		return fid, false, nil
+	case len(rest) == 1 && rest[0] <= 1:
+		return fid, rest[0] == 1, nil
+	}
+	return 0, false, errShort
 }

@@ -2,6 +2,7 @@ package python
 
 import (
 	"bytes"
+	"encoding/binary"
 	"log/slog"
 	"testing"
 )
@@ -14,6 +15,7 @@ func FuzzReadMsg(f *testing.F) {
 	f.Add(appendMsg(nil, msgDone, 1, []byte{0}, []byte("value")))
 	f.Add(appendMsg(nil, msgLog, 2, appendU32(nil, 4), appendChunk(appendU32(nil, 1), []byte("hi"))))
 	f.Add([]byte{0, 0, 0, 9, 1, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add(appendMsg(nil, msgWait, 3, appendU32(nil, 2), []byte{1}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := bytes.NewReader(b)
 		var buf []byte
@@ -36,6 +38,11 @@ func FuzzReadMsg(f *testing.F) {
 					if n > len(body) {
 						t.Fatalf("chunks of %d bytes from a body of %d", n, len(body))
 					}
+				}
+			}
+			if fid, blocking, err := decodeWait(body); err == nil {
+				if len(body) != 4 && len(body) != 5 || blocking && body[4] != 1 || fid != binary.BigEndian.Uint32(body) {
+					t.Fatalf("decodeWait(%x) = %d, %v", body, fid, blocking)
 				}
 			}
 			logRecord(t.Context(), discard, body)

@@ -6,7 +6,9 @@ runs tasks (functions, or coroutine functions whose awaits of child futures
 suspend them), relays their child submissions and waits to the Go kernel,
 and forwards their logging records. One task's code runs at a time; tasks
 suspended in an await wait in the Go runtime, which has given their slot
-back.
+back. A plain task that calls a future's result() blocks the interpreter
+(see Executor.block): the kernel gives its slot back and gives the
+interpreter no other task until the reply.
 """
 
 import collections
@@ -24,9 +26,9 @@ from . import _task
 from . import runtime as _rt
 from .errors import CancelledError
 
-VERSION = b"qlaunch-executor 2"
+VERSION = b"qlaunch-executor 3"
 
-HELLO, RUN, PATH, RESUME, CANCEL_TASK, DONE, MAP, WAIT, NEXT, CANCEL, LOG, SYNC = range(1, 13)
+HELLO, RUN, PATH, RESUME, CANCEL_TASK, DONE, MAP, WAIT, NEXT, CANCEL, LOG, SYNC, MAP_RETRY = range(1, 14)
 REPLY_OK, REPLY_ERROR, REPLY_CANCELLED, REPLY_NO_MORE = 0, 1, 2, 3
 
 _HDR = struct.Struct(">IBQ")
@@ -41,7 +43,7 @@ class _Task:
     (a map's chunksize), each run as an _Item."""
 
     __slots__ = ("id", "name", "log_context", "level", "next_fid", "chunk", "results",
-                 "pending", "waitq", "items")
+                 "pending", "waitq", "items", "cancelled")
 
     def __init__(self, tid, level):
         self.id = tid
@@ -52,8 +54,9 @@ class _Task:
         self.chunk = False
         self.results = None
         self.pending = 0
-        self.waitq = collections.deque()  # (item, request): waits sent, in order
+        self.waitq = collections.deque()  # (item or _Block, request): waits sent, in order
         self.items = []
+        self.cancelled = False  # cancelled while blocked: its outcome is not sent
 
 
 class _Item:
@@ -65,10 +68,25 @@ class _Item:
         self.coro = coro
 
 
+class _Block:
+    """A blocking wait of a plain task (Executor.block): where resume puts
+    its reply, (value, exception)."""
+
+    __slots__ = ("reply",)
+
+    def __init__(self):
+        self.reply = None
+
+
 class Executor:
     def __init__(self, rfd, wfd):
         self.rfd = rfd
         self.wfd = wfd
+        self.buf = bytearray()             # bytes read, not yet a whole message
+        self.inbox = collections.deque()   # messages read, not yet handled
+        self.deferred = collections.deque()  # runs received while a task blocked
+        self.stepping = False  # a coroutine step runs
+        self.blocking = False  # a task blocks in result()
         self.tasks = {}
         self.ready = collections.deque()
         self.fns = {}
@@ -95,14 +113,14 @@ class Executor:
 
     # --- in-task API ----------------------------------------------------
 
-    def map(self, t, payloads, single, chunks=None):
+    def map(self, t, payloads, single, chunks=None, retry=False):
         t.next_fid += 1
         fid = t.next_fid
         parts = [_U32.pack(fid), _U32.pack(len(payloads))]
         for p in payloads:
             parts.append(_U32.pack(len(p)))
             parts.append(p)
-        self.send(MAP, t.id, b"".join(parts))
+        self.send(MAP_RETRY if retry else MAP, t.id, b"".join(parts))
         n = len(payloads) if chunks is None else sum(chunks)
         return _rt.RuntimeFuture(fid, t, single, n, chunks)
 
@@ -110,6 +128,64 @@ class Executor:
         if fut._task is not t:
             raise ValueError("qlaunch: a future can be cancelled only by the task that made it")
         self.send(CANCEL, t.id, _U32.pack(fut._fid))
+
+    def block(self, t, fut, kind):
+        """Waits for fut's reply ("wait": its values; "next": the pairs
+        that finished) with the interpreter blocked: a plain task's
+        result(). The kernel serves the wait as an await's, giving the
+        slot back, and gives this interpreter no other task meanwhile (the
+        pool starts another), so nested blocking waits of any depth never
+        deadlock: each holds an interpreter, not a slot. Meanwhile the
+        runs of the blocked task's batch behind it are held until it ends,
+        and the other messages are handled: resumes of suspended async
+        tasks step them here, above the blocked frame (they cannot block:
+        an await never blocks, and result() in a coroutine is refused)."""
+        if self.stepping or self.blocking:
+            raise RuntimeError("qlaunch: result() blocks the interpreter and is for plain (def) "
+                               "tasks; in an async def task, await the future instead")
+        if fut._task is not t:
+            raise ValueError("qlaunch: a future can be waited on only by the task that made it")
+        blk = _Block()
+        t.waitq.append((blk, (kind, fut)))
+        self.send(WAIT if kind == "wait" else NEXT, t.id, _U32.pack(fut._fid), b"\x01")
+        current = _rt._current
+        registered = t.id not in self.tasks
+        if registered:
+            self.tasks[t.id] = t  # where resume finds it
+        self.blocking = True
+        try:
+            while blk.reply is None:
+                if not self.inbox:
+                    self.flush()
+                    while not self.inbox:  # a read may bring part of a message
+                        if not self.receive():
+                            os._exit(0)  # the kernel closed the pipe: the rank is gone
+                typ, tid, body = self.inbox.popleft()
+                if typ == RUN:
+                    self.deferred.append((typ, tid, body))
+                elif typ == CANCEL_TASK and tid == t.id:
+                    t.cancelled = True
+                    self.cancel_task(tid)
+                    raise CancelledError("qlaunch: the task was cancelled while it waited")
+                elif typ == CANCEL_TASK and any(m[1] == tid for m in self.deferred):
+                    # A held run cancelled before it started: drop it (acknowledged once).
+                    keep = [m for m in self.deferred if m[1] != tid]
+                    self.deferred.clear()
+                    self.deferred.extend(keep)
+                    self.cancel_task(tid)
+                else:
+                    self.handle(typ, tid, body)
+                    while self.ready:
+                        self.step(*self.ready.popleft())
+        finally:
+            self.blocking = False
+            _rt._current = current
+            if registered and self.tasks.get(t.id) is t:
+                del self.tasks[t.id]
+        value, exc = blk.reply
+        if exc is not None:
+            raise exc
+        return value
 
     # --- tasks ----------------------------------------------------------
 
@@ -144,6 +220,8 @@ class Executor:
                 self.item_done(_Item(t, 0, None), False, _format_exc())
                 return
             _rt._current = None
+            if t.cancelled:
+                return
             if type(r) is not types.CoroutineType:
                 try:
                     v = _dumps(r, _HIGHEST)
@@ -191,6 +269,7 @@ class Executor:
     def step(self, item, value, exc):
         t = item.task
         _rt._current = t
+        self.stepping = True
         try:
             if exc is not None:
                 req = item.coro.throw(exc)
@@ -204,6 +283,7 @@ class Executor:
             return
         finally:
             _rt._current = None
+            self.stepping = False
         if not (isinstance(req, tuple) and len(req) == 2 and isinstance(req[1], _rt.RuntimeFuture)):
             self.ready.append((item, None, RuntimeError(
                 "qlaunch tasks can await only qlaunch futures (get_runtime().submit/map/next), not %r" % (req,))))
@@ -218,6 +298,8 @@ class Executor:
     def item_done(self, item, ok, value):
         """Records one call's outcome; sends the task's result after its last."""
         t = item.task
+        if t.cancelled:
+            return
         if ok:
             try:
                 value = _task.dumps_result(value)
@@ -242,26 +324,11 @@ class Executor:
         if t is None or not t.waitq:
             return
         item, (kind, fut) = t.waitq.popleft()
-        status = body[0]
-        if status == REPLY_CANCELLED:
-            self.ready.append((item, None, CancelledError(body[1:].decode("utf-8", "replace"))))
-            return
-        if status == REPLY_NO_MORE:
-            self.ready.append((item, None, RuntimeError(
-                "qlaunch: next() on a future whose results were all taken (or awaited)")))
-            return
-        if status != REPLY_OK:
-            self.ready.append((item, None, _child_error(body[1:].decode("utf-8", "replace"))))
-            return
-        try:
-            if kind == "wait":
-                value = fut._values(_decode_values(body, 1))
-            else:
-                value = fut._pairs(_decode_next(body))
-        except BaseException as e:
-            self.ready.append((item, None, e))
-            return
-        self.ready.append((item, value, None))
+        reply = _reply(kind, fut, body)
+        if type(item) is _Block:
+            item.reply = reply
+        else:
+            self.ready.append((item,) + reply)
 
     def cancel_task(self, tid):
         t = self.tasks.pop(tid, None)
@@ -280,39 +347,54 @@ class Executor:
 
     # --- loop -----------------------------------------------------------
 
+    def receive(self):
+        """Reads what fd 3 has into the inbox; False when it closed."""
+        chunk = os.read(self.rfd, 1 << 18)
+        if not chunk:
+            return False
+        buf = self.buf
+        buf += chunk
+        i, end = 0, len(buf)
+        hdr = _HDR
+        inbox = self.inbox
+        while end - i >= 13:
+            n, typ, tid = hdr.unpack_from(buf, i)
+            if end - i < 4 + n:
+                break
+            inbox.append((typ, tid, bytes(buf[i + 13:i + 4 + n])))
+            i += 4 + n
+        del buf[:i]
+        return True
+
     def serve(self):
         """Handles messages until fd 3 closes. All the messages one read
         brings are handled before their replies are written, in one write
         (the kernel sends a batch of tasks in one), unless handling them
         takes longer than FLUSH_AFTER: then what is ready goes at once, so
-        a finished task's result does not wait for long ones behind it."""
+        a finished task's result does not wait for long ones behind it.
+        Runs held while a task blocked (deferred) go first, in order."""
         self.send(HELLO, 0, VERSION)
         self.flush()
-        buf = bytearray()
-        rfd = self.rfd
-        hdr = _HDR
+        inbox, deferred = self.inbox, self.deferred
         clock = time.monotonic
+        last = clock()
         while True:
-            chunk = os.read(rfd, 1 << 18)
-            if not chunk:
-                return
-            buf += chunk
-            i, end = 0, len(buf)
-            last = clock()
-            while end - i >= 13:
-                n, typ, tid = hdr.unpack_from(buf, i)
-                if end - i < 4 + n:
-                    break
-                body = bytes(buf[i + 13:i + 4 + n])
-                i += 4 + n
-                self.handle(typ, tid, body)
-                while self.ready:
-                    self.step(*self.ready.popleft())
-                if self.out and clock() - last > FLUSH_AFTER:
+            if deferred:
+                typ, tid, body = deferred.popleft()
+            else:
+                if not inbox:
                     self.flush()
+                    while not inbox:  # a read may bring part of a message
+                        if not self.receive():
+                            return
                     last = clock()
-            del buf[:i]
-            self.flush()
+                typ, tid, body = inbox.popleft()
+            self.handle(typ, tid, body)
+            while self.ready:
+                self.step(*self.ready.popleft())
+            if self.out and clock() - last > FLUSH_AFTER:
+                self.flush()
+                last = clock()
 
     def handle(self, typ, tid, body):
         if typ == RUN:
@@ -344,6 +426,23 @@ def _format_exc():
 
 def _child_error(text):
     return _rt._error(text)
+
+
+def _reply(kind, fut, body):
+    """(value, exception) of a resume's body for a wait or next of fut."""
+    status = body[0]
+    if status == REPLY_CANCELLED:
+        return None, CancelledError(body[1:].decode("utf-8", "replace"))
+    if status == REPLY_NO_MORE:
+        return None, RuntimeError("qlaunch: next() on a future whose results were all taken (or awaited)")
+    if status != REPLY_OK:
+        return None, _child_error(body[1:].decode("utf-8", "replace"))
+    try:
+        if kind == "wait":
+            return fut._values(_decode_values(body, 1)), None
+        return fut._pairs(_decode_next(body)), None
+    except BaseException as e:
+        return None, e
 
 
 def _decode_values(body, i):

@@ -86,7 +86,8 @@ def retryable(fn):
     retry limit, as the Go kernels marked Retryable do. Use it only for
     functions that are safe to run twice (their effects are idempotent).
     As a call, ``client.submit(qlaunch.retryable(f), x)``, or a decorator.
-    Tasks a task starts (get_runtime().submit/map) are not retried."""
+    Tasks a task starts (get_runtime().submit/map) are retried when marked
+    so, or given retry=True."""
     return Retryable(fn)
 
 

@@ -4,6 +4,13 @@ The handle has the shape of BQSKit's RuntimeHandle: submit, map, cancel,
 next and get_cache, with futures awaitable from ``async def`` tasks. A
 task awaiting a future gives its worker slot back until the result is in,
 so nested fork-join of any depth runs on any number of slots, one included.
+
+Plain (``def``) tasks wait with ``future.result()`` (and
+``get_runtime().next(future).result()``): the slot is given back too, but
+the task holds its interpreter meanwhile (the worker starts another for
+other tasks), so prefer ``async def`` for wide nesting. ``retry=True`` on
+submit/map (or a function marked qlaunch.retryable) makes the children
+retryable: placed again when the worker rank running them is lost.
 """
 
 from . import _task
@@ -43,6 +50,15 @@ class RuntimeFuture:
         self._done = True
         return value
 
+    def result(self):
+        """Waits for the value (a list for a map), blocking: for plain
+        (def) tasks, where await is not possible. Raises the child's error,
+        or qlaunch.CancelledError. The task's slot is given back while it
+        waits; its interpreter is not (see the module's doc)."""
+        value = _executor.block(_running("result"), self, "wait")
+        self._done = True
+        return value
+
     def __repr__(self):
         return "<qlaunch RuntimeFuture %d of %d task(s)>" % (self._fid, self.n)
 
@@ -56,26 +72,37 @@ class _Next:
     def __await__(self):
         return (yield ("next", self.future))
 
+    def result(self):
+        """The (index, result) pairs, waiting for at least one, blocking:
+        for plain (def) tasks (see RuntimeFuture.result)."""
+        return _executor.block(_running("next"), self.future, "next")
+
 
 class RuntimeHandle:
     """The runtime as a running Python task sees it (get_runtime())."""
 
-    def submit(self, fn, *args, task_name=None, log_context={}, **kwargs):
-        """Starts fn(*args, **kwargs) as a child task; returns its future."""
+    def submit(self, fn, *args, task_name=None, log_context={}, retry=False, **kwargs):
+        """Starts fn(*args, **kwargs) as a child task; returns its future
+        (await it, or call its result() in a plain task). retry=True (or fn
+        marked qlaunch.retryable) makes the child retryable: placed again
+        when its worker rank is lost; only for functions safe to run twice."""
         t = _running("submit")
-        p = _task.payload(_task.encode_fn(_task.unwrap(fn)[0]), args, kwargs, task_name, log_context)
-        return _executor.map(t, [p], True)
+        fn, marked = _task.unwrap(fn)
+        p = _task.payload(_task.encode_fn(fn), args, kwargs, task_name, log_context)
+        return _executor.map(t, [p], True, None, retry or marked)
 
-    def map(self, fn, *args, task_name=None, log_context={}, chunksize=None, **kwargs):
+    def map(self, fn, *args, task_name=None, log_context={}, chunksize=None, retry=False, **kwargs):
         """Starts fn(a, b, …, **kwargs) for each a, b, … of zip(*args);
-        awaiting the future gives the results in input order. task_name
-        and log_context are one for all calls, or a sequence of one per call.
+        awaiting the future (or its result() in a plain task) gives the
+        results in input order. task_name and log_context are one for all
+        calls, or a sequence of one per call; retry as for submit.
 
         chunksize k > 1 runs the calls k to a task (each chunk in one
         executor, in order): much cheaper for short functions, coarser for
         load balance and cancellation."""
         t = _running("map")
-        fb = _task.encode_fn(_task.unwrap(fn)[0])
+        fn, marked = _task.unwrap(fn)
+        fb = _task.encode_fn(fn)
         rows = list(zip(*args))
         names = _per_call(task_name, len(rows), str)
         ctxs = _per_call(log_context, len(rows), dict)
@@ -86,7 +113,7 @@ class RuntimeHandle:
         else:
             calls = [_task.chunk_calls(a, kwargs, names[i], ctxs[i]) for i, a in enumerate(rows)]
             ps = _task.map_payloads(fb, calls, chunks)
-        return _executor.map(t, ps, False, chunks)
+        return _executor.map(t, ps, False, chunks, retry or marked)
 
     def cancel(self, future):
         """Stops future's tasks and their descendants; awaiting it raises

@@ -36,7 +36,8 @@ def retryable_add(a, b):
 
 
 async def submit_retryable(x):
-    """An in-task submit of a retryable function: a plain child task."""
+    """An in-task submit of a function marked retryable: a child task of
+    the retryable kernel."""
     return await get_runtime().submit(qlaunch.retryable(square), x)
 
 
@@ -304,3 +305,67 @@ def affinity(_):
 
 def make_adder(k):
     return lambda x: x + k
+
+
+def plain_map(n):
+    """A plain (def) task that maps children and waits for them blocking."""
+    return sum(get_runtime().map(square, range(n)).result())
+
+
+def plain_nested(width, depth):
+    """nested's fork-join tree, with plain tasks that block in result()."""
+    if depth == 0:
+        return 1
+    return sum(get_runtime().map(plain_nested, [width] * width, [depth - 1] * width).result())
+
+
+async def async_over_plain(width, n):
+    """Async parents (suspended in await) over plain children that block:
+    both kinds share the executors."""
+    return sum(await get_runtime().map(plain_map, [n] * width))
+
+
+def plain_next(n):
+    """Takes a plain task's map results as they finish, blocking."""
+    rt = get_runtime()
+    fut = rt.map(square, range(n))
+    seen = []
+    while len(seen) < n:
+        seen.extend(rt.next(fut).result())
+    return sorted(seen)
+
+
+def plain_child_error():
+    """The error of a child waited on with result()."""
+    try:
+        get_runtime().submit(fail, "child failed").result()
+    except qlaunch.TaskError as e:
+        return str(e)
+    return "no error"
+
+
+async def result_in_async_task():
+    """result() inside a coroutine is refused (await is the way there)."""
+    fut = get_runtime().submit(square, 3)
+    try:
+        fut.result()
+    except RuntimeError as e:
+        refused = str(e)
+    else:
+        refused = "not refused"
+    return refused, await fut
+
+
+def plain_submit_retry(x):
+    """An in-task submit with retry=True, waited on blocking."""
+    return get_runtime().submit(square, x, retry=True).result()
+
+
+def plain_submit_plain(x):
+    """An in-task submit without retry."""
+    return get_runtime().submit(square, x).result()
+
+
+async def map_retry(n):
+    """An in-task map with retry=True."""
+    return await get_runtime().map(square, range(n), retry=True)

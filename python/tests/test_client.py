@@ -221,6 +221,37 @@ class InTaskTest(unittest.TestCase):
             self.client.submit(helpers.awaits_asyncio).result(30)
         self.assertIn("can await only qlaunch futures", cm.exception.message)
 
+    def test_plain_task_waits_blocking(self):
+        self.assertEqual(self.client.submit(helpers.plain_map, 10).result(60), sum(i * i for i in range(10)))
+
+    def test_plain_nested_fork_join(self):
+        # Every level blocks its interpreter in result(); on one slot too.
+        self.assertEqual(self.client.submit(helpers.plain_nested, 3, 2).result(120), 9)
+
+    def test_async_over_plain(self):
+        self.assertEqual(self.client.submit(helpers.async_over_plain, 3, 4).result(120), 3 * 14)
+
+    def test_plain_next(self):
+        self.assertEqual(self.client.submit(helpers.plain_next, 6).result(60), [(i, i * i) for i in range(6)])
+
+    def test_plain_child_error(self):
+        self.assertIn("child failed", self.client.submit(helpers.plain_child_error).result(60))
+
+    def test_result_in_async_task_is_refused(self):
+        refused, value = self.client.submit(helpers.result_in_async_task).result(60)
+        self.assertIn("await the future instead", refused)
+        self.assertEqual(value, 9)
+
+    def test_retry_children(self):
+        self.assertEqual(self.client.submit(helpers.plain_submit_retry, 7).result(60), 49)
+        self.assertEqual(self.client.submit(helpers.map_retry, 5).result(60), [0, 1, 4, 9, 16])
+
+    def test_messages_longer_than_a_read(self):
+        # The executor reads at most 256 KiB at a time: a task and a resume
+        # reply longer than that arrive in parts.
+        self.assertEqual(self.client.submit(len, b"x" * (1 << 20)).result(60), 1 << 20)
+        self.assertEqual(self.client.submit(helpers.map_noops, 30000).result(120), 30000)
+
     def test_get_runtime_outside_a_task(self):
         with self.assertRaises(RuntimeError):
             qlaunch.get_runtime()
