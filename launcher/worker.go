@@ -115,12 +115,6 @@ type worker struct {
 // runInline saves.
 const inlineTakeover = time.Millisecond
 
-// ctrlFrame is a control frame a relay queues for a peer (node.go).
-type ctrlFrame struct {
-	kind wire.Kind
-	body []byte
-}
-
 // RunWorker runs a worker rank until its parent tells it to shut down
 // (ErrShutdown), its parent is lost (ErrParentLost) or ctx ends.
 func RunWorker(ctx context.Context, cfg WorkerConfig) error {
