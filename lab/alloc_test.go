@@ -57,15 +57,25 @@ func startAllocJob(t *testing.T, c lab.Cluster, idle time.Duration) (*job, *clie
 // allocList is qlaunch alloc list --format json.
 func allocList(t *testing.T, j *job) alloc.Snapshot {
 	t.Helper()
-	out, err := j.qlaunch("alloc", "list", "--address-file", filepath.Join(j.dir, "addr"), "--format", "json")
-	if err != nil {
-		t.Fatal(err)
+	// The server writes its address file once ready and the allocator's
+	// control file just after: "no allocator" yet is asked again, for 30 s
+	// at most.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := j.qlaunch("alloc", "list", "--address-file", filepath.Join(j.dir, "addr"), "--format", "json")
+		if err != nil && strings.Contains(err.Error(), "no allocator:") && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond) // polling for the control file
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := alloc.DecodeSnapshot(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
-	s, err := alloc.DecodeSnapshot(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // waitAlloc polls qlaunch alloc list until ok holds (bounded by ctx).
