@@ -243,6 +243,19 @@ func Identity(n int) []int {
 // on physical qubit initial[i], a permutation of g's qubits): the routing
 // with fewer swaps of routeFront's and routeInOrder's.
 func RouteFrom(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
+	if c.Qubits > g.Nodes {
+		return nil, nil, fmt.Errorf("mapping: %d qubits on a graph of %d", c.Qubits, g.Nodes)
+	}
+	if len(initial) != g.Nodes {
+		return nil, nil, fmt.Errorf("mapping: initial mapping of %d qubits on a graph of %d", len(initial), g.Nodes)
+	}
+	seen := make([]bool, g.Nodes)
+	for _, p := range initial {
+		if p < 0 || p >= g.Nodes || seen[p] {
+			return nil, nil, fmt.Errorf("mapping: initial mapping %v is not a permutation", initial)
+		}
+		seen[p] = true
+	}
 	front, fPerm, err := routeFront(c, g, initial)
 	if err != nil {
 		return nil, nil, err
@@ -254,26 +267,23 @@ func RouteFrom(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, [
 	return inOrder, oPerm, nil
 }
 
-// routeFront routes c as SABRE does, from its front layer.
-func routeFront(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
-	if c.Qubits > g.Nodes {
-		return nil, nil, fmt.Errorf("mapping: %d qubits on a graph of %d", c.Qubits, g.Nodes)
-	}
-	if len(initial) != g.Nodes {
-		return nil, nil, fmt.Errorf("mapping: initial mapping of %d qubits on a graph of %d", len(initial), g.Nodes)
-	}
-	out := &circuit.Circuit{Qubits: g.Nodes, Cregs: c.Cregs, Defs: c.Defs}
-	phys := slices.Clone(initial) // logical → physical (logical ≥ c.Qubits are ancillas)
-	log := make([]int, g.Nodes)   // physical → logical
-	for i := range log {
-		log[i] = -1
-	}
+// layout returns the two views of initial, a permutation of nodes (checked
+// by RouteFrom): logical → physical (a copy; logical ≥ the circuit's
+// qubits are ancillas) and physical → logical.
+func layout(initial []int, nodes int) (phys, log []int) {
+	phys = slices.Clone(initial)
+	log = make([]int, nodes)
 	for l, p := range phys {
-		if p < 0 || p >= g.Nodes || log[p] >= 0 {
-			return nil, nil, fmt.Errorf("mapping: initial mapping %v is not a permutation", initial)
-		}
 		log[p] = l
 	}
+	return phys, log
+}
+
+// routeFront routes c as SABRE does, from its front layer, from initial
+// (checked by RouteFrom).
+func routeFront(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
+	out := &circuit.Circuit{Qubits: g.Nodes, Cregs: c.Cregs, Defs: c.Defs}
+	phys, log := layout(initial, g.Nodes)
 	// The dependency graph: an op follows the last op on each of its
 	// qubits; a fence (an op that is not a unitary gate, or is
 	// conditioned) follows every op before it and precedes every op
@@ -427,29 +437,14 @@ func routeFront(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, 
 	return out, phys, nil
 }
 
-// routeInOrder routes c gate by gate in circuit order: before each
+// routeInOrder routes c gate by gate in circuit order (from initial,
+// checked by RouteFrom): before each
 // two-qubit gate whose qubits are apart it inserts swaps, each chosen
 // among those that bring the gate's qubits closer by the smallest total
 // distance of the next gates (a lookahead window).
 func routeInOrder(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
-	if c.Qubits > g.Nodes {
-		return nil, nil, fmt.Errorf("mapping: %d qubits on a graph of %d", c.Qubits, g.Nodes)
-	}
-	if len(initial) != g.Nodes {
-		return nil, nil, fmt.Errorf("mapping: initial mapping of %d qubits on a graph of %d", len(initial), g.Nodes)
-	}
 	out := &circuit.Circuit{Qubits: g.Nodes, Cregs: c.Cregs, Defs: c.Defs}
-	phys := slices.Clone(initial) // logical → physical (logical ≥ c.Qubits are ancillas)
-	log := make([]int, g.Nodes)   // physical → logical
-	for i := range log {
-		log[i] = -1
-	}
-	for l, p := range phys {
-		if p < 0 || p >= g.Nodes || log[p] >= 0 {
-			return nil, nil, fmt.Errorf("mapping: initial mapping %v is not a permutation", initial)
-		}
-		log[p] = l
-	}
+	phys, log := layout(initial, g.Nodes)
 	var twoQ []int // indices of the two-qubit ops
 	for i, op := range c.Ops {
 		switch n := len(op.QubitList()); {
