@@ -311,7 +311,9 @@ func stopServer(t *testing.T, j *job) {
 }
 
 // findRank returns the pid of the qlaunch process running topo with
-// SLURM_PROCID (or OMPI/PMI rank) procid.
+// SLURM_PROCID (or OMPI/PMI rank) procid. Ranks of allocations that
+// joined the job (qlaunch TOPO --join, in jobs of their own) run topo
+// with the same rank numbers: they are not the job's.
 func findRank(t *testing.T, topo, procid string) int {
 	t.Helper()
 	ents, _ := os.ReadDir("/proc")
@@ -321,7 +323,8 @@ func findRank(t *testing.T, topo, procid string) int {
 			continue
 		}
 		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || !bytes.Contains(cmdline, []byte(topo)) || !bytes.Contains(cmdline, []byte(bins.dir)) {
+		if err != nil || !bytes.Contains(cmdline, []byte(topo)) || !bytes.Contains(cmdline, []byte(bins.dir)) ||
+			bytes.Contains(cmdline, []byte("\x00--join")) {
 			continue
 		}
 		env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
