@@ -89,8 +89,15 @@ type proc struct {
 
 func startProc(t *testing.T, env []string, name, bin string, args ...string) *proc {
 	t.Helper()
+	return startProcIn(t, "", env, name, bin, args...)
+}
+
+// startProcIn is startProc with dir as the process's working directory
+// ("" the test's).
+func startProcIn(t *testing.T, dir string, env []string, name, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Dir, p.cmd.Env = dir, append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

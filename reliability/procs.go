@@ -12,6 +12,7 @@ import (
 // Process is one live process as /proc shows it.
 type Process struct {
 	PID, PPID int
+	Session   int    // the session id (a setsid process leads its own)
 	State     string // the state letter of /proc/PID/stat: R, S, T, Z …
 	Cmdline   string // arguments joined by spaces
 }
@@ -46,19 +47,21 @@ func readProcess(pid int) (Process, bool) {
 	if err != nil {
 		return Process{}, false
 	}
-	// pid (comm) state ppid …; comm may hold spaces and parentheses.
+	// pid (comm) state ppid pgrp session …; comm may hold spaces and
+	// parentheses.
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
 		return Process{}, false
 	}
 	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 2 {
+	if len(f) < 4 {
 		return Process{}, false
 	}
 	ppid, _ := strconv.Atoi(f[1])
+	sid, _ := strconv.Atoi(f[3])
 	cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
 	return Process{
-		PID: pid, PPID: ppid, State: f[0],
+		PID: pid, PPID: ppid, Session: sid, State: f[0],
 		Cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")),
 	}, true
 }

@@ -19,8 +19,19 @@ func GateFIFO(dir string, i int) string { return filepath.Join(dir, "gate."+strc
 // waits for a line on the FIFO GateFIFO(dir, i) and returns "I\n". Tests
 // learn from the first line where and when the task runs, and release it
 // when they choose; no sleep is involved.
-func GatedTask(dir string, i int) kernels.Task {
-	script := fmt.Sprintf(`echo "%d $PPID $$" > %s; read x < %s; echo %d`, i, shQuote(ReadyFIFO(dir)), shQuote(GateFIFO(dir, i)), i)
+func GatedTask(dir string, i int) kernels.Task { return gatedTask(dir, i, fmt.Sprintf("echo %d", i)) }
+
+// StampedGatedTask is GatedTask whose output is "I NANOS\n" instead:
+// NANOS is when the command finished, after its gate opened, in Unix
+// nanoseconds of the machine's clock (date +%s%N), so that a test on the
+// same machine can tell how long its result took to reach the client.
+func StampedGatedTask(dir string, i int) kernels.Task {
+	return gatedTask(dir, i, fmt.Sprintf("echo %d $(date +%%s%%N)", i))
+}
+
+// gatedTask is GatedTask's command with last as its last line.
+func gatedTask(dir string, i int, last string) kernels.Task {
+	script := fmt.Sprintf(`echo "%d $PPID $$" > %s; read x < %s; %s`, i, shQuote(ReadyFIFO(dir)), shQuote(GateFIFO(dir, i)), last)
 	return kernels.Task{Kernel: "exec", Args: []string{"--", "sh", "-c", script}}
 }
 

@@ -4,7 +4,7 @@
 // client to be killed mid-Map (hold), and prints the report table (table).
 //
 //	reldriver soak [-tiny N] [-big N] [-size BYTES] [-every N] -out FILE
-//	reldriver hold -n N -dir DIR
+//	reldriver hold -n N -dir DIR [-sleep MS]
 //	reldriver idle -dir DIR
 //	reldriver table FILE
 //
@@ -82,11 +82,13 @@ func dial(ctx context.Context) (*client.Client, error) {
 	return client.Dial(ctx, os.Getenv("QLAUNCH_ADDR"), client.Options{Secret: s})
 }
 
-// hold maps n gated tasks, says so on stdout and waits to be killed.
+// hold maps n gated tasks (or sleep tasks of -sleep MS), says so on
+// stdout and waits to be killed.
 func hold(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("hold", flag.ContinueOnError)
 	n := fs.Int("n", 2, "gated tasks to map")
 	dir := fs.String("dir", "", "directory of the FIFOs")
+	sleepMS := fs.Int("sleep", 0, "map sleep tasks of this many milliseconds instead of gated ones")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,6 +100,9 @@ func hold(ctx context.Context, args []string) error {
 	ts := make([]kernels.Task, *n)
 	for i := range ts {
 		ts[i] = reliability.GatedTask(*dir, i)
+		if *sleepMS > 0 {
+			ts[i] = kernels.Task{Kernel: "sleep", Args: []string{strconv.Itoa(*sleepMS)}}
+		}
 	}
 	f, err := c.Map(ctx, ts)
 	if err != nil {
