@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -242,18 +243,28 @@ func (r *tree) client() *client.Client {
 // rank.
 func (r *tree) flat(n int) map[int]*proc {
 	r.t.Helper()
-	_, mport := r.manager(1, "-x")
+	m, mport := r.manager(1, "-x")
+	workers := r.workers(m, 2, slices.Repeat([]int{1}, n)...)
+	r.startServer(n+2, hostPort(mport))
+	return workers
+}
+
+// workers starts worker ranks below manager m (started with -x), one per
+// element of slots with that many slots, ranked first, first+1 …; it
+// returns them by rank.
+func (r *tree) workers(m *proc, first int, slots ...int) map[int]*proc {
+	r.t.Helper()
 	var wport string
-	for i, a := range r.procs[len(r.procs)-1].cmd.Args {
+	for i, a := range m.cmd.Args {
 		if a == "-w" {
-			wport = r.procs[len(r.procs)-1].cmd.Args[i+1]
+			wport = m.cmd.Args[i+1]
 		}
 	}
 	workers := map[int]*proc{}
-	for rank := 2; rank < n+2; rank++ {
-		workers[rank] = r.qlaunch("worker-"+strconv.Itoa(rank), "worker", "1", "--manager", "127.0.0.1:"+wport, "--rank", strconv.Itoa(rank))
+	for i, n := range slots {
+		rank := first + i
+		workers[rank] = r.qlaunch("worker-"+strconv.Itoa(rank), "worker", strconv.Itoa(n), "--manager", "127.0.0.1:"+wport, "--rank", strconv.Itoa(rank))
 	}
-	r.startServer(n+2, hostPort(mport))
 	return workers
 }
 
