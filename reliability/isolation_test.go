@@ -2,6 +2,7 @@ package reliability_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -41,6 +42,19 @@ func TestStalledClient(t *testing.T) {
 		// Echo is retryable: the server keeps its bodies until answered,
 		// 1 KiB each; admission bounds them (10^6 in the long lane).
 		"max_client_bytes = %d\n", outboxBytes, 64<<20))
+	// Random bytes: the links compress, and a repeated byte would make
+	// 40 MB of results a few kilobytes on the wire. Built before the
+	// client connects: at 10^6 tasks it takes a while, and a connected
+	// client that sends nothing meanwhile is rightly dropped as silent.
+	rng := rand.New(rand.NewPCG(1, 2))
+	batch := make([]byte, 0, n*(len("echo")+1040))
+	payload := make([]byte, 1024)
+	for i := range n {
+		for j := 0; j < len(payload); j += 8 {
+			binary.LittleEndian.PutUint64(payload[j:], rng.Uint64())
+		}
+		batch = wire.AppendTaskRecord(batch, uint64(i+1), &wire.Task{Kernel: "echo", Payload: payload})
+	}
 	c := a.client()
 	nc, err := net.Dial("tcp", a.addr)
 	if err != nil {
@@ -51,17 +65,6 @@ func TestStalledClient(t *testing.T) {
 	fc := wire.NewConn(nc, wire.Options{})
 	if _, err := wire.ClientHandshake(fc, a.secret, wire.Hello{Role: "client", Rank: -1, Host: "stalled"}); err != nil {
 		t.Fatal(err)
-	}
-	// Random bytes: the links compress, and a repeated byte would make
-	// 40 MB of results a few kilobytes on the wire.
-	rng := rand.New(rand.NewPCG(1, 2))
-	var batch []byte
-	payload := make([]byte, 1024)
-	for i := range n {
-		for j := range payload {
-			payload[j] = byte(rng.Uint32())
-		}
-		batch = wire.AppendTaskRecord(batch, uint64(i+1), &wire.Task{Kernel: "echo", Payload: payload})
 	}
 	// Written from the side: the server may drop this client before the
 	// whole map is written (its results pile up meanwhile), which ends
