@@ -1,6 +1,7 @@
 package reliability_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -20,7 +21,9 @@ import (
 // and running tasks.
 func rankEntries(t *testing.T, c *client.Client) map[int]int {
 	t.Helper()
-	rows, err := c.Status(t.Context())
+	ctx, cancel := context.WithTimeout(t.Context(), startBound)
+	defer cancel()
+	rows, err := c.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

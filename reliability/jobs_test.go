@@ -99,7 +99,9 @@ func TestJobsOfOneUserIsolated(t *testing.T) {
 	}
 	// Each job serves its own client, and the task runs in that job.
 	for _, j := range jobs {
-		c, err := client.Dial(t.Context(), j.addr, client.Options{Secret: secrets[j.id], Host: "job-" + j.id})
+		ctx, cancel := context.WithTimeout(t.Context(), startBound)
+		c, err := client.Dial(ctx, j.addr, client.Options{Secret: secrets[j.id], Host: "job-" + j.id})
+		cancel()
 		if err != nil {
 			t.Fatalf("job %s's client to its own runtime: %v", j.id, err)
 		}
