@@ -49,11 +49,18 @@ func TestAdmissionBound(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
 	defer cancel()
-	f, err := c.Map(ctx, tasks)
-	if err != nil {
-		t.Fatal(err)
+	// Map writes the map as it encodes it, so it waits while the server
+	// does not read the client: it runs on the side, and returns once the
+	// gates opened and the server read the rest.
+	type mapped struct {
+		f   kernels.Future
+		err error
 	}
-	tasks = nil
+	mapDone := make(chan mapped, 1)
+	go func() {
+		f, err := c.Map(ctx, tasks)
+		mapDone <- mapped{f, err}
+	}()
 	// The server's tasks in flight reach the bound and stay there: the
 	// client is no longer read. One batch of records (MaxBatch, 1 MiB)
 	// may pass it: an echo record with no argument is a few bytes.
@@ -103,6 +110,15 @@ func TestAdmissionBound(t *testing.T) {
 	if peakRSS > limitKiB {
 		t.Errorf("server RSS %d KiB with %d tasks in flight, over the bound %d KiB (baseline %d KiB)", peakRSS, peak, limitKiB, base.RSSKiB)
 	}
+	// A map larger than the socket buffers hold is still being written:
+	// the back-pressure reached the client.
+	mapWaited := "no"
+	select {
+	case m := <-mapDone:
+		mapDone <- m
+	default:
+		mapWaited = "yes"
+	}
 	// The rest of the map runs under the same bound: the server's RSS is
 	// sampled until it ends.
 	g.release(0)
@@ -123,7 +139,16 @@ func TestAdmissionBound(t *testing.T) {
 			}
 		}
 	}()
-	got, err := c.Wait(ctx, f)
+	var m mapped
+	select {
+	case m = <-mapDone:
+	case <-ctx.Done():
+		t.Fatalf("the map was not written within the test's bound: %v", ctx.Err())
+	}
+	if m.err != nil {
+		t.Fatal(m.err)
+	}
+	got, err := c.Wait(ctx, m.f)
 	close(done)
 	runRSS := <-sampled
 	if err != nil {
@@ -146,7 +171,7 @@ func TestAdmissionBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.Memory = fmt.Sprintf("%d MiB at the bound (baseline %d MiB, limit %d MiB)", peakRSS>>10, base.RSSKiB>>10, limitKiB>>10)
-	rec.Note = fmt.Sprintf("in flight at most %d (bound %d + one batch); all %d results once the gates opened; RSS at the end %d MiB",
-		peak, bound, n, end.RSSKiB>>10)
+	rec.Note = fmt.Sprintf("in flight at most %d (bound %d + one batch); client's Map still waiting at the bound: %s; all %d results once the gates opened; RSS at the end %d MiB",
+		peak, bound, mapWaited, n, end.RSSKiB>>10)
 	a.shutdown()
 }
