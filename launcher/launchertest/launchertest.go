@@ -151,8 +151,9 @@ func Start(t testing.TB, shape Shape, opts ...Options) *Tree {
 	tr.Ranks = append(tr.Ranks, server)
 	tr.run(ctx, server, func(ctx context.Context) error {
 		return launcher.RunServer(ctx, launcher.ServerConfig{
-			Rank: 0, Host: server.Host, Listener: ln, ExpectRanks: shape.Ranks(),
-			Ready: ready, Registry: reg, Link: tr.link(server), Logger: tr.logger(), Monitor: o.Monitor,
+			NodeConfig: launcher.NodeConfig{Rank: 0, Host: server.Host, Registry: reg, Link: tr.link(server),
+				Logger: tr.logger(), Monitor: o.Monitor},
+			Listener: ln, ExpectRanks: shape.Ranks(), Ready: ready,
 		})
 	})
 	tr.startLevel(ctx, shape, 0, tr.Addr)
@@ -171,6 +172,11 @@ func Start(t testing.TB, shape Shape, opts ...Options) *Tree {
 
 func (tr *Tree) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(tr.t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// node is the NodeConfig of rank r below the rank listening at parent.
+func (tr *Tree) node(r *Rank, parent string) launcher.NodeConfig {
+	return launcher.NodeConfig{Rank: r.Rank, Host: r.Host, Parent: parent, Registry: tr.reg, Link: tr.link(r), Logger: tr.logger()}
 }
 
 func (tr *Tree) link(r *Rank) launcher.LinkConfig {
@@ -208,10 +214,7 @@ func (tr *Tree) startLevel(ctx context.Context, s Shape, parent int, parentAddr 
 		r.Host = fmt.Sprintf("host%d", r.Rank)
 		tr.Ranks = append(tr.Ranks, r)
 		tr.run(ctx, r, func(ctx context.Context) error {
-			return launcher.RunWorker(ctx, launcher.WorkerConfig{
-				Rank: r.Rank, Host: r.Host, Slots: slots, Parent: parentAddr,
-				Registry: tr.reg, Link: tr.link(r), Logger: tr.logger(),
-			})
+			return launcher.RunWorker(ctx, launcher.WorkerConfig{Slots: slots, NodeConfig: tr.node(r, parentAddr)})
 		})
 	}
 	for _, m := range s.Managers {
@@ -223,10 +226,7 @@ func (tr *Tree) startLevel(ctx context.Context, s Shape, parent int, parentAddr 
 			tr.t.Fatalf("launchertest: %v", err)
 		}
 		tr.run(ctx, r, func(ctx context.Context) error {
-			return launcher.RunManager(ctx, launcher.ManagerConfig{
-				Rank: r.Rank, Host: r.Host, Listeners: []net.Listener{ln}, Parent: parentAddr,
-				Registry: tr.reg, Link: tr.link(r), Logger: tr.logger(),
-			})
+			return launcher.RunManager(ctx, launcher.ManagerConfig{NodeConfig: tr.node(r, parentAddr), Listeners: []net.Listener{ln}})
 		})
 		tr.startLevel(ctx, m, r.Rank, ln.Addr().String())
 	}
