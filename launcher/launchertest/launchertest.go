@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,40 +86,9 @@ func (r *Rank) Done() <-chan struct{} { return r.done }
 // Err is what the rank's Run function returned (valid after Done).
 func (r *Rank) Err() error { return r.err }
 
-// Conn is a connection a rank dialled, which a test can drop or freeze.
+// Conn is a connection a rank dialled, which a test can drop.
 type Conn struct {
 	net.Conn
-	frozen atomic.Bool
-	closed chan struct{}
-	once   sync.Once
-}
-
-// Read reads, or, once frozen, blocks until the connection is closed.
-func (c *Conn) Read(b []byte) (int, error) {
-	if c.frozen.Load() {
-		<-c.closed
-		return 0, net.ErrClosed
-	}
-	n, err := c.Conn.Read(b)
-	if c.frozen.Load() {
-		<-c.closed
-		return 0, net.ErrClosed
-	}
-	return n, err
-}
-
-// Write writes, or, once frozen, swallows the bytes.
-func (c *Conn) Write(b []byte) (int, error) {
-	if c.frozen.Load() {
-		return len(b), nil
-	}
-	return c.Conn.Write(b)
-}
-
-// Close closes the connection.
-func (c *Conn) Close() error {
-	c.once.Do(func() { close(c.closed) })
-	return c.Conn.Close()
 }
 
 // Start starts a tree of the given shape and returns once every rank has
@@ -190,7 +158,7 @@ func (tr *Tree) link(r *Rank) launcher.LinkConfig {
 			if err != nil {
 				return nil, err
 			}
-			c := &Conn{Conn: nc, closed: make(chan struct{})}
+			c := &Conn{Conn: nc}
 			r.mu.Lock()
 			r.conns = append(r.conns, c)
 			r.mu.Unlock()
@@ -274,17 +242,6 @@ func (tr *Tree) DropLink(n int) {
 	defer r.mu.Unlock()
 	if len(r.conns) > 0 {
 		r.conns[0].Close()
-	}
-}
-
-// Freeze makes rank n fall silent on its parent link, like a hung
-// process: nothing it writes arrives and it reads nothing more.
-func (tr *Tree) Freeze(n int) {
-	r := tr.Ranks[n]
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.conns) > 0 {
-		r.conns[0].frozen.Store(true)
 	}
 }
 
