@@ -112,7 +112,7 @@ func TestServerOwnsItsAddressFile(t *testing.T) {
 	for _, replaced := range []bool{false, true} {
 		addrFile := filepath.Join(t.TempDir(), "addr")
 		a, err := launcher.StartAttached(t.Context(), launcher.AttachedConfig{
-			Host: "here", InProcess: true, Registry: reg, AddressFile: addrFile, Job: "42",
+			NodeConfig: launcher.NodeConfig{Host: "here", Registry: reg}, InProcess: true, AddressFile: addrFile, Job: "42",
 			Workers: []launcher.WorkerSpec{{Rank: 1, Slots: 1}},
 		})
 		if err != nil {

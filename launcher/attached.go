@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -30,7 +29,9 @@ type WorkerSpec struct {
 // process: the server (which is also this node's manager: worker ranks
 // connect to it directly) and its worker ranks.
 type AttachedConfig struct {
-	Host string
+	// NodeConfig is the server's (rank 0); its Host, Registry, Link and
+	// Logger are the worker ranks' too.
+	NodeConfig
 	// Workers are the worker ranks to start; nil means one rank with one
 	// slot per CPU.
 	Workers []WorkerSpec
@@ -39,7 +40,6 @@ type AttachedConfig struct {
 	// made by Command. The server also reads Registry, when set, for which
 	// kernels are retryable.
 	InProcess bool
-	Registry  *kernels.Registry
 	// Command returns the command that runs worker rank spec as a process
 	// connecting to parent, proving the secret in secretFile. The runtime
 	// starts it in its own process group, kills it if this process dies,
@@ -61,10 +61,6 @@ type AttachedConfig struct {
 	// doubled at each restart of the rank. See Supervisor.
 	Restarts       int
 	RestartBackoff time.Duration
-	Link           LinkConfig
-	Logger         *slog.Logger
-	// Monitor, if set, is given to the server (see ServerConfig).
-	Monitor *Monitor
 }
 
 // Supervisor returns the supervisor of the worker-rank processes (nil
@@ -137,21 +133,21 @@ func StartAttached(ctx context.Context, cfg AttachedConfig) (*Attached, error) {
 		})
 	}
 	a.wg.Go(func() {
+		server := cfg.NodeConfig
+		server.Supervisor = a.sup
 		a.serverErr <- RunServer(runCtx, ServerConfig{
-			Rank: 0, Host: cfg.Host, Listener: ln, ExpectRanks: 1 + len(cfg.Workers),
+			NodeConfig: server, Listener: ln, ExpectRanks: 1 + len(cfg.Workers),
 			AddressFile: cfg.AddressFile, Address: a.Addr, Ready: ready,
-			Owner:    AddressOwner{Job: cfg.Job, SecretFile: a.SecretFile},
-			Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger, Monitor: cfg.Monitor,
-			Supervisor: a.sup,
+			Owner: AddressOwner{Job: cfg.Job, SecretFile: a.SecretFile},
 		})
 	})
 	for _, spec := range cfg.Workers {
 		if cfg.InProcess {
 			a.wg.Go(func() {
-				err := RunWorker(runCtx, WorkerConfig{
-					Rank: spec.Rank, Host: cfg.Host, Slots: spec.Slots, Parent: a.Addr,
+				err := RunWorker(runCtx, WorkerConfig{Slots: spec.Slots, NodeConfig: NodeConfig{
+					Rank: spec.Rank, Host: cfg.Host, Parent: a.Addr, Alloc: cfg.Alloc,
 					Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
-				})
+				}})
 				exited <- fmt.Errorf("worker rank %d: %w", spec.Rank, err)
 			})
 			continue

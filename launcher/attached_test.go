@@ -17,7 +17,7 @@ func TestAttachedStartClose(t *testing.T) {
 	}
 	addrFile := filepath.Join(t.TempDir(), "sub", "addr")
 	a, err := launcher.StartAttached(t.Context(), launcher.AttachedConfig{
-		Host: "here", InProcess: true, Registry: reg, AddressFile: addrFile,
+		NodeConfig: launcher.NodeConfig{Host: "here", Registry: reg}, InProcess: true, AddressFile: addrFile,
 		Workers: []launcher.WorkerSpec{{Rank: 1, Slots: 1}, {Rank: 2, Slots: 2}},
 	})
 	if err != nil {

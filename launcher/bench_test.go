@@ -26,9 +26,9 @@ func startBench(b *testing.B, wo ...wire.Options) *client.Client {
 		b.Fatal(err)
 	}
 	a, err := launcher.StartAttached(context.Background(), launcher.AttachedConfig{
-		Host: "bench", InProcess: true, Registry: reg,
-		Workers: []launcher.WorkerSpec{{Rank: 1, Slots: 2}},
-		Link:    launcher.LinkConfig{Wire: opts},
+		NodeConfig: launcher.NodeConfig{Host: "bench", Registry: reg, Link: launcher.LinkConfig{Wire: opts}},
+		InProcess:  true,
+		Workers:    []launcher.WorkerSpec{{Rank: 1, Slots: 2}},
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -10,12 +10,21 @@
 //
 // The server (RunServer) accepts clients and is the top of the tree. A
 // manager (RunManager) relays between its parent and its children. Both are
-// the same relay code (RunNode): a node places the tasks it receives on its
+// the same relay code (node.go): a node places the tasks it receives on its
 // children and routes results, log records and status replies back; the
 // server's sources are clients, a manager's its parent. Any node may have
 // worker ranks and lower managers side by side, so trees of any shape,
 // unbalanced included, work alike. A worker rank (RunWorker) runs kernels
 // from a kernels.Registry on Slots worker slots.
+//
+// Every rank is described by one NodeConfig (rank, host, parent, link,
+// registry, logger, drain, monitor, supervisor); ServerConfig,
+// ManagerConfig and WorkerConfig embed it and add their role's own part
+// (listeners and managers to dial, readiness and address file, slots),
+// so a field describing a node is declared once. The role commands build
+// it with one function from the topology and their shared role flags
+// (cmd/cli), package boot from the job's plan; its defaults, as the
+// link's (transport.Config), live in package topology.
 //
 // Either end of a link may dial: worker ranks dial their manager (BQSKit's
 // worker port), the server dials the managers it is given (qlaunch server
@@ -184,7 +193,7 @@
 // each child's line with how long it had not heard from that child. A
 // server started from a plan (ServerConfig.Plan, given by launcher/boot)
 // adds a line for every planned rank not in the tree: missing (never
-// connected) or lost with the rank above it. A Monitor (ServerConfig.
+// connected) or lost with the rank above it. A Monitor (NodeConfig.
 // Monitor) gives a process's own observers the server's counters (tasks
 // submitted, completed, failed, cancelled, retried; queue depth; wire
 // bytes before and after compression) and the tree's status; the
@@ -195,7 +204,7 @@
 // manager passes it down and waits for its children to leave, each worker
 // rank cancels its kernels and leaves; every Run function returns
 // ErrShutdown and every process exits 0. A node waits at most
-// ShutdownTimeout for its children. A client cannot stop the runtime: a
+// NodeConfig.ShutdownWait for its children. A client cannot stop the runtime: a
 // shutdown frame from a client is a protocol error that closes that client.
 // A rank whose parent connection breaks without a shutdown returns
 // ErrParentLost.
@@ -228,7 +237,7 @@
 //
 // # Goroutines
 //
-// Every goroutine has an owner that waits for it: RunNode owns a node's
+// Every goroutine has an owner that waits for it: RunServer and RunManager own a node's
 // accept, dial, heartbeat, reader and writer goroutines and returns after
 // them (the timers the relay core asks for run their function on a
 // goroutine of the runtime's, which steps the core under the node's lock
@@ -237,6 +246,6 @@
 // a worker rank owns its reader (one at a time: the reading moves to a
 // new goroutine when the reader runs a batch inline that waits or runs
 // long), writer (wire.Outbox.Run), heartbeat and runner goroutines
-// (runners are waited for at most ShutdownGrace, since a kernel that
+// (runners are waited for at most NodeConfig.ShutdownWait, since a kernel that
 // ignores its context cannot be stopped from outside).
 package launcher

@@ -50,10 +50,10 @@ func liveRank(t testing.TB) (*rawPeer, <-chan error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- launcher.RunWorker(ctx, launcher.WorkerConfig{
+		done <- launcher.RunWorker(ctx, launcher.WorkerConfig{NodeConfig: launcher.NodeConfig{
 			Rank: 7, Host: "edge", Parent: ln.Addr().String(), Registry: reg,
 			Link: launcher.LinkConfig{Secret: sec, Heartbeat: time.Hour},
-		})
+		}})
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -88,25 +88,6 @@ func TestWorkerRankDies(t *testing.T) {
 	}
 }
 
-func TestHungRankDetectedByHeartbeat(t *testing.T) {
-	p := newProbe()
-	tr := launchertest.Start(t, launchertest.Shape{Workers: []int{1, 1}}, launchertest.Options{
-		Kernels: p.kernels(), Heartbeat: 20 * time.Millisecond, HeartbeatTimeout: 500 * time.Millisecond,
-	})
-	c := tr.Client()
-	ctx := ctxT(t)
-	f, _ := c.Map(ctx, blocks(2))
-	a := recv(t, p.started, "first block")
-	recv(t, p.started, "second block")
-	tr.Freeze(a)
-	rs, err := c.Next(ctx, f)
-	var te *client.TaskError
-	if err != nil || len(rs) != 1 || !errors.As(rs[0].Err, &te) || !te.Lost || te.Rank != a {
-		t.Fatalf("after freezing rank %d: %+v %v, want its task lost", a, rs, err)
-	}
-	_ = c.Cancel(f)
-}
-
 func TestClientDisconnectCancelsItsTasks(t *testing.T) {
 	p := newProbe()
 	tr := launchertest.Start(t, launchertest.Shape{Workers: []int{2}}, launchertest.Options{Kernels: p.kernels()})

@@ -143,10 +143,10 @@ func TestServerFloodBound(t *testing.T) {
 	ready := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		RunServer(ctx, ServerConfig{Listener: ln, ExpectRanks: 2, Ready: ready, Registry: reg, Link: link})
+		RunServer(ctx, ServerConfig{NodeConfig: NodeConfig{Registry: reg, Link: link}, Listener: ln, ExpectRanks: 2, Ready: ready})
 	})
 	wg.Go(func() {
-		RunWorker(ctx, WorkerConfig{Rank: 1, Parent: ln.Addr().String(), Registry: reg, Link: link})
+		RunWorker(ctx, WorkerConfig{NodeConfig: NodeConfig{Rank: 1, Parent: ln.Addr().String(), Registry: reg, Link: link}})
 	})
 	<-ready
 	base := runtime.NumGoroutine()

@@ -10,73 +10,24 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/launcher/relay"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
-// NodeConfig configures a relay rank: the server (clients above it) or a
-// manager (a parent above it). Both place tasks on their children with a
-// sched.Sched and route results, logs and status back.
-type NodeConfig struct {
-	Server bool // the top of the tree: accepts clients, has no parent
-	Rank   int
-	Host   string
+// relayConfig is what a relay rank (server or manager) runs with: its
+// NodeConfig, the listeners and children its role translated, and for the
+// server its role's part.
+type relayConfig struct {
+	NodeConfig
 	// Listeners accept children dialling up, clients (server) and a
 	// parent dialling down (manager). The node closes them when it stops.
 	Listeners []net.Listener
 	// Children are addresses of children to dial (the server dials its
 	// managers; a manager started with -m dials lower managers).
 	Children []string
-	// Parent is the address of the parent to dial; empty for the server
-	// and for a manager that waits for its parent to dial it.
-	Parent string
-	// ExpectRanks is the number of ranks of the whole tree, this one
-	// included; the server is ready once that many have joined (zero:
-	// once every dialled child joined with worker slots below it).
-	ExpectRanks int
-	// AddressFile, if set, receives Address atomically once ready, with
-	// this process, its host and Owner (an AddressRecord).
-	AddressFile string
-	Address     string
-	Owner       AddressOwner
-	// Ready, if set, is closed once ready.
-	Ready chan struct{}
-	// ShutdownTimeout bounds how long a stopping node waits for its
-	// children to leave; zero means 5 s.
-	ShutdownTimeout time.Duration
-	// Registry, if set, says which kernels are retryable: their tasks are
-	// placed again when the child running them is lost.
-	Registry *kernels.Registry
-	Link     LinkConfig
-	Logger   *slog.Logger
-	// Plan, if set (the server of a planned job), lists every rank the
-	// tree should hold; status replies then name the ranks not in it.
-	Plan []PlannedRank
-	// Monitor, if set, is attached to the node while it runs.
-	Monitor *Monitor
-	// Alloc labels the node's status rows with its allocation (job id).
-	Alloc string
-	// Drain, when closed, drains a manager (as qlaunch drain would): it
-	// tells its parent, drains its subtree and leaves last. The server
-	// ignores it.
-	Drain <-chan struct{}
-	// Supervisor, if set, started some of this node's worker ranks and
-	// starts them again when they die: the node learns of a death from it
-	// at once, keeps the rank's slots for its replacement and has it kill
-	// a rank it found hung (see Supervisor).
-	Supervisor *Supervisor
-}
-
-func (c NodeConfig) withDefaults() NodeConfig {
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 5 * time.Second
-	}
-	c.Link = c.Link.withDefaults()
-	return c
+	// Server is the server's part (readiness, address file, plan); nil
+	// for a manager.
+	Server *ServerConfig
 }
 
 // keepMin is the size from which a received task batch is kept in the
@@ -110,7 +61,7 @@ type nodePeer struct {
 // (writes, closes, the address file, the Ready channel, timers, the
 // Supervisor).
 type node struct {
-	cfg    NodeConfig
+	cfg    relayConfig
 	log    *slog.Logger
 	role   string
 	core   *relay.Core
@@ -136,18 +87,18 @@ type node struct {
 	admission        admission // paused clients (admission.go)
 }
 
-// RunNode runs a relay rank until ctx ends (the server: a clean stop,
+// runRelay runs a relay rank until ctx ends (the server: a clean stop,
 // ErrShutdown), a shutdown message arrives from its parent (ErrShutdown),
 // or its parent is lost (ErrParentLost).
-func RunNode(ctx context.Context, cfg NodeConfig) error {
-	cfg = cfg.withDefaults()
+func runRelay(ctx context.Context, cfg relayConfig) error {
+	cfg.NodeConfig = cfg.NodeConfig.withDefaults(true)
 	n := &node{
 		cfg: cfg, peers: make(map[relay.Peer]*nodePeer),
 		quit: make(chan struct{}), idle: make(chan struct{}),
 		statusWait: make(map[uint64]chan<- []wire.RankStatus),
 	}
 	n.role = roleManager
-	if cfg.Server {
+	if cfg.Server != nil {
 		n.role = roleServer
 	}
 	n.log = cfg.Logger.With("role", n.role, "rank", cfg.Rank, "host", cfg.Host)
@@ -164,7 +115,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		n.wg.Go(func() { n.dial(ctx, cfg.Parent, up, relay.Parent) })
 	}
 	n.wg.Go(n.ticker)
-	if cfg.Drain != nil && !cfg.Server {
+	if cfg.Drain != nil && cfg.Server == nil {
 		n.wg.Go(func() {
 			select {
 			case <-cfg.Drain:
@@ -192,7 +143,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		n.do(func() { n.step(relay.Event{Type: relay.Stop, Err: ErrShutdown}) })
 	case <-n.idle:
 	}
-	t := time.NewTimer(n.cfg.ShutdownTimeout)
+	t := time.NewTimer(n.cfg.ShutdownWait)
 	select {
 	case <-n.idle:
 	case <-t.C:
@@ -212,7 +163,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		// A drained manager leaves with its last results written.
 		up.out.Close()
 		n.mu.Unlock()
-		t := time.NewTimer(n.cfg.ShutdownTimeout)
+		t := time.NewTimer(n.cfg.ShutdownWait)
 		select {
 		case <-up.outDone:
 		case <-t.C:
@@ -234,10 +185,13 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 func (n *node) coreConfig() relay.Config {
 	cfg := n.cfg
 	rc := relay.Config{
-		Server: cfg.Server, Rank: cfg.Rank, Host: cfg.Host, Alloc: cfg.Alloc,
-		ExpectRanks: cfg.ExpectRanks, DialledChildren: len(cfg.Children), DialsParent: cfg.Parent != "",
-		Plan: cfg.Plan, HeartbeatTimeout: cfg.Link.HeartbeatTimeout, OutboxStall: cfg.Link.OutboxStall,
+		Server: cfg.Server != nil, Rank: cfg.Rank, Host: cfg.Host, Alloc: cfg.Alloc,
+		DialledChildren: len(cfg.Children), DialsParent: cfg.Parent != "",
+		HeartbeatTimeout: cfg.Link.HeartbeatTimeout, OutboxStall: cfg.Link.OutboxStall,
 		KillGrace: killGrace, ExitWait: exitWait, Logger: n.log,
+	}
+	if s := cfg.Server; s != nil {
+		rc.ExpectRanks, rc.Plan = s.ExpectRanks, s.Plan
 	}
 	if cfg.Registry != nil {
 		rc.Retryable = make(map[string]bool)
@@ -369,21 +323,21 @@ func (n *node) apply(actions []relay.Action) {
 				ln.Close()
 			}
 		case relay.WriteAddress:
-			if n.cfg.AddressFile != "" {
-				if err := WriteAddressRecord(n.cfg.AddressFile, ownRecord(n.cfg.Address, n.cfg.Owner)); err != nil {
+			if s := n.cfg.Server; s != nil && s.AddressFile != "" {
+				if err := WriteAddressRecord(s.AddressFile, ownRecord(s.Address, s.Owner)); err != nil {
 					n.log.Error("writing the address file", "err", err)
 				}
 				n.removeStarting()
 			}
 		case relay.Ready:
 			j := n.core.Subtree()
-			if !n.cfg.Server {
+			if n.cfg.Server == nil {
 				n.log.Info("ready", "parent", n.cfg.Parent, "ranks", j.Ranks, "slots", j.Slots)
 				continue
 			}
-			n.log.Info("ready", "ranks", j.Ranks, "slots", j.Slots, "address", n.cfg.Address)
-			if n.cfg.Ready != nil {
-				close(n.cfg.Ready)
+			n.log.Info("ready", "ranks", j.Ranks, "slots", j.Slots, "address", n.cfg.Server.Address)
+			if n.cfg.Server.Ready != nil {
+				close(n.cfg.Server.Ready)
 			}
 		case relay.Kill:
 			if sup := n.cfg.Supervisor; sup != nil {
@@ -487,11 +441,11 @@ func (n *node) acceptLoop(ln net.Listener) {
 		}
 		var kind relay.PeerKind
 		switch role, end := splitRole(l.peer.Role); {
-		case role == roleClient && n.cfg.Server:
+		case role == roleClient && n.cfg.Server != nil:
 			kind = relay.Client
 		case end == linkChild:
 			kind = relay.Child
-		case end == linkParent && !n.cfg.Server:
+		case end == linkParent && n.cfg.Server == nil:
 			kind = relay.Parent
 		default:
 			n.log.Warn("refused connection", "peer", l.String(), "err", errNotAccepted)

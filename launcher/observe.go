@@ -22,7 +22,7 @@ var ErrNotRunning = errors.New("launcher: not running")
 
 // Monitor lets an observer in the same process (the metrics endpoint) read
 // a running server's counters and ask its tree's status. Pass one in
-// ServerConfig.Monitor; it is safe for concurrent use.
+// NodeConfig.Monitor; it is safe for concurrent use.
 type Monitor struct {
 	mu sync.Mutex
 	n  *node
@@ -130,19 +130,21 @@ func (m *Monitor) Status(ctx context.Context) ([]wire.RankStatus, error) {
 // writeStarting writes the server's address to the starting file while
 // it waits for its tree (see StartingFile).
 func (n *node) writeStarting() {
-	if !n.cfg.Server || n.cfg.AddressFile == "" || n.core.Ready() {
+	s := n.cfg.Server
+	if s == nil || s.AddressFile == "" || n.core.Ready() {
 		return
 	}
-	if err := WriteAddressFile(StartingFile(n.cfg.AddressFile), n.cfg.Address); err != nil {
+	if err := WriteAddressFile(StartingFile(s.AddressFile), s.Address); err != nil {
 		n.log.Warn("writing the starting address file", "err", err)
 	}
 }
 
 func (n *node) removeStarting() {
-	if !n.cfg.Server || n.cfg.AddressFile == "" {
+	s := n.cfg.Server
+	if s == nil || s.AddressFile == "" {
 		return
 	}
-	if err := os.Remove(StartingFile(n.cfg.AddressFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(StartingFile(s.AddressFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		n.log.Warn("removing the starting address file", "err", err)
 	}
 }

@@ -7,22 +7,81 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/topology"
 )
 
-// Default ports, as BQSKit users know them.
+// Default ports, as BQSKit users know them (topology holds them, with
+// every other default of a rank).
 const (
-	DefaultServerPort  = 7472 // clients connect to the server here
-	DefaultManagerPort = 7473 // a manager waits here for its parent
-	DefaultWorkerPort  = 7474 // a manager waits here for its worker ranks
+	DefaultServerPort  = topology.DefaultPort        // clients connect to the server here
+	DefaultManagerPort = topology.DefaultManagerPort // a manager waits here for its parent
+	DefaultWorkerPort  = topology.DefaultWorkerPort  // a manager waits here for its worker ranks
 )
 
-// ServerConfig configures the server: the top of the tree, which clients
-// connect to.
-type ServerConfig struct {
+// NodeConfig describes one rank of the runtime, whatever its role: who it
+// is, whom it dials, how it links and what it runs. The role commands
+// build it from the topology and their shared role flags (cmd/cli's
+// roleFlags.node), package boot from the job's plan; ServerConfig,
+// ManagerConfig and WorkerConfig hold it with their role's own part, and
+// AttachedConfig with the runtime it starts.
+type NodeConfig struct {
 	Rank int
 	Host string
+	// Parent is the address of the parent to dial: a worker rank's
+	// manager (or server), a manager's parent. Empty for the server, and
+	// for a manager that waits for its parent to dial it.
+	Parent string
+	// Alloc labels the rank's status rows with its allocation (job id).
+	Alloc string
+	// Registry holds the kernels a worker rank runs; a relay (server,
+	// manager) learns from it which kernels are retryable: their tasks
+	// are placed again when the child running them is lost.
+	Registry *kernels.Registry
+	Link     LinkConfig
+	Logger   *slog.Logger
+	// Drain, when closed, drains a manager or worker rank (as qlaunch
+	// drain would): it tells its parent, hands back or finishes its
+	// tasks and leaves last. The server ignores it.
+	Drain <-chan struct{}
+	// ShutdownWait bounds how long a stopping rank waits: a relay for its
+	// children to leave (zero: topology.DefaultRelayShutdownWait), a
+	// worker rank for its cancelled kernels to return (zero:
+	// topology.DefaultWorkerShutdownWait).
+	ShutdownWait time.Duration
+	// Monitor, if set, reads a relay's counters while it runs (the
+	// metrics endpoint). A worker rank ignores it.
+	Monitor *Monitor
+	// Supervisor, if set, started some of a relay's worker ranks and
+	// starts them again when they die: the relay learns of a death from
+	// it at once, keeps the rank's slots for its replacement and has it
+	// kill a rank it found hung (see Supervisor). A worker rank ignores
+	// it.
+	Supervisor *Supervisor
+}
+
+// withDefaults fills what the node left zero; relay says which of the
+// role defaults apply.
+func (c NodeConfig) withDefaults(relay bool) NodeConfig {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ShutdownWait <= 0 {
+		c.ShutdownWait = topology.DefaultWorkerShutdownWait
+		if relay {
+			c.ShutdownWait = topology.DefaultRelayShutdownWait
+		}
+	}
+	c.Link = c.Link.withDefaults()
+	return c
+}
+
+// ServerConfig configures the server: the top of the tree, which clients
+// connect to. Its NodeConfig has no Parent.
+type ServerConfig struct {
+	NodeConfig
 	// Listener accepts clients and children that dial up; nil means
 	// listening on Listen (default ":7472").
 	Listener net.Listener
@@ -41,23 +100,12 @@ type ServerConfig struct {
 	AddressFile string
 	Address     string
 	Owner       AddressOwner
-	Ready       chan struct{}
-	// Registry, if set, marks retryable kernels (see NodeConfig).
-	Registry *kernels.Registry
-	Link     LinkConfig
-	Logger   *slog.Logger
-	// Alloc labels the rank's status rows with its allocation (job id).
-	Alloc string
+	// Ready, if set, is closed once ready.
+	Ready chan struct{}
 	// Plan, if set, lists every rank of the job (from its topology plan):
 	// status replies then name each rank not in the tree, with its host
 	// and why (never connected, lost when and why).
 	Plan []PlannedRank
-	// Monitor, if set, reads the server's counters while it runs (the
-	// metrics endpoint).
-	Monitor *Monitor
-	// Supervisor, if set, started worker ranks of this server and starts
-	// them again when they die (see NodeConfig).
-	Supervisor *Supervisor
 }
 
 // RunServer runs the server until ctx ends; a clean stop returns
@@ -77,12 +125,9 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if cfg.Address == "" {
 		cfg.Address = advertised(ln.Addr(), cfg.Host)
 	}
-	err := RunNode(ctx, NodeConfig{
-		Server: true, Rank: cfg.Rank, Host: cfg.Host, Listeners: []net.Listener{ln},
-		Children: cfg.Managers, ExpectRanks: cfg.ExpectRanks, AddressFile: cfg.AddressFile,
-		Address: cfg.Address, Owner: cfg.Owner, Ready: cfg.Ready, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
-		Plan: cfg.Plan, Monitor: cfg.Monitor, Supervisor: cfg.Supervisor, Alloc: cfg.Alloc,
-	})
+	cfg.Parent = ""
+	err := runRelay(ctx, relayConfig{NodeConfig: cfg.NodeConfig, Listeners: []net.Listener{ln},
+		Children: cfg.Managers, Server: &cfg})
 	if cfg.AddressFile != "" {
 		// The runtime is gone: a client must not find its address.
 		if rerr := removeOwnAddressFile(cfg.AddressFile, cfg.Address); rerr != nil && cfg.Logger != nil {
@@ -106,33 +151,18 @@ func advertised(a net.Addr, host string) string {
 }
 
 // ManagerConfig configures a manager: a relay between its parent (the
-// server or a higher manager) and its children (worker ranks or lower
-// managers).
+// server or a higher manager; NodeConfig.Parent when it dials it) and its
+// children (worker ranks or lower managers).
 type ManagerConfig struct {
-	Rank int
-	Host string
+	NodeConfig
 	// Listeners accept the parent (when it dials) and children that dial
 	// up; nil means listening on Listen (":7473") and WorkerListen
 	// (":7474").
 	Listeners    []net.Listener
 	Listen       string
 	WorkerListen string
-	// Parent, if set, is dialled (with retries) instead of waiting for the
-	// parent to dial in.
-	Parent string
 	// Managers are lower managers to dial (qlaunch manager -m ADDR…).
 	Managers []string
-	// Registry, if set, marks retryable kernels (see NodeConfig).
-	Registry *kernels.Registry
-	Link     LinkConfig
-	Logger   *slog.Logger
-	// Supervisor, if set, started worker ranks of this manager and
-	// starts them again when they die (see NodeConfig).
-	Supervisor *Supervisor
-	// Alloc labels the rank's status rows with its allocation (job id).
-	Alloc string
-	// Drain, when closed, drains the manager (see NodeConfig.Drain).
-	Drain <-chan struct{}
 }
 
 // ManagerListeners opens the manager's listeners as cfg says; callers that
@@ -170,11 +200,7 @@ func RunManager(ctx context.Context, cfg ManagerConfig) error {
 	if err != nil {
 		return err
 	}
-	err = RunNode(ctx, NodeConfig{
-		Rank: cfg.Rank, Host: cfg.Host, Listeners: lns, Parent: cfg.Parent,
-		Children: cfg.Managers, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
-		Supervisor: cfg.Supervisor, Alloc: cfg.Alloc, Drain: cfg.Drain,
-	})
+	err = runRelay(ctx, relayConfig{NodeConfig: cfg.NodeConfig, Listeners: lns, Children: cfg.Managers})
 	if errors.Is(err, context.Canceled) {
 		return ErrShutdown
 	}

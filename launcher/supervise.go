@@ -9,17 +9,19 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/qlaunch/qlaunch/topology"
 )
 
 // Defaults of SupervisorConfig.
 const (
 	// DefaultRestarts is how many times a supervised worker rank is
 	// started again after it died, over the life of the job.
-	DefaultRestarts = 3
+	DefaultRestarts = topology.DefaultRestarts
 	// DefaultRestartBackoff is the wait before a rank's first restart;
 	// each further restart of the rank waits twice as long, up to
 	// maxRestartBackoff.
-	DefaultRestartBackoff = 100 * time.Millisecond
+	DefaultRestartBackoff = topology.DefaultRestartBackoff
 	maxRestartBackoff     = 5 * time.Second
 	// exitWait bounds how long a relay waits, after a supervised child's
 	// connection broke, for its process's exit status before it reports

@@ -97,10 +97,10 @@ func TestTLSRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = launcher.RunWorker(t.Context(), launcher.WorkerConfig{
+			err = launcher.RunWorker(t.Context(), launcher.WorkerConfig{NodeConfig: launcher.NodeConfig{
 				Rank: 9, Parent: w.addr, Registry: reg,
 				Link: launcher.LinkConfig{Secret: w.secret, TLS: w.tls, DialTimeout: 20 * time.Second},
-			})
+			}})
 			if !errors.Is(err, w.want) {
 				t.Fatalf("worker: %v, want %v", err, w.want)
 			}

@@ -17,34 +17,15 @@ import (
 // WorkerConfig configures one worker rank: a process (or, in tests, a
 // goroutine group) with Slots worker slots that runs kernels.
 type WorkerConfig struct {
-	Rank     int
-	Host     string
-	Slots    int    // worker slots; 0 means 1
-	Parent   string // address of the manager (or server) to dial
-	Registry *kernels.Registry
-	Link     LinkConfig
-	Logger   *slog.Logger
-	// ShutdownGrace bounds how long a stopping rank waits for its running
-	// kernels to return after cancelling them; zero means 2 s.
-	ShutdownGrace time.Duration
-	// Alloc labels the rank's status rows with its allocation (job id).
-	Alloc string
-	// Drain, when closed, drains the rank (as qlaunch drain would): it
-	// tells its parent, hands back its queue, finishes and leaves.
-	Drain <-chan struct{}
+	NodeConfig
+	Slots int // worker slots; 0 means 1
 }
 
 func (c WorkerConfig) withDefaults() WorkerConfig {
 	if c.Slots <= 0 {
 		c.Slots = 1
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.ShutdownGrace <= 0 {
-		c.ShutdownGrace = 2 * time.Second
-	}
-	c.Link = c.Link.withDefaults()
+	c.NodeConfig = c.NodeConfig.withDefaults(false)
 	return c
 }
 
@@ -183,12 +164,12 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 		// Every task finished: write the last results, then leave.
 		cause = ErrDrained
 		log.Info("drained: every task finished; leaving")
-		w.waitRunners(cfg.ShutdownGrace)
+		w.waitRunners(cfg.ShutdownWait)
 		w.lock()
 		w.queueOut()
 		w.mu.Unlock()
 		w.out.Close() // the writer returns once it wrote them
-		w.waitWritten(written, cfg.ShutdownGrace)
+		w.waitWritten(written, cfg.ShutdownWait)
 	} else if errors.Is(readErr, ErrShutdown) {
 		cause = ErrShutdown
 		log.Debug("shutdown requested")
@@ -203,7 +184,7 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 	cancel()
 	l.close()
 	wg.Wait()
-	w.waitRunners(cfg.ShutdownGrace)
+	w.waitRunners(cfg.ShutdownWait)
 	return cause
 }
 

@@ -4,8 +4,10 @@ import "time"
 
 // Default values of the topology keys.
 const (
-	DefaultPort              = 7472
-	DefaultCompressThreshold = 0 // the wire's own (launcher/wire.DefaultThreshold, 4096): the default lives there alone
+	DefaultPort              = 7472 // the server's: clients connect to it here
+	DefaultManagerPort       = 7473 // a manager waits here for its parent
+	DefaultWorkerPort        = 7474 // a manager waits here for its worker ranks
+	DefaultCompressThreshold = 0    // the wire's own (launcher/wire.DefaultThreshold, 4096): the default lives there alone
 	DefaultAddressFile       = ".qlaunch/addr"
 	DefaultFanout            = 32
 	DefaultBLASThreads       = 1
@@ -16,6 +18,15 @@ const (
 	DefaultMaxPendingHandshakes = 128
 	DefaultAcceptRate           = 1000
 	DefaultOutboxBytes          = 256 << 20
+
+	// How long a stopping rank waits: a relay (server, manager) for its
+	// children to leave, a worker rank for its cancelled kernels to
+	// return.
+	DefaultRelayShutdownWait  = 5 * time.Second
+	DefaultWorkerShutdownWait = 2 * time.Second
+	// DefaultRestartBackoff is the wait before a supervised worker rank's
+	// first restart; each further restart of the rank waits twice as long.
+	DefaultRestartBackoff = 100 * time.Millisecond
 
 	DefaultAllocBacklogFor  = time.Second
 	DefaultAllocIdleTimeout = time.Minute

@@ -49,24 +49,16 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname()
-	if host == "" {
-		host = "localhost"
-	}
 	topo = topo.WithCPUsPerNode(runtime.NumCPU())
-	plan, err := topo.Plan([]string{host}, nil)
+	node, files, err := rf.node(e, topo)
 	if err != nil {
 		return err
 	}
-	link, tlsFiles, err := rf.link.config(e, topo)
+	plan, err := topo.Plan([]string{node.Host}, nil)
 	if err != nil {
 		return err
 	}
-	level := topo.Runtime.LogLevel.Level()
-	if rf.v > 0 {
-		level = rf.v.level()
-	}
-	log := newLogger(e, level)
+	log := node.Logger
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -97,30 +89,22 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			specs[i].Env = append(specs[i].Env, python.WarmEnv+"=1")
 		}
 	}
-	reg, err := e.registry()
-	if err != nil {
-		return err
-	}
 	if *metricsAddr == "" {
 		*metricsAddr = topo.Server.Metrics
 	}
-	mon := launcher.NewMonitor()
-	stopMetrics, err := serveMetrics(ctx, *metricsAddr, mon, log)
+	node.Monitor = launcher.NewMonitor()
+	stopMetrics, err := serveMetrics(ctx, *metricsAddr, node.Monitor, log)
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
 	start := time.Now()
 	a, err := launcher.StartAttached(ctx, launcher.AttachedConfig{
-		Monitor:     mon,
-		Host:        host,
-		Registry:    reg,
+		NodeConfig:  node,
 		Workers:     specs,
 		SecretFile:  topo.Runtime.SecretPath(e.getenv),
 		AddressFile: addressFile(e, "", topo),
 		Job:         jobID(e),
-		Link:        link,
-		Logger:      log,
 		Restarts:    restartsOption(topo.Workers.Restarts),
 		Command: func(spec launcher.WorkerSpec, parent, secretFile string) *exec.Cmd {
 			args := []string{"worker", strconv.Itoa(spec.Slots), "--manager", parent,
@@ -131,7 +115,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			if rf.v > 0 {
 				args = append(args, "-v")
 			}
-			args = append(args, rf.link.args(link, tlsFiles)...)
+			args = append(args, rf.link.args(node.Link, files.tls)...)
 			cmd := exec.Command(exe, args...)
 			cmd.Env = append(os.Environ(), spec.Env...)
 			cmd.Stdout, cmd.Stderr = e.stderr, e.stderr
@@ -142,7 +126,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log.Debug("runtime started", "addr", a.Addr, "ranks", len(plan.Ranks), "took", time.Since(start))
-	code, runErr := runChild(ctx, e, a, argv, tlsEnv(tlsFiles))
+	code, runErr := runChild(ctx, e, a, argv, tlsEnv(files.tls))
 	if err := a.Close(); err != nil {
 		log.Warn("runtime stopped with an error", "err", err)
 	}

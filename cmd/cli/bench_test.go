@@ -24,7 +24,7 @@ func startBenchRuntime(t *testing.T) map[string]string {
 	}
 	secret := filepath.Join(t.TempDir(), "secret")
 	a, err := launcher.StartAttached(t.Context(), launcher.AttachedConfig{
-		Host: "bench-test", InProcess: true, Registry: reg, SecretFile: secret,
+		NodeConfig: launcher.NodeConfig{Host: "bench-test", Registry: reg}, InProcess: true, SecretFile: secret,
 		Workers: []launcher.WorkerSpec{{Rank: 1, Slots: 2}},
 	})
 	if err != nil {

@@ -104,29 +104,23 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	link, _, err := rf.link.config(e, t)
+	node, _, err := rf.node(e, t)
 	if err != nil {
 		return err
 	}
-	level := t.Runtime.LogLevel.Level()
-	if rf.v > 0 {
-		level = slog.LevelDebug
-	}
-	log := newLogger(e, level)
+	node.Link.DialTimeout = *dial
+	log := node.Logger
 	cfg := boot.Config{
 		Topology: t, Info: info, Getenv: e.getenv, Setenv: os.Setenv,
-		DialTimeout: *dial, Logger: log, Network: *network, Link: link,
-	}
-	if cfg.Registry, err = e.registry(); err != nil {
-		return err
+		Network: *network, Node: node,
 	}
 	if *join {
-		if cfg.Join, cfg.Secret, err = joinTarget(e, t, info, *joinFile, *rankBase); err != nil {
+		if cfg.Join, cfg.Node.Link.Secret, err = joinTarget(e, t, info, *joinFile, *rankBase); err != nil {
 			return err
 		}
 	} else if *joinFile != "" || *rankBase >= 0 {
 		return usagef("%s: --address-file and --rank-base go with --join", path)
-	} else if cfg.Secret, cfg.SecretFile, err = runtimeSecret(e, t.Runtime.SecretPath(e.getenv)); err != nil {
+	} else if cfg.Node.Link.Secret, cfg.SecretFile, err = runtimeSecret(e, t.Runtime.SecretPath(e.getenv)); err != nil {
 		return err
 	}
 	if *metricsAddr == "" {
@@ -135,7 +129,7 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 	// The server rank serves the metrics endpoint, if any.
 	// It cannot be opened: the job goes on without it.
 	stopMetrics := func() {}
-	cfg.Monitor = launcher.NewMonitor()
+	cfg.Node.Monitor = launcher.NewMonitor()
 	// Below the server, an interrupt waits for the tree's own stop (see
 	// rankContext).
 	var server atomic.Bool
@@ -145,7 +139,7 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 		// the walltime's --signal): they hand back their queued tasks,
 		// finish their running ones and leave while the runtime goes on.
 		// Past joinDrainGrace they stop anyway.
-		cfg.Drain, grace = ctx.Done(), joinDrainGrace
+		cfg.Node.Drain, grace = ctx.Done(), joinDrainGrace
 	}
 	ctx, stopRank := rankContext(ctx, grace, server.Load)
 	defer stopRank()
@@ -156,15 +150,15 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 		if !r.Roles.Has(topology.RoleServer) {
 			return
 		}
-		var src metrics.Source = cfg.Monitor
+		var src metrics.Source = cfg.Node.Monitor
 		if t.Alloc.Enabled() && cfg.Join == nil {
 			// [alloc]: this server grows the job by itself.
-			a, wait, err := startAllocator(allocCtx, t, path, t.Runtime.AddressPath(e.getenv), cfg.Secret, cfg.Monitor, log)
+			a, wait, err := startAllocator(allocCtx, t, path, t.Runtime.AddressPath(e.getenv), cfg.Node.Link.Secret, cfg.Node.Monitor, log)
 			if err != nil {
 				log.Error("no automatic allocation", "err", err)
 			} else {
 				waitAlloc = wait
-				src = allocMetrics{cfg.Monitor, a}
+				src = allocMetrics{cfg.Node.Monitor, a}
 			}
 		}
 		stop, err := serveMetrics(ctx, *metricsAddr, src, log)

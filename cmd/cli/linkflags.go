@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"flag"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -269,21 +270,51 @@ func (r *roleFlags) add(fs *flag.FlagSet, secret secretUse) {
 	}
 }
 
-// manualLink is the link of a manual-mode rank: its flags over an empty
-// topology (linkFlags.config), with the job secret of --secret-file
-// (runtimeSecret or clientSecret, as add was told); it returns the
-// secret's file too.
-func (r *roleFlags) manualLink(e *env) (launcher.LinkConfig, wire.TLSFiles, string, error) {
-	link, files, err := r.link.config(e, nil)
+// rankFiles are the files a rank's flags named beyond its NodeConfig: the
+// TLS files and the job secret's file, which the ranks it spawns and its
+// address file are given.
+type rankFiles struct {
+	tls    wire.TLSFiles
+	secret string
+}
+
+// node is the one translation of the role flags into the NodeConfig a
+// role command runs its rank with: the link from the flags written over
+// topo (nil: manual mode, as an empty topology file) with, in manual
+// mode, the job secret of --secret-file (created or only loaded, as add
+// was told; with secretNone the caller sets Link.Secret); the host name;
+// a logger at the topology's log level (debug with -v); and the kernel
+// registry. The caller fills in what its role decides: Rank, Parent,
+// Alloc, Drain, Monitor, Supervisor.
+func (r *roleFlags) node(e *env, topo *topology.Topology) (launcher.NodeConfig, rankFiles, error) {
+	link, tlsFiles, err := r.link.config(e, topo)
+	files := rankFiles{tls: tlsFiles}
 	if err != nil {
-		return link, files, "", err
+		return launcher.NodeConfig{}, files, err
 	}
-	var path string
 	switch r.secret {
 	case secretCreate:
-		link.Secret, path, err = runtimeSecret(e, r.secretFile)
+		link.Secret, files.secret, err = runtimeSecret(e, r.secretFile)
 	case secretLoad:
 		link.Secret, err = clientSecret(e, r.secretFile)
 	}
-	return link, files, path, err
+	if err != nil {
+		return launcher.NodeConfig{}, files, err
+	}
+	reg, err := e.registry()
+	if err != nil {
+		return launcher.NodeConfig{}, files, err
+	}
+	level := topology.Default().Runtime.LogLevel.Level()
+	if topo != nil {
+		level = topo.Runtime.LogLevel.Level()
+	}
+	if r.v > 0 {
+		level = r.v.level()
+	}
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	return launcher.NodeConfig{Host: host, Link: link, Registry: reg, Logger: newLogger(e, level)}, files, nil
 }

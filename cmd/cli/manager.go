@@ -54,16 +54,12 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 			spawn = 0
 		}
 	}
-	link, tlsFiles, secretPath, err := rf.manualLink(e)
+	node, files, err := rf.node(e, nil)
 	if err != nil {
 		return err
 	}
-	reg, err := e.registry()
-	if err != nil {
-		return err
-	}
-	log := newLogger(e, rf.v.level())
-	host, _ := os.Hostname()
+	node.Rank, node.Parent = *rankNo, *parent
+	log := node.Logger
 	lns, err := launcher.ManagerListeners(launcher.ManagerConfig{
 		Listen:       net.JoinHostPort(*ip, strconv.Itoa(*port)),
 		WorkerListen: net.JoinHostPort(cmp.Or(*ip, "127.0.0.1"), strconv.Itoa(*wport)),
@@ -80,7 +76,7 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 		exe, err := os.Executable()
 		if err == nil {
 			err = sup.Start(*rankNo+1, spawn, func() *exec.Cmd {
-				return workerCommand(exe, spawn, *rankNo+1, lns[1].Addr(), secretPath, rf.v, rf.link.args(link, tlsFiles))
+				return workerCommand(exe, spawn, *rankNo+1, lns[1].Addr(), files.secret, rf.v, rf.link.args(node.Link, files.tls))
 			})
 		}
 		if err != nil {
@@ -94,14 +90,12 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	if parentAt == "" {
 		parentAt, msg = "none: waiting for the server to dial "+lns[0].Addr().String(), "ready"
 	}
-	log.Info(msg, "role", "manager", "rank", *rankNo, "host", host, "address", lns[0].Addr().String(),
+	log.Info(msg, "role", "manager", "rank", *rankNo, "host", node.Host, "address", lns[0].Addr().String(),
 		"worker_address", lns[1].Addr().String(), "spawned_slots", spawn, "lower_managers", len(lower), "parent", parentAt)
 	ctx, stop := rankContext(ctx, parentGrace, never)
 	defer stop()
-	err = launcher.RunManager(ctx, launcher.ManagerConfig{
-		Rank: *rankNo, Host: host, Listeners: lns, Parent: *parent, Managers: lower,
-		Registry: reg, Link: link, Logger: log, Supervisor: sup,
-	})
+	node.Supervisor = sup
+	err = launcher.RunManager(ctx, launcher.ManagerConfig{NodeConfig: node, Listeners: lns, Managers: lower})
 	if sup != nil {
 		// Told to stop by RunManager's shutdown; a rank still running
 		// after 5 s gets SIGTERM, then SIGKILL.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
@@ -37,33 +36,25 @@ func cmdServer(ctx context.Context, e *env, args []string) error {
 		}
 		managers = append(managers, a)
 	}
-	link, _, secretPath, err := rf.manualLink(e)
+	node, files, err := rf.node(e, nil)
 	if err != nil {
 		return err
 	}
 	*addrFile = addressFile(e, *addrFile, nil)
-	reg, err := e.registry()
-	if err != nil {
-		return err
-	}
-	host, _ := os.Hostname()
 	ln, err := net.Listen("tcp", net.JoinHostPort(*ip, strconv.Itoa(*port)))
 	if err != nil {
 		return err
 	}
-	log := newLogger(e, rf.v.level())
-	mon := launcher.NewMonitor()
-	stopMetrics, err := serveMetrics(ctx, *metricsAddr, mon, log)
+	node.Monitor = launcher.NewMonitor()
+	stopMetrics, err := serveMetrics(ctx, *metricsAddr, node.Monitor, node.Logger)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer stopMetrics()
 	err = launcher.RunServer(ctx, launcher.ServerConfig{
-		Host: host, Listener: ln, Managers: managers, ExpectRanks: *ranks,
-		AddressFile: *addrFile, Owner: launcher.AddressOwner{Job: jobID(e), SecretFile: secretPath},
-		Registry: reg, Link: link,
-		Logger: log, Monitor: mon,
+		NodeConfig: node, Listener: ln, Managers: managers, ExpectRanks: *ranks,
+		AddressFile: *addrFile, Owner: launcher.AddressOwner{Job: jobID(e), SecretFile: files.secret},
 	})
 	if errors.Is(err, launcher.ErrShutdown) {
 		return nil

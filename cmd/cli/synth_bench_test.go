@@ -37,9 +37,8 @@ func startSlotRuntime(tb testing.TB, slots, procs int) *slotRuntime {
 	ctx := tb.Context()
 	var worker *exec.Cmd
 	a, err := launcher.StartAttached(ctx, launcher.AttachedConfig{
-		Host:     "localhost",
-		Registry: reg,
-		Workers:  []launcher.WorkerSpec{{Rank: 1, Slots: slots}},
+		NodeConfig: launcher.NodeConfig{Host: "localhost", Registry: reg},
+		Workers:    []launcher.WorkerSpec{{Rank: 1, Slots: slots}},
 		Command: func(spec launcher.WorkerSpec, parent, secretFile string) *exec.Cmd {
 			worker = exec.Command(qlaunchBin, "worker", strconv.Itoa(spec.Slots), "--manager", parent,
 				"--rank", strconv.Itoa(spec.Rank), "--secret-file", secretFile)

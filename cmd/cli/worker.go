@@ -63,21 +63,14 @@ func cmdWorker(ctx context.Context, e *env, args []string) error {
 	if parent == "" {
 		parent = net.JoinHostPort("127.0.0.1", strconv.Itoa(*port))
 	}
-	link, _, _, err := rf.manualLink(e)
+	node, _, err := rf.node(e, nil)
 	if err != nil {
 		return err
 	}
-	reg, err := e.registry()
-	if err != nil {
-		return err
-	}
-	host, _ := os.Hostname()
+	node.Rank, node.Parent = *rankNo, parent
 	ctx, stop := rankContext(ctx, parentGrace, never)
 	defer stop()
-	err = launcher.RunWorker(ctx, launcher.WorkerConfig{
-		Rank: *rankNo, Host: host, Slots: slots, Parent: parent, Registry: reg,
-		Link: link, Logger: newLogger(e, rf.v.level()),
-	})
+	err = launcher.RunWorker(ctx, launcher.WorkerConfig{NodeConfig: node, Slots: slots})
 	if errors.Is(err, launcher.ErrShutdown) || errors.Is(err, context.Canceled) {
 		return nil
 	}

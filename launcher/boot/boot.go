@@ -44,10 +44,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/netpick"
-	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/rank"
 	"github.com/qlaunch/qlaunch/topology"
 )
@@ -72,35 +70,22 @@ type Config struct {
 	Network string
 	// Interfaces lists this node's interfaces; nil means netpick.Interfaces.
 	Interfaces func() ([]netpick.Interface, error)
-	// Registry holds the kernels a worker rank runs; the server and
-	// manager ranks learn from it which are retryable (placed again when
-	// the rank running them is lost).
-	Registry *kernels.Registry
-	Secret   wire.Secret
-	// SecretFile is the file Secret came from, recorded in the server's
-	// address file for clients; "" records none.
+	// Node is what every rank of the job shares, as the command built it
+	// from the topology and its flags: Registry, Link (the topology's and
+	// the flags' settings with the job secret; a zero Link.DialTimeout,
+	// which bounds the retries to reach the parent, means
+	// DefaultDialTimeout), Logger, Drain, and Monitor (the server rank's
+	// alone). Run fills in Rank, Host, Parent and Alloc from the plan.
+	Node launcher.NodeConfig
+	// SecretFile is the file Node.Link.Secret came from, recorded in the
+	// server's address file for clients; "" records none.
 	SecretFile string
-	// DialTimeout bounds the retries to reach the parent; zero means
-	// DefaultDialTimeout.
-	DialTimeout time.Duration
-	// Link holds the rest of the link settings: the topology's and the
-	// flags', as transport.FromTopology turns them into a link's
-	// (compression, heartbeats, limits, TLS); its Secret and DialTimeout
-	// are set from the fields above.
-	Link   launcher.LinkConfig
-	Logger *slog.Logger
 	// Join, when not nil, makes this job's ranks join a running tree
 	// instead of starting one (see Join).
 	Join *Join
-	// Drain, when closed, drains a manager or worker rank: it takes no
-	// new task, finishes its own and leaves (the server ignores it).
-	Drain <-chan struct{}
 	// Started, when not nil, receives this rank's entry once the rank is
 	// pinned, has its environment and is about to start its role.
 	Started func(topology.Rank)
-	// Monitor, when not nil, is given to the server rank's server (the
-	// metrics endpoint reads it).
-	Monitor *launcher.Monitor
 }
 
 func (c Config) withDefaults() Config {
@@ -110,11 +95,11 @@ func (c Config) withDefaults() Config {
 	if c.Pin == nil {
 		c.Pin = rank.Pin
 	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = DefaultDialTimeout
+	if c.Node.Link.DialTimeout <= 0 {
+		c.Node.Link.DialTimeout = DefaultDialTimeout
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+	if c.Node.Logger == nil {
+		c.Node.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
 }
@@ -212,7 +197,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
-	log := cfg.Logger.With("rank", e.Rank, "host", e.Host, "role", e.Roles.String())
+	log := cfg.Node.Logger.With("rank", e.Rank, "host", e.Host, "role", e.Roles.String())
 	if e.CPUs != "" {
 		set, err := topology.ParseCPUList(e.CPUs, 0)
 		if err != nil {
@@ -268,10 +253,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			e.Roles = e.Roles&^topology.RoleServer | topology.RoleManager
 			e.Parent, e.ParentHost, parent = 0, "(the running server)", j.Server
 		}
-		log = cfg.Logger.With("rank", e.Rank, "host", e.Host, "role", e.Roles.String(), "alloc", info.JobID)
+		log = cfg.Node.Logger.With("rank", e.Rank, "host", e.Host, "role", e.Roles.String(), "alloc", info.JobID)
 	}
-	link := cfg.Link
-	link.Secret, link.DialTimeout = cfg.Secret, cfg.DialTimeout
+	node := cfg.Node
+	node.Rank, node.Host, node.Parent, node.Alloc = e.Rank, e.Host, parent, info.JobID
+	monitor := node.Monitor
+	node.Monitor = nil // the server rank's alone
 	if cfg.Started != nil {
 		cfg.Started(e)
 	}
@@ -292,22 +279,17 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			total += n
 		}
 		addrFile := cfg.Topology.Runtime.AddressPath(cfg.Getenv)
+		node.Monitor = monitor
 		err = launcher.RunServer(ctx, launcher.ServerConfig{
-			Rank: e.Rank, Host: e.Host, Listener: ln, ExpectRanks: total,
-			AddressFile: addrFile, Address: ln.Addr().String(), Link: link, Logger: cfg.Logger,
+			NodeConfig: node, Listener: ln, ExpectRanks: total,
+			AddressFile: addrFile, Address: ln.Addr().String(),
 			Owner: launcher.AddressOwner{Job: info.JobID, SecretFile: cfg.SecretFile},
-			Plan:  expect, Monitor: cfg.Monitor, Alloc: info.JobID, Registry: cfg.Registry,
+			Plan:  expect,
 		})
 	case e.Roles.Has(topology.RoleManager):
-		err = launcher.RunManager(ctx, launcher.ManagerConfig{
-			Rank: e.Rank, Host: e.Host, Listeners: []net.Listener{ln}, Parent: parent, Link: link, Logger: cfg.Logger,
-			Alloc: info.JobID, Drain: cfg.Drain, Registry: cfg.Registry,
-		})
+		err = launcher.RunManager(ctx, launcher.ManagerConfig{NodeConfig: node, Listeners: []net.Listener{ln}})
 	default:
-		err = launcher.RunWorker(ctx, launcher.WorkerConfig{
-			Rank: e.Rank, Host: e.Host, Slots: e.Workers, Parent: parent, Registry: cfg.Registry, Link: link, Logger: cfg.Logger,
-			Alloc: info.JobID, Drain: cfg.Drain,
-		})
+		err = launcher.RunWorker(ctx, launcher.WorkerConfig{NodeConfig: node, Slots: e.Workers})
 	}
 	switch {
 	case err == nil, errors.Is(err, launcher.ErrShutdown), errors.Is(err, context.Canceled) && ctx.Err() != nil:
@@ -315,7 +297,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return nil
 	case errors.Is(err, context.DeadlineExceeded) && e.Parent >= 0:
 		return &ParentError{Rank: e.Rank, Role: e.Roles, Host: e.Host, Parent: e.Parent, ParentHost: e.ParentHost,
-			Addr: parent, Timeout: cfg.DialTimeout, Err: err}
+			Addr: parent, Timeout: cfg.Node.Link.DialTimeout, Err: err}
 	default:
 		return fmt.Errorf("rank %d (%s on %s): %w", e.Rank, e.Roles, e.Host, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/netpick"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 	"github.com/qlaunch/qlaunch/rank"
@@ -63,16 +64,17 @@ func TestParentUnreachable(t *testing.T) {
 	var env []string
 	var logs strings.Builder
 	err = Run(context.Background(), Config{
-		Logger:   slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{ReplaceAttr: dropTime})),
+		Node: launcher.NodeConfig{
+			Logger:   slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{ReplaceAttr: dropTime})),
+			Registry: reg,
+			Link:     launcher.LinkConfig{Secret: secret, DialTimeout: 200 * time.Millisecond},
+		},
 		Topology: top.WithCPUsPerNode(1),
 		Info: rank.Info{Launcher: rank.SLURM, Rank: 1, Size: 2, LocalRank: 1, LocalSize: 2, Node: "n1",
 			NodeList: []string{"n1"}, TasksPerNode: []int{2}},
-		Resolve:     func(string) (string, error) { return "127.0.0.1", nil },
-		Pin:         func([]int) error { return nil },
-		Setenv:      func(k, v string) error { env = append(env, k+"="+v); return nil },
-		Secret:      secret,
-		Registry:    reg,
-		DialTimeout: 200 * time.Millisecond,
+		Resolve: func(string) (string, error) { return "127.0.0.1", nil },
+		Pin:     func([]int) error { return nil },
+		Setenv:  func(k, v string) error { env = append(env, k+"="+v); return nil },
 	})
 	var pe *ParentError
 	if !errors.As(err, &pe) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
+	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/client"
 	"github.com/qlaunch/qlaunch/launcher/launchertest"
 	"github.com/qlaunch/qlaunch/launcher/wire"
@@ -60,13 +61,11 @@ func TestJoinRunningTree(t *testing.T) {
 				Topology: top.WithCPUsPerNode(2),
 				Info: rank.Info{Launcher: rank.SLURM, Rank: r, Size: 2, LocalRank: r, LocalSize: 2, Node: "n9",
 					NodeList: []string{"n9"}, TasksPerNode: []int{2}, JobID: "57"},
-				Resolve:     func(string) (string, error) { return "127.0.0.1", nil },
-				Pin:         func([]int) error { return nil },
-				Secret:      tr.Secret,
-				Registry:    reg,
-				DialTimeout: 10 * time.Second,
-				Join:        &Join{Server: tr.Addr, RankBase: JoinRankBase("57")},
-				Drain:       drain,
+				Resolve: func(string) (string, error) { return "127.0.0.1", nil },
+				Pin:     func([]int) error { return nil },
+				Node: launcher.NodeConfig{Registry: reg, Drain: drain,
+					Link: launcher.LinkConfig{Secret: tr.Secret, DialTimeout: 10 * time.Second}},
+				Join: &Join{Server: tr.Addr, RankBase: JoinRankBase("57")},
 			})
 		})
 	}

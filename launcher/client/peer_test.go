@@ -52,7 +52,7 @@ func TestDialNotAServer(t *testing.T) {
 	mgrLns := []net.Listener{listen(), listen()}
 	done := make(chan error, 1)
 	go func() {
-		done <- launcher.RunManager(ctx, launcher.ManagerConfig{Rank: 3, Host: "mhost", Listeners: mgrLns, Link: launcher.LinkConfig{Secret: secret}})
+		done <- launcher.RunManager(ctx, launcher.ManagerConfig{NodeConfig: launcher.NodeConfig{Rank: 3, Host: "mhost", Link: launcher.LinkConfig{Secret: secret}}, Listeners: mgrLns})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 

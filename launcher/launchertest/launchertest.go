@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,40 +86,9 @@ func (r *Rank) Done() <-chan struct{} { return r.done }
 // Err is what the rank's Run function returned (valid after Done).
 func (r *Rank) Err() error { return r.err }
 
-// Conn is a connection a rank dialled, which a test can drop or freeze.
+// Conn is a connection a rank dialled, which a test can drop.
 type Conn struct {
 	net.Conn
-	frozen atomic.Bool
-	closed chan struct{}
-	once   sync.Once
-}
-
-// Read reads, or, once frozen, blocks until the connection is closed.
-func (c *Conn) Read(b []byte) (int, error) {
-	if c.frozen.Load() {
-		<-c.closed
-		return 0, net.ErrClosed
-	}
-	n, err := c.Conn.Read(b)
-	if c.frozen.Load() {
-		<-c.closed
-		return 0, net.ErrClosed
-	}
-	return n, err
-}
-
-// Write writes, or, once frozen, swallows the bytes.
-func (c *Conn) Write(b []byte) (int, error) {
-	if c.frozen.Load() {
-		return len(b), nil
-	}
-	return c.Conn.Write(b)
-}
-
-// Close closes the connection.
-func (c *Conn) Close() error {
-	c.once.Do(func() { close(c.closed) })
-	return c.Conn.Close()
 }
 
 // Start starts a tree of the given shape and returns once every rank has
@@ -151,8 +119,9 @@ func Start(t testing.TB, shape Shape, opts ...Options) *Tree {
 	tr.Ranks = append(tr.Ranks, server)
 	tr.run(ctx, server, func(ctx context.Context) error {
 		return launcher.RunServer(ctx, launcher.ServerConfig{
-			Rank: 0, Host: server.Host, Listener: ln, ExpectRanks: shape.Ranks(),
-			Ready: ready, Registry: reg, Link: tr.link(server), Logger: tr.logger(), Monitor: o.Monitor,
+			NodeConfig: launcher.NodeConfig{Rank: 0, Host: server.Host, Registry: reg, Link: tr.link(server),
+				Logger: tr.logger(), Monitor: o.Monitor},
+			Listener: ln, ExpectRanks: shape.Ranks(), Ready: ready,
 		})
 	})
 	tr.startLevel(ctx, shape, 0, tr.Addr)
@@ -173,6 +142,11 @@ func (tr *Tree) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(tr.t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
+// node is the NodeConfig of rank r below the rank listening at parent.
+func (tr *Tree) node(r *Rank, parent string) launcher.NodeConfig {
+	return launcher.NodeConfig{Rank: r.Rank, Host: r.Host, Parent: parent, Registry: tr.reg, Link: tr.link(r), Logger: tr.logger()}
+}
+
 func (tr *Tree) link(r *Rank) launcher.LinkConfig {
 	return launcher.LinkConfig{
 		Secret: tr.Secret, Wire: tr.opts.Wire,
@@ -184,7 +158,7 @@ func (tr *Tree) link(r *Rank) launcher.LinkConfig {
 			if err != nil {
 				return nil, err
 			}
-			c := &Conn{Conn: nc, closed: make(chan struct{})}
+			c := &Conn{Conn: nc}
 			r.mu.Lock()
 			r.conns = append(r.conns, c)
 			r.mu.Unlock()
@@ -208,10 +182,7 @@ func (tr *Tree) startLevel(ctx context.Context, s Shape, parent int, parentAddr 
 		r.Host = fmt.Sprintf("host%d", r.Rank)
 		tr.Ranks = append(tr.Ranks, r)
 		tr.run(ctx, r, func(ctx context.Context) error {
-			return launcher.RunWorker(ctx, launcher.WorkerConfig{
-				Rank: r.Rank, Host: r.Host, Slots: slots, Parent: parentAddr,
-				Registry: tr.reg, Link: tr.link(r), Logger: tr.logger(),
-			})
+			return launcher.RunWorker(ctx, launcher.WorkerConfig{Slots: slots, NodeConfig: tr.node(r, parentAddr)})
 		})
 	}
 	for _, m := range s.Managers {
@@ -223,10 +194,7 @@ func (tr *Tree) startLevel(ctx context.Context, s Shape, parent int, parentAddr 
 			tr.t.Fatalf("launchertest: %v", err)
 		}
 		tr.run(ctx, r, func(ctx context.Context) error {
-			return launcher.RunManager(ctx, launcher.ManagerConfig{
-				Rank: r.Rank, Host: r.Host, Listeners: []net.Listener{ln}, Parent: parentAddr,
-				Registry: tr.reg, Link: tr.link(r), Logger: tr.logger(),
-			})
+			return launcher.RunManager(ctx, launcher.ManagerConfig{NodeConfig: tr.node(r, parentAddr), Listeners: []net.Listener{ln}})
 		})
 		tr.startLevel(ctx, m, r.Rank, ln.Addr().String())
 	}
@@ -274,17 +242,6 @@ func (tr *Tree) DropLink(n int) {
 	defer r.mu.Unlock()
 	if len(r.conns) > 0 {
 		r.conns[0].Close()
-	}
-}
-
-// Freeze makes rank n fall silent on its parent link, like a hung
-// process: nothing it writes arrives and it reads nothing more.
-func (tr *Tree) Freeze(n int) {
-	r := tr.Ranks[n]
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.conns) > 0 {
-		r.conns[0].frozen.Store(true)
 	}
 }
 

@@ -57,7 +57,8 @@
 //
 //	worker rank kill -9, link cut       lost_child.txt, supervised.txt
 //	manager kill -9 with a subtree      lost_manager.txt
-//	worker rank SIGSTOP (silent peer)   heartbeat.txt, supervised.txt
+//	worker rank SIGSTOP (silent peer)   heartbeat.txt, silent.txt, supervised.txt
+//	silent rank in status, hung parent  silent.txt
 //	killed worker, restarts / none      supervised.txt
 //	no worker slot left                 lost_child.txt, supervised.txt
 //	exactly-once across a lost rank     lost_child.txt (retries), FuzzStep
@@ -70,6 +71,12 @@
 //	readiness, joins, status            readiness.txt, join.txt, status.txt
 //	restarts, allocations of departed   departed.txt
 //	work sharing                        steal.txt
+//
+// The rows the core has no part in are tested where they live: admission
+// bounds (launcher/admission.go), connection floods and slow handshakes
+// (the accept gate, launcher/conn.go), injected frames (wire's MAC), an
+// exec task's grandchildren (the worker executor); the worker side of
+// heartbeats (link.watch) runs under testing/synctest.
 //
 // FuzzStep drives a server core with random event sequences and checks
 // that every action names a known peer, that sends come last in peer
