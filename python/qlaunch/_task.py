@@ -113,6 +113,44 @@ def encode_call(args, kwargs, task_name=None, log_context=None):
     return dumps_data((tuple(args), kwargs, task_name, log_context or None))
 
 
+def encode_calls(rows, kwargs, names=None, ctxs=None):
+    """The call bytes (encode_call) of fn(*row, **kwargs) for each row (a
+    tuple) of a map, task name names[i] and log context ctxs[i] (None: no
+    names, no contexts), in one pass: plain pickle where dumps_data would
+    choose it, decided per call the same way."""
+    if _by_value_modules():
+        return [dumps((row, kwargs, None if names is None else names[i],
+                       (ctxs[i] or None) if ctxs is not None else None)) for i, row in enumerate(rows)]
+    pdumps = pickle.dumps
+    highest = pickle.HIGHEST_PROTOCOL
+    out = []
+    append = out.append
+    if names is None and ctxs is None:
+        for row in rows:
+            call = (row, kwargs, None, None)
+            try:
+                b = pdumps(call, highest)
+            except Exception:
+                b = dumps(call)
+            else:
+                if b"__main__" in b:
+                    b = dumps(call)
+            append(b)
+        return out
+    for i, row in enumerate(rows):
+        call = (row, kwargs, None if names is None else names[i],
+                (ctxs[i] or None) if ctxs is not None else None)
+        try:
+            b = pdumps(call, highest)
+        except Exception:
+            b = dumps(call)
+        else:
+            if b"__main__" in b:
+                b = dumps(call)
+        append(b)
+    return out
+
+
 def payload(fn_bytes, args, kwargs, task_name=None, log_context=None):
     return fn_bytes + encode_call(args, kwargs, task_name, log_context)
 
