@@ -168,13 +168,34 @@ def split(payload):
 def client_path():
     """The client's sys.path as a task argument: what executors add to
     theirs, so functions of the client's modules unpickle there. The empty
-    entry (the current directory) is made absolute."""
+    entry (the current directory) is made absolute. The interpreter's own
+    directories (see _interpreter_dirs) are left out: every task carries
+    this string, and an executor's interpreter has its own."""
+    own = _interpreter_dirs()
     seen = []
     for p in sys.path:
         p = os.path.abspath(p) if p == "" else p
-        if p and p not in seen:
+        if p and p not in seen and p not in own:
             seen.append(p)
     return os.pathsep.join(seen)
+
+
+def _interpreter_dirs():
+    """The directories of the running interpreter's installation on
+    sys.path: its standard library (and lib-dynload, and the zip) and,
+    outside a virtual environment, its site-packages. A virtual
+    environment's site-packages is kept: executors may run the base
+    interpreter and find the environment's packages only so."""
+    std = os.path.dirname(os.__file__)
+    dirs = {std, os.path.join(std, "lib-dynload"),
+            os.path.join(sys.base_prefix, "lib", "python%d%d.zip" % sys.version_info[:2])}
+    if sys.prefix == sys.base_prefix:
+        import site
+        try:
+            dirs.update(site.getsitepackages())
+        except AttributeError:  # an embedded or old site module
+            pass
+    return dirs
 
 
 def py_to_slog(level):
