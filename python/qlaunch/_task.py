@@ -22,7 +22,7 @@ def dumps(obj):
 
 
 def dumps_data(obj):
-    """Pickles a call's arguments: plain pickle when that is certain to
+    """Pickles a call's arguments (or its function): plain pickle when that is certain to
     load on an executor (ten times faster than cloudpickle, which builds a
     pickler per call), else cloudpickle. Plain pickle refers to functions
     and classes by name; it fails on those it cannot name (lambdas, local
@@ -99,7 +99,12 @@ def unwrap(fn):
 
 
 def encode_fn(fn):
-    b = dumps(fn)
+    """The function part of a payload: its length, then the function
+    pickled as dumps_data pickles (by reference where plain pickle can,
+    the bytes cloudpickle would give; so a client whose functions and
+    arguments live in modules never imports cloudpickle, a tenth of a
+    second of its start-up)."""
+    b = dumps_data(fn)
     return _U32.pack(len(b)) + b
 
 
@@ -108,7 +113,7 @@ def encode_call(args, kwargs, task_name=None, log_context=None):
     global _EMPTY_CALL
     if not args and not kwargs and task_name is None and not log_context:
         if _EMPTY_CALL is None:
-            _EMPTY_CALL = dumps(((), {}, None, None))
+            _EMPTY_CALL = pickle.dumps(((), {}, None, None), pickle.HIGHEST_PROTOCOL)
         return _EMPTY_CALL
     return dumps_data((tuple(args), kwargs, task_name, log_context or None))
 
