@@ -425,11 +425,11 @@ func (b *batch) serveWait(m message) {
 		if m.typ == msgWait {
 			var vals [][]byte
 			vals, err = rt.Wait(wctx, cf.f)
-			reply = waitReply(vals, err)
+			reply = waitReply(vals, where(rt, err))
 		} else {
 			var rs []kernels.Result
 			rs, err = rt.Next(wctx, cf.f)
-			reply = nextReply(rs, err)
+			reply = nextReply(rt, rs, where(rt, err))
 		}
 		b.p.resumeWait(b.ex, blocking)
 		other := err != nil && wctx.Err() != nil && ctx.Err() == nil
@@ -457,6 +457,20 @@ func (b *batch) serveWait(m message) {
 	b.busy = true
 }
 
+// where names the rank and host a child ran on in its error: the runtime
+// gives the errors of children run on other ranks as *kernels.TaskError,
+// which name them, and those of children run on this rank as their
+// kernel returned them (a Python traceback, an executor's death).
+func where(rt kernels.Runtime, err error) error {
+	var te *kernels.TaskError
+	if err == nil || errors.As(err, &te) || errors.Is(err, kernels.ErrCancelled) ||
+		errors.Is(err, kernels.ErrNoMoreResults) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &kernels.TaskError{Kernel: Name, Rank: rt.Rank(), Host: rt.Host(), Message: err.Error()}
+}
+
 func waitReply(vals [][]byte, err error) []byte {
 	if err != nil {
 		return errReply(err)
@@ -475,7 +489,7 @@ func errReply(err error) []byte {
 }
 
 // nextReply encodes results: count | (index uint32 | ok byte | chunk)…
-func nextReply(rs []kernels.Result, err error) []byte {
+func nextReply(rt kernels.Runtime, rs []kernels.Result, err error) []byte {
 	if err != nil {
 		return errReply(err)
 	}
@@ -485,7 +499,7 @@ func nextReply(rs []kernels.Result, err error) []byte {
 		b = appendU32(b, r.Index)
 		if r.Err != nil {
 			b = append(b, 1)
-			b = appendChunk(b, []byte(r.Err.Error()))
+			b = appendChunk(b, []byte(where(rt, r.Err).Error()))
 			continue
 		}
 		b = append(b, 0)

@@ -113,13 +113,25 @@ class Executor:
 
     # --- in-task API ----------------------------------------------------
 
-    def map(self, t, payloads, single, chunks=None, retry=False):
+    def map(self, t, payloads, single, chunks=None, retry=False, fn_bytes=None):
+        """Sends a map of t's children: one task per payload, each
+        fn_bytes + payload when fn_bytes is given (the function pickled once
+        for the whole map)."""
         t.next_fid += 1
         fid = t.next_fid
         parts = [_U32.pack(fid), _U32.pack(len(payloads))]
-        for p in payloads:
-            parts.append(_U32.pack(len(p)))
-            parts.append(p)
+        append = parts.append
+        pack = _U32.pack
+        if fn_bytes is None:
+            for p in payloads:
+                append(pack(len(p)))
+                append(p)
+        else:
+            k = len(fn_bytes)
+            for p in payloads:
+                append(pack(k + len(p)))
+                append(fn_bytes)
+                append(p)
         self.send(MAP_RETRY if retry else MAP, t.id, b"".join(parts))
         n = len(payloads) if chunks is None else sum(chunks)
         return _rt.RuntimeFuture(fid, t, single, n, chunks)
@@ -201,9 +213,17 @@ class Executor:
     def run(self, tid, body):
         t = _Task(tid, body[0] if body[0] < 128 else body[0] - 256)
         try:
-            fb, cb = _task.split(body[1:])
-            fn = self.function(fb)
-            calls = pickle.loads(cb)
+            # body: level byte | payload (see _task.split), split in place.
+            if len(body) < 5:
+                raise ValueError("python task payload of %d bytes" % (len(body) - 1))
+            (n,) = _U32.unpack_from(body, 1)
+            if n > len(body) - 5:
+                raise ValueError("python task payload: function past the end")
+            fb = body[5:5 + n]
+            fn = self.fns.get(fb)
+            if fn is None:
+                fn = self.function(fb)
+            calls = pickle.loads(memoryview(body)[5 + n:])
         except BaseException:
             self.send(DONE, tid, b"\x01", ("could not unpickle the task (is its module on the "
                                             "executor's sys.path?):\n" + traceback.format_exc()).encode())
@@ -389,7 +409,10 @@ class Executor:
                             return
                     last = clock()
                 typ, tid, body = inbox.popleft()
-            self.handle(typ, tid, body)
+            if typ == RUN:
+                self.run(tid, body)
+            else:
+                self.handle(typ, tid, body)
             while self.ready:
                 self.step(*self.ready.popleft())
             if self.out and clock() - last > FLUSH_AFTER:

@@ -4,6 +4,7 @@ import logging
 import os
 import pickle
 import socket
+import struct
 import threading
 import time
 
@@ -167,6 +168,7 @@ class Client:
         self._wlock = threading.Lock()
         self._cv = threading.Condition(threading.Lock())
         self._futures = {}
+        self._partial_waiters = 0  # next() calls waiting: woken on every result batch
         self._next_fid = 0
         self._status = {}
         self._next_status = 0
@@ -299,6 +301,7 @@ class Client:
 
     def _on_results(self, batch):
         decode = wire.decode_result
+        finished = False
         with self._cv:
             for rid, body in wire.records(batch):
                 f = self._futures.get(rid >> _INDEX_BITS)
@@ -323,7 +326,11 @@ class Client:
                 f._done += 1
                 if f._done == f.n:
                     del self._futures[f._fid]
-            self._cv.notify_all()
+                    finished = True
+            # Waiters of whole futures (result, as_completed) wake when one
+            # finishes; waiters of partial results (next) on every batch.
+            if finished or self._partial_waiters:
+                self._cv.notify_all()
 
     def _on_logs(self, b):
         i = 0
@@ -352,7 +359,10 @@ class Client:
     # --- tasks ------------------------------------------------------------
 
     def _start(self, kernel, argsets, payloads, single, decode, chunks=None, log_depth=None,
-               log_level=None):
+               log_level=None, fn_bytes=None):
+        """Submits a task of kernel per payload (argsets: the arguments of
+        each, a _Repeat of one for all, or None for none); with fn_bytes,
+        each task's payload is fn_bytes + payloads[i]. Returns the Future."""
         with self._cv:
             if self._err is not None:
                 raise self._err
@@ -378,6 +388,9 @@ class Client:
         if same or argsets is None:
             args = argsets[0] if same else ()
             head += uvarint(len(args)) + b"".join(wire.string(a) for a in args)
+        if same and fn_bytes is not None and len(payloads) < 1 << 28:
+            self._send(_map_frames(base, head, fn_bytes, payloads))
+            return f
         for i, p in enumerate(payloads):
             if same or argsets is None:
                 body = head + uvarint(len(p)) + p
@@ -431,13 +444,13 @@ class Client:
         if chunksize == "auto":
             chunksize = -(-len(rows) // (4 * self.slots()))
         chunks = _task.chunk_sizes(len(rows), chunksize)
+        kernel = _PYTHON_RETRY if retry else _PYTHON
         if chunks is None:
-            enc = _task.encode_call
-            ps = [fb + enc(a, kwargs) for a in rows]
-        else:
-            ps = _task.map_payloads(fb, [_task.chunk_calls(a, kwargs) for a in rows], chunks)
-        return self._start(_PYTHON_RETRY if retry else _PYTHON, _Repeat((self._path,), len(ps)), ps, False,
-                           pickle.loads, chunks)
+            calls = _task.encode_calls(rows, kwargs)
+            return self._start(kernel, _Repeat((self._path,), len(calls)), calls, False, pickle.loads,
+                               fn_bytes=fb)
+        ps = _task.map_payloads(fb, [_task.chunk_calls(a, kwargs) for a in rows], chunks)
+        return self._start(kernel, _Repeat((self._path,), len(ps)), ps, False, pickle.loads, chunks)
 
     def status(self, timeout=30):
         """One dict per rank of the tree: rank, parent, depth, role, host,
@@ -487,7 +500,11 @@ class Client:
         with self._cv:
             if future._taken == future.n:
                 return []
-            ok = self._cv.wait_for(lambda: future._taken < len(future._arrived) or future.done(), timeout)
+            self._partial_waiters += 1
+            try:
+                ok = self._cv.wait_for(lambda: future._taken < len(future._arrived) or future.done(), timeout)
+            finally:
+                self._partial_waiters -= 1
             if not ok:
                 raise TimeoutError("qlaunch: no new result within %s s" % timeout)
             if future._taken == len(future._arrived):
@@ -561,6 +578,48 @@ def _tls_context(ca, cert, key, server_name):
     if cert:
         ctx.load_cert_chain(cert, key)
     return ctx
+
+
+_U32LE = struct.Struct("<I")
+
+
+def _map_frames(base, head, fn_bytes, calls):
+    """The submit frames of a map's tasks base | i (i < 2**28), each of the
+    same head (levels, kernel, arguments) and payload fn_bytes + calls[i]:
+    the records of encode_task, built with the shared parts once."""
+    uvarint = wire.uvarint
+    # A record's id, base | i, in LEB128: i's 28 low bits make the first
+    # four bytes (each with its continuation bit, as base > 2**28), then
+    # base >> 28 follows.
+    tail = uvarint(base >> 28)
+    pack = _U32LE.pack
+    k = len(fn_bytes)
+    frames = []
+    parts = []
+    append = parts.append
+    size = 0
+    limit = wire.MAX_BATCH
+    for i, c in enumerate(calls):
+        lp = k + len(c)
+        lenp = uvarint(lp)
+        body_len = len(head) + len(lenp) + lp
+        lenb = uvarint(body_len)
+        rec = 4 + len(tail) + len(lenb) + body_len
+        if size and size + rec > limit:
+            frames.append((wire.SUBMIT, b"".join(parts)))
+            parts = []
+            append = parts.append
+            size = 0
+        append(pack(0x80808080 | (i & 0x7F) | (i & 0x3F80) << 1 | (i & 0x1FC000) << 2 | (i & 0xFE00000) << 3))
+        append(tail)
+        append(lenb)
+        append(head)
+        append(lenp)
+        append(fn_bytes)
+        append(c)
+        size += rec
+    frames.append((wire.SUBMIT, b"".join(parts)))
+    return frames
 
 
 class _Repeat:

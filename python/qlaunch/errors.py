@@ -32,8 +32,8 @@ class TaskError(QlaunchError):
             return "task cancelled" + (": " + self.message if self.message else "")
         if self.lost:
             return "rank %d on %s lost: %s" % (self.rank, self.host, self.message)
-        where = "on rank %d (%s)" % (self.rank, self.host) if self.host else ""
-        return "%s task failed %s:\n%s" % (self.kernel or "the", where, self.message)
+        where = " on rank %d (%s)" % (self.rank, self.host) if self.host else ""
+        return "%s task failed%s:\n%s" % (self.kernel or "the", where, self.message)
 
     def __reduce__(self):
         return (TaskError, (self.message, self.kernel, self.rank, self.host, self.lost, self.cancelled))

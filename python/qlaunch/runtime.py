@@ -108,11 +108,12 @@ class RuntimeHandle:
         ctxs = _per_call(log_context, len(rows), dict)
         chunks = _task.chunk_sizes(len(rows), chunksize)
         if chunks is None:
-            enc = _task.encode_call
-            ps = [fb + enc(a, kwargs, names[i], ctxs[i]) for i, a in enumerate(rows)]
-        else:
-            calls = [_task.chunk_calls(a, kwargs, names[i], ctxs[i]) for i, a in enumerate(rows)]
-            ps = _task.map_payloads(fb, calls, chunks)
+            if task_name is None and not log_context:
+                names = ctxs = None
+            calls = _task.encode_calls(rows, kwargs, names, ctxs)
+            return _executor.map(t, calls, False, None, retry or marked, fb)
+        calls = [_task.chunk_calls(a, kwargs, names[i], ctxs[i]) for i, a in enumerate(rows)]
+        ps = _task.map_payloads(fb, calls, chunks)
         return _executor.map(t, ps, False, chunks, retry or marked)
 
     def cancel(self, future):

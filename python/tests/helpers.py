@@ -369,3 +369,38 @@ def plain_submit_plain(x):
 async def map_retry(n):
     """An in-task map with retry=True."""
     return await get_runtime().map(square, range(n), retry=True)
+
+
+def pid_then_sleep(path):
+    """Writes its executor's pid to path, then sleeps (to be killed);
+    returns at once when path exists already (a retried run)."""
+    if os.path.exists(path):
+        return "second run"
+    with open(path + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.rename(path + ".tmp", path)
+    import time
+    time.sleep(600)
+    return "not killed"
+
+
+def child_retry_outcome(path):
+    """A plain task whose child (retry=True) runs pid_then_sleep: the
+    child's value, or the text of its error."""
+    try:
+        return "value", get_runtime().submit(pid_then_sleep, path, retry=True).result()
+    except qlaunch.TaskError as e:
+        return "error", str(e)
+
+
+async def child_retry_outcome_async(path):
+    """child_retry_outcome, awaiting: the child may run on the parent's own
+    executor (suspended, it gives its slot back)."""
+    try:
+        return "value", await get_runtime().submit(pid_then_sleep, path, retry=True)
+    except qlaunch.TaskError as e:
+        return "error", str(e)
+
+
+def pid(_):
+    return os.getpid()

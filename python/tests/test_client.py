@@ -141,6 +141,55 @@ class ClientTest(unittest.TestCase):
         self.assertTrue(e.host)
         self.assertEqual(self.client.map(helpers.square, range(20)).result(60), [i * i for i in range(20)])
 
+    def _kill_child_executor(self, parent):
+        """Submits parent (a task whose child, submitted with retry=True,
+        writes its executor's pid to a file and sleeps), kills that
+        executor with -9 and returns the parent's outcome and the pid."""
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "pid")
+            f = self.client.submit(parent, path)
+            deadline = time.monotonic() + 60
+            while not os.path.exists(path):
+                self.assertLess(time.monotonic(), deadline, "the child did not start within 60 s")
+                if f.done():
+                    self.fail("the parent ended before its child started: %r" % (f.exception(),))
+                time.sleep(0.01)
+            with open(path) as fp:
+                pid = int(fp.read())
+            os.kill(pid, 9)
+            try:
+                return f.result(60), pid
+            except qlaunch.TaskError as e:
+                return ("parent error", e), pid
+
+    def _check_killed_child(self, outcome, pid):
+        kind, v = outcome
+        if kind == "value":  # retried: the child ran again
+            self.assertEqual(v, "second run")
+        elif kind == "error":  # the child failed: its error names rank, host and signal
+            self.assertIn("killed by signal 9", v)
+            self.assertRegex(v, r"on rank \d+ \(\S+\)")
+        else:  # the parent ran in the killed executor too
+            self.assertIn("killed by signal 9", v.message)
+            self.assertGreaterEqual(v.rank, 1)
+            self.assertTrue(v.host)
+        # The killed executor was reaped, another replaces it, and the job goes on.
+        with self.assertRaises(ProcessLookupError):
+            os.kill(pid, 0)
+        self.assertEqual(self.client.map(helpers.square, range(20)).result(60), [i * i for i in range(20)])
+        pids = set(self.client.map(helpers.pid, range(8)).result(60))
+        self.assertNotIn(pid, pids)
+
+    def test_killed_executor_of_a_retry_child(self):
+        # A plain parent blocks its interpreter: the child runs in another.
+        outcome, pid = self._kill_child_executor(helpers.child_retry_outcome)
+        self._check_killed_child(outcome, pid)
+
+    def test_killed_executor_of_a_retry_child_async(self):
+        outcome, pid = self._kill_child_executor(helpers.child_retry_outcome_async)
+        self._check_killed_child(outcome, pid)
+
     def test_retryable(self):
         # A retryable function runs like any other (the runtime's retry on
         # a lost rank is tested on real processes in kernels/python), from
