@@ -197,6 +197,13 @@ func TestFrameMACRefusesAlteredStreams(t *testing.T) {
 			}
 			n := len(spans[frame])
 			positions := []int{0, 3, 4, 5, headerSize, headerSize + 1, n/2 + 1, n - tagSize - 1, n - tagSize, n - 1}
+			if frame == 3 {
+				// The large frame is MACed in chunks: both sides of the
+				// first boundaries, and the last chunk's first byte.
+				payload := n - headerSize - tagSize
+				positions = append(positions, headerSize+macChunk-1, headerSize+macChunk, headerSize+2*macChunk,
+					headerSize+payload/macChunk*macChunk)
+			}
 			for _, pos := range positions {
 				t.Run(fmt.Sprint(pos), func(t *testing.T) {
 					run(t, func(stream []byte, _ [][]byte) ([]byte, int) {
@@ -317,6 +324,153 @@ func FuzzReadFrameMAC(f *testing.F) {
 		end := 0
 		for i, s := range frameSpans(t, sent.Bytes()) {
 			end += len(s)
+			if at < end {
+				if len(got) != i {
+					t.Fatalf("byte %d of frame %d altered, %d frames read", at, i, len(got))
+				}
+				break
+			}
+		}
+	})
+}
+
+// TestFrameMACParts: the tag of a payload given as head and body is that
+// of the joined payload, wherever the split falls (inside the first
+// chunk, on a chunk boundary, past it, or at either end), and a byte
+// changed in any chunk fails the check.
+func TestFrameMACParts(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	payload := make([]byte, 3*macChunk+5)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range payload {
+		payload[i] = byte(r.Uint32())
+	}
+	for _, n := range []int{0, 100, macChunk, macChunk + 1, 2 * macChunk, len(payload)} {
+		p := payload[:n]
+		h := appendHeader(nil, n, KindResult, 0)
+		for _, split := range []int{0, 1, 10, macChunk - 1, macChunk, macChunk + 1, 2*macChunk + 3, n - 1, n} {
+			if split < 0 || split > n {
+				continue
+			}
+			t.Run(fmt.Sprintf("%d/%d", n, split), func(t *testing.T) {
+				parts, joined, checker := mustFrameMAC(t, key), mustFrameMAC(t, key), mustFrameMAC(t, key)
+				tag, err := parts.sum(h, p[:split], p[split:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				tag = bytes.Clone(tag)
+				want, err := joined.sum(h, p, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(tag, want) {
+					t.Fatalf("tag of head and body %x, of the joined payload %x", tag, want)
+				}
+				if err := checker.check(h, p, tag); err != nil {
+					t.Fatalf("check refused the frame as sent: %v", err)
+				}
+			})
+		}
+		// A changed byte in the first, a middle and the last chunk, and
+		// on both sides of a chunk boundary.
+		for _, pos := range []int{0, macChunk - 1, macChunk, n / 2, n - 1} {
+			if pos < 0 || pos >= n {
+				continue
+			}
+			sender, checker := mustFrameMAC(t, key), mustFrameMAC(t, key)
+			tag, err := sender.sum(h, p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			altered := bytes.Clone(p)
+			altered[pos] ^= 0x20
+			if err := checker.check(h, altered, tag); !errors.Is(err, ErrIntegrity) {
+				t.Errorf("%d bytes, byte %d changed: %v, want ErrIntegrity", n, pos, err)
+			}
+		}
+	}
+	// Chunks swapped, and a frame's chunk tags replayed as a frame: the
+	// nonces bind each chunk's place and tell chunks from frames.
+	n := 2 * macChunk
+	h := appendHeader(nil, n, KindResult, 0)
+	sender, checker := mustFrameMAC(t, key), mustFrameMAC(t, key)
+	tag, err := sender.sum(h, payload[:n], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	swapped := append(bytes.Clone(payload[macChunk:n]), payload[:macChunk]...)
+	if err := checker.check(h, swapped, tag); !errors.Is(err, ErrIntegrity) {
+		t.Errorf("chunks swapped: %v, want ErrIntegrity", err)
+	}
+	tags := bytes.Clone(sender.chunkTags)
+	short := mustFrameMAC(t, key)
+	if err := short.check(appendHeader(nil, len(tags), KindResult, 0), tags, tag); !errors.Is(err, ErrIntegrity) {
+		t.Errorf("the chunk tags sent as a frame with the large frame's tag: %v, want ErrIntegrity", err)
+	}
+}
+
+func mustFrameMAC(t *testing.T, key []byte) *frameMAC {
+	t.Helper()
+	m, err := newFrameMAC(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// FuzzReadFrameMACChunked writes a payload longer than a MAC chunk in two
+// parts split anywhere (as a relay does), between two small frames, and
+// changes one byte of the stream unless mask is 0: the unchanged stream
+// must read back whole, and a changed one must be refused at the changed
+// frame, no frame after it returned.
+func FuzzReadFrameMACChunked(f *testing.F) {
+	f.Add(uint32(1), uint32(10), uint32(0), byte(0))
+	f.Add(uint32(2*macChunk+7), uint32(macChunk), uint32(headerSize+macChunk+40), byte(1))
+	f.Add(uint32(macChunk), uint32(0), uint32(3*macChunk), byte(0x80))
+	f.Fuzz(func(t *testing.T, size, split, pos uint32, mask byte) {
+		n := macChunk + 1 + int(size%(3*macChunk))
+		payload := make([]byte, n)
+		r := rand.New(rand.NewPCG(uint64(size), 5))
+		for i := range payload {
+			payload[i] = byte(r.Uint32())
+		}
+		s := int(split) % (n + 1)
+		client, server, sent, deliver := handshakenPair(t, Options{})
+		frames := []testFrame{{KindLog, []byte("before")}, {KindSubmit, payload}, {KindHeartbeat, nil}}
+		for _, fr := range frames[:1] {
+			if err := client.WriteFrame(fr.kind, fr.payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := client.WriteFrameParts(KindSubmit, payload[:s], payload[s:]); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.WriteFrame(KindHeartbeat, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		stream := bytes.Clone(sent.Bytes())
+		at := int(pos) % len(stream)
+		if mask != 0 {
+			stream[at] ^= mask
+		}
+		deliver(stream)
+		got, err := readAll(server, len(frames)+1)
+		checkSentFrames(t, got, frames)
+		if mask == 0 {
+			if len(got) != len(frames) || err != io.EOF {
+				t.Fatalf("the stream as sent: read %d of %d frames, then %v", len(got), len(frames), err)
+			}
+			return
+		}
+		if err == nil || err == io.EOF {
+			t.Fatalf("read %d frames and %v from a stream altered at byte %d", len(got), err, at)
+		}
+		end := 0
+		for i, sp := range frameSpans(t, sent.Bytes()) {
+			end += len(sp)
 			if at < end {
 				if len(got) != i {
 					t.Fatalf("byte %d of frame %d altered, %d frames read", at, i, len(got))
