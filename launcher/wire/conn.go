@@ -119,7 +119,8 @@ func (c *Conn) WriteFrame(kind Kind, payload []byte) error {
 // segment. A relay forwards a large task record this way, its record
 // header as head and the body still in the received frame's buffer (the
 // relay's copy of each MiB was a tenth of the payload workload's CPU time,
-// BenchmarkWorkloads/payload). It does not retain head or body.
+// BenchmarkWorkloads/payload); after the handshake the frame MAC takes
+// head and body apart too (frameMAC.sum). It does not retain head or body.
 func (c *Conn) WriteFrameParts(kind Kind, head, body []byte) error {
 	n := len(head) + len(body)
 	if c.werr != nil || len(body) <= writeBufferSize/2 || n > c.maxFrame || !kind.Valid() ||
