@@ -103,9 +103,9 @@ func (r *onPathRelay) forward(client, server net.Conn) {
 
 // TestInjectedFrame: on a connection without TLS, an on-path relay that
 // injects a frame after the handshake (a task that would create a file)
-// or flips one bit of a frame the client sent is refused, also in a middle
-// chunk of a frame MACed in chunks (one task with 200 KiB of random
-// input, which does not compress). The server drops
+// or flips one bit of a frame the client sent is refused, also in the
+// middle of a large frame (a task with 200 KiB of random input, which
+// does not compress). The server drops
 // the connection with a log line that says the frame failed its integrity
 // check, no altered task runs, and the runtime serves another client.
 func TestInjectedFrame(t *testing.T) {
@@ -196,7 +196,7 @@ func TestInjectedFrame(t *testing.T) {
 		t.Errorf("altered tasks ran: %v", pwned)
 	}
 	rec.Detection = "closed in ≤ " + ms(worst)
-	rec.Note = fmt.Sprintf("an injected frame and a flipped bit (in a small frame, and in a middle MAC chunk of a 200 KiB one) refused (ErrIntegrity, logged); %d altered tasks ran", len(pwned))
+	rec.Note = fmt.Sprintf("an injected frame and a flipped bit (in a small frame, and in the middle of a 200 KiB one) refused (ErrIntegrity, logged); %d altered tasks ran", len(pwned))
 	rec.Left = fmt.Sprint(len(r.shutdown()))
 }
 

@@ -14,9 +14,8 @@ import (
 
 // ProtocolVersion is the version of the protocol this package speaks. A
 // peer with another version is refused with ErrVersion. Version 2 added
-// the frame MAC after the handshake; version 3 MACs a frame longer than
-// 64 KiB in chunks (frameMAC).
-const ProtocolVersion uint16 = 3
+// the frame MAC after the handshake.
+const ProtocolVersion uint16 = 2
 
 // Hello introduces one end of a connection during the handshake.
 type Hello struct {

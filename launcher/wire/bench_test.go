@@ -238,7 +238,7 @@ func BenchmarkHandshake(b *testing.B) {
 // sum (the sender, payload in one piece), sum-parts (a relay: a 12-byte
 // record header and the body it received), check (the receiver), and,
 // for comparison, join: the copy of head and body into one buffer that
-// a relay made before the chunked MAC (protocol 2).
+// a relay made before sumParts.
 func BenchmarkFrameMAC(b *testing.B) {
 	key := bytes.Repeat([]byte{9}, 32)
 	for _, n := range []int{100, 64 << 10, 1 << 20} {

@@ -21,7 +21,7 @@ def _zstandard():
         return None
     return zstandard
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 2
 
 # Message kinds (one byte in every frame header).
 HELLO, AUTH, SUBMIT, RESULT, ERROR, CANCEL, LOG, STATUS, LOAD, SHUTDOWN, \
@@ -46,7 +46,6 @@ LABEL_CLIENT_FRAMES = b"qlaunch wire client frames\x00"
 LABEL_SERVER_FRAMES = b"qlaunch wire server frames\x00"
 TAG_SIZE = 16
 MAX_MAC_SEQ = (1 << 48) - 1
-MAC_CHUNK = 64 << 10  # frames longer than this are MACed in chunks of it
 
 # Result status.
 RESULT_OK, RESULT_ERROR, RESULT_CANCELLED, RESULT_LOST = range(4)
@@ -187,10 +186,7 @@ class FrameMAC:
     """The MAC of one direction's frames after the handshake (without TLS):
     GMAC, that is AES-256-GCM of nothing, with the frame key, the nonce
     header (6 bytes) | sequence number (6 bytes, big-endian, from 0) and
-    as the additional data the payload as sent when it is at most
-    MAC_CHUNK bytes, else the tags of its MAC_CHUNK-byte chunks, each the
-    GMAC of the chunk under the nonce 0xff | 0x00 | index (u32) | sequence
-    number. Needs python3-cryptography."""
+    the payload as sent as the additional data. Needs python3-cryptography."""
 
     def __init__(self, key):
         self._aead = aesgcm()(key)
@@ -204,15 +200,7 @@ class FrameMAC:
         return nonce
 
     def tag(self, header, payload):
-        nonce = self._nonce(header)
-        if len(payload) <= MAC_CHUNK:
-            return self._aead.encrypt(nonce, b"", bytes(payload))
-        view = memoryview(payload)
-        seq = nonce[6:]
-        tags = [self._aead.encrypt(b"\xff\x00" + struct.pack(">I", i) + seq, b"",
-                                   bytes(view[start:start + MAC_CHUNK]))
-                for i, start in enumerate(range(0, len(payload), MAC_CHUNK))]
-        return self._aead.encrypt(nonce, b"", b"".join(tags))
+        return self._aead.encrypt(self._nonce(header), b"", bytes(payload))
 
     def check(self, header, payload, tag):
         seq = self.seq

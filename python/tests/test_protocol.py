@@ -88,10 +88,7 @@ class VectorTest(unittest.TestCase):
         server.start_mac(ks, kc)
         self.assertEqual(client.encode(wire.HEARTBEAT, b""), V["frame-heartbeat-mac"])
         self.assertEqual(client.encode(wire.SUBMIT, V["submit-echo"]), V["frame-submit-mac"])
-        large = bytes(i % 251 for i in range(150000))  # the document's large-payload: three chunks
-        self.assertEqual(client.encode(wire.SUBMIT, large)[-wire.TAG_SIZE:], V["tag-large-mac"])
         self.assertEqual(server.encode(wire.SHUTDOWN, wire.text("interrupted")), V["frame-shutdown-mac"])
-        self.assertEqual(server.encode(wire.RESULT, large)[-wire.TAG_SIZE:], V["tag-large-result-mac"])
         # The client checks the server's frame; an altered or replayed one fails.
         f = V["frame-shutdown-mac"]
         n = len(f) - 6 - wire.TAG_SIZE
@@ -105,25 +102,6 @@ class VectorTest(unittest.TestCase):
         altered[8] ^= 1
         with self.assertRaises(wire.IntegrityError):
             fresh.verify(bytes(altered[:6]), bytes(altered[6:6 + n]), bytes(altered[6 + n:]))
-        # The server's large frame (its second) is checked chunk by chunk: it
-        # passes as sent, and fails with a byte changed in any chunk.
-        server_frames = wire.Codec()
-        server_frames.start_mac(ks, kc)
-        server_frames.encode(wire.SHUTDOWN, wire.text("interrupted"))
-        f = server_frames.encode(wire.RESULT, large)
-        n = len(large)
-        for pos in (None, 0, 65535, 65536, 131072, n - 1):
-            reader = wire.Codec()
-            reader.start_mac(kc, ks)
-            reader.verify(V["frame-shutdown-mac"][:6], V["frame-shutdown-mac"][6:-wire.TAG_SIZE],
-                          V["frame-shutdown-mac"][-wire.TAG_SIZE:])
-            payload = bytearray(f[6:6 + n])
-            if pos is None:
-                reader.verify(f[:6], payload, f[6 + n:])
-                continue
-            payload[pos] ^= 0x40
-            with self.assertRaises(wire.IntegrityError, msg="byte %d altered" % pos):
-                reader.verify(f[:6], payload, f[6 + n:])
 
     def test_messages(self):
         body = wire.task("echo", ["a", "bc"], b"xyz", 0, -1)
