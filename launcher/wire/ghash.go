@@ -26,9 +26,6 @@ func (e ghashElem) put(b []byte) {
 
 func (e ghashElem) xor(f ghashElem) ghashElem { return ghashElem{e.hi ^ f.hi, e.lo ^ f.lo} }
 
-// ghashOne is the unit of GF(2^128): x^0, the first bit of the block.
-var ghashOne = ghashElem{1 << 63, 0}
-
 // ghashMul returns x·y (SP 800-38D, algorithm 1) in constant time: no
 // branch and no memory access depends on x or y, which hold values
 // derived from the key.
@@ -53,7 +50,7 @@ func ghashMul(x, y ghashElem) ghashElem {
 // ghashPow returns h^e. e is public (a block count), so branching on it
 // leaks nothing.
 func ghashPow(h ghashElem, e uint64) ghashElem {
-	r := ghashOne
+	r := ghashElem{1 << 63, 0} // the unit, x^0: the first bit of the block
 	for b := bits.Len64(e) - 1; b >= 0; b-- {
 		r = ghashMul(r, r)
 		if e>>b&1 == 1 {
