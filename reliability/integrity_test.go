@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -22,20 +23,22 @@ import (
 // the handshake's two client frames (hello, auth) through untouched and
 // then alters the client's stream: inject writes a frame of its own
 // before the client's next bytes; otherwise the next frame's payload gets
-// one bit flipped. It reports when the server closed its side.
+// one bit flipped (its last byte, or with flipMiddle its middle one). It
+// reports when the server closed its side.
 type onPathRelay struct {
-	ln       net.Listener
-	inject   []byte
-	altered  chan time.Time // when the altered bytes went to the server
-	closedAt chan time.Time // when the server closed the connection
+	ln         net.Listener
+	inject     []byte
+	flipMiddle bool
+	altered    chan time.Time // when the altered bytes went to the server
+	closedAt   chan time.Time // when the server closed the connection
 }
 
-func startOnPathRelay(t *testing.T, server string, inject []byte) *onPathRelay {
+func startOnPathRelay(t *testing.T, server string, inject []byte, flipMiddle bool) *onPathRelay {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &onPathRelay{ln: ln, inject: inject, altered: make(chan time.Time, 1), closedAt: make(chan time.Time, 1)}
+	r := &onPathRelay{ln: ln, inject: inject, flipMiddle: flipMiddle, altered: make(chan time.Time, 1), closedAt: make(chan time.Time, 1)}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		cc, err := ln.Accept()
@@ -87,7 +90,11 @@ func (r *onPathRelay) forward(client, server net.Conn) {
 		if err != nil {
 			return
 		}
-		f[len(f)-17] ^= 0x01 // the payload's last byte
+		at := len(f) - 17 // the payload's last byte
+		if r.flipMiddle {
+			at = len(f) / 2
+		}
+		f[at] ^= 0x01
 		server.Write(f)
 	}
 	r.altered <- time.Now()
@@ -96,7 +103,9 @@ func (r *onPathRelay) forward(client, server net.Conn) {
 
 // TestInjectedFrame: on a connection without TLS, an on-path relay that
 // injects a frame after the handshake (a task that would create a file)
-// or flips one bit of a frame the client sent is refused. The server drops
+// or flips one bit of a frame the client sent is refused, also in the
+// middle of a large frame (a task with 200 KiB of random input, which
+// does not compress). The server drops
 // the connection with a log line that says the frame failed its integrity
 // check, no altered task runs, and the runtime serves another client.
 func TestInjectedFrame(t *testing.T) {
@@ -108,7 +117,8 @@ func TestInjectedFrame(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		inject bool
-	}{{"inject", true}, {"flip", false}} {
+		large  bool
+	}{{"inject", true, false}, {"flip", false, false}, {"flip-large", false, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			var inject []byte
 			if tc.inject {
@@ -116,7 +126,7 @@ func TestInjectedFrame(t *testing.T) {
 				// would be.
 				inject = append(markerSubmit(r.dir, "injected"), make([]byte, 16)...)
 			}
-			relay := startOnPathRelay(t, r.serverAddr, inject)
+			relay := startOnPathRelay(t, r.serverAddr, inject, tc.large)
 			nc, err := net.Dial("tcp", relay.ln.Addr().String())
 			if err != nil {
 				t.Fatal(err)
@@ -129,7 +139,11 @@ func TestInjectedFrame(t *testing.T) {
 			}
 			// A genuine task whose bytes the relay alters in the flip case
 			// (its exec command line, last byte of the frame).
-			wt := wire.Task{Kernel: "exec", Args: []string{"--", "touch", filepath.Join(r.dir, "pwned-flipped")}, LogDepth: -1}
+			wt := wire.Task{Kernel: "exec", Args: []string{"--", "touch", filepath.Join(r.dir, "pwned-"+tc.name)}, LogDepth: -1}
+			if tc.large {
+				wt.Payload = make([]byte, 200<<10)
+				rand.Read(wt.Payload)
+			}
 			if err := fc.WriteFrame(wire.KindSubmit, wire.AppendTaskRecord(nil, 1, &wt)); err != nil {
 				t.Fatal(err)
 			}
@@ -160,9 +174,9 @@ func TestInjectedFrame(t *testing.T) {
 	deadline := time.Now().Add(exitBound)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for strings.Count(r.server.out.String(), "failed its integrity check") < 2 {
+	for strings.Count(r.server.out.String(), "failed its integrity check") < 3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the server logged no integrity failure for both connections:\n%s", r.logs())
+			t.Fatalf("the server logged no integrity failure for all three connections:\n%s", r.logs())
 		}
 		<-tick.C
 	}
@@ -182,7 +196,7 @@ func TestInjectedFrame(t *testing.T) {
 		t.Errorf("altered tasks ran: %v", pwned)
 	}
 	rec.Detection = "closed in ≤ " + ms(worst)
-	rec.Note = fmt.Sprintf("an injected frame and a flipped bit refused (ErrIntegrity, logged); %d altered tasks ran", len(pwned))
+	rec.Note = fmt.Sprintf("an injected frame and a flipped bit (in a small frame, and in the middle of a 200 KiB one) refused (ErrIntegrity, logged); %d altered tasks ran", len(pwned))
 	rec.Left = fmt.Sprint(len(r.shutdown()))
 }
 

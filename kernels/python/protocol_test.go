@@ -188,6 +188,16 @@ func docMACFrame(t *testing.T, key []byte, seq uint64, kind wire.Kind, payload [
 	return gcm.Seal(f, nonce, nil, payload)
 }
 
+// docLargePayload is 150000 bytes, byte i being i mod 251: it does not
+// compress much, and a relay writes it in two parts.
+func docLargePayload() []byte {
+	p := make([]byte, 150000)
+	for i := range p {
+		p[i] = byte(i % 251)
+	}
+	return p
+}
+
 func TestProtocolFrameMACVectors(t *testing.T) {
 	vs := vectors(t)
 	hc, hs, k := vs["hello-client"], vs["hello-server"], vs["secret"]
@@ -239,6 +249,12 @@ func TestProtocolHandshakeLive(t *testing.T) {
 				errc <- err
 				return
 			}
+			// A large frame in two parts, as a relay forwards a body.
+			large := docLargePayload()
+			if err := sc.WriteFrameParts(wire.KindResult, large[:7], large[7:]); err != nil {
+				errc <- err
+				return
+			}
 			errc <- sc.Flush()
 		}()
 		c := wire.NewConn(a, wire.Options{})
@@ -266,6 +282,12 @@ func TestProtocolHandshakeLive(t *testing.T) {
 		got := make([]byte, len(wantFrame))
 		if _, err := io.ReadFull(a, got); err != nil || !bytes.Equal(got, wantFrame) {
 			t.Errorf("the server's first frame after the handshake is %x (%v), the document's formula gives %x", got, err, wantFrame)
+		}
+		wantFrame = docMACFrame(t, ks, 1, wire.KindResult, docLargePayload())
+		got = make([]byte, len(wantFrame))
+		if _, err := io.ReadFull(a, got); err != nil || !bytes.Equal(got, wantFrame) {
+			t.Errorf("the server's large frame written in two parts does not follow the document's formula (%v): tag %x, want %x",
+				err, got[len(got)-16:], wantFrame[len(wantFrame)-16:])
 		}
 		if err := <-errc; err != nil {
 			t.Errorf("ServerHandshake refused the document's client: %v", err)

@@ -119,14 +119,14 @@ func (c *Conn) WriteFrame(kind Kind, payload []byte) error {
 // segment. A relay forwards a large task record this way, its record
 // header as head and the body still in the received frame's buffer (the
 // relay's copy of each MiB was a tenth of the payload workload's CPU time,
-// BenchmarkWorkloads/payload). It does not retain head or body.
+// BenchmarkWorkloads/payload); after the handshake the frame MAC takes
+// head and body apart too (frameMAC.sum). It does not retain head or body.
 func (c *Conn) WriteFrameParts(kind Kind, head, body []byte) error {
 	n := len(head) + len(body)
-	if c.werr != nil || len(body) <= writeBufferSize/2 || n > c.maxFrame || !kind.Valid() || c.wmac != nil ||
+	if c.werr != nil || len(body) <= writeBufferSize/2 || n > c.maxFrame || !kind.Valid() ||
 		(c.comp != CompressNone && n >= c.threshold && c.compressible(body)) {
-		// Small, compressible, refused or to be MACed (GMAC takes its
-		// input in one piece; the copy of 1 MiB costs a tenth of its
-		// MAC): the ordinary path on one contiguous payload.
+		// Small, compressible or refused: the ordinary path on one
+		// contiguous payload.
 		c.join = append(append(c.join[:0], head...), body...)
 		err := c.WriteFrame(kind, c.join)
 		if cap(c.join) > writeBufferSize {
@@ -137,10 +137,21 @@ func (c *Conn) WriteFrameParts(kind Kind, head, body []byte) error {
 	if cap(c.wbuf) < writeBufferSize {
 		c.wbuf = append(make([]byte, 0, writeBufferSize), c.wbuf...)
 	}
+	start := len(c.wbuf)
 	c.wbuf = appendHeader(c.wbuf, n, kind, 0)
+	var tag []byte
+	if c.wmac != nil {
+		// The frame MAC takes head and body apart (frameMAC.sum), so
+		// the body is not copied for it either.
+		var err error
+		if tag, err = c.wmac.sum(c.wbuf[start:], head, body); err != nil {
+			c.wbuf = c.wbuf[:start]
+			return err
+		}
+	}
 	c.wbuf = append(c.wbuf, head...)
-	c.out.add(n, n, false)
-	return c.writeWith(body, nil)
+	c.out.add(n, n+len(tag), false)
+	return c.writeWith(body, tag)
 }
 
 // writeWith writes what is buffered followed by body and tag in one
@@ -185,7 +196,7 @@ func (c *Conn) writePlain(kind Kind, p []byte) error {
 			var tag []byte
 			if c.wmac != nil {
 				var err error
-				if tag, err = c.wmac.sum(c.wbuf[start:], p); err != nil {
+				if tag, err = c.wmac.sum(c.wbuf[start:], p, nil); err != nil {
 					c.wbuf = c.wbuf[:start]
 					return err
 				}
@@ -221,7 +232,7 @@ func (c *Conn) appendTag(start int) error {
 	if c.wmac == nil {
 		return nil
 	}
-	tag, err := c.wmac.sum(c.wbuf[start:start+headerSize], c.wbuf[start+headerSize:])
+	tag, err := c.wmac.sum(c.wbuf[start:start+headerSize], c.wbuf[start+headerSize:], nil)
 	if err != nil {
 		c.wbuf = c.wbuf[:start]
 		return err

@@ -2,6 +2,9 @@ package wire
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -317,6 +320,156 @@ func FuzzReadFrameMAC(f *testing.F) {
 		end := 0
 		for i, s := range frameSpans(t, sent.Bytes()) {
 			end += len(s)
+			if at < end {
+				if len(got) != i {
+					t.Fatalf("byte %d of frame %d altered, %d frames read", at, i, len(got))
+				}
+				break
+			}
+		}
+	})
+}
+
+// TestFrameMACParts: the tag of a payload given as head and body is the
+// standard GMAC of the joined payload (crypto/cipher's), for heads short
+// and long, aligned to GHASH's blocks or not, and bodies of every size
+// around the block and the sumParts limits; and check accepts it.
+func TestFrameMACParts(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	payload := make([]byte, 300001)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range payload {
+		payload[i] = byte(r.Uint32())
+	}
+	for _, n := range []int{0, 1, 100, 2 * maxPartsHead, 2*maxPartsHead + 1, 4096, 64<<10 + 5, len(payload)} {
+		for _, split := range []int{0, 1, 10, 15, 16, 17, 100, maxPartsHead, maxPartsHead + 1, n - 1, n} {
+			if split < 0 || split > n {
+				continue
+			}
+			p := payload[:n]
+			h := appendHeader(nil, n, KindResult, 0)
+			parts, checker := mustFrameMAC(t, key), mustFrameMAC(t, key)
+			for seq := range 2 { // the nonce moves on
+				tag, err := parts.sum(h, p[:split], p[split:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := gmac(t, key, h, uint64(seq), p)
+				if !bytes.Equal(tag, want) {
+					t.Fatalf("%d bytes split at %d, frame %d: tag %x, GMAC of the joined payload %x", n, split, seq, tag, want)
+				}
+				if err := checker.check(h, p, tag); err != nil {
+					t.Fatalf("%d bytes split at %d: check refused the frame as sent: %v", n, split, err)
+				}
+			}
+		}
+	}
+}
+
+// gmac is the frame MAC as protocol.md states it, from crypto/cipher.
+func gmac(t testing.TB, key, h []byte, seq uint64, p []byte) []byte {
+	t.Helper()
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := append(bytes.Clone(h[:headerSize]), binary.BigEndian.AppendUint64(nil, seq)[2:]...)
+	return aead.Seal(nil, nonce, nil, p)
+}
+
+func mustFrameMAC(t testing.TB, key []byte) *frameMAC {
+	t.Helper()
+	m, err := newFrameMAC(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// FuzzFrameMACParts: sumParts's arithmetic gives the standard GMAC of the
+// joined payload for any key, length and split.
+func FuzzFrameMACParts(f *testing.F) {
+	f.Add([]byte("key"), uint32(1000), uint16(12), uint64(0))
+	f.Add([]byte{0xff}, uint32(70000), uint16(16), uint64(1<<47))
+	f.Add([]byte{}, uint32(513), uint16(255), uint64(3))
+	f.Fuzz(func(t *testing.T, keySeed []byte, size uint32, split uint16, seq uint64) {
+		n := int(size % (200 << 10))
+		s := min(int(split), n)
+		key := make([]byte, 32)
+		copy(key, keySeed)
+		payload := make([]byte, n)
+		r := rand.New(rand.NewPCG(uint64(size), uint64(split)))
+		for i := range payload {
+			payload[i] = byte(r.Uint32())
+		}
+		m := mustFrameMAC(t, key)
+		m.seq = seq % (maxMACSeq + 1)
+		h := appendHeader(nil, n, KindSubmit, 0)
+		tag, err := m.sum(h, payload[:s], payload[s:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := gmac(t, key, h, seq%(maxMACSeq+1), payload); !bytes.Equal(tag, want) {
+			t.Fatalf("%d bytes split at %d: tag %x, GMAC of the joined payload %x", n, s, tag, want)
+		}
+	})
+}
+
+// FuzzReadFrameMACParts writes a large payload in two parts split
+// anywhere (as a relay does), between two small frames, and changes one
+// byte of the stream unless mask is 0: the unchanged stream must read back
+// whole, and a changed one must be refused at the changed frame, no frame
+// after it returned.
+func FuzzReadFrameMACParts(f *testing.F) {
+	f.Add(uint32(1), uint32(10), uint32(0), byte(0))
+	f.Add(uint32(100007), uint32(12), uint32(60000), byte(1))
+	f.Add(uint32(65536), uint32(0), uint32(3*65536), byte(0x80))
+	f.Fuzz(func(t *testing.T, size, split, pos uint32, mask byte) {
+		n := writeBufferSize/2 + 1 + int(size%(200<<10))
+		payload := make([]byte, n)
+		r := rand.New(rand.NewPCG(uint64(size), 5))
+		for i := range payload {
+			payload[i] = byte(r.Uint32())
+		}
+		s := int(split) % (maxPartsHead + 2) // a relay's head is short; a longer one is joined
+		client, server, sent, deliver := handshakenPair(t, Options{})
+		frames := []testFrame{{KindLog, []byte("before")}, {KindSubmit, payload}, {KindHeartbeat, nil}}
+		if err := client.WriteFrame(KindLog, frames[0].payload); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.WriteFrameParts(KindSubmit, payload[:s], payload[s:]); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.WriteFrame(KindHeartbeat, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		stream := bytes.Clone(sent.Bytes())
+		at := int(pos) % len(stream)
+		if mask != 0 {
+			stream[at] ^= mask
+		}
+		deliver(stream)
+		got, err := readAll(server, len(frames)+1)
+		checkSentFrames(t, got, frames)
+		if mask == 0 {
+			if len(got) != len(frames) || err != io.EOF {
+				t.Fatalf("the stream as sent: read %d of %d frames, then %v", len(got), len(frames), err)
+			}
+			return
+		}
+		if err == nil || err == io.EOF {
+			t.Fatalf("read %d frames and %v from a stream altered at byte %d", len(got), err, at)
+		}
+		end := 0
+		for i, sp := range frameSpans(t, sent.Bytes()) {
+			end += len(sp)
 			if at < end {
 				if len(got) != i {
 					t.Fatalf("byte %d of frame %d altered, %d frames read", at, i, len(got))
