@@ -12,6 +12,7 @@ import (
 
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/launcher/relay"
+	"github.com/qlaunch/qlaunch/launcher/starttrace"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -42,6 +43,13 @@ type NodeConfig struct {
 	Owner       AddressOwner
 	// Ready, if set, is closed once ready.
 	Ready chan struct{}
+	// HoldClients (server) adopts a client that connects before the
+	// server is ready only once it is: its handshake is answered at once,
+	// its frames are read once every expected rank has joined, so its
+	// first task and status see the whole tree. Attached mode starts its
+	// command while the worker ranks start (StartAttached's Launch), and
+	// the command's client may connect first.
+	HoldClients bool
 	// ShutdownTimeout bounds how long a stopping node waits for its
 	// children to leave; zero means 5 s.
 	ShutdownTimeout time.Duration
@@ -117,6 +125,7 @@ type node struct {
 	peers  map[relay.Peer]*nodePeer
 	nextID relay.Peer
 	quit   chan struct{}
+	ready  chan struct{} // closed once ready (the server: relay.Ready)
 	wg     sync.WaitGroup
 
 	// mu guards the core and the fields below: the goroutine that read a
@@ -143,7 +152,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	cfg = cfg.withDefaults()
 	n := &node{
 		cfg: cfg, peers: make(map[relay.Peer]*nodePeer),
-		quit: make(chan struct{}), idle: make(chan struct{}),
+		quit: make(chan struct{}), idle: make(chan struct{}), ready: make(chan struct{}),
 		statusWait: make(map[uint64]chan<- []wire.RankStatus),
 	}
 	n.role = roleManager
@@ -189,12 +198,14 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 
 	select {
 	case <-ctx.Done():
+		starttrace.Mark(n.role, "stopping")
 		n.do(func() { n.step(relay.Event{Type: relay.Stop, Err: ErrShutdown}) })
 	case <-n.idle:
 	}
 	t := time.NewTimer(n.cfg.ShutdownTimeout)
 	select {
 	case <-n.idle:
+		starttrace.Mark(n.role, "children left")
 	case <-t.C:
 		n.mu.Lock()
 		n.log.Warn("children did not leave in time", "left", n.core.Children())
@@ -374,6 +385,7 @@ func (n *node) apply(actions []relay.Action) {
 					n.log.Error("writing the address file", "err", err)
 				}
 				n.removeStarting()
+				starttrace.Mark(n.role, "address file written")
 			}
 		case relay.Ready:
 			j := n.core.Subtree()
@@ -382,6 +394,8 @@ func (n *node) apply(actions []relay.Action) {
 				continue
 			}
 			n.log.Info("ready", "ranks", j.Ranks, "slots", j.Slots, "address", n.cfg.Address)
+			starttrace.Mark(n.role, "ready")
+			close(n.ready)
 			if n.cfg.Ready != nil {
 				close(n.cfg.Ready)
 			}
@@ -497,6 +511,14 @@ func (n *node) acceptLoop(ln net.Listener) {
 			n.log.Warn("refused connection", "peer", l.String(), "err", errNotAccepted)
 			l.close()
 			return
+		}
+		if kind == relay.Client && n.cfg.HoldClients {
+			select {
+			case <-n.ready:
+			case <-n.quit:
+				l.close()
+				return
+			}
 		}
 		n.adopt(l, kind)
 	})

@@ -42,6 +42,8 @@ type ServerConfig struct {
 	Address     string
 	Owner       AddressOwner
 	Ready       chan struct{}
+	// HoldClients: see NodeConfig.
+	HoldClients bool
 	// Registry, if set, marks retryable kernels (see NodeConfig).
 	Registry *kernels.Registry
 	Link     LinkConfig
@@ -80,7 +82,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	err := RunNode(ctx, NodeConfig{
 		Server: true, Rank: cfg.Rank, Host: cfg.Host, Listeners: []net.Listener{ln},
 		Children: cfg.Managers, ExpectRanks: cfg.ExpectRanks, AddressFile: cfg.AddressFile,
-		Address: cfg.Address, Owner: cfg.Owner, Ready: cfg.Ready, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
+		Address: cfg.Address, Owner: cfg.Owner, Ready: cfg.Ready, HoldClients: cfg.HoldClients, Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger,
 		Plan: cfg.Plan, Monitor: cfg.Monitor, Supervisor: cfg.Supervisor, Alloc: cfg.Alloc,
 	})
 	if cfg.AddressFile != "" {

@@ -37,6 +37,7 @@ import (
 	"github.com/qlaunch/qlaunch/kernels/python"
 	"github.com/qlaunch/qlaunch/kernels/resynth"
 	"github.com/qlaunch/qlaunch/launcher/bench"
+	"github.com/qlaunch/qlaunch/launcher/starttrace"
 )
 
 // Kernels returns the stock kernels of qlaunch, a new slice at each call:
@@ -72,7 +73,14 @@ func Main(reg *kernels.Registry) int {
 	// still get the scheduler's own SIGINT on its way out (scancel -s INT
 	// reaches the nodes one after another), and must exit with its status
 	// rather than die of the signal, which srun reports as a failed task.
+	role := "qlaunch"
+	if len(os.Args) > 1 {
+		role = os.Args[1]
+	}
+	starttrace.Mark(role, "main")
 	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	return run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+	code := run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
 		getenv: os.Getenv, setGCPercent: debug.SetGCPercent, reg: reg})
+	starttrace.Mark(role, "exit")
+	return code
 }
