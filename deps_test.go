@@ -38,7 +38,7 @@ var rules = []struct {
 	{"launcher/transport", []string{"std", "launcher/wire", "topology", "golang.org/x/sys/..."}},
 	{"launcher/launchertest", []string{"std", "launcher/...", "kernels/...", "topology", "golang.org/x/sys/..."}},
 	{"launcher/netpick", []string{"std"}},
-	{"launcher/metrics", []string{"std", "launcher", "launcher/wire", "github.com/prometheus/client_golang/..."}},
+	{"launcher/metrics", []string{"std", "launcher", "launcher/wire"}},
 	{"launcher/alloc/decide", []string{"std!net,os,os/exec,net/http"}},
 	{"launcher/alloc", []string{"std", "launcher", "launcher/wire", "launcher/alloc/decide"}},
 	{"launcher/boot", []string{"std", "launcher/...", "kernels/...", "topology", "rank", "slurm", "pbs", "golang.org/x/sys/..."}},
