@@ -119,6 +119,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	defer stopMetrics()
 	start := time.Now()
 	starttrace.Mark("run", "planned")
+	e.awaitSignals()
 	a, err := launcher.LaunchAttached(launcher.AttachedConfig{
 		Monitor:     mon,
 		Host:        host,

@@ -67,6 +67,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 			break
 		}
 	}
+	e.awaitSignals() // the chain and startup workloads start processes
 	if slices.Contains(run, "chain") {
 		exe, err := os.Executable()
 		if err != nil {
