@@ -224,7 +224,11 @@
 // StartAttached starts a server and its worker ranks on this machine (as
 // processes, or in-process for tests and embedding) with a per-run secret
 // file, and returns once they joined; Close stops them, waits for every
-// process and removes the secret file. qlaunch run builds on it.
+// process and removes the secret file. LaunchAttached returns as soon as
+// the server listens and the ranks' processes were started, WaitReady
+// then waits for them to join: qlaunch run starts its command in between,
+// and the server holds the command's connections until every rank joined
+// (ServerConfig.HoldClients), so that the two process starts overlap.
 //
 // # Goroutines
 //
