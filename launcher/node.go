@@ -515,6 +515,8 @@ func (n *node) acceptLoop(ln net.Listener) {
 		if kind == relay.Client && n.cfg.HoldClients {
 			select {
 			case <-n.ready:
+				// Held, it was not silent: its frames waited unread.
+				l.seen()
 			case <-n.quit:
 				l.close()
 				return
