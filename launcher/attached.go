@@ -150,6 +150,17 @@ func LaunchAttached(cfg AttachedConfig) (*Attached, error) {
 	}
 	a.Addr = ln.Addr().String()
 	starttrace.Mark("run", "listening")
+	owner := AddressOwner{Job: cfg.Job, SecretFile: a.SecretFile}
+	if cfg.AddressFile != "" {
+		// The server (HoldClients) writes it too as it starts; here it is
+		// there before this returns, for a command started then that reads
+		// it (or runs a client that finds the runtime through it).
+		if err := WriteAddressRecord(cfg.AddressFile, ownRecord(a.Addr, owner)); err != nil {
+			ln.Close()
+			a.removeSecret()
+			return nil, fmt.Errorf("attached: %w", err)
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	ready := make(chan struct{})
@@ -170,7 +181,7 @@ func LaunchAttached(cfg AttachedConfig) (*Attached, error) {
 		a.serverErr <- RunServer(runCtx, ServerConfig{
 			Rank: 0, Host: cfg.Host, Listener: ln, ExpectRanks: 1 + len(cfg.Workers),
 			AddressFile: cfg.AddressFile, Address: a.Addr, Ready: ready, HoldClients: true,
-			Owner:    AddressOwner{Job: cfg.Job, SecretFile: a.SecretFile},
+			Owner:    owner,
 			Registry: cfg.Registry, Link: cfg.Link, Logger: cfg.Logger, Monitor: cfg.Monitor,
 			Supervisor: a.sup,
 		})

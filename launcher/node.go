@@ -46,9 +46,11 @@ type NodeConfig struct {
 	// HoldClients (server) adopts a client that connects before the
 	// server is ready only once it is: its handshake is answered at once,
 	// its frames are read once every expected rank has joined, so its
-	// first task and status see the whole tree. Attached mode starts its
-	// command while the worker ranks start (StartAttached's Launch), and
-	// the command's client may connect first.
+	// first task and status see the whole tree. The address file is then
+	// written when the node starts (a client it brings is held too), not
+	// the starting file then the address file once ready. Attached mode
+	// starts its command while the worker ranks start (LaunchAttached),
+	// and the command's client may connect first.
 	HoldClients bool
 	// ShutdownTimeout bounds how long a stopping node waits for its
 	// children to leave; zero means 5 s.
@@ -380,7 +382,7 @@ func (n *node) apply(actions []relay.Action) {
 				ln.Close()
 			}
 		case relay.WriteAddress:
-			if n.cfg.AddressFile != "" {
+			if n.cfg.AddressFile != "" && !n.cfg.HoldClients { // else written at the start
 				if err := WriteAddressRecord(n.cfg.AddressFile, ownRecord(n.cfg.Address, n.cfg.Owner)); err != nil {
 					n.log.Error("writing the address file", "err", err)
 				}

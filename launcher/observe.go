@@ -133,6 +133,13 @@ func (n *node) writeStarting() {
 	if !n.cfg.Server || n.cfg.AddressFile == "" || n.core.Ready() {
 		return
 	}
+	if n.cfg.HoldClients {
+		// Clients are held until ready: the address is good at once.
+		if err := WriteAddressRecord(n.cfg.AddressFile, ownRecord(n.cfg.Address, n.cfg.Owner)); err != nil {
+			n.log.Error("writing the address file", "err", err)
+		}
+		return
+	}
 	if err := WriteAddressFile(StartingFile(n.cfg.AddressFile), n.cfg.Address); err != nil {
 		n.log.Warn("writing the starting address file", "err", err)
 	}
