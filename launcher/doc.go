@@ -174,7 +174,9 @@
 // and secret file, so that a client tells a file left by a runtime that
 // is gone from a live one (AddressRecord.Gone, or a refused connection).
 // RunServer removes the file when it returns, unless another server has
-// replaced it.
+// replaced it. A server that holds its clients until ready (HoldClients:
+// attached mode) writes the address file at once instead: a client that
+// finds it early is answered once every rank joined.
 //
 // # Observing the tree
 //
