@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/qlaunch/qlaunch/launcher/starttrace"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -77,6 +78,9 @@ type Attached struct {
 
 	cancel    context.CancelFunc
 	serverErr chan error
+	ready     chan struct{} // closed by the server once every rank joined
+	exited    chan error    // a worker rank that ended before (or gave up)
+	timeout   time.Duration // StartTimeout
 	sup       *Supervisor
 	wg        sync.WaitGroup
 	tmpDir    string
@@ -86,8 +90,31 @@ type Attached struct {
 }
 
 // StartAttached starts a runtime on this machine and returns once every
-// rank has joined.
+// rank has joined: LaunchAttached, then WaitReady.
 func StartAttached(ctx context.Context, cfg AttachedConfig) (*Attached, error) {
+	a, err := LaunchAttached(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.WaitReady(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// LaunchAttached starts a runtime on this machine and returns as soon as
+// its server listens and its worker ranks were started, before they
+// joined: Addr and SecretFile are good to hand to a client, whose
+// connection the server holds until every rank joined
+// (ServerConfig.HoldClients). WaitReady waits for that. Close stops it,
+// ready or not.
+//
+// Starting the client while the ranks start is what brings the first
+// result of "qlaunch run" near one process start: the trace of its
+// start-up (starttrace) showed the worker rank's process start and the
+// client's, about the same time each, one after the other.
+func LaunchAttached(cfg AttachedConfig) (*Attached, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -106,10 +133,11 @@ func StartAttached(ctx context.Context, cfg AttachedConfig) (*Attached, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
-	a := &Attached{log: cfg.Logger, serverErr: make(chan error, 1)}
+	a := &Attached{log: cfg.Logger, serverErr: make(chan error, 1), timeout: cfg.StartTimeout}
 	if err := a.secret(cfg); err != nil {
 		return nil, err
 	}
+	starttrace.Mark("run", "secret ready")
 	cfg.Link.Secret = a.Secret
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -117,10 +145,23 @@ func StartAttached(ctx context.Context, cfg AttachedConfig) (*Attached, error) {
 		return nil, fmt.Errorf("attached: %w", err)
 	}
 	a.Addr = ln.Addr().String()
+	starttrace.Mark("run", "listening")
+	owner := AddressOwner{Job: cfg.Job, SecretFile: a.SecretFile}
+	if cfg.AddressFile != "" {
+		// The server (HoldClients) writes it too as it starts; here it is
+		// there before this returns, for a command started then that reads
+		// it (or runs a client that finds the runtime through it).
+		if err := WriteAddressRecord(cfg.AddressFile, ownRecord(a.Addr, owner)); err != nil {
+			ln.Close()
+			a.removeSecret()
+			return nil, fmt.Errorf("attached: %w", err)
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	ready := make(chan struct{})
 	exited := make(chan error, len(cfg.Workers))
+	a.ready, a.exited = ready, exited
 	if !cfg.InProcess {
 		a.sup = NewSupervisor(SupervisorConfig{
 			Restarts: cfg.Restarts, Backoff: cfg.RestartBackoff, Logger: cfg.Logger,
@@ -137,8 +178,8 @@ func StartAttached(ctx context.Context, cfg AttachedConfig) (*Attached, error) {
 		server.Supervisor = a.sup
 		a.serverErr <- RunServer(runCtx, ServerConfig{
 			NodeConfig: server, Listener: ln, ExpectRanks: 1 + len(cfg.Workers),
-			AddressFile: cfg.AddressFile, Address: a.Addr, Ready: ready,
-			Owner: AddressOwner{Job: cfg.Job, SecretFile: a.SecretFile},
+			AddressFile: cfg.AddressFile, Address: a.Addr, Ready: ready, HoldClients: true,
+			Owner: owner,
 		})
 	})
 	for _, spec := range cfg.Workers {
@@ -152,6 +193,7 @@ func StartAttached(ctx context.Context, cfg AttachedConfig) (*Attached, error) {
 			})
 			continue
 		}
+		starttrace.Mark("run", fmt.Sprintf("rank %d exec", spec.Rank))
 		err := a.sup.Start(spec.Rank, spec.Slots, func() *exec.Cmd {
 			cmd := cfg.Command(spec, a.Addr, a.SecretFile)
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -162,24 +204,28 @@ func StartAttached(ctx context.Context, cfg AttachedConfig) (*Attached, error) {
 			return nil, fmt.Errorf("attached: %w", err)
 		}
 	}
-	timer := time.NewTimer(cfg.StartTimeout)
+	return a, nil
+}
+
+// WaitReady waits until every rank of a launched runtime joined; it
+// returns an error if a worker rank ended first, the server stopped, the
+// start timeout (AttachedConfig.StartTimeout) passed or ctx ended. The
+// runtime is left running either way: Close stops it. Call it once.
+func (a *Attached) WaitReady(ctx context.Context) error {
+	timer := time.NewTimer(a.timeout)
 	defer timer.Stop()
 	select {
-	case <-ready:
-		return a, nil
-	case err := <-exited:
-		a.Close()
-		return nil, fmt.Errorf("attached: %w before the runtime was ready", err)
+	case <-a.ready:
+		return nil
+	case err := <-a.exited:
+		return fmt.Errorf("attached: %w before the runtime was ready", err)
 	case err := <-a.serverErr:
 		a.serverErr <- err
-		a.Close()
-		return nil, fmt.Errorf("attached: server stopped: %w", err)
+		return fmt.Errorf("attached: server stopped: %w", err)
 	case <-timer.C:
-		a.Close()
-		return nil, fmt.Errorf("attached: not ready after %v", cfg.StartTimeout)
+		return fmt.Errorf("attached: not ready after %v", a.timeout)
 	case <-ctx.Done():
-		a.Close()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 

@@ -183,7 +183,9 @@
 // and secret file, so that a client tells a file left by a runtime that
 // is gone from a live one (AddressRecord.Gone, or a refused connection).
 // RunServer removes the file when it returns, unless another server has
-// replaced it.
+// replaced it. A server that holds its clients until ready (HoldClients:
+// attached mode) writes the address file at once instead: a client that
+// finds it early is answered once every rank joined.
 //
 // # Observing the tree
 //
@@ -233,7 +235,11 @@
 // StartAttached starts a server and its worker ranks on this machine (as
 // processes, or in-process for tests and embedding) with a per-run secret
 // file, and returns once they joined; Close stops them, waits for every
-// process and removes the secret file. qlaunch run builds on it.
+// process and removes the secret file. LaunchAttached returns as soon as
+// the server listens and the ranks' processes were started, WaitReady
+// then waits for them to join: qlaunch run starts its command in between,
+// and the server holds the command's connections until every rank joined
+// (ServerConfig.HoldClients), so that the two process starts overlap.
 //
 // # Goroutines
 //

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/qlaunch/qlaunch/launcher/relay"
+	"github.com/qlaunch/qlaunch/launcher/starttrace"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -68,6 +69,7 @@ type node struct {
 	peers  map[relay.Peer]*nodePeer
 	nextID relay.Peer
 	quit   chan struct{}
+	ready  chan struct{} // closed once ready (the server: relay.Ready)
 	wg     sync.WaitGroup
 
 	// mu guards the core and the fields below: the goroutine that read a
@@ -94,7 +96,7 @@ func runRelay(ctx context.Context, cfg relayConfig) error {
 	cfg.NodeConfig = cfg.NodeConfig.withDefaults(true)
 	n := &node{
 		cfg: cfg, peers: make(map[relay.Peer]*nodePeer),
-		quit: make(chan struct{}), idle: make(chan struct{}),
+		quit: make(chan struct{}), idle: make(chan struct{}), ready: make(chan struct{}),
 		statusWait: make(map[uint64]chan<- []wire.RankStatus),
 	}
 	n.role = roleManager
@@ -140,12 +142,14 @@ func runRelay(ctx context.Context, cfg relayConfig) error {
 
 	select {
 	case <-ctx.Done():
+		starttrace.Mark(n.role, "stopping")
 		n.do(func() { n.step(relay.Event{Type: relay.Stop, Err: ErrShutdown}) })
 	case <-n.idle:
 	}
 	t := time.NewTimer(n.cfg.ShutdownWait)
 	select {
 	case <-n.idle:
+		starttrace.Mark(n.role, "children left")
 	case <-t.C:
 		n.mu.Lock()
 		n.log.Warn("children did not leave in time", "left", n.core.Children())
@@ -323,11 +327,12 @@ func (n *node) apply(actions []relay.Action) {
 				ln.Close()
 			}
 		case relay.WriteAddress:
-			if s := n.cfg.Server; s != nil && s.AddressFile != "" {
+			if s := n.cfg.Server; s != nil && s.AddressFile != "" && !s.HoldClients { // else written at the start
 				if err := WriteAddressRecord(s.AddressFile, ownRecord(s.Address, s.Owner)); err != nil {
 					n.log.Error("writing the address file", "err", err)
 				}
 				n.removeStarting()
+				starttrace.Mark(n.role, "address file written")
 			}
 		case relay.Ready:
 			j := n.core.Subtree()
@@ -336,6 +341,8 @@ func (n *node) apply(actions []relay.Action) {
 				continue
 			}
 			n.log.Info("ready", "ranks", j.Ranks, "slots", j.Slots, "address", n.cfg.Server.Address)
+			starttrace.Mark(n.role, "ready")
+			close(n.ready)
 			if n.cfg.Server.Ready != nil {
 				close(n.cfg.Server.Ready)
 			}
@@ -451,6 +458,16 @@ func (n *node) acceptLoop(ln net.Listener) {
 			n.log.Warn("refused connection", "peer", l.String(), "err", errNotAccepted)
 			l.close()
 			return
+		}
+		if kind == relay.Client && n.cfg.Server != nil && n.cfg.Server.HoldClients {
+			select {
+			case <-n.ready:
+				// Held, it was not silent: its frames waited unread.
+				l.seen()
+			case <-n.quit:
+				l.close()
+				return
+			}
 		}
 		n.adopt(l, kind)
 	})

@@ -134,6 +134,13 @@ func (n *node) writeStarting() {
 	if s == nil || s.AddressFile == "" || n.core.Ready() {
 		return
 	}
+	if s.HoldClients {
+		// Clients are held until ready: the address is good at once.
+		if err := WriteAddressRecord(s.AddressFile, ownRecord(s.Address, s.Owner)); err != nil {
+			n.log.Error("writing the address file", "err", err)
+		}
+		return
+	}
 	if err := WriteAddressFile(StartingFile(s.AddressFile), s.Address); err != nil {
 		n.log.Warn("writing the starting address file", "err", err)
 	}

@@ -102,6 +102,15 @@ type ServerConfig struct {
 	Owner       AddressOwner
 	// Ready, if set, is closed once ready.
 	Ready chan struct{}
+	// HoldClients adopts a client that connects before the server is
+	// ready only once it is: its handshake is answered at once, its
+	// frames are read once every expected rank has joined, so its first
+	// task and status see the whole tree. The address file is then
+	// written when the server starts, not the starting file then the
+	// address file once ready. Attached mode starts its command while
+	// the worker ranks start (LaunchAttached), and the command's client
+	// may connect first.
+	HoldClients bool
 	// Plan, if set, lists every rank of the job (from its topology plan):
 	// status replies then name each rank not in the tree, with its host
 	// and why (never connected, lost when and why).

@@ -11,6 +11,7 @@ import (
 
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/launcher/executor"
+	"github.com/qlaunch/qlaunch/launcher/starttrace"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -105,10 +106,12 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	cfg = cfg.withDefaults()
 	log := cfg.Logger.With("role", "worker", "rank", cfg.Rank, "host", cfg.Host)
 	me := wire.Hello{Role: roleWorker + linkChild, Rank: cfg.Rank, Host: cfg.Host}
+	starttrace.Mark(roleWorker, "dial")
 	l, err := dialLink(ctx, cfg.Parent, cfg.Link, me)
 	if err != nil {
 		return fmt.Errorf("worker rank %d: %w", cfg.Rank, err)
 	}
+	starttrace.Mark(roleWorker, "connected")
 	cfg.Registry.Warm(cfg.Slots)
 	log.Info("ready", "parent", cfg.Parent, "parent_rank", l.peer.Rank, "slots", cfg.Slots)
 	return runWorkerOn(ctx, cfg, log, l)
@@ -172,6 +175,7 @@ func runWorkerOn(ctx context.Context, cfg WorkerConfig, log *slog.Logger, l *lin
 		w.waitWritten(written, cfg.ShutdownWait)
 	} else if errors.Is(readErr, ErrShutdown) {
 		cause = ErrShutdown
+		starttrace.Mark(roleWorker, "shutdown received")
 		log.Debug("shutdown requested")
 	} else if ctx.Err() != nil {
 		cause = ctx.Err()

@@ -16,12 +16,19 @@ import (
 
 	"github.com/qlaunch/qlaunch/kernels/python"
 	"github.com/qlaunch/qlaunch/launcher"
+	"github.com/qlaunch/qlaunch/launcher/starttrace"
 	"github.com/qlaunch/qlaunch/topology"
 )
 
 // cmdRun is attached mode: start the runtime on this machine as the
 // topology says, run CMD with QLAUNCH_ADDR and QLAUNCH_SECRET_FILE set,
 // stop the runtime when CMD exits, and exit with CMD's status.
+//
+// CMD starts as soon as the server listens, while the worker ranks start:
+// the server holds CMD's connections until every rank joined, so that its
+// first task and status see the whole tree. If the runtime fails to
+// become ready, CMD is interrupted (SIGINT) and qlaunch run exits with the
+// runtime's error.
 func cmdRun(ctx context.Context, e *env, args []string) error {
 	tuneRoleGC(e)
 	fs := newFlagSet(e, "run", "run [--metrics ADDR] TOPOLOGY.toml [--] CMD [ARG…]")
@@ -99,7 +106,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	defer stopMetrics()
 	start := time.Now()
-	a, err := launcher.StartAttached(ctx, launcher.AttachedConfig{
+	starttrace.Mark("run", "planned")
+	e.awaitSignals()
+	a, err := launcher.LaunchAttached(launcher.AttachedConfig{
 		NodeConfig:  node,
 		Workers:     specs,
 		SecretFile:  topo.Runtime.SecretPath(e.getenv),
@@ -125,10 +134,16 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Debug("runtime started", "addr", a.Addr, "ranks", len(plan.Ranks), "took", time.Since(start))
-	code, runErr := runChild(ctx, e, a, argv, tlsEnv(files.tls))
-	if err := a.Close(); err != nil {
-		log.Warn("runtime stopped with an error", "err", err)
+	code, runErr, err := runWhileReady(ctx, e, a, argv, tlsEnv(files.tls), func() {
+		log.Debug("runtime started", "addr", a.Addr, "ranks", len(plan.Ranks), "took", time.Since(start))
+	})
+	starttrace.Mark("run", "command exited")
+	if cerr := a.Close(); cerr != nil {
+		log.Warn("runtime stopped with an error", "err", cerr)
+	}
+	starttrace.Mark("run", "runtime stopped")
+	if err != nil {
+		return err
 	}
 	if runErr != nil {
 		return runErr
@@ -151,6 +166,56 @@ func pythonCommand(argv []string) bool {
 	return len(argv) > 0 && strings.HasPrefix(filepath.Base(argv[0]), "python")
 }
 
+// runWhileReady runs the user's command (runChild) while the launched
+// runtime a gets ready, calling ready once it is. If the runtime fails to
+// become ready first, the command is interrupted (SIGINT, as when the run
+// is) and err is why; otherwise code and runErr are runChild's (also when
+// ctx ended: the command got the SIGINT and its status is the run's). A
+// command that ends before the runtime is ready ends the run: the runtime
+// is not waited for.
+//
+// The trace of the start-up (QLAUNCH_TRACE_STARTUP) showed the worker
+// rank's process start and then the command's, each about a third of the
+// time to the first result, one after the other: they now overlap.
+func runWhileReady(ctx context.Context, e *env, a *launcher.Attached, argv, extraEnv []string, ready func()) (code int, runErr, err error) {
+	childCtx, interrupt := context.WithCancel(ctx)
+	defer interrupt()
+	type outcome struct {
+		code int
+		err  error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		code, err := runChild(childCtx, e, a, argv, extraEnv)
+		done <- outcome{code, err}
+	}()
+	waitCtx, stopWaiting := context.WithCancel(ctx)
+	readyErr := make(chan error, 1)
+	go func() { readyErr <- a.WaitReady(waitCtx) }()
+	select {
+	case err = <-readyErr:
+		switch {
+		case err == nil:
+			starttrace.Mark("run", "runtime ready")
+			ready()
+		case ctx.Err() != nil:
+			err = nil // the command was interrupted with the run
+		default:
+			interrupt()
+		}
+		o := <-done
+		stopWaiting()
+		return o.code, o.err, err
+	case o := <-done:
+		// WaitReady returns once waitCtx ends; it must have returned
+		// before the runtime is closed (it may hold the server's error
+		// for a moment).
+		stopWaiting()
+		<-readyErr
+		return o.code, o.err, nil
+	}
+}
+
 // runChild runs the user's command with the runtime's address and secret
 // in its environment. SIGINT or SIGTERM to qlaunch is passed on to it.
 func runChild(ctx context.Context, e *env, a *launcher.Attached, argv, extraEnv []string) (int, error) {
@@ -159,6 +224,7 @@ func runChild(ctx context.Context, e *env, a *launcher.Attached, argv, extraEnv 
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = 10 * time.Second
+	starttrace.Mark("run", "command exec")
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/qlaunch/qlaunch/launcher/bench"
 	"github.com/qlaunch/qlaunch/launcher/client"
+	"github.com/qlaunch/qlaunch/launcher/starttrace"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,6 +31,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	repeat := fs.Int("repeat", bench.DefaultRepeat, "measured runs of each workload, after one warm-up")
 	format := fs.String("format", "text", "output format: text or json")
 	topo := fs.String("topology", "configs/local.toml", "topology the startup workload launches with qlaunch run")
+	traceStart := fs.Bool("trace-startup", false, "startup: also print where the time of a launch goes (each moment of its processes, median ms after the launch), to standard error")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
@@ -65,6 +67,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 			break
 		}
 	}
+	e.awaitSignals() // the chain and startup workloads start processes
 	if slices.Contains(run, "chain") {
 		exe, err := os.Executable()
 		if err != nil {
@@ -79,6 +82,9 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 		}
 		defer cleanup()
 		opts.Launch, opts.Env = launch, env
+		if *traceStart {
+			opts.StartTrace = filepath.Join(filepath.Dir(strings.TrimPrefix(env[0], "QLAUNCH_ADDRESS_FILE=")), "trace")
+		}
 	}
 
 	h, err := bench.NewHeader(ctx, c)
@@ -127,10 +133,31 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	} else if err := bench.WriteRatiosJSON(e.stdout, ratios); err != nil {
 		return err
 	}
+	if opts.StartTrace != "" {
+		if err := writeStartTrace(e.stderr, opts.StartTrace); err != nil {
+			return err
+		}
+	}
 	if len(failed) > 0 {
 		return exitStatus(1)
 	}
 	return nil
+}
+
+// writeStartTrace prints the breakdown of the startup workload's trace
+// (its warm-up run left out).
+func writeStartTrace(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("bench: --trace-startup: %w", err)
+	}
+	defer f.Close()
+	recs, err := starttrace.Parse(f, path)
+	if err != nil {
+		return fmt.Errorf("bench: --trace-startup: %w", err)
+	}
+	fmt.Fprintln(w, "startup: where the time goes")
+	return starttrace.WriteBreakdown(w, starttrace.Breakdown(recs, 1))
 }
 
 // startupCommand is the launch the startup workload times: this binary

@@ -26,6 +26,7 @@ import (
 // in the rank error file, when $QLAUNCH_ERROR_FILE names one, for qlaunch
 // wait and the batch scripts to quote.
 func cmdBoot(ctx context.Context, e *env, args []string) error {
+	e.awaitSignals() // a rank may start worker ranks
 	err := bootRank(ctx, e, args)
 	if !errors.Is(err, flag.ErrHelp) {
 		recordRankError(e, err)

@@ -72,6 +72,7 @@ func cmdManager(ctx context.Context, e *env, args []string) error {
 	}
 	var sup *launcher.Supervisor
 	if spawn > 0 {
+		e.awaitSignals()
 		sup = launcher.NewSupervisor(launcher.SupervisorConfig{Restarts: restartsOption(*restarts), Logger: log})
 		exe, err := os.Executable()
 		if err == nil {

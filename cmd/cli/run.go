@@ -28,6 +28,17 @@ type env struct {
 	// reg is the kernels of the ranks this process starts or becomes;
 	// nil: the stock kernels (Registry()).
 	reg *kernels.Registry
+	// signalsCaught returns once SIGINT and SIGTERM are caught (Main
+	// catches them beside the command); nil: at once.
+	signalsCaught func()
+}
+
+// awaitSignals waits until interrupts are caught: a command calls it
+// before it starts processes, so that none outlives it.
+func (e *env) awaitSignals() {
+	if e.signalsCaught != nil {
+		e.signalsCaught()
+	}
 }
 
 // registry returns the kernels of this binary's ranks.

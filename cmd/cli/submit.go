@@ -9,6 +9,7 @@ import (
 
 	"github.com/qlaunch/qlaunch/kernels"
 	"github.com/qlaunch/qlaunch/launcher/client"
+	"github.com/qlaunch/qlaunch/launcher/starttrace"
 	"github.com/qlaunch/qlaunch/launcher/wire"
 )
 
@@ -42,16 +43,19 @@ func cmdSubmit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("submit: %w", err)
 	}
+	starttrace.Mark("submit", "dial")
 	c, err := cf.dial(ctx, e, newLogger(e, cf.verbose.level()))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	starttrace.Mark("submit", "connected")
 	f, err := c.Submit(ctx, kernels.Task{Kernel: fs.Arg(0), Args: fs.Args()[1:], Payload: payload})
 	if err != nil {
 		return err
 	}
 	vals, err := c.Wait(ctx, f)
+	starttrace.Mark("submit", "result")
 	if err != nil {
 		if ctx.Err() != nil {
 			_ = c.Cancel(f)

@@ -48,6 +48,11 @@ type Options struct {
 	// TOPOLOGY -- qlaunch submit echo ready).
 	Launch []string
 	Env    []string
+	// StartTrace, if set, is the file the startup workload's runs record
+	// their moments in (package starttrace): the launch, its first
+	// output and its exit here, and every moment of its processes, which
+	// get it as $QLAUNCH_TRACE_STARTUP.
+	StartTrace string
 	// Hop is the command that runs one process of the chain workload
 	// (ServeHop): the qlaunch binary and HopArg.
 	Hop []string

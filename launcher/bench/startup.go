@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/qlaunch/qlaunch/launcher/starttrace"
 )
 
 // runStartup runs Options.Launch Repeat times (after a warm-up, which
@@ -23,7 +25,7 @@ func runStartup(ctx context.Context, r *runner) ([]Result, error) {
 	var secs []float64
 	for i := 0; i <= r.opts.Repeat; i++ {
 		r.progress("", i)
-		f, s, err := launchOnce(ctx, r.opts.Launch, r.opts.Env)
+		f, s, err := launchOnce(ctx, r.opts.Launch, r.opts.Env, r.opts.StartTrace)
 		if err != nil {
 			return nil, err
 		}
@@ -44,10 +46,16 @@ func runStartup(ctx context.Context, r *runner) ([]Result, error) {
 }
 
 // launchOnce runs argv once and returns the time to its first output byte
-// and from there to its exit.
-func launchOnce(ctx context.Context, argv, env []string) (first, shutdown time.Duration, err error) {
+// and from there to its exit. With trace set, the moments go to that file
+// (starttrace), the launched processes' too.
+func launchOnce(ctx context.Context, argv, env []string, trace string) (first, shutdown time.Duration, err error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
+	mark := func(string) {}
+	if trace != "" {
+		cmd.Env = append(cmd.Env, starttrace.Env+"="+trace)
+		mark = func(event string) { starttrace.MarkTo(trace, "bench", event) }
+	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = 10 * time.Second
 	var stderr bytes.Buffer
@@ -56,6 +64,7 @@ func launchOnce(ctx context.Context, argv, env []string) (first, shutdown time.D
 	if err != nil {
 		return 0, 0, err
 	}
+	mark(starttrace.Launch)
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		return 0, 0, fmt.Errorf("launch: %w", err)
@@ -63,9 +72,11 @@ func launchOnce(ctx context.Context, argv, env []string) (first, shutdown time.D
 	var b [1]byte
 	_, rerr := io.ReadFull(out, b[:])
 	t1 := time.Now()
+	mark("first output")
 	_, _ = io.Copy(io.Discard, out)
 	werr := cmd.Wait()
 	t2 := time.Now()
+	mark("exited")
 	if werr != nil || rerr != nil {
 		if werr == nil {
 			werr = fmt.Errorf("no output: %w", rerr)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -14,7 +15,8 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/metrics"
@@ -49,15 +51,24 @@ var fakeRanks = []wire.RankStatus{
 	{Rank: 1, Parent: 0, Depth: 1, Role: "worker", Host: "h1", Slots: 4, Busy: 3, Queued: 2, Done: 9, State: wire.RankJoined},
 }
 
-// gather gathers reg once and returns its samples, "name{labels} value"
-// a line, sorted.
-func gather(reg *prometheus.Registry) (string, error) {
-	mfs, err := reg.Gather()
-	if err != nil {
+// gather scrapes c once, reads the scrape with the Prometheus text
+// parser, and returns its qlaunch_ samples, "name{labels} value" a line,
+// sorted.
+func gather(c *metrics.Collector) (string, error) {
+	var b strings.Builder
+	if err := c.Write(&b); err != nil {
 		return "", err
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(b.String()))
+	if err != nil {
+		return "", fmt.Errorf("%w in\n%s", err, b.String())
 	}
 	var lines []string
 	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "qlaunch_") {
+			continue
+		}
 		for _, m := range mf.GetMetric() {
 			var l []string
 			for _, p := range m.GetLabel() {
@@ -71,9 +82,9 @@ func gather(reg *prometheus.Registry) (string, error) {
 	return strings.Join(lines, "\n"), nil
 }
 
-// gatherN gathers reg from n goroutines at once and returns what each got
+// gatherN scrapes c from n goroutines at once and returns what each got
 // once all have; the caller first waits (synctest.Wait) for them to block.
-func gatherN(reg *prometheus.Registry, n int) (results func() []string) {
+func gatherN(reg *metrics.Collector, n int) (results func() []string) {
 	ch := make(chan string, n)
 	for range n {
 		go func() {
@@ -131,8 +142,7 @@ func TestScrapesShareStatusRounds(t *testing.T) {
 	const n = 8
 	synctest.Test(t, func(t *testing.T) {
 		src := &fakeSource{release: make(chan struct{}), ranks: fakeRanks}
-		reg := prometheus.NewPedanticRegistry()
-		reg.MustRegister(metrics.NewCollector(src, 0))
+		reg := metrics.NewCollector(src, 0)
 		check := func(what string, wantCalls int32, got []string) {
 			t.Helper()
 			if c := src.calls.Load(); c != wantCalls {
@@ -168,8 +178,7 @@ func TestFailedStatusRoundShared(t *testing.T) {
 	const n = 5
 	synctest.Test(t, func(t *testing.T) {
 		src := &fakeSource{release: make(chan struct{}), err: errors.New("tree down")}
-		reg := prometheus.NewPedanticRegistry()
-		reg.MustRegister(metrics.NewCollector(src, 0))
+		reg := metrics.NewCollector(src, 0)
 		results := gatherN(reg, n)
 		synctest.Wait()
 		close(src.release)
@@ -196,8 +205,7 @@ func TestFailedStatusRoundShared(t *testing.T) {
 func TestStatusRoundTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := &fakeSource{release: make(chan struct{})} // never released
-		reg := prometheus.NewPedanticRegistry()
-		reg.MustRegister(metrics.NewCollector(src, 3*time.Second))
+		reg := metrics.NewCollector(src, 3*time.Second)
 		start := time.Now()
 		results := gatherN(reg, 3)()
 		if d := time.Since(start); d != 3*time.Second {
@@ -219,8 +227,7 @@ func TestStatusRoundTimeout(t *testing.T) {
 func TestHandlerBoundsScrapes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := &fakeSource{release: make(chan struct{}), ranks: fakeRanks}
-		reg := prometheus.NewPedanticRegistry()
-		reg.MustRegister(metrics.NewCollector(src, 0))
+		reg := metrics.NewCollector(src, 0)
 		h := metrics.Handler(reg, slog.New(slog.DiscardHandler))
 		scrape := func() *httptest.ResponseRecorder {
 			w := httptest.NewRecorder()
@@ -248,4 +255,65 @@ func TestHandlerBoundsScrapes(t *testing.T) {
 			t.Errorf("%d Status calls, want 1", c)
 		}
 	})
+}
+
+// TestWriteParses: a scrape, with label values that need escaping and the
+// runtime's and process's figures, reads back through the Prometheus text
+// parser with every value as written.
+func TestWriteParses(t *testing.T) {
+	host := "h\"1\\x\ny"
+	src := &fakeSource{release: make(chan struct{}), ranks: []wire.RankStatus{
+		{Rank: 1, Parent: 0, Depth: 1, Role: "worker", Host: host, Slots: 4, Busy: 3, Queued: 2, Done: 9, State: wire.RankJoined},
+	}}
+	close(src.release)
+	var b strings.Builder
+	if err := metrics.NewCollector(src, 0).Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatalf("%v in\n%s", err, b.String())
+	}
+	busy := mfs["qlaunch_rank_busy_slots"]
+	if busy == nil || len(busy.GetMetric()) != 1 || busy.GetMetric()[0].GetGauge().GetValue() != 3 || busy.GetType().String() != "GAUGE" {
+		t.Fatalf("qlaunch_rank_busy_slots: %v", busy)
+	}
+	for _, l := range busy.GetMetric()[0].GetLabel() {
+		if l.GetName() == "host" && l.GetValue() != host {
+			t.Errorf("host label %q, want %q", l.GetValue(), host)
+		}
+	}
+	if f := mfs["qlaunch_tasks_submitted_total"]; f.GetType().String() != "COUNTER" || f.GetMetric()[0].GetCounter().GetValue() != 7 {
+		t.Errorf("qlaunch_tasks_submitted_total: %v", f)
+	}
+	value := func(name string) float64 {
+		f := mfs[name]
+		if f == nil || len(f.GetMetric()) != 1 {
+			t.Errorf("no single %s sample in\n%s", name, b.String())
+			return 0
+		}
+		m := f.GetMetric()[0]
+		return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+	}
+	for _, name := range []string{"go_goroutines", "go_memstats_alloc_bytes", "go_memstats_sys_bytes", "go_info"} {
+		if v := value(name); v <= 0 {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	for _, name := range []string{"go_threads", "process_open_fds", "process_max_fds", "process_resident_memory_bytes", "process_virtual_memory_bytes"} {
+		if v := value(name); v <= 0 {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	if v := value("process_cpu_seconds_total"); v < 0 {
+		t.Errorf("process_cpu_seconds_total = %v", v)
+	}
+	now := float64(time.Now().Unix())
+	if v := value("process_start_time_seconds"); v > now+1 || v < now-24*3600 {
+		t.Errorf("process_start_time_seconds = %v, now %v", v, now)
+	}
 }

@@ -1,5 +1,5 @@
 // Package metrics serves a qlaunch server's metrics over HTTP in the
-// Prometheus text format, with the Prometheus client library.
+// Prometheus text exposition format (version 0.0.4), written here.
 //
 // The endpoint is off unless asked for (qlaunch server --metrics ADDR,
 // qlaunch run --metrics ADDR, the topology's server.metrics) and bound to
@@ -11,8 +11,17 @@
 // result, so however many scrapers there are, and however fast they
 // scrape, the tree answers at most one status round per MinStatusAge (plus
 // the round's own duration). The handler serves at most
-// MaxScrapesInFlight scrapes at once; more are answered 503. Each server
-// has its own prometheus.Registry: nothing is registered globally.
+// MaxScrapesInFlight scrapes at once; more are answered 503. Nothing is
+// registered globally.
+//
+// The format is written here rather than by the Prometheus client library:
+// every qlaunch process links this package, and the library's package
+// initialisation (its default registry with the Go and process collectors,
+// protobuf descriptors, expvar) took about a fifth of the CPU time of
+// every process start, the worker ranks' and clients' too, which never
+// serve metrics (qlaunch bench --trace-startup and GODEBUG=inittrace=1:
+// 6 of 27 ms of "qlaunch version" on the developers' 2-CPU guest). The
+// tests read the output with the Prometheus parser (expfmt).
 //
 // Metrics (all prefixed qlaunch_):
 //
@@ -29,23 +38,34 @@
 //	rank_tasks_done_total{rank,host,role}         tasks the rank finished
 //	rank_heartbeat_age_seconds{rank,host,role}    how long its parent had not heard from it
 //	scrape_status_errors_total                    scrapes whose tree status failed
+//
+// and, as the Prometheus client's Go and process collectors name them:
+//
+//	go_goroutines, go_threads, go_info{version}
+//	go_memstats_alloc_bytes, go_memstats_alloc_bytes_total, go_memstats_sys_bytes,
+//	go_memstats_heap_objects, go_memstats_last_gc_time_seconds
+//	process_cpu_seconds_total, process_resident_memory_bytes,
+//	process_virtual_memory_bytes, process_open_fds, process_max_fds,
+//	process_start_time_seconds   (Linux: from /proc)
 package metrics
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/qlaunch/qlaunch/launcher"
 	"github.com/qlaunch/qlaunch/launcher/wire"
@@ -91,14 +111,6 @@ type Collector struct {
 
 	mu    sync.Mutex
 	round *statusRound // the round in flight, else the last one; nil before the first
-
-	submitted, completed, failed, cancelled, retried *prometheus.Desc
-	restarts                                         *prometheus.Desc
-	queue, inFlight, ranks, slots, clients           *prometheus.Desc
-	payload, wireBytes, frames, compressed           *prometheus.Desc
-	up, rankSlots, busy, queued, done, heartbeat     *prometheus.Desc
-	statusErrors                                     *prometheus.Desc
-	allocations                                      *prometheus.Desc
 }
 
 // statusRound is one tree status taken for the scrapes: ranks and err are
@@ -111,91 +123,132 @@ type statusRound struct {
 }
 
 // NewCollector returns a Collector reading src; timeout bounds the tree
-// status of one round (zero: DefaultStatusTimeout). Concurrent Collect
+// status of one round (zero: DefaultStatusTimeout). Concurrent Write
 // calls share one round; one within MinStatusAge of the end of the last
 // round reuses its result.
 func NewCollector(src Source, timeout time.Duration) *Collector {
 	if timeout <= 0 {
 		timeout = DefaultStatusTimeout
 	}
-	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("qlaunch_"+name, help, labels, nil)
-	}
-	rank := []string{"rank", "host", "role"}
-	return &Collector{
-		src: src, timeout: timeout,
-		submitted:    d("tasks_submitted_total", "Tasks the server's clients submitted."),
-		completed:    d("tasks_completed_total", "Tasks whose kernel returned, as reported to clients."),
-		failed:       d("tasks_failed_total", "Tasks whose kernel failed or whose rank was lost, as reported to clients."),
-		cancelled:    d("tasks_cancelled_total", "Tasks cancelled, as reported to clients."),
-		retried:      d("tasks_retried_total", "Retryable tasks placed again after their rank was lost."),
-		restarts:     d("worker_restarts_total", "Worker-rank processes that the server's process started again after they died."),
-		queue:        d("queue_depth", "Tasks at the server waiting for a free worker slot."),
-		inFlight:     d("tasks_in_flight", "Tasks placed below the server and not finished."),
-		ranks:        d("ranks", "Ranks in the tree, the server included."),
-		slots:        d("slots", "Worker slots in the tree."),
-		clients:      d("clients", "Clients connected to the server."),
-		payload:      d("wire_payload_bytes_total", "Frame payload bytes of the server's connections before compression.", "direction"),
-		wireBytes:    d("wire_bytes_total", "Bytes of the server's connections on the wire, after compression.", "direction"),
-		frames:       d("wire_frames_total", "Frames of the server's connections.", "direction"),
-		compressed:   d("wire_compressed_frames_total", "Frames of the server's connections that travelled compressed.", "direction"),
-		up:           d("rank_up", "1 for a rank in the tree, 0 for a planned rank missing or lost.", rank...),
-		rankSlots:    d("rank_slots", "Worker slots of a worker rank.", rank...),
-		busy:         d("rank_busy_slots", "Worker slots running a kernel.", rank...),
-		queued:       d("rank_queued_tasks", "Tasks queued at a rank.", rank...),
-		done:         d("rank_tasks_done_total", "Tasks a rank finished.", rank...),
-		heartbeat:    d("rank_heartbeat_age_seconds", "How long the rank's parent had not heard from it.", rank...),
-		statusErrors: d("scrape_status_errors_total", "Scrapes whose tree status could not be taken."),
-		allocations:  d("allocations", "Allocations the server submitted by itself ([alloc]), by phase.", "phase"),
-	}
+	return &Collector{src: src, timeout: timeout}
 }
 
-// Describe sends the descriptors of every metric.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{
-		c.submitted, c.completed, c.failed, c.cancelled, c.retried, c.restarts, c.queue, c.inFlight, c.ranks, c.slots,
-		c.clients, c.payload, c.wireBytes, c.frames, c.compressed, c.up, c.rankSlots, c.busy, c.queued,
-		c.done, c.heartbeat, c.statusErrors, c.allocations,
-	} {
-		ch <- d
-	}
+// family is one metric of the exposition with its samples.
+type family struct {
+	name, help, kind string // kind: counter or gauge
+	samples          []sample
 }
 
-// Collect reads the server's counters and its tree's status.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+type sample struct {
+	labels []string // name, value, name, value…
+	value  float64
+}
+
+// families collects samples by metric name.
+type families map[string]*family
+
+func (fs families) add(name, kind, help string, v float64, labels ...string) {
+	f := fs[name]
+	if f == nil {
+		f = &family{name: name, help: help, kind: kind}
+		fs[name] = f
+	}
+	f.samples = append(f.samples, sample{labels: labels, value: v})
+}
+
+// write writes every family in the text format, sorted by name, each
+// family's samples in the order added.
+func (fs families) write(w io.Writer) error {
+	names := make([]string, 0, len(fs))
+	for n := range fs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b []byte
+	for _, n := range names {
+		f := fs[n]
+		b = fmt.Appendf(b, "# HELP %s %s\n# TYPE %s %s\n", f.name, helpEscaper.Replace(f.help), f.name, f.kind)
+		for _, s := range f.samples {
+			b = append(b, f.name...)
+			if len(s.labels) > 0 {
+				b = append(b, '{')
+				for i := 0; i+1 < len(s.labels); i += 2 {
+					if i > 0 {
+						b = append(b, ',')
+					}
+					b = append(b, s.labels[i]...)
+					b = append(b, '=', '"')
+					b = append(b, labelEscaper.Replace(s.labels[i+1])...)
+					b = append(b, '"')
+				}
+				b = append(b, '}')
+			}
+			b = append(b, ' ')
+			b = strconv.AppendFloat(b, s.value, 'g', -1, 64)
+			b = append(b, '\n')
+		}
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+// The text format's escapes: of HELP text, backslash and line feed; of
+// label values, also the double quote.
+var (
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+)
+
+// Write reads the server's counters and its tree's status and writes
+// them, with the Go runtime's and the process's figures, in the text
+// format. A server that is not running has no qlaunch_ metrics.
+func (c *Collector) Write(w io.Writer) error {
+	fs := families{}
+	c.collect(fs)
+	collectRuntime(fs)
+	collectProcess(fs)
+	return fs.write(w)
+}
+
+// collect adds the server's counters and its tree's status.
+func (c *Collector) collect(fs families) {
 	s, err := c.src.Stats()
 	if err != nil {
 		return // not running: no metrics
 	}
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	counter := func(name, help string, v uint64, labels ...string) {
+		fs.add("qlaunch_"+name, "counter", help, float64(v), labels...)
 	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	gauge := func(name, help string, v float64, labels ...string) {
+		fs.add("qlaunch_"+name, "gauge", help, v, labels...)
 	}
-	counter(c.submitted, s.Submitted)
-	counter(c.completed, s.Completed)
-	counter(c.failed, s.Failed)
-	counter(c.cancelled, s.Cancelled)
-	counter(c.retried, s.Retried)
-	counter(c.restarts, s.Restarts)
-	gauge(c.queue, float64(s.Held))
-	gauge(c.inFlight, float64(s.InFlight))
-	gauge(c.ranks, float64(s.Ranks))
-	gauge(c.slots, float64(s.Slots))
-	gauge(c.clients, float64(s.Clients))
-	counter(c.payload, s.Wire.PayloadIn, "in")
-	counter(c.payload, s.Wire.PayloadOut, "out")
-	counter(c.wireBytes, s.Wire.WireIn, "in")
-	counter(c.wireBytes, s.Wire.WireOut, "out")
-	counter(c.frames, s.Wire.FramesIn, "in")
-	counter(c.frames, s.Wire.FramesOut, "out")
-	counter(c.compressed, s.Wire.CompressedIn, "in")
-	counter(c.compressed, s.Wire.CompressedOut, "out")
+	counter("tasks_submitted_total", "Tasks the server's clients submitted.", s.Submitted)
+	counter("tasks_completed_total", "Tasks whose kernel returned, as reported to clients.", s.Completed)
+	counter("tasks_failed_total", "Tasks whose kernel failed or whose rank was lost, as reported to clients.", s.Failed)
+	counter("tasks_cancelled_total", "Tasks cancelled, as reported to clients.", s.Cancelled)
+	counter("tasks_retried_total", "Retryable tasks placed again after their rank was lost.", s.Retried)
+	counter("worker_restarts_total", "Worker-rank processes that the server's process started again after they died.", s.Restarts)
+	gauge("queue_depth", "Tasks at the server waiting for a free worker slot.", float64(s.Held))
+	gauge("tasks_in_flight", "Tasks placed below the server and not finished.", float64(s.InFlight))
+	gauge("ranks", "Ranks in the tree, the server included.", float64(s.Ranks))
+	gauge("slots", "Worker slots in the tree.", float64(s.Slots))
+	gauge("clients", "Clients connected to the server.", float64(s.Clients))
+	for _, d := range []struct {
+		dir                                string
+		payload, wireBytes, frames, packed uint64
+	}{
+		{"in", s.Wire.PayloadIn, s.Wire.WireIn, s.Wire.FramesIn, s.Wire.CompressedIn},
+		{"out", s.Wire.PayloadOut, s.Wire.WireOut, s.Wire.FramesOut, s.Wire.CompressedOut},
+	} {
+		counter("wire_payload_bytes_total", "Frame payload bytes of the server's connections before compression.", d.payload, "direction", d.dir)
+		counter("wire_bytes_total", "Bytes of the server's connections on the wire, after compression.", d.wireBytes, "direction", d.dir)
+		counter("wire_frames_total", "Frames of the server's connections.", d.frames, "direction", d.dir)
+		counter("wire_compressed_frames_total", "Frames of the server's connections that travelled compressed.", d.packed, "direction", d.dir)
+	}
 	if a, ok := c.src.(AllocSource); ok {
 		phases := a.AllocationPhases()
 		for _, p := range AllocPhases {
-			gauge(c.allocations, float64(phases[p]), p)
+			gauge("allocations", "Allocations the server submitted by itself ([alloc]), by phase.", float64(phases[p]), "phase", p)
 		}
 	}
 
@@ -203,26 +256,43 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		c.errs.Add(1)
 	}
-	counter(c.statusErrors, c.errs.Load())
+	counter("scrape_status_errors_total", "Scrapes whose tree status could not be taken.", c.errs.Load())
 	seen := make(map[int]bool, len(ranks))
 	for _, r := range ranks {
 		if seen[r.Rank] {
 			continue // a rank lost then joined again: its live row came first
 		}
 		seen[r.Rank] = true
-		l := []string{strconv.Itoa(r.Rank), r.Host, r.Role}
+		l := []string{"host", r.Host, "rank", strconv.Itoa(r.Rank), "role", r.Role}
 		if r.State != wire.RankJoined {
-			gauge(c.up, 0, l...)
+			gauge("rank_up", "1 for a rank in the tree, 0 for a planned rank missing or lost.", 0, l...)
 			continue
 		}
-		gauge(c.up, 1, l...)
-		gauge(c.heartbeat, r.Silent.Seconds(), l...)
-		gauge(c.queued, float64(r.Queued), l...)
-		counter(c.done, r.Done, l...)
+		gauge("rank_up", "1 for a rank in the tree, 0 for a planned rank missing or lost.", 1, l...)
+		gauge("rank_heartbeat_age_seconds", "How long the rank's parent had not heard from it.", r.Silent.Seconds(), l...)
+		gauge("rank_queued_tasks", "Tasks queued at a rank.", float64(r.Queued), l...)
+		counter("rank_tasks_done_total", "Tasks a rank finished.", r.Done, l...)
 		if r.Role == "worker" {
-			gauge(c.rankSlots, float64(r.Slots), l...)
-			gauge(c.busy, float64(r.Busy), l...)
+			gauge("rank_slots", "Worker slots of a worker rank.", float64(r.Slots), l...)
+			gauge("rank_busy_slots", "Worker slots running a kernel.", float64(r.Busy), l...)
 		}
+	}
+}
+
+// collectRuntime adds the Go runtime's figures, named as the Prometheus
+// client's Go collector names them.
+func collectRuntime(fs families) {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	fs.add("go_goroutines", "gauge", "Number of goroutines that currently exist.", float64(runtime.NumGoroutine()))
+	fs.add("go_info", "gauge", "Information about the Go environment.", 1, "version", runtime.Version())
+	fs.add("go_memstats_alloc_bytes", "gauge", "Number of bytes allocated in heap and currently in use.", float64(m.HeapAlloc))
+	fs.add("go_memstats_alloc_bytes_total", "counter", "Total number of bytes allocated in heap until now, even if released already.", float64(m.TotalAlloc))
+	fs.add("go_memstats_sys_bytes", "gauge", "Number of bytes obtained from system.", float64(m.Sys))
+	fs.add("go_memstats_heap_objects", "gauge", "Number of currently allocated objects.", float64(m.HeapObjects))
+	fs.add("go_memstats_last_gc_time_seconds", "gauge", "Number of seconds since 1970 of last garbage collection.", float64(m.LastGC)/1e9)
+	if v, ok := procStatusField("Threads:"); ok {
+		fs.add("go_threads", "gauge", "Number of OS threads created.", v)
 	}
 }
 
@@ -258,30 +328,112 @@ func (c *Collector) status() ([]wire.RankStatus, error) {
 	return r.ranks, r.err
 }
 
-// NewRegistry returns a registry holding a Collector of src and the Go
-// runtime and process collectors.
-func NewRegistry(src Source, timeout time.Duration) (*prometheus.Registry, error) {
-	reg := prometheus.NewRegistry()
-	for _, c := range []prometheus.Collector{
-		NewCollector(src, timeout),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("metrics: %w", err)
+// collectProcess adds the process's figures, named as the Prometheus
+// client's process collector names them; on Linux only (from /proc), as
+// there.
+func collectProcess(fs families) {
+	if runtime.GOOS != "linux" {
+		return
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		fs.add("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", cpu.Seconds())
+	}
+	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			page := float64(os.Getpagesize())
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				fs.add("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", v*page)
+			}
+			if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+				fs.add("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", v*page)
+			}
 		}
 	}
-	return reg, nil
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		fs.add("process_open_fds", "gauge", "Number of open file descriptors.", float64(len(fds)))
+	}
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
+		fs.add("process_max_fds", "gauge", "Maximum number of open file descriptors.", float64(lim.Cur))
+	}
+	if t, ok := processStart(); ok {
+		fs.add("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", t)
+	}
 }
 
-// Handler serves reg's metrics at /metrics (and a short page at /), at
-// most MaxScrapesInFlight scrapes at once.
-func Handler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
+// procStatusField returns the number after key in /proc/self/status.
+func procStatusField(key string) (float64, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, key); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// clockTicks is USER_HZ, the unit of /proc's process times: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
+// processStart is the process's start time, Unix seconds: the boot time
+// (/proc/stat btime) plus its start after boot (/proc/self/stat, field
+// 22, after the command name, which may hold spaces and parentheses).
+func processStart() (float64, bool) {
+	stat, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	const startField = 22 - 3 // fields 3… follow the name (field 2)
+	if len(f) <= startField {
+		return 0, false
+	}
+	ticks, err := strconv.ParseFloat(f[startField], 64)
+	if err != nil {
+		return 0, false
+	}
+	sys, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(sys)) {
+		if rest, ok := strings.CutPrefix(line, "btime "); ok {
+			boot, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return boot + ticks/clockTicks, err == nil
+		}
+	}
+	return 0, false
+}
+
+// Handler serves c's metrics at /metrics (and a short page at /), at
+// most MaxScrapesInFlight scrapes at once: more are answered 503.
+func Handler(c *Collector, log *slog.Logger) http.Handler {
+	inFlight := make(chan struct{}, MaxScrapesInFlight)
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ErrorHandling: promhttp.ContinueOnError,
-		MaxRequestsInFlight: MaxScrapesInFlight,
-	}))
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case inFlight <- struct{}{}:
+			defer func() { <-inFlight }()
+		default:
+			http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", MaxScrapesInFlight), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		if err := c.Write(w); err != nil {
+			log.Warn("writing metrics", "err", err)
+		}
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -298,16 +450,11 @@ func Serve(ctx context.Context, ln net.Listener, src Source, log *slog.Logger) e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	reg, err := NewRegistry(src, 0)
-	if err != nil {
-		ln.Close()
-		return err
-	}
 	// A request line is due at once (a scraper sends it whole): a peer
 	// that sends none, such as a qlaunch client given this port, gets its
 	// "400 Bad Request" (and can say it reached HTTP) well within its own
 	// 10 s handshake timeout.
-	srv := &http.Server{Handler: Handler(reg, log), ReadHeaderTimeout: 3 * time.Second}
+	srv := &http.Server{Handler: Handler(NewCollector(src, 0), log), ReadHeaderTimeout: 3 * time.Second}
 	stopped := context.AfterFunc(ctx, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -315,7 +462,7 @@ func Serve(ctx context.Context, ln net.Listener, src Source, log *slog.Logger) e
 	})
 	defer stopped()
 	log.Info("serving metrics", "address", "http://"+ln.Addr().String()+"/metrics")
-	err = srv.Serve(ln)
+	err := srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

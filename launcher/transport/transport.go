@@ -262,7 +262,7 @@ func Dial(ctx context.Context, addr string, cfg Config, me wire.Hello) (*Conn, e
 		var d net.Dialer
 		dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
 	}
-	backoff := 10 * time.Millisecond
+	var backoff time.Duration
 	for {
 		nc, err := dial(ctx, addr)
 		if err != nil && cfg.FailFast {
@@ -279,6 +279,7 @@ func Dial(ctx context.Context, addr string, cfg Config, me wire.Hello) (*Conn, e
 			}
 			err = herr
 		}
+		backoff = dialBackoff(backoff, nc != nil)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -286,8 +287,30 @@ func Dial(ctx context.Context, addr string, cfg Config, me wire.Hello) (*Conn, e
 			return nil, fmt.Errorf("connect %s: %w (last: %v)", addr, ctx.Err(), err)
 		case <-t.C:
 		}
-		backoff = min(2*backoff, 500*time.Millisecond)
 	}
+}
+
+// The waits of Dial between tries double from a floor up to maxBackoff. A
+// peer that refused the connection is not listening yet: it is starting,
+// as the dialling rank is, and will listen within a process start, so the
+// floor is small (a rank that started first waited 10 ms then 20 ms, most
+// of its parent's start). A peer that answered but was busy, or dropped
+// the connection, sheds a flood of connections: trying it again soon would
+// add to the flood.
+const (
+	refusedBackoff = 50 * time.Microsecond
+	busyBackoff    = 10 * time.Millisecond
+	maxBackoff     = 500 * time.Millisecond
+)
+
+// dialBackoff is the wait after a failed try that waited last before it;
+// answered says whether the peer accepted the connection.
+func dialBackoff(last time.Duration, answered bool) time.Duration {
+	floor := refusedBackoff
+	if answered {
+		floor = busyBackoff
+	}
+	return min(max(2*last, floor), maxBackoff)
 }
 
 // retryable reports whether a failed handshake may succeed when tried
