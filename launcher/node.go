@@ -426,6 +426,7 @@ type peerWriter struct {
 
 func (w peerWriter) WriteFrame(k wire.Kind, b []byte) error {
 	w.p.blocked.Store(time.Now().UnixNano())
+	w.p.l.noteSent(len(b))
 	err := w.fc.WriteFrame(k, b)
 	w.p.queued.Add(-int64(len(b)))
 	return err
@@ -433,6 +434,7 @@ func (w peerWriter) WriteFrame(k wire.Kind, b []byte) error {
 
 func (w peerWriter) WriteFrameParts(k wire.Kind, head, body []byte) error {
 	w.p.blocked.Store(time.Now().UnixNano())
+	w.p.l.noteSent(len(head) + len(body))
 	err := w.fc.WriteFrameParts(k, head, body)
 	w.p.queued.Add(-int64(len(head) + len(body)))
 	return err
