@@ -453,6 +453,9 @@ func (w peerWriter) Flush() error {
 		w.p.blocked.Store(time.Now().UnixNano())
 	}
 	err := w.fc.Flush()
+	if err == nil {
+		w.p.l.noteFlushed()
+	}
 	w.p.blocked.Store(0)
 	return err
 }

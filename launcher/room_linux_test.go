@@ -1,7 +1,9 @@
 package launcher
 
 import (
+	"errors"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,7 +16,17 @@ import (
 // then (link.room); once the peer has read everything, it grants room
 // again.
 func TestLinkRoomNeverOutgrowsTheSocket(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The peer's receive buffer is small (set on the listener, so that
+	// its window starts small): what the peer does not read stays in
+	// this end's send queue, where room looks. (With frames of a few
+	// hundred bytes against a window of a few, the kernel's overhead per
+	// buffer outgrows the half of the send buffer room leaves for it.)
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 64<<10) })
+		return errors.Join(err, serr)
+	}}
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,11 +50,8 @@ func TestLinkRoomNeverOutgrowsTheSocket(t *testing.T) {
 		t.Fatal("accept failed")
 	}
 	defer b.Close()
-	// Small buffers, so that a peer that reads nothing fills them soon.
-	if err := a.(*net.TCPConn).SetWriteBuffer(32 << 10); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.(*net.TCPConn).SetReadBuffer(32 << 10); err != nil {
+	// A send buffer that a peer reading nothing fills soon.
+	if err := a.(*net.TCPConn).SetWriteBuffer(1 << 20); err != nil {
 		t.Fatal(err)
 	}
 	opts := wire.Options{Compression: wire.CompressNone}
@@ -55,30 +64,50 @@ func TestLinkRoomNeverOutgrowsTheSocket(t *testing.T) {
 	if err := a.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	frame := make([]byte, 1000)
+	half := int64(l.sndbuf / 2)
 	frames := 0
-	for l.room(int64(len(frame))) {
-		if frames > 100_000 {
-			t.Fatal("room granted for 100 MB to a peer that reads nothing")
-		}
-		l.noteSent(len(frame))
-		if err := l.fc.WriteFrame(wire.KindResult, frame); err != nil {
+	write := func(p []byte) {
+		t.Helper()
+		if err := l.fc.WriteFrame(wire.KindResult, p); err != nil {
 			t.Fatal(err)
 		}
 		if err := l.fc.Flush(); err != nil {
 			t.Fatalf("frame %d, which room allowed, blocked: %v", frames, err)
 		}
+		l.noteFlushed()
 		frames++
 	}
-	if frames == 0 {
+	// A frame noted by the writer and not yet flushed when room asks the
+	// kernel is not in the kernel's count then: it must count once it
+	// reaches the socket.
+	first := make([]byte, half*3/4)
+	l.noteSent(len(first))
+	if !l.room(1) {
 		t.Fatal("no room on a fresh socket")
+	}
+	write(first)
+	frame := make([]byte, 64<<10)
+	for l.room(int64(len(frame))) {
+		if frames > 100_000 {
+			t.Fatal("room granted for 6 GB to a peer that reads nothing")
+		}
+		// The queue only shrinks while the peer's window takes bytes, so
+		// what room promised must hold now.
+		if q, ok := transport.Unsent(l.raw); !ok || int64(q+len(frame)) >= half {
+			t.Fatalf("room for %d bytes granted with %d of %d queued", len(frame), q, half)
+		}
+		l.noteSent(len(frame))
+		write(frame)
+	}
+	if frames < 2 {
+		t.Fatalf("room granted for %d frames only", frames)
 	}
 	// The peer reads every frame and answers; its answer acknowledges
 	// them all, so the send queue is empty once it is read.
 	peer := wire.NewConn(b, opts)
 	for i := range frames {
-		if k, p, err := peer.ReadFrame(); err != nil || k != wire.KindResult || len(p) != len(frame) {
-			t.Fatalf("peer, frame %d: %v, %d bytes, %v", i, k, len(p), err)
+		if k, _, err := peer.ReadFrame(); err != nil || k != wire.KindResult {
+			t.Fatalf("peer, frame %d: %v, %v", i, k, err)
 		}
 	}
 	if err := peer.WriteFrame(wire.KindHeartbeat, nil); err != nil {
