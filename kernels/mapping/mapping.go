@@ -7,18 +7,27 @@
 // lattice of R rows of C qubits joined by bridge qubits). Place chooses the
 // initial mapping by forward and backward routing passes (SABRE's
 // placement). RouteFrom starts from an initial mapping (Route from the
-// identity) and routes as SABRE does: it runs every gate of the front
-// layer (the gates whose predecessors have run) whose qubits are
+// identity) and routes as SABRE does, unit by unit: a unit is an op, or a
+// run cx(a,b)·(diagonal gates on a, b)·cx(a,b) — a ZZ rotation — and
+// diagonal units commute, so a layer of them (QAOA's, an Ising model's)
+// runs in whatever order the graph favours. It runs every unit of the
+// front layer (the units whose predecessors have run) whose qubits are
 // adjacent, in circuit order, and when none is, inserts the swap, on a
-// front gate's qubit, of the least cost: the mean distance of the front's
-// gates plus half that of the next gates (a lookahead window), weighed by
-// a decay that spreads swaps over the qubits; after 2·N swaps without a
-// gate it brings the first front gate's qubits together, so routing
-// ends. Measurements, resets, barriers and conditioned gates keep their
-// order among all the ops. It also routes gate by gate in circuit order
-// (swaps that bring the gate's qubits closer, by a lookahead window's
-// distance) and keeps whichever routing has fewer swaps, the front
-// layer's on a tie. It reports the final mapping, logical → physical.
+// front unit's qubit, of the least cost: the mean distance of the
+// front's units plus a weight times that of the next ones (a lookahead
+// window), scaled by a decay that spreads swaps over the qubits, less a
+// bonus for a swap on the pair of the last two-qubit gate of both its
+// qubits (resynthesis merges the two: a ZZ rotation and a swap are 3
+// CNOTs, not 5); a variant also follows a unit by a swap on its own pair
+// (its mirror) when that brings the next units closer. After 2·N swaps
+// without a gate it brings the first front unit's qubits together, so
+// routing ends. Measurements, resets, barriers and conditioned gates keep
+// their order among all the ops. RouteFrom tries several weights (and
+// jittered trials of them) and a gate-by-gate router in circuit order,
+// and keeps the routing of the least estimated two-qubit count after a
+// resynthesis of 2-qubit blocks (each run of gates on one pair costs at
+// most 3), then of fewer ops. It reports the final mapping, logical →
+// physical; the caller need not route back to the initial one.
 package mapping
 
 import (
