@@ -76,6 +76,7 @@ func TestEstimateTwoQubit(t *testing.T) {
 // final mapping's permutation (diagonal units reordered, mirrors and
 // swaps inserted).
 func TestEveryRouteTrialIsExact(t *testing.T) {
+	mirrors := 0 // swaps right after a gate on their pair, by the weights that mirror
 	for _, spec := range []string{"linear:5", "grid:2x3", "0-1,0-2,0-3,3-4"} {
 		g, err := ParseCoupling(spec)
 		if err != nil {
@@ -111,6 +112,13 @@ func TestEveryRouteTrialIsExact(t *testing.T) {
 						t.Fatalf("%s %+v: %s on %v, not an edge", spec, w, op.Gate, qs)
 					}
 				}
+				for k := 1; k < len(out.Ops) && w.mirror > 0; k++ {
+					prev, op := out.Ops[k-1], out.Ops[k]
+					if op.Gate == circuit.Swap && prev.Gate != circuit.Swap && len(prev.QubitList()) == 2 &&
+						min(prev.Qubits[0], prev.Qubits[1]) == op.Qubits[0] && max(prev.Qubits[0], prev.Qubits[1]) == op.Qubits[1] {
+						mirrors++
+					}
+				}
 				v, _ := out.Unitary()
 				want := circuit.Mul(permutation(g.Nodes, final), circuit.Mul(u, permutation(g.Nodes, initial).Dagger()))
 				if d := circuit.Distance(want, v); d > 1e-12 {
@@ -118,6 +126,9 @@ func TestEveryRouteTrialIsExact(t *testing.T) {
 				}
 			}
 		}
+	}
+	if mirrors == 0 {
+		t.Error("no routing mirrored a gate: the mirror swaps went untested")
 	}
 }
 
