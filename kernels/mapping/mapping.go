@@ -7,18 +7,27 @@
 // lattice of R rows of C qubits joined by bridge qubits). Place chooses the
 // initial mapping by forward and backward routing passes (SABRE's
 // placement). RouteFrom starts from an initial mapping (Route from the
-// identity) and routes as SABRE does: it runs every gate of the front
-// layer (the gates whose predecessors have run) whose qubits are
+// identity) and routes as SABRE does, unit by unit: a unit is an op, or a
+// run cx(a,b)·(diagonal gates on a, b)·cx(a,b) — a ZZ rotation — and
+// diagonal units commute, so a layer of them (QAOA's, an Ising model's)
+// runs in whatever order the graph favours. It runs every unit of the
+// front layer (the units whose predecessors have run) whose qubits are
 // adjacent, in circuit order, and when none is, inserts the swap, on a
-// front gate's qubit, of the least cost: the mean distance of the front's
-// gates plus half that of the next gates (a lookahead window), weighed by
-// a decay that spreads swaps over the qubits; after 2·N swaps without a
-// gate it brings the first front gate's qubits together, so routing
-// ends. Measurements, resets, barriers and conditioned gates keep their
-// order among all the ops. It also routes gate by gate in circuit order
-// (swaps that bring the gate's qubits closer, by a lookahead window's
-// distance) and keeps whichever routing has fewer swaps, the front
-// layer's on a tie. It reports the final mapping, logical → physical.
+// front unit's qubit, of the least cost: the mean distance of the
+// front's units plus a weight times that of the next ones (a lookahead
+// window), scaled by a decay that spreads swaps over the qubits, less a
+// bonus for a swap on the pair of the last two-qubit gate of both its
+// qubits (resynthesis merges the two: a ZZ rotation and a swap are 3
+// CNOTs, not 5); a variant also follows a unit by a swap on its own pair
+// (its mirror) when that brings the next units closer. After 2·N swaps
+// without a gate it brings the first front unit's qubits together, so
+// routing ends. Measurements, resets, barriers and conditioned gates keep
+// their order among all the ops. RouteFrom tries several weights (and
+// jittered trials of them) and a gate-by-gate router in circuit order,
+// and keeps the routing of the least estimated two-qubit count after a
+// resynthesis of 2-qubit blocks (each run of gates on one pair costs at
+// most 3), then of fewer ops. It reports the final mapping, logical →
+// physical; the caller need not route back to the initial one.
 package mapping
 
 import (
@@ -240,31 +249,76 @@ func Identity(n int) []int {
 }
 
 // RouteFrom is Route from the initial mapping initial (logical qubit i
-// on physical qubit initial[i], a permutation of g's qubits): the routing
-// with fewer swaps of routeFront's and routeInOrder's.
+// on physical qubit initial[i], a permutation of g's qubits): of
+// routeFront's routings with each of routeWeights and routeInOrder's, the
+// one of the least estimated two-qubit count after resynthesis
+// (estimateTwoQubit), then of fewer ops, then the first.
 func RouteFrom(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
+	if err := checkRoute(c, g, initial); err != nil {
+		return nil, nil, err
+	}
+	return routeBest(c, g, initial, routeTrials())
+}
+
+// routeJitteredTrials is the number of jittered trials RouteFrom adds to
+// routeWeights (cycling over them).
+const routeJitteredTrials = 12
+
+// routeTrials returns the weights RouteFrom routes with: routeWeights,
+// then routeJitteredTrials jittered copies of them.
+func routeTrials() []weights {
+	ws := routeWeights[:]
+	for t := range routeJitteredTrials {
+		w := routeWeights[t%len(routeWeights)]
+		w.jitter, w.seed = 0.3, uint64(t+1)
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+// checkRoute checks that c fits on g and initial is a permutation of g's
+// qubits.
+func checkRoute(c *circuit.Circuit, g *Graph, initial []int) error {
 	if c.Qubits > g.Nodes {
-		return nil, nil, fmt.Errorf("mapping: %d qubits on a graph of %d", c.Qubits, g.Nodes)
+		return fmt.Errorf("mapping: %d qubits on a graph of %d", c.Qubits, g.Nodes)
 	}
 	if len(initial) != g.Nodes {
-		return nil, nil, fmt.Errorf("mapping: initial mapping of %d qubits on a graph of %d", len(initial), g.Nodes)
+		return fmt.Errorf("mapping: initial mapping of %d qubits on a graph of %d", len(initial), g.Nodes)
 	}
 	seen := make([]bool, g.Nodes)
 	for _, p := range initial {
 		if p < 0 || p >= g.Nodes || seen[p] {
-			return nil, nil, fmt.Errorf("mapping: initial mapping %v is not a permutation", initial)
+			return fmt.Errorf("mapping: initial mapping %v is not a permutation", initial)
 		}
 		seen[p] = true
 	}
-	front, fPerm, err := routeFront(c, g, initial)
-	if err != nil {
-		return nil, nil, err
+	return nil
+}
+
+// routeBest routes c (checked by checkRoute) with routeFront under each
+// of ws and with routeInOrder, and returns the routing of the least
+// estimateTwoQubit, then of fewer ops, then the first.
+func routeBest(c *circuit.Circuit, g *Graph, initial []int, ws []weights) (*circuit.Circuit, []int, error) {
+	var best *circuit.Circuit
+	var bestPerm []int
+	bestCost := 0
+	consider := func(out *circuit.Circuit, perm []int) {
+		cost := estimateTwoQubit(out)
+		if best == nil || cost < bestCost || cost == bestCost && len(out.Ops) < len(best.Ops) {
+			best, bestPerm, bestCost = out, perm, cost
+		}
 	}
-	inOrder, oPerm, err := routeInOrder(c, g, initial)
-	if err != nil || len(inOrder.Ops) >= len(front.Ops) {
-		return front, fPerm, nil
+	for _, w := range ws {
+		out, perm, err := routeFront(c, g, initial, w)
+		if err != nil {
+			return nil, nil, err
+		}
+		consider(out, perm)
 	}
-	return inOrder, oPerm, nil
+	if out, perm, err := routeInOrder(c, g, initial); err == nil {
+		consider(out, perm)
+	}
+	return best, bestPerm, nil
 }
 
 // layout returns the two views of initial, a permutation of nodes (checked
@@ -280,60 +334,20 @@ func layout(initial []int, nodes int) (phys, log []int) {
 }
 
 // routeFront routes c as SABRE does, from its front layer, from initial
-// (checked by RouteFrom).
-func routeFront(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, []int, error) {
+// (checked by RouteFrom), with the weights w. It routes the units of c
+// (see units): a unit of commuting diagonal gates does not wait for the
+// other diagonal units on its qubits, so the router may run the terms of
+// a diagonal layer (QAOA's ZZ rotations) in whatever order the coupling
+// favours.
+func routeFront(c *circuit.Circuit, g *Graph, initial []int, w weights) (*circuit.Circuit, []int, error) {
 	out := &circuit.Circuit{Qubits: g.Nodes, Cregs: c.Cregs, Defs: c.Defs}
 	phys, log := layout(initial, g.Nodes)
-	// The dependency graph: an op follows the last op on each of its
-	// qubits; a fence (an op that is not a unitary gate, or is
-	// conditioned) follows every op before it and precedes every op
-	// after it, so measurements, barriers and conditions keep their order.
-	n := len(c.Ops)
-	succs := make([][]int, n)
-	indeg := make([]int, n)
-	last := make([]int, g.Nodes)
-	for i := range last {
-		last[i] = -1
+	us, err := units(c)
+	if err != nil {
+		return nil, nil, err
 	}
-	lastFence := -1
-	var sinceFence []int // ops after the last fence
-	for i, op := range c.Ops {
-		qs := op.QubitList()
-		if len(qs) > 2 {
-			return nil, nil, fmt.Errorf("mapping: %s on %d qubits: decompose it first", op.Gate, len(qs))
-		}
-		var preds []int
-		if routeFence(op) {
-			preds = append(preds, sinceFence...)
-			if lastFence >= 0 {
-				preds = append(preds, lastFence)
-			}
-			lastFence, sinceFence = i, nil
-			for q := range last {
-				last[q] = i
-			}
-		} else {
-			for _, q := range qs {
-				if last[q] >= 0 && !slices.Contains(preds, last[q]) {
-					preds = append(preds, last[q])
-				}
-			}
-			if len(qs) == 0 && lastFence >= 0 {
-				preds = append(preds, lastFence)
-			}
-			for _, q := range qs {
-				last[q] = i
-			}
-			sinceFence = append(sinceFence, i)
-		}
-		slices.Sort(preds)
-		preds = slices.Compact(preds)
-		for _, p := range preds {
-			succs[p] = append(succs[p], i)
-		}
-		indeg[i] = len(preds)
-	}
-	var front []int // ops whose predecessors are all out, ascending
+	succs, indeg := unitDeps(us, g.Nodes)
+	var front []int // units whose predecessors are all out, ascending
 	for i := range indeg {
 		if indeg[i] == 0 {
 			front = append(front, i)
@@ -359,59 +373,18 @@ func routeFront(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, 
 			}
 		case len(qs) == 2:
 			a, b := phys[qs[0]], phys[qs[1]]
-			if pa := partner[a]; pa >= 0 {
+			if pa := partner[a]; pa >= 0 && pa != b {
 				partner[pa] = -1
 			}
-			if pb := partner[b]; pb >= 0 {
+			if pb := partner[b]; pb >= 0 && pb != a {
 				partner[pb] = -1
 			}
 			partner[a], partner[b] = b, a
 		}
 		out.Ops = append(out.Ops, op)
 	}
-	executable := func(i int) bool {
-		qs := c.Ops[i].QubitList()
-		return len(qs) < 2 || g.Adjacent(phys[qs[0]], phys[qs[1]])
-	}
-	decay := make([]float64, g.Nodes)
-	swapsSinceGate := 0
-	for len(front) > 0 {
-		// Run every op of the front that can run, and those it frees.
-		progressed := false
-		for k := 0; k < len(front); {
-			i := front[k]
-			if !executable(i) {
-				k++
-				continue
-			}
-			emit(c.Ops[i])
-			progressed = true
-			front = slices.Delete(front, k, k+1)
-			for _, s := range succs[i] {
-				if indeg[s]--; indeg[s] == 0 {
-					pos, _ := slices.BinarySearch(front, s)
-					front = slices.Insert(front, pos, s)
-				}
-			}
-			k = 0 // an op freed may come before k
-		}
-		if len(front) == 0 {
-			break
-		}
-		if progressed {
-			clear(decay)
-			swapsSinceGate = 0
-		}
-		// Every op of the front is a two-qubit gate on qubits apart:
-		// insert one swap.
-		var e [2]int
-		if swapsSinceGate > 2*g.Nodes {
-			// No progress for long: bring the first gate's qubits closer.
-			qs := c.Ops[front[0]].QubitList()
-			e = closer(g, phys[qs[0]], phys[qs[1]])
-		} else {
-			e = bestSwap(g, c, front, succs, phys, decay, partner)
-		}
+	// swapLayout appends a swap on the edge e and swaps the layout.
+	swapLayout := func(e [2]int) {
 		for _, p := range e {
 			if q := partner[p]; q >= 0 {
 				partner[q] = -1
@@ -427,8 +400,69 @@ func routeFront(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, 
 		if lb >= 0 {
 			phys[lb] = e[0]
 		}
-		decay[e[0]] += decayStep
-		decay[e[1]] += decayStep
+	}
+	executable := func(u int) bool {
+		qs := us[u].qubits
+		return len(qs) < 2 || g.Adjacent(phys[qs[0]], phys[qs[1]])
+	}
+	var rng *rand.Rand
+	if w.jitter > 0 {
+		rng = rand.New(rand.NewPCG(w.seed, 0x5ab0))
+	}
+	decay := make([]float64, g.Nodes)
+	swapsSinceGate := 0
+	for len(front) > 0 {
+		// Run every unit of the front that can run, and those it frees.
+		progressed := false
+		for k := 0; k < len(front); {
+			u := front[k]
+			if !executable(u) {
+				k++
+				continue
+			}
+			for _, i := range us[u].ops {
+				emit(c.Ops[i])
+			}
+			progressed = true
+			front = slices.Delete(front, k, k+1)
+			for _, s := range succs[u] {
+				if indeg[s]--; indeg[s] == 0 {
+					pos, _ := slices.BinarySearch(front, s)
+					front = slices.Insert(front, pos, s)
+				}
+			}
+			k = 0 // a unit freed may come before k
+			if qs := us[u].qubits; len(qs) == 2 && w.mirror > 0 {
+				// The unit's mirror: a swap right after it joins its
+				// block (at most one more two-qubit gate, not three);
+				// take it when it brings the next units closer.
+				e := [2]int{min(phys[qs[0]], phys[qs[1]]), max(phys[qs[0]], phys[qs[1]])}
+				ext := lookaheadSet(us, front, succs, w.lookahead)
+				if layoutCost(g, us, front, ext, phys, e, w)+w.mirror < layoutCost(g, us, front, ext, phys, [2]int{-1, -1}, w) {
+					swapLayout(e)
+				}
+			}
+		}
+		if len(front) == 0 {
+			break
+		}
+		if progressed {
+			clear(decay)
+			swapsSinceGate = 0
+		}
+		// Every unit of the front is on two qubits apart: insert one
+		// swap.
+		var e [2]int
+		if swapsSinceGate > 2*g.Nodes {
+			// No progress for long: bring the first unit's qubits closer.
+			qs := us[front[0]].qubits
+			e = closer(g, phys[qs[0]], phys[qs[1]])
+		} else {
+			e = bestSwap(g, us, front, succs, phys, decay, partner, w, rng)
+		}
+		swapLayout(e)
+		decay[e[0]] += w.decay
+		decay[e[1]] += w.decay
 		swapsSinceGate++
 		if swapsSinceGate > g.Nodes*g.Nodes*4 {
 			return nil, nil, fmt.Errorf("mapping: routing did not converge")
@@ -504,16 +538,41 @@ func routeInOrder(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit
 	return out, phys, nil
 }
 
-// SABRE's weights: the lookahead set's against the front's, and the
-// penalty a swap adds to its qubits' next swaps (so that the swaps of a
-// step spread over the qubits).
-const (
-	extendedWeight = 0.5
-	decayStep      = 0.001
-	// absorbBonus lowers the cost of a swap on the pair of the last
-	// two-qubit gate of both its qubits: it joins that gate's block.
-	absorbBonus = 0.5
-)
+// weights are the knobs of routeFront's swap choice (SABRE's): the
+// lookahead set's weight against the front's, the penalty a swap adds to
+// its qubits' next swaps (so that the swaps of a step spread over the
+// qubits), the size of the lookahead set, and the bonus of a swap on the
+// pair of the last two-qubit gate of both its qubits (it joins that
+// gate's block, and resynthesis writes the two as one block of at most
+// three two-qubit gates).
+//
+// jitter, when not 0, scales each swap's cost by a factor drawn from
+// [1, 1+jitter) with a generator seeded by seed, so that trials of the
+// same weights explore other routings.
+type weights struct {
+	extended, decay, absorb float64
+	lookahead               int
+	jitter                  float64
+	seed                    uint64
+	// mirror, when not 0, lets routeFront follow a two-qubit unit by a
+	// swap on its pair when that lowers the layout's cost by more than
+	// mirror (see layoutCost).
+	mirror float64
+}
+
+// routeWeights are the weights RouteFrom tries, the first SABRE's usual
+// ones; it keeps the routing of the least estimated cost (see
+// estimateTwoQubit).
+var routeWeights = [...]weights{
+	{extended: 0.5, decay: 0.001, absorb: 0.5, lookahead: 20},
+	{extended: 0.5, decay: 0.001, absorb: 1.5, lookahead: 20},
+	{extended: 0.25, decay: 0.01, absorb: 1, lookahead: 10},
+	{extended: 0.8, decay: 0.001, absorb: 1, lookahead: 40},
+	{extended: 0.5, decay: 0.001, absorb: 0.5, lookahead: 20, mirror: 0.3},
+	{extended: 0.5, decay: 0.001, absorb: 1, lookahead: 20, mirror: 0.1},
+	{extended: 0.25, decay: 0.01, absorb: 1, lookahead: 10, mirror: 0.6},
+	{extended: 0.8, decay: 0.001, absorb: 1, lookahead: 40, mirror: 1},
+}
 
 // routeFence reports whether op keeps its place among all the others in
 // routing: an op that is not a unitary gate (measure, reset, barrier), or
@@ -521,66 +580,86 @@ const (
 func routeFence(op circuit.Op) bool { return !op.Gate.Unitary() || op.Cond.Set() }
 
 // bestSwap returns the edge whose swap gives the least SABRE cost: the
-// mean distance of the front's gates plus extendedWeight times that of
-// the next (up to lookahead) two-qubit gates after them, scaled by the
-// swapped qubits' decay; only edges on a front gate's qubit count, ties
-// go to the first edge.
-func bestSwap(g *Graph, c *circuit.Circuit, front []int, succs [][]int, phys []int, decay []float64, partner []int) [2]int {
-	var ext []int
-	seen := map[int]bool{}
-	queue := slices.Clone(front)
-	for h := 0; h < len(queue) && len(ext) < lookahead; h++ {
-		for _, s := range succs[queue[h]] {
-			if seen[s] {
-				continue
-			}
-			seen[s] = true
-			queue = append(queue, s)
-			if len(c.Ops[s].QubitList()) == 2 && len(ext) < lookahead {
-				ext = append(ext, s)
-			}
-		}
-	}
+// mean distance of the front's units plus w.extended times that of the
+// next (up to w.lookahead) two-qubit units after them, scaled by the
+// swapped qubits' decay, less w.absorb for a swap that joins the block
+// before it; only edges on a front unit's qubit count, ties go to the
+// first edge.
+func bestSwap(g *Graph, us []unit, front []int, succs [][]int, phys []int, decay []float64, partner []int, w weights, rng *rand.Rand) [2]int {
+	ext := lookaheadSet(us, front, succs, w.lookahead)
 	onFront := map[int]bool{}
-	for _, i := range front {
-		for _, q := range c.Ops[i].QubitList() {
+	for _, u := range front {
+		for _, q := range us[u].qubits {
 			onFront[phys[q]] = true
 		}
-	}
-	cost := func(set []int, swap [2]int) float64 {
-		if len(set) == 0 {
-			return 0
-		}
-		moved := func(p int) int {
-			switch p {
-			case swap[0]:
-				return swap[1]
-			case swap[1]:
-				return swap[0]
-			}
-			return p
-		}
-		sum := 0
-		for _, i := range set {
-			qs := c.Ops[i].QubitList()
-			sum += g.Dist(moved(phys[qs[0]]), moved(phys[qs[1]]))
-		}
-		return float64(sum) / float64(len(set))
 	}
 	best, bestCost := [2]int{-1, -1}, math.Inf(1)
 	for _, e := range g.Edges {
 		if !onFront[e[0]] && !onFront[e[1]] {
 			continue
 		}
-		h := max(1+decay[e[0]], 1+decay[e[1]]) * (cost(front, e) + extendedWeight*cost(ext, e))
+		h := max(1+decay[e[0]], 1+decay[e[1]]) * layoutCost(g, us, front, ext, phys, e, w)
 		if partner[e[0]] == e[1] {
-			h -= absorbBonus
+			h -= w.absorb
+		}
+		if rng != nil {
+			h *= 1 + w.jitter*rng.Float64()
 		}
 		if h < bestCost {
 			best, bestCost = e, h
 		}
 	}
 	return best
+}
+
+// lookaheadSet returns the first n two-qubit units after front, breadth
+// first along succs.
+func lookaheadSet(us []unit, front []int, succs [][]int, n int) []int {
+	var ext []int
+	seen := map[int]bool{}
+	queue := slices.Clone(front)
+	for h := 0; h < len(queue) && len(ext) < n; h++ {
+		for _, s := range succs[queue[h]] {
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
+			queue = append(queue, s)
+			if len(us[s].qubits) == 2 && len(ext) < n {
+				ext = append(ext, s)
+			}
+		}
+	}
+	return ext
+}
+
+// layoutCost is SABRE's cost of the layout phys after a swap on the edge
+// swap ({-1, -1}: none): the mean distance of front's two-qubit units
+// plus w.extended times that of ext's.
+func layoutCost(g *Graph, us []unit, front, ext []int, phys []int, swap [2]int, w weights) float64 {
+	moved := func(p int) int {
+		switch p {
+		case swap[0]:
+			return swap[1]
+		case swap[1]:
+			return swap[0]
+		}
+		return p
+	}
+	mean := func(set []int) float64 {
+		sum, n := 0, 0
+		for _, u := range set {
+			if qs := us[u].qubits; len(qs) == 2 {
+				sum += g.Dist(moved(phys[qs[0]]), moved(phys[qs[1]]))
+				n++
+			}
+		}
+		if n == 0 {
+			return 0
+		}
+		return float64(sum) / float64(n)
+	}
+	return mean(front) + w.extended*mean(ext)
 }
 
 // closer returns an edge at a whose swap brings a nearer to b.
@@ -625,42 +704,38 @@ const (
 
 // Place returns an initial mapping for c on g, SABRE-style: from the
 // identity and from random placements (drawn from seed), it routes the
-// circuit's two-qubit gates forward and then backward, each pass starting
-// where the last ended, and keeps the start of the forward pass that
-// needed the fewest swaps (ties to the earlier). The result depends only
-// on c, g and seed.
+// circuit forward and then backward (its ops reversed), each pass
+// starting where the last ended, and keeps the start of the forward pass
+// whose routing has the least estimated two-qubit count after
+// resynthesis (estimateTwoQubit), ties to the earlier. The result depends
+// only on c, g and seed.
 func Place(c *circuit.Circuit, g *Graph, seed uint64) []int {
-	skeleton := circuit.New(g.Nodes)
-	for _, op := range c.Ops {
-		if qs := op.QubitList(); len(qs) == 2 {
-			skeleton.Append(circuit.CNOTOp(qs[0], qs[1]))
-		}
-	}
-	reversed := circuit.New(g.Nodes)
-	for i := len(skeleton.Ops) - 1; i >= 0; i-- {
-		reversed.Append(skeleton.Ops[i])
-	}
-	swaps := func(from []int, sk *circuit.Circuit) (int, []int) {
-		out, final, err := RouteFrom(sk, g, from)
-		if err != nil {
+	reversed := &circuit.Circuit{Qubits: c.Qubits, Cregs: c.Cregs, Defs: c.Defs, Ops: slices.Clone(c.Ops)}
+	slices.Reverse(reversed.Ops)
+	route := func(from []int, cc *circuit.Circuit) (int, []int) {
+		out, final, err := routeBest(cc, g, from, placeWeights)
+		if err != nil || checkRoute(cc, g, from) != nil {
 			return math.MaxInt, from
 		}
-		return len(out.Ops) - len(sk.Ops), final
+		return estimateTwoQubit(out), final
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x9ace))
-	best, bestSwaps := Identity(g.Nodes), math.MaxInt
+	best, bestCost := Identity(g.Nodes), math.MaxInt
 	for start := range placementStarts {
 		m := Identity(g.Nodes)
 		if start > 0 {
 			m = rng.Perm(g.Nodes)
 		}
 		for range placementRounds {
-			n, end := swaps(m, skeleton)
-			if n < bestSwaps {
-				best, bestSwaps = slices.Clone(m), n
+			n, end := route(m, c)
+			if n < bestCost {
+				best, bestCost = slices.Clone(m), n
 			}
-			_, m = swaps(end, reversed)
+			_, m = route(end, reversed)
 		}
 	}
 	return best
 }
+
+// placeWeights are the weights Place routes with.
+var placeWeights = routeWeights[:1]
