@@ -3,7 +3,7 @@
 
 GO        ?= go
 BIN       ?= bin/qlaunch
-FUZZTIME  ?= 4s
+FUZZTIME  ?= 2s
 # VERSION is what qlaunch version prints: the source revision here.
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 LDFLAGS   ?= $(if $(VERSION),-X github.com/qlaunch/qlaunch/cmd/cli.version=$(VERSION))
