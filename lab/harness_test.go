@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -208,6 +209,54 @@ func slurm(t *testing.T, timeout time.Duration, env []string, tool string, args 
 		noProcessLeft(t, bins.dir)
 	})
 	return cmdTimeout(t, timeout, env, tool, append([]string{"--job-name=" + name}, args...)...)
+}
+
+// sbatchWait does what `sbatch --wait ARGS` does, without its slow
+// polling: sbatch --wait asks for the job's state 2 s after submitting,
+// then at intervals growing 4× up to 32 s (while under MinJobAge/3), so a
+// job of 3 s returned after 10 s and one of 11 s after 42 s. This submits
+// with --parsable under the test's job name, asks scontrol for the job's
+// state every 100 ms until it is final (bounded by timeout), and returns
+// the job id and, as sbatch --wait does, an error unless the job
+// completed with exit code 0.
+func sbatchWait(t *testing.T, timeout time.Duration, env []string, dir string, args ...string) (string, error) {
+	t.Helper()
+	submit := slurm(t, 30*time.Second, env, "sbatch", append([]string{"--parsable"}, args...)...)
+	submit.Dir = dir
+	stdout, _, err := output(submit)
+	if err != nil {
+		return "", err
+	}
+	id := strings.TrimSpace(strings.Split(stdout, ";")[0])
+	if _, aerr := strconv.Atoi(id); aerr != nil {
+		t.Fatalf("sbatch --parsable printed %q", stdout)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	for {
+		out, _ := exec.CommandContext(ctx, "scontrol", "show", "job", "-o", id).Output()
+		fields := map[string]string{}
+		for _, f := range strings.Fields(string(out)) {
+			if k, v, ok := strings.Cut(f, "="); ok {
+				fields[k] = v
+			}
+		}
+		switch st := fields["JobState"]; st {
+		case "", "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT":
+		case "COMPLETED":
+			if fields["ExitCode"] == "0:0" {
+				return id, nil
+			}
+			return id, fmt.Errorf("sbatch %s: job %s completed with exit code %s", strings.Join(args, " "), id, fields["ExitCode"])
+		default:
+			return id, fmt.Errorf("sbatch %s: job %s ended %s, exit code %s (%s)", strings.Join(args, " "), id, st, fields["ExitCode"], fields["Reason"])
+		}
+		select {
+		case <-ctx.Done():
+			return id, fmt.Errorf("sbatch %s: job %s still %s after %v", strings.Join(args, " "), id, fields["JobState"], timeout)
+		case <-time.After(100 * time.Millisecond): // polling scontrol: SLURM has no completion event
+		}
+	}
 }
 
 // labeled splits `srun -l` output into each task's lines.

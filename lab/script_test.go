@@ -13,7 +13,7 @@ import (
 	"github.com/qlaunch/qlaunch/lab"
 )
 
-// TestSbatchScript: `sbatch --wait` of the script `qlaunch script slurm`
+// TestSbatchScript: sbatch of the script `qlaunch script slurm`
 // prints for a shipped topology runs its client to completion, the job
 // exits 0 and no qlaunch process is left.
 func TestSbatchScript(t *testing.T) {
@@ -36,9 +36,7 @@ func TestSbatchScript(t *testing.T) {
 			}
 			env := cleanEnv("PATH=" + bins.dir + ":" + os.Getenv("PATH"))
 			outFile := filepath.Join(dir, "job.out")
-			c := slurm(t, 180*time.Second, env, "sbatch", "--wait", "-o", outFile, path)
-			c.Dir = dir
-			if _, _, err := output(c); err != nil {
+			if _, err := sbatchWait(t, 180*time.Second, env, dir, "-o", outFile, path); err != nil {
 				b, _ := os.ReadFile(outFile)
 				t.Fatalf("%v\njob output:\n%s", err, b)
 			}
@@ -96,10 +94,8 @@ exec %q "$@"
 		t.Fatal(err)
 	}
 	outFile := filepath.Join(dir, "job.out")
-	job := slurm(t, 120*time.Second, cleanEnv(), "sbatch", "--wait", "-o", outFile, path)
-	job.Dir = dir
 	start := time.Now()
-	_, _, err = output(job)
+	_, err = sbatchWait(t, 120*time.Second, cleanEnv(), dir, "-o", outFile, path)
 	took := time.Since(start)
 	b, _ := os.ReadFile(outFile)
 	if err == nil {
@@ -116,8 +112,8 @@ exec %q "$@"
 	}
 	// The runtime stops soon after the ready timeout, not at the sleep's
 	// end: from the first rank's start to the last one's stop, as the
-	// ranks' logs say (sbatch --wait itself polls the job's end at growing
-	// intervals, so its own duration says little).
+	// ranks' logs say (the job's end is found by polling, so the wait's
+	// own duration says a little more).
 	var first, last time.Time
 	for _, m := range regexp.MustCompile(`(?m)^time=(\S+) `).FindAllStringSubmatch(string(b), -1) {
 		at, err := time.Parse(time.RFC3339Nano, m[1])
@@ -134,7 +130,7 @@ exec %q "$@"
 	if ran := last.Sub(first); first.IsZero() || ran > readyTimeout+10*time.Second {
 		t.Fatalf("the runtime ran %v (ready timeout %v); job output:\n%s", ran, readyTimeout, b)
 	}
-	t.Logf("the runtime ran %v with a ready timeout of %v; sbatch --wait returned after %v",
+	t.Logf("the runtime ran %v with a ready timeout of %v; the job ended %v after its submission",
 		last.Sub(first).Round(10*time.Millisecond), readyTimeout, took.Round(time.Second))
 }
 
@@ -166,8 +162,8 @@ func jobTimes(t *testing.T, id string) time.Duration {
 }
 
 // sbatchScript writes the script qlaunch script slurm prints for topo
-// with the client, submits it with sbatch --wait, and returns the job's
-// id, its output, how long it ran, and sbatch's error (the job's failure).
+// with the client, submits it and waits for its end (sbatchWait), and
+// returns the job's id, its output, how long it ran, and the job's failure.
 func sbatchScript(t *testing.T, topo string, client ...string) (id, out string, ran time.Duration, err error) {
 	t.Helper()
 	bin := qlaunch(t)
@@ -182,12 +178,9 @@ func sbatchScript(t *testing.T, topo string, client ...string) (id, out string, 
 	}
 	outFile := filepath.Join(dir, "job.out")
 	env := cleanEnv("PATH=" + bins.dir + ":" + os.Getenv("PATH"))
-	job := slurm(t, 120*time.Second, env, "sbatch", "--wait", "--parsable", "-o", outFile, path)
-	job.Dir = dir
-	stdout, _, err := output(job)
-	id = strings.TrimSpace(strings.Split(stdout, ";")[0])
-	if _, aerr := strconv.Atoi(id); aerr != nil {
-		t.Fatalf("sbatch --parsable printed %q: %v", stdout, err)
+	id, err = sbatchWait(t, 120*time.Second, env, dir, "-o", outFile, path)
+	if id == "" {
+		t.Fatal(err)
 	}
 	b, rerr := os.ReadFile(outFile)
 	if rerr != nil {

@@ -92,8 +92,8 @@ func TestBatchScriptWhoami(t *testing.T) {
 	needNodes(t, c, 3)
 	bin := qlaunch(t)
 	outFile := bins.dir + "/" + jobName(t) + ".out"
-	_, _, err := output(slurm(t, 60*time.Second, cleanEnv(), "sbatch", "--wait", "-N3", "-n6", "-o", outFile,
-		"--wrap", bin+" whoami --format json"))
+	_, err := sbatchWait(t, 60*time.Second, cleanEnv(), bins.dir, "-N3", "-n6", "-o", outFile,
+		"--wrap", bin+" whoami --format json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,10 +107,10 @@ func TestRunOnTree(t *testing.T) {
 			{"payload/random", 5, []string{"MB_per_s"}},
 			{"payload/repetitive", 5, []string{"MB_per_s"}},
 		}},
-		// More tasks than fit in one 16 MiB map: several maps in flight.
-		{"payload", bench.Options{Tasks: 3, Payload: 9 << 20, Repeat: 1}, []want{
-			{"payload/random", 3, []string{"MB_per_s"}},
-			{"payload/repetitive", 3, []string{"MB_per_s"}},
+		// More tasks than fit in one 16 MiB map: two maps in flight.
+		{"payload", bench.Options{Tasks: 2, Payload: 9 << 20, Repeat: 1}, []want{
+			{"payload/random", 2, []string{"MB_per_s"}},
+			{"payload/repetitive", 2, []string{"MB_per_s"}},
 		}},
 		{"nested", bench.Options{Tasks: 7}, []want{{"nested", 10100, []string{"tasks_per_s", "children_local", "children_via_server"}}}},
 	}

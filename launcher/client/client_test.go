@@ -75,16 +75,16 @@ func TestDialNoServer(t *testing.T) {
 	}
 }
 
-// TestMapLargerThanFrameLimit maps 100 payloads of about 1 MiB each (well
-// over the 64 MiB frame limit in total) to echo, which returns them: both
-// the task batches going down and the result batches coming up must be cut
-// into frames, and every result must come back exactly once.
+// TestMapLargerThanFrameLimit maps 40 payloads of about 1 MiB each (well
+// over the frame limit, here 16 MiB, in total) to echo, which returns
+// them: both the task batches going down and the result batches coming up
+// must be cut into frames, and every result must come back exactly once.
 func TestMapLargerThanFrameLimit(t *testing.T) {
-	tr := launchertest.Start(t, launchertest.Shape{Workers: []int{2}})
+	tr := launchertest.Start(t, launchertest.Shape{Workers: []int{2}}, launchertest.Options{Wire: wire.Options{MaxFrame: 16 << 20}})
 	c := tr.Client()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	const n, size = 100, 1 << 20
+	const n, size = 40, 1 << 20
 	base := make([]byte, size+n)
 	for i := range base {
 		base[i] = byte(i * i >> 5)
