@@ -128,32 +128,19 @@ def encode_calls(rows, kwargs, names=None, ctxs=None):
                        (ctxs[i] or None) if ctxs is not None else None)) for i, row in enumerate(rows)]
     pdumps = pickle.dumps
     highest = pickle.HIGHEST_PROTOCOL
-    out = []
-    append = out.append
-    if names is None and ctxs is None:
-        for row in rows:
-            call = (row, kwargs, None, None)
-            try:
-                b = pdumps(call, highest)
-            except Exception:
-                b = dumps(call)
-            else:
-                if b"__main__" in b:
-                    b = dumps(call)
-            append(b)
-        return out
-    for i, row in enumerate(rows):
-        call = (row, kwargs, None if names is None else names[i],
-                (ctxs[i] or None) if ctxs is not None else None)
+
+    def one(call):
+        # dumps_data, without asking _by_value_modules once per call.
         try:
             b = pdumps(call, highest)
         except Exception:
-            b = dumps(call)
-        else:
-            if b"__main__" in b:
-                b = dumps(call)
-        append(b)
-    return out
+            return dumps(call)
+        return dumps(call) if b"__main__" in b else b
+
+    if names is None and ctxs is None:
+        return [one((row, kwargs, None, None)) for row in rows]
+    return [one((row, kwargs, None if names is None else names[i],
+                 (ctxs[i] or None) if ctxs is not None else None)) for i, row in enumerate(rows)]
 
 
 def payload(fn_bytes, args, kwargs, task_name=None, log_context=None):
