@@ -202,49 +202,28 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 		reference.Append(in.Ops...)
 		reference.Append(permutationSwaps(perm)...)
 	}
-	c := &compiled{final: final}
-	// The circuit is compiled window by window, each window's passes
-	// whole before the next window starts, so that a pass holds the
-	// blocks, tasks and results of one window at most.
-	cuts := windowCuts(cur.Ops, cmp.Or(job.windowOps, compileWindowOps))
-	windows := len(cuts) - 1
-	c.windows = windows
-	var rootSum float64
-	var outOps []circuit.Op
-	for w := range windows {
-		win := cur
-		if windows > 1 {
-			win = &circuit.Circuit{Qubits: cur.Qubits, Cregs: cur.Cregs, Defs: cur.Defs, Ops: cur.Ops[cuts[w]:cuts[w+1]]}
-		}
-		wr, err := compileWindow(ctx, r, job, win, coupling, w, windows)
-		if err != nil {
-			return nil, err
-		}
-		rootSum += math.Sqrt(wr.res.ErrorBound)
-		if w == 0 {
-			c.res = wr.res
-			c.out = wr.out
-		} else {
-			c.res.Blocks += wr.res.Blocks
-			c.res.Synthesised += wr.res.Synthesised
-			c.res.Replaced += wr.res.Replaced
-			c.res.BlockDistances += wr.res.BlockDistances
-			c.res.Unreached += wr.res.Unreached
-			if c.out.Defs == nil {
-				c.out.Defs = wr.out.Defs
+	c, err := compileWindows(ctx, r, job, cur, coupling)
+	if err != nil {
+		return nil, err
+	}
+	// At levels 3 and 4 the commuting diagonal units (ZZ rotations, cz,
+	// rzz, cu1) are also tried in the order that joins more of them into
+	// the blocks a forward partition has open (see mapping.DiagonalOrder),
+	// an exactly equivalent circuit; the fewer CNOTs (then two-qubit
+	// gates) wins, the order as given on a tie, so the output still
+	// depends only on the input and the seed.
+	if job.level >= 3 {
+		if alt, moved := mapping.DiagonalOrder(cur, reorderWidth(widths)); moved {
+			ca, err := compileWindows(ctx, r, job, alt, coupling)
+			if err != nil {
+				return nil, err
+			}
+			if ca.res.CNOTsAfter < c.res.CNOTsAfter || ca.res.CNOTsAfter == c.res.CNOTsAfter && ca.res.TwoQubitGatesAfter < c.res.TwoQubitGatesAfter {
+				c = ca
 			}
 		}
-		c.passes = max(c.passes, wr.passes)
-		if windows > 1 {
-			outOps = append(outOps, wr.out.Ops...)
-		}
 	}
-	c.res.ErrorBound = rootSum * rootSum
-	if windows > 1 {
-		c.out.Ops = outOps
-		c.res.QASM = circuit.FormatQASM(c.out)
-		c.res.TwoQubitGatesAfter, c.res.CNOTsAfter = c.out.TwoQubitGates(), c.out.CNOTs()
-	}
+	c.final = final
 	res := &c.res
 	// The counts before are the input's, not the routed circuit's.
 	res.TwoQubitGatesBefore, res.CNOTsBefore = in.TwoQubitGates(), in.CNOTs()
@@ -297,6 +276,67 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 	}
 	if !ok {
 		return nil, fmt.Errorf("the compiled circuit differs from the input (%s, error bound %.3g); nothing written", c.check, res.ErrorBound)
+	}
+	return c, nil
+}
+
+// reorderWidth is the block width mapping.DiagonalOrder arranges for: the
+// first of the passes wider than two qubits, else the last pass's.
+func reorderWidth(passes []resynthPass) int {
+	for _, p := range passes {
+		if p.width > 2 {
+			return p.width
+		}
+	}
+	return passes[len(passes)-1].width
+}
+
+// compileWindows resynthesises cur, cut into windows (see windowCuts),
+// window by window through the passes of job's level, and returns the
+// outcome with its counts after, passes and windows set.
+func compileWindows(ctx context.Context, r taskRunner, job compileJob, cur *circuit.Circuit, coupling [][2]int) (*compiled, error) {
+	c := &compiled{}
+	// The circuit is compiled window by window, each window's passes
+	// whole before the next window starts, so that a pass holds the
+	// blocks, tasks and results of one window at most.
+	cuts := windowCuts(cur.Ops, cmp.Or(job.windowOps, compileWindowOps))
+	windows := len(cuts) - 1
+	c.windows = windows
+	var rootSum float64
+	var outOps []circuit.Op
+	for w := range windows {
+		win := cur
+		if windows > 1 {
+			win = &circuit.Circuit{Qubits: cur.Qubits, Cregs: cur.Cregs, Defs: cur.Defs, Ops: cur.Ops[cuts[w]:cuts[w+1]]}
+		}
+		wr, err := compileWindow(ctx, r, job, win, coupling, w, windows)
+		if err != nil {
+			return nil, err
+		}
+		rootSum += math.Sqrt(wr.res.ErrorBound)
+		if w == 0 {
+			c.res = wr.res
+			c.out = wr.out
+		} else {
+			c.res.Blocks += wr.res.Blocks
+			c.res.Synthesised += wr.res.Synthesised
+			c.res.Replaced += wr.res.Replaced
+			c.res.BlockDistances += wr.res.BlockDistances
+			c.res.Unreached += wr.res.Unreached
+			if c.out.Defs == nil {
+				c.out.Defs = wr.out.Defs
+			}
+		}
+		c.passes = max(c.passes, wr.passes)
+		if windows > 1 {
+			outOps = append(outOps, wr.out.Ops...)
+		}
+	}
+	c.res.ErrorBound = rootSum * rootSum
+	if windows > 1 {
+		c.out.Ops = outOps
+		c.res.QASM = circuit.FormatQASM(c.out)
+		c.res.TwoQubitGatesAfter, c.res.CNOTsAfter = c.out.TwoQubitGates(), c.out.CNOTs()
 	}
 	return c, nil
 }
