@@ -58,8 +58,8 @@ func startAllocJob(t *testing.T, c lab.Cluster, idle time.Duration) (*job, *clie
 func allocList(t *testing.T, j *job) alloc.Snapshot {
 	t.Helper()
 	// The server writes its address file once ready and the allocator's
-	// control file just after: "no allocator" yet is asked again, for 30 s
-	// at most.
+	// control file as soon as ready closes, just after: "no allocator" yet
+	// is asked again, for 30 s at most.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, err := j.qlaunch("alloc", "list", "--address-file", filepath.Join(j.dir, "addr"), "--format", "json")

@@ -221,10 +221,10 @@ func allocPolicy(a topology.Alloc) decide.Policy {
 
 // startAllocator runs the automatic allocator of a server rank (topology
 // [alloc]) until ctx ends: it writes the job script, waits until the
-// server wrote its address file, serves the control link next to it, and
+// server is ready (ready closed: its address file is written), serves the control link next to it, and
 // returns a function that waits until the allocator has cancelled every
 // job it submitted that still runs.
-func startAllocator(ctx context.Context, t *topology.Topology, path, addrFile string, secret wire.Secret, mon *launcher.Monitor, log *slog.Logger) (*alloc.Allocator, func() error, error) {
+func startAllocator(ctx context.Context, t *topology.Topology, path, addrFile string, ready <-chan struct{}, secret wire.Secret, mon *launcher.Monitor, log *slog.Logger) (*alloc.Allocator, func() error, error) {
 	script, opts, err := allocScript(t, path, addrFile)
 	if err != nil {
 		return nil, nil, err
@@ -239,7 +239,7 @@ func startAllocator(ctx context.Context, t *topology.Topology, path, addrFile st
 	control := make(chan struct{})
 	go func() {
 		defer close(control)
-		serveAllocControl(ctx, addrFile, secret, a, log)
+		serveAllocControl(ctx, addrFile, ready, secret, a, log)
 	}()
 	log.Info("alloc: automatic allocation on", "scheduler", sched.Name(), "script", script, "options", strings.Join(opts, " "))
 	return a, func() error {
@@ -258,24 +258,24 @@ type allocMetrics struct {
 
 func (m allocMetrics) AllocationPhases() map[string]int { return m.a.AllocationPhases() }
 
-// serveAllocControl waits for the server's address file (written once
-// the tree is up), listens on its host and records the control address
-// in alloc.ControlFile, serving until ctx ends; it removes the file then.
-func serveAllocControl(ctx context.Context, addrFile string, secret wire.Secret, a *alloc.Allocator, log *slog.Logger) {
-	var rec launcher.AddressRecord
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		r, err := launcher.ReadAddressRecord(addrFile)
-		if err == nil && r.PID == os.Getpid() {
-			rec = r
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C: // polling the address file: the server writes it once ready
-		}
+// serveAllocControl waits until the server is ready (its address file
+// is written before ready closes), listens on its host and records the
+// control address in alloc.ControlFile beside the address file (so
+// `qlaunch alloc` finds it as soon as a client can find the server),
+// serving until ctx ends; it removes the file then.
+func serveAllocControl(ctx context.Context, addrFile string, ready <-chan struct{}, secret wire.Secret, a *alloc.Allocator, log *slog.Logger) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-ready:
+	}
+	rec, err := launcher.ReadAddressRecord(addrFile)
+	if err == nil && rec.PID != os.Getpid() {
+		err = fmt.Errorf("%s names process %d, not this server (%d)", addrFile, rec.PID, os.Getpid())
+	}
+	if err != nil {
+		log.Error("alloc: no control link", "err", err)
+		return
 	}
 	host, _, err := net.SplitHostPort(rec.Addr)
 	if err != nil {

@@ -113,7 +113,7 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 	log := node.Logger
 	cfg := boot.Config{
 		Topology: t, Info: info, Getenv: e.getenv, Setenv: os.Setenv,
-		Network: *network, Node: node,
+		Network: *network, Node: node, Ready: make(chan struct{}),
 	}
 	if *join {
 		if cfg.Join, cfg.Node.Link.Secret, err = joinTarget(e, t, info, *joinFile, *rankBase); err != nil {
@@ -154,7 +154,7 @@ func bootRank(ctx context.Context, e *env, args []string) error {
 		var src metrics.Source = cfg.Node.Monitor
 		if t.Alloc.Enabled() && cfg.Join == nil {
 			// [alloc]: this server grows the job by itself.
-			a, wait, err := startAllocator(allocCtx, t, path, t.Runtime.AddressPath(e.getenv), cfg.Node.Link.Secret, cfg.Node.Monitor, log)
+			a, wait, err := startAllocator(allocCtx, t, path, t.Runtime.AddressPath(e.getenv), cfg.Ready, cfg.Node.Link.Secret, cfg.Node.Monitor, log)
 			if err != nil {
 				log.Error("no automatic allocation", "err", err)
 			} else {

@@ -86,6 +86,9 @@ type Config struct {
 	// Started, when not nil, receives this rank's entry once the rank is
 	// pinned, has its environment and is about to start its role.
 	Started func(topology.Rank)
+	// Ready, when not nil, is closed by the server rank once its tree is
+	// up and its address file is written (ranks of other roles leave it).
+	Ready chan struct{}
 }
 
 func (c Config) withDefaults() Config {
@@ -284,7 +287,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			NodeConfig: node, Listener: ln, ExpectRanks: total,
 			AddressFile: addrFile, Address: ln.Addr().String(),
 			Owner: launcher.AddressOwner{Job: info.JobID, SecretFile: cfg.SecretFile},
-			Plan:  expect,
+			Plan:  expect, Ready: cfg.Ready,
 		})
 	case e.Roles.Has(topology.RoleManager):
 		err = launcher.RunManager(ctx, launcher.ManagerConfig{NodeConfig: node, Listeners: []net.Listener{ln}})
