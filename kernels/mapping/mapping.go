@@ -262,7 +262,7 @@ func RouteFrom(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, [
 	if err := checkRoute(c, g, initial); err != nil {
 		return nil, nil, err
 	}
-	return routeBest(c, g, initial, routeTrials())
+	return routeBest(c, g, initial, routeTrials(), beamRoutes[:])
 }
 
 // routeJitteredTrials is the number of jittered trials RouteFrom adds to
@@ -300,30 +300,55 @@ func checkRoute(c *circuit.Circuit, g *Graph, initial []int) error {
 	return nil
 }
 
-// routeBest routes c (checked by checkRoute) with routeFront under each
-// of ws and with routeInOrder, and returns the routing of the least
+// routeBest returns, of routeCandidates' routings, the one of the least
 // estimateTwoQubit, then of fewer ops, then the first.
-func routeBest(c *circuit.Circuit, g *Graph, initial []int, ws []weights) (*circuit.Circuit, []int, error) {
-	var best *circuit.Circuit
-	var bestPerm []int
-	bestCost := 0
-	consider := func(out *circuit.Circuit, perm []int) {
-		cost := estimateTwoQubit(out)
-		if best == nil || cost < bestCost || cost == bestCost && len(out.Ops) < len(best.Ops) {
-			best, bestPerm, bestCost = out, perm, cost
+func routeBest(c *circuit.Circuit, g *Graph, initial []int, ws []weights, beams []beamParams) (*circuit.Circuit, []int, error) {
+	rs, err := routeCandidates(c, g, initial, ws, beams)
+	if err != nil {
+		return nil, nil, err
+	}
+	best, bestCost := 0, 0
+	for i, r := range rs {
+		cost := estimateTwoQubit(r.out)
+		if i == 0 || cost < bestCost || cost == bestCost && len(r.out.Ops) < len(rs[best].out.Ops) {
+			best, bestCost = i, cost
 		}
 	}
+	return rs[best].out, rs[best].final, nil
+}
+
+// routing is a routed circuit and its final mapping.
+type routing struct {
+	out   *circuit.Circuit
+	final []int
+}
+
+// routeCandidates routes c (checked by checkRoute) from initial with
+// routeFront under each of ws, with routeInOrder and with routeBeam under
+// each of beams (those that route: routeInOrder and routeBeam refuse
+// some circuits), and returns the routings in that order; an error when
+// routeFront fails.
+func routeCandidates(c *circuit.Circuit, g *Graph, initial []int, ws []weights, beams []beamParams) ([]routing, error) {
+	var rs []routing
 	for _, w := range ws {
 		out, perm, err := routeFront(c, g, initial, w)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		consider(out, perm)
+		rs = append(rs, routing{out, perm})
 	}
 	if out, perm, err := routeInOrder(c, g, initial); err == nil {
-		consider(out, perm)
+		rs = append(rs, routing{out, perm})
 	}
-	return best, bestPerm, nil
+	for _, p := range beams {
+		if out, perm, err := routeBeam(c, g, initial, p); err == nil {
+			rs = append(rs, routing{out, perm})
+		}
+	}
+	if len(rs) == 0 {
+		return nil, fmt.Errorf("mapping: no router routed the circuit")
+	}
+	return rs, nil
 }
 
 // layout returns the two views of initial, a permutation of nodes (checked
@@ -718,7 +743,7 @@ func Place(c *circuit.Circuit, g *Graph, seed uint64) []int {
 	reversed := &circuit.Circuit{Qubits: c.Qubits, Cregs: c.Cregs, Defs: c.Defs, Ops: slices.Clone(c.Ops)}
 	slices.Reverse(reversed.Ops)
 	route := func(from []int, cc *circuit.Circuit) (int, []int) {
-		out, final, err := routeBest(cc, g, from, placeWeights)
+		out, final, err := routeBest(cc, g, from, placeWeights, nil)
 		if err != nil || checkRoute(cc, g, from) != nil {
 			return math.MaxInt, from
 		}

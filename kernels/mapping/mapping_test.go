@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/qlaunch/qlaunch/kernels/circuit"
+	"github.com/qlaunch/qlaunch/kernels/circuitgen"
 )
 
 func TestParseCoupling(t *testing.T) {
@@ -245,6 +246,73 @@ cx q[0],q[3];
 	for _, op := range out.Ops {
 		if qs := op.QubitList(); len(qs) == 2 && !g.Adjacent(qs[0], qs[1]) {
 			t.Fatalf("%s on %v, not an edge", op.Gate, qs)
+		}
+	}
+}
+
+// TestEveryRouterCandidateIsTheInputAndThePermutation checks every
+// routing RouteFrom chooses from (each weight's routeFront, routeInOrder,
+// each beam search), not only the one it keeps: on benchmark circuits and
+// random ones, on a line, a ring and a grid, every two-qubit gate is on an
+// edge and the routing equals the input followed by its final mapping's
+// permutation.
+func TestEveryRouterCandidateIsTheInputAndThePermutation(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	random := circuit.New(6)
+	for range 50 {
+		p := rng.Perm(6)
+		if rng.IntN(2) == 0 {
+			random.Append(circuit.U3Op(p[0], rng.Float64()*6, rng.Float64()*6, rng.Float64()*6))
+		} else {
+			random.Append(circuit.CNOTOp(p[0], p[1]))
+		}
+	}
+	inputs := map[string]*circuit.Circuit{"random:6:50": random}
+	for _, name := range []string{"hubbard:3:1", "qaoa:6:1", "grover:3:1", "qft:5", "tfim:6:1"} {
+		c, err := circuitgen.Named(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs[name] = Decompose(c)
+	}
+	for _, spec := range []string{"linear:6", "ring:6", "grid:2x3"} {
+		g, err := ParseCoupling(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, c := range inputs {
+			initial := Place(c, g, 1)
+			rs, err := routeCandidates(c, g, initial, routeTrials(), beamRoutes[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := len(routeTrials()) + 1 + len(beamRoutes); len(rs) != want {
+				t.Errorf("%s on %s: %d candidates, want %d", name, spec, len(rs), want)
+			}
+			u, err := c.Unitary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range rs {
+				for _, op := range r.out.Ops {
+					if qs := op.QubitList(); len(qs) == 2 && !g.Adjacent(qs[0], qs[1]) {
+						t.Fatalf("%s on %s, candidate %d: %s on %v, not an edge", name, spec, i, op.Gate, qs)
+					}
+				}
+				padded := u
+				if c.Qubits < g.Nodes {
+					wide := &circuit.Circuit{Qubits: g.Nodes, Ops: c.Ops}
+					padded, _ = wide.Unitary()
+				}
+				v, err := r.out.Unitary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := circuit.Mul(permutation(g.Nodes, r.final), circuit.Mul(padded, permutation(g.Nodes, initial).Dagger()))
+				if d := circuit.Distance(want, v); d > 1e-10 {
+					t.Errorf("%s on %s, candidate %d: at distance %g from the input and the permutation %v", name, spec, i, d, r.final)
+				}
+			}
 		}
 	}
 }
