@@ -25,9 +25,10 @@ var beamRoutes = [...]beamParams{
 	{width: 48, distance: 3, extended: 0.3, lookahead: 8},
 }
 
-// beamMaxUnits bounds the circuits routeBeam routes: its time grows with
-// the units times the beam's width times the swaps.
-const beamMaxUnits = 3000
+// beamMaxWork bounds the circuits routeBeam routes: its time grows as the
+// square of the units (the steps times the state copied at each) times
+// the qubits (the moves of a step); 300,000 is about a second.
+const beamMaxWork = 300_000
 
 var (
 	errTooLarge = errors.New("mapping: too many units for a beam search")
@@ -126,13 +127,13 @@ type beamRouter struct {
 // next ones). A routing that runs no unit for 2·N swaps brings the first
 // front unit's qubits together. It returns the finished routing of the
 // least estimate, then of fewer swaps; an error when c has a gate on
-// more than two qubits or too many units (beamMaxUnits).
+// more than two qubits or too many units (beamMaxWork).
 func routeBeam(c *circuit.Circuit, g *Graph, initial []int, p beamParams) (*circuit.Circuit, []int, error) {
 	us, err := units(c)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(us) > beamMaxUnits {
+	if len(us)*len(us)*g.Nodes > beamMaxWork {
 		return nil, nil, errTooLarge
 	}
 	succs, indeg := unitDeps(us, g.Nodes)

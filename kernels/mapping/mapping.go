@@ -262,7 +262,7 @@ func RouteFrom(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, [
 	if err := checkRoute(c, g, initial); err != nil {
 		return nil, nil, err
 	}
-	return routeBest(c, g, initial, routeTrials(), beamRoutes[:])
+	return routeBest(c, g, initial, routeTrials(), beamRoutes[:], true)
 }
 
 // routeJitteredTrials is the number of jittered trials RouteFrom adds to
@@ -302,8 +302,8 @@ func checkRoute(c *circuit.Circuit, g *Graph, initial []int) error {
 
 // routeBest returns, of routeCandidates' routings, the one of the least
 // estimateTwoQubit, then of fewer ops, then the first.
-func routeBest(c *circuit.Circuit, g *Graph, initial []int, ws []weights, beams []beamParams) (*circuit.Circuit, []int, error) {
-	rs, err := routeCandidates(c, g, initial, ws, beams)
+func routeBest(c *circuit.Circuit, g *Graph, initial []int, ws []weights, beams []beamParams, networks bool) (*circuit.Circuit, []int, error) {
+	rs, err := routeCandidates(c, g, initial, ws, beams, networks)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -324,11 +324,12 @@ type routing struct {
 }
 
 // routeCandidates routes c (checked by checkRoute) from initial with
-// routeFront under each of ws, with routeInOrder and with routeBeam under
-// each of beams (those that route: routeInOrder and routeBeam refuse
-// some circuits), and returns the routings in that order; an error when
-// routeFront fails.
-func routeCandidates(c *circuit.Circuit, g *Graph, initial []int, ws []weights, beams []beamParams) ([]routing, error) {
+// routeFront under each of ws, with routeInOrder, with routeBeam under
+// each of beams and, when networks is set, with routeSwapNetwork in each
+// of swapNetworks (those that route: routeInOrder, routeBeam and
+// routeSwapNetwork refuse some circuits), and returns the routings in
+// that order; an error when routeFront fails.
+func routeCandidates(c *circuit.Circuit, g *Graph, initial []int, ws []weights, beams []beamParams, networks bool) ([]routing, error) {
 	var rs []routing
 	for _, w := range ws {
 		out, perm, err := routeFront(c, g, initial, w)
@@ -343,6 +344,13 @@ func routeCandidates(c *circuit.Circuit, g *Graph, initial []int, ws []weights, 
 	for _, p := range beams {
 		if out, perm, err := routeBeam(c, g, initial, p); err == nil {
 			rs = append(rs, routing{out, perm})
+		}
+	}
+	if networks {
+		for _, n := range swapNetworks {
+			if out, perm, err := routeSwapNetwork(c, g, initial, n); err == nil {
+				rs = append(rs, routing{out, perm})
+			}
 		}
 	}
 	if len(rs) == 0 {
@@ -743,7 +751,7 @@ func Place(c *circuit.Circuit, g *Graph, seed uint64) []int {
 	reversed := &circuit.Circuit{Qubits: c.Qubits, Cregs: c.Cregs, Defs: c.Defs, Ops: slices.Clone(c.Ops)}
 	slices.Reverse(reversed.Ops)
 	route := func(from []int, cc *circuit.Circuit) (int, []int) {
-		out, final, err := routeBest(cc, g, from, placeWeights, nil)
+		out, final, err := routeBest(cc, g, from, placeWeights, nil, false)
 		if err != nil || checkRoute(cc, g, from) != nil {
 			return math.MaxInt, from
 		}
