@@ -23,11 +23,19 @@
 // without a gate it brings the first front unit's qubits together, so
 // routing ends. Measurements, resets, barriers and conditioned gates keep
 // their order among all the ops. RouteFrom tries several weights (and
-// jittered trials of them) and a gate-by-gate router in circuit order,
-// and keeps the routing of the least estimated two-qubit count after a
-// resynthesis of 2-qubit blocks (each run of gates on one pair costs at
-// most 3), then of fewer ops. It reports the final mapping, logical →
-// physical; the caller need not route back to the initial one.
+// jittered trials of them), a gate-by-gate router in circuit order, a
+// beam search (routeBeam) whose moves are a swap, running the units that
+// can run, or running one and swapping its pair at once (the swap joins
+// its block), each scored by what it adds to the estimate, and, on a
+// path (linear:N) for circuits whose two-qubit units are all diagonal
+// (each run of them a layer of commuting terms: QAOA, an Ising model), an
+// odd-even transposition swap network (routeSwapNetwork) that runs each
+// term on its bond just before swapping it, the swap joined to the
+// term's block; it keeps the routing of the least estimated two-qubit
+// count after a resynthesis of 2-qubit blocks (each run of gates on one
+// pair costs at most 3), then of fewer ops. It reports the final
+// mapping, logical → physical; the caller need not route back to the
+// initial one.
 //
 // DiagonalOrder rearranges each run of commuting diagonal units so that a
 // forward partition into blocks of a width joins more of them into the
