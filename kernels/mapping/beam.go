@@ -27,11 +27,17 @@ var beamRoutes = [...]beamParams{
 
 // beamMaxWork bounds the circuits routeBeam routes: its time grows as the
 // square of the units (the steps times the state copied at each) times
-// the qubits (the moves of a step); 300,000 is about a second.
-const beamMaxWork = 300_000
+// the qubits (the moves of a step). beamMaxMoves bounds the moves it
+// makes (each a copy of a routing in progress, some microseconds): past
+// it, it gives up. Both are counts, so that whether it routes depends
+// only on the circuit and the graph.
+const (
+	beamMaxWork  = 300_000
+	beamMaxMoves = 40_000
+)
 
 var (
-	errTooLarge = errors.New("mapping: too many units for a beam search")
+	errTooLarge = errors.New("mapping: too large for a beam search")
 	errNoRoute  = errors.New("mapping: the beam search finished no routing")
 )
 
@@ -127,7 +133,8 @@ type beamRouter struct {
 // next ones). A routing that runs no unit for 2·N swaps brings the first
 // front unit's qubits together. It returns the finished routing of the
 // least estimate, then of fewer swaps; an error when c has a gate on
-// more than two qubits or too many units (beamMaxWork).
+// more than two qubits, too many units (beamMaxWork) or too many moves
+// (beamMaxMoves).
 func routeBeam(c *circuit.Circuit, g *Graph, initial []int, p beamParams) (*circuit.Circuit, []int, error) {
 	us, err := units(c)
 	if err != nil {
@@ -162,6 +169,7 @@ func routeBeam(c *circuit.Circuit, g *Graph, initial []int, p beamParams) (*circ
 		r.finish, beam = s, nil
 	}
 	limit := (len(us) + 1) * (3*g.Nodes + 1)
+	moves := 0
 	for step := 0; len(beam) > 0 && step < limit; step++ {
 		var next []*beamState
 		seen := map[string]int{}
@@ -187,6 +195,9 @@ func routeBeam(c *circuit.Circuit, g *Graph, initial []int, p beamParams) (*circ
 		}
 		for _, s := range beam {
 			for _, m := range r.moves(s) {
+				if moves++; moves > beamMaxMoves {
+					return nil, nil, errTooLarge
+				}
 				keep(r.advance(s.clone(), m))
 			}
 		}
