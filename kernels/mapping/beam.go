@@ -75,10 +75,11 @@ type beamState struct {
 	base      int     // the CNOTs the units run so far cost on their own
 	swaps     int     // swaps so far
 	idle      int     // swaps since a unit last ran
-	score     float64 // see beamRouter.score
+	score     float64 // the estimate beyond the units' own, plus the distances left (see routeBeam)
 	trail     *beamStep
 }
 
+// clone returns a copy of s that shares nothing it changes.
 func (s *beamState) clone() *beamState {
 	t := *s
 	t.phys, t.log, t.indeg = slices.Clone(s.phys), slices.Clone(s.log), slices.Clone(s.indeg)
@@ -122,19 +123,20 @@ type beamRouter struct {
 }
 
 // routeBeam routes c (checked by RouteFrom) from initial by a beam search
-// over SABRE's moves in which a swap's cost is what it adds to
-// estimateTwoQubit: nothing or one CNOT beside a two-qubit gate on its
-// pair (the two join one block), three alone. From each routing kept it
-// tries a swap on every edge at a qubit of a front unit, then runs every
-// unit of the front that can run (and those it frees), and it keeps the
+// in which a swap costs what it adds to estimateTwoQubit: nothing or one
+// CNOT right after a two-qubit gate on its pair (the two join one block),
+// three alone. From each routing kept it makes each of its moves (see
+// moves: when a front unit can run, running them all, or running one and
+// swapping its pair at once; else a swap at a front unit's qubit), each
+// followed by the units on one qubit that are free, and it keeps the
 // width routings of the least score: the estimate so far, less what the
 // units run cost on their own, plus distance times the distance still
 // between the qubits of the front's units (and, times extended, of the
-// next ones). A routing that runs no unit for 2·N swaps brings the first
-// front unit's qubits together. It returns the finished routing of the
-// least estimate, then of fewer swaps; an error when c has a gate on
-// more than two qubits, too many units (beamMaxWork) or too many moves
-// (beamMaxMoves).
+// next lookahead ones). A routing that runs no unit for 2·N swaps brings
+// the first front unit's qubits together. It returns the finished
+// routing of the least estimate, then of fewer swaps; an error when c has
+// a gate on more than two qubits, too many units (beamMaxWork) or needs
+// too many moves (beamMaxMoves).
 func routeBeam(c *circuit.Circuit, g *Graph, initial []int, p beamParams) (*circuit.Circuit, []int, error) {
 	us, err := units(c)
 	if err != nil {
