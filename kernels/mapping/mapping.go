@@ -23,11 +23,19 @@
 // without a gate it brings the first front unit's qubits together, so
 // routing ends. Measurements, resets, barriers and conditioned gates keep
 // their order among all the ops. RouteFrom tries several weights (and
-// jittered trials of them) and a gate-by-gate router in circuit order,
-// and keeps the routing of the least estimated two-qubit count after a
-// resynthesis of 2-qubit blocks (each run of gates on one pair costs at
-// most 3), then of fewer ops. It reports the final mapping, logical →
-// physical; the caller need not route back to the initial one.
+// jittered trials of them), a gate-by-gate router in circuit order, a
+// beam search (routeBeam) whose moves are a swap, running the units that
+// can run, or running one and swapping its pair at once (the swap joins
+// its block), each scored by what it adds to the estimate, and, on a
+// path (linear:N) for circuits whose two-qubit units are all diagonal
+// (each run of them a layer of commuting terms: QAOA, an Ising model), an
+// odd-even transposition swap network (routeSwapNetwork) that runs each
+// term on its bond just before swapping it, the swap joined to the
+// term's block; it keeps the routing of the least estimated two-qubit
+// count after a resynthesis of 2-qubit blocks (each run of gates on one
+// pair costs at most 3), then of fewer ops. It reports the final
+// mapping, logical → physical; the caller need not route back to the
+// initial one.
 //
 // DiagonalOrder rearranges each run of commuting diagonal units so that a
 // forward partition into blocks of a width joins more of them into the
@@ -262,7 +270,7 @@ func RouteFrom(c *circuit.Circuit, g *Graph, initial []int) (*circuit.Circuit, [
 	if err := checkRoute(c, g, initial); err != nil {
 		return nil, nil, err
 	}
-	return routeBest(c, g, initial, routeTrials())
+	return routeBest(c, g, initial, routeTrials(), beamRoutes[:], true)
 }
 
 // routeJitteredTrials is the number of jittered trials RouteFrom adds to
@@ -300,30 +308,63 @@ func checkRoute(c *circuit.Circuit, g *Graph, initial []int) error {
 	return nil
 }
 
-// routeBest routes c (checked by checkRoute) with routeFront under each
-// of ws and with routeInOrder, and returns the routing of the least
+// routeBest returns, of routeCandidates' routings, the one of the least
 // estimateTwoQubit, then of fewer ops, then the first.
-func routeBest(c *circuit.Circuit, g *Graph, initial []int, ws []weights) (*circuit.Circuit, []int, error) {
-	var best *circuit.Circuit
-	var bestPerm []int
-	bestCost := 0
-	consider := func(out *circuit.Circuit, perm []int) {
-		cost := estimateTwoQubit(out)
-		if best == nil || cost < bestCost || cost == bestCost && len(out.Ops) < len(best.Ops) {
-			best, bestPerm, bestCost = out, perm, cost
+func routeBest(c *circuit.Circuit, g *Graph, initial []int, ws []weights, beams []beamParams, networks bool) (*circuit.Circuit, []int, error) {
+	rs, err := routeCandidates(c, g, initial, ws, beams, networks)
+	if err != nil {
+		return nil, nil, err
+	}
+	best, bestCost := 0, 0
+	for i, r := range rs {
+		cost := estimateTwoQubit(r.out)
+		if i == 0 || cost < bestCost || cost == bestCost && len(r.out.Ops) < len(rs[best].out.Ops) {
+			best, bestCost = i, cost
 		}
 	}
+	return rs[best].out, rs[best].final, nil
+}
+
+// routing is a routed circuit and its final mapping.
+type routing struct {
+	out   *circuit.Circuit
+	final []int
+}
+
+// routeCandidates routes c (checked by checkRoute) from initial with
+// routeFront under each of ws, with routeInOrder, with routeBeam under
+// each of beams and, when networks is set, with routeSwapNetwork in each
+// of swapNetworks (those that route: routeInOrder, routeBeam and
+// routeSwapNetwork refuse some circuits), and returns the routings in
+// that order; an error when routeFront fails.
+func routeCandidates(c *circuit.Circuit, g *Graph, initial []int, ws []weights, beams []beamParams, networks bool) ([]routing, error) {
+	var rs []routing
 	for _, w := range ws {
 		out, perm, err := routeFront(c, g, initial, w)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		consider(out, perm)
+		rs = append(rs, routing{out, perm})
 	}
 	if out, perm, err := routeInOrder(c, g, initial); err == nil {
-		consider(out, perm)
+		rs = append(rs, routing{out, perm})
 	}
-	return best, bestPerm, nil
+	for _, p := range beams {
+		if out, perm, err := routeBeam(c, g, initial, p); err == nil {
+			rs = append(rs, routing{out, perm})
+		}
+	}
+	if networks {
+		for _, n := range swapNetworks {
+			if out, perm, err := routeSwapNetwork(c, g, initial, n); err == nil {
+				rs = append(rs, routing{out, perm})
+			}
+		}
+	}
+	if len(rs) == 0 {
+		return nil, fmt.Errorf("mapping: no router routed the circuit")
+	}
+	return rs, nil
 }
 
 // layout returns the two views of initial, a permutation of nodes (checked
@@ -718,7 +759,7 @@ func Place(c *circuit.Circuit, g *Graph, seed uint64) []int {
 	reversed := &circuit.Circuit{Qubits: c.Qubits, Cregs: c.Cregs, Defs: c.Defs, Ops: slices.Clone(c.Ops)}
 	slices.Reverse(reversed.Ops)
 	route := func(from []int, cc *circuit.Circuit) (int, []int) {
-		out, final, err := routeBest(cc, g, from, placeWeights)
+		out, final, err := routeBest(cc, g, from, placeWeights, nil, false)
 		if err != nil || checkRoute(cc, g, from) != nil {
 			return math.MaxInt, from
 		}

@@ -2,14 +2,17 @@ package mapping
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/qlaunch/qlaunch/kernels/circuit"
+	"github.com/qlaunch/qlaunch/kernels/circuitgen"
 )
 
 func TestParseCoupling(t *testing.T) {
@@ -245,6 +248,168 @@ cx q[0],q[3];
 	for _, op := range out.Ops {
 		if qs := op.QubitList(); len(qs) == 2 && !g.Adjacent(qs[0], qs[1]) {
 			t.Fatalf("%s on %v, not an edge", op.Gate, qs)
+		}
+	}
+}
+
+// TestEveryRouterCandidateIsTheInputAndThePermutation checks every
+// routing RouteFrom chooses from (each weight's routeFront, routeInOrder,
+// each beam search), not only the one it keeps: on benchmark circuits and
+// random ones, on a line, a ring and a grid, every two-qubit gate is on an
+// edge and the routing equals the input followed by its final mapping's
+// permutation.
+func TestEveryRouterCandidateIsTheInputAndThePermutation(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	random := circuit.New(6)
+	for range 50 {
+		p := rng.Perm(6)
+		if rng.IntN(2) == 0 {
+			random.Append(circuit.U3Op(p[0], rng.Float64()*6, rng.Float64()*6, rng.Float64()*6))
+		} else {
+			random.Append(circuit.CNOTOp(p[0], p[1]))
+		}
+	}
+	inputs := map[string]*circuit.Circuit{"random:6:50": random}
+	for _, name := range []string{"hubbard:3:1", "qaoa:6:1", "grover:3:1", "qft:5", "tfim:6:1"} {
+		c, err := circuitgen.Named(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs[name] = Decompose(c)
+	}
+	for _, spec := range []string{"linear:6", "ring:6", "grid:2x3"} {
+		g, err := ParseCoupling(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, c := range inputs {
+			initial := Place(c, g, 1)
+			rs, err := routeCandidates(c, g, initial, routeTrials(), beamRoutes[:], true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The swap networks route the circuits whose two-qubit
+			// units are all diagonal (QAOA's, TFIM's, Hubbard's
+			// h·ZZ·h and rx·ZZ·rx terms) on a line.
+			want := len(routeTrials()) + 1 + len(beamRoutes)
+			if spec == "linear:6" && (strings.HasPrefix(name, "qaoa") || strings.HasPrefix(name, "tfim") || strings.HasPrefix(name, "hubbard")) {
+				want += len(swapNetworks)
+			}
+			if len(rs) != want {
+				t.Errorf("%s on %s: %d candidates, want %d", name, spec, len(rs), want)
+			}
+			u, err := c.Unitary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range rs {
+				for _, op := range r.out.Ops {
+					if qs := op.QubitList(); len(qs) == 2 && !g.Adjacent(qs[0], qs[1]) {
+						t.Fatalf("%s on %s, candidate %d: %s on %v, not an edge", name, spec, i, op.Gate, qs)
+					}
+				}
+				padded := u
+				if c.Qubits < g.Nodes {
+					wide := &circuit.Circuit{Qubits: g.Nodes, Ops: c.Ops}
+					padded, _ = wide.Unitary()
+				}
+				v, err := r.out.Unitary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := circuit.Mul(permutation(g.Nodes, r.final), circuit.Mul(padded, permutation(g.Nodes, initial).Dagger()))
+				if d := circuit.Distance(want, v); d > 1e-10 {
+					t.Errorf("%s on %s, candidate %d: at distance %g from the input and the permutation %v", name, spec, i, d, r.final)
+				}
+			}
+		}
+	}
+}
+
+// zzLayer returns the ZZ rotations cx·rz·cx on every pair of n qubits,
+// a layer of commuting terms (an all-to-all QAOA or SK model's).
+func zzLayer(n int) *circuit.Circuit {
+	c := circuit.New(n)
+	for a := range n {
+		for b := a + 1; b < n; b++ {
+			rz, err := circuit.NewOp(circuit.RZ, []int{b}, 0.1*float64(a+b))
+			if err != nil {
+				panic(err)
+			}
+			c.Append(circuit.CNOTOp(a, b), rz, circuit.CNOTOp(a, b))
+		}
+	}
+	return c
+}
+
+// TestSwapNetworkRoutesDenseCommutingLayers: a layer of ZZ terms on every
+// pair, on a line, costs fewer estimated two-qubit gates as a swap
+// network (each swap joined to the term on its bond: at most three CNOTs
+// per pair) than any SABRE routing, RouteFrom keeps the network's (or a
+// cheaper one), and the network's routing is the input and its
+// permutation.
+func TestSwapNetworkRoutesDenseCommutingLayers(t *testing.T) {
+	for _, n := range []int{6, 8} {
+		c := zzLayer(n)
+		g, err := ParseCoupling("linear:" + strconv.Itoa(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sabre := math.MaxInt
+		for _, w := range routeTrials() {
+			out, _, err := routeFront(c, g, Identity(n), w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sabre = min(sabre, estimateTwoQubit(out))
+		}
+		network, netOut, netFinal := math.MaxInt, (*circuit.Circuit)(nil), []int(nil)
+		for _, v := range swapNetworks {
+			out, final, err := routeSwapNetwork(c, g, Identity(n), v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := estimateTwoQubit(out); e < network {
+				network, netOut, netFinal = e, out, final
+			}
+		}
+		if pairs := n * (n - 1) / 2; network >= sabre || network > 3*pairs {
+			t.Errorf("K%d on a line: swap network %d, SABRE %d, want fewer and at most 3 per pair (%d)", n, network, sabre, 3*pairs)
+		}
+		out, _, err := RouteFrom(c, g, Identity(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := estimateTwoQubit(out); e > network {
+			t.Errorf("K%d: RouteFrom kept %d, the swap network gives %d", n, e, network)
+		}
+		if n > 6 {
+			continue
+		}
+		u, _ := c.Unitary()
+		v, _ := netOut.Unitary()
+		if d := circuit.Distance(circuit.Mul(permutation(n, netFinal), u), v); d > 1e-10 {
+			t.Errorf("K%d: swap network at distance %g from the input and the permutation %v", n, d, netFinal)
+		}
+	}
+}
+
+// TestBeamJoinsSwapsToBlocks: ZZ(0,1) then ZZ(0,2) on the line 0-1-2
+// costs 5 when the swap that brings 0 to 2 follows ZZ(0,1) on its pair
+// (the two one block of 3), not 7 (a swap of its own).
+func TestBeamJoinsSwapsToBlocks(t *testing.T) {
+	c := mustQASM(t, "qreg q[3];\ncx q[0],q[1];\nrz(0.3) q[1];\ncx q[0],q[1];\ncx q[0],q[2];\nrz(0.2) q[2];\ncx q[0],q[2];\n")
+	g, err := ParseCoupling("linear:3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range beamRoutes {
+		out, _, err := routeBeam(c, g, Identity(3), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := estimateTwoQubit(out); e != 5 {
+			t.Errorf("beam %+v: estimate %d, want 5:\n%s", p, e, circuit.FormatQASM(out))
 		}
 	}
 }
