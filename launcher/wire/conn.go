@@ -2,9 +2,11 @@ package wire
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 )
 
 // Conn reads and writes frames on an io.ReadWriter. One goroutine may read
@@ -12,9 +14,13 @@ import (
 // concurrent writers (or readers). Stats may be called from any goroutine.
 //
 // Deadlines are the caller's business: set them on the net.Conn underneath
-// (a deadline on the handshake, then heartbeats). After any error other
-// than io.EOF from ReadFrame, or any error from WriteFrame or Flush, the
-// stream is out of step and the caller must close the connection.
+// (a deadline on the handshake, then heartbeats). A read deadline that
+// expires, even inside a frame, is no damage: ReadFrame returns an error
+// wrapping os.ErrDeadlineExceeded and, called again, resumes where the
+// read stopped (a client interrupts its reader this way to take over the
+// socket). After any other error than io.EOF from ReadFrame, or any error
+// from WriteFrame or Flush, the stream is out of step and the caller must
+// close the connection.
 type Conn struct {
 	r io.Reader
 	w io.Writer
@@ -323,11 +329,13 @@ func (c *Conn) ReadFrame() (Kind, []byte, error) {
 		}
 		return KindInvalid, nil, fmt.Errorf("wire: read: %w", err)
 	}
+	// The frame is consumed (rpos moved past it) only once it is whole,
+	// so that a read deadline expiring inside it leaves it to the next
+	// call.
 	var h [headerSize]byte
 	copy(h[:], c.rbuf[c.rpos:])
 	size := binary.BigEndian.Uint32(h[:])
 	kind, flags := Kind(h[4]), h[5]
-	c.rpos += headerSize
 	if uint64(size) > uint64(c.limit) {
 		return KindInvalid, nil, fmt.Errorf("%w: %s frame of %d bytes, limit %d", ErrFrameTooLarge, kind, size, c.limit)
 	}
@@ -340,22 +348,23 @@ func (c *Conn) ReadFrame() (Kind, []byte, error) {
 	} else {
 		tagLen = tagSize
 	}
-	if err := c.fill(n + tagLen); err != nil {
+	if err := c.fill(headerSize + n + tagLen); err != nil {
 		return KindInvalid, nil, readErr(kind.String()+" payload", err)
 	}
-	raw := c.rbuf[c.rpos : c.rpos+n : c.rpos+n]
+	start := c.rpos + headerSize // fill may have moved the frame
+	raw := c.rbuf[start : start+n : start+n]
 	if c.rmac != nil {
 		// The MAC is checked on the bytes as sent, before the kind and
 		// flags (an altered header is reported as such) and before
 		// decompressing: a forged frame costs no decoding.
-		if err := c.rmac.check(h[:], raw, c.rbuf[c.rpos+n:c.rpos+n+tagLen]); err != nil {
+		if err := c.rmac.check(h[:], raw, c.rbuf[start+n:start+n+tagLen]); err != nil {
 			return KindInvalid, nil, err
 		}
 		if err := c.checkHeader(kind, flags); err != nil {
 			return KindInvalid, nil, err
 		}
 	}
-	c.rpos += n + tagLen
+	c.rpos = start + n + tagLen
 	payload := raw
 	switch flags {
 	case flagS2:
@@ -417,6 +426,9 @@ func (c *Conn) Keep() {
 }
 
 func readErr(what string, err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("wire: read: %w", err) // resumable: nothing is lost
+	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
@@ -454,7 +466,9 @@ func (c *Conn) fill(n int) error {
 		m, err := c.r.Read(c.rbuf[c.rend:])
 		c.rend += m
 		if err != nil {
-			c.rerr = err
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				c.rerr = err // a deadline is not kept: the next read may succeed
+			}
 			if c.rend-c.rpos >= n {
 				return nil
 			}
