@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -112,7 +113,7 @@ func (c *Client) readUntil(ctx context.Context, woken <-chan struct{}) error {
 // readFrame reads and handles one frame, counting it in reads. It reports
 // whether a read deadline (a kick) interrupted the read instead, and
 // false in ok once the connection failed.
-func (c *Client) readFrame(reads interface{ Add(uint64) uint64 }) (kicked, ok bool) {
+func (c *Client) readFrame(reads *atomic.Uint64) (kicked, ok bool) {
 	k, b, err := c.fc.ReadFrame()
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return true, true
