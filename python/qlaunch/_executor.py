@@ -255,10 +255,10 @@ class Executor:
         run and run-same messages of the calls alone (the kernel sends the
         pickled function once per batch)."""
         src, body = pair
+        if src is None:
+            self.send(DONE, tid, b"\x01", b"python executor: a run-same message before any run")
+            return
         if src is not self.same_src:
-            if src is None:
-                self.send(DONE, tid, b"\x01", b"python executor: a run-same message before any run")
-                return
             try:
                 self.same_fn = self.fn_of(src)[0], None
             except BaseException:
