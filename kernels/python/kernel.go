@@ -531,9 +531,9 @@ type logLeveler interface {
 // (127 when none).
 func minLogLevel(ctx context.Context, rt kernels.Runtime) int8 {
 	if ll, ok := rt.(logLeveler); ok {
-		min, on := ll.LogLevel()
+		lowest, on := ll.LogLevel()
 		for _, lv := range pyLevels {
-			if on && lv.slog >= min {
+			if on && lv.slog >= lowest {
 				return lv.py
 			}
 		}
