@@ -62,10 +62,12 @@ func FuzzDecodeMapFn(f *testing.F) {
 	f.Add(appendU32(appendChunk(appendU32(nil, 1), nil), 0))
 	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 9})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fid, pls, err := decodeMapFn(b)
+		in := bytes.Clone(b)
+		fid, pls, err := decodeMapFn(in)
 		if err != nil {
 			return
 		}
+		clear(in) // the payloads are their own memory: they must not change
 		_, rest, _ := cutU32(b)
 		fn, rest, err := cutChunk(rest)
 		if err != nil {
@@ -78,9 +80,6 @@ func FuzzDecodeMapFn(f *testing.F) {
 		for i, pl := range pls {
 			if !bytes.Equal(pl, append(append([]byte(nil), fn...), calls[i]...)) {
 				t.Fatalf("payload %d = %x, want %x + %x", i, pl, fn, calls[i])
-			}
-			if len(pl) > 0 && len(b) > 0 && &pl[0] == &b[len(b)-len(rest)] {
-				t.Fatalf("payload %d aliases the body", i)
 			}
 		}
 	})
