@@ -34,7 +34,10 @@ type executor struct {
 	// function; sending it once per batch instead of once per task cut a
 	// no-op map's bytes on the pipe about tenfold (a 444-byte function
 	// pickled by value, a 20-byte call) and spares the executor a lookup
-	// of it per task.
+	// of it per task. The comparison costs its share: bytes.Equal over
+	// each child's copy of the function (cold memory) was 6% of the worker
+	// rank's samples under an in-task map, against the worker's 7.4 → 2.7
+	// µs and the executors' 11 → 3 µs a task that the message saved.
 	lastFn []byte
 	wbuf   []byte // sendRuns' buffer, reused
 
