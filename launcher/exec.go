@@ -513,6 +513,14 @@ func (r *taskRuntime) Cache() *kernels.Cache { return &r.w.cache }
 func (r *taskRuntime) Rank() int             { return r.w.cfg.Rank }
 func (r *taskRuntime) Host() string          { return r.w.cfg.Host }
 
+// LogLevel is the lowest level the task's Logger forwards, and whether it
+// forwards any (taskHandler.Enabled): kernels that pass the level on (the
+// python kernel, to its executors, per task) ask it without making a
+// Logger.
+func (r *taskRuntime) LogLevel() (slog.Level, bool) {
+	return slog.Level(r.t.logLevel), r.t.logDepth != 0
+}
+
 func (r *taskRuntime) Logger() *slog.Logger {
 	if r.t.logger == nil {
 		r.t.logger = slog.New(&taskHandler{w: r.w, t: r.t})
