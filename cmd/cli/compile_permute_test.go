@@ -28,11 +28,11 @@ func TestCompilePermutedEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	type report struct {
-		Initial  []int `json:"initial_mapping"`
-		Final    []int `json:"final_mapping"`
-		Inputs   []int `json:"permuted_inputs"`
-		Outputs  []int `json:"permuted_outputs"`
-		After    int   `json:"cnots_after"`
+		Initial []int `json:"initial_mapping"`
+		Final   []int `json:"final_mapping"`
+		Inputs  []int `json:"permuted_inputs"`
+		Outputs []int `json:"permuted_outputs"`
+		After   int   `json:"cnots_after"`
 	}
 	compile := func(args ...string) (report, *circuit.Circuit) {
 		out := filepath.Join(dir, "out.qasm")
