@@ -86,6 +86,7 @@ type compileJob struct {
 	errorThreshold float64
 	graph          *mapping.Graph // nil: all-to-all
 	windowOps      int            // ops per window; compileWindowOps when 0
+	keepInputs     bool           // on a graph, permute no block's inputs (see compileCut)
 	// progress, when set, shows a pass's blocks done of total.
 	progress func(what string, total int) progress
 }
@@ -211,6 +212,23 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 			}
 			if ca.res.CNOTsAfter < c.res.CNOTsAfter || ca.res.CNOTsAfter == c.res.CNOTsAfter && ca.res.TwoQubitGatesAfter < c.res.TwoQubitGatesAfter {
 				c = ca
+			}
+		}
+	}
+	if job.graph != nil && job.level >= 4 {
+		// At level 4 the routed circuit is also cut in two at each of
+		// cutFractions, the second part routed again from where the
+		// first's last blocks leave the qubits (see compileCut); the
+		// fewer CNOTs, then two-qubit gates, win. Each cut costs a
+		// compile of the whole circuit; at level 3 it found one CNOT on
+		// qaoa:6:2 on a line and none on the rest (see BENCHMARKS.md).
+		for _, f := range cutFractions {
+			cc, err := compileCut(ctx, r, job, routed, f)
+			if err != nil {
+				return nil, err
+			}
+			if cc != nil && (cc.res.CNOTsAfter < c.res.CNOTsAfter || cc.res.CNOTsAfter == c.res.CNOTsAfter && cc.res.TwoQubitGatesAfter < c.res.TwoQubitGatesAfter) {
+				c = cc
 			}
 		}
 	}
@@ -407,7 +425,7 @@ func compileWindow(ctx context.Context, r taskRunner, job compileJob, win *circu
 			BlockQubits: bq, Gates: job.gates, GateMatrix: job.matrix, ErrorThreshold: share, Coupling: coupling, Backward: spec.backward,
 			// On a graph the mappings absorb permutations of the first
 			// and last blocks' qubits.
-			PermuteInputs: job.graph != nil && w == 0, PermuteOutputs: job.graph != nil && w == windows-1})
+			PermuteInputs: job.graph != nil && w == 0 && !job.keepInputs, PermuteOutputs: job.graph != nil && w == windows-1})
 		if err != nil {
 			return nil, err
 		}
