@@ -143,6 +143,9 @@ func TestPermutedRandom(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 3))
 		in := randomCircuit(rng, 4, 14)
 		req := Request{Seed: seed, BlockQubits: 2 + int(seed%2), Backward: seed >= 2, PermuteInputs: true, PermuteOutputs: seed != 1}
+		if raceEnabled && req.BlockQubits == 3 {
+			continue // six syntheses per end block of 3 qubits: the lane without the detector (see raceEnabled)
+		}
 		res, err := runResynth(t, rt, in, req)
 		if err != nil {
 			t.Fatal(err)
@@ -200,7 +203,6 @@ func TestPermutedJSON(t *testing.T) {
 func TestPermutationHelpers(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	c := randomCircuit(rng, 4, 10)
-	u, _ := c.Unitary()
 	perms := append(permutations(4), Identity(4))
 	if len(perms) != 24 {
 		t.Fatalf("%d permutations of 4", len(perms))
@@ -230,5 +232,4 @@ func TestPermutationHelpers(t *testing.T) {
 			t.Fatalf("Compose(%v, %v) at distance %g", p, q, d)
 		}
 	}
-	_ = u
 }
