@@ -215,11 +215,12 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 			}
 		}
 	}
-	if job.graph != nil && job.level >= 4 {
+	if job.graph != nil && job.level >= 4 && job.errorThreshold == 0 {
 		// At level 4 the routed circuit is also cut in two at each of
 		// cutFractions, the second part routed again from where the
 		// first's last blocks leave the qubits (see compileCut); the
-		// fewer CNOTs, then two-qubit gates, win. Each cut costs a
+		// fewer CNOTs, then two-qubit gates, win (not under an error
+		// threshold: each part would spend all of it). Each cut costs a
 		// compile of the whole circuit; at level 3 it found one CNOT on
 		// qaoa:6:2 on a line and none on the rest (see BENCHMARKS.md).
 		for _, f := range cutFractions {
