@@ -547,6 +547,7 @@ func (w *worker) onSubmit(b []byte, mayInline bool) ([]*task, error) {
 		return nil, err
 	}
 	ts := make([]task, n)
+	ctxs := make([]cancelCtx, n) // the tasks' own, kept apart so that a child task carries none
 	recs := wire.NewRecords(b)
 	var wt wire.Task
 	var bad []badRecord
@@ -560,10 +561,10 @@ func (w *worker) onSubmit(b []byte, mayInline bool) ([]*task, error) {
 			continue
 		}
 		t := &ts[i]
-		i++
 		t.kernel, t.args, t.payload, t.logLevel, t.logDepth = wt.Kernel, wt.Args, wt.Payload, wt.LogLevel, wt.LogDepth
 		t.remoteID, t.logID = id, id
-		t.ctx = &t.own
+		t.ctx = &ctxs[i]
+		i++
 	}
 	ts = ts[:i]
 	w.lock()
