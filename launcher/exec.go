@@ -37,8 +37,11 @@ import (
 //     machine turned every task into a futex sleep and wake-up.
 //   - The frames to the parent are owned by a wire.Outbox: control frames
 //     are put as they are made, batches when they are written (queueOut,
-//     with mu held, so frames keep the order they were made in); the
-//     goroutine that wrote them drains (flush) unless another is writing.
+//     with mu held, so frames keep the order they were made in). Batches
+//     are written by the rank's one flusher (worker.flushing, under mu):
+//     the goroutine that produced them, for a few writes, then one of its
+//     own (flush); while it writes, the others' results wait in the
+//     pending batch for its next write.
 //   - A cancelCtx is owned by its task or future; its Err is an atomic
 //     read, since all children of a Map share one.
 //
@@ -182,7 +185,7 @@ func (w *worker) runner(batch []*task) {
 			w.started(next)
 		}
 		w.maybeLoad()
-		w.flush()
+		w.flush(flushWrites)
 		if done {
 			return
 		}

@@ -252,7 +252,7 @@ func (w *worker) wakeWriter() {
 // results. Called with mu held, so the frames of two goroutines keep
 // their order. It reports whether it queued anything.
 func (w *worker) queueOut() (queued bool) {
-	queued = len(w.submitOut)+len(w.cancelOut)+len(w.logOut)+len(w.resultOut) > 0
+	queued = w.pending()
 	if len(w.submitOut) > 0 {
 		w.out.Put(wire.KindSubmit, w.submitOut)
 		w.submitOut = w.spare()
@@ -295,34 +295,40 @@ func (w *worker) reuse(b []byte) {
 	}
 }
 
-// flushWrites is how many writes the goroutine that produced results
-// makes itself (flush) before it hands the flushing to a goroutine of its
-// own: a runner is back at its kernels after a few writes however busy
-// the link, and results coalesce meanwhile instead of each batch going
-// out as a frame of its own.
-const flushWrites = 4
+// flushWrites is how many writes a runner that produced results makes
+// itself (flush) before it hands the flushing to a goroutine of its own:
+// it is back at its kernels after a few writes however busy the link,
+// and results coalesce meanwhile instead of each batch going out as a
+// frame of its own. The reader makes one (readerWrites): while it writes,
+// the parent's frames wait unread, and the parent may be writing to it;
+// with four, the reader wrote the runners' results too, and in the chaos
+// test a stopped sibling rank went unnoticed for 15 s in 3 of 4 runs.
+const (
+	flushWrites  = 4
+	readerWrites = 1
+)
 
 // flush writes what is pending, as the rank's one flusher: unless another
 // goroutine is flushing (which then writes it too, so nothing is held
 // back), the calling goroutine writes, and while writing takes what came
-// meanwhile, for at most flushWrites writes; then a new goroutine goes on.
+// meanwhile, for at most writes writes; then a new goroutine goes on.
 // So while the link is busy, results that finish meanwhile leave in one
 // frame, not one frame per runner batch: on client-map, one result frame
 // per batch was ten times the frames, the server's reads, steps and
 // writes to the client, and 0.8× of the build before (BENCHMARKS.md).
 // Called with mu held; returns without it.
-func (w *worker) flush() {
+func (w *worker) flush(writes int) {
 	if w.flushing {
 		w.mu.Unlock()
 		return
 	}
 	w.flushing = true
-	w.writeOut(flushWrites)
+	w.writeOut(writes)
 }
 
 // writeOut writes what is pending until none is, holding the flusher's
-// part: at most writes times, then it hands that part to a new goroutine.
-// Called with mu held; returns without it.
+// part: at most writes times, then, if more came meanwhile, it hands that
+// part to a new goroutine. Called with mu held; returns without it.
 func (w *worker) writeOut(writes int) {
 	for range writes {
 		if !w.queueOut() {
@@ -336,9 +342,20 @@ func (w *worker) writeOut(writes int) {
 		}
 		w.lock()
 	}
+	if !w.pending() {
+		w.flushing = false
+		w.mu.Unlock()
+		return
+	}
 	w.mu.Unlock()
 	w.runners.Add(1)
 	go w.handedFlush()
+}
+
+// pending reports whether a batch waits to be queued (queueOut). Called
+// with mu held.
+func (w *worker) pending() bool {
+	return len(w.submitOut)+len(w.cancelOut)+len(w.logOut)+len(w.resultOut) > 0
 }
 
 // handedFlush is the flusher that a producing goroutine handed its part
@@ -454,7 +471,7 @@ func (w *worker) runInline(batch []*task) (reading bool) {
 	w.apply(w.core.Release())
 	w.maybeLoad()
 	reading = w.core.EndInline(turn)
-	w.flush()
+	w.flush(readerWrites)
 	return reading
 }
 
@@ -508,7 +525,7 @@ func (w *worker) streamCheck() {
 		w.streamTimer.Reset(streamPeriod)
 	}
 	if write {
-		w.flush()
+		w.flush(flushWrites)
 		return
 	}
 	w.mu.Unlock()
@@ -608,7 +625,7 @@ func (w *worker) refuse(bad []badRecord) {
 func (w *worker) onResult(b []byte) error {
 	err := w.completeUp(b)
 	w.lock()
-	w.flush()
+	w.flush(readerWrites)
 	return err
 }
 
