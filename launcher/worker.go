@@ -301,8 +301,7 @@ func (w *worker) reuse(b []byte) {
 // and results coalesce meanwhile instead of each batch going out as a
 // frame of its own. The reader makes one (readerWrites): while it writes,
 // the parent's frames wait unread, and the parent may be writing to it;
-// with four, the reader wrote the runners' results too, and in the chaos
-// test a stopped sibling rank went unnoticed for 15 s in 3 of 4 runs.
+// with four it would write the runners' results too.
 const (
 	flushWrites  = 4
 	readerWrites = 1
