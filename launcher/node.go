@@ -557,8 +557,11 @@ func (n *node) readLoop(p *nodePeer) {
 			// into the outgoing batch before it.
 			p.l.fc.Keep()
 		}
+		// More: the next frame is in whole, so the core may hold what
+		// this one produced for a client until that one's step (a burst).
+		more := p.l.fc.FrameBuffered()
 		n.doFrom(p, func() {
-			n.step(relay.Event{Type: relay.Frame, Peer: p.id, Frame: k, Body: b, Now: now})
+			n.step(relay.Event{Type: relay.Frame, Peer: p.id, Frame: k, Body: b, Now: now, More: more})
 			n.admit(p)
 		})
 		n.waitAdmission(p)

@@ -151,9 +151,14 @@ type Event struct {
 	Name       string
 	Supervised bool
 
-	// Frame: the message as read. The core owns Body.
+	// Frame: the message as read. The core owns Body. More: the shell
+	// already holds the peer's next frame whole (wire.Conn.FrameBuffered),
+	// so another Frame event from the peer follows at once; results a
+	// child's small frame produced for a client then wait for it (a
+	// burst, see Step).
 	Frame wire.Kind
 	Body  []byte
+	More  bool
 
 	// PeerDown: the connection's error; Stop: the cause of the stop.
 	Err error

@@ -150,8 +150,33 @@ func (c *Core) Step(ev Event) []Action {
 		c.startStatus(&statusReq{token: ev.Token})
 	}
 	c.apply()
-	c.flush()
+	c.flush(c.burst(ev))
 	return c.actions
+}
+
+// burstMax bounds the result bytes held for a client during a burst.
+const burstMax = wire.MaxBatch / 4
+
+// burst reports whether ev is a small frame from a child whose next frame
+// the shell already holds (Event.More): the results it produced for
+// clients are then held for the next step, so that a burst of small
+// result frames from a worker reaches a client as one frame, not as one
+// frame (and one write) each. They never wait for a read: the next frame
+// is already in, and any step without More sends them. Frames from
+// clients and large frames are never held.
+func (c *Core) burst(ev Event) bool {
+	if ev.Type != Frame || !ev.More || len(ev.Body) >= LargeRecord {
+		return false
+	}
+	p := c.peers[ev.Peer]
+	return p != nil && p.kind == Child
+}
+
+// holdsOnlyResults reports whether all p has queued is a result batch
+// smaller than burstMax (what a burst may hold back).
+func (p *peer) holdsOnlyResults() bool {
+	return len(p.ctrl) == 0 && len(p.logs) == 0 && len(p.tasks) == 0 && len(p.large) == 0 &&
+		len(p.cancels) == 0 && len(p.results) < burstMax
 }
 
 // Start reports the relay's readiness at its start: a server that expects
@@ -160,7 +185,7 @@ func (c *Core) Start(now int64) []Action {
 	c.actions = c.actions[:0]
 	c.now = now
 	c.checkReady()
-	c.flush()
+	c.flush(false)
 	return c.actions
 }
 
@@ -223,21 +248,29 @@ func (c *Core) sendCtrl(p *peer, k wire.Kind, body []byte) {
 	c.mark(p)
 }
 
-// flush turns the frames queued for each peer into Send actions.
-func (c *Core) flush() {
+// flush turns the frames queued for each peer into Send actions; with
+// hold (a burst), a client's results stay queued for the next step.
+func (c *Core) flush(hold bool) {
 	if len(c.dirty) == 0 {
 		return
 	}
 	if len(c.dirty) > 1 {
 		slices.SortFunc(c.dirty, func(a, b *peer) int { return int(a.id - b.id) })
 	}
+	held := 0 // peers whose results wait, kept at the front of c.dirty
 	for _, p := range c.dirty {
-		p.dirty = false
 		if c.peers[p.id] != p {
 			// Dropped by this event: what was queued for it goes nowhere.
+			p.dirty = false
 			p.ctrl, p.logs, p.results, p.tasks, p.large, p.cancels = nil, nil, nil, nil, nil, nil
 			continue
 		}
+		if hold && p.kind == Client && p.holdsOnlyResults() {
+			c.dirty[held] = p
+			held++
+			continue
+		}
+		p.dirty = false
 		for _, f := range p.ctrl {
 			c.do(Action{Type: Send, Peer: p.id, Frame: f.kind, Body: f.body})
 		}
@@ -267,8 +300,8 @@ func (c *Core) flush() {
 			p.cancels = nil
 		}
 	}
-	clear(c.dirty)
-	c.dirty = c.dirty[:0]
+	clear(c.dirty[held:])
+	c.dirty = c.dirty[:held]
 }
 
 func (c *Core) peerUp(ev Event) {

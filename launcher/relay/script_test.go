@@ -306,6 +306,7 @@ func (r *runner) exec(line string) string {
 	case "frame":
 		ev.Type, ev.Peer = Frame, a.peer(0)
 		ev.Frame, ev.Body = r.frameBody(a)
+		ev.More = a.int("more", 0) != 0 // the next frame is already read (a burst)
 	case "tick":
 		ev.Type = Tick
 		for _, w := range a.pos {

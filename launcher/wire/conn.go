@@ -409,6 +409,22 @@ func (c *Conn) checkHeader(kind Kind, flags byte) error {
 // is already in.
 func (c *Conn) Buffered() int { return c.rend - c.rpos }
 
+// FrameBuffered reports whether the next frame is already read whole
+// from the connection, so that ReadFrame returns it (or its error)
+// without reading: a relay that knows another frame follows at once may
+// hold what this one produced to send it with that one's.
+func (c *Conn) FrameBuffered() bool {
+	n := c.rend - c.rpos
+	if n < headerSize {
+		return false
+	}
+	size := uint64(binary.BigEndian.Uint32(c.rbuf[c.rpos:]))
+	if c.rmac != nil {
+		size += tagSize
+	}
+	return uint64(n) >= headerSize+size
+}
+
 // Keep hands the payload ReadFrame last returned to the caller: it stays
 // valid after later reads, and the Conn reads on into a new buffer. It
 // saves a relay the copy of a large payload it must hold on to; for a
