@@ -97,7 +97,12 @@ type Config struct {
 	// killed; ExitWait bounds the wait for the exit status.
 	KillGrace time.Duration
 	ExitWait  time.Duration
-	Logger    *slog.Logger
+	// JoinTimeout: a supervised rank started again that has not
+	// connected this long after its start (RankStarted) is killed, so
+	// that a replacement frozen before it joined dies and is started
+	// again like any other; zero means HeartbeatTimeout, at least 5 s.
+	JoinTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // Role returns the relay's role name, as in wire.Hello.
@@ -113,22 +118,24 @@ type EventType uint8
 
 // Event types; see the package doc.
 const (
-	PeerUp     EventType = iota // Peer, Kind, Hello, Name, Supervised
-	PeerDown                    // Peer, Err
-	Frame                       // Peer, Frame, Body
-	Tick                        // Clocks
-	Timeout                     // Peer, Timer
-	RankExited                  // Rank, Slots, Reason, Restart
-	Stalled                     // Peer, Reason
-	SelfDrain                   //
-	DrainRanks                  // Ranks
-	Stop                        // Err
-	StatusAsk                   // Token
+	PeerUp      EventType = iota // Peer, Kind, Hello, Name, Supervised
+	PeerDown                     // Peer, Err
+	Frame                        // Peer, Frame, Body
+	Tick                         // Clocks
+	Timeout                      // Peer, Timer
+	RankExited                   // Rank, Slots, Reason, Restart
+	Stalled                      // Peer, Reason
+	SelfDrain                    //
+	DrainRanks                   // Ranks
+	Stop                         // Err
+	StatusAsk                    // Token
+	RankStarted                  // Rank
 )
 
 var eventNames = [...]string{
 	PeerUp: "up", PeerDown: "down", Frame: "frame", Tick: "tick", Timeout: "timeout",
 	RankExited: "exited", Stalled: "stalled", SelfDrain: "self-drain", DrainRanks: "drain-ranks", Stop: "stop", StatusAsk: "status-ask",
+	RankStarted: "started",
 }
 
 func (t EventType) String() string {
@@ -170,8 +177,9 @@ type Event struct {
 	Timer Timer
 
 	// RankExited: a supervised worker rank's process ended (Reason), and
-	// whether it is being started again. Stalled: why the peer is
-	// dropped.
+	// whether it is being started again. RankStarted: the supervisor
+	// started the rank's process again (Now is when). Stalled: why the
+	// peer is dropped.
 	Rank    int
 	Slots   int
 	Reason  string

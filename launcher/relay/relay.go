@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -88,8 +89,9 @@ type Core struct {
 	dirty   []*peer
 	now     int64
 
-	reserved   map[int]int // worker slots of supervised ranks being started again, by rank
-	restarts   map[int]int // times the Supervisor started each supervised rank again, by rank
+	reserved   map[int]int   // worker slots of supervised ranks being started again, by rank
+	restarts   map[int]int   // times the Supervisor started each supervised rank again, by rank
+	starting   map[int]int64 // supervised ranks started again and not yet connected: when they started
 	status     map[uint64]*statusReq
 	nextStatus uint64
 	done       uint64
@@ -109,7 +111,7 @@ func New(cfg Config) *Core {
 	}
 	return &Core{
 		cfg: cfg, log: cfg.Logger, sched: sched.New(), peers: make(map[Peer]*peer),
-		reserved: make(map[int]int), restarts: make(map[int]int), status: make(map[uint64]*statusReq),
+		reserved: make(map[int]int), restarts: make(map[int]int), starting: make(map[int]int64), status: make(map[uint64]*statusReq),
 	}
 }
 
@@ -136,6 +138,10 @@ func (c *Core) Step(ev Event) []Action {
 		c.timeout(ev.Peer, ev.Timer)
 	case RankExited:
 		c.rankExited(ev.Rank, ev.Slots, ev.Reason, ev.Restart)
+	case RankStarted:
+		if _, ok := c.reserved[ev.Rank]; ok {
+			c.starting[ev.Rank] = ev.Now
+		}
 	case Stalled:
 		if p := c.peers[ev.Peer]; p != nil {
 			c.dropStalled(p, ev.Reason)
@@ -328,6 +334,9 @@ func (c *Core) peerUp(ev Event) {
 		p.name = fmt.Sprintf("%s rank %d on %s", ev.Hello.Role, ev.Hello.Rank, ev.Hello.Host)
 	}
 	c.peers[p.id] = p
+	if p.kind == Child {
+		delete(c.starting, p.hello.Rank) // connected: its heartbeats judge it now
+	}
 	i, _ := slices.BinarySearch(c.order, p.id)
 	c.order = slices.Insert(c.order, i, p.id)
 	c.log.Debug("connected", "peer", p.name)
@@ -420,6 +429,33 @@ func (c *Core) tick(ev Event) {
 			continue
 		}
 		c.sendCtrl(p, wire.KindHeartbeat, nil)
+	}
+	c.killUnjoined(now)
+}
+
+// minJoinTimeout is the least default JoinTimeout: a process start on a
+// loaded node takes far longer than a heartbeat timeout set short.
+const minJoinTimeout = 5 * time.Second
+
+// killUnjoined has every supervised rank that was started again and has
+// not connected within JoinTimeout killed: a replacement frozen (or
+// stuck) before its hello would otherwise hold its reservation, and the
+// tasks waiting on it, for ever. Its death then takes the usual path:
+// RankExited, a restart while any are left.
+func (c *Core) killUnjoined(now int64) {
+	limit := c.cfg.JoinTimeout
+	if limit <= 0 {
+		limit = max(c.cfg.HeartbeatTimeout, minJoinTimeout)
+	}
+	if len(c.starting) == 0 {
+		return
+	}
+	for _, rank := range slices.Sorted(maps.Keys(c.starting)) {
+		if waited := time.Duration(now - c.starting[rank]); waited > limit {
+			delete(c.starting, rank)
+			c.log.Warn("worker rank started again but did not connect", "rank", rank, "waited", waited.Round(time.Millisecond))
+			c.do(Action{Type: Kill, Rank: rank, Reason: fmt.Sprintf("started again, but not connected within %v", limit)})
+		}
 	}
 }
 
@@ -531,6 +567,7 @@ func (c *Core) message(p *peer, k wire.Kind, b []byte) error {
 				p.alloc = j.Alloc
 			}
 			c.sched.AddChild(p.id, j.Slots)
+			delete(c.starting, p.hello.Rank)
 			if _, ok := c.reserved[p.hello.Rank]; ok && j.Slots > 0 {
 				// The replacement of a supervised rank joined.
 				c.log.Info("worker rank back", "peer", p.name, "slots", j.Slots)
