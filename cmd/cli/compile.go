@@ -496,7 +496,6 @@ func compileWindow(ctx context.Context, r taskRunner, job compileJob, win *circu
 		if pass == 0 {
 			wr.res = *res
 		} else {
-			wr.res.Gates = res.Gates
 			wr.res.TwoQubitGatesAfter, wr.res.CNOTsAfter, wr.res.QASM = res.TwoQubitGatesAfter, res.CNOTsAfter, res.QASM
 			wr.res.Replaced += res.Replaced
 			wr.res.BlockDistances += res.BlockDistances
