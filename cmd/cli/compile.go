@@ -49,8 +49,7 @@ type resynthPass struct {
 	backward bool
 }
 
-// levelPasses returns the resynthesis passes of a level (blockQubits,
-// when not 0, replaces every width):
+// levelPasses returns the resynthesis passes of a level:
 //
 //	1: one pass of 2-qubit blocks
 //	2: one pass of 3-qubit blocks
@@ -58,21 +57,55 @@ type resynthPass struct {
 //	   from the start and from the end in turn
 //	4: level 3, then 4-qubit blocks twice, from the start and from the end
 //
+// blockQubits, when not 0, replaces every width at levels 1 and 2; at
+// levels 3 and 4 it is the widest: the level 3 passes narrower than it
+// run as they are, the wider ones at its width (consecutive equal passes
+// merged), and at 4 the two 4-qubit passes follow. The passes run in
+// order, the narrow ones first, so that a wide pass starts from what
+// the narrow ones made and keeps a block only where it has fewer CNOTs:
+// wider blocks are never worse than narrower ones.
+//
 // A pass that does not lower the two-qubit count is dropped, and so are
 // the later passes of its width and direction (a fixed point there):
 // level 4 is then never worse than level 3.
 // At levels 3 and 4 the circuit is also compiled with its commuting
-// diagonal units reordered (see compileCircuit), the fewer CNOTs kept.
+// diagonal units reordered (see compileCircuit), the fewer CNOTs kept;
+// the passes of wideBlockQubits run once after that choice, on the
+// better order only.
 func levelPasses(level, blockQubits int) []resynthPass {
 	f := func(w int) resynthPass { return resynthPass{width: w} }
 	b := func(w int) resynthPass { return resynthPass{width: w, backward: true} }
-	passes := [][]resynthPass{nil, {f(2)}, {f(3)}, {f(2), f(3), b(3), f(3), b(3)}, {f(2), f(3), b(3), f(3), b(3), f(4), b(4)}}[level]
-	if blockQubits != 0 {
-		for i := range passes {
-			passes[i].width = blockQubits
+	if level < 3 {
+		w := [...]int{0, 2, 3}[level]
+		return []resynthPass{f(cmp.Or(blockQubits, w))}
+	}
+	widest := cmp.Or(blockQubits, level)
+	var passes []resynthPass
+	for _, p := range []resynthPass{f(2), f(3), b(3), f(3), b(3)} {
+		p.width = min(p.width, widest)
+		if n := len(passes); n == 0 || passes[n-1] != p {
+			passes = append(passes, p)
 		}
 	}
+	if widest >= wideBlockQubits {
+		passes = append(passes, f(widest), b(widest))
+	}
 	return passes
+}
+
+// wideBlockQubits is the block width whose passes run after the choice of
+// term order, on the better order only: a 4-qubit pass costs several
+// times all narrower ones together.
+const wideBlockQubits = 4
+
+// splitWide returns the passes narrower than wideBlockQubits, then the
+// others; all passes are narrow when none or all of them are.
+func splitWide(passes []resynthPass) (narrow, wide []resynthPass) {
+	i := slices.IndexFunc(passes, func(p resynthPass) bool { return p.width >= wideBlockQubits })
+	if i <= 0 {
+		return passes, nil
+	}
+	return passes[:i], passes[i:]
 }
 
 // compileJob is what compileCircuit compiles, and how.
@@ -194,7 +227,8 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 		}
 		cur, initial, final, coupling = routed, place, perm, g.Edges
 	}
-	c, err := compileWindows(ctx, r, job, cur, coupling)
+	narrow, wide := splitWide(widths)
+	c, err := compileWindows(ctx, r, job, cur, coupling, stage{narrow, 0, len(widths)})
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +240,7 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 	// depends only on the input and the seed.
 	if job.level >= 3 {
 		if alt, moved := mapping.DiagonalOrder(cur, reorderWidth(widths)); moved {
-			ca, err := compileWindows(ctx, r, job, alt, coupling)
+			ca, err := compileWindows(ctx, r, job, alt, coupling, stage{narrow, 0, len(widths)})
 			if err != nil {
 				return nil, err
 			}
@@ -224,7 +258,7 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 		// compile of the whole circuit; at level 3 it found one CNOT on
 		// qaoa:6:2 on a line and none on the rest (see BENCHMARKS.md).
 		for _, f := range cutFractions {
-			cc, err := compileCut(ctx, r, job, routed, f)
+			cc, err := compileCut(ctx, r, job, routed, f, stage{narrow, 0, len(widths)})
 			if err != nil {
 				return nil, err
 			}
@@ -232,6 +266,14 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 				c = cc
 			}
 		}
+	}
+	if len(wide) > 0 {
+		// The wide passes, once, from the narrow passes' result.
+		cw, err := compileWindows(ctx, r, job, c.out, coupling, stage{wide, len(narrow), len(widths)})
+		if err != nil {
+			return nil, err
+		}
+		c.add(cw)
 	}
 	if g := job.graph; g != nil {
 		// The first and last blocks' permutations of the graph's qubits
@@ -309,6 +351,30 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 	return c, nil
 }
 
+// add appends the outcome of later passes, d, compiled from c.out.
+func (c *compiled) add(d *compiled) {
+	if d.passes == 0 {
+		return
+	}
+	c.out, c.passes = d.out, c.passes+d.passes
+	c.windows = max(c.windows, d.windows)
+	c.res.QASM, c.res.TwoQubitGatesAfter, c.res.CNOTsAfter = d.res.QASM, d.res.TwoQubitGatesAfter, d.res.CNOTsAfter
+	c.res.Replaced += d.res.Replaced
+	c.res.PermutedInputs = resynth.Compose(c.res.PermutedInputs, d.res.PermutedInputs)
+	c.res.PermutedOutputs = resynth.Compose(c.res.PermutedOutputs, d.res.PermutedOutputs)
+	c.res.BlockDistances += d.res.BlockDistances
+	c.res.Unreached += d.res.Unreached
+	root := math.Sqrt(c.res.ErrorBound) + math.Sqrt(d.res.ErrorBound)
+	c.res.ErrorBound = root * root
+}
+
+// stage is a run of consecutive passes of a level: passes, the first
+// of which is the level's pass number first, of total.
+type stage struct {
+	passes       []resynthPass
+	first, total int
+}
+
 // reorderWidth is the block width mapping.DiagonalOrder arranges for: the
 // first of the passes wider than two qubits, else the last pass's.
 func reorderWidth(passes []resynthPass) int {
@@ -321,9 +387,9 @@ func reorderWidth(passes []resynthPass) int {
 }
 
 // compileWindows resynthesises cur, cut into windows (see windowCuts),
-// window by window through the passes of job's level, and returns the
-// outcome with its counts after, passes and windows set.
-func compileWindows(ctx context.Context, r taskRunner, job compileJob, cur *circuit.Circuit, coupling [][2]int) (*compiled, error) {
+// window by window through the passes of st, and returns the outcome
+// with its counts after, passes and windows set.
+func compileWindows(ctx context.Context, r taskRunner, job compileJob, cur *circuit.Circuit, coupling [][2]int, st stage) (*compiled, error) {
 	c := &compiled{}
 	// The circuit is compiled window by window, each window's passes
 	// whole before the next window starts, so that a pass holds the
@@ -338,7 +404,7 @@ func compileWindows(ctx context.Context, r taskRunner, job compileJob, cur *circ
 		if windows > 1 {
 			win = &circuit.Circuit{Qubits: cur.Qubits, Cregs: cur.Cregs, Defs: cur.Defs, Ops: cur.Ops[cuts[w]:cuts[w+1]]}
 		}
-		wr, err := compileWindow(ctx, r, job, win, coupling, w, windows)
+		wr, err := compileWindow(ctx, r, job, win, coupling, st, w, windows)
 		if err != nil {
 			return nil, err
 		}
@@ -403,21 +469,26 @@ type windowResult struct {
 }
 
 // compileWindow resynthesises win, window w of windows of a circuit,
-// through the passes of job's level: once at levels 1 and 2, at levels 3
-// and 4 until the two-qubit count stops falling at each width and
-// direction (see levelPasses). Window w's seeds are job.seed's shifted by
-// w·2³², so that window 0 (the whole of a short circuit) has job.seed's;
-// each window's share of the error threshold is 1/windows² of it, so
-// that the whole bound, (Σ√)² over windows and passes, stays within it.
-func compileWindow(ctx context.Context, r taskRunner, job compileJob, win *circuit.Circuit, coupling [][2]int, w, windows int) (*windowResult, error) {
-	widths := levelPasses(job.level, job.blockQubits)
+// through the passes of st: once at levels 1 and 2, at levels 3 and 4
+// until the two-qubit count stops falling at each width and direction
+// (see levelPasses). Window w's seeds are job.seed's shifted by w·2³², so
+// that window 0 (the whole of a short circuit) has job.seed's; each
+// window's and pass's share of the error threshold is 1/(windows·passes)²
+// of it, so that the whole bound, (Σ√)² over windows and passes, stays
+// within it. A stage after the first keeps win when no pass lowers it.
+func compileWindow(ctx context.Context, r taskRunner, job compileJob, win *circuit.Circuit, coupling [][2]int, st stage, w, windows int) (*windowResult, error) {
 	wr := &windowResult{}
+	if st.first > 0 {
+		wr.out = win
+		wr.res = resynth.Result{QASM: circuit.FormatQASM(win), TwoQubitGatesAfter: win.TwoQubitGates(), CNOTsAfter: win.CNOTs()}
+	}
 	var rootSum float64
-	passes := len(widths)
+	passes := st.total
 	share := job.errorThreshold / float64(passes*passes*windows*windows) // (Σ√)² ≤ the threshold
 	cur := win
 	done := map[resynthPass]bool{} // widths and directions at their fixed point
-	for pass, spec := range widths {
+	for i, spec := range st.passes {
+		pass := st.first + i
 		if done[spec] {
 			continue
 		}
@@ -480,7 +551,7 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	nf.add(fs)
 	outPath := fs.String("o", "", "write the compiled circuit to this file (default: standard output)")
 	level := fs.Int("level", defaultLevel, "optimisation level: 1 two-qubit blocks, 2 three-qubit blocks, 3 two- then three-qubit passes to a fixed point (partitioned from the start and from the end in turn), 4 level 3 then four-qubit passes; at 3 and 4 commuting ZZ-type terms are also tried reordered")
-	blockQubits := fs.Int("block-qubits", 0, "widest block to resynthesise, 2 to 4 (default: the level's)")
+	blockQubits := fs.Int("block-qubits", 0, "widest block to resynthesise, 2 to 4 (default: the level's); at levels 3 and 4 the narrower passes run first")
 	gates := fs.String("gates", resynth.DefaultGates, "native gate set: "+strings.Join(resynth.GatePresets(), " ")+", or NAME,rz,sx with --gate-matrix")
 	gateMatrix := fs.String("gate-matrix", "", "JSON file of the two-qubit gate NAME of --gates: {\"qubits\": 2, \"matrix\": [[[re, im], …], …]}")
 	coupling := fs.String("coupling", "", "coupling graph: a-b,c-d…, a file of edges, linear:N, ring:N, grid:RxC, all:N or heavy-hex:RxC (default: all-to-all)")

@@ -23,7 +23,7 @@ var cutFractions = []float64{0.25, 0.5, 0.75}
 // compileCircuit's mappings and check hold as for an uncut compile. It
 // returns nil when the circuit has no cut there, or when routed holds an
 // op other than an unconditioned gate (a measurement's qubit would move).
-func compileCut(ctx context.Context, r taskRunner, job compileJob, routed *circuit.Circuit, fraction float64) (*compiled, error) {
+func compileCut(ctx context.Context, r taskRunner, job compileJob, routed *circuit.Circuit, fraction float64, st stage) (*compiled, error) {
 	g := job.graph
 	var twoQ []int
 	for i, op := range routed.Ops {
@@ -40,7 +40,7 @@ func compileCut(ctx context.Context, r taskRunner, job compileJob, routed *circu
 	}
 	cut := twoQ[n-1] + 1
 	prefix := &circuit.Circuit{Qubits: routed.Qubits, Cregs: routed.Cregs, Defs: routed.Defs, Ops: routed.Ops[:cut]}
-	head, err := compileWindows(ctx, r, job, prefix, g.Edges)
+	head, err := compileWindows(ctx, r, job, prefix, g.Edges, st)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func compileCut(ctx context.Context, r taskRunner, job compileJob, routed *circu
 	}
 	tailJob := job
 	tailJob.keepInputs = true
-	tail, err := compileWindows(ctx, r, tailJob, rerouted, g.Edges)
+	tail, err := compileWindows(ctx, r, tailJob, rerouted, g.Edges, st)
 	if err != nil {
 		return nil, err
 	}

@@ -104,13 +104,15 @@ func TestCompileCut(t *testing.T) {
 		}
 		for _, f := range []float64{0.3, 0.5} {
 			job := compileJob{in: in, seed: 1, level: 1, gates: resynth.DefaultGates, graph: g}
+			w := levelPasses(job.level, job.blockQubits)
+			st := stage{w, 0, len(w)}
 			var c, uncut *compiled
 			err := runLocal(context.Background(), 2, func(ctx context.Context, r taskRunner) error {
 				var err error
-				if c, err = compileCut(ctx, r, job, routed, f); err != nil {
+				if c, err = compileCut(ctx, r, job, routed, f, st); err != nil {
 					return err
 				}
-				uncut, err = compileWindows(ctx, r, job, routed, g.Edges)
+				uncut, err = compileWindows(ctx, r, job, routed, g.Edges, st)
 				return err
 			})
 			if err != nil || c == nil {

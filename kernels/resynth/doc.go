@@ -14,6 +14,9 @@
 // counted in the error bound), a block inside it only by fewer two-qubit
 // gates within the threshold. A conditioned gate outside the set is
 // synthesised alone and each gate of its replacement keeps the condition.
+// A 4-qubit block inside the set is handed to its synthesis as a known
+// circuit (synth.Request.Known: its CNOTs removed one at a time first)
+// and its search is bounded by synth.WidePatience.
 // Assemble puts the blocks back in order; runs of single-qubit gates are
 // then merged per qubit and written in the set's basis (u3, or rz and
 // sx). A compilation is thus a three-level fork-join: resynth maps synth

@@ -261,6 +261,7 @@ func NewPlan(ctx context.Context, c *circuit.Circuit, req Request) (*Plan, error
 	type target struct {
 		u     circuit.Matrix
 		pairs []instantiate.Block // local coupling; nil for all pairs
+		known *synth.Known        // the block itself, for a wide block of the set's gates
 	}
 	var jobs []planJob
 	var targets []target
@@ -310,8 +311,12 @@ func NewPlan(ctx context.Context, c *circuit.Circuit, req Request) (*Plan, error
 				}
 			}
 		}
+		var known *synth.Known
+		if !foreign && len(b.Qubits) >= wideBlockQubits {
+			known = knownCircuit(local, gs)
+		}
 		jobs = append(jobs, planJob{block: i, retarget: foreign, budget: budget})
-		targets = append(targets, target{u, pairs})
+		targets = append(targets, target{u, pairs, known})
 		synthesised++
 		// The block up to a permutation of its inputs (outputs): the
 		// swaps before (after) it in the target, so that the
@@ -339,7 +344,7 @@ func NewPlan(ctx context.Context, c *circuit.Circuit, req Request) (*Plan, error
 					return nil, err
 				}
 				jobs = append(jobs, planJob{block: i, retarget: foreign, budget: permBudget, perm: perm, output: output})
-				targets = append(targets, target{pu, pairs})
+				targets = append(targets, target{pu, pairs, nil})
 			}
 		}
 	}
@@ -348,7 +353,13 @@ func NewPlan(ctx context.Context, c *circuit.Circuit, req Request) (*Plan, error
 	}
 	tasks := make([]kernels.Task, len(jobs))
 	for j, jb := range jobs {
+		patience := 0
+		if len(blocks[jb.block].Qubits) >= wideBlockQubits {
+			patience = synth.WidePatience
+		}
 		payload, err := json.Marshal(&synth.Request{
+			Patience:    patience,
+			Known:       targets[j].known,
 			Target:      targets[j].u,
 			Seed:        req.Seed + uint64(jb.block) + uint64(j-firstJob(jobs, j))<<40,
 			MaxCNOTs:    jb.budget,
@@ -372,6 +383,51 @@ func firstJob(jobs []planJob, j int) int {
 		j--
 	}
 	return j
+}
+
+// wideBlockQubits is the width from which a block's synthesis is bounded
+// by synth.WidePatience and starts from the block itself (synth.Known):
+// a 4-qubit search from scratch rarely reaches a block the narrower
+// passes have already lowered, and used to cost twenty times their time.
+const wideBlockQubits = 4
+
+// knownCircuit returns local, a block of single-qubit gates and the gate
+// set's two-qubit gate, as the blocks and parameters of a template (see
+// instantiate.Template): each run of single-qubit gates on a qubit
+// merged into the U3 that starts the qubit or follows its last
+// two-qubit gate. It returns nil when local holds any other gate.
+func knownCircuit(local *circuit.Circuit, gs *GateSet) *synth.Known {
+	n := local.Qubits
+	ident := [4]complex128{1, 0, 0, 1}
+	var u3s [][4]complex128 // the template's U3s, in parameter order
+	slot := make([]int, n)  // each qubit's U3 that its next gates join
+	for q := range n {
+		u3s = append(u3s, ident)
+		slot[q] = q
+	}
+	k := &synth.Known{}
+	for _, op := range local.Ops {
+		qs := op.QubitList()
+		switch {
+		case op.Gate.Unitary() && len(qs) == 1:
+			m, p := [4]complex128(op.Gate.Matrix(op.Params)), u3s[slot[qs[0]]]
+			u3s[slot[qs[0]]] = [4]complex128{
+				m[0]*p[0] + m[1]*p[2], m[0]*p[1] + m[1]*p[3],
+				m[2]*p[0] + m[3]*p[2], m[2]*p[1] + m[3]*p[3],
+			}
+		case gs.nativeTwo(op, local.Defs):
+			k.Blocks = append(k.Blocks, instantiate.Block{qs[0], qs[1]})
+			slot[qs[0]], slot[qs[1]] = len(u3s), len(u3s)+1
+			u3s = append(u3s, ident, ident)
+		default:
+			return nil
+		}
+	}
+	for _, u := range u3s {
+		theta, phi, lambda := zyz(u)
+		k.Params = append(k.Params, theta, phi, lambda)
+	}
+	return k
 }
 
 // Tasks returns the plan's synth tasks, one per block to resynthesise, in

@@ -22,7 +22,11 @@
 // that yields a circuit below the threshold, steps that expand only nodes
 // at least two CNOTs shallower, keeping the circuit with fewest CNOTs; or
 // when the probe has spent the CNOT budget, with the closest circuit
-// found.
+// found; or, with Request.Patience, after that many steps without a
+// closer circuit. A request may give a circuit known to implement the
+// target (Request.Known): its two-qubit gates are then removed one at a
+// time while the rest, re-instantiated, stays below the threshold, and
+// the search looks only for fewer than what is left.
 //
 // The result depends only on the request, never on the number of slots
 // or on timing: every task of a step is waited for, each candidate keeps
@@ -38,7 +42,8 @@
 //	        {"target": [[[re, im], …], …], "seed": 1,
 //	         "gate": {"Name": "sqrtiswap", "Body": [op, …]},
 //	         "coupling": [[0, 1], [1, 2]], "max_cnots": 8, "beam": 5,
-//	         "factor": 20, "extra_steps": 2,
+//	         "factor": 20, "extra_steps": 2, "patience": 3,
+//	         "known": {"blocks": [[0, 1]], "params": […]},
 //	         "instantiate": {"threshold": 1e-10, "starts": 4}}
 //	        (only target is required); output: a JSON Result,
 //	        {"qasm": "OPENQASM 2.0; …", "cnots": 3, "distance": 4e-15,

@@ -23,7 +23,8 @@ type node struct {
 // search also deepens by one CNOT per step where distances give little
 // signal (generic unitaries). After the first success at D CNOTs it goes
 // on for at most Extra steps over open nodes of at most D−2 CNOTs, the
-// only ones that can lead to fewer.
+// only ones that can lead to fewer. Before a success, Patience steps in
+// a row without a closer circuit end it (when Patience is set).
 type search struct {
 	pairs     []instantiate.Block
 	budget    int
@@ -31,6 +32,7 @@ type search struct {
 	extra     int
 	factor    float64
 	threshold float64
+	patience  int // steps without a closer circuit that end the search before a success; 0: no bound
 
 	open    []*node
 	nextID  int
@@ -38,7 +40,14 @@ type search struct {
 	closest *node // lowest distance, then lowest id
 	after   int   // steps run since the first success
 	deepest int   // most CNOTs of a node added
+	closer  bool  // a node added since the last step is closer (see patienceGain)
+	stale   int   // steps in a row that added no closer node
 }
+
+// patienceGain is the relative fall of the closest distance that counts
+// as progress for Request.Patience: a search creeping by less than 1 %
+// a step is not going to reach the threshold within a few steps.
+const patienceGain = 0.01
 
 func (s *search) f(n *node) float64 { return s.factor*n.dist + float64(n.tmpl.CNOTs()) }
 
@@ -68,6 +77,9 @@ func (s *search) newNode(t instantiate.Template, r instantiate.Result) *node {
 func (s *search) add(ns ...*node) {
 	for _, n := range ns {
 		s.deepest = max(s.deepest, n.tmpl.CNOTs())
+		if s.closest == nil || n.dist < s.closest.dist*(1-patienceGain) {
+			s.closer = true
+		}
 		if s.closest == nil || byDist(n, s.closest) < 0 {
 			s.closest = n
 		}
@@ -98,6 +110,15 @@ func (s *search) next() []*node {
 	}
 	if len(s.open) == 0 || s.deepest >= s.budget {
 		return nil // nothing to expand, or the probe has spent the budget
+	}
+	if s.closer {
+		s.stale = 0
+	} else {
+		s.stale++
+	}
+	s.closer = false
+	if s.patience > 0 && s.stale >= s.patience {
+		return nil // no closer circuit for patience steps
 	}
 	// The probe: the closest node of the deepest open layer.
 	var probe *node

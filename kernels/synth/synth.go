@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/qlaunch/qlaunch/kernels"
@@ -42,8 +43,27 @@ type Request struct {
 	// ExtraSteps bounds the steps run after the first success in search
 	// of one with fewer CNOTs (DefaultExtraSteps when absent).
 	ExtraSteps *int `json:"extra_steps,omitempty"`
+	// Patience, when positive, ends the search before its first success
+	// after that many steps in a row that brought no circuit at least
+	// 1 % closer to the target than the closest before them (see
+	// search.next): a wide block that cannot be written with fewer CNOTs
+	// then stops long before its budget. 0: no bound.
+	Patience int `json:"patience,omitempty"`
+	// Known, when set, is a circuit known to implement the target, as
+	// the blocks of a template (on the target's qubits, of the request's
+	// two-qubit gate) and its parameters. Synthesis first removes its
+	// two-qubit gates one at a time while it still reaches the threshold
+	// (see removeGates), then searches as usual with a budget of one
+	// fewer than what is left, and returns the better.
+	Known *Known `json:"known,omitempty"`
 	// Instantiate tunes each candidate's instantiation (threshold, starts).
 	Instantiate instantiate.Options `json:"instantiate,omitzero"`
+}
+
+// Known is a circuit of a template's form: its blocks and parameters.
+type Known struct {
+	Blocks []instantiate.Block `json:"blocks"`
+	Params []float64           `json:"params"`
 }
 
 // Result is the outcome of a synthesis.
@@ -107,6 +127,13 @@ func DefaultStarts(qubits int) int {
 // MaxQubits is the most qubits synth accepts.
 const MaxQubits = 4
 
+// WidePatience is the patience (Request.Patience) for blocks of
+// MaxQubits qubits. Their searches are the long ones: a step of a
+// 4-qubit search instantiates up to 36 candidates from 4 starts each,
+// and a block whose CNOTs cannot be lowered used to run until the probe
+// had spent its whole budget (minutes of a compile for nothing).
+const WidePatience = 3
+
 // RequestError reports a payload that is not a valid Request.
 type RequestError struct{ Err error }
 
@@ -147,6 +174,26 @@ func (r *Request) Validate() error {
 	}
 	if r.ExtraSteps != nil && (*r.ExtraSteps < 0 || *r.ExtraSteps > 64) {
 		return &RequestError{fmt.Errorf("extra_steps %d (0 to 64)", *r.ExtraSteps)}
+	}
+	if r.Patience < 0 || r.Patience > 256 {
+		return &RequestError{fmt.Errorf("patience %d (0 to 256)", r.Patience)}
+	}
+	if k := r.Known; k != nil {
+		if len(k.Blocks) > 256 {
+			return &RequestError{fmt.Errorf("known: %d blocks (at most 256)", len(k.Blocks))}
+		}
+		t := instantiate.Template{Qubits: max(n, 1), Blocks: k.Blocks}
+		if err := t.Validate(); err != nil {
+			return &RequestError{fmt.Errorf("known: %w", err)}
+		}
+		if len(k.Params) != t.NumParams() {
+			return &RequestError{fmt.Errorf("known: %d parameters for a template of %d", len(k.Params), t.NumParams())}
+		}
+		for _, v := range k.Params {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return &RequestError{fmt.Errorf("known: parameter %v", v)}
+			}
+		}
 	}
 	if err := r.Instantiate.Validate(); err != nil {
 		return &RequestError{err}
@@ -238,7 +285,21 @@ func Synthesize(ctx context.Context, rt kernels.Runtime, req *Request) (*Result,
 			}
 		}
 	}
+	s.patience = req.Patience
 	res := &Result{}
+	var known *node
+	if req.Known != nil {
+		var err error
+		known, err = removeGates(ctx, rt, req, opts, instantiate.Template{Qubits: n, Gate: gate, Blocks: req.Known.Blocks}, res)
+		if err != nil {
+			return nil, err
+		}
+		if known.dist < opts.Threshold {
+			s.budget = min(s.budget, known.tmpl.CNOTs()-1)
+		} else {
+			known = nil // not a solution: the search alone decides
+		}
+	}
 	rootTmpl := instantiate.Template{Qubits: n, Gate: gate}
 	root, err := instantiateStep(ctx, rt, req, opts, 0, []candidate{{tmpl: rootTmpl}})
 	if err != nil {
@@ -267,12 +328,78 @@ func Synthesize(ctx context.Context, rt kernels.Runtime, req *Request) (*Result,
 		}
 	}
 	best := s.result()
+	if known != nil && s.success == nil {
+		best = known // the search found nothing shorter
+	}
 	res.Template, res.Params, res.Distance = best.tmpl, best.params, best.dist
-	res.Instantiations = s.nextID
+	res.Instantiations += s.nextID
 	res.Success = res.Distance < opts.Threshold
 	res.CNOTs = res.Template.CNOTs()
 	res.QASM = circuit.FormatQASM(res.circuit(req.Gate))
 	return res, nil
+}
+
+// removalStarts is the number of starting points of each candidate of
+// removeGates: its parent's parameters less the removed gate's, and one
+// random point. A template of a dozen CNOTs on 4 qubits is all but never
+// reached from random points, so more buy little.
+const removalStarts = 2
+
+// removalStep numbers removeGates's steps for their seeds (mixSeed),
+// apart from the search's.
+const removalStep = 1 << 20
+
+// removeGates starts from the known circuit tmpl, req.Known.Params (its
+// instantiation checked first, from those parameters), and removes its
+// two-qubit gates one at a time: each step instantiates every circuit
+// with one gate fewer (the gate's two U3s go with it), from the parent's
+// other parameters and a random point, as one Map, and goes on from the
+// closest below the threshold (ties to the earlier gate), until none is
+// below it. This is the scanning removal of BQSKit's gate-deletion pass,
+// on a whole step at once. It returns the circuit left, with the steps'
+// tasks and instantiations counted in res.
+func removeGates(ctx context.Context, rt kernels.Runtime, req *Request, opts instantiate.Options, tmpl instantiate.Template, res *Result) (*node, error) {
+	n := tmpl.Qubits
+	check := opts
+	check.Starts = 1
+	first, err := instantiateStep(ctx, rt, req, check, removalStep, []candidate{{tmpl: tmpl, initial: req.Known.Params}})
+	if err != nil {
+		return nil, err
+	}
+	res.StepTasks = append(res.StepTasks, 1)
+	res.Instantiations++
+	cur := &node{tmpl: tmpl, params: first[0].Params, dist: first[0].Distance}
+	if cur.dist >= opts.Threshold {
+		return cur, nil
+	}
+	step := opts
+	step.Starts = removalStarts
+	for round := 1; len(cur.tmpl.Blocks) > 0; round++ {
+		cands := make([]candidate, len(cur.tmpl.Blocks))
+		for i := range cur.tmpl.Blocks {
+			t := cur.tmpl
+			t.Blocks = slices.Delete(slices.Clone(t.Blocks), i, i+1)
+			at := 3 * (n + 2*i) // the gate's two U3s
+			cands[i] = candidate{tmpl: t, initial: slices.Delete(slices.Clone(cur.params), at, at+6)}
+		}
+		results, err := instantiateStep(ctx, rt, req, step, removalStep+round, cands)
+		if err != nil {
+			return nil, err
+		}
+		res.StepTasks = append(res.StepTasks, len(cands)*step.Starts)
+		res.Instantiations += len(cands)
+		best := -1
+		for i, r := range results {
+			if r.Distance < opts.Threshold && (best < 0 || r.Distance < results[best].Distance) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		cur = &node{tmpl: cands[best].tmpl, params: results[best].Params, dist: results[best].Distance}
+	}
+	return cur, nil
 }
 
 // candidate is a template to instantiate and its parent's parameters.
