@@ -29,6 +29,14 @@
 // still has; once that is zero its leave is clean (RemoveChild then fails
 // nothing). Tasks it hands back come in as submissions and go elsewhere.
 //
+// Loans: a body may lie in a buffer the caller wants back (a relay reuses
+// the read buffer of a large task batch). The caller opens a loan for it
+// (Lend), submits the tasks whose bodies lie in it (SubmitLent) and
+// closes its own part (Return); the scheduler counts the bodies it keeps
+// of each loan (retryable tasks until they finish, tasks held for a slot)
+// and says Released once it keeps none. SendTask actions name the loan
+// their body lies in, for the caller to count the writes still to come.
+//
 // Every event's actions come out in a deterministic order: tasks in the
 // order of their local ids (the order they arrived in), whatever the
 // order of Go's map iteration.
@@ -53,7 +61,13 @@ const (
 	Steal                         // ask child To to hand back up to N queued tasks
 	Unplaceable                   // tell source To that its task ID cannot run: no worker slot is left
 	Cancelled                     // tell source To that its task ID was cancelled before it was placed
+	Released                      // the scheduler refers to no body of loan Loan any more
 )
+
+// Loan names a buffer of the caller's that task bodies lie in; zero is
+// none. The caller chooses the numbers, never reusing one while it is
+// open.
+type Loan uint64
 
 // Action is one decision of the scheduler.
 type Action struct {
@@ -63,6 +77,7 @@ type Action struct {
 	Body []byte // SendTask, SendResult: the record body, passed through
 	Lost Peer   // FailTask: the child that was lost
 	N    int    // Steal: how many tasks
+	Loan Loan   // SendTask: the loan Body lies in (0: none); Released: the loan
 }
 
 type child struct {
@@ -91,6 +106,9 @@ type entry struct {
 	size       uint32 // of the body as submitted, for Source and Total
 	body       []byte // kept only for retryable tasks
 	tries      int    // placements after the first, for retryable tasks
+	// loan: the loan the body lies in while the scheduler keeps the body
+	// (retryable, or held for a slot); 0 once it does not.
+	loan Loan
 }
 
 // MaxRetries is how many times a retryable task is placed again after the
@@ -120,6 +138,9 @@ type Sched struct {
 	// key.
 	sources map[Peer]*Load
 	total   Load
+	// loans counts, for each open loan, the bodies kept of it and the
+	// caller's own part until Return.
+	loans map[Loan]int
 }
 
 // Load is what tasks in flight through this node cost: their number and
@@ -137,7 +158,35 @@ type heldTask struct {
 
 // New returns an empty scheduler.
 func New() *Sched {
-	return &Sched{tasks: make(map[uint64]*entry), sources: make(map[Peer]*Load), next: 1}
+	return &Sched{tasks: make(map[uint64]*entry), sources: make(map[Peer]*Load), loans: make(map[Loan]int), next: 1}
+}
+
+// Lend opens loan l (not zero) for the bodies submitted with SubmitLent
+// until Return(l).
+func (s *Sched) Lend(l Loan) { s.loans[l]++ }
+
+// Return closes the caller's part of loan l: Released follows, now or
+// once the last body kept of it is dropped.
+func (s *Sched) Return(l Loan) { s.unref(l) }
+
+// Loans returns the number of open loans.
+func (s *Sched) Loans() int { return len(s.loans) }
+
+func (s *Sched) unref(l Loan) {
+	if s.loans[l]--; s.loans[l] > 0 {
+		return
+	}
+	delete(s.loans, l)
+	s.actions = append(s.actions, Action{Kind: Released, Loan: l})
+}
+
+// drop ends e's keeping of its body's loan.
+func (s *Sched) drop(e *entry) {
+	if e.loan != 0 {
+		l := e.loan
+		e.loan = 0
+		s.unref(l)
+	}
 }
 
 // Source returns the tasks in flight that src submitted and their bytes.
@@ -155,6 +204,7 @@ func (s *Sched) Total() Load { return s.total }
 // and the total load.
 func (s *Sched) forget(id uint64, e *entry) {
 	delete(s.tasks, id)
+	s.drop(e)
 	s.total.Tasks--
 	s.total.Bytes -= int64(e.size)
 	if l := s.sources[e.src]; l != nil {
@@ -309,11 +359,22 @@ func (s *Sched) pick() *child {
 // task (its kernel is idempotent) is placed again, up to MaxRetries times,
 // when the child running it is lost; its body is kept until it finishes.
 func (s *Sched) Submit(src Peer, srcID uint64, body []byte, retryable bool) {
+	s.SubmitLent(src, srcID, body, retryable, 0)
+}
+
+// SubmitLent is Submit of a body that lies in loan loan, open (Lend): the
+// scheduler counts it in that loan while it keeps the body.
+func (s *Sched) SubmitLent(src Peer, srcID uint64, body []byte, retryable bool, loan Loan) {
 	id := s.next
 	s.next++
 	e := &entry{src: src, srcID: srcID, dst: -1, size: uint32(min(len(body), 1<<32-1))}
 	if retryable {
 		e.body = body
+	}
+	if loan != 0 {
+		// Kept until placed, and past that when retryable (place).
+		e.loan = loan
+		s.loans[loan]++
 	}
 	s.tasks[id] = e
 	l := s.sources[src]
@@ -353,7 +414,10 @@ func (s *Sched) place(id uint64, body []byte) {
 	c.out++
 	c.sent++
 	e.dst = c.peer
-	s.actions = append(s.actions, Action{Kind: SendTask, To: c.peer, ID: id, Body: body})
+	s.actions = append(s.actions, Action{Kind: SendTask, To: c.peer, ID: id, Body: body, Loan: e.loan})
+	if e.body == nil {
+		s.drop(e) // placed, and not kept for a retry
+	}
 }
 
 // Result routes the result of local task id, which came back from child
@@ -364,7 +428,7 @@ func (s *Sched) Result(from Peer, id uint64, body []byte) {
 		return // unknown, or late after the task was failed
 	}
 	s.forget(id, e)
-	e.body = nil
+	e.body = nil // forget released its loan
 	if c := s.find(from); c != nil {
 		c.out--
 		if !c.reported && c.out < c.slots && !c.draining {
