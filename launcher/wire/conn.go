@@ -461,18 +461,26 @@ func (c *Conn) Keep() []byte {
 func (c *Conn) Recycle(buf []byte) { c.spare.put(buf[:cap(buf)]) }
 
 // spareBuffers is a Conn's short list of recycled read buffers. It keeps
-// at most maxSpare, the largest: a relay has about as many large frames
-// in flight as the client's window holds, and every one that comes back
-// replaces a fresh allocation.
+// at most maxSpare, the largest, of at most maxSpareSize bytes each: a
+// relay has about as many large frames in flight as the client's window
+// holds, and every one that comes back replaces a fresh allocation; a
+// buffer grown for one huge record goes to the collector, as before.
 type spareBuffers struct {
 	mu   sync.Mutex
 	bufs [][]byte
 }
 
-// maxSpare bounds the recycled read buffers a Conn holds.
-const maxSpare = 4
+// maxSpare and maxSpareSize bound the recycled read buffers a Conn holds
+// (16 MiB at most).
+const (
+	maxSpare     = 4
+	maxSpareSize = 4 << 20
+)
 
 func (s *spareBuffers) put(buf []byte) {
+	if len(buf) > maxSpareSize {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.bufs) < maxSpare {
