@@ -79,6 +79,8 @@ func (o *Outbox) PutParts(k Kind, head, body []byte) bool {
 // body: a relay then reuses the read buffer that body lies in
 // (Conn.Recycle). A frame that is never written (Stop, a failed write)
 // never calls sent. When PutPartsSent reports false, sent is not called.
+// With head nil the frame is Put's (a batch, split as WriteBatch splits
+// it), and sent, if not nil, is called once all of it is written.
 func (o *Outbox) PutPartsSent(k Kind, head, body []byte, sent func()) bool {
 	return o.put(outFrame{kind: k, head: head, body: body, sent: sent})
 }
