@@ -332,9 +332,11 @@ func (n *node) apply(actions []relay.Action) {
 				continue
 			}
 			var sent func()
-			if lb := n.loans[a.Loan]; a.Loan != 0 && lb != nil {
-				lb.refs.Add(1)
-				sent = lb.unref
+			if a.Loan != 0 {
+				if lb := n.loans[a.Loan]; lb != nil {
+					lb.refs.Add(1)
+					sent = lb.unref
+				}
 			}
 			if p.out.PutPartsSent(a.Frame, a.Head, a.Body, sent) {
 				p.queued.Add(int64(len(a.Head) + len(a.Body)))
