@@ -106,9 +106,17 @@ type entry struct {
 	size       uint32 // of the body as submitted, for Source and Total
 	body       []byte // kept only for retryable tasks
 	tries      int    // placements after the first, for retryable tasks
-	// loan: the loan the body lies in while the scheduler keeps the body
-	// (retryable, or held for a slot); 0 once it does not.
-	loan Loan
+	// loan: the loan the body lies in (nil: none); kept: the entry counts
+	// in it, keeping the body (retryable, or held for a slot).
+	loan *loan
+	kept bool
+}
+
+// loan is an open loan: refs counts the caller's part (Lend to Return)
+// and the entries that keep a body of it.
+type loan struct {
+	id   Loan
+	refs int
 }
 
 // MaxRetries is how many times a retryable task is placed again after the
@@ -138,9 +146,10 @@ type Sched struct {
 	// key.
 	sources map[Peer]*Load
 	total   Load
-	// loans counts, for each open loan, the bodies kept of it and the
-	// caller's own part until Return.
-	loans map[Loan]int
+	// loans are the open loans; lent is the one Lend opened last, which
+	// SubmitLent finds without a lookup.
+	loans map[Loan]*loan
+	lent  *loan
 }
 
 // Load is what tasks in flight through this node cost: their number and
@@ -158,35 +167,67 @@ type heldTask struct {
 
 // New returns an empty scheduler.
 func New() *Sched {
-	return &Sched{tasks: make(map[uint64]*entry), sources: make(map[Peer]*Load), loans: make(map[Loan]int), next: 1}
+	return &Sched{tasks: make(map[uint64]*entry), sources: make(map[Peer]*Load), loans: make(map[Loan]*loan), next: 1}
 }
 
 // Lend opens loan l (not zero) for the bodies submitted with SubmitLent
 // until Return(l).
-func (s *Sched) Lend(l Loan) { s.loans[l]++ }
+func (s *Sched) Lend(l Loan) {
+	lc := s.loans[l]
+	if lc == nil {
+		lc = &loan{id: l}
+		s.loans[l] = lc
+	}
+	lc.refs++
+	s.lent = lc
+}
 
 // Return closes the caller's part of loan l: Released follows, now or
 // once the last body kept of it is dropped.
-func (s *Sched) Return(l Loan) { s.unref(l) }
+func (s *Sched) Return(l Loan) {
+	if lc := s.loans[l]; lc != nil {
+		s.unref(lc)
+	}
+}
 
 // Loans returns the number of open loans.
 func (s *Sched) Loans() int { return len(s.loans) }
 
-func (s *Sched) unref(l Loan) {
-	if s.loans[l]--; s.loans[l] > 0 {
+func (s *Sched) unref(lc *loan) {
+	if lc.refs--; lc.refs > 0 {
 		return
 	}
-	delete(s.loans, l)
-	s.actions = append(s.actions, Action{Kind: Released, Loan: l})
+	delete(s.loans, lc.id)
+	if s.lent == lc {
+		s.lent = nil
+	}
+	s.actions = append(s.actions, Action{Kind: Released, Loan: lc.id})
 }
 
-// drop ends e's keeping of its body's loan.
-func (s *Sched) drop(e *entry) {
-	if e.loan != 0 {
-		l := e.loan
-		e.loan = 0
-		s.unref(l)
+// keep counts e in its body's loan, if it has one; drop ends that. A task
+// placed at once and not retryable is never counted: on the tiny
+// workload's batches (lent: they pass 64 KiB) a count per task would be
+// work for nothing.
+func (s *Sched) keep(e *entry) {
+	if e.loan != nil && !e.kept {
+		e.kept = true
+		e.loan.refs++
 	}
+}
+
+func (s *Sched) drop(e *entry) {
+	if e.kept {
+		e.kept = false
+		s.unref(e.loan)
+	}
+}
+
+// loanID is the Loan an action about e names.
+func (e *entry) loanID() Loan {
+	if e.loan == nil {
+		return 0
+	}
+	return e.loan.id
 }
 
 // Source returns the tasks in flight that src submitted and their bytes.
@@ -372,9 +413,13 @@ func (s *Sched) SubmitLent(src Peer, srcID uint64, body []byte, retryable bool, 
 		e.body = body
 	}
 	if loan != 0 {
-		// Kept until placed, and past that when retryable (place).
-		e.loan = loan
-		s.loans[loan]++
+		e.loan = s.lent
+		if e.loan == nil || e.loan.id != loan {
+			e.loan = s.loans[loan]
+		}
+		if retryable {
+			s.keep(e) // until it finishes
+		}
 	}
 	s.tasks[id] = e
 	l := s.sources[src]
@@ -394,6 +439,7 @@ func (s *Sched) place(id uint64, body []byte) {
 	c := s.pick()
 	if c == nil && s.canWait() {
 		s.held = append(s.held, heldTask{id, body})
+		s.keep(e) // until placed
 		return
 	}
 	if c == nil {
@@ -414,7 +460,7 @@ func (s *Sched) place(id uint64, body []byte) {
 	c.out++
 	c.sent++
 	e.dst = c.peer
-	s.actions = append(s.actions, Action{Kind: SendTask, To: c.peer, ID: id, Body: body, Loan: e.loan})
+	s.actions = append(s.actions, Action{Kind: SendTask, To: c.peer, ID: id, Body: body, Loan: e.loanID()})
 	if e.body == nil {
 		s.drop(e) // placed, and not kept for a retry
 	}
