@@ -37,8 +37,11 @@ import (
 //     machine turned every task into a futex sleep and wake-up.
 //   - The frames to the parent are owned by a wire.Outbox: control frames
 //     are put as they are made, batches when they are written (queueOut,
-//     with mu held, so frames keep the order they were made in); the
-//     goroutine that wrote them drains (flush) unless another is writing.
+//     with mu held, so frames keep the order they were made in). Batches
+//     are written by the rank's one flusher (worker.flushing, under mu):
+//     the goroutine that produced them, for a few writes, then one of its
+//     own (flush); while it writes, the others' results wait in the
+//     pending batch for its next write.
 //   - A cancelCtx is owned by its task or future; its Err is an atomic
 //     read, since all children of a Map share one.
 //
@@ -69,7 +72,11 @@ const (
 )
 
 // task is one task held by this worker rank: received from the parent
-// (remote) or submitted by one of its own kernels (set != nil).
+// (remote) or submitted by one of its own kernels (set != nil). A Map of
+// tiny children allocates one per child, so its size is the cost of a
+// nested task (224 bytes; TestTaskSize): on the tiny workload, 272 bytes
+// (a cancelCtx in every task, an int depth) cost a tenth of the
+// throughput of the build before, at 232 (BENCHMARKS.md).
 type task struct {
 	kernel   string
 	args     []string
@@ -79,7 +86,7 @@ type task struct {
 
 	state     taskState
 	cancelled bool
-	depth     int // helping depth of the goroutine running it
+	depth     int32 // helping depth of the goroutine running it
 
 	set      *childSet // local: the children of one Map this task is one of
 	idx      int
@@ -92,9 +99,11 @@ type task struct {
 	outErr   error
 	nextDone *task
 
+	// ctx: a remote task's own (beside it in its submit batch, onSubmit),
+	// a child's its future's (childSet.ctx), so a child carries no
+	// context of its own: cancelling a future cancels its children's.
 	ctx    *cancelCtx
-	own    cancelCtx // the context of a remote task
-	turn   uint64    // the reader's batch it was run in (runInline), if any
+	turn   uint64 // the reader's batch it was run in (runInline), if any
 	futs   *futureTable
 	rt     taskRuntime
 	logger *slog.Logger
@@ -176,7 +185,7 @@ func (w *worker) runner(batch []*task) {
 			w.started(next)
 		}
 		w.maybeLoad()
-		w.flush()
+		w.flush(flushWrites)
 		if done {
 			return
 		}
@@ -193,11 +202,15 @@ func (w *worker) runner(batch []*task) {
 // slots running tiny tasks side by side do not queue on mu once per task.
 func (w *worker) runBatch(batch []*task, depth int) {
 	for i := 0; i < len(batch); {
-		if n := w.runKernelBatch(batch[i:], depth); n > 0 {
-			i += n
-			continue
+		// One lookup of the kernel per task, for both ways to run it.
+		k, ok := w.cfg.Registry.Lookup(batch[i].kernel)
+		if ok && k.Batch != nil {
+			if n := w.runKernelBatch(&k, batch[i:], depth); n > 0 {
+				i += n
+				continue
+			}
 		}
-		o := w.run(batch[i], depth)
+		o := w.run(batch[i], &k, ok, depth)
 		i++
 		if i < len(batch) && !w.mu.TryLock() {
 			o.t.outVal, o.t.outErr = o.val, o.err
@@ -256,20 +269,19 @@ func (w *worker) recordFinished() {
 	}
 }
 
-// run executes one task's kernel (mu not held). A task cancelled while
-// queued is not started.
-func (w *worker) run(t *task, depth int) (o outcome) {
+// run executes one task's kernel k, found if ok (mu not held). A task
+// cancelled while queued is not started.
+func (w *worker) run(t *task, k *kernels.Kernel, ok bool, depth int) (o outcome) {
 	o.t = t
 	if t.ctx.Err() != nil {
 		o.err = kernels.ErrCancelled
 		return o
 	}
-	k, ok := w.cfg.Registry.Lookup(t.kernel)
 	if !ok {
 		o.err = fmt.Errorf("%w %q", kernels.ErrUnknownKernel, t.kernel)
 		return o
 	}
-	t.depth = depth
+	t.depth = int32(depth)
 	t.rt = taskRuntime{w: w, t: t}
 	defer func() {
 		if p := recover(); p != nil {
@@ -372,8 +384,8 @@ func (w *worker) cancelTask(t *task) {
 		}
 	}
 	t.cancelled = true
-	if t.ctx == &t.own {
-		t.own.cancel()
+	if t.set == nil {
+		t.ctx.cancel() // a remote task's own; a child's is its future's
 	}
 }
 
@@ -409,10 +421,10 @@ func (w *worker) table(t *task) *futureTable {
 // returns with mu held.
 func (w *worker) block(t *task, ctx context.Context, woken <-chan struct{}) error {
 	w.handOffReading(t.turn)
-	if batch := w.core.Help(t.depth); batch != nil {
+	if batch := w.core.Help(int(t.depth)); batch != nil {
 		w.started(batch)
 		w.mu.Unlock()
-		w.runBatch(batch, t.depth+1)
+		w.runBatch(batch, int(t.depth)+1)
 		w.wakeWriter()
 		return nil
 	}
@@ -512,6 +524,14 @@ func (r *taskRuntime) Futures() int {
 func (r *taskRuntime) Cache() *kernels.Cache { return &r.w.cache }
 func (r *taskRuntime) Rank() int             { return r.w.cfg.Rank }
 func (r *taskRuntime) Host() string          { return r.w.cfg.Host }
+
+// LogLevel is the lowest level the task's Logger forwards, and whether it
+// forwards any (taskHandler.Enabled): kernels that pass the level on (the
+// python kernel, to its executors, per task) ask it without making a
+// Logger.
+func (r *taskRuntime) LogLevel() (slog.Level, bool) {
+	return slog.Level(r.t.logLevel), r.t.logDepth != 0
+}
 
 func (r *taskRuntime) Logger() *slog.Logger {
 	if r.t.logger == nil {

@@ -7,17 +7,13 @@ import (
 	"github.com/qlaunch/qlaunch/kernels"
 )
 
-// runKernelBatch runs the leading tasks of batch that share a kernel with
-// a Batch function (kernels.Kernel.Batch), at least two of them, in one
-// call of it, recording each outcome as it is reported; it returns how
-// many it ran, 0 when the first task is not such a run. Called and
-// returns with mu not held.
-func (w *worker) runKernelBatch(batch []*task, depth int) (ran int) {
+// runKernelBatch runs the leading tasks of batch, whose kernel k has a
+// Batch function (kernels.Kernel.Batch), in one call of it when at least
+// two of them share k, recording each outcome as it is reported; it
+// returns how many it ran, 0 when they do not. Called and returns with mu
+// not held.
+func (w *worker) runKernelBatch(k *kernels.Kernel, batch []*task, depth int) (ran int) {
 	if len(batch) < 2 {
-		return 0
-	}
-	k, ok := w.cfg.Registry.Lookup(batch[0].kernel)
-	if !ok || k.Batch == nil {
 		return 0
 	}
 	n := 1
@@ -38,7 +34,7 @@ func (w *worker) runKernelBatch(batch []*task, depth int) (ran int) {
 			w.mu.Unlock()
 			continue
 		}
-		t.depth = depth
+		t.depth = int32(depth)
 		t.rt = taskRuntime{w: w, t: t}
 		calls = append(calls, kernels.Call{Ctx: t.ctx, Runtime: &t.rt, Args: t.args, Payload: t.payload})
 		idx = append(idx, i)

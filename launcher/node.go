@@ -594,6 +594,9 @@ func (n *node) readLoop(p *nodePeer) {
 			// into the outgoing batch before it.
 			p.l.fc.Keep()
 		}
+		// More: the next frame is in whole, so the core may hold what
+		// this one produced for a client until that one's step (a burst).
+		more := p.l.fc.FrameBuffered()
 		n.doFrom(p, func() {
 			var loan relay.Loan
 			if kept != nil {
@@ -603,7 +606,7 @@ func (n *node) readLoop(p *nodePeer) {
 				lb.refs.Store(1) // the core's, until Released
 				n.loans[loan] = lb
 			}
-			n.step(relay.Event{Type: relay.Frame, Peer: p.id, Frame: k, Body: b, Now: now, Loan: loan})
+			n.step(relay.Event{Type: relay.Frame, Peer: p.id, Frame: k, Body: b, Now: now, More: more, Loan: loan})
 			n.admit(p)
 		})
 		n.waitAdmission(p)

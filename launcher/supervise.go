@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/qlaunch/qlaunch/launcher/relay"
 	"github.com/qlaunch/qlaunch/topology"
 )
 
@@ -203,7 +204,12 @@ func (s *Supervisor) exited(r *supRank, cmd *exec.Cmd, err error) {
 		err := s.spawn(r)
 		if err == nil {
 			s.log.Info("worker rank restarted", "rank", r.rank, "pid", r.pid(), "restart", attempt)
+			n := s.n
 			s.mu.Unlock()
+			if n != nil {
+				// The relay kills it if it does not connect in time.
+				n.do(func() { n.step(relay.Event{Type: relay.RankStarted, Rank: r.rank}) })
+			}
 			return
 		}
 		// A failed start counts as another death of the rank.

@@ -86,6 +86,7 @@ type compileJob struct {
 	errorThreshold float64
 	graph          *mapping.Graph // nil: all-to-all
 	windowOps      int            // ops per window; compileWindowOps when 0
+	keepInputs     bool           // on a graph, permute no block's inputs (see compileCut)
 	// progress, when set, shows a pass's blocks done of total.
 	progress func(what string, total int) progress
 }
@@ -191,18 +192,7 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 		if err != nil {
 			return nil, err
 		}
-		cur, initial, final, coupling = routed, place[:in.Qubits], perm[:in.Qubits], g.Edges
-		// The reference on the graph's qubits: the initial mapping's
-		// permutation undone, the input, the final mapping's permutation
-		// (both as swaps).
-		inverse := make([]int, len(place))
-		for l, p := range place {
-			inverse[p] = l
-		}
-		reference = &circuit.Circuit{Qubits: g.Nodes, Cregs: in.Cregs, Defs: in.Defs}
-		reference.Append(permutationSwaps(inverse)...)
-		reference.Append(in.Ops...)
-		reference.Append(permutationSwaps(perm)...)
+		cur, initial, final, coupling = routed, place, perm, g.Edges
 	}
 	c, err := compileWindows(ctx, r, job, cur, coupling)
 	if err != nil {
@@ -225,6 +215,37 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 			}
 		}
 	}
+	if job.graph != nil && job.level >= 4 && job.errorThreshold == 0 {
+		// At level 4 the routed circuit is also cut in two at each of
+		// cutFractions, the second part routed again from where the
+		// first's last blocks leave the qubits (see compileCut); the
+		// fewer CNOTs, then two-qubit gates, win (not under an error
+		// threshold: each part would spend all of it). Each cut costs a
+		// compile of the whole circuit; at level 3 it found one CNOT on
+		// qaoa:6:2 on a line and none on the rest (see BENCHMARKS.md).
+		for _, f := range cutFractions {
+			cc, err := compileCut(ctx, r, job, routed, f)
+			if err != nil {
+				return nil, err
+			}
+			if cc != nil && (cc.res.CNOTsAfter < c.res.CNOTsAfter || cc.res.CNOTsAfter == c.res.CNOTsAfter && cc.res.TwoQubitGatesAfter < c.res.TwoQubitGatesAfter) {
+				c = cc
+			}
+		}
+	}
+	if g := job.graph; g != nil {
+		// The first and last blocks' permutations of the graph's qubits
+		// (see resynth.Request.PermuteInputs) move the mappings. The
+		// reference on the graph's qubits: the initial mapping's
+		// permutation undone, the input, the final mapping's permutation
+		// (both as swaps).
+		initial, final = resynth.Compose(initial, c.res.PermutedInputs), resynth.Compose(final, c.res.PermutedOutputs)
+		reference = &circuit.Circuit{Qubits: g.Nodes, Cregs: in.Cregs, Defs: in.Defs}
+		reference.Append(resynth.PermutationSwaps(resynth.Inverse(initial))...)
+		reference.Append(in.Ops...)
+		reference.Append(resynth.PermutationSwaps(final)...)
+		initial, final = initial[:in.Qubits], final[:in.Qubits]
+	}
 	c.final = final
 	res := &c.res
 	// The counts before are the input's, not the routed circuit's.
@@ -236,6 +257,12 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 		"gates": res.Gates, "error_bound": res.ErrorBound, "block_distances": res.BlockDistances,
 		"unreached": res.Unreached, "initial_mapping": initial, "final_mapping": final,
 		"level": job.level, "block_qubits": widths[len(widths)-1].width, "passes": c.passes, "windows": c.windows,
+	}
+	if res.PermutedInputs != nil {
+		c.report["permuted_inputs"] = res.PermutedInputs
+	}
+	if res.PermutedOutputs != nil {
+		c.report["permuted_outputs"] = res.PermutedOutputs
 	}
 	if res.Gates == resynth.DefaultGates {
 		c.report["cnots_before"], c.report["cnots_after"] = res.CNOTsBefore, res.CNOTsAfter
@@ -320,6 +347,7 @@ func compileWindows(ctx context.Context, r taskRunner, job compileJob, cur *circ
 			c.res = wr.res
 			c.out = wr.out
 		} else {
+			c.res.PermutedOutputs = wr.res.PermutedOutputs
 			c.res.Blocks += wr.res.Blocks
 			c.res.Synthesised += wr.res.Synthesised
 			c.res.Replaced += wr.res.Replaced
@@ -395,7 +423,10 @@ func compileWindow(ctx context.Context, r taskRunner, job compileJob, win *circu
 		}
 		bq := spec.width
 		plan, err := resynth.NewPlan(ctx, cur, resynth.Request{Seed: job.seed + uint64(w)<<32 + uint64(pass)*0x10000,
-			BlockQubits: bq, Gates: job.gates, GateMatrix: job.matrix, ErrorThreshold: share, Coupling: coupling, Backward: spec.backward})
+			BlockQubits: bq, Gates: job.gates, GateMatrix: job.matrix, ErrorThreshold: share, Coupling: coupling, Backward: spec.backward,
+			// On a graph the mappings absorb permutations of the first
+			// and last blocks' qubits.
+			PermuteInputs: job.graph != nil && w == 0 && !job.keepInputs, PermuteOutputs: job.graph != nil && w == windows-1})
 		if err != nil {
 			return nil, err
 		}
@@ -431,6 +462,8 @@ func compileWindow(ctx context.Context, r taskRunner, job compileJob, win *circu
 			wr.res.Replaced += res.Replaced
 			wr.res.BlockDistances += res.BlockDistances
 			wr.res.Unreached += res.Unreached
+			wr.res.PermutedInputs = resynth.Compose(wr.res.PermutedInputs, res.PermutedInputs)
+			wr.res.PermutedOutputs = resynth.Compose(wr.res.PermutedOutputs, res.PermutedOutputs)
 		}
 		wr.res.ErrorBound = rootSum * rootSum
 		wr.out, cur = out, out
@@ -545,21 +578,6 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	_, err = fmt.Fprintf(info, "compile: %s %d → %d in %s (%d of %d blocks replaced, %d passes), error bound %.3g, %s, %.3f s\n",
 		what, before, after, res.Gates, res.Replaced, res.Blocks, c.passes, res.ErrorBound, c.check, c.seconds)
 	return err
-}
-
-// permutationSwaps returns swaps that move the state of qubit i to qubit
-// perm[i].
-func permutationSwaps(perm []int) []circuit.Op {
-	at := slices.Clone(perm) // at[i]: where the state now on qubit i must go
-	var ops []circuit.Op
-	for i := range at {
-		for at[i] != i {
-			j := at[i]
-			ops = append(ops, circuit.Op{Gate: circuit.Swap, Qubits: [3]int{i, j}})
-			at[i], at[j] = at[j], at[i]
-		}
-	}
-	return ops
 }
 
 // nonUnitaryOps returns c's measurements, resets, barriers and

@@ -16,6 +16,7 @@ import (
 
 	"github.com/qlaunch/qlaunch/kernels/circuit"
 	"github.com/qlaunch/qlaunch/kernels/mapping"
+	"github.com/qlaunch/qlaunch/kernels/resynth"
 	"github.com/qlaunch/qlaunch/kernels/synth"
 )
 
@@ -308,9 +309,9 @@ func TestCompileMapsToCouplingGraphs(t *testing.T) {
 			inverse[p] = l
 		}
 		ref := &circuit.Circuit{Qubits: g.Nodes}
-		ref.Append(permutationSwaps(inverse)...)
+		ref.Append(resynth.PermutationSwaps(inverse)...)
 		ref.Append(a.UnitaryPart().Ops...)
-		ref.Append(permutationSwaps(final)...)
+		ref.Append(resynth.PermutationSwaps(final)...)
 		// On every basis state of the logical qubits with the ancillas
 		// at 0, reference and output agree up to one global phase.
 		if f := ancillaFidelity(t, ref, c.UnitaryPart(), initial[:4]); 1-f > 1e-9 {

@@ -97,8 +97,13 @@
 // that started the executor: the executor adds them before it imports
 // qlaunch, so the package need not be installed where the client found it
 // on its path), and the executor answers with a hello (task 0, body: the
-// protocol version as text, "qlaunch-executor 3"); see msg.go for the
-// types and bodies. A sync
+// protocol version as text, "qlaunch-executor 4"); see msg.go for the
+// types and bodies. A run whose function (the payload's function part) is
+// that of the last run written to the executor goes as a run-same message,
+// the call alone: the executor calls the function of the run before it on
+// the pipe, so a batch of a map's children carries its function once. An
+// in-task map sends its function once too (a map-function message); the
+// kernel makes each child's payload of it and the child's call. A sync
 // message (type 12, the batch's sync id) is echoed by the executor when it
 // reaches it. The executor handles every message one read brings before it
 // writes its replies. Values cross the pipe as

@@ -318,13 +318,18 @@ func (b *batch) handle(m message) {
 		default:
 			b.finish(i, nil, errors.New(string(m.body[1:])))
 		}
-	case msgMap, msgMapRetry:
-		fid, rest, err := cutU32(m.body)
-		if err != nil {
-			b.finish(i, nil, err)
-			return
+	case msgMap, msgMapRetry, msgMapFn, msgMapFnRetry:
+		var fid uint32
+		var payloads [][]byte
+		var err error
+		if m.typ == msgMapFn || m.typ == msgMapFnRetry {
+			fid, payloads, err = decodeMapFn(m.body)
+		} else {
+			var rest []byte
+			if fid, rest, err = cutU32(m.body); err == nil {
+				payloads, err = decodeChunks(rest)
+			}
 		}
-		payloads, err := decodeChunks(rest)
 		if err != nil {
 			b.finish(i, nil, err)
 			return
@@ -332,7 +337,7 @@ func (b *batch) handle(m message) {
 		ts := make([]kernels.Task, len(payloads))
 		args := []string{t.path}
 		kernel := Name
-		if m.typ == msgMapRetry {
+		if m.typ == msgMapRetry || m.typ == msgMapFnRetry {
 			kernel = RetryName
 		}
 		for j, pl := range payloads {
@@ -514,9 +519,27 @@ var pyLevels = [...]struct {
 	slog slog.Level
 }{{10, slog.LevelDebug}, {20, slog.LevelInfo}, {30, slog.LevelWarn}, {40, slog.LevelError}}
 
+// logLeveler is a kernels.Runtime that says the lowest level its Logger
+// forwards, and whether it forwards any (the launcher's does): asking it
+// spares a Logger per task (two allocations) that a task which logs
+// nothing never uses.
+type logLeveler interface {
+	LogLevel() (slog.Level, bool)
+}
+
 // minLogLevel returns the lowest Python level the task's logger forwards
 // (127 when none).
-func minLogLevel(ctx context.Context, l *slog.Logger) int8 {
+func minLogLevel(ctx context.Context, rt kernels.Runtime) int8 {
+	if ll, ok := rt.(logLeveler); ok {
+		lowest, on := ll.LogLevel()
+		for _, lv := range pyLevels {
+			if on && lv.slog >= lowest {
+				return lv.py
+			}
+		}
+		return 127
+	}
+	l := rt.Logger()
 	for _, lv := range pyLevels {
 		if l.Enabled(ctx, lv.slog) {
 			return lv.py

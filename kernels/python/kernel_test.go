@@ -2,6 +2,7 @@ package python_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -401,5 +402,66 @@ func TestPlainTaskBlockingWait(t *testing.T) {
 	}
 	if n := len(p.Executors()); n < 2 {
 		t.Errorf("%d executor(s) after blocking waits on one slot; want one per blocked level", n)
+	}
+}
+
+// TestKernelRunSame runs a batch whose functions change and come back: the
+// kernel sends a task of the function of the run before it as a run-same
+// message (the call alone), and each task still runs its own function;
+// a function that does not unpickle fails its run and the run-same tasks
+// behind it alike, and the batch goes on.
+func TestKernelRunSame(t *testing.T) {
+	p, path := newPool(t)
+	pls, want := payloads(t, path, "square(2)|4", "square(3)|9", "add(1, 2)|3", "add(3, 4)|7",
+		"square(5)|25", "square(6)|36")
+	// A function part of 3 bytes that is no pickle, with the call of square(2).
+	bad := append([]byte{0, 0, 0, 3, 0x80, 5, 'X'}, pls[0][4+binary.BigEndian.Uint32(pls[0]):]...)
+	pls = append(pls, bad, bad, pls[5])
+	want = append(want, nil, nil, want[5])
+	same := func(ctx context.Context, _ int) context.Context { return ctx }
+	for round := range 2 { // the second batch starts on an executor whose last run was of another function
+		vals, errs := runBatch(t, p, path, pls, same)
+		for i := range pls {
+			if want[i] == nil {
+				if errs[i] == nil || !strings.Contains(errs[i].Error(), "could not unpickle the task") {
+					t.Errorf("round %d: call %d: got %x, %v; want the unpickling error", round, i, vals[i], errs[i])
+				}
+				continue
+			}
+			if errs[i] != nil || string(vals[i]) != string(want[i]) {
+				t.Errorf("round %d: call %d: got %x, %v; want %x", round, i, vals[i], errs[i], want[i])
+			}
+		}
+	}
+}
+
+// TestKernelRunSameAfterDroppedRun: a plain task blocks (result()) while
+// the runs behind it are held; the run one of them refers to as run-same
+// is cancelled and dropped before it starts, and the run-same task still
+// calls that function.
+func TestKernelRunSameAfterDroppedRun(t *testing.T) {
+	p, path := newPool(t)
+	pls, want := payloads(t, path, "plain_map(3)|5", "square(2)|", "square(3)|9", "square(4)|16")
+	cancelled, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	vals, errs, _ := runBatchOrder(t, p, path, pls, func(ctx context.Context, i int) context.Context {
+		if i == 1 {
+			return cancelled
+		}
+		return ctx
+	}, func(i int, rt kernels.Runtime) kernels.Runtime {
+		if i == 0 {
+			var waited bool
+			return onWait{rt, cancel, &waited} // call 1 is cancelled while call 0 blocks in its wait
+		}
+		return rt
+	}, nil)
+	if !errors.Is(errs[1], context.Canceled) {
+		t.Errorf("the cancelled call: got %v, want context.Canceled", errs[1])
+	}
+	for _, i := range []int{0, 2, 3} {
+		if errs[i] != nil || string(vals[i]) != string(want[i]) {
+			t.Errorf("call %d: got %x, %v; want %x", i, vals[i], errs[i], want[i])
+		}
 	}
 }

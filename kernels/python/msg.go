@@ -7,9 +7,10 @@ import (
 	"io"
 )
 
-// Message types of the pipe protocol. Go → Python: msgRun, msgPath,
-// msgResume, msgCancelTask, msgSync. Python → Go: msgHello, msgDone, msgMap,
-// msgMapRetry, msgWait, msgNext, msgCancel, msgLog, msgSync.
+// Message types of the pipe protocol. Go → Python: msgRun, msgRunSame,
+// msgPath, msgResume, msgCancelTask, msgSync. Python → Go: msgHello,
+// msgDone, msgMap, msgMapRetry, msgMapFn, msgMapFnRetry, msgWait, msgNext,
+// msgCancel, msgLog, msgSync.
 const (
 	msgHello      byte = 1  // body: protocol version (text)
 	msgRun        byte = 2  // body: min log level (int8, Python's) | payload
@@ -24,10 +25,13 @@ const (
 	msgLog        byte = 11 // body: level int32 (slog) | count uint32 | (len uint32 | text)…: message, then key, value…
 	msgSync       byte = 12 // body: empty; both ways: the executor echoes it once it has handled every message before it
 	msgMapRetry   byte = 13 // body: as msgMap; the children are tasks of the retryable twin (RetryName)
+	msgRunSame    byte = 14 // body: min log level (int8) | the payload's call bytes; its function is that of the last msgRun before it on the pipe
+	msgMapFn      byte = 15 // body: future uint32 | len uint32 | function part | count uint32 | (len uint32 | call bytes)…: child i's payload is function part + call i
+	msgMapFnRetry byte = 16 // body: as msgMapFn; the children are tasks of RetryName
 )
 
 // protocolVersion is what an executor's hello must say.
-const protocolVersion = "qlaunch-executor 3"
+const protocolVersion = "qlaunch-executor 4"
 
 // maxMessage bounds a message from an executor: a map of this many bytes of
 // payloads is already far beyond any sane in-task map (the wire splits
@@ -160,4 +164,64 @@ func decodeWait(b []byte) (fid uint32, blocking bool, err error) {
 		return fid, rest[0] == 1, nil
 	}
 	return 0, false, errShort
+}
+
+// funcPart returns the function part of a python task's payload (its
+// length uint32, then the pickled function; see python/qlaunch/_task.py),
+// or nil when the payload is malformed (the executor reports that).
+func funcPart(payload []byte) []byte {
+	if len(payload) < 4 {
+		return nil
+	}
+	n := binary.BigEndian.Uint32(payload)
+	if uint64(n) > uint64(len(payload)-4) {
+		return nil
+	}
+	return payload[: 4+n : 4+n]
+}
+
+// maxMapPayloads bounds the payloads a msgMapFn expands to: its function
+// part is repeated in each child's payload.
+const maxMapPayloads = 1 << 32
+
+// payloadBlock is the size of the blocks a msgMapFn's payloads are cut
+// from: one allocation for many small children, none kept alive by a
+// single child for long beyond a few hundred others.
+const payloadBlock = 256 << 10
+
+// decodeMapFn decodes the body of msgMapFn: the future and the children's
+// payloads, each the function part followed by its call bytes. The
+// payloads are fresh memory (not aliasing b).
+func decodeMapFn(b []byte) (fid uint32, payloads [][]byte, err error) {
+	fid, b, err = cutU32(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	fn, b, err := cutChunk(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	calls, err := decodeChunks(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	total := uint64(len(calls)) * uint64(len(fn))
+	for _, c := range calls {
+		total += uint64(len(c))
+	}
+	if total > maxMapPayloads {
+		return 0, nil, fmt.Errorf("python executor: a map of %d bytes of payloads", total)
+	}
+	payloads = make([][]byte, len(calls))
+	var block []byte
+	for i, c := range calls {
+		n := len(fn) + len(c)
+		if cap(block)-len(block) < n {
+			block = make([]byte, 0, max(n, payloadBlock))
+		}
+		start := len(block)
+		block = append(append(block, fn...), c...)
+		payloads[i] = block[start:len(block):len(block)]
+	}
+	return fid, payloads, nil
 }

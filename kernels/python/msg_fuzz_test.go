@@ -51,3 +51,55 @@ func FuzzReadMsg(f *testing.F) {
 }
 
 var discard = slog.New(slog.DiscardHandler)
+
+// FuzzDecodeMapFn feeds arbitrary bodies to decodeMapFn: it returns an
+// error or, for each call, a payload that is the function part followed
+// by that call, never aliasing the body.
+func FuzzDecodeMapFn(f *testing.F) {
+	body := appendChunk(appendU32(nil, 3), []byte("\x00\x00\x00\x02fn"))
+	body = appendChunk(appendChunk(appendU32(body, 2), []byte("a")), []byte("call"))
+	f.Add(body)
+	f.Add(appendU32(appendChunk(appendU32(nil, 1), nil), 0))
+	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 9})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in := bytes.Clone(b)
+		fid, pls, err := decodeMapFn(in)
+		if err != nil {
+			return
+		}
+		clear(in) // the payloads are their own memory: they must not change
+		_, rest, _ := cutU32(b)
+		fn, rest, err := cutChunk(rest)
+		if err != nil {
+			t.Fatalf("decodeMapFn(%x) succeeded on a body without a function part", b)
+		}
+		calls, err := decodeChunks(rest)
+		if err != nil || len(calls) != len(pls) || fid != binary.BigEndian.Uint32(b) {
+			t.Fatalf("decodeMapFn(%x) = %d, %d payloads; the body has %d calls (%v)", b, fid, len(pls), len(calls), err)
+		}
+		for i, pl := range pls {
+			if !bytes.Equal(pl, append(append([]byte(nil), fn...), calls[i]...)) {
+				t.Fatalf("payload %d = %x, want %x + %x", i, pl, fn, calls[i])
+			}
+		}
+	})
+}
+
+// FuzzFuncPart: funcPart returns nil or the payload's length-prefixed
+// function part, a prefix of it.
+func FuzzFuncPart(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 2, 'f', 'n', 'c'})
+	f.Add([]byte{0, 0, 0, 9, 'f'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fn := funcPart(b)
+		if fn == nil {
+			if len(b) >= 4 && uint64(binary.BigEndian.Uint32(b)) <= uint64(len(b)-4) {
+				t.Fatalf("funcPart(%x) = nil for a well-formed payload", b)
+			}
+			return
+		}
+		if len(fn) != 4+int(binary.BigEndian.Uint32(b)) || !bytes.HasPrefix(b, fn) || cap(fn) != len(fn) {
+			t.Fatalf("funcPart(%x) = %x", b, fn)
+		}
+	})
+}

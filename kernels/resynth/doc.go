@@ -25,6 +25,20 @@
 // complete): the result depends only on the circuit, the request and the
 // tasks' values in task order, never on where or when they ran.
 //
+// # Permutations
+//
+// With Request.PermuteInputs, a block that is the first on every one of
+// its qubits (a leading block of single-qubit gates joined to it) is also
+// synthesised up to each permutation of its input qubits, and with
+// PermuteOutputs a last block up to each permutation of its outputs; the
+// fewest two-qubit gates win, the block as it is on a tie.
+// Result.PermutedInputs and PermutedOutputs say where the input's qubits
+// went (the output equals PermutationSwaps(Inverse(PermutedInputs)), the
+// input, then PermutationSwaps(PermutedOutputs)): a caller whose qubits
+// are relabelled anyway — a circuit mapped onto a coupling graph, whose
+// initial and final mappings absorb them — gets the swaps at the ends of
+// a circuit (a QFT's reversal) for free.
+//
 // # Gate sets
 //
 // ParseGateSet reads "cx,u3" (the default), "cz,rz,sx", "zz,rz,sx"

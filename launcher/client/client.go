@@ -11,6 +11,13 @@
 // Closing the client (or losing its connection) cancels its tasks in the
 // runtime and fails every call still waiting.
 //
+// Results are read by whoever holds the connection's read turn (see
+// readTurn): a caller blocked in Wait or Next takes it when it is free and
+// reads its own results from the socket, so a lone caller's round trip
+// costs no hand-off between goroutines; a background reader takes the
+// turn after idleHandOff without a caller, and while a map of several
+// batches is being written.
+//
 // The client's futures keep the one contract of package kernels/futures,
 // as a kernel's do: a long-lived client holds only the futures still in
 // use, for it frees a future once Wait returned, once Next returned its
@@ -27,6 +34,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
@@ -91,9 +99,42 @@ type Client struct {
 	err        error
 	wg         sync.WaitGroup
 
+	// The read turn (readTurn), guarded by mu: who reads the connection
+	// now. Only its holder calls fc.ReadFrame.
+	turn      turnHolder
+	blocked   int           // callers blocked in block, not holding the turn
+	bulk      int           // maps of several batches being written
+	want      bool          // a lone caller asked the background reader for the turn
+	kicked    bool          // a read deadline in the past interrupts the holder
+	turnFreed chan struct{} // wakes a blocked caller to take the freed turn
+	bgTurn    chan struct{} // hands the turn to the background reader
+	idle      *time.Timer   // hands a free turn to the background reader
+	closed    chan struct{} // closed by fail
+
+	// Frames read by callers in their read turn, and by the background
+	// reader.
+	ownReads, bgReads atomic.Uint64
+
 	bufMu    sync.Mutex
 	freeBufs [][]byte // written batches, for reuse
 }
+
+// turnHolder is who holds the read turn.
+type turnHolder uint8
+
+const (
+	turnFree       turnHolder = iota // nobody reads; frames wait in the socket
+	turnCaller                       // a caller blocked in Wait or Next reads
+	turnBackground                   // the background reader reads
+)
+
+// idleHandOff is how long the read turn stays free, no caller reading,
+// before the background reader takes it: heartbeats, logs, and the
+// results nobody waits for yet are read within it. It is long against the
+// gap between a caller's Wait and its next Submit (microseconds), so that
+// a caller submitting and waiting in a loop keeps reading its results
+// itself, and short against heartbeat timeouts (seconds).
+const idleHandOff = 5 * time.Millisecond
 
 const indexBits = 32
 
@@ -119,13 +160,17 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		opts: opts, nc: nc, fc: fc,
 		statusWait: make(map[uint64]chan []wire.RankStatus),
 		maxFrame:   opts.Wire.MaxFrame,
+		turnFreed:  make(chan struct{}, 1),
+		bgTurn:     make(chan struct{}, 1),
+		closed:     make(chan struct{}),
 	}
 	c.out = wire.NewOutboxReusing(c.reuse)
-	c.block = futures.Unlocking(&c.mu)
+	c.block = c.blockReading
 	if c.maxFrame <= 0 {
 		c.maxFrame = wire.DefaultMaxFrame
 	}
-	c.wg.Go(c.readLoop)
+	c.idle = time.AfterFunc(idleHandOff, c.onIdle)
+	c.wg.Go(c.backgroundReader)
 	c.wg.Go(func() {
 		if err := c.out.Run(c.fc); err != nil {
 			c.fail(fmt.Errorf("client: connection lost: %w", err))
@@ -151,6 +196,8 @@ func (c *Client) fail(err error) {
 			close(ch)
 			delete(c.statusWait, id)
 		}
+		c.idle.Stop()
+		close(c.closed)
 	}
 	c.mu.Unlock()
 	c.nc.Close()
@@ -197,10 +244,20 @@ func (c *Client) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, er
 	// Encode batch by batch, writing each full one at once (unless
 	// another goroutine is writing, which then takes it): the server
 	// starts on the first MiB of a large map while the rest is encoded,
-	// and the buffers are few and reused.
+	// and the buffers are few and reused. Meanwhile its first results
+	// come back: somebody must read them, or the server, blocked writing
+	// them, stops reading the rest (bulk).
+	bulk := false
 	for i := range ts {
 		wt.Kernel, wt.Args, wt.Payload = ts[i].Kernel, ts[i].Args, ts[i].Payload
 		if c.appendTask(id<<indexBits|uint64(i), &wt) {
+			if !bulk {
+				bulk = true
+				c.bulk++
+				if c.turn == turnFree {
+					c.startBackground()
+				}
+			}
 			c.mu.Unlock()
 			c.drain()
 			c.mu.Lock()
@@ -210,6 +267,9 @@ func (c *Client) Map(ctx context.Context, ts []kernels.Task) (kernels.Future, er
 		}
 	}
 	c.queueBatch()
+	if bulk {
+		c.bulk--
+	}
 	c.mu.Unlock()
 	c.drain()
 	return f.Handle(), nil
@@ -309,6 +369,9 @@ func (c *Client) Cancel(kf kernels.Future) error {
 	if f == nil || f.Complete() {
 		return err
 	}
+	if c.turn == turnCaller {
+		c.kick() // its caller may be the one reading: it returns
+	}
 	var ids []uint64
 	f.Missing(func(i int) { ids = append(ids, f.ID()<<indexBits|uint64(i)) })
 	wire.SplitCancel(ids, func(b []byte) { c.out.Put(wire.KindCancel, b) })
@@ -327,6 +390,9 @@ func (c *Client) Status(ctx context.Context) ([]wire.RankStatus, error) {
 	id := c.nextStatus
 	ch := make(chan []wire.RankStatus, 1)
 	c.statusWait[id] = ch
+	if c.turn == turnFree {
+		c.startBackground() // the answer is read at once
+	}
 	c.mu.Unlock()
 	c.out.Put(wire.KindStatus, wire.AppendStatus(nil, &wire.Status{ID: id}))
 	c.out.Kick()
@@ -363,42 +429,35 @@ func (c *Client) Drain(ranks []int) error {
 	return nil
 }
 
-func (c *Client) readLoop() {
-	for {
-		k, b, err := c.fc.ReadFrame()
-		if err != nil {
-			c.fail(fmt.Errorf("client: connection lost: %w", err))
-			return
-		}
-		switch k {
-		case wire.KindResult:
-			err = c.onResult(b)
-		case wire.KindLog:
-			err = c.onLog(b)
-		case wire.KindStatus:
-			var s wire.Status
-			if err = wire.DecodeStatus(b, &s); err == nil {
-				c.mu.Lock()
-				if ch, ok := c.statusWait[s.ID]; ok {
-					delete(c.statusWait, s.ID)
-					ch <- s.Ranks
-				}
-				c.mu.Unlock()
+// handle acts on one frame read from the server; an error breaks the
+// connection.
+func (c *Client) handle(k wire.Kind, b []byte) error {
+	var err error
+	switch k {
+	case wire.KindResult:
+		err = c.onResult(b)
+	case wire.KindLog:
+		err = c.onLog(b)
+	case wire.KindStatus:
+		var s wire.Status
+		if err = wire.DecodeStatus(b, &s); err == nil {
+			c.mu.Lock()
+			if ch, ok := c.statusWait[s.ID]; ok {
+				delete(c.statusWait, s.ID)
+				ch <- s.Ranks
 			}
-		case wire.KindHeartbeat:
-			c.out.Put(wire.KindHeartbeat, nil)
-			c.out.Kick()
-		case wire.KindShutdown, wire.KindError:
-			msg, _ := wire.DecodeText(b)
-			err = fmt.Errorf("server: %s", msg)
-		default:
-			err = fmt.Errorf("unexpected %v message", k)
+			c.mu.Unlock()
 		}
-		if err != nil {
-			c.fail(fmt.Errorf("client: %w", err))
-			return
-		}
+	case wire.KindHeartbeat:
+		c.out.Put(wire.KindHeartbeat, nil)
+		c.out.Kick()
+	case wire.KindShutdown, wire.KindError:
+		msg, _ := wire.DecodeText(b)
+		err = fmt.Errorf("server: %s", msg)
+	default:
+		err = fmt.Errorf("unexpected %v message", k)
 	}
+	return err
 }
 
 func (c *Client) onResult(b []byte) error {

@@ -101,7 +101,12 @@ type Config struct {
 	// killed; ExitWait bounds the wait for the exit status.
 	KillGrace time.Duration
 	ExitWait  time.Duration
-	Logger    *slog.Logger
+	// JoinTimeout: a supervised rank started again that has not
+	// connected this long after its start (RankStarted) is killed, so
+	// that a replacement frozen before it joined dies and is started
+	// again like any other; zero means HeartbeatTimeout, at least 5 s.
+	JoinTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // Role returns the relay's role name, as in wire.Hello.
@@ -117,22 +122,24 @@ type EventType uint8
 
 // Event types; see the package doc.
 const (
-	PeerUp     EventType = iota // Peer, Kind, Hello, Name, Supervised
-	PeerDown                    // Peer, Err
-	Frame                       // Peer, Frame, Body
-	Tick                        // Clocks
-	Timeout                     // Peer, Timer
-	RankExited                  // Rank, Slots, Reason, Restart
-	Stalled                     // Peer, Reason
-	SelfDrain                   //
-	DrainRanks                  // Ranks
-	Stop                        // Err
-	StatusAsk                   // Token
+	PeerUp      EventType = iota // Peer, Kind, Hello, Name, Supervised
+	PeerDown                     // Peer, Err
+	Frame                        // Peer, Frame, Body
+	Tick                         // Clocks
+	Timeout                      // Peer, Timer
+	RankExited                   // Rank, Slots, Reason, Restart
+	Stalled                      // Peer, Reason
+	SelfDrain                    //
+	DrainRanks                   // Ranks
+	Stop                         // Err
+	StatusAsk                    // Token
+	RankStarted                  // Rank
 )
 
 var eventNames = [...]string{
 	PeerUp: "up", PeerDown: "down", Frame: "frame", Tick: "tick", Timeout: "timeout",
 	RankExited: "exited", Stalled: "stalled", SelfDrain: "self-drain", DrainRanks: "drain-ranks", Stop: "stop", StatusAsk: "status-ask",
+	RankStarted: "started",
 }
 
 func (t EventType) String() string {
@@ -155,9 +162,14 @@ type Event struct {
 	Name       string
 	Supervised bool
 
-	// Frame: the message as read. The core owns Body.
+	// Frame: the message as read. The core owns Body. More: the shell
+	// already holds the peer's next frame whole (wire.Conn.FrameBuffered),
+	// so another Frame event from the peer follows at once; results a
+	// child's small frame produced for a client then wait for it (a
+	// burst, see Step).
 	Frame wire.Kind
 	Body  []byte
+	More  bool
 
 	// Loan, on a Frame of tasks, names the shell's buffer Body lies in
 	// (not zero, never reused while open): the core names it on every
@@ -175,8 +187,9 @@ type Event struct {
 	Timer Timer
 
 	// RankExited: a supervised worker rank's process ended (Reason), and
-	// whether it is being started again. Stalled: why the peer is
-	// dropped.
+	// whether it is being started again. RankStarted: the supervisor
+	// started the rank's process again (Now is when). Stalled: why the
+	// peer is dropped.
 	Rank    int
 	Slots   int
 	Reason  string

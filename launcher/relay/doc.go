@@ -33,6 +33,14 @@
 // every Send of its step, so a shell that counts the Sends as it meets
 // them never frees a buffer that a Send of the same step still names.
 //
+// One exception makes a burst one frame: a small frame from a child
+// whose next frame the shell already holds whole (Event.More) leaves the
+// results it produced for a client queued, when they are all that client
+// has queued, and the next step without More sends them with its own.
+// A worker under load sends many small result frames back to back; sent
+// on one by one, each cost the server a write to the client and the
+// client a read.
+//
 // # Who owns what
 //
 // The core owns the relay's protocol state: the peers it knows (kind,
@@ -79,6 +87,7 @@
 //	readiness, joins, status            readiness.txt, join.txt, status.txt
 //	restarts, allocations of departed   departed.txt
 //	work sharing                        steal.txt
+//	results coalesced in a burst        burst.txt
 //
 // The rows the core has no part in are tested where they live: admission
 // bounds (launcher/admission.go), connection floods and slow handshakes

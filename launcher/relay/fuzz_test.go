@@ -62,8 +62,8 @@ func (m *fuzzModel) step(ev Event) {
 	if ev.Now == 0 {
 		ev.Now = m.now
 	}
-	m.log = append(m.log, fmt.Sprintf("%v peer=%d kind=%v frame=%v body=%x rank=%d restart=%v timer=%v",
-		ev.Type, ev.Peer, ev.Kind, ev.Frame, ev.Body, ev.Rank, ev.Restart, ev.Timer))
+	m.log = append(m.log, fmt.Sprintf("%v peer=%d kind=%v frame=%v body=%x more=%v rank=%d restart=%v timer=%v",
+		ev.Type, ev.Peer, ev.Kind, ev.Frame, ev.Body, ev.More, ev.Rank, ev.Restart, ev.Timer))
 	if ev.Type == PeerUp {
 		m.kinds[ev.Peer], m.ranks[ev.Peer] = ev.Kind, ev.Hello.Rank
 		if ev.Kind == Client {
@@ -209,7 +209,7 @@ func (m *fuzzModel) run(op, x, y byte) {
 		}
 	case 4, 5:
 		if p, ok := pick(m.peers(Child), x); ok {
-			m.resultFrom(p, y)
+			m.resultFrom(p, y, op%14 == 5) // 5: within a burst (Event.More)
 		}
 	case 6:
 		if p, ok := pick(m.peers(Client), x); ok {
@@ -265,15 +265,16 @@ func (m *fuzzModel) run(op, x, y byte) {
 	}
 }
 
-// resultFrom has child p return one task it holds (which one: b).
-func (m *fuzzModel) resultFrom(p Peer, b byte) {
+// resultFrom has child p return one task it holds (which one: b), with
+// more as the shell's Event.More.
+func (m *fuzzModel) resultFrom(p Peer, b byte, more bool) {
 	id, ok := pick(m.held[p], b)
 	if !ok {
 		return
 	}
 	m.held[p] = slices.DeleteFunc(m.held[p], func(x uint64) bool { return x == id })
 	body := wire.AppendResult(nil, &wire.Result{Status: wire.ResultOK, Value: []byte("v")})
-	m.step(Event{Type: Frame, Peer: p, Frame: wire.KindResult, Body: wire.AppendRecord(nil, id, body)})
+	m.step(Event{Type: Frame, Peer: p, Frame: wire.KindResult, Body: wire.AppendRecord(nil, id, body), More: more})
 }
 
 // settle ends the run: every supervised rank's death is final, a fresh
@@ -291,7 +292,7 @@ func (m *fuzzModel) settle() {
 		progress := false
 		for _, p := range m.peers(Child) {
 			if len(m.held[p]) > 0 {
-				m.resultFrom(p, 0)
+				m.resultFrom(p, 0, false)
 				progress = true
 			}
 		}

@@ -150,6 +150,7 @@ func (c *Core) timeout(id Peer, t Timer) {
 // rank (slots slots) ended, how (cause), and whether it is being started
 // again: its slots stay reserved for the replacement, or are given up.
 func (c *Core) rankExited(rank, slots int, cause string, restart bool) {
+	delete(c.starting, rank)
 	if restart {
 		c.restarts[rank]++
 		c.reserved[rank] = slots

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -92,8 +93,9 @@ type Core struct {
 	// come out after its Sends.
 	released []Loan
 
-	reserved   map[int]int // worker slots of supervised ranks being started again, by rank
-	restarts   map[int]int // times the Supervisor started each supervised rank again, by rank
+	reserved   map[int]int   // worker slots of supervised ranks being started again, by rank
+	restarts   map[int]int   // times the Supervisor started each supervised rank again, by rank
+	starting   map[int]int64 // supervised ranks started again and not yet connected: when they started
 	status     map[uint64]*statusReq
 	nextStatus uint64
 	done       uint64
@@ -113,7 +115,7 @@ func New(cfg Config) *Core {
 	}
 	return &Core{
 		cfg: cfg, log: cfg.Logger, sched: sched.New(), peers: make(map[Peer]*peer),
-		reserved: make(map[int]int), restarts: make(map[int]int), status: make(map[uint64]*statusReq),
+		reserved: make(map[int]int), restarts: make(map[int]int), starting: make(map[int]int64), status: make(map[uint64]*statusReq),
 	}
 }
 
@@ -140,6 +142,10 @@ func (c *Core) Step(ev Event) []Action {
 		c.timeout(ev.Peer, ev.Timer)
 	case RankExited:
 		c.rankExited(ev.Rank, ev.Slots, ev.Reason, ev.Restart)
+	case RankStarted:
+		if _, ok := c.reserved[ev.Rank]; ok {
+			c.starting[ev.Rank] = ev.Now
+		}
 	case Stalled:
 		if p := c.peers[ev.Peer]; p != nil {
 			c.dropStalled(p, ev.Reason)
@@ -154,12 +160,37 @@ func (c *Core) Step(ev Event) []Action {
 		c.startStatus(&statusReq{token: ev.Token})
 	}
 	c.apply()
-	c.flush()
+	c.flush(c.burst(ev))
 	for _, l := range c.released {
 		c.do(Action{Type: Released, Loan: l})
 	}
 	c.released = c.released[:0]
 	return c.actions
+}
+
+// burstMax bounds the result bytes held for a client during a burst.
+const burstMax = wire.MaxBatch / 4
+
+// burst reports whether ev is a small frame from a child whose next frame
+// the shell already holds (Event.More): the results it produced for
+// clients are then held for the next step, so that a burst of small
+// result frames from a worker reaches a client as one frame, not as one
+// frame (and one write) each. They never wait for a read: the next frame
+// is already in, and any step without More sends them. Frames from
+// clients and large frames are never held.
+func (c *Core) burst(ev Event) bool {
+	if ev.Type != Frame || !ev.More || len(ev.Body) >= LargeRecord {
+		return false
+	}
+	p := c.peers[ev.Peer]
+	return p != nil && p.kind == Child
+}
+
+// holdsOnlyResults reports whether all p has queued is a result batch
+// smaller than burstMax (what a burst may hold back).
+func (p *peer) holdsOnlyResults() bool {
+	return len(p.ctrl) == 0 && len(p.logs) == 0 && len(p.tasks) == 0 && len(p.large) == 0 &&
+		len(p.cancels) == 0 && len(p.results) < burstMax
 }
 
 // Start reports the relay's readiness at its start: a server that expects
@@ -168,7 +199,7 @@ func (c *Core) Start(now int64) []Action {
 	c.actions = c.actions[:0]
 	c.now = now
 	c.checkReady()
-	c.flush()
+	c.flush(false)
 	return c.actions
 }
 
@@ -231,21 +262,29 @@ func (c *Core) sendCtrl(p *peer, k wire.Kind, body []byte) {
 	c.mark(p)
 }
 
-// flush turns the frames queued for each peer into Send actions.
-func (c *Core) flush() {
+// flush turns the frames queued for each peer into Send actions; with
+// hold (a burst), a client's results stay queued for the next step.
+func (c *Core) flush(hold bool) {
 	if len(c.dirty) == 0 {
 		return
 	}
 	if len(c.dirty) > 1 {
 		slices.SortFunc(c.dirty, func(a, b *peer) int { return int(a.id - b.id) })
 	}
+	held := 0 // peers whose results wait, kept at the front of c.dirty
 	for _, p := range c.dirty {
-		p.dirty = false
 		if c.peers[p.id] != p {
 			// Dropped by this event: what was queued for it goes nowhere.
+			p.dirty = false
 			p.ctrl, p.logs, p.results, p.tasks, p.large, p.cancels = nil, nil, nil, nil, nil, nil
 			continue
 		}
+		if hold && p.kind == Client && p.holdsOnlyResults() {
+			c.dirty[held] = p
+			held++
+			continue
+		}
+		p.dirty = false
 		for _, f := range p.ctrl {
 			c.do(Action{Type: Send, Peer: p.id, Frame: f.kind, Body: f.body})
 		}
@@ -275,8 +314,8 @@ func (c *Core) flush() {
 			p.cancels = nil
 		}
 	}
-	clear(c.dirty)
-	c.dirty = c.dirty[:0]
+	clear(c.dirty[held:])
+	c.dirty = c.dirty[:held]
 }
 
 func (c *Core) peerUp(ev Event) {
@@ -303,6 +342,9 @@ func (c *Core) peerUp(ev Event) {
 		p.name = fmt.Sprintf("%s rank %d on %s", ev.Hello.Role, ev.Hello.Rank, ev.Hello.Host)
 	}
 	c.peers[p.id] = p
+	if p.kind == Child {
+		delete(c.starting, p.hello.Rank) // connected: its heartbeats judge it now
+	}
 	i, _ := slices.BinarySearch(c.order, p.id)
 	c.order = slices.Insert(c.order, i, p.id)
 	c.log.Debug("connected", "peer", p.name)
@@ -395,6 +437,33 @@ func (c *Core) tick(ev Event) {
 			continue
 		}
 		c.sendCtrl(p, wire.KindHeartbeat, nil)
+	}
+	c.killUnjoined(now)
+}
+
+// minJoinTimeout is the least default JoinTimeout: a process start on a
+// loaded node takes far longer than a heartbeat timeout set short.
+const minJoinTimeout = 5 * time.Second
+
+// killUnjoined has every supervised rank that was started again and has
+// not connected within JoinTimeout killed: a replacement frozen (or
+// stuck) before its hello would otherwise hold its reservation, and the
+// tasks waiting on it, for ever. Its death then takes the usual path:
+// RankExited, a restart while any are left.
+func (c *Core) killUnjoined(now int64) {
+	limit := c.cfg.JoinTimeout
+	if limit <= 0 {
+		limit = max(c.cfg.HeartbeatTimeout, minJoinTimeout)
+	}
+	if len(c.starting) == 0 {
+		return
+	}
+	for _, rank := range slices.Sorted(maps.Keys(c.starting)) {
+		if waited := time.Duration(now - c.starting[rank]); waited > limit {
+			delete(c.starting, rank)
+			c.log.Warn("worker rank started again but did not connect", "rank", rank, "waited", waited.Round(time.Millisecond))
+			c.do(Action{Type: Kill, Rank: rank, Reason: fmt.Sprintf("started again, but not connected within %v", limit)})
+		}
 	}
 }
 
@@ -512,6 +581,7 @@ func (c *Core) message(p *peer, k wire.Kind, b []byte, loan Loan) error {
 				p.alloc = j.Alloc
 			}
 			c.sched.AddChild(p.id, j.Slots)
+			delete(c.starting, p.hello.Rank)
 			if _, ok := c.reserved[p.hello.Rank]; ok && j.Slots > 0 {
 				// The replacement of a supervised rank joined.
 				c.log.Info("worker rank back", "peer", p.name, "slots", j.Slots)

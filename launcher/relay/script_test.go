@@ -306,6 +306,7 @@ func (r *runner) exec(line string) string {
 	case "frame":
 		ev.Type, ev.Peer = Frame, a.peer(0)
 		ev.Frame, ev.Body = r.frameBody(a)
+		ev.More = a.int("more", 0) != 0 // the next frame is already read (a burst)
 		ev.Loan = Loan(a.int("loan", 0))
 	case "tick":
 		ev.Type = Tick
@@ -354,6 +355,8 @@ func (r *runner) exec(line string) string {
 	case "exited":
 		ev.Type, ev.Rank, ev.Slots = RankExited, a.int("rank", 0), a.int("slots", 0)
 		ev.Reason, ev.Restart = a.str("reason", "killed by signal 9 (SIGKILL)"), a.has("restart")
+	case "started":
+		ev.Type, ev.Rank = RankStarted, a.int("rank", 0)
 	case "stalled":
 		ev.Type, ev.Peer, ev.Reason = Stalled, a.peer(0), a.str("reason", "not reading")
 	case "self-drain":
@@ -366,7 +369,7 @@ func (r *runner) exec(line string) string {
 	case "status-ask":
 		ev.Type, ev.Token = StatusAsk, uint64(a.int("token", 1))
 	default:
-		r.fatalf("unknown command %q: want config, state, up, down, frame, tick, timeout, exited, stalled, self-drain, stop or status-ask", cmd)
+		r.fatalf("unknown command %q: want config, state, up, down, frame, tick, timeout, exited, started, stalled, self-drain, stop or status-ask", cmd)
 	}
 	for k := range a.opts {
 		if !a.used[k] {
@@ -386,7 +389,8 @@ func (r *runner) config(a *args) {
 		ExpectRanks: a.int("expect", 0), DialledChildren: a.int("dialled", 0), DialsParent: a.has("dials-parent"),
 		HeartbeatTimeout: a.dur("timeout", 10*time.Second), OutboxStall: a.dur("stall", 10*time.Second),
 		KillGrace: a.dur("kill-grace", 100*time.Millisecond), ExitWait: a.dur("exit-wait", 2*time.Second),
-		Alloc: a.str("alloc", ""),
+		JoinTimeout: a.dur("join-timeout", 0),
+		Alloc:       a.str("alloc", ""),
 	}
 	if k := a.str("retry", ""); k != "" {
 		cfg.Retryable = map[string]bool{}

@@ -2,9 +2,11 @@ package wire
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 )
@@ -14,9 +16,13 @@ import (
 // concurrent writers (or readers). Stats may be called from any goroutine.
 //
 // Deadlines are the caller's business: set them on the net.Conn underneath
-// (a deadline on the handshake, then heartbeats). After any error other
-// than io.EOF from ReadFrame, or any error from WriteFrame or Flush, the
-// stream is out of step and the caller must close the connection.
+// (a deadline on the handshake, then heartbeats). A read deadline that
+// expires, even inside a frame, is no damage: ReadFrame returns an error
+// wrapping os.ErrDeadlineExceeded and, called again, resumes where the
+// read stopped (a client interrupts its reader this way to take over the
+// socket). After any other error than io.EOF from ReadFrame, or any error
+// from WriteFrame or Flush, the stream is out of step and the caller must
+// close the connection.
 type Conn struct {
 	r io.Reader
 	w io.Writer
@@ -339,11 +345,13 @@ func (c *Conn) ReadFrame() (Kind, []byte, error) {
 		}
 		return KindInvalid, nil, fmt.Errorf("wire: read: %w", err)
 	}
+	// The frame is consumed (rpos moved past it) only once it is whole,
+	// so that a read deadline expiring inside it leaves it to the next
+	// call.
 	var h [headerSize]byte
 	copy(h[:], c.rbuf[c.rpos:])
 	size := binary.BigEndian.Uint32(h[:])
 	kind, flags := Kind(h[4]), h[5]
-	c.rpos += headerSize
 	if uint64(size) > uint64(c.limit) {
 		return KindInvalid, nil, fmt.Errorf("%w: %s frame of %d bytes, limit %d", ErrFrameTooLarge, kind, size, c.limit)
 	}
@@ -356,22 +364,23 @@ func (c *Conn) ReadFrame() (Kind, []byte, error) {
 	} else {
 		tagLen = tagSize
 	}
-	if err := c.fill(n + tagLen); err != nil {
+	if err := c.fill(headerSize + n + tagLen); err != nil {
 		return KindInvalid, nil, readErr(kind.String()+" payload", err)
 	}
-	raw := c.rbuf[c.rpos : c.rpos+n : c.rpos+n]
+	start := c.rpos + headerSize // fill may have moved the frame
+	raw := c.rbuf[start : start+n : start+n]
 	if c.rmac != nil {
 		// The MAC is checked on the bytes as sent, before the kind and
 		// flags (an altered header is reported as such) and before
 		// decompressing: a forged frame costs no decoding.
-		if err := c.rmac.check(h[:], raw, c.rbuf[c.rpos+n:c.rpos+n+tagLen]); err != nil {
+		if err := c.rmac.check(h[:], raw, c.rbuf[start+n:start+n+tagLen]); err != nil {
 			return KindInvalid, nil, err
 		}
 		if err := c.checkHeader(kind, flags); err != nil {
 			return KindInvalid, nil, err
 		}
 	}
-	c.rpos += n + tagLen
+	c.rpos = start + n + tagLen
 	payload := raw
 	if flags != 0 && c.dbuf == nil {
 		// Keep handed the last decoded payload over: decode into a
@@ -423,6 +432,22 @@ func (c *Conn) checkHeader(kind Kind, flags byte) error {
 // yet returned by ReadFrame: nonzero means the next frame, or its start,
 // is already in.
 func (c *Conn) Buffered() int { return c.rend - c.rpos }
+
+// FrameBuffered reports whether the next frame is already read whole
+// from the connection, so that ReadFrame returns it (or its error)
+// without reading: a relay that knows another frame follows at once may
+// hold what this one produced to send it with that one's.
+func (c *Conn) FrameBuffered() bool {
+	n := c.rend - c.rpos
+	if n < headerSize {
+		return false
+	}
+	size := uint64(binary.BigEndian.Uint32(c.rbuf[c.rpos:]))
+	if c.rmac != nil {
+		size += tagSize
+	}
+	return uint64(n) >= headerSize+size
+}
 
 // Keep hands the payload ReadFrame last returned to the caller: it stays
 // valid after later reads, and the Conn reads on into another buffer. It
@@ -505,6 +530,9 @@ func (s *spareBuffers) take(n int) []byte {
 }
 
 func readErr(what string, err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("wire: read: %w", err) // resumable: nothing is lost
+	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
@@ -570,7 +598,9 @@ func (c *Conn) fill(n int) error {
 		m, err := c.r.Read(c.rbuf[c.rend:end])
 		c.rend += m
 		if err != nil {
-			c.rerr = err
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				c.rerr = err // a deadline is not kept: the next read may succeed
+			}
 			if c.rend-c.rpos >= n {
 				return nil
 			}

@@ -34,11 +34,19 @@ func errClass(err error) string {
 	return "other: " + err.Error()
 }
 
+// readOutcome reads the stream of r to its end. It also checks
+// FrameBuffered: when it says the next frame is in, ReadFrame must return
+// it (or its error) without reading, and never a truncated frame.
 func readOutcome(t *testing.T, r io.Reader, streamLen int) frameOutcome {
-	c := NewConn(readWriter{r, io.Discard}, Options{MaxFrame: fuzzMaxFrame})
+	cr := &countReader{r: r}
+	c := NewConn(readWriter{cr, io.Discard}, Options{MaxFrame: fuzzMaxFrame})
 	var o frameOutcome
 	for range streamLen/headerSize + 1 {
+		buffered, before := c.FrameBuffered(), cr.n
 		k, p, err := c.ReadFrame()
+		if buffered && (cr.n != before || errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF) {
+			t.Fatalf("FrameBuffered said the next frame was in, but ReadFrame read %d bytes more and returned %v", cr.n-before, err)
+		}
 		if err != nil {
 			o.end = errClass(err)
 			return o

@@ -26,9 +26,10 @@ from . import _task
 from . import runtime as _rt
 from .errors import CancelledError
 
-VERSION = b"qlaunch-executor 3"
+VERSION = b"qlaunch-executor 4"
 
-HELLO, RUN, PATH, RESUME, CANCEL_TASK, DONE, MAP, WAIT, NEXT, CANCEL, LOG, SYNC, MAP_RETRY = range(1, 14)
+(HELLO, RUN, PATH, RESUME, CANCEL_TASK, DONE, MAP, WAIT, NEXT, CANCEL, LOG, SYNC, MAP_RETRY,
+ RUN_SAME, MAP_FN, MAP_FN_RETRY) = range(1, 17)
 REPLY_OK, REPLY_ERROR, REPLY_CANCELLED, REPLY_NO_MORE = 0, 1, 2, 3
 
 _HDR = struct.Struct(">IBQ")
@@ -36,6 +37,13 @@ _dumps = pickle.dumps
 _HIGHEST = pickle.HIGHEST_PROTOCOL
 _U32 = struct.Struct(">I")
 _I32 = struct.Struct(">i")
+# The head of a successful done message: header and status byte.
+_DONE_OK = struct.Struct(">IBQB")
+# None, the result of most short tasks, pickled once.
+_NONE = pickle.dumps(None, pickle.HIGHEST_PROTOCOL)
+# READ_SIZE is what one read of fd 3 takes at most (the pipe's buffer is
+# 64 KiB; a batch of tasks comes in one write).
+READ_SIZE = 1 << 18
 
 
 class _Task:
@@ -82,7 +90,13 @@ class Executor:
     def __init__(self, rfd, wfd):
         self.rfd = rfd
         self.wfd = wfd
-        self.buf = bytearray()             # bytes read, not yet a whole message
+        # rbuf holds what fd 3 gave, read in place (os.readv): rbuf[:rlen]
+        # is a message's first part, not yet whole (see receive).
+        self.rbuf = bytearray(READ_SIZE)
+        self.rlen = 0
+        self.recv_run = None  # the body of the last run read: a run-same's function
+        self.same_src = None  # the run body whose function same_fn is
+        self.same_fn = None   # (function, None) or (None, the error text)
         self.inbox = collections.deque()   # messages read, not yet handled
         self.deferred = collections.deque()  # runs received while a task blocked
         self.stepping = False  # a coroutine step runs
@@ -114,25 +128,24 @@ class Executor:
     # --- in-task API ----------------------------------------------------
 
     def map(self, t, payloads, single, chunks=None, retry=False, fn_bytes=None):
-        """Sends a map of t's children: one task per payload, each
-        fn_bytes + payload when fn_bytes is given (the function pickled once
-        for the whole map)."""
+        """Sends a map of t's children: one task per payload, or, when
+        fn_bytes is given, per call (payloads are then the calls alone):
+        a map-function message carries the function once, and the kernel
+        makes each child's payload fn_bytes + call."""
         t.next_fid += 1
         fid = t.next_fid
-        parts = [_U32.pack(fid), _U32.pack(len(payloads))]
-        append = parts.append
         pack = _U32.pack
         if fn_bytes is None:
-            for p in payloads:
-                append(pack(len(p)))
-                append(p)
+            parts = [pack(fid), pack(len(payloads))]
+            typ = MAP_RETRY if retry else MAP
         else:
-            k = len(fn_bytes)
-            for p in payloads:
-                append(pack(k + len(p)))
-                append(fn_bytes)
-                append(p)
-        self.send(MAP_RETRY if retry else MAP, t.id, b"".join(parts))
+            parts = [pack(fid), pack(len(fn_bytes)), fn_bytes, pack(len(payloads))]
+            typ = MAP_FN_RETRY if retry else MAP_FN
+        append = parts.append
+        for p in payloads:
+            append(pack(len(p)))
+            append(p)
+        self.send(typ, t.id, b"".join(parts))
         n = len(payloads) if chunks is None else sum(chunks)
         return _rt.RuntimeFuture(fid, t, single, n, chunks)
 
@@ -173,7 +186,7 @@ class Executor:
                         if not self.receive():
                             os._exit(0)  # the kernel closed the pipe: the rank is gone
                 typ, tid, body = self.inbox.popleft()
-                if typ == RUN:
+                if typ == RUN or typ == RUN_SAME:
                     self.deferred.append((typ, tid, body))
                 elif typ == CANCEL_TASK and tid == t.id:
                     t.cancelled = True
@@ -210,23 +223,66 @@ class Executor:
             self.fns[fb] = fn
         return fn
 
+    def fn_of(self, body):
+        """The function of a run's body (level byte | payload, see
+        _task.split), unpickled once per distinct function bytes; raises
+        when it cannot be had."""
+        if len(body) < 5:
+            raise ValueError("python task payload of %d bytes" % (len(body) - 1))
+        (n,) = _U32.unpack_from(body, 1)
+        if n > len(body) - 5:
+            raise ValueError("python task payload: function past the end")
+        fb = body[5:5 + n]
+        fn = self.fns.get(fb)
+        if fn is None:
+            fn = self.function(fb)
+        return fn, 5 + n
+
     def run(self, tid, body):
-        t = _Task(tid, body[0] if body[0] < 128 else body[0] - 256)
+        """A run message: body is level byte | payload."""
         try:
-            # body: level byte | payload (see _task.split), split in place.
-            if len(body) < 5:
-                raise ValueError("python task payload of %d bytes" % (len(body) - 1))
-            (n,) = _U32.unpack_from(body, 1)
-            if n > len(body) - 5:
-                raise ValueError("python task payload: function past the end")
-            fb = body[5:5 + n]
-            fn = self.fns.get(fb)
-            if fn is None:
-                fn = self.function(fb)
-            calls = pickle.loads(memoryview(body)[5 + n:])
+            fn, k = self.fn_of(body)
         except BaseException:
-            self.send(DONE, tid, b"\x01", ("could not unpickle the task (is its module on the "
-                                            "executor's sys.path?):\n" + traceback.format_exc()).encode())
+            self.unpickle_failed(tid)
+            return
+        self.call(tid, body[0], fn, memoryview(body)[k:])
+
+    def run_same(self, tid, pair):
+        """A run-same message: the function of the run before it on the
+        pipe (src, as receive paired them), the call of its own body, level
+        byte | call bytes. The function is looked up once per run it
+        follows, not once per task: a map's tasks reach an executor as one
+        run and run-same messages of the calls alone (the kernel sends the
+        pickled function once per batch)."""
+        src, body = pair
+        if src is None:
+            self.send(DONE, tid, b"\x01", b"python executor: a run-same message before any run")
+            return
+        if src is not self.same_src:
+            try:
+                self.same_fn = self.fn_of(src)[0], None
+            except BaseException:
+                self.same_fn = None, _unpickle_error()
+            self.same_src = src
+        fn, err = self.same_fn
+        if fn is None:
+            self.send(DONE, tid, b"\x01", err)
+            return
+        if not body:
+            self.send(DONE, tid, b"\x01", b"python executor: a run-same message without its level")
+            return
+        self.call(tid, body[0], fn, memoryview(body)[1:])
+
+    def unpickle_failed(self, tid):
+        self.send(DONE, tid, b"\x01", _unpickle_error())
+
+    def call(self, tid, level, fn, call_bytes):
+        """Runs the call (or chunk of calls) call_bytes of fn as task tid."""
+        t = _Task(tid, level if level < 128 else level - 256)
+        try:
+            calls = pickle.loads(call_bytes)
+        except BaseException:
+            self.unpickle_failed(tid)
             return
         if type(calls) is tuple:
             # One call (not a chunk): the common case, on its fast path.
@@ -244,14 +300,13 @@ class Executor:
                 return
             if type(r) is not types.CoroutineType:
                 try:
-                    v = _dumps(r, _HIGHEST)
+                    v = _NONE if r is None else _dumps(r, _HIGHEST)
                 except Exception:
                     t.results, t.pending = [None], 1
                     self.item_done(_Item(t, 0, None), True, r)
                     return
                 out = self.out
-                out.append(_HDR.pack(10 + len(v), DONE, tid))
-                out.append(b"\x00")
+                out.append(_DONE_OK.pack(10 + len(v), DONE, tid, 0))
                 out.append(v)
                 return
             t.results, t.pending = [None], 1
@@ -368,22 +423,46 @@ class Executor:
     # --- loop -----------------------------------------------------------
 
     def receive(self):
-        """Reads what fd 3 has into the inbox; False when it closed."""
-        chunk = os.read(self.rfd, 1 << 18)
-        if not chunk:
+        """Reads what fd 3 has into the inbox; False when it closed. The
+        read goes into rbuf in place (os.readv) and each message is copied
+        out of it once: a read into a new bytes object and the joining of
+        a kept bytearray cost several copies of every run's bytes (a
+        profile of a 10,000-task map). A run-same message is given the body
+        of the run before it on the pipe, whose function it calls (see
+        run_same): that is its meaning in the order the kernel wrote it,
+        whatever order runs are later handled in (held, dropped)."""
+        buf = self.rbuf
+        end = self.rlen
+        k = os.readv(self.rfd, [memoryview(buf)[end:]])
+        if not k:
             return False
-        buf = self.buf
-        buf += chunk
-        i, end = 0, len(buf)
+        end += k
+        mv = memoryview(buf)
+        i = 0
         hdr = _HDR
         inbox = self.inbox
+        append = inbox.append
+        last = self.recv_run
+        need = 0
         while end - i >= 13:
             n, typ, tid = hdr.unpack_from(buf, i)
             if end - i < 4 + n:
+                need = 4 + n
                 break
-            inbox.append((typ, tid, bytes(buf[i + 13:i + 4 + n])))
+            body = mv[i + 13:i + 4 + n].tobytes()
+            if typ == RUN:
+                last = body
+            elif typ == RUN_SAME:
+                body = (last, body)
+            append((typ, tid, body))
             i += 4 + n
-        del buf[:i]
+        mv.release()
+        self.recv_run = last
+        if i and i < end:
+            buf[:end - i] = buf[i:end]  # the start of the next message
+        if need > len(buf):
+            buf.extend(bytes(need - len(buf)))
+        self.rlen = end - i
         return True
 
     def serve(self):
@@ -409,7 +488,9 @@ class Executor:
                             return
                     last = clock()
                 typ, tid, body = inbox.popleft()
-            if typ == RUN:
+            if typ == RUN_SAME:
+                self.run_same(tid, body)
+            elif typ == RUN:
                 self.run(tid, body)
             else:
                 self.handle(typ, tid, body)
@@ -420,7 +501,9 @@ class Executor:
                 last = clock()
 
     def handle(self, typ, tid, body):
-        if typ == RUN:
+        if typ == RUN_SAME:
+            self.run_same(tid, body)
+        elif typ == RUN:
             self.run(tid, body)
         elif typ == RESUME:
             self.resume(tid, body)
@@ -437,6 +520,11 @@ class Executor:
 # FLUSH_AFTER is how long (s) replies may wait while later messages of one
 # read are handled.
 FLUSH_AFTER = 0.002
+
+
+def _unpickle_error():
+    return ("could not unpickle the task (is its module on the executor's sys.path?):\n"
+            + traceback.format_exc()).encode()
 
 
 def _format_exc():

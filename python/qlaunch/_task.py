@@ -212,10 +212,16 @@ def map_payloads(fn_bytes, calls, chunks):
     pickled list of its calls)."""
     if chunks is None:
         return [fn_bytes + c for c in calls]
+    return [fn_bytes + c for c in chunk_payloads(calls, chunks)]
+
+
+def chunk_payloads(calls, chunks):
+    """The call bytes of a chunked map's tasks: each chunk's calls pickled
+    as one list."""
     out = []
     i = 0
     for k in chunks:
-        out.append(fn_bytes + dumps_data(calls[i:i + k]))
+        out.append(dumps_data(calls[i:i + k]))
         i += k
     return out
 

@@ -518,6 +518,11 @@ class Codec:
 
     def encode(self, kind, payload):
         """The bytes of one frame."""
+        return b"".join(self.encode_parts(kind, payload))
+
+    def encode_parts(self, kind, payload):
+        """The bytes of one frame, in parts to send one after another:
+        header, payload and, after the handshake without TLS, its MAC."""
         flags = 0
         if self.compression == "zstd" and len(payload) >= self.threshold:
             if self._enc is None:
@@ -530,8 +535,8 @@ class Codec:
             raise ValueError("frame of %d bytes, limit %d" % (len(payload), self.max_frame))
         header = HEADER.pack(len(payload), kind, flags)
         if self.mac_send is None:
-            return header + payload
-        return header + payload + self.mac_send.tag(header, payload)
+            return [header, payload]
+        return [header, payload, self.mac_send.tag(header, payload)]
 
     def decode(self, kind, flags, payload):
         """The payload of a received frame, decompressed."""

@@ -17,6 +17,8 @@ DEFAULT_ADDRESS_FILE = os.path.join(".qlaunch", "addr")
 _INDEX_BITS = 32
 _PYTHON = "python"
 _PYTHON_RETRY = "python-retry"  # the same kernel, retryable (qlaunch.retryable)
+# The most parts one sendmsg takes (Linux's IOV_MAX).
+_IOV_MAX = 1024
 
 _PENDING = object()
 
@@ -150,6 +152,7 @@ class Client:
         tls = _tls_context(tls_ca, tls_cert, tls_key, tls_server_name)
         if tls is None:
             wire.aesgcm()  # the frame MAC's import, before the server's heartbeats start
+        self._tls = tls is not None
         self._sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
@@ -230,12 +233,35 @@ class Client:
                 raise self._err
             # Encoded under the lock: frame MACs count frames in the order
             # they are sent.
-            data = b"".join(self._codec.encode(k, p) for k, p in frames)
+            parts = []
+            for k, p in frames:
+                parts.extend(self._codec.encode_parts(k, p))
             try:
-                self._sock.sendall(data)
+                self._sendmsg(parts)
             except OSError as e:
                 self._fail(ConnectionLost("qlaunch: connection lost: %s" % e))
                 raise self._err from None
+
+    def _sendmsg(self, parts):
+        """Sends the byte strings parts in order: with sendmsg, the parts as
+        they are (a map's frames are megabytes: joining them, and each
+        frame's header, payload and MAC, copied them twice more), or joined
+        on a TLS socket, which has no sendmsg."""
+        sock = self._sock
+        if self._tls:
+            sock.sendall(b"".join(parts))
+            return
+        i = 0
+        while i < len(parts):
+            batch = parts[i:i + _IOV_MAX]
+            n = sock.sendmsg(batch)
+            for b in batch:
+                if n < len(b):
+                    break
+                n -= len(b)
+                i += 1
+            if n:  # a part sent in part: its rest goes as the first of the next
+                parts[i] = memoryview(parts[i])[n:]
 
     def _heartbeat(self):
         """Answers a heartbeat, unless a send is under way: any frame is a
@@ -244,7 +270,7 @@ class Client:
             return
         try:
             if self._err is None:
-                self._sock.sendall(self._codec.encode(wire.HEARTBEAT, b""))
+                self._sendmsg(self._codec.encode_parts(wire.HEARTBEAT, b""))
         except OSError as e:
             self._wlock.release()
             self._fail(ConnectionLost("qlaunch: connection lost: %s" % e))
@@ -594,28 +620,32 @@ def _map_frames(base, head, fn_bytes, calls):
     tail = uvarint(base >> 28)
     pack = _U32LE.pack
     k = len(fn_bytes)
+    # What follows a record's id up to its call depends on the call's
+    # length alone (the lengths of body and payload, then head and
+    # function): built once per length, it makes a record three parts
+    # instead of seven and spares two uvarints (a map's calls take a
+    # few lengths; half the time of framing a 10,000-call map).
+    middles = {}
     frames = []
     parts = []
     append = parts.append
     size = 0
     limit = wire.MAX_BATCH
     for i, c in enumerate(calls):
-        lp = k + len(c)
-        lenp = uvarint(lp)
-        body_len = len(head) + len(lenp) + lp
-        lenb = uvarint(body_len)
-        rec = 4 + len(tail) + len(lenb) + body_len
+        middle = middles.get(len(c))
+        if middle is None:
+            lp = k + len(c)
+            lenp = uvarint(lp)
+            middle = tail + uvarint(len(head) + len(lenp) + lp) + head + lenp + fn_bytes
+            middles[len(c)] = middle
+        rec = 4 + len(middle) + len(c)
         if size and size + rec > limit:
             frames.append((wire.SUBMIT, b"".join(parts)))
             parts = []
             append = parts.append
             size = 0
         append(pack(0x80808080 | (i & 0x7F) | (i & 0x3F80) << 1 | (i & 0x1FC000) << 2 | (i & 0xFE00000) << 3))
-        append(tail)
-        append(lenb)
-        append(head)
-        append(lenp)
-        append(fn_bytes)
+        append(middle)
         append(c)
         size += rec
     frames.append((wire.SUBMIT, b"".join(parts)))

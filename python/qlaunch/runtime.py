@@ -88,8 +88,8 @@ class RuntimeHandle:
         when its worker rank is lost; only for functions safe to run twice."""
         t = _running("submit")
         fn, marked = _task.unwrap(fn)
-        p = _task.payload(_task.encode_fn(fn), args, kwargs, task_name, log_context)
-        return _executor.map(t, [p], True, None, retry or marked)
+        call = _task.encode_call(args, kwargs, task_name, log_context)
+        return _executor.map(t, [call], True, None, retry or marked, _task.encode_fn(fn))
 
     def map(self, fn, *args, task_name=None, log_context={}, chunksize=None, retry=False, **kwargs):
         """Starts fn(a, b, …, **kwargs) for each a, b, … of zip(*args);
@@ -113,8 +113,7 @@ class RuntimeHandle:
             calls = _task.encode_calls(rows, kwargs, names, ctxs)
             return _executor.map(t, calls, False, None, retry or marked, fb)
         calls = [_task.chunk_calls(a, kwargs, names[i], ctxs[i]) for i, a in enumerate(rows)]
-        ps = _task.map_payloads(fb, calls, chunks)
-        return _executor.map(t, ps, False, chunks, retry or marked)
+        return _executor.map(t, _task.chunk_payloads(calls, chunks), False, chunks, retry or marked, fb)
 
     def cancel(self, future):
         """Stops future's tasks and their descendants; awaiting it raises
