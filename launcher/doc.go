@@ -50,7 +50,12 @@
 // results come up as batches (wire.KindResult) of the same shape. A relay
 // reads only the ids: it renumbers each task with a fresh local id, keeps
 // (source, source's id, child) in its table (package sched), and copies the
-// body through, so a hop costs one map insert and delete per task. Every
+// body through, so a hop costs one map insert and delete per task. A
+// large batch stays in the buffer it was read into, lent to the core
+// (relay.Event.Loan), and goes back to its connection (wire.Conn.Recycle)
+// once the core keeps no body of it and every frame naming it was
+// written: the next large batch is read into it, not into fresh memory
+// (node.go's lentBuffer). Every
 // message one incoming frame produces for one peer goes into one frame per
 // kind. The goroutine that read a frame handles it under the node's lock
 // and then writes what it produced itself (wire.Outbox.Drain) unless

@@ -78,6 +78,7 @@ func addWire(a *wire.Stats, b wire.Stats) {
 	a.WireOut += b.WireOut
 	a.CompressedIn += b.CompressedIn
 	a.CompressedOut += b.CompressedOut
+	a.Recycled += b.Recycled
 }
 
 // Stats returns the server's counters; ErrNotRunning when it is not

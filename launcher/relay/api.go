@@ -29,6 +29,10 @@ var (
 // numbers (ascending as peers come up).
 type Peer = sched.Peer
 
+// Loan names a buffer of the shell's that a frame's body lies in, which
+// the shell wants back (Event.Loan, Released); zero is none.
+type Loan = sched.Loan
+
 // PeerKind says what a peer is to the relay.
 type PeerKind uint8
 
@@ -167,6 +171,12 @@ type Event struct {
 	Body  []byte
 	More  bool
 
+	// Loan, on a Frame of tasks, names the shell's buffer Body lies in
+	// (not zero, never reused while open): the core names it on every
+	// Send of a body in it, and says Released once it keeps no part of
+	// it (tasks kept for a retry, or held for a slot).
+	Loan Loan
+
 	// PeerDown: the connection's error; Stop: the cause of the stop.
 	Err error
 
@@ -258,11 +268,16 @@ const (
 	StartTimer
 	// StatusReply answers the observer's StatusAsk (Token) with Ranks.
 	StatusReply
+	// Released: the core refers to no part of loan Loan any more; what
+	// is still queued to be written may. The Released actions of a step
+	// come after its Sends.
+	Released
 )
 
 var actionNames = [...]string{
 	Send: "send", Close: "close", Drop: "drop", Stopping: "stopping", WriteAddress: "write-address",
 	Ready: "ready", Kill: "kill", Leaving: "leaving", StartTimer: "timer", StatusReply: "status-reply",
+	Released: "released",
 }
 
 func (t ActionType) String() string {
@@ -286,4 +301,7 @@ type Action struct {
 	After  time.Duration
 	Token  uint64
 	Ranks  []wire.RankStatus
+	// Loan: on a Send, the loan Body lies in (0: none); on Released, the
+	// loan.
+	Loan Loan
 }

@@ -22,8 +22,16 @@
 // (peers are visited in ascending Peer order, tasks in the order they
 // arrived), then the frames to send, peer by peer in ascending Peer
 // order, each peer's in the order control frames, logs, results, tasks,
-// large records, cancels. Every message one event produced for one peer
-// goes into one frame per kind. The slice is reused by the next Step.
+// large records, cancels, and last the loans released (Released). Every
+// message one event produced for one peer goes into one frame per kind.
+// The slice is reused by the next Step.
+//
+// A shell that wants back the buffer a frame of tasks was read into lends
+// it (Event.Loan): the Sends of bodies in it name the loan, and Released
+// says when the core refers to no part of it any more; once the Sends
+// naming it are written too, the buffer is free. Released comes after
+// every Send of its step, so a shell that counts the Sends as it meets
+// them never frees a buffer that a Send of the same step still names.
 //
 // One exception makes a burst one frame: a small frame from a child
 // whose next frame the shell already holds whole (Event.More) leaves the

@@ -24,6 +24,7 @@ type large struct {
 	kind wire.Kind
 	id   uint64
 	body []byte
+	loan Loan // the shell's buffer body lies in (0: none)
 }
 
 // peer is the core's state of one connection.
@@ -88,6 +89,9 @@ type Core struct {
 	actions []Action
 	dirty   []*peer
 	now     int64
+	// released are the loans the scheduler let go of in this step: they
+	// come out after its Sends.
+	released []Loan
 
 	reserved   map[int]int   // worker slots of supervised ranks being started again, by rank
 	restarts   map[int]int   // times the Supervisor started each supervised rank again, by rank
@@ -157,6 +161,10 @@ func (c *Core) Step(ev Event) []Action {
 	}
 	c.apply()
 	c.flush(c.burst(ev))
+	for _, l := range c.released {
+		c.do(Action{Type: Released, Loan: l})
+	}
+	c.released = c.released[:0]
 	return c.actions
 }
 
@@ -295,7 +303,7 @@ func (c *Core) flush(hold bool) {
 		}
 		for i, r := range p.large {
 			head := wire.AppendRecordHead(nil, r.id, len(r.body))
-			c.do(Action{Type: Send, Peer: p.id, Frame: r.kind, Head: head, Body: r.body})
+			c.do(Action{Type: Send, Peer: p.id, Frame: r.kind, Head: head, Body: r.body, Loan: r.loan})
 			p.large[i] = large{}
 		}
 		p.large = p.large[:0]
@@ -474,12 +482,18 @@ func (c *Core) dropStalled(p *peer, why string) {
 // frame handles one frame from peer ev.Peer; a frame that does not decode
 // or that its sender may not send drops the sender.
 func (c *Core) frame(ev Event) {
+	if ev.Loan != 0 {
+		// Released, in this step or once the scheduler keeps no task
+		// body of it.
+		c.sched.Lend(ev.Loan)
+		defer c.sched.Return(ev.Loan)
+	}
 	p := c.peers[ev.Peer]
 	if p == nil {
 		return
 	}
 	p.lastSeen = max(p.lastSeen, ev.Now)
-	if err := c.message(p, ev.Frame, ev.Body); err != nil {
+	if err := c.message(p, ev.Frame, ev.Body, ev.Loan); err != nil {
 		if errors.Is(err, ErrShutdown) {
 			c.fail(ErrShutdown)
 			return
@@ -489,7 +503,7 @@ func (c *Core) frame(ev Event) {
 	}
 }
 
-func (c *Core) message(p *peer, k wire.Kind, b []byte) error {
+func (c *Core) message(p *peer, k wire.Kind, b []byte, loan Loan) error {
 	switch k {
 	case wire.KindHeartbeat:
 		return nil
@@ -509,7 +523,7 @@ func (c *Core) message(p *peer, k wire.Kind, b []byte) error {
 					continue
 				}
 			}
-			c.sched.Submit(p.id, id, body, c.cfg.Retryable[string(wire.TaskKernel(body))])
+			c.sched.SubmitLent(p.id, id, body, c.cfg.Retryable[string(wire.TaskKernel(body))], loan)
 		}
 		return recs.Err()
 	case wire.KindCancel:
@@ -659,6 +673,10 @@ func (c *Core) countResult(body []byte) {
 // apply turns the scheduler's decisions into frames.
 func (c *Core) apply() {
 	for _, a := range c.sched.Ready() {
+		if a.Kind == sched.Released {
+			c.released = append(c.released, a.Loan)
+			continue
+		}
 		p := c.peers[a.To]
 		if p == nil {
 			continue
@@ -666,13 +684,13 @@ func (c *Core) apply() {
 		switch a.Kind {
 		case sched.SendTask:
 			if len(a.Body) >= LargeRecord {
-				p.large = append(p.large, large{wire.KindSubmit, a.ID, a.Body})
+				p.large = append(p.large, large{wire.KindSubmit, a.ID, a.Body, a.Loan})
 			} else {
 				p.tasks = wire.AppendRecord(p.tasks, a.ID, a.Body)
 			}
 		case sched.SendResult:
 			if len(a.Body) >= LargeRecord {
-				p.large = append(p.large, large{wire.KindResult, a.ID, a.Body})
+				p.large = append(p.large, large{kind: wire.KindResult, id: a.ID, body: a.Body})
 			} else {
 				p.results = wire.AppendRecord(p.results, a.ID, a.Body)
 			}

@@ -307,6 +307,7 @@ func (r *runner) exec(line string) string {
 		ev.Type, ev.Peer = Frame, a.peer(0)
 		ev.Frame, ev.Body = r.frameBody(a)
 		ev.More = a.int("more", 0) != 0 // the next frame is already read (a burst)
+		ev.Loan = Loan(a.int("loan", 0))
 	case "tick":
 		ev.Type = Tick
 		for _, w := range a.pos {
@@ -568,6 +569,9 @@ func formatAction(a Action) string {
 	case Send:
 		fmt.Fprintf(&b, "send %d %s", a.Peer, a.Frame)
 		body := a.Body
+		if a.Loan != 0 {
+			fmt.Fprintf(&b, " loan=%d", a.Loan)
+		}
 		if a.Head != nil {
 			b.WriteString(" (large record)")
 			body = append(append([]byte(nil), a.Head...), a.Body...)
@@ -586,6 +590,8 @@ func formatAction(a Action) string {
 		fmt.Fprintf(&b, "leaving rank=%d", a.Rank)
 	case StartTimer:
 		fmt.Fprintf(&b, "timer %d %s %v", a.Peer, a.Timer, a.After)
+	case Released:
+		fmt.Fprintf(&b, "released loan=%d", a.Loan)
 	case StatusReply:
 		fmt.Fprintf(&b, "status-reply token=%d", a.Token)
 		b.WriteString(formatRows(a.Ranks))

@@ -29,6 +29,14 @@
 // still has; once that is zero its leave is clean (RemoveChild then fails
 // nothing). Tasks it hands back come in as submissions and go elsewhere.
 //
+// Loans: a body may lie in a buffer the caller wants back (a relay reuses
+// the read buffer of a large task batch). The caller opens a loan for it
+// (Lend), submits the tasks whose bodies lie in it (SubmitLent) and
+// closes its own part (Return); the scheduler counts the bodies it keeps
+// of each loan (retryable tasks until they finish, tasks held for a slot)
+// and says Released once it keeps none. SendTask actions name the loan
+// their body lies in, for the caller to count the writes still to come.
+//
 // Every event's actions come out in a deterministic order: tasks in the
 // order of their local ids (the order they arrived in), whatever the
 // order of Go's map iteration.
@@ -53,7 +61,13 @@ const (
 	Steal                         // ask child To to hand back up to N queued tasks
 	Unplaceable                   // tell source To that its task ID cannot run: no worker slot is left
 	Cancelled                     // tell source To that its task ID was cancelled before it was placed
+	Released                      // the scheduler refers to no body of loan Loan any more
 )
+
+// Loan names a buffer of the caller's that task bodies lie in; zero is
+// none. The caller chooses the numbers, never reusing one while it is
+// open.
+type Loan uint64
 
 // Action is one decision of the scheduler.
 type Action struct {
@@ -63,6 +77,7 @@ type Action struct {
 	Body []byte // SendTask, SendResult: the record body, passed through
 	Lost Peer   // FailTask: the child that was lost
 	N    int    // Steal: how many tasks
+	Loan Loan   // SendTask: the loan Body lies in (0: none); Released: the loan
 }
 
 type child struct {
@@ -88,9 +103,23 @@ type entry struct {
 	// cancelling: the source cancelled it; the child's (cancelled) result
 	// still goes up, so every hop above frees its entry.
 	cancelling bool
-	size       uint32 // of the body as submitted, for Source and Total
-	body       []byte // kept only for retryable tasks
-	tries      int    // placements after the first, for retryable tasks
+	// kept: the entry counts in its loan, keeping the body (retryable, or
+	// held for a slot).
+	kept  bool
+	tries uint8  // placements after the first, for retryable tasks (at most MaxRetries)
+	size  uint32 // of the body as submitted, for Source and Total
+	body  []byte // kept only for retryable tasks
+	// loan: the loan the body lies in (nil: none). With it and the small
+	// fields packed together an entry stays 64 bytes, as before loans:
+	// one is allocated per task.
+	loan *loan
+}
+
+// loan is an open loan: refs counts the caller's part (Lend to Return)
+// and the entries that keep a body of it.
+type loan struct {
+	id   Loan
+	refs int
 }
 
 // MaxRetries is how many times a retryable task is placed again after the
@@ -120,6 +149,10 @@ type Sched struct {
 	// key.
 	sources map[Peer]*Load
 	total   Load
+	// loans are the open loans; lent is the one Lend opened last, which
+	// SubmitLent finds without a lookup.
+	loans map[Loan]*loan
+	lent  *loan
 }
 
 // Load is what tasks in flight through this node cost: their number and
@@ -137,7 +170,67 @@ type heldTask struct {
 
 // New returns an empty scheduler.
 func New() *Sched {
-	return &Sched{tasks: make(map[uint64]*entry), sources: make(map[Peer]*Load), next: 1}
+	return &Sched{tasks: make(map[uint64]*entry), sources: make(map[Peer]*Load), loans: make(map[Loan]*loan), next: 1}
+}
+
+// Lend opens loan l (not zero) for the bodies submitted with SubmitLent
+// until Return(l).
+func (s *Sched) Lend(l Loan) {
+	lc := s.loans[l]
+	if lc == nil {
+		lc = &loan{id: l}
+		s.loans[l] = lc
+	}
+	lc.refs++
+	s.lent = lc
+}
+
+// Return closes the caller's part of loan l: Released follows, now or
+// once the last body kept of it is dropped.
+func (s *Sched) Return(l Loan) {
+	if lc := s.loans[l]; lc != nil {
+		s.unref(lc)
+	}
+}
+
+// Loans returns the number of open loans.
+func (s *Sched) Loans() int { return len(s.loans) }
+
+func (s *Sched) unref(lc *loan) {
+	if lc.refs--; lc.refs > 0 {
+		return
+	}
+	delete(s.loans, lc.id)
+	if s.lent == lc {
+		s.lent = nil
+	}
+	s.actions = append(s.actions, Action{Kind: Released, Loan: lc.id})
+}
+
+// keep counts e in its body's loan, if it has one; drop ends that. A task
+// placed at once and not retryable is never counted: on the tiny
+// workload's batches (lent: they pass 64 KiB) a count per task would be
+// work for nothing.
+func (s *Sched) keep(e *entry) {
+	if e.loan != nil && !e.kept {
+		e.kept = true
+		e.loan.refs++
+	}
+}
+
+func (s *Sched) drop(e *entry) {
+	if e.kept {
+		e.kept = false
+		s.unref(e.loan)
+	}
+}
+
+// loanID is the Loan an action about e names.
+func (e *entry) loanID() Loan {
+	if e.loan == nil {
+		return 0
+	}
+	return e.loan.id
 }
 
 // Source returns the tasks in flight that src submitted and their bytes.
@@ -155,6 +248,7 @@ func (s *Sched) Total() Load { return s.total }
 // and the total load.
 func (s *Sched) forget(id uint64, e *entry) {
 	delete(s.tasks, id)
+	s.drop(e)
 	s.total.Tasks--
 	s.total.Bytes -= int64(e.size)
 	if l := s.sources[e.src]; l != nil {
@@ -309,11 +403,26 @@ func (s *Sched) pick() *child {
 // task (its kernel is idempotent) is placed again, up to MaxRetries times,
 // when the child running it is lost; its body is kept until it finishes.
 func (s *Sched) Submit(src Peer, srcID uint64, body []byte, retryable bool) {
+	s.SubmitLent(src, srcID, body, retryable, 0)
+}
+
+// SubmitLent is Submit of a body that lies in loan loan, open (Lend): the
+// scheduler counts it in that loan while it keeps the body.
+func (s *Sched) SubmitLent(src Peer, srcID uint64, body []byte, retryable bool, loan Loan) {
 	id := s.next
 	s.next++
 	e := &entry{src: src, srcID: srcID, dst: -1, size: uint32(min(len(body), 1<<32-1))}
 	if retryable {
 		e.body = body
+	}
+	if loan != 0 {
+		e.loan = s.lent
+		if e.loan == nil || e.loan.id != loan {
+			e.loan = s.loans[loan]
+		}
+		if retryable {
+			s.keep(e) // until it finishes
+		}
 	}
 	s.tasks[id] = e
 	l := s.sources[src]
@@ -333,6 +442,7 @@ func (s *Sched) place(id uint64, body []byte) {
 	c := s.pick()
 	if c == nil && s.canWait() {
 		s.held = append(s.held, heldTask{id, body})
+		s.keep(e) // until placed
 		return
 	}
 	if c == nil {
@@ -353,7 +463,10 @@ func (s *Sched) place(id uint64, body []byte) {
 	c.out++
 	c.sent++
 	e.dst = c.peer
-	s.actions = append(s.actions, Action{Kind: SendTask, To: c.peer, ID: id, Body: body})
+	s.actions = append(s.actions, Action{Kind: SendTask, To: c.peer, ID: id, Body: body, Loan: e.loanID()})
+	if e.body == nil {
+		s.drop(e) // placed, and not kept for a retry
+	}
 }
 
 // Result routes the result of local task id, which came back from child
@@ -364,7 +477,7 @@ func (s *Sched) Result(from Peer, id uint64, body []byte) {
 		return // unknown, or late after the task was failed
 	}
 	s.forget(id, e)
-	e.body = nil
+	e.body = nil // forget released its loan
 	if c := s.find(from); c != nil {
 		c.out--
 		if !c.reported && c.out < c.slots && !c.draining {

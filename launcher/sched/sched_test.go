@@ -535,3 +535,101 @@ func TestLoadCounts(t *testing.T) {
 		t.Fatalf("after everything: %d entries, Total %+v, %d sources", s.Pending(), s.Total(), len(s.sources))
 	}
 }
+
+// released returns the loans that as says were released.
+func released(as []Action) []Loan {
+	var ls []Loan
+	for _, a := range as {
+		if a.Kind == Released {
+			ls = append(ls, a.Loan)
+		}
+	}
+	return ls
+}
+
+// TestLoans: a loan is released once the caller returned it and the
+// scheduler keeps no body of it: at once for tasks placed and not
+// retryable, once held tasks are placed, once retryable tasks finish (a
+// retry after their child was lost keeps it, and its SendTask names it
+// again), and when a kept task fails.
+func TestLoans(t *testing.T) {
+	const client, a, b Peer = 1, 2, 3
+	t.Run("placed, not retryable", func(t *testing.T) {
+		s := New()
+		s.AddChild(a, 2)
+		s.Ready()
+		s.Lend(7)
+		s.SubmitLent(client, 1, []byte("x"), false, 7)
+		s.SubmitLent(client, 2, []byte("y"), false, 7)
+		s.Return(7)
+		got := s.Ready()
+		if got[0].Kind != SendTask || got[0].Loan != 7 || got[1].Loan != 7 || !slices.Equal(released(got), []Loan{7}) {
+			t.Fatalf("got %+v, want two SendTask naming loan 7, then loan 7 released", got)
+		}
+		if s.Loans() != 0 {
+			t.Fatalf("%d loans open, want 0", s.Loans())
+		}
+	})
+	t.Run("held", func(t *testing.T) {
+		s := New()
+		s.Lend(7)
+		s.SubmitLent(client, 1, []byte("x"), false, 7)
+		s.Return(7)
+		if got := s.Ready(); len(got) != 0 {
+			t.Fatalf("held task: got %+v, want nothing", got)
+		}
+		s.AddChild(a, 1)
+		got := s.Ready()
+		if len(got) != 2 || got[0].Kind != SendTask || got[0].Loan != 7 || !slices.Equal(released(got), []Loan{7}) {
+			t.Fatalf("placed: got %+v, want SendTask naming loan 7, then loan 7 released", got)
+		}
+	})
+	t.Run("retryable", func(t *testing.T) {
+		s := New()
+		s.AddChild(a, 1)
+		s.AddChild(b, 1)
+		s.Ready()
+		s.Lend(7)
+		s.SubmitLent(client, 1, []byte("x"), true, 7)
+		s.SubmitLent(client, 2, []byte("y"), true, 7)
+		s.Return(7)
+		got := s.Ready()
+		if len(released(got)) != 0 {
+			t.Fatalf("kept for retries, yet released: %+v", got)
+		}
+		onA, onB := got[0].ID, got[1].ID
+		s.RemoveChild(a) // the task on a goes to b again, still on loan 7
+		got = s.Ready()
+		if len(got) != 1 || got[0].Kind != SendTask || got[0].To != b || got[0].Loan != 7 {
+			t.Fatalf("retry: got %+v, want a SendTask to %d naming loan 7", got, b)
+		}
+		s.Result(b, onB, []byte("r"))
+		if got := s.Ready(); len(released(got)) != 0 {
+			t.Fatalf("one task still kept, yet released: %+v", got)
+		}
+		s.Result(b, onA, []byte("r"))
+		if got := s.Ready(); !slices.Equal(released(got), []Loan{7}) {
+			t.Fatalf("both finished: got %+v, want loan 7 released", got)
+		}
+	})
+	t.Run("failed", func(t *testing.T) {
+		s := New()
+		s.AddChild(a, 1)
+		s.Ready()
+		s.Lend(7)
+		s.SubmitLent(client, 1, []byte("x"), true, 7)
+		s.Return(7)
+		s.Lend(8)
+		s.SubmitLent(client, 2, []byte("y"), false, 8) // placed on a, over its slot
+		s.Return(8)
+		s.Ready()
+		s.RemoveChild(a) // no child left: both fail
+		got := s.Ready()
+		if !slices.Equal(released(got), []Loan{7}) {
+			t.Fatalf("lost with its child: got %+v, want loan 7 released", got)
+		}
+		if s.Loans() != 0 {
+			t.Fatalf("%d loans open, want 0", s.Loans())
+		}
+	})
+}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
+	"sync/atomic"
 )
 
 // Conn reads and writes frames on an io.ReadWriter. One goroutine may read
@@ -46,6 +48,10 @@ type Conn struct {
 	decoded   bool      // the last payload returned is in dbuf, not rbuf
 	rmac      *frameMAC // nil before the handshake ends, and with SkipMAC
 	in        counters
+	// spare holds read buffers given back with Recycle, from any
+	// goroutine; recycled counts those read into again.
+	spare    spareBuffers
+	recycled atomic.Uint64
 
 	// Keep the two sides' fields off each other's cache lines.
 	_ [128]byte
@@ -90,6 +96,7 @@ func (c *Conn) Stats() Stats {
 		WireOut:       c.out.wire.Load(),
 		CompressedIn:  c.in.compressed.Load(),
 		CompressedOut: c.out.compressed.Load(),
+		Recycled:      c.recycled.Load(),
 	}
 }
 
@@ -132,10 +139,15 @@ func (c *Conn) WriteFrameParts(kind Kind, head, body []byte) error {
 	if c.werr != nil || len(body) <= writeBufferSize/2 || n > c.maxFrame || !kind.Valid() ||
 		(c.comp != CompressNone && n >= c.threshold && c.compressible(body)) {
 		// Small, compressible or refused: the ordinary path on one
-		// contiguous payload.
+		// contiguous payload. The join buffer is kept up to a few
+		// batches: dropped after each large record, as it once was,
+		// every compressible MiB a relay forwarded was copied into
+		// fresh memory, and the page faults of that copy cost the
+		// server more than the copy itself (perf of the payload
+		// workload's repetitive variant, 2-core AMD EPYC VM, Go 1.26).
 		c.join = append(append(c.join[:0], head...), body...)
 		err := c.WriteFrame(kind, c.join)
-		if cap(c.join) > writeBufferSize {
+		if cap(c.join) > maxJoin {
 			c.join = nil
 		}
 		return err
@@ -159,6 +171,10 @@ func (c *Conn) WriteFrameParts(kind Kind, head, body []byte) error {
 	c.out.add(n, n+len(tag), false)
 	return c.writeWith(body, tag)
 }
+
+// maxJoin bounds the buffer a Conn keeps to join a compressible record's
+// head and body (WriteFrameParts).
+const maxJoin = 2 * MaxBatch
 
 // writeWith writes what is buffered followed by body and tag in one
 // writev, and empties the buffer; it does not retain body.
@@ -366,6 +382,14 @@ func (c *Conn) ReadFrame() (Kind, []byte, error) {
 	}
 	c.rpos = start + n + tagLen
 	payload := raw
+	if flags != 0 && c.dbuf == nil {
+		// Keep handed the last decoded payload over: decode into a
+		// recycled buffer rather than fresh memory (whose page faults
+		// cost as much as the zstd decoding of a repetitive MiB).
+		if c.dbuf = c.spare.take(0); c.dbuf != nil {
+			c.recycled.Add(1)
+		}
+	}
 	switch flags {
 	case flagS2:
 		out, err := decodeS2(c.dbuf, raw, c.limit)
@@ -426,19 +450,83 @@ func (c *Conn) FrameBuffered() bool {
 }
 
 // Keep hands the payload ReadFrame last returned to the caller: it stays
-// valid after later reads, and the Conn reads on into a new buffer. It
+// valid after later reads, and the Conn reads on into another buffer. It
 // saves a relay the copy of a large payload it must hold on to; for a
-// small one, copying is cheaper than the Conn's new read buffer.
-func (c *Conn) Keep() {
+// small one, copying is cheaper than the Conn's new read buffer. Keep
+// returns the buffer the payload lies in, now the caller's: once nothing
+// refers to it any more, the caller may give it back with Recycle.
+func (c *Conn) Keep() []byte {
 	if c.decoded {
+		buf := c.dbuf
 		c.dbuf = nil
-		return
+		return buf
 	}
+	kept := c.rbuf
 	unread := c.rbuf[c.rpos:c.rend]
-	buf := make([]byte, max(c.bufSize, len(unread)))
+	buf := c.spare.take(len(unread))
+	if buf != nil {
+		c.recycled.Add(1)
+	} else {
+		buf = make([]byte, max(c.bufSize, len(unread)))
+	}
 	c.rend = copy(buf, unread)
 	c.rpos = 0
 	c.rbuf = buf
+	return kept
+}
+
+// Recycle gives back a buffer that Keep returned, for a later frame to be
+// read into; any goroutine may call it. The caller must not touch buf, or
+// any payload in it, afterwards: a relay recycles the buffer of a large
+// task batch once every body in it was written on and no task kept for a
+// retry refers to it (see the launcher's node). On the payload workload
+// (1 MiB tasks) each such frame otherwise cost a fresh MiB that the
+// runtime zeroed and the collector then scanned and freed: a third of the
+// server's CPU time per MiB (perf, 2-core AMD EPYC VM, Go 1.26).
+func (c *Conn) Recycle(buf []byte) { c.spare.put(buf[:cap(buf)]) }
+
+// spareBuffers is a Conn's short list of recycled read buffers, of at
+// most maxSpareBytes in all: a relay has about as many large frames in
+// flight as the client's window holds (16 MiB on the payload workload),
+// and each one that comes back replaces a fresh allocation. Kept to 4
+// buffers, it ran dry at the start of every window and the decoding of
+// compressed frames page-faulted into fresh memory again (perf). A
+// buffer that does not fit goes to the collector, as before.
+type spareBuffers struct {
+	mu    sync.Mutex
+	bufs  [][]byte
+	bytes int
+}
+
+// maxSpareBytes bounds the recycled read buffers a Conn holds.
+const maxSpareBytes = 16 << 20
+
+func (s *spareBuffers) put(buf []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bytes+len(buf) <= maxSpareBytes {
+		s.bufs = append(s.bufs, buf)
+		s.bytes += len(buf)
+	}
+}
+
+// take returns a spare buffer of at least n bytes (at least the steady
+// read buffer's size), or nil.
+func (s *spareBuffers) take(n int) []byte {
+	n = max(n, readBufferSize)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, b := range s.bufs {
+		if len(b) >= n {
+			last := len(s.bufs) - 1
+			s.bufs[i] = s.bufs[last]
+			s.bufs[last] = nil
+			s.bufs = s.bufs[:last]
+			s.bytes -= len(b)
+			return b
+		}
+	}
+	return nil
 }
 
 func readErr(what string, err error) error {
@@ -451,13 +539,31 @@ func readErr(what string, err error) error {
 	return fmt.Errorf("wire: truncated frame: reading %s: %w", what, err)
 }
 
-// growRead makes rbuf at least n bytes long, keeping the unread bytes.
+// growRead makes rbuf at least n bytes long, keeping the unread bytes,
+// in a recycled buffer when one is large enough.
 func (c *Conn) growRead(n int) {
-	buf := make([]byte, n)
+	buf := c.spare.take(n)
+	if buf != nil {
+		c.recycled.Add(1)
+	} else {
+		if n > readBufferSize {
+			n += growSlack
+		}
+		buf = make([]byte, n)
+	}
 	c.rend = copy(buf, c.rbuf[c.rpos:c.rend])
 	c.rpos = 0
 	c.rbuf = buf
 }
+
+// growSlack is the room a read buffer grown for a large frame has beyond
+// it: for the next frame's header and the start of its payload, so that
+// a frame of the same size, read into the buffer once recycled, fits
+// behind its header. Grown to the frame's size alone, such a buffer made
+// fill move the whole frame read so far to the front of the buffer: a
+// memmove of up to a MiB per frame, 5 % of the server's samples on the
+// payload workload (perf).
+const growSlack = 4 << 10
 
 // maxEmptyReads bounds successive reads returning no data and no error.
 const maxEmptyReads = 100
@@ -478,8 +584,18 @@ func (c *Conn) fill(n int) error {
 	if c.rerr != nil {
 		return c.rerr
 	}
+	// A large frame is read up to its end and no further, as into a
+	// buffer grown to its size: what lies behind it then stays in the
+	// socket, and Buffered says nothing more has come. (A worker rank runs
+	// a batch itself only when nothing is buffered; with reads going on
+	// into the next frame, its CPU per MiB on the payload workload rose by
+	// a fifth, and fell back once they stopped at the frame's end.)
+	end := len(c.rbuf)
+	if n > readBufferSize {
+		end = c.rpos + n
+	}
 	for empty := 0; c.rend-c.rpos < n; {
-		m, err := c.r.Read(c.rbuf[c.rend:])
+		m, err := c.r.Read(c.rbuf[c.rend:end])
 		c.rend += m
 		if err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {

@@ -711,3 +711,59 @@ func TestBuffered(t *testing.T) {
 		t.Fatalf("one byte at a time: Buffered %d after the first frame, want 0", got)
 	}
 }
+
+// TestKeepRecycle: a payload kept (Keep) stays as it was while later
+// frames are read, plain or compressed; the buffers given back (Recycle)
+// are read into again, which Stats counts, and every payload read into
+// one is the one sent.
+func TestKeepRecycle(t *testing.T) {
+	for _, comp := range allCompressions {
+		t.Run(comp.String(), func(t *testing.T) {
+			opts := Options{Compression: comp, Threshold: 1024}
+			var buf bytes.Buffer
+			w := NewConn(&buf, opts)
+			var sent [][]byte
+			for i := range 12 {
+				p := randomBytes(uint64(i), 300<<10+i)
+				if i%2 == 1 {
+					p = repetitiveBytes(300<<10 + i)
+				}
+				if err := w.WriteFrame(KindSubmit, p); err != nil {
+					t.Fatal(err)
+				}
+				sent = append(sent, p)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			r := NewConn(&buf, opts)
+			type kept struct {
+				i            int
+				payload, buf []byte
+			}
+			var held []kept
+			for i, want := range sent {
+				_, p, err := r.ReadFrame()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(p, want) {
+					t.Fatalf("frame %d: payload differs from the one sent", i)
+				}
+				held = append(held, kept{i, p, r.Keep()})
+				if len(held) == 3 {
+					// The oldest is intact after two more reads; give it back.
+					k := held[0]
+					if !bytes.Equal(k.payload, sent[k.i]) {
+						t.Fatalf("frame %d: kept payload changed by later reads", k.i)
+					}
+					r.Recycle(k.buf)
+					held = held[1:]
+				}
+			}
+			if got := r.Stats().Recycled; got == 0 {
+				t.Fatalf("Recycled = 0 after %d buffers were given back", len(sent)-2)
+			}
+		})
+	}
+}

@@ -58,7 +58,10 @@
 // relay's record header and the record body it received) as one frame;
 // on the wire it is indistinguishable from WriteFrame of the joined parts.
 // Frames are buffered and Flush writes them in one write; a Conn reuses its
-// buffers, so plain frames cost no allocation in steady state.
+// buffers, so plain frames cost no allocation in steady state. A reader
+// that keeps a large payload past the next read (Keep) takes its buffer
+// and may give it back once done with it (Recycle): the Conn reads later
+// frames into it rather than into fresh memory.
 //
 // Relays copy task bodies through without decoding them; the server checks
 // each one a client sends with CheckTask (it decodes, and the kernel name

@@ -116,6 +116,9 @@ type Stats struct {
 	PayloadIn, PayloadOut       uint64 // payload bytes before compression (after decompression)
 	WireIn, WireOut             uint64 // bytes on the wire: headers and payloads as sent
 	CompressedIn, CompressedOut uint64 // frames that travelled compressed
+	// Recycled counts the read buffers given back with Recycle that a
+	// later frame was read into.
+	Recycled uint64
 }
 
 // counters are the live Stats of one direction, readable from any goroutine.

@@ -13,6 +13,7 @@ type outFrame struct {
 	kind Kind
 	head []byte // PutParts: the payload is head followed by body
 	body []byte
+	sent func() // PutPartsSent: called once the frame is written
 }
 
 // partsWriter is implemented by writers that send a two-part payload
@@ -70,7 +71,18 @@ func (o *Outbox) Put(k Kind, body []byte) bool {
 // outbox owns head and body from then on; it is not split as a batch, so
 // it must hold whole records.
 func (o *Outbox) PutParts(k Kind, head, body []byte) bool {
-	return o.put(outFrame{k, head, body})
+	return o.put(outFrame{kind: k, head: head, body: body})
+}
+
+// PutPartsSent is PutParts that calls sent, from the writing goroutine,
+// once the frame is written and the outbox no longer refers to head or
+// body: a relay then reuses the read buffer that body lies in
+// (Conn.Recycle). A frame that is never written (Stop, a failed write)
+// never calls sent. When PutPartsSent reports false, sent is not called.
+// With head nil the frame is Put's (a batch, split as WriteBatch splits
+// it), and sent, if not nil, is called once all of it is written.
+func (o *Outbox) PutPartsSent(k Kind, head, body []byte, sent func()) bool {
+	return o.put(outFrame{kind: k, head: head, body: body, sent: sent})
 }
 
 func (o *Outbox) put(f outFrame) bool {
@@ -171,6 +183,9 @@ func writeBatch(w FrameWriter, batch []outFrame, written func([]byte)) error {
 		}
 		if written != nil && f.head == nil {
 			written(f.body)
+		}
+		if f.sent != nil {
+			f.sent()
 		}
 		batch[i] = outFrame{}
 	}

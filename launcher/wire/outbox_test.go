@@ -188,3 +188,38 @@ func TestOutboxHandsWrittenBodiesBack(t *testing.T) {
 		t.Fatalf("%d frames written, want 3", len(w.frames))
 	}
 }
+
+// TestOutboxPartsSent: the sent callback of PutPartsSent runs once its
+// frame is written, in order with the other frames, and never for frames
+// dropped by Stop.
+func TestOutboxPartsSent(t *testing.T) {
+	o := NewOutbox()
+	w := &recordingWriter{}
+	var order []uint64
+	for i := range 3 {
+		id := uint64(i)
+		o.PutPartsSent(KindSubmit, binary.AppendUvarint(nil, id), []byte("body"), func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if len(w.frames) == 0 || w.frames[len(w.frames)-1] != id {
+				t.Errorf("sent %d called before its frame was written (written: %v)", id, w.frames)
+			}
+			order = append(order, id)
+		})
+	}
+	if err := o.Drain(w); err != nil {
+		t.Fatal(err)
+	}
+	if len(order) != 3 || order[0] != 0 || order[2] != 2 {
+		t.Fatalf("sent called for %v, want 0, 1, 2", order)
+	}
+	dropped := false
+	o.PutPartsSent(KindSubmit, []byte{9}, []byte("body"), func() { dropped = true })
+	o.Stop()
+	if err := o.Drain(w); err != nil {
+		t.Fatal(err)
+	}
+	if dropped {
+		t.Fatal("sent called for a frame Stop dropped")
+	}
+}
