@@ -76,6 +76,7 @@
 //	worker rank SIGSTOP (silent peer)   heartbeat.txt, silent.txt, supervised.txt
 //	silent rank in status, hung parent  silent.txt
 //	killed worker, restarts / none      supervised.txt
+//	replacement frozen before it joins  supervised.txt (chaos)
 //	no worker slot left                 lost_child.txt, supervised.txt
 //	exactly-once across a lost rank     lost_child.txt (retries), FuzzStep
 //	client kill -9, cancel              cancel.txt
@@ -88,6 +89,7 @@
 //	restarts, allocations of departed   departed.txt
 //	work sharing                        steal.txt
 //	results coalesced in a burst        burst.txt
+//	large task buffers lent, released   loans.txt
 //
 // The rows the core has no part in are tested where they live: admission
 // bounds (launcher/admission.go), connection floods and slow handshakes
