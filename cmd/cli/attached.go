@@ -230,6 +230,11 @@ func runChild(ctx context.Context, e *env, a *launcher.Attached, argv, extraEnv 
 	switch {
 	case err == nil:
 		return 0, nil
+	case cmd.Process == nil && ctx.Err() != nil:
+		// Interrupted before it started (the runtime failed, or qlaunch
+		// got a signal, while the goroutine was on its way here): never
+		// run, it ends as an interrupted command would.
+		return 128 + int(syscall.SIGINT), nil
 	case errors.As(err, &ee):
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			return 128 + int(ws.Signal()), nil
