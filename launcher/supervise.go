@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -105,17 +106,26 @@ func NewSupervisor(cfg SupervisorConfig) *Supervisor {
 func (s *Supervisor) Start(rank, slots int, command func() *exec.Cmd) error {
 	r := &supRank{rank: rank, slots: slots, command: command}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.stopping {
+		s.mu.Unlock()
 		return ErrShutdown
 	}
 	if _, dup := s.ranks[rank]; dup {
+		s.mu.Unlock()
 		return fmt.Errorf("supervisor: rank %d started twice", rank)
 	}
 	if err := s.spawn(r); err != nil {
+		s.mu.Unlock()
 		return err
 	}
 	s.ranks[rank] = r
+	n := s.n
+	s.mu.Unlock()
+	if n != nil {
+		// The relay kills it if it does not connect in time (attach
+		// tells it of the ranks started before it ran).
+		n.do(func() { n.step(relay.Event{Type: relay.RankStarted, Rank: rank}) })
+	}
 	return nil
 }
 
@@ -207,7 +217,8 @@ func (s *Supervisor) exited(r *supRank, cmd *exec.Cmd, err error) {
 			n := s.n
 			s.mu.Unlock()
 			if n != nil {
-				// The relay kills it if it does not connect in time.
+				// The relay kills it if it does not connect in time (see
+				// attach for the ranks' first starts).
 				n.do(func() { n.step(relay.Event{Type: relay.RankStarted, Rank: r.rank}) })
 			}
 			return
@@ -309,7 +320,19 @@ func (s *Supervisor) PIDs() map[int]int {
 func (s *Supervisor) attach(n *node) {
 	s.mu.Lock()
 	s.n = n
+	var running []int
+	for rank, r := range s.ranks {
+		if r.cmd != nil {
+			running = append(running, rank)
+		}
+	}
 	s.mu.Unlock()
+	// The ranks started before the relay ran: it kills one that does not
+	// connect in time (frozen before its hello), as it does a replacement.
+	slices.Sort(running)
+	for _, rank := range running {
+		n.do(func() { n.step(relay.Event{Type: relay.RankStarted, Rank: rank}) })
+	}
 }
 
 func (s *Supervisor) detach(n *node) {

@@ -54,7 +54,13 @@ func TestSetsidChildEndsAtShutdown(t *testing.T) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
+	// The pid is written just before the shell execs sleep: wait for the
+	// exec (bounded), not for a time.
 	p, ok := reliability.FindProcess(pid)
+	for ok && !strings.HasPrefix(p.Cmdline, "sleep 1000") && time.Now().Before(deadline) {
+		<-tick.C
+		p, ok = reliability.FindProcess(pid)
+	}
 	if !ok || p.Session != pid || !strings.HasPrefix(p.Cmdline, "sleep 1000") {
 		t.Fatalf("setsid child %d: %+v (found %v), want sleep 1000 leading a session of its own", pid, p, ok)
 	}

@@ -101,10 +101,10 @@ type Config struct {
 	// killed; ExitWait bounds the wait for the exit status.
 	KillGrace time.Duration
 	ExitWait  time.Duration
-	// JoinTimeout: a supervised rank started again that has not
-	// connected this long after its start (RankStarted) is killed, so
-	// that a replacement frozen before it joined dies and is started
-	// again like any other; zero means HeartbeatTimeout, at least 5 s.
+	// JoinTimeout: a supervised rank that has not connected this long
+	// after its start (RankStarted: the first or a restart) is killed,
+	// so that one frozen before it joined dies and is started again like
+	// any other; zero means HeartbeatTimeout, at least 5 s.
 	JoinTimeout time.Duration
 	Logger      *slog.Logger
 }
@@ -188,7 +188,8 @@ type Event struct {
 
 	// RankExited: a supervised worker rank's process ended (Reason), and
 	// whether it is being started again. RankStarted: the supervisor
-	// started the rank's process again (Now is when). Stalled: why the
+	// started the rank's process, or had started it before the relay ran
+	// (Now is when it says so). Stalled: why the
 	// peer is dropped.
 	Rank    int
 	Slots   int

@@ -95,7 +95,7 @@ type Core struct {
 
 	reserved   map[int]int   // worker slots of supervised ranks being started again, by rank
 	restarts   map[int]int   // times the Supervisor started each supervised rank again, by rank
-	starting   map[int]int64 // supervised ranks started again and not yet connected: when they started
+	starting   map[int]int64 // supervised ranks started and not yet connected: when they started
 	status     map[uint64]*statusReq
 	nextStatus uint64
 	done       uint64
@@ -143,7 +143,7 @@ func (c *Core) Step(ev Event) []Action {
 	case RankExited:
 		c.rankExited(ev.Rank, ev.Slots, ev.Reason, ev.Restart)
 	case RankStarted:
-		if _, ok := c.reserved[ev.Rank]; ok {
+		if !c.connected(ev.Rank) {
 			c.starting[ev.Rank] = ev.Now
 		}
 	case Stalled:
@@ -441,14 +441,25 @@ func (c *Core) tick(ev Event) {
 	c.killUnjoined(now)
 }
 
+// connected reports whether a child of worker rank rank is connected
+// and not dying.
+func (c *Core) connected(rank int) bool {
+	for _, p := range c.peers {
+		if p.kind == Child && p.hello.Rank == rank && !p.dying {
+			return true
+		}
+	}
+	return false
+}
+
 // minJoinTimeout is the least default JoinTimeout: a process start on a
 // loaded node takes far longer than a heartbeat timeout set short.
 const minJoinTimeout = 5 * time.Second
 
-// killUnjoined has every supervised rank that was started again and has
-// not connected within JoinTimeout killed: a replacement frozen (or
-// stuck) before its hello would otherwise hold its reservation, and the
-// tasks waiting on it, for ever. Its death then takes the usual path:
+// killUnjoined has every supervised rank started (first, or again) that
+// has not connected within JoinTimeout killed: one frozen (or stuck)
+// before its hello would otherwise hold the tree's readiness, or a
+// replacement's reservation, and the tasks waiting on it, for ever. Its death then takes the usual path:
 // RankExited, a restart while any are left.
 func (c *Core) killUnjoined(now int64) {
 	limit := c.cfg.JoinTimeout
@@ -461,8 +472,8 @@ func (c *Core) killUnjoined(now int64) {
 	for _, rank := range slices.Sorted(maps.Keys(c.starting)) {
 		if waited := time.Duration(now - c.starting[rank]); waited > limit {
 			delete(c.starting, rank)
-			c.log.Warn("worker rank started again but did not connect", "rank", rank, "waited", waited.Round(time.Millisecond))
-			c.do(Action{Type: Kill, Rank: rank, Reason: fmt.Sprintf("started again, but not connected within %v", limit)})
+			c.log.Warn("worker rank started but did not connect", "rank", rank, "waited", waited.Round(time.Millisecond))
+			c.do(Action{Type: Kill, Rank: rank, Reason: fmt.Sprintf("started, but not connected within %v", limit)})
 		}
 	}
 }
