@@ -69,7 +69,9 @@ type Runtime struct {
 	Heartbeat time.Duration
 	// HeartbeatTimeout is how long a silent peer is waited for before it
 	// is taken as lost (a hung rank is found within HeartbeatTimeout plus
-	// one Heartbeat). Key heartbeat_timeout, default 0: ten heartbeats.
+	// one Heartbeat); a supervised worker rank not connected this long
+	// (at least 5 s) after its start is killed. Key heartbeat_timeout,
+	// default 0: ten heartbeats.
 	HeartbeatTimeout time.Duration
 	// HandshakeTimeout bounds the authentication of one connection, key
 	// handshake_timeout, default 10s.
