@@ -459,8 +459,9 @@ const minJoinTimeout = 5 * time.Second
 // killUnjoined has every supervised rank started (first, or again) that
 // has not connected within JoinTimeout killed: one frozen (or stuck)
 // before its hello would otherwise hold the tree's readiness, or a
-// replacement's reservation, and the tasks waiting on it, for ever. Its death then takes the usual path:
-// RankExited, a restart while any are left.
+// replacement's reservation, and the tasks waiting on it, for ever. Its
+// death then takes the usual path: RankExited, a restart while any are
+// left.
 func (c *Core) killUnjoined(now int64) {
 	limit := c.cfg.JoinTimeout
 	if limit <= 0 {
