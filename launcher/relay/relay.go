@@ -463,12 +463,12 @@ const minJoinTimeout = 5 * time.Second
 // death then takes the usual path: RankExited, a restart while any are
 // left.
 func (c *Core) killUnjoined(now int64) {
+	if len(c.starting) == 0 {
+		return
+	}
 	limit := c.cfg.JoinTimeout
 	if limit <= 0 {
 		limit = max(c.cfg.HeartbeatTimeout, minJoinTimeout)
-	}
-	if len(c.starting) == 0 {
-		return
 	}
 	for _, rank := range slices.Sorted(maps.Keys(c.starting)) {
 		if waited := time.Duration(now - c.starting[rank]); waited > limit {
@@ -593,7 +593,6 @@ func (c *Core) message(p *peer, k wire.Kind, b []byte, loan Loan) error {
 				p.alloc = j.Alloc
 			}
 			c.sched.AddChild(p.id, j.Slots)
-			delete(c.starting, p.hello.Rank)
 			if _, ok := c.reserved[p.hello.Rank]; ok && j.Slots > 0 {
 				// The replacement of a supervised rank joined.
 				c.log.Info("worker rank back", "peer", p.name, "slots", j.Slots)

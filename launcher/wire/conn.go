@@ -386,9 +386,7 @@ func (c *Conn) ReadFrame() (Kind, []byte, error) {
 		// Keep handed the last decoded payload over: decode into a
 		// recycled buffer rather than fresh memory (whose page faults
 		// cost as much as the zstd decoding of a repetitive MiB).
-		if c.dbuf = c.spare.take(0); c.dbuf != nil {
-			c.recycled.Add(1)
-		}
+		c.dbuf = c.takeSpare(0)
 	}
 	switch flags {
 	case flagS2:
@@ -463,10 +461,8 @@ func (c *Conn) Keep() []byte {
 	}
 	kept := c.rbuf
 	unread := c.rbuf[c.rpos:c.rend]
-	buf := c.spare.take(len(unread))
-	if buf != nil {
-		c.recycled.Add(1)
-	} else {
+	buf := c.takeSpare(len(unread))
+	if buf == nil {
 		buf = make([]byte, max(c.bufSize, len(unread)))
 	}
 	c.rend = copy(buf, unread)
@@ -484,6 +480,16 @@ func (c *Conn) Keep() []byte {
 // runtime zeroed and the collector then scanned and freed: a third of the
 // server's CPU time per MiB (perf, 2-core AMD EPYC VM, Go 1.26).
 func (c *Conn) Recycle(buf []byte) { c.spare.put(buf[:cap(buf)]) }
+
+// takeSpare returns a recycled buffer of at least n bytes, counted in
+// Stats.Recycled, or nil.
+func (c *Conn) takeSpare(n int) []byte {
+	buf := c.spare.take(n)
+	if buf != nil {
+		c.recycled.Add(1)
+	}
+	return buf
+}
 
 // spareBuffers is a Conn's short list of recycled read buffers, of at
 // most maxSpareBytes in all: a relay has about as many large frames in
@@ -542,10 +548,8 @@ func readErr(what string, err error) error {
 // growRead makes rbuf at least n bytes long, keeping the unread bytes,
 // in a recycled buffer when one is large enough.
 func (c *Conn) growRead(n int) {
-	buf := c.spare.take(n)
-	if buf != nil {
-		c.recycled.Add(1)
-	} else {
+	buf := c.takeSpare(n)
+	if buf == nil {
 		if n > readBufferSize {
 			n += growSlack
 		}
