@@ -110,10 +110,20 @@ func (j *job) join() (ended bool, err error) {
 	}()
 	select {
 	case err := <-waited:
-		if err != nil {
-			j.t.Fatalf("%v\nlauncher stderr:\n%s", err, j.err.String())
+		if err == nil {
+			return false, nil
 		}
-		return false, nil
+		// The tree did not form while the launcher runs on (under srun,
+		// the other ranks wait in MPI_Init for one that crashed): end it,
+		// then read what it wrote, and say it ended.
+		j.cmd.Process.Kill()
+		ended := <-j.done
+		j.done <- ended
+		if mpiInitCrashed(j.err.String()) {
+			return true, err
+		}
+		j.t.Fatalf("%v\nlauncher stderr:\n%s", err, j.err.String())
+		return true, err
 	case err := <-j.done:
 		j.done <- err
 		return true, err
