@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -111,4 +112,29 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	}
 	t.Cleanup(func() { s.Close() })
 	return m, s
+}
+
+// TestProgressLine: the line drawn for a known total (share, bar, count,
+// elapsed time and what is left) and for an unknown one (a spinner that
+// turns with each redraw, the elapsed time), each rewritten in place.
+func TestProgressLine(t *testing.T) {
+	start := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		total, done, spin int
+		at                time.Duration
+		want              string
+	}{
+		{10, 0, 0, 0, "\rblocks   0% [                              ] (0/10) 0s\x1b[K"},
+		{10, 4, 0, 2 * time.Second, "\rblocks  40% [============                  ] (4/10) 2s, about 3s left\x1b[K"},
+		{10, 12, 0, 90 * time.Second, "\rblocks 100% [==============================] (10/10) 1m30s\x1b[K"},
+		{0, 5, 0, 1500 * time.Millisecond, "\rblocks - 1.5s\x1b[K"},
+		{0, 5, 3, 1500 * time.Millisecond, "\rblocks / 1.5s\x1b[K"},
+	} {
+		var out bytes.Buffer
+		b := &bar{w: &out, what: "blocks", total: c.total, start: start, done: c.done, spin: c.spin}
+		b.drawLocked(start.Add(c.at))
+		if out.String() != c.want {
+			t.Errorf("total %d, done %d at %v: drew %q, want %q", c.total, c.done, c.at, out.String(), c.want)
+		}
+	}
 }
