@@ -174,7 +174,8 @@ func fitUnits(ctx context.Context, local *circuit.Circuit, threshold float64, se
 // line and that has more than 12 CNOTs by six units along the line,
 // 12 CNOTs, when their fit reaches threshold (see Unit fits). It returns
 // the circuit, the number of blocks replaced, and the error bound of
-// the replacements, (Σ √dᵢ)². c's defined gates, if any, stay.
+// the replacements, (Σ √dᵢ)²; c itself when it replaces none. c's
+// registers and defined gates stay.
 func FitUnits(ctx context.Context, c *circuit.Circuit, threshold float64, seed uint64) (*circuit.Circuit, int, float64, error) {
 	blocks := Partition(c, 4)
 	replaced, tried := 0, 0
@@ -198,6 +199,9 @@ func FitUnits(ctx context.Context, c *circuit.Circuit, threshold float64, seed u
 		blocks[i].Ops = globalOps(fit, b.Qubits)
 		replaced++
 		rootSum += math.Sqrt(d)
+	}
+	if replaced == 0 {
+		return c, 0, 0, nil
 	}
 	out := Assemble(c.Qubits, blocks)
 	out.Cregs, out.Defs = c.Cregs, c.Defs
