@@ -71,7 +71,11 @@ type resynthPass struct {
 // At levels 3 and 4 the circuit is also compiled with its commuting
 // diagonal units reordered (see compileCircuit), the fewer CNOTs kept;
 // the passes of wideBlockQubits run once after that choice, on the
-// better order only.
+// better order only. With them (all-to-all, cx,u3, no error threshold)
+// the input's 4-qubit blocks on a line are also fitted to six 2-CNOT
+// units (resynth.FitUnits, a TFIM chain's free-fermion form) and the
+// narrow passes run on that circuit: the fewer CNOTs win, the passes'
+// result on a tie.
 func levelPasses(level, blockQubits int) []resynthPass {
 	f := func(w int) resynthPass { return resynthPass{width: w} }
 	b := func(w int) resynthPass { return resynthPass{width: w, backward: true} }
