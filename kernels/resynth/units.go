@@ -130,8 +130,9 @@ func scaledUnitary(local *circuit.Circuit, s float64) (circuit.Matrix, error) {
 
 // fitUnits fits local, a 4-qubit block on a line with more than
 // unitCount·unitCNOTs CNOTs, to six units along the line (see Unit fits):
-// the first template whose walk reaches the threshold wins. It returns
-// the circuit and its distance, or nil.
+// the first template whose walk reaches the threshold wins, and when the
+// first template's first fit (from unitStarts starts) fails, no other is
+// tried. It returns the circuit and its distance, or nil.
 func fitUnits(ctx context.Context, local *circuit.Circuit, threshold float64, seed uint64) (*circuit.Circuit, float64, error) {
 	path := linePath(local)
 	if path == nil || local.CNOTs() <= unitCount*unitCNOTs {
@@ -157,6 +158,11 @@ func fitUnits(ctx context.Context, local *circuit.Circuit, threshold float64, se
 				return nil, 0, err
 			}
 			if r.Distance >= unitTrack {
+				if k == 0 {
+					// Not near free fermions from any start: every
+					// form would fail as the first did.
+					return nil, 0, nil
+				}
 				x = nil
 				break
 			}
