@@ -71,7 +71,11 @@ type resynthPass struct {
 // At levels 3 and 4 the circuit is also compiled with its commuting
 // diagonal units reordered (see compileCircuit), the fewer CNOTs kept;
 // the passes of wideBlockQubits run once after that choice, on the
-// better order only.
+// better order only. With them (all-to-all, cx,u3, no error threshold)
+// the input's 4-qubit blocks on a line are also fitted to six 2-CNOT
+// units (resynth.FitUnits, a TFIM chain's free-fermion form) and the
+// narrow passes run on that circuit: the fewer CNOTs win, the passes'
+// result on a tie.
 func levelPasses(level, blockQubits int) []resynthPass {
 	f := func(w int) resynthPass { return resynthPass{width: w} }
 	b := func(w int) resynthPass { return resynthPass{width: w, backward: true} }
@@ -274,6 +278,28 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 			return nil, err
 		}
 		c.add(cw)
+		if job.graph == nil && job.errorThreshold == 0 && cmp.Or(job.gates, resynth.DefaultGates) == resynth.DefaultGates {
+			// The 4-qubit blocks of the input on a line, fitted to six
+			// 2-CNOT units along it (free fermions: a TFIM chain's
+			// Trotter steps; see resynth.FitUnits), then the narrow
+			// passes: the fewer CNOTs win, the passes' result on a tie.
+			alt, fitted, bound, err := resynth.FitUnits(ctx, cur, instantiate.DefaultThreshold, job.seed)
+			if err != nil {
+				return nil, err
+			}
+			if fitted > 0 {
+				ca, err := compileWindows(ctx, r, job, alt, coupling, stage{narrow, 0, len(widths)})
+				if err != nil {
+					return nil, err
+				}
+				if ca.res.CNOTsAfter < c.res.CNOTsAfter {
+					root := math.Sqrt(bound) + math.Sqrt(ca.res.ErrorBound)
+					ca.res.ErrorBound = root * root
+					ca.res.Replaced += fitted
+					c = ca
+				}
+			}
+		}
 	}
 	if g := job.graph; g != nil {
 		// The first and last blocks' permutations of the graph's qubits

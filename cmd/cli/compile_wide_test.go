@@ -89,3 +89,35 @@ func TestCompileWidestBlocksLast(t *testing.T) {
 		t.Errorf("%d narrower passes: %v", n, widths)
 	}
 }
+
+// TestCompileWideBeatsNarrowOnTFIM compiles four Trotter steps of a
+// 4-qubit Ising chain (24 CNOTs) at level 3 with 3- and with 4-qubit
+// blocks: 3-qubit blocks leave 14 CNOTs, 4-qubit ones 12 (the chain's
+// free-fermion units, see resynth.FitUnits), both checked as every
+// compile is, and the 4-qubit output is the same on one slot and on two.
+func TestCompileWideBeatsNarrowOnTFIM(t *testing.T) {
+	numericOnlyInOneLane(t)
+	if testing.Short() {
+		t.Skip("two level-3 compiles, one with 4-qubit passes: about 40 CPU seconds")
+	}
+	in := circuitgen.TFIM(4, 4)
+	counts := map[int]int{}
+	var outputs []string
+	for _, run := range []struct{ bq, slots int }{{3, 2}, {4, 2}, {4, 1}} {
+		c, err := compileLocal(context.Background(), run.slots, compileJob{in: in, seed: 1, level: 3, blockQubits: run.bq, gates: resynth.DefaultGates})
+		if err != nil {
+			t.Fatalf("%d-qubit blocks: %v", run.bq, err)
+		}
+		t.Logf("%d-qubit blocks, %d slots: CNOTs %d → %d, %s", run.bq, run.slots, c.res.CNOTsBefore, c.res.CNOTsAfter, c.check)
+		counts[run.bq] = c.res.CNOTsAfter
+		if run.bq == 4 {
+			outputs = append(outputs, c.res.QASM)
+		}
+	}
+	if counts[4] >= counts[3] || counts[4] > 12 {
+		t.Errorf("%d CNOTs with 4-qubit blocks, %d with 3-qubit ones: want fewer, at most 12", counts[4], counts[3])
+	}
+	if outputs[0] != outputs[1] {
+		t.Error("the 4-qubit outputs on two slots and on one differ")
+	}
+}

@@ -28,7 +28,8 @@
 //	 "template": {"qubits": 2, "blocks": [[0, 1], …]},  // optional "gate": a 4×4 matrix (CNOT when absent)
 //	 "seed": 1,                              // starting points come from (seed, index)
 //	 "initial": [θ, φ, λ, …],                // optional: start 0 begins here (padded with random angles)
-//	 "threshold": 1e-10, "starts": 8, "max_iterations": 1000}   // optional
+//	 "threshold": 1e-10, "starts": 8, "max_iterations": 1000,   // optional
+//	 "polish": true}                         // optional: Gauss–Newton steps after L-BFGS (Options.Polish)
 //
 // and the Result is {"params": […], "distance": d, "start": i,
 // "iterations": n, "evaluations": n}.

@@ -29,6 +29,11 @@ type Options struct {
 	// MaxIterations bounds the L-BFGS iterations of one start
 	// (DefaultMaxIterations).
 	MaxIterations int `json:"max_iterations,omitempty"`
+	// Polish, when set, finishes a start that L-BFGS leaves above the
+	// threshold but below polishBelow with Gauss–Newton steps on the
+	// residual (see polish.go): on 4-qubit templates L-BFGS often creeps
+	// to a halt short of an exact solution that is a few such steps away.
+	Polish bool `json:"polish,omitempty"`
 }
 
 func (o Options) withDefaults() Options {
@@ -110,9 +115,16 @@ func Run(ctx context.Context, w *Workspace, x0 []float64, opts Options) (Result,
 	}
 	// A line search may fail near the floor of rounding errors: the best
 	// point found is still good.
+	d := w.Distance(x)
+	if opts.Polish && d >= opts.Threshold && d < polishBelow {
+		x, d = w.polish(ctx, x, d, opts.Threshold)
+		if ctx.Err() != nil {
+			return Result{}, context.Cause(ctx)
+		}
+	}
 	return Result{
 		Params:      x,
-		Distance:    w.Distance(x),
+		Distance:    d,
 		Iterations:  iters,
 		Evaluations: w.Evaluations(),
 	}, nil

@@ -28,6 +28,21 @@
 // complete): the result depends only on the circuit, the request and the
 // tasks' values in task order, never on where or when they ran.
 //
+// # Unit fits
+//
+// FitUnits replaces each 4-qubit block of a circuit whose two-qubit
+// gates lie on a line (three pairs a-b, b-c, c-d) and that has more than
+// 12 CNOTs by six 2-CNOT units along the line, a triangle or a brick,
+// when the fit reaches the threshold. A free-fermion circuit on 4
+// qubits — a transverse-field Ising chain's Trotter steps, ZZ and X
+// rotations, in the Hadamard basis — always has that form (Kökcü et al.,
+// PRA 105, 032420, 2022), however many steps it has. Trotter angles keep
+// such a block near the identity, where fits from random starts end on
+// near misses, so the fit starts on the block with its angles scaled 5×
+// and follows them down to the block's own in 40 fits, each from the
+// last one's parameters (polished, instantiate.Options.Polish). qlaunch
+// compile runs it on the input at levels 3 and 4 with 4-qubit blocks.
+//
 // # Permutations
 //
 // With Request.PermuteInputs, a block that is the first on every one of
