@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
@@ -213,41 +214,82 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 	for i := range identity {
 		identity[i] = i
 	}
-	cur, reference, routed := in, in, in
-	initial, final := identity, identity
+	reference := in
+	narrow, wide := splitWide(widths)
+	// On a graph the circuit is routed from each of the layouts of
+	// layoutCandidates and each routing compiled through the narrow
+	// passes; the fewest CNOTs win (see layoutCandidates). All-to-all
+	// there is one candidate, the input.
+	cands := []layoutCandidate{{routed: in, initial: identity, final: identity}}
 	var coupling [][2]int
+	var outcomes []*compiled
+	var pre *compiled // the all-to-all narrow passes' outcome, routed too
 	if g := job.graph; g != nil {
-		decomposed := mapping.Decompose(in)
-		place := mapping.Place(decomposed, g, job.seed)
-		var perm []int
+		coupling = g.Edges
+		n := 1
+		if job.level >= 3 {
+			n = layoutCandidates
+		}
 		var err error
-		routed, perm, err = mapping.RouteFrom(decomposed, g, place)
+		if cands, err = routeLayouts(in, g, job, n); err != nil {
+			return nil, err
+		}
+		// Wave one: the input's routings and, at levels 3 and 4 without an
+		// error threshold (each compile would spend all of it), the
+		// all-to-all narrow passes; wave two: the routings of their
+		// output, which the 3-qubit blocks have already made shorter.
+		withPre := job.level >= 3 && job.errorThreshold == 0
+		outcomes = make([]*compiled, len(cands))
+		err = parallel(ctx, len(cands)+boolInt(withPre), func(ctx context.Context, i int) error {
+			var err error
+			if i == len(cands) {
+				all := job
+				all.graph, all.progress = nil, nil
+				pre, err = compileNarrow(ctx, r, all, in, nil, widths, narrow)
+				return err
+			}
+			outcomes[i], err = compileNarrow(ctx, r, candidateJob(job, i), cands[i].routed, coupling, widths, narrow)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
-		cur, initial, final, coupling = routed, place, perm, g.Edges
-	}
-	narrow, wide := splitWide(widths)
-	c, err := compileWindows(ctx, r, job, cur, coupling, stage{narrow, 0, len(widths)})
-	if err != nil {
-		return nil, err
-	}
-	// At levels 3 and 4 the commuting diagonal units (ZZ rotations, cz,
-	// rzz, cu1) are also tried in the order that joins more of them into
-	// the blocks a forward partition has open (see mapping.DiagonalOrder),
-	// an exactly equivalent circuit; the fewer CNOTs (then two-qubit
-	// gates) wins, the order as given on a tie, so the output still
-	// depends only on the input and the seed.
-	if job.level >= 3 {
-		if alt, moved := mapping.DiagonalOrder(cur, reorderWidth(widths)); moved {
-			ca, err := compileWindows(ctx, r, job, alt, coupling, stage{narrow, 0, len(widths)})
+		if withPre {
+			more, err := routeLayouts(pre.out, g, job, preLayoutCandidates)
 			if err != nil {
 				return nil, err
 			}
-			if ca.res.CNOTsAfter < c.res.CNOTsAfter || ca.res.CNOTsAfter == c.res.CNOTsAfter && ca.res.TwoQubitGatesAfter < c.res.TwoQubitGatesAfter {
-				c = ca
+			moreOut := make([]*compiled, len(more))
+			err = parallel(ctx, len(more), func(ctx context.Context, i int) error {
+				var err error
+				moreOut[i], err = compileNarrow(ctx, r, candidateJob(job, 1), more[i].routed, coupling, widths, narrow)
+				return err
+			})
+			if err != nil {
+				return nil, err
 			}
+			for i := range more {
+				more[i].pre = true
+			}
+			cands, outcomes = append(cands, more...), append(outcomes, moreOut...)
 		}
+	} else {
+		c, err := compileNarrow(ctx, r, job, in, nil, widths, narrow)
+		if err != nil {
+			return nil, err
+		}
+		outcomes = []*compiled{c}
+	}
+	best := 0
+	for i, o := range outcomes {
+		if fewerCNOTs(o, outcomes[best]) {
+			best = i
+		}
+	}
+	c, routed, initial, final := outcomes[best], cands[best].routed, cands[best].initial, cands[best].final
+	preBound := 0.0
+	if cands[best].pre {
+		preBound = pre.res.ErrorBound
 	}
 	if job.graph != nil && job.level >= 4 && job.errorThreshold == 0 {
 		// At level 4 the routed circuit is also cut in two at each of
@@ -262,7 +304,7 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 			if err != nil {
 				return nil, err
 			}
-			if cc != nil && (cc.res.CNOTsAfter < c.res.CNOTsAfter || cc.res.CNOTsAfter == c.res.CNOTsAfter && cc.res.TwoQubitGatesAfter < c.res.TwoQubitGatesAfter) {
+			if cc != nil && fewerCNOTs(cc, c) {
 				c = cc
 			}
 		}
@@ -290,6 +332,10 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 	}
 	c.final = final
 	res := &c.res
+	if preBound > 0 {
+		root := math.Sqrt(res.ErrorBound) + math.Sqrt(preBound)
+		res.ErrorBound = root * root
+	}
 	// The counts before are the input's, not the routed circuit's.
 	res.TwoQubitGatesBefore, res.CNOTsBefore = in.TwoQubitGates(), in.CNOTs()
 	c.seconds = time.Since(start).Seconds()
@@ -349,6 +395,113 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 		return nil, fmt.Errorf("the compiled circuit differs from the input (%s, error bound %.3g); nothing written", c.check, res.ErrorBound)
 	}
 	return c, nil
+}
+
+// layoutCandidate is a routing compileCircuit compiles: the circuit on
+// the graph's qubits, and its initial and final mappings (logical →
+// physical).
+type layoutCandidate struct {
+	routed         *circuit.Circuit
+	initial, final []int
+	pre            bool // a routing of the all-to-all narrow passes' output
+}
+
+// layoutCandidates is the number of initial mappings compileCircuit
+// routes the circuit from on a graph at levels 3 and 4
+// (mapping.PlaceCandidates: Place's, then the next best starts of its
+// forward passes), each routing compiled through the level's narrow
+// passes, concurrently, so that their blocks spread over the tree
+// together. The two-qubit count after resynthesis follows the routing's
+// estimate loosely (the 3-qubit passes find more in some routings than
+// in others), so the fewest CNOTs after those passes choose, not the
+// estimate. At levels 1 and 2 only Place's layout is routed.
+const layoutCandidates = 6
+
+// preLayoutCandidates is the number of initial mappings the all-to-all
+// narrow passes' output is routed from.
+const preLayoutCandidates = 4
+
+// routeLayouts decomposes in's three-qubit gates and routes it on g
+// from each of n initial mappings (mapping.PlaceCandidates).
+func routeLayouts(in *circuit.Circuit, g *mapping.Graph, job compileJob, n int) ([]layoutCandidate, error) {
+	decomposed := mapping.Decompose(in)
+	var cands []layoutCandidate
+	for _, place := range mapping.PlaceCandidates(decomposed, g, job.seed, n) {
+		routed, final, err := mapping.RouteFrom(decomposed, g, place)
+		if err != nil {
+			return nil, err
+		}
+		cands = append(cands, layoutCandidate{routed: routed, initial: place, final: final})
+	}
+	return cands, nil
+}
+
+// compileNarrow compiles cur through the narrow passes of widths and, at
+// levels 3 and 4, its commuting diagonal units (ZZ rotations, cz, rzz,
+// cu1) also in the order that joins more of them into the blocks a
+// forward partition has open (see mapping.DiagonalOrder), an exactly
+// equivalent circuit; the fewer CNOTs (then two-qubit gates) win, the
+// order as given on a tie, so the output still depends only on the input
+// and the seed.
+func compileNarrow(ctx context.Context, r taskRunner, job compileJob, cur *circuit.Circuit, coupling [][2]int, widths, narrow []resynthPass) (*compiled, error) {
+	c, err := compileWindows(ctx, r, job, cur, coupling, stage{narrow, 0, len(widths)})
+	if err != nil {
+		return nil, err
+	}
+	if job.level >= 3 {
+		if alt, moved := mapping.DiagonalOrder(cur, reorderWidth(widths)); moved {
+			ca, err := compileWindows(ctx, r, job, alt, coupling, stage{narrow, 0, len(widths)})
+			if err != nil {
+				return nil, err
+			}
+			if fewerCNOTs(ca, c) {
+				c = ca
+			}
+		}
+	}
+	return c, nil
+}
+
+// candidateJob returns job for candidate i: the first shows the
+// progress, the others none (they run at once).
+func candidateJob(job compileJob, i int) compileJob {
+	if i > 0 {
+		job.progress = nil
+	}
+	return job
+}
+
+// parallel runs fn(ctx, i) for i below n, each in a goroutine, and
+// returns their errors joined; the first error cancels the others' ctx.
+func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = fn(ctx, i); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// fewerCNOTs reports whether a has fewer CNOTs than b, or as many and
+// fewer two-qubit gates.
+func fewerCNOTs(a, b *compiled) bool {
+	return a.res.CNOTsAfter < b.res.CNOTsAfter || a.res.CNOTsAfter == b.res.CNOTsAfter && a.res.TwoQubitGatesAfter < b.res.TwoQubitGatesAfter
 }
 
 // add appends the outcome of later passes, d, compiled from c.out.
