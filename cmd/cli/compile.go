@@ -220,76 +220,22 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 	// layoutCandidates and each routing compiled through the narrow
 	// passes; the fewest CNOTs win (see layoutCandidates). All-to-all
 	// there is one candidate, the input.
-	cands := []layoutCandidate{{routed: in, initial: identity, final: identity}}
+	var c *compiled
+	routed, initial, final := in, identity, identity
 	var coupling [][2]int
-	var outcomes []*compiled
-	var pre *compiled // the all-to-all narrow passes' outcome, routed too
+	preBound := 0.0 // the error bound of the all-to-all passes a routing started from
 	if g := job.graph; g != nil {
 		coupling = g.Edges
-		n := 1
-		if job.level >= 3 {
-			n = layoutCandidates
-		}
-		var err error
-		if cands, err = routeLayouts(in, g, job, n); err != nil {
-			return nil, err
-		}
-		// Wave one: the input's routings and, at levels 3 and 4 without an
-		// error threshold (each compile would spend all of it), the
-		// all-to-all narrow passes; wave two: the routings of their
-		// output, which the 3-qubit blocks have already made shorter.
-		withPre := job.level >= 3 && job.errorThreshold == 0
-		outcomes = make([]*compiled, len(cands))
-		err = parallel(ctx, len(cands)+boolInt(withPre), func(ctx context.Context, i int) error {
-			var err error
-			if i == len(cands) {
-				all := job
-				all.graph, all.progress = nil, nil
-				pre, err = compileNarrow(ctx, r, all, in, nil, widths, narrow)
-				return err
-			}
-			outcomes[i], err = compileNarrow(ctx, r, candidateJob(job, i), cands[i].routed, coupling, widths, narrow)
-			return err
-		})
+		best, err := compileLayouts(ctx, r, job, g, widths, narrow)
 		if err != nil {
 			return nil, err
 		}
-		if withPre {
-			more, err := routeLayouts(pre.out, g, job, preLayoutCandidates)
-			if err != nil {
-				return nil, err
-			}
-			moreOut := make([]*compiled, len(more))
-			err = parallel(ctx, len(more), func(ctx context.Context, i int) error {
-				var err error
-				moreOut[i], err = compileNarrow(ctx, r, candidateJob(job, 1), more[i].routed, coupling, widths, narrow)
-				return err
-			})
-			if err != nil {
-				return nil, err
-			}
-			for i := range more {
-				more[i].pre = true
-			}
-			cands, outcomes = append(cands, more...), append(outcomes, moreOut...)
-		}
+		c, routed, initial, final, preBound = best.out, best.routed, best.initial, best.final, best.preBound
 	} else {
-		c, err := compileNarrow(ctx, r, job, in, nil, widths, narrow)
-		if err != nil {
+		var err error
+		if c, err = compileNarrow(ctx, r, job, in, nil, widths, narrow); err != nil {
 			return nil, err
 		}
-		outcomes = []*compiled{c}
-	}
-	best := 0
-	for i, o := range outcomes {
-		if fewerCNOTs(o, outcomes[best]) {
-			best = i
-		}
-	}
-	c, routed, initial, final := outcomes[best], cands[best].routed, cands[best].initial, cands[best].final
-	preBound := 0.0
-	if cands[best].pre {
-		preBound = pre.res.ErrorBound
 	}
 	if job.graph != nil && job.level >= 4 && job.errorThreshold == 0 {
 		// At level 4 the routed circuit is also cut in two at each of
@@ -398,42 +344,179 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 }
 
 // layoutCandidate is a routing compileCircuit compiles: the circuit on
-// the graph's qubits, and its initial and final mappings (logical →
-// physical).
+// the graph's qubits, its initial and final mappings (logical →
+// physical), the seed its passes synthesise with, and, for a routing of
+// the all-to-all passes' output, their error bound; out is its compile.
 type layoutCandidate struct {
 	routed         *circuit.Circuit
 	initial, final []int
-	pre            bool // a routing of the all-to-all narrow passes' output
+	seed           uint64
+	preBound       float64
+	out            *compiled
 }
 
-// layoutCandidates is the number of initial mappings compileCircuit
-// routes the circuit from on a graph at levels 3 and 4
-// (mapping.PlaceCandidates: Place's, then the next best starts of its
-// forward passes), each routing compiled through the level's narrow
-// passes, concurrently, so that their blocks spread over the tree
-// together. The two-qubit count after resynthesis follows the routing's
-// estimate loosely (the 3-qubit passes find more in some routings than
-// in others), so the fewest CNOTs after those passes choose, not the
-// estimate. At levels 1 and 2 only Place's layout is routed.
-const layoutCandidates = 6
+// layoutCandidates is the number of initial mappings compileLayouts
+// routes the input from at levels 3 and 4 (mapping.PlaceCandidates:
+// Place's, then the next starts of its forward passes by estimate, the
+// routings alike left out), and preLayoutCandidates the number it routes
+// the all-to-all narrow passes' output from. screenPasses is the number
+// of the level's first passes that screen the routings.
+const (
+	layoutCandidates    = 8
+	preLayoutCandidates = 4
+	screenPasses        = 2
+	screenFinalists     = 2
+)
 
-// preLayoutCandidates is the number of initial mappings the all-to-all
-// narrow passes' output is routed from.
-const preLayoutCandidates = 4
-
-// routeLayouts decomposes in's three-qubit gates and routes it on g
-// from each of n initial mappings (mapping.PlaceCandidates).
-func routeLayouts(in *circuit.Circuit, g *mapping.Graph, job compileJob, n int) ([]layoutCandidate, error) {
+// compileLayouts routes job.in onto g and compiles the routing through
+// the narrow passes. At levels 3 and 4 (no error threshold) it also
+// routes the input from the next layoutCandidates−1 initial mappings, and
+// the output of the all-to-all narrow passes (shorter: the 3-qubit blocks
+// have joined gates) from preLayoutCandidates; each of those routings
+// goes through the first screenPasses passes (2-qubit blocks, then
+// 3-qubit blocks from the start) with a seed of its own, at once, so
+// that their blocks spread over the tree together, and the one of the
+// fewest CNOTs is compiled through all the narrow passes beside Place's
+// routing. The two-qubit count after the 3-qubit passes follows a
+// routing's estimate loosely, so compiled counts choose. The fewer CNOTs,
+// then two-qubit gates, win; Place's routing on a tie, so that no
+// circuit compiles to more than from Place's routing alone. When Place's
+// routing needs no swap, it is the only one. The result depends only on
+// the input and the seed.
+func compileLayouts(ctx context.Context, r taskRunner, job compileJob, g *mapping.Graph, widths, narrow []resynthPass) (*layoutCandidate, error) {
+	in := job.in
 	decomposed := mapping.Decompose(in)
-	var cands []layoutCandidate
-	for _, place := range mapping.PlaceCandidates(decomposed, g, job.seed, n) {
-		routed, final, err := mapping.RouteFrom(decomposed, g, place)
+	n := 1
+	if job.level >= 3 && job.errorThreshold == 0 && len(narrow) > screenPasses {
+		n = layoutCandidates
+	}
+	cands, err := routeLayouts(decomposed, g, job, n)
+	if err != nil {
+		return nil, err
+	}
+	first := cands[0]
+	if first.routed.TwoQubitGates() == decomposed.TwoQubitGates() {
+		cands = cands[:1] // no swap: no routing has fewer gates to compile
+	}
+	if len(cands) == 1 {
+		first.out, err = compileNarrow(ctx, r, job, first.routed, g.Edges, widths, narrow)
+		return first, err
+	}
+	screen := stage{narrow[:screenPasses], 0, len(widths)}
+	// Wave one: Place's routing through the narrow passes, the other
+	// routings of the input screened, and the all-to-all narrow passes.
+	others := cands[1:]
+	var pre *compiled
+	err = parallel(ctx, len(others)+2, func(ctx context.Context, i int) error {
+		var err error
+		switch {
+		case i == len(others):
+			first.out, err = compileNarrow(ctx, r, job, first.routed, g.Edges, widths, narrow)
+		case i == len(others)+1:
+			all := job
+			all.graph, all.progress = nil, nil
+			pre, err = compileNarrow(ctx, r, all, in, nil, widths, narrow)
+		default:
+			others[i].out, err = compileWindows(ctx, r, candidateJob(job, others[i].seed), others[i].routed, g.Edges, screen)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Wave two: the all-to-all output's routings screened.
+	more, err := routeLayouts(pre.out, g, job, preLayoutCandidates)
+	if err != nil {
+		return nil, err
+	}
+	for i := range more {
+		more[i].seed = job.seed + uint64(len(cands)+i)*candidateSeedStep
+		more[i].preBound = pre.res.ErrorBound
+	}
+	err = parallel(ctx, len(more), func(ctx context.Context, i int) error {
+		var err error
+		more[i].out, err = compileWindows(ctx, r, candidateJob(job, more[i].seed), more[i].routed, g.Edges, screen)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	others = append(others, more...)
+	// The finalists: the screen's best, fewest CNOTs first, ties in
+	// candidate order.
+	slices.SortStableFunc(others, func(a, b *layoutCandidate) int {
+		switch {
+		case fewerCNOTs(a.out, b.out):
+			return -1
+		case fewerCNOTs(b.out, a.out):
+			return 1
+		}
+		return 0
+	})
+	// Wave three: the finalists through all the narrow passes.
+	finalists := others[:min(len(others), screenFinalists)]
+	err = parallel(ctx, len(finalists), func(ctx context.Context, i int) error {
+		var err error
+		f := finalists[i]
+		f.out, err = compileNarrow(ctx, r, candidateJob(job, f.seed), f.routed, g.Edges, widths, narrow)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	best := first
+	for _, f := range finalists {
+		if fewerCNOTs(f.out, best.out) {
+			best = f
+		}
+	}
+	return best, nil
+}
+
+// routeLayouts routes c (decomposed) on g from each of n initial
+// mappings (mapping.PlaceCandidates), the first with job's seed, the
+// others with seeds of their own (candidateSeedStep apart).
+func routeLayouts(c *circuit.Circuit, g *mapping.Graph, job compileJob, n int) ([]*layoutCandidate, error) {
+	var cands []*layoutCandidate
+	for i, place := range mapping.PlaceCandidates(c, g, job.seed, n) {
+		routed, final, err := mapping.RouteFrom(c, g, place)
 		if err != nil {
 			return nil, err
 		}
-		cands = append(cands, layoutCandidate{routed: routed, initial: place, final: final})
+		cands = append(cands, &layoutCandidate{routed: routed, initial: place, final: final, seed: job.seed + uint64(i)*candidateSeedStep})
 	}
 	return cands, nil
+}
+
+// candidateJob returns job for a routing compiled beside Place's, at
+// once: with the routing's seed, and no progress shown.
+func candidateJob(job compileJob, seed uint64) compileJob {
+	job.progress, job.seed = nil, seed
+	return job
+}
+
+// candidateSeedStep separates the candidates' seeds: above the windows'
+// (w·2³²) and passes' (pass·2¹⁶) shifts of one compile.
+const candidateSeedStep = 1 << 48
+
+// parallel runs fn(ctx, i) for i below n, each in a goroutine, and
+// returns their errors joined; the first error cancels the others' ctx.
+func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = fn(ctx, i); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // compileNarrow compiles cur through the narrow passes of widths and, at
@@ -460,42 +543,6 @@ func compileNarrow(ctx context.Context, r taskRunner, job compileJob, cur *circu
 		}
 	}
 	return c, nil
-}
-
-// candidateJob returns job for candidate i: the first shows the
-// progress, the others none (they run at once).
-func candidateJob(job compileJob, i int) compileJob {
-	if i > 0 {
-		job.progress = nil
-	}
-	return job
-}
-
-// parallel runs fn(ctx, i) for i below n, each in a goroutine, and
-// returns their errors joined; the first error cancels the others' ctx.
-func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if errs[i] = fn(ctx, i); errs[i] != nil {
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // fewerCNOTs reports whether a has fewer CNOTs than b, or as many and
