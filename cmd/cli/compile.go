@@ -195,10 +195,12 @@ func runPlan(ctx context.Context, r taskRunner, plan *resynth.Plan, p progress) 
 
 // compileCircuit compiles job.in with synth tasks placed by r, one per
 // block: with a coupling graph it decomposes three-qubit gates and routes
-// the circuit (swaps inserted) first; then it resynthesises block by
-// block on the graph's edges, once (levels 1 and 2) or until the
-// two-qubit count stops falling (levels 3 and 4; see levelPasses), in
-// windows of compileWindowOps ops (see compileWindow). The partition of
+// the circuit (swaps inserted) first, at levels 3 and 4 in several ways
+// of which the narrow passes' fewest CNOTs choose (see compileLayouts);
+// then it resynthesises block by block on the graph's edges, once
+// (levels 1 and 2) or until the two-qubit count stops falling (levels 3
+// and 4; see levelPasses), in windows of compileWindowOps ops (see
+// compileWindow). The partition of
 // each pass is made here and every block's synthesis is a task of its
 // own, so the blocks spread over every slot of the tree; the output
 // depends only on the input and the seed. It checks the result: the same
@@ -216,10 +218,9 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 	}
 	reference := in
 	narrow, wide := splitWide(widths)
-	// On a graph the circuit is routed from each of the layouts of
-	// layoutCandidates and each routing compiled through the narrow
-	// passes; the fewest CNOTs win (see layoutCandidates). All-to-all
-	// there is one candidate, the input.
+	// On a graph the circuit is routed, at levels 3 and 4 in several
+	// ways, and the routing of the fewest CNOTs after the narrow passes
+	// kept (see compileLayouts).
 	var c *compiled
 	routed, initial, final := in, identity, identity
 	var coupling [][2]int

@@ -6,7 +6,10 @@
 // or a preset: linear:N, ring:N, grid:RxC, all:N, heavy-hex:RxC (IBM's
 // lattice of R rows of C qubits joined by bridge qubits). Place chooses the
 // initial mapping by forward and backward routing passes (SABRE's
-// placement). RouteFrom starts from an initial mapping (Route from the
+// placement); PlaceCandidates returns the next best starts of those
+// passes too, one of each kind of routing (the copies of a routing under
+// a symmetry of the circuit left out), for a caller that compiles
+// several. RouteFrom starts from an initial mapping (Route from the
 // identity) and routes as SABRE does, unit by unit: a unit is an op, or a
 // run cx(a,b)·(diagonal gates on a, b)·cx(a,b) — a ZZ rotation — and
 // diagonal units commute, so a layer of them (QAOA's, an Ising model's)
