@@ -382,13 +382,14 @@ const (
 // routing's estimate loosely, so compiled counts choose. The fewer CNOTs,
 // then two-qubit gates, win; Place's routing on a tie, so that no
 // circuit compiles to more than from Place's routing alone. When Place's
-// routing needs no swap, it is the only one. The result depends only on
-// the input and the seed.
+// routing needs no swap, or the circuit is longer than a window (see
+// compileWindowOps), it is the only one. The result depends only on the
+// input and the seed.
 func compileLayouts(ctx context.Context, r taskRunner, job compileJob, g *mapping.Graph, widths, narrow []resynthPass) (*layoutCandidate, error) {
 	in := job.in
 	decomposed := mapping.Decompose(in)
 	n := 1
-	if job.level >= 3 && job.errorThreshold == 0 && len(narrow) > screenPasses {
+	if job.level >= 3 && job.errorThreshold == 0 && len(narrow) > screenPasses && len(decomposed.Ops) <= cmp.Or(job.windowOps, compileWindowOps) {
 		n = layoutCandidates
 	}
 	cands, err := routeLayouts(decomposed, g, job, n)
