@@ -86,7 +86,7 @@ func TestCompilePermutedEnds(t *testing.T) {
 // as well, the fewest after the narrow passes win, at most 14. The
 // routings compile at once, yet the output is the same on one slot and
 // on two, and each passes the compile's check against the input and the
-// reported mappings.
+// reported mappings (with -short: two slots only).
 func TestCompileLineTriesLayouts(t *testing.T) {
 	numericOnlyInOneLane(t)
 	in, err := circuitgen.Named("random:4:30:1")
@@ -97,8 +97,12 @@ func TestCompileLineTriesLayouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	slotCounts := []int{2, 1}
+	if testing.Short() {
+		slotCounts = slotCounts[:1] // the bound; the comparison in the long run
+	}
 	var outputs []string
-	for _, slots := range []int{1, 2} {
+	for _, slots := range slotCounts {
 		c, err := compileLocal(context.Background(), slots, compileJob{in: in, seed: 1, level: 3, gates: resynth.DefaultGates, graph: g})
 		if err != nil {
 			t.Fatal(err)
@@ -109,7 +113,7 @@ func TestCompileLineTriesLayouts(t *testing.T) {
 		}
 		outputs = append(outputs, c.res.QASM)
 	}
-	if outputs[0] != outputs[1] {
+	if len(outputs) == 2 && outputs[0] != outputs[1] {
 		t.Error("the outputs on one slot and on two differ")
 	}
 }
