@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,5 +116,34 @@ func TestCompileLineTriesLayouts(t *testing.T) {
 	}
 	if len(outputs) == 2 && outputs[0] != outputs[1] {
 		t.Error("the outputs on one slot and on two differ")
+	}
+}
+
+// TestParallel: compileLayouts' helper runs every call, each writing its
+// own slot (the race lane checks that they share nothing else), joins
+// the errors, and cancels the others' context at the first error.
+func TestParallel(t *testing.T) {
+	got := make([]int, 8)
+	if err := parallel(context.Background(), len(got), func(_ context.Context, i int) error {
+		got[i] = i + 1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		if v != i+1 {
+			t.Fatalf("call %d wrote %d", i, v)
+		}
+	}
+	boom := errors.New("boom")
+	err := parallel(context.Background(), 4, func(ctx context.Context, i int) error {
+		if i == 0 {
+			return boom
+		}
+		<-ctx.Done() // the others end only when the first error cancels them
+		return ctx.Err()
+	})
+	if !errors.Is(err, boom) || !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want boom and the others cancelled", err)
 	}
 }
