@@ -361,7 +361,9 @@ type layoutCandidate struct {
 // Place's, then the next starts of its forward passes by estimate, the
 // routings alike left out), and preLayoutCandidates the number it routes
 // the all-to-all narrow passes' output from. screenPasses is the number
-// of the level's first passes that screen the routings.
+// of the level's first passes that screen the routings, and
+// screenFinalists the number of the screen's best that go through all
+// the narrow passes.
 const (
 	layoutCandidates    = 8
 	preLayoutCandidates = 4
@@ -376,9 +378,9 @@ const (
 // have joined gates) from preLayoutCandidates; each of those routings
 // goes through the first screenPasses passes (2-qubit blocks, then
 // 3-qubit blocks from the start) with a seed of its own, at once, so
-// that their blocks spread over the tree together, and the one of the
-// fewest CNOTs is compiled through all the narrow passes beside Place's
-// routing. The two-qubit count after the 3-qubit passes follows a
+// that their blocks spread over the tree together, and the
+// screenFinalists of the fewest CNOTs are compiled through all the
+// narrow passes beside Place's routing. The two-qubit count after the 3-qubit passes follows a
 // routing's estimate loosely, so compiled counts choose. The fewer CNOTs,
 // then two-qubit gates, win; Place's routing on a tie, so that no
 // circuit compiles to more than from Place's routing alone. When Place's
