@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/qlaunch/qlaunch/kernels"
@@ -198,10 +199,12 @@ func runPlan(ctx context.Context, r taskRunner, plan *resynth.Plan, p progress) 
 
 // compileCircuit compiles job.in with synth tasks placed by r, one per
 // block: with a coupling graph it decomposes three-qubit gates and routes
-// the circuit (swaps inserted) first; then it resynthesises block by
-// block on the graph's edges, once (levels 1 and 2) or until the
-// two-qubit count stops falling (levels 3 and 4; see levelPasses), in
-// windows of compileWindowOps ops (see compileWindow). The partition of
+// the circuit (swaps inserted) first, at level 4 in several ways of
+// which the narrow passes' fewest CNOTs choose (see compileLayouts);
+// then it resynthesises block by block on the graph's edges, once
+// (levels 1 and 2) or until the two-qubit count stops falling (levels 3
+// and 4; see levelPasses), in windows of compileWindowOps ops (see
+// compileWindow). The partition of
 // each pass is made here and every block's synthesis is a task of its
 // own, so the blocks spread over every slot of the tree; the output
 // depends only on the input and the seed. It checks the result: the same
@@ -217,40 +220,26 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 	for i := range identity {
 		identity[i] = i
 	}
-	cur, reference, routed := in, in, in
-	initial, final := identity, identity
+	reference := in
+	narrow, wide := splitWide(widths)
+	// On a graph the circuit is routed, at level 4 in several ways, and
+	// the routing of the fewest CNOTs after the narrow passes kept (see
+	// compileLayouts).
+	var c *compiled
+	routed, initial, final := in, identity, identity
 	var coupling [][2]int
+	preBound := 0.0 // the error bound of the all-to-all passes a routing started from
 	if g := job.graph; g != nil {
-		decomposed := mapping.Decompose(in)
-		place := mapping.Place(decomposed, g, job.seed)
-		var perm []int
-		var err error
-		routed, perm, err = mapping.RouteFrom(decomposed, g, place)
+		coupling = g.Edges
+		best, err := compileLayouts(ctx, r, job, g, widths, narrow)
 		if err != nil {
 			return nil, err
 		}
-		cur, initial, final, coupling = routed, place, perm, g.Edges
-	}
-	narrow, wide := splitWide(widths)
-	c, err := compileWindows(ctx, r, job, cur, coupling, stage{narrow, 0, len(widths)})
-	if err != nil {
-		return nil, err
-	}
-	// At levels 3 and 4 the commuting diagonal units (ZZ rotations, cz,
-	// rzz, cu1) are also tried in the order that joins more of them into
-	// the blocks a forward partition has open (see mapping.DiagonalOrder),
-	// an exactly equivalent circuit; the fewer CNOTs (then two-qubit
-	// gates) wins, the order as given on a tie, so the output still
-	// depends only on the input and the seed.
-	if job.level >= 3 {
-		if alt, moved := mapping.DiagonalOrder(cur, reorderWidth(widths)); moved {
-			ca, err := compileWindows(ctx, r, job, alt, coupling, stage{narrow, 0, len(widths)})
-			if err != nil {
-				return nil, err
-			}
-			if ca.res.CNOTsAfter < c.res.CNOTsAfter || ca.res.CNOTsAfter == c.res.CNOTsAfter && ca.res.TwoQubitGatesAfter < c.res.TwoQubitGatesAfter {
-				c = ca
-			}
+		c, routed, initial, final, preBound = best.out, best.routed, best.initial, best.final, best.preBound
+	} else {
+		var err error
+		if c, err = compileNarrow(ctx, r, job, in, nil, widths, narrow); err != nil {
+			return nil, err
 		}
 	}
 	if job.graph != nil && job.level >= 4 && job.errorThreshold == 0 {
@@ -266,7 +255,7 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 			if err != nil {
 				return nil, err
 			}
-			if cc != nil && (cc.res.CNOTsAfter < c.res.CNOTsAfter || cc.res.CNOTsAfter == c.res.CNOTsAfter && cc.res.TwoQubitGatesAfter < c.res.TwoQubitGatesAfter) {
+			if cc != nil && fewerCNOTs(cc, c) {
 				c = cc
 			}
 		}
@@ -283,7 +272,7 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 			// 2-CNOT units along it (free fermions: a TFIM chain's
 			// Trotter steps; see resynth.FitUnits), then the narrow
 			// passes: the fewer CNOTs win, the passes' result on a tie.
-			alt, fitted, bound, err := resynth.FitUnits(ctx, cur, instantiate.DefaultThreshold, job.seed)
+			alt, fitted, bound, err := resynth.FitUnits(ctx, in, instantiate.DefaultThreshold, job.seed)
 			if err != nil {
 				return nil, err
 			}
@@ -316,6 +305,10 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 	}
 	c.final = final
 	res := &c.res
+	if preBound > 0 {
+		root := math.Sqrt(res.ErrorBound) + math.Sqrt(preBound)
+		res.ErrorBound = root * root
+	}
 	// The counts before are the input's, not the routed circuit's.
 	res.TwoQubitGatesBefore, res.CNOTsBefore = in.TwoQubitGates(), in.CNOTs()
 	c.seconds = time.Since(start).Seconds()
@@ -375,6 +368,218 @@ func compileCircuit(ctx context.Context, r taskRunner, job compileJob) (*compile
 		return nil, fmt.Errorf("the compiled circuit differs from the input (%s, error bound %.3g); nothing written", c.check, res.ErrorBound)
 	}
 	return c, nil
+}
+
+// layoutCandidate is a routing compileCircuit compiles: the circuit on
+// the graph's qubits, its initial and final mappings (logical →
+// physical), the seed its passes synthesise with, and, for a routing of
+// the all-to-all passes' output, their error bound; out is its compile.
+type layoutCandidate struct {
+	routed         *circuit.Circuit
+	initial, final []int
+	seed           uint64
+	preBound       float64
+	out            *compiled
+}
+
+// layoutCandidates is the number of initial mappings compileLayouts
+// routes the input from at level 4 (mapping.PlaceCandidates:
+// Place's, then the next starts of its forward passes by estimate, the
+// routings alike left out), and preLayoutCandidates the number it routes
+// the all-to-all narrow passes' output from. screenPasses is the number
+// of the level's first passes that screen the routings, and
+// screenFinalists the number of the screen's best that go through all
+// the narrow passes.
+const (
+	layoutsLevel        = 4 // 4–10× the CPU of one routing on a line, for 1–3 CNOTs (BENCHMARKS.md)
+	layoutCandidates    = 8
+	preLayoutCandidates = 4
+	screenPasses        = 2
+	screenFinalists     = 2
+)
+
+// compileLayouts routes job.in onto g and compiles the routing through
+// the narrow passes. At level 4 (no error threshold) it also
+// routes the input from the next layoutCandidates−1 initial mappings, and
+// the output of the all-to-all narrow passes (shorter: the 3-qubit blocks
+// have joined gates) from preLayoutCandidates; each of those routings
+// goes through the first screenPasses passes (2-qubit blocks, then
+// 3-qubit blocks from the start) with a seed of its own, at once, so
+// that their blocks spread over the tree together, and the
+// screenFinalists of the fewest CNOTs are compiled through all the
+// narrow passes beside Place's routing. The two-qubit count after the 3-qubit passes follows a
+// routing's estimate loosely, so compiled counts choose. The fewer CNOTs,
+// then two-qubit gates, win; Place's routing on a tie, so that no
+// circuit compiles to more than from Place's routing alone. When Place's
+// routing needs no swap, or the circuit is longer than a window (see
+// compileWindowOps), it is the only one. The result depends only on the
+// input and the seed.
+func compileLayouts(ctx context.Context, r taskRunner, job compileJob, g *mapping.Graph, widths, narrow []resynthPass) (*layoutCandidate, error) {
+	in := job.in
+	decomposed := mapping.Decompose(in)
+	n := 1
+	if job.level >= layoutsLevel && job.errorThreshold == 0 && len(narrow) > screenPasses && len(decomposed.Ops) <= cmp.Or(job.windowOps, compileWindowOps) {
+		n = layoutCandidates
+	}
+	cands, err := routeLayouts(decomposed, g, job, n)
+	if err != nil {
+		return nil, err
+	}
+	first := cands[0]
+	if first.routed.TwoQubitGates() == decomposed.TwoQubitGates() {
+		cands = cands[:1] // no swap: no routing has fewer gates to compile
+	}
+	if len(cands) == 1 {
+		first.out, err = compileNarrow(ctx, r, job, first.routed, g.Edges, widths, narrow)
+		return first, err
+	}
+	screen := stage{narrow[:screenPasses], 0, len(widths)}
+	// Wave one: Place's routing through the narrow passes, the other
+	// routings of the input screened, and the all-to-all narrow passes.
+	others := cands[1:]
+	var pre *compiled
+	err = parallel(ctx, len(others)+2, func(ctx context.Context, i int) error {
+		var err error
+		switch {
+		case i == len(others):
+			first.out, err = compileNarrow(ctx, r, job, first.routed, g.Edges, widths, narrow)
+		case i == len(others)+1:
+			all := job
+			all.graph, all.progress = nil, nil
+			pre, err = compileNarrow(ctx, r, all, in, nil, widths, narrow)
+		default:
+			others[i].out, err = compileWindows(ctx, r, candidateJob(job, others[i].seed), others[i].routed, g.Edges, screen)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Wave two: the all-to-all output's routings screened.
+	more, err := routeLayouts(pre.out, g, job, preLayoutCandidates)
+	if err != nil {
+		return nil, err
+	}
+	for i := range more {
+		more[i].seed = job.seed + uint64(len(cands)+i)*candidateSeedStep
+		more[i].preBound = pre.res.ErrorBound
+	}
+	err = parallel(ctx, len(more), func(ctx context.Context, i int) error {
+		var err error
+		more[i].out, err = compileWindows(ctx, r, candidateJob(job, more[i].seed), more[i].routed, g.Edges, screen)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	others = append(others, more...)
+	// The finalists: the screen's best, fewest CNOTs first, ties in
+	// candidate order.
+	slices.SortStableFunc(others, func(a, b *layoutCandidate) int {
+		switch {
+		case fewerCNOTs(a.out, b.out):
+			return -1
+		case fewerCNOTs(b.out, a.out):
+			return 1
+		}
+		return 0
+	})
+	// Wave three: the finalists through all the narrow passes.
+	finalists := others[:min(len(others), screenFinalists)]
+	err = parallel(ctx, len(finalists), func(ctx context.Context, i int) error {
+		var err error
+		f := finalists[i]
+		f.out, err = compileNarrow(ctx, r, candidateJob(job, f.seed), f.routed, g.Edges, widths, narrow)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	best := first
+	for _, f := range finalists {
+		if fewerCNOTs(f.out, best.out) {
+			best = f
+		}
+	}
+	return best, nil
+}
+
+// routeLayouts routes c (decomposed) on g from each of n initial
+// mappings (mapping.PlaceCandidates), the first with job's seed, the
+// others with seeds of their own (candidateSeedStep apart).
+func routeLayouts(c *circuit.Circuit, g *mapping.Graph, job compileJob, n int) ([]*layoutCandidate, error) {
+	var cands []*layoutCandidate
+	for i, place := range mapping.PlaceCandidates(c, g, job.seed, n) {
+		routed, final, err := mapping.RouteFrom(c, g, place)
+		if err != nil {
+			return nil, err
+		}
+		cands = append(cands, &layoutCandidate{routed: routed, initial: place, final: final, seed: job.seed + uint64(i)*candidateSeedStep})
+	}
+	return cands, nil
+}
+
+// candidateJob returns job for a routing compiled beside Place's, at
+// once: with the routing's seed, and no progress shown.
+func candidateJob(job compileJob, seed uint64) compileJob {
+	job.progress, job.seed = nil, seed
+	return job
+}
+
+// candidateSeedStep separates the candidates' seeds: above the windows'
+// (w·2³²) and passes' (pass·2¹⁶) shifts of one compile.
+const candidateSeedStep = 1 << 48
+
+// parallel runs fn(ctx, i) for i below n, each in a goroutine, and
+// returns their errors joined; the first error cancels the others' ctx.
+func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = fn(ctx, i); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// compileNarrow compiles cur through the narrow passes of widths and, at
+// levels 3 and 4, its commuting diagonal units (ZZ rotations, cz, rzz,
+// cu1) also in the order that joins more of them into the blocks a
+// forward partition has open (see mapping.DiagonalOrder), an exactly
+// equivalent circuit; the fewer CNOTs (then two-qubit gates) win, the
+// order as given on a tie, so the output still depends only on the input
+// and the seed.
+func compileNarrow(ctx context.Context, r taskRunner, job compileJob, cur *circuit.Circuit, coupling [][2]int, widths, narrow []resynthPass) (*compiled, error) {
+	c, err := compileWindows(ctx, r, job, cur, coupling, stage{narrow, 0, len(widths)})
+	if err != nil {
+		return nil, err
+	}
+	if job.level >= 3 {
+		if alt, moved := mapping.DiagonalOrder(cur, reorderWidth(widths)); moved {
+			ca, err := compileWindows(ctx, r, job, alt, coupling, stage{narrow, 0, len(widths)})
+			if err != nil {
+				return nil, err
+			}
+			if fewerCNOTs(ca, c) {
+				c = ca
+			}
+		}
+	}
+	return c, nil
+}
+
+// fewerCNOTs reports whether a has fewer CNOTs than b, or as many and
+// fewer two-qubit gates.
+func fewerCNOTs(a, b *compiled) bool {
+	return a.res.CNOTsAfter < b.res.CNOTsAfter || a.res.CNOTsAfter == b.res.CNOTsAfter && a.res.TwoQubitGatesAfter < b.res.TwoQubitGatesAfter
 }
 
 // add appends the outcome of later passes, d, compiled from c.out.
@@ -576,7 +781,7 @@ func cmdCompile(ctx context.Context, e *env, args []string) error {
 	nf.clientFlags.add(fs)
 	nf.add(fs)
 	outPath := fs.String("o", "", "write the compiled circuit to this file (default: standard output)")
-	level := fs.Int("level", defaultLevel, "optimisation level: 1 two-qubit blocks, 2 three-qubit blocks, 3 two- then three-qubit passes to a fixed point (partitioned from the start and from the end in turn), 4 level 3 then four-qubit passes; at 3 and 4 commuting ZZ-type terms are also tried reordered")
+	level := fs.Int("level", defaultLevel, "optimisation level: 1 two-qubit blocks, 2 three-qubit blocks, 3 two- then three-qubit passes to a fixed point (partitioned from the start and from the end in turn), 4 level 3 then four-qubit passes, and on a coupling graph several routings, the one of fewest CNOTs kept; at 3 and 4 commuting ZZ-type terms are also tried reordered")
 	blockQubits := fs.Int("block-qubits", 0, "widest block to resynthesise, 2 to 4 (default: the level's); at levels 3 and 4 the narrower passes run first")
 	gates := fs.String("gates", resynth.DefaultGates, "native gate set: "+strings.Join(resynth.GatePresets(), " ")+", or NAME,rz,sx with --gate-matrix")
 	gateMatrix := fs.String("gate-matrix", "", "JSON file of the two-qubit gate NAME of --gates: {\"qubits\": 2, \"matrix\": [[[re, im], …], …]}")

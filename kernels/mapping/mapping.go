@@ -6,7 +6,10 @@
 // or a preset: linear:N, ring:N, grid:RxC, all:N, heavy-hex:RxC (IBM's
 // lattice of R rows of C qubits joined by bridge qubits). Place chooses the
 // initial mapping by forward and backward routing passes (SABRE's
-// placement). RouteFrom starts from an initial mapping (Route from the
+// placement); PlaceCandidates returns the next best starts of those
+// passes too, one of each kind of routing (the copies of a routing under
+// a symmetry of the circuit left out), for a caller that compiles
+// several. RouteFrom starts from an initial mapping (Route from the
 // identity) and routes as SABRE does, unit by unit: a unit is an op, or a
 // run cx(a,b)·(diagonal gates on a, b)·cx(a,b) — a ZZ rotation — and
 // diagonal units commute, so a layer of them (QAOA's, an Ising model's)
@@ -44,6 +47,7 @@
 package mapping
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -756,31 +760,52 @@ const (
 // resynthesis (estimateTwoQubit), ties to the earlier. The result depends
 // only on c, g and seed.
 func Place(c *circuit.Circuit, g *Graph, seed uint64) []int {
+	return PlaceCandidates(c, g, seed, 1)[0]
+}
+
+// PlaceCandidates returns up to n initial mappings for c on g: the
+// starts of Place's forward passes, in order of their routings'
+// estimated two-qubit count after resynthesis (estimateTwoQubit), ties to
+// the earlier, the first Place's. A start whose routing has the estimate,
+// two-qubit gates and ops of an earlier one is left out: it is most often
+// the same routing under a symmetry of the circuit (a ring's rotations),
+// which compiles to the same count. The result depends only on c, g,
+// seed and n.
+func PlaceCandidates(c *circuit.Circuit, g *Graph, seed uint64, n int) [][]int {
 	reversed := &circuit.Circuit{Qubits: c.Qubits, Cregs: c.Cregs, Defs: c.Defs, Ops: slices.Clone(c.Ops)}
 	slices.Reverse(reversed.Ops)
-	route := func(from []int, cc *circuit.Circuit) (int, []int) {
+	type scored struct {
+		m   []int
+		key [3]int // the estimate, two-qubit gates and ops of its routing
+	}
+	route := func(from []int, cc *circuit.Circuit) ([3]int, []int) {
 		out, final, err := routeBest(cc, g, from, placeWeights, nil, false)
 		if err != nil || checkRoute(cc, g, from) != nil {
-			return math.MaxInt, from
+			return [3]int{math.MaxInt}, from
 		}
-		return estimateTwoQubit(out), final
+		return [3]int{estimateTwoQubit(out), out.TwoQubitGates(), len(out.Ops)}, final
 	}
+	var cands []scored
 	rng := rand.New(rand.NewPCG(seed, 0x9ace))
-	best, bestCost := Identity(g.Nodes), math.MaxInt
 	for start := range placementStarts {
 		m := Identity(g.Nodes)
 		if start > 0 {
 			m = rng.Perm(g.Nodes)
 		}
 		for range placementRounds {
-			n, end := route(m, c)
-			if n < bestCost {
-				best, bestCost = slices.Clone(m), n
+			key, end := route(m, c)
+			if !slices.ContainsFunc(cands, func(s scored) bool { return s.key == key }) {
+				cands = append(cands, scored{slices.Clone(m), key})
 			}
 			_, m = route(end, reversed)
 		}
 	}
-	return best
+	slices.SortStableFunc(cands, func(a, b scored) int { return cmp.Compare(a.key[0], b.key[0]) })
+	out := make([][]int, 0, n)
+	for _, s := range cands[:min(n, len(cands))] {
+		out = append(out, s.m)
+	}
+	return out
 }
 
 // placeWeights are the weights Place routes with.

@@ -413,3 +413,52 @@ func TestBeamJoinsSwapsToBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestPlaceCandidates: on a ring of ZZ terms (QAOA's cost layer) on a
+// line, whose rotations and reflections route alike, the candidates are
+// permutations, the first is Place's, none routes (with Place's
+// weights) to the estimate, two-qubit gates and ops of another — the
+// symmetric copies are left out — and they depend only on the circuit,
+// the graph and the seed.
+func TestPlaceCandidates(t *testing.T) {
+	const n = 6
+	g, _ := ParseCoupling("linear:6")
+	c := circuit.New(n)
+	for range 2 {
+		for q := range n {
+			a, b := q, (q+1)%n
+			c.Append(circuit.CNOTOp(a, b), circuit.Op{Gate: circuit.RZ, Qubits: [3]int{b}, Params: [3]float64{0.4}}, circuit.CNOTOp(a, b))
+		}
+		for q := range n {
+			c.Append(circuit.Op{Gate: circuit.RX, Qubits: [3]int{q}, Params: [3]float64{0.6}})
+		}
+	}
+	cands := PlaceCandidates(c, g, 1, 8)
+	if len(cands) < 2 {
+		t.Fatalf("%d candidates, want several", len(cands))
+	}
+	if !slices.Equal(cands[0], Place(c, g, 1)) {
+		t.Errorf("first candidate %v, Place %v", cands[0], Place(c, g, 1))
+	}
+	seen := map[[3]int][]int{}
+	for _, m := range cands {
+		if err := checkRoute(c, g, m); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := routeBest(c, g, m, placeWeights, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := [3]int{estimateTwoQubit(out), out.TwoQubitGates(), len(out.Ops)}
+		if other, ok := seen[key]; ok {
+			t.Errorf("%v and %v route alike (%v)", other, m, key)
+		}
+		seen[key] = m
+	}
+	if again := PlaceCandidates(c, g, 1, 8); !slices.EqualFunc(cands, again, slices.Equal) {
+		t.Errorf("candidates %v, then %v", cands, again)
+	}
+	if few := PlaceCandidates(c, g, 1, 1); len(few) != 1 || !slices.Equal(few[0], cands[0]) {
+		t.Errorf("one candidate: %v", few)
+	}
+}
