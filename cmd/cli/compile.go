@@ -531,23 +531,26 @@ func candidateJob(job compileJob, seed uint64) compileJob {
 const candidateSeedStep = 1 << 48
 
 // parallel runs fn(ctx, i) for i below n, each in a goroutine, and
-// returns their errors joined; the first error cancels the others' ctx.
+// returns the first error; that error cancels the others' ctx, and what
+// they return then is not reported.
 func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make([]error, n)
-	var wg sync.WaitGroup
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if errs[i] = fn(ctx, i); errs[i] != nil {
+		wg.Go(func() {
+			if err := fn(ctx, i); err != nil {
+				once.Do(func() { first = err })
 				cancel()
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return first
 }
 
 // compileNarrow compiles cur through the narrow passes of widths and, at
