@@ -1,7 +1,6 @@
 package launcher_test
 
 import (
-	"net"
 	"testing"
 	"time"
 
@@ -21,15 +20,9 @@ func TestServerBurst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, err := wire.GenerateSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret := testSecret(t)
 	link := launcher.LinkConfig{Secret: secret, Heartbeat: time.Hour, HeartbeatTimeout: 2 * time.Hour}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := localListener(t)
 	addr := ln.Addr().String()
 	go launcher.RunServer(t.Context(), launcher.ServerConfig{
 		NodeConfig: launcher.NodeConfig{Host: "here", Registry: reg, Link: link},

@@ -22,6 +22,17 @@ type rawPeer struct {
 	fc *wire.Conn
 }
 
+// localListener listens on a free loopback port until the test ends.
+func localListener(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
 func testSecret(t testing.TB) wire.Secret {
 	s, err := wire.NewSecret([]byte("edge-test-secret-0123456789abcdef"))
 	if err != nil {
@@ -35,11 +46,7 @@ func testSecret(t testing.TB) wire.Secret {
 // once it joined, and the rank's result channel.
 func liveRank(t testing.TB) (*rawPeer, <-chan error) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := localListener(t)
 	reg, err := kernels.NewRegistry(kernels.Kernel{Name: "echo", Func: func(_ context.Context, _ kernels.Runtime, args []string, _ []byte) ([]byte, error) {
 		return []byte(strings.Join(args, " ")), nil
 	}})

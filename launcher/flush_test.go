@@ -2,7 +2,6 @@ package launcher_test
 
 import (
 	"context"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,16 +35,9 @@ func TestWorkerCoalescesResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, err := wire.GenerateSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret := testSecret(t)
 	link := launcher.LinkConfig{Secret: secret, Heartbeat: time.Hour, HeartbeatTimeout: 2 * time.Hour}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := localListener(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go launcher.RunWorker(ctx, launcher.WorkerConfig{Slots: slots, NodeConfig: launcher.NodeConfig{

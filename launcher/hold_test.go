@@ -1,7 +1,6 @@
 package launcher_test
 
 import (
-	"net"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,15 +19,9 @@ func TestHoldClientsUntilReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, err := wire.GenerateSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret := testSecret(t)
 	link := launcher.LinkConfig{Secret: secret}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := localListener(t)
 	addr := ln.Addr().String()
 	ready := make(chan struct{})
 	served := make(chan error, 1)
