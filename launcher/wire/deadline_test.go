@@ -37,20 +37,9 @@ func TestReadFrameResumesAfterDeadline(t *testing.T) {
 	}
 	defer snc.Close()
 
-	sec := testSecret(t, 7)
 	crw := &switchRW{cnc, cnc}
 	client, server := NewConn(crw, Options{}), NewConn(snc, Options{})
-	errc := make(chan error, 1)
-	go func() {
-		_, err := ServerHandshake(server, sec, Hello{Role: "server"})
-		errc <- err
-	}()
-	if _, err := ClientHandshake(client, sec, Hello{Role: "client"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	handshake(t, client, server, testSecret(t, 7))
 
 	// The frames as they go on the wire, MACs and all; then sent by hand.
 	var sent bytes.Buffer

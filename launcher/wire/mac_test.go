@@ -23,16 +23,10 @@ type switchRW struct {
 func (s *switchRW) Read(p []byte) (int, error)  { return s.r.Read(p) }
 func (s *switchRW) Write(p []byte) (int, error) { return s.w.Write(p) }
 
-// handshakenPair runs the handshake between two Conns and then points the
-// client's writes at a buffer: what it sends after the handshake is what
-// sent returns, and deliver hands bytes to the server's reads.
-func handshakenPair(t *testing.T, opts Options) (client, server *Conn, sent *bytes.Buffer, deliver func([]byte)) {
+// handshake runs the handshake between client and server, the server's
+// side in a goroutine.
+func handshake(t *testing.T, client, server *Conn, sec Secret) {
 	t.Helper()
-	cr, sw := io.Pipe()
-	sr, cw := io.Pipe()
-	crw, srw := &switchRW{cr, cw}, &switchRW{sr, sw}
-	client, server = NewConn(crw, opts), NewConn(srw, opts)
-	sec := testSecret(t, 5)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := ServerHandshake(server, sec, Hello{Role: "server"})
@@ -44,6 +38,18 @@ func handshakenPair(t *testing.T, opts Options) (client, server *Conn, sent *byt
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// handshakenPair runs the handshake between two Conns and then points the
+// client's writes at a buffer: what it sends after the handshake is what
+// sent returns, and deliver hands bytes to the server's reads.
+func handshakenPair(t *testing.T, opts Options) (client, server *Conn, sent *bytes.Buffer, deliver func([]byte)) {
+	t.Helper()
+	cr, sw := io.Pipe()
+	sr, cw := io.Pipe()
+	crw, srw := &switchRW{cr, cw}, &switchRW{sr, sw}
+	client, server = NewConn(crw, opts), NewConn(srw, opts)
+	handshake(t, client, server, testSecret(t, 5))
 	sent = new(bytes.Buffer)
 	crw.w = sent
 	deliver = func(b []byte) { srw.r = bytes.NewReader(b) }
