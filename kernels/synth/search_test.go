@@ -17,15 +17,20 @@ func ids(ns []*node) []int {
 	return out
 }
 
-func TestSearchNext(t *testing.T) {
-	pairs := []instantiate.Block{{0, 1}, {1, 2}}
-	tmpl := func(cnots int) instantiate.Template {
-		t := instantiate.Template{Qubits: 3}
-		for range cnots {
-			t = t.With(pairs[0])
-		}
-		return t
+// linePairs returns the pairs of a 3-qubit line; chain(n) is n CNOTs on
+// its first pair, a template of n CNOTs for the tests' search nodes.
+func linePairs() []instantiate.Block { return []instantiate.Block{{0, 1}, {1, 2}} }
+
+func chain(cnots int) instantiate.Template {
+	t := instantiate.Template{Qubits: 3}
+	for range cnots {
+		t = t.With(instantiate.Block{0, 1})
 	}
+	return t
+}
+
+func TestSearchNext(t *testing.T) {
+	pairs := linePairs()
 	type add struct {
 		cnots int
 		dist  float64
@@ -72,7 +77,7 @@ func TestSearchNext(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &search{pairs: pairs, budget: 4, width: tc.width, extra: tc.extra, factor: 20, threshold: 1e-10}
 			for _, a := range tc.adds {
-				s.add(s.newNode(tmpl(a.cnots), instantiate.Result{Distance: a.dist}))
+				s.add(s.newNode(chain(a.cnots), instantiate.Result{Distance: a.dist}))
 			}
 			got := [][]int{}
 			for range 10 {

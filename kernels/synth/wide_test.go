@@ -14,14 +14,7 @@ import (
 // steps in a row that bring no node 1 % closer than the closest before;
 // a closer node resets the count; without Patience the same steps go on.
 func TestPatienceEndsTheSearch(t *testing.T) {
-	pairs := []instantiate.Block{{0, 1}, {1, 2}}
-	tmpl := func(cnots int) instantiate.Template {
-		t := instantiate.Template{Qubits: 3}
-		for range cnots {
-			t = t.With(pairs[0])
-		}
-		return t
-	}
+	pairs := linePairs()
 	// The closest distance after each step's adds: 0.5 (the root), then
 	// 0.3 (closer), 0.299 (< 1 % closer), 0.2985, 0.298.
 	steps := []float64{0.5, 0.3, 0.299, 0.2985, 0.298}
@@ -32,7 +25,7 @@ func TestPatienceEndsTheSearch(t *testing.T) {
 		s := &search{pairs: pairs, budget: 12, width: 1, factor: 20, threshold: 1e-10, patience: tc.patience}
 		expanded := 0
 		for i, d := range steps {
-			s.add(s.newNode(tmpl(i), instantiate.Result{Distance: d}))
+			s.add(s.newNode(chain(i), instantiate.Result{Distance: d}))
 			if s.next() == nil {
 				break
 			}
