@@ -317,26 +317,36 @@ func (r onWait) Wait(ctx context.Context, f kernels.Future) ([][]byte, error) {
 	return vals, err
 }
 
+// cancelOneOnWait returns runBatchOrder's ctxOf and rtOf for a batch whose
+// call 1 runs under a context that is cancelled when call 0 calls Wait;
+// waited records whether call 0's Wait returned.
+func cancelOneOnWait(t *testing.T, waited *bool) (ctxOf func(context.Context, int) context.Context, rtOf func(int, kernels.Runtime) kernels.Runtime) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ctxOf = func(ctx context.Context, i int) context.Context {
+		if i == 1 {
+			return cancelled
+		}
+		return ctx
+	}
+	rtOf = func(i int, rt kernels.Runtime) kernels.Runtime {
+		if i == 0 {
+			return onWait{rt, cancel, waited}
+		}
+		return rt
+	}
+	return ctxOf, rtOf
+}
+
 // TestKernelBatchCancelDuringWait cancels a suspended task of a batch
 // while the batch serves another task's wait: the cancelled task is
 // reported then, not once that wait ends.
 func TestKernelBatchCancelDuringWait(t *testing.T) {
 	p, path := newPool(t)
 	pls, want := payloads(t, path, "await_sleep(2)|2", "await_sleep(2)|", "square(4)|16")
-	cancelled, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var waited, waitedAtReport bool // call 0's wait ended; it had when call 1 was reported
-	vals, errs, _ := runBatchOrder(t, p, path, pls, func(ctx context.Context, i int) context.Context {
-		if i == 1 {
-			return cancelled
-		}
-		return ctx
-	}, func(i int, rt kernels.Runtime) kernels.Runtime {
-		if i == 0 {
-			return onWait{rt, cancel, &waited} // call 1 is cancelled as call 0's wait is served
-		}
-		return rt
-	}, func(i int) {
+	ctxOf, rtOf := cancelOneOnWait(t, &waited)
+	vals, errs, _ := runBatchOrder(t, p, path, pls, ctxOf, rtOf, func(i int) {
 		if i == 1 {
 			waitedAtReport = waited
 		}
@@ -442,20 +452,9 @@ func TestKernelRunSame(t *testing.T) {
 func TestKernelRunSameAfterDroppedRun(t *testing.T) {
 	p, path := newPool(t)
 	pls, want := payloads(t, path, "plain_map(3)|5", "square(2)|", "square(3)|9", "square(4)|16")
-	cancelled, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	vals, errs, _ := runBatchOrder(t, p, path, pls, func(ctx context.Context, i int) context.Context {
-		if i == 1 {
-			return cancelled
-		}
-		return ctx
-	}, func(i int, rt kernels.Runtime) kernels.Runtime {
-		if i == 0 {
-			var waited bool
-			return onWait{rt, cancel, &waited} // call 1 is cancelled while call 0 blocks in its wait
-		}
-		return rt
-	}, nil)
+	var waited bool
+	ctxOf, rtOf := cancelOneOnWait(t, &waited)
+	vals, errs, _ := runBatchOrder(t, p, path, pls, ctxOf, rtOf, nil)
 	if !errors.Is(errs[1], context.Canceled) {
 		t.Errorf("the cancelled call: got %v, want context.Canceled", errs[1])
 	}
